@@ -1,0 +1,1 @@
+//! Points on the sphere and their validation.

@@ -1,0 +1,15 @@
+//! sat2cap: an embedded database for Sat2Cap embeddings, with its encoders built in.
+//!
+//! Layers (see `docs/` and DESIGN): [`storage`] (immutable fp16 segments, manifest, commits),
+//! [`index`] (HNSW, R-tree, exact scan), [`query`] (filters, planner), and beside them
+//! [`encoders`] (CLIP text / image, Sat2Cap overhead + dynamic encoder; feature `encoders`).
+#![deny(missing_docs)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod geo;
+pub mod index;
+pub mod query;
+pub mod storage;
+
+#[cfg(feature = "encoders")]
+pub mod encoders;
