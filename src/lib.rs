@@ -8,8 +8,11 @@
 
 pub mod geo;
 pub mod index;
+pub mod io;
+pub mod map;
 pub mod query;
 pub mod storage;
+pub mod time;
 
 #[cfg(feature = "encoders")]
 pub mod encoders;

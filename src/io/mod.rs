@@ -1,0 +1,7 @@
+//! Readers and writers for the outside formats the CLI and harnesses use: `.npy` vector
+//! files, point CSVs and batch-query JSONL. Every reader validates what it reads and returns
+//! a typed error naming the file, line or byte offset; none panics on any input.
+
+pub mod npy;
+pub mod points_csv;
+pub mod query_jsonl;

@@ -1,0 +1,146 @@
+//! The batch-query JSONL format used by `sat2cap query` and benchmark harnesses.
+//!
+//! Each input line: `{"id": ANY, "k": 10, "vector": [f32; dim], "filter": FILTER}` where
+//! `FILTER` is `null`, or an object with any of these keys (combined with AND):
+//! `"bbox": [west, south, east, north]` (west > east crosses the antimeridian),
+//! `"radius": {"lat": .., "lon": .., "km": ..}`, `"polygon": [[lon, lat], ...]`,
+//! `"time": [t0, t1]` (unix seconds or ISO 8601 strings). Other top-level keys are ignored.
+//! Each output line: `{"id": ANY, "neighbors": [ids], "scores": [f32]}`.
+
+use serde::{Deserialize, Serialize};
+
+/// A radius filter as written in JSON.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusJson {
+    /// Centre latitude, degrees.
+    pub lat: f64,
+    /// Centre longitude, degrees.
+    pub lon: f64,
+    /// Radius, kilometres.
+    pub km: f64,
+}
+
+/// A time bound: unix seconds or a date/time string.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum TimeJson {
+    /// Unix seconds.
+    Seconds(i64),
+    /// Text accepted by [`crate::time::parse`].
+    Text(String),
+}
+
+impl TimeJson {
+    /// Unix seconds of this bound.
+    pub fn seconds(&self) -> Result<i64, crate::time::TimeError> {
+        match self {
+            TimeJson::Seconds(s) => Ok(*s),
+            TimeJson::Text(t) => crate::time::parse(t),
+        }
+    }
+}
+
+/// A filter as written in JSON; present keys combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterJson {
+    /// `[west, south, east, north]`, degrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bbox: Option<[f64; 4]>,
+    /// Great-circle radius around a point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius: Option<RadiusJson>,
+    /// A ring of `[lon, lat]` vertices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polygon: Option<Vec<[f64; 2]>>,
+    /// Inclusive time range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<[TimeJson; 2]>,
+}
+
+/// One parsed query line.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct QueryLine {
+    /// Echoed back verbatim in the result line.
+    pub id: serde_json::Value,
+    /// Number of neighbours wanted.
+    pub k: usize,
+    /// The query vector.
+    pub vector: Vec<f32>,
+    /// Optional filter.
+    #[serde(default)]
+    pub filter: Option<FilterJson>,
+}
+
+/// One result line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultLine {
+    /// The query's id.
+    pub id: serde_json::Value,
+    /// Ids of the neighbours, best first.
+    pub neighbors: Vec<u64>,
+    /// Cosine similarity of each neighbour.
+    pub scores: Vec<f32>,
+}
+
+/// A query line that could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {what}")]
+pub struct JsonlError {
+    /// 1-based line number.
+    pub line: u64,
+    /// What was wrong.
+    pub what: String,
+}
+
+/// Parses one line of a query batch (`line` is 1-based, for errors).
+pub fn parse_query_line(text: &str, line: u64) -> Result<QueryLine, JsonlError> {
+    serde_json::from_str(text).map_err(|e| JsonlError {
+        line,
+        what: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_harness_format() {
+        let q = parse_query_line(
+            r#"{"id": 3, "text": "x", "k": 10, "filter": {"radius": {"lat": -26.8, "lon": -56.2, "km": 60.4}}, "selectivity": 9.7e-05, "vector": [0.5, -0.25]}"#,
+            1,
+        )
+        .unwrap();
+        assert_eq!(q.k, 10);
+        assert_eq!(q.vector, vec![0.5, -0.25]);
+        assert_eq!(q.filter.unwrap().radius.unwrap().km, 60.4);
+        let q = parse_query_line(r#"{"id":"a","k":1,"vector":[1],"filter":null}"#, 1).unwrap();
+        assert!(q.filter.is_none());
+        let q = parse_query_line(
+            r#"{"id":1,"k":1,"vector":[1],"filter":{"bbox":[170,-10,-170,10],"time":["2020-01-01",1700000000]}}"#,
+            1,
+        )
+        .unwrap();
+        let f = q.filter.unwrap();
+        assert_eq!(f.bbox, Some([170.0, -10.0, -170.0, 10.0]));
+        assert_eq!(f.time.unwrap()[0].seconds().unwrap(), 1_577_836_800);
+    }
+
+    #[test]
+    fn rejects_malformed_lines() {
+        for bad in [
+            "",
+            "{",
+            r#"{"id":1,"k":-1,"vector":[1]}"#,
+            r#"{"id":1,"k":1}"#,
+            r#"{"id":1,"k":1,"vector":["a"]}"#,
+            r#"{"id":1,"k":1,"vector":[1],"filter":{"circle":1}}"#,
+            r#"{"id":1,"k":1,"vector":[1],"filter":{"bbox":[1,2,3]}}"#,
+        ] {
+            let e = parse_query_line(bad, 7).unwrap_err();
+            assert_eq!(e.line, 7, "{bad}");
+        }
+    }
+}
