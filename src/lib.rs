@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod demo;
 pub mod geo;
 pub mod index;
 pub mod io;
