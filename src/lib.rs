@@ -13,3 +13,5 @@ pub mod storage;
 
 #[cfg(feature = "encoders")]
 pub mod encoders;
+
+pub use storage::{Db, DbOptions, NewItem, Snapshot};
