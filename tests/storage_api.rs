@@ -272,6 +272,22 @@ fn snapshot_isolation_while_another_thread_commits_and_compacts() {
         .map(|id| old.get("c", id).unwrap().unwrap().vector.to_vec())
         .collect();
     let source = db.snapshot_source();
+    // A reader that opens the folder from scratch (no shared handle) while files are
+    // being collected: it must always get a complete, valid snapshot.
+    let path = tmp.path().to_path_buf();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let opener = std::thread::spawn(move || {
+        let mut opens = 0;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) || opens == 0 {
+            let s = Db::open_snapshot(&path).unwrap();
+            let c = s.collection("c").unwrap();
+            assert_eq!(c.iter().count(), c.len());
+            assert!(c.len() >= 85);
+            opens += 1;
+        }
+        opens
+    });
     let writer = std::thread::spawn(move || {
         for round in 1..=10u64 {
             for id in 0..100 {
@@ -317,6 +333,8 @@ fn snapshot_isolation_while_another_thread_commits_and_compacts() {
         r.join().unwrap();
     }
     let db = writer.join().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(opener.join().unwrap() > 0);
     old.verify().unwrap();
     assert_eq!(old.collection("c").unwrap().len(), 100);
     let now = db.snapshot();

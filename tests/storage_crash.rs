@@ -367,3 +367,39 @@ fn sigkill_during_ingest() {
     assert!(durable > 0, "the child never committed");
     assert!(started.elapsed() < Duration::from_secs(120));
 }
+
+#[test]
+fn failed_commit_keeps_pending_or_poisons() {
+    let mem = MemDirectory::new();
+    let mut db = Db::create_in(Arc::new(mem.clone()), DbOptions::default()).unwrap();
+    db.create_collection("c", 6).unwrap();
+    let v = vector(1, 1);
+    let it = NewItem {
+        id: 1,
+        vector: &v,
+        point: Point::new(0.0, 0.0).unwrap(),
+        time: None,
+        payload: None,
+    };
+    db.add("c", it).unwrap();
+    // I/O failure at the first write: nothing changed, the pending work is kept.
+    mem.crash_at(Some(0));
+    assert!(db.commit().is_err());
+    assert_eq!(db.snapshot().generation(), 0);
+    assert_eq!(db.pending_len(), 2);
+    mem.crash_at(None);
+    assert_eq!(db.commit().unwrap(), 1);
+    assert_eq!(db.snapshot().get("c", 1).unwrap().unwrap().id, 1);
+    // Failure at the rename (ops: write seg, sync seg, sync_dir, write tmp, sync tmp,
+    // rename = op 5): the writer is poisoned.
+    db.add("c", NewItem { id: 2, ..it }).unwrap();
+    mem.crash_at(Some(5));
+    assert!(db.commit().is_err());
+    assert!(mem.log().last().unwrap().starts_with("sync MANIFEST.tmp"));
+    mem.crash_at(None);
+    assert!(matches!(
+        db.add("c", it),
+        Err(sat2cap::storage::WriteError::Poisoned)
+    ));
+    assert!(db.commit().is_err());
+}

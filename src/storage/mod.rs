@@ -5,6 +5,12 @@
 //! per folder), [`Snapshot`] (immutable, shareable reader view), [`Segment`] (read API of one
 //! file, used by the index layer) and [`SectionBuilder`] (adds index sections at commit time).
 
+// Files are little-endian and read in place (fp16 vectors, u64 ids, f64 points).
+#[cfg(target_endian = "big")]
+compile_error!(
+    "sat2cap storage reads little-endian files in place and needs a little-endian target"
+);
+
 mod db;
 mod directory;
 mod error;

@@ -267,14 +267,31 @@ pub(crate) fn build_snapshot(
                     bits[r / 64] |= 1 << (r % 64);
                 }
             };
+            // Only ids inside this segment's id range can hit it: with time-ordered ingest
+            // (disjoint ranges) or after compaction this is O(segments), not O(rows).
+            let own = seg.ids();
+            let (Some(lo), Some(hi)) = (own.first(), own.last()) else {
+                views.push(SegmentView {
+                    segment: seg.clone(),
+                    live: 0,
+                    deleted: Arc::new(bits),
+                });
+                continue;
+            };
+            let (lo, hi) = (u64::from_le(*lo), u64::from_le(*hi));
             for newer in &segs[i + 1..] {
-                for &id in newer.ids() {
+                let ids = newer.ids();
+                let a = ids.partition_point(|x| u64::from_le(*x) < lo);
+                let b = ids.partition_point(|x| u64::from_le(*x) <= hi);
+                for &id in ids.get(a..b).unwrap_or(&[]) {
                     mark(u64::from_le(id));
                 }
             }
             for (g, ids) in &tombs {
                 if *g > seg.generation() {
-                    ids.iter().for_each(|&id| mark(id));
+                    let a = ids.partition_point(|&x| x < lo);
+                    let b = ids.partition_point(|&x| x <= hi);
+                    ids.get(a..b).unwrap_or(&[]).iter().for_each(|&id| mark(id));
                 }
             }
             let dead: usize = bits.iter().map(|w| w.count_ones() as usize).sum();
