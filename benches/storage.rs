@@ -27,14 +27,25 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn rss_kib() -> u64 {
+/// (RSS, RssAnon, RssFile) in KiB: statm's resident pages, and /proc/self/status's split
+/// into private memory and mapped file pages (page cache shared with the OS).
+fn rss_kib() -> (u64, u64, u64) {
     let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = s
         .split_whitespace()
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    pages * 4
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (pages * 4, field("RssAnon:"), field("RssFile:"))
 }
 
 /// Child: open the database `reps` times, print median open time and RSS before/after.
@@ -53,12 +64,16 @@ fn open_child(path: &str) {
     let n = snap.collection("c").map(|c| c.len()).unwrap_or(0);
     times.sort();
     println!(
-        "OPEN {} {} {} {} {}",
+        "OPEN {} {} {} {}/{}/{} {}/{}/{}",
         n,
         times[0].as_secs_f64() * 1e3,
         times[times.len() / 2].as_secs_f64() * 1e3,
-        before,
-        after
+        before.0,
+        before.1,
+        before.2,
+        after.0,
+        after.1,
+        after.2
     );
 }
 
@@ -133,7 +148,7 @@ fn main() {
         tempfile::tempdir_in(std::env::var("SAT2CAP_BENCH_DIR").unwrap_or_else(|_| ".".into()))
             .expect("tempdir");
     println!("## Storage (n = {n}, dim = {dim}, {batch} items per commit)\n");
-    println!("| database | items | add (s) | commit (s) | items/s (add+commit) | MB/s written | bytes/vector | target 2*dim+32 | open min (ms) | open median (ms) | RSS before open (KiB) | RSS after open (KiB) |");
+    println!("| database | items | add (s) | commit (s) | items/s (add+commit) | MB/s written | bytes/vector | target 2*dim+32 | open min (ms) | open median (ms) | RSS/anon/file before open (KiB) | RSS/anon/file after open (KiB) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for size in [n / 10, n] {
         let path = root.path().join(format!("db-{size}"));

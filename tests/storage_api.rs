@@ -460,3 +460,29 @@ fn writer_lock_across_two_processes() {
     drop(db);
     assert_eq!(run_child(tmp.path()), "CHILD: opened");
 }
+
+#[test]
+fn handles_are_send_and_sync_and_accessors_take_any_row() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Db>();
+    send_sync::<sat2cap::Snapshot>();
+    send_sync::<sat2cap::storage::SegmentView>();
+    send_sync::<sat2cap::storage::SnapshotSource>();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    db.create_collection("c", 2).unwrap();
+    db.add("c", item(1, &[1.0, 1.0], Some("p"), Some(5)))
+        .unwrap();
+    db.commit().unwrap();
+    let snap = db.snapshot();
+    let seg = &snap.collection("c").unwrap().segments()[0];
+    for row in [1, 2, 1 << 40, usize::MAX] {
+        assert!(seg.vector(row).is_empty());
+        assert_eq!(seg.id(row), None);
+        assert!(seg.point(row).is_err());
+        assert_eq!(seg.time(row), None);
+        assert_eq!(seg.payload(row), Ok(None));
+        assert!(seg.is_deleted(row));
+    }
+    assert_eq!((seg.time(0), seg.payload(0)), (Some(5), Ok(Some("p"))));
+}

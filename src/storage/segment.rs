@@ -533,7 +533,7 @@ impl Segment {
             .get(start..start.saturating_add(self.dim))
             .unwrap_or(&[])
     }
-    /// All ids, in row order (strictly increasing in a valid file).
+    /// All ids, in row order (strictly increasing in a valid file; `verify` checks it).
     pub fn ids(&self) -> &[u64] {
         bytemuck::try_cast_slice(&self.buf()[self.ids.clone()]).unwrap_or(&[])
     }
@@ -549,9 +549,9 @@ impl Segment {
     }
     /// The point of `row`; an error if the stored coordinates are invalid (corrupt file).
     pub fn point(&self, row: usize) -> Result<Point, CorruptError> {
-        let off = self.points.start + row.saturating_mul(16);
+        let off = self.points.start.saturating_add(row.saturating_mul(16));
         let b = Bytes::new(&self.buf()[self.points.clone()], &self.file);
-        let rel = row as u64 * 16;
+        let rel = (row as u64).saturating_mul(16);
         let lat = f64::from_le_bytes(b.array(rel, "lat").map_err(|e| self.corrupt(off, e.what))?);
         let lon = f64::from_le_bytes(
             b.array(rel + 8, "lon")
