@@ -227,6 +227,8 @@ fn crash_at_every_operation_of_commits_and_compactions() {
         }
     }
     // Both outcomes of an interrupted commit occur (the test is not vacuous).
+    println!("{total} crash points x 2 reboot modes: {saw_old} old state, {saw_new} new state");
+    println!("operations of the clean run: {log:#?}");
     assert!(saw_old > 0 && saw_new > 0, "old {saw_old}, new {saw_new}");
 }
 
