@@ -278,3 +278,52 @@ fn crafted_manifest_future_version() {
         Err(OpenError::UnsupportedVersion { found: 7, .. })
     ));
 }
+
+#[test]
+fn larger_segment_stride_and_every_metadata_byte() {
+    let mem = MemDirectory::new();
+    let mut db = Db::create_in(Arc::new(mem.clone()), DbOptions::default()).unwrap();
+    db.create_collection("c", 512).unwrap();
+    for id in 0..60u64 {
+        let v: Vec<f32> = (0..512)
+            .map(|j| ((id * 13 + j) % 23) as f32 - 11.0)
+            .collect();
+        let p = "z".repeat(id as usize);
+        db.add(
+            "c",
+            NewItem {
+                id: id * 2,
+                vector: &v,
+                point: Point::new(1.0, 2.0).unwrap(),
+                time: Some(9),
+                payload: Some(&p),
+            },
+        )
+        .unwrap();
+    }
+    db.commit().unwrap();
+    let name = names(&mem, ".s2seg").remove(0);
+    let good = file_bytes(&mem, &name);
+    assert!(good.len() > 60 * 1024);
+    let t = u64::from_le_bytes(good[40..48].try_into().unwrap()) as usize;
+    let check = |bad: &[u8], what: &str| {
+        let r = open(bad).and_then(|s| s.verify().map_err(OpenError::from));
+        assert!(r.is_err(), "{what} accepted");
+    };
+    // Every byte of the header, the section table and the footer; a stride over the body.
+    let positions: Vec<usize> = (0..64)
+        .chain(t..good.len())
+        .chain((64..t).step_by(97))
+        .collect();
+    for &at in &positions {
+        let mut bad = good.clone();
+        bad[at] ^= 0x20;
+        check(&bad, &format!("flip at {at}"));
+    }
+    for len in (0..good.len())
+        .step_by(61)
+        .chain(good.len() - 100..good.len())
+    {
+        check(&good[..len], &format!("truncation to {len}"));
+    }
+}

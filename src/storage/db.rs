@@ -390,7 +390,7 @@ impl Db {
             let rows: Vec<RowData> = pending.ops.values().flatten().cloned().collect();
             let mut deletes = Vec::new();
             for (id, op) in &pending.ops {
-                if op.is_none() && old.is_some_and(|c| c.get(*id).ok().flatten().is_some()) {
+                if op.is_none() && old.is_some_and(|c| c.contains(*id)) {
                     deletes.push(*id);
                 }
             }

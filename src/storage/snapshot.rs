@@ -96,17 +96,25 @@ impl CollectionView {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// The live item with `id`, if any.
-    pub fn get(&self, id: u64) -> Result<Option<ItemRef<'_>>, ReadError> {
-        for s in self.segments.iter().rev() {
+    /// Whether a live item with `id` exists (reads ids only).
+    pub fn contains(&self, id: u64) -> bool {
+        self.locate(id).is_some()
+    }
+    /// The segment index and row of the live item `id`, if any.
+    pub fn locate(&self, id: u64) -> Option<(usize, usize)> {
+        for (i, s) in self.segments.iter().enumerate().rev() {
             if let Some(row) = s.row_of(id) {
-                if s.is_deleted(row) {
-                    return Ok(None);
-                }
-                return Ok(Some(item_at(s, row)?));
+                return (!s.is_deleted(row)).then_some((i, row));
             }
         }
-        Ok(None)
+        None
+    }
+    /// The live item with `id`, if any.
+    pub fn get(&self, id: u64) -> Result<Option<ItemRef<'_>>, ReadError> {
+        match self.locate(id) {
+            Some((seg, row)) => Ok(Some(item_at(&self.segments[seg], row)?)),
+            None => Ok(None),
+        }
     }
     /// Every live item (segment by segment, oldest segment first).
     pub fn iter(&self) -> impl Iterator<Item = Result<ItemRef<'_>, ReadError>> + '_ {
