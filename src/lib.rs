@@ -17,3 +17,5 @@ pub mod time;
 
 #[cfg(feature = "encoders")]
 pub mod encoders;
+
+pub use storage::{Db, DbOptions, NewItem, Snapshot};

@@ -1,0 +1,252 @@
+//! The manifest: the one file that says which files make up the database (see docs/FORMAT.md).
+//!
+//! ```text
+//! 0    magic "S2CMANIF" (8), version u32, flags u32 (0), generation u64, next_file_no u64
+//! 32   n_collections u32, then per collection:
+//!        name_len u32, name (UTF-8), dim u32, metric u32, n_segments u32, n_tombstones u32,
+//!        n_segments   x (file_no u64, generation u64, rows u64, size u64, meta_crc u32, 0 u32)
+//!        n_tombstones x (file_no u64, generation u64, count u64, size u64, crc u32, 0 u32)
+//! L-16 total_len u64, crc32c u32 (of bytes 0..L-8), magic "MEND"
+//! ```
+
+use super::error::{CorruptError, OpenError};
+use super::format::{Bytes, Put};
+use super::segment::{MAX_DIM, METRIC_COSINE};
+
+/// Magic number at the start of a manifest.
+pub const MANIFEST_MAGIC: [u8; 8] = *b"S2CMANIF";
+/// Magic number at the end of a manifest.
+pub const MANIFEST_END_MAGIC: [u8; 4] = *b"MEND";
+/// The manifest format version this build writes (and the only one it reads).
+pub const MANIFEST_VERSION: u32 = 1;
+/// File name of the current manifest.
+pub const MANIFEST_FILE: &str = "MANIFEST";
+/// File name a new manifest is written under before it is renamed into place.
+pub const MANIFEST_TMP_FILE: &str = "MANIFEST.tmp";
+
+const HEADER_LEN: u64 = 32;
+const FOOTER_LEN: u64 = 16;
+const ENTRY_LEN: u64 = 40;
+const MAX_NAME: usize = 255;
+
+/// One file in the manifest (a segment or a tombstone file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileEntry {
+    /// File number; the name is derived from it (`seg-<16 hex>.s2seg` / `tomb-<16 hex>.s2tomb`).
+    pub file_no: u64,
+    /// Generation (commit number) that wrote it.
+    pub generation: u64,
+    /// Rows (segments) or ids (tombstones).
+    pub count: u64,
+    /// File size in bytes.
+    pub size: u64,
+    /// Segment: CRC of header + section table. Tombstones: the file's CRC.
+    pub crc: u32,
+}
+
+/// A collection's schema and files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionEntry {
+    /// Name, 1..=255 bytes of UTF-8.
+    pub name: String,
+    /// Dimension, 1..=4096.
+    pub dim: u32,
+    /// Metric code (0 = cosine).
+    pub metric: u32,
+    /// Segments, oldest generation first.
+    pub segments: Vec<FileEntry>,
+    /// Tombstone files, oldest generation first.
+    pub tombstones: Vec<FileEntry>,
+}
+
+/// The decoded manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Manifest {
+    /// Commit number; 0 for a new database.
+    pub generation: u64,
+    /// Next unused file number.
+    pub next_file_no: u64,
+    /// Collections, in creation order.
+    pub collections: Vec<CollectionEntry>,
+}
+
+/// Name of segment file number `n`.
+pub fn segment_file_name(n: u64) -> String {
+    format!("seg-{n:016x}.s2seg")
+}
+
+/// Name of tombstone file number `n`.
+pub fn tombstone_file_name(n: u64) -> String {
+    format!("tomb-{n:016x}.s2tomb")
+}
+
+fn put_entry(out: &mut Vec<u8>, e: &FileEntry) {
+    out.put_u64(e.file_no);
+    out.put_u64(e.generation);
+    out.put_u64(e.count);
+    out.put_u64(e.size);
+    out.put_u32(e.crc);
+    out.put_u32(0);
+}
+
+impl Manifest {
+    /// Serialises the manifest.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&MANIFEST_MAGIC);
+        out.put_u32(MANIFEST_VERSION);
+        out.put_u32(0);
+        out.put_u64(self.generation);
+        out.put_u64(self.next_file_no);
+        out.put_u32(self.collections.len() as u32);
+        for c in &self.collections {
+            out.put_u32(c.name.len() as u32);
+            out.extend_from_slice(c.name.as_bytes());
+            out.put_u32(c.dim);
+            out.put_u32(c.metric);
+            out.put_u32(c.segments.len() as u32);
+            out.put_u32(c.tombstones.len() as u32);
+            for e in c.segments.iter().chain(&c.tombstones) {
+                put_entry(&mut out, e);
+            }
+        }
+        let total = out.len() as u64 + FOOTER_LEN;
+        out.put_u64(total);
+        let crc = crc32c::crc32c(&out);
+        out.put_u32(crc);
+        out.extend_from_slice(&MANIFEST_END_MAGIC);
+        out
+    }
+
+    /// Parses and validates a manifest; `file` names it in errors.
+    pub fn decode(buf: &[u8], file: &str) -> Result<Manifest, OpenError> {
+        let b = Bytes::new(buf, file);
+        let len = buf.len() as u64;
+        if len < HEADER_LEN + 4 + FOOTER_LEN {
+            return Err(b
+                .err(0, format!("manifest is {len} bytes, too short"))
+                .into());
+        }
+        if b.array::<8>(0, "magic")? != MANIFEST_MAGIC {
+            return Err(b.err(0, "bad magic: not a sat2cap manifest").into());
+        }
+        let foot = len - FOOTER_LEN;
+        if b.array::<4>(foot + 12, "end magic")? != MANIFEST_END_MAGIC {
+            return Err(b.err(foot + 12, "bad end magic (truncated file?)").into());
+        }
+        if b.u64(foot, "total_len")? != len {
+            return Err(b
+                .err(foot, "length in footer does not match the file")
+                .into());
+        }
+        let crc = b.u32(foot + 8, "crc")?;
+        if crc32c::crc32c(b.slice(0, foot + 8, "body")?) != crc {
+            return Err(b.err(foot + 8, "manifest checksum mismatch").into());
+        }
+        let version = b.u32(8, "version")?;
+        if version != MANIFEST_VERSION {
+            return Err(OpenError::UnsupportedVersion {
+                file: file.to_string(),
+                found: version,
+                min: MANIFEST_VERSION,
+                max: MANIFEST_VERSION,
+            });
+        }
+        if b.u32(12, "flags")? != 0 {
+            return Err(b.err(12, "unknown flags").into());
+        }
+        let generation = b.u64(16, "generation")?;
+        let next_file_no = b.u64(24, "next_file_no")?;
+        let n_coll = b.u32(32, "n_collections")?;
+        let mut pos = 36u64;
+        let mut collections: Vec<CollectionEntry> = Vec::new();
+        let mut seen_files = std::collections::BTreeSet::new();
+        for _ in 0..n_coll {
+            let name_len = u64::from(b.u32(pos, "name length")?);
+            if name_len == 0 || name_len > MAX_NAME as u64 {
+                return Err(b
+                    .err(pos, format!("collection name length {name_len}"))
+                    .into());
+            }
+            let name = std::str::from_utf8(b.slice(pos + 4, name_len, "name")?)
+                .map_err(|_| b.err(pos + 4, "collection name is not UTF-8"))?
+                .to_string();
+            if collections.iter().any(|c| c.name == name) {
+                return Err(b.err(pos, format!("duplicate collection {name:?}")).into());
+            }
+            pos += 4 + name_len;
+            let dim = b.u32(pos, "dim")?;
+            if dim == 0 || dim as usize > MAX_DIM {
+                return Err(b
+                    .err(pos, format!("dimension {dim} outside 1..={MAX_DIM}"))
+                    .into());
+            }
+            let metric = b.u32(pos + 4, "metric")?;
+            if metric != METRIC_COSINE {
+                return Err(b.err(pos + 4, format!("unknown metric {metric}")).into());
+            }
+            let n_seg = u64::from(b.u32(pos + 8, "n_segments")?);
+            let n_tomb = u64::from(b.u32(pos + 12, "n_tombstones")?);
+            pos += 16;
+            // Bound the counts by the bytes left before allocating anything.
+            let need = (n_seg + n_tomb) * ENTRY_LEN;
+            if need > foot.saturating_sub(pos) {
+                return Err(b
+                    .err(pos - 8, "file counts exceed the manifest size")
+                    .into());
+            }
+            let mut read = |n: u64, what: &str| -> Result<Vec<FileEntry>, CorruptError> {
+                let mut v: Vec<FileEntry> = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let e = FileEntry {
+                        file_no: b.u64(pos, "file_no")?,
+                        generation: b.u64(pos + 8, "generation")?,
+                        count: b.u64(pos + 16, "count")?,
+                        size: b.u64(pos + 24, "size")?,
+                        crc: b.u32(pos + 32, "crc")?,
+                    };
+                    if b.u32(pos + 36, "reserved")? != 0 {
+                        return Err(b.err(pos + 36, "reserved field is not zero"));
+                    }
+                    if e.file_no >= next_file_no || !seen_files.insert(e.file_no) {
+                        return Err(b.err(
+                            pos,
+                            format!("{what} file number {} invalid or reused", e.file_no),
+                        ));
+                    }
+                    if e.generation == 0 || e.generation > generation {
+                        return Err(b.err(
+                            pos + 8,
+                            format!("{what} generation {} invalid", e.generation),
+                        ));
+                    }
+                    if v.last().is_some_and(|l| l.generation >= e.generation) {
+                        return Err(b.err(pos + 8, format!("{what} generations not increasing")));
+                    }
+                    v.push(e);
+                    pos += ENTRY_LEN;
+                }
+                Ok(v)
+            };
+            let segments = read(n_seg, "segment")?;
+            let tombstones = read(n_tomb, "tombstone")?;
+            collections.push(CollectionEntry {
+                name,
+                dim,
+                metric,
+                segments,
+                tombstones,
+            });
+        }
+        if pos != foot {
+            return Err(b
+                .err(pos, "trailing bytes after the last collection")
+                .into());
+        }
+        Ok(Manifest {
+            generation,
+            next_file_no,
+            collections,
+        })
+    }
+}
