@@ -2,7 +2,7 @@
 //!
 //! Layers (see `docs/` and DESIGN): [`storage`] (immutable fp16 segments, manifest, commits),
 //! [`index`] (HNSW, R-tree, exact scan), [`query`] (filters, planner), and beside them
-//! [`encoders`] (CLIP text / image, Sat2Cap overhead + dynamic encoder; feature `encoders`).
+//! `encoders` (CLIP text / image, Sat2Cap overhead + dynamic encoder; feature `encoders`).
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
