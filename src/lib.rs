@@ -19,3 +19,8 @@ pub mod time;
 pub mod encoders;
 
 pub use storage::{Db, DbOptions, NewItem, Snapshot};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
