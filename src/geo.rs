@@ -96,7 +96,10 @@ mod tests {
         assert!((d - 111.195).abs() < 0.01, "{d}");
         // Pole to pole is half the circumference, whatever the longitudes.
         let d = haversine_km(p(90.0, 10.0), p(-90.0, -123.0));
-        assert!((d - std::f64::consts::PI * EARTH_RADIUS_KM).abs() < 1e-6, "{d}");
+        assert!(
+            (d - std::f64::consts::PI * EARTH_RADIUS_KM).abs() < 1e-6,
+            "{d}"
+        );
         // Any two longitudes at the pole are the same place.
         assert!(haversine_km(p(90.0, 0.0), p(90.0, 90.0)) < 1e-9);
     }
