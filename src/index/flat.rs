@@ -65,11 +65,24 @@ fn reduce(acc: [f32; LANES], tail: f32) -> f32 {
 }
 
 /// Dot product of an f16 vector with an f32 vector (over the shorter length), f32 accumulation.
+///
+/// Uses AVX2 + F16C + FMA when the CPU has them (checked at run time), else a portable
+/// kernel the compiler vectorises for the baseline target.
 #[inline]
 pub fn dot_f16_f32(a: &[f16], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let a: &[u16] = bytemuck::cast_slice(&a[..n]);
     let b = &b[..n];
+    #[cfg(target_arch = "x86_64")]
+    if simd::available() {
+        // SAFETY: the CPU supports every feature the kernel is compiled for.
+        return unsafe { simd::dot_f16_f32(a, b) };
+    }
+    dot_f16_f32_portable(a, b)
+}
+
+/// Portable kernel behind [`dot_f16_f32`] (f16 given as bits; equal lengths expected).
+pub fn dot_f16_f32_portable(a: &[u16], b: &[f32]) -> f32 {
     let ca = a.chunks_exact(LANES);
     let cb = b.chunks_exact(LANES);
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -92,6 +105,16 @@ pub fn dot_f16_f16(a: &[f16], b: &[f16]) -> f32 {
     let n = a.len().min(b.len());
     let a: &[u16] = bytemuck::cast_slice(&a[..n]);
     let b: &[u16] = bytemuck::cast_slice(&b[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if simd::available() {
+        // SAFETY: the CPU supports every feature the kernel is compiled for.
+        return unsafe { simd::dot_f16_f16(a, b) };
+    }
+    dot_f16_f16_portable(a, b)
+}
+
+/// Portable kernel behind [`dot_f16_f16`] (f16 given as bits; equal lengths expected).
+pub fn dot_f16_f16_portable(a: &[u16], b: &[u16]) -> f32 {
     let ca = a.chunks_exact(LANES);
     let cb = b.chunks_exact(LANES);
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -106,6 +129,86 @@ pub fn dot_f16_f16(a: &[f16], b: &[f16]) -> f32 {
         tail += f16_bits_to_f32(x) * f16_bits_to_f32(y);
     }
     reduce(acc, tail)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    //! AVX2 + F16C + FMA kernels, selected at run time.
+    use std::arch::x86_64::*;
+
+    /// Whether the running CPU has AVX2, FMA and F16C (cached by std).
+    #[inline]
+    pub fn available() -> bool {
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c")
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum(v: __m256) -> f32 {
+        let mut lanes = [0f32; 8];
+        // SAFETY: `lanes` holds 8 f32; unaligned store.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+        ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+            + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
+    }
+
+    /// f16 (bits) x f32 dot over `min(a.len(), b.len())` values.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub fn dot_f16_f32(a: &[u16], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n, so a[i..i+16] and b[i..i+16] are in bounds; the loads
+            // are unaligned.
+            let (ha, hb, fa, fb) = unsafe {
+                (
+                    _mm_loadu_si128(a.as_ptr().add(i).cast()),
+                    _mm_loadu_si128(a.as_ptr().add(i + 8).cast()),
+                    _mm256_loadu_ps(b.as_ptr().add(i)),
+                    _mm256_loadu_ps(b.as_ptr().add(i + 8)),
+                )
+            };
+            acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(ha), fa, acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(hb), fb, acc1);
+            i += 16;
+        }
+        let mut sum = hsum(_mm256_add_ps(acc0, acc1));
+        for j in i..n {
+            sum += super::f16_bits_to_f32(a[j]) * b[j];
+        }
+        sum
+    }
+
+    /// f16 x f16 (bits) dot over `min(a.len(), b.len())` values.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub fn dot_f16_f16(a: &[u16], b: &[u16]) -> f32 {
+        let n = a.len().min(b.len());
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n, so a[i..i+16] and b[i..i+16] are in bounds; the loads
+            // are unaligned.
+            let (a0, a1, b0, b1) = unsafe {
+                (
+                    _mm_loadu_si128(a.as_ptr().add(i).cast()),
+                    _mm_loadu_si128(a.as_ptr().add(i + 8).cast()),
+                    _mm_loadu_si128(b.as_ptr().add(i).cast()),
+                    _mm_loadu_si128(b.as_ptr().add(i + 8).cast()),
+                )
+            };
+            acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(a0), _mm256_cvtph_ps(b0), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(a1), _mm256_cvtph_ps(b1), acc1);
+            i += 16;
+        }
+        let mut sum = hsum(_mm256_add_ps(acc0, acc1));
+        for j in i..n {
+            sum += super::f16_bits_to_f32(a[j]) * super::f16_bits_to_f32(b[j]);
+        }
+        sum
+    }
 }
 
 /// The vector of `row`, or an empty slice when the row is out of range.

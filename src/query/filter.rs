@@ -78,6 +78,7 @@ impl BBox {
     }
 
     /// Exact membership test.
+    #[inline]
     pub fn contains(&self, p: Point) -> bool {
         let (lat, lon) = (p.lat(), p.lon());
         if lat < self.south || lat > self.north {
@@ -119,6 +120,8 @@ impl BBox {
 pub struct Radius {
     center: Point,
     radius_km: f64,
+    /// Latitude difference (degrees, with margin) beyond which a point is surely outside.
+    max_dlat_deg: f64,
 }
 
 impl Radius {
@@ -133,7 +136,12 @@ impl Radius {
             return Err(QueryError::Radius(radius_km));
         }
         let center = Point::new(lat, lon).map_err(|_| QueryError::Latitude(lat))?;
-        Ok(Radius { center, radius_km })
+        let max_dlat_deg = (radius_km / EARTH_RADIUS_KM).to_degrees() * (1.0 + 1e-7) + 1e-7;
+        Ok(Radius {
+            center,
+            radius_km,
+            max_dlat_deg,
+        })
     }
 
     /// The centre.
@@ -147,7 +155,13 @@ impl Radius {
     }
 
     /// Exact membership: haversine distance `<= radius_km`.
+    #[inline]
     pub fn contains(&self, p: Point) -> bool {
+        // The great-circle distance is at least R * |Δlat|: most far rows are rejected here
+        // without trigonometry (the margin keeps this a strict superset of the exact test).
+        if (p.lat() - self.center.lat()).abs() > self.max_dlat_deg {
+            return false;
+        }
         haversine_km(self.center, p) <= self.radius_km
     }
 
@@ -383,6 +397,7 @@ impl Filter {
     }
 
     /// Exact test of a row's location and time against every predicate.
+    #[inline]
     pub fn matches(&self, p: Point, t: Option<i64>) -> bool {
         self.bbox.is_none_or(|b| b.contains(p))
             && self.radius.is_none_or(|r| r.contains(p))

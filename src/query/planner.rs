@@ -1,16 +1,17 @@
 //! The per-segment planner: exact scan for small candidate sets, filtered graph walk above.
 //!
 //! Plan choice, for a request with a filter (and/or deleted rows):
-//! 1. Candidates are enumerated through the R-tree (spatial filters) or by scanning row
-//!    metadata (time-only filters, tombstones), testing every predicate exactly, and the
-//!    enumeration stops as soon as it passes the flat threshold
-//!    `max(flat_max_rows, flat_max_fraction * n)`.
+//! 1. The filter is tested on an evenly spaced sample of 1,024 rows. When the estimated count
+//!    is over 4x the flat threshold `max(flat_max_rows, flat_max_fraction * n)` the graph
+//!    is used straight away. Otherwise candidates are enumerated through the R-tree (spatial
+//!    filters) or by scanning row metadata (time-only filters, tombstones), testing every
+//!    predicate exactly, and the enumeration stops as soon as it passes the threshold.
 //! 2. At or under the threshold the surviving rows are scanned exactly ([`Plan::Flat`],
 //!    recall 1.0).
-//! 3. Above it, the selectivity is estimated on an evenly spaced sample of rows, and the graph
-//!    is walked with the filter and `ef` widened to `ef / sqrt(selectivity)` (capped at
-//!    `ef * max_ef_widening`) ([`Plan::Graph`]). If the walk returns fewer than `k` rows
-//!    (which the count proves exist) the planner falls back to the exact scan and says so.
+//! 3. Above it, the graph is walked with the filter and `ef` widened to
+//!    `ef / sqrt(selectivity)` (capped at `ef * max_ef_widening`) ([`Plan::Graph`]). If the
+//!    walk returns fewer than `k` rows the planner settles it with the exact scan and says so
+//!    (`fell_back`).
 //!
 //! Without a graph, or with `exact` set, every matching row is scanned exactly.
 
@@ -318,7 +319,7 @@ impl<'a> SegmentIndex<'a> {
 
     /// Fraction of an evenly spaced sample of rows that pass the filter.
     fn sample_selectivity(&self, filter: &Filter) -> f64 {
-        const SAMPLE: u64 = 4096;
+        const SAMPLE: u64 = 1024;
         let n = u64::from(self.n);
         let s = SAMPLE.min(n).max(1);
         let hits = (0..s)
@@ -408,12 +409,18 @@ pub fn search_segment(
     let threshold = (seg.params.flat_max_rows as usize)
         .max((seg.params.flat_max_fraction * n as f64) as usize)
         .max(k);
-    let rows = seg.candidates(filter, threshold);
-    if rows.len() <= threshold {
-        return Ok(flat(&rows, FlatReason::FewCandidates));
+    // A sample first: when it shows the filter is clearly wide, skip the exact count.
+    let s_hat = seg.sample_selectivity(filter);
+    let s = if s_hat * n as f64 > 4.0 * threshold as f64 {
+        s_hat
+    } else {
+        let rows = seg.candidates(filter, threshold);
+        if rows.len() <= threshold {
+            return Ok(flat(&rows, FlatReason::FewCandidates));
+        }
+        s_hat.max(rows.len() as f64 / n as f64)
     }
-    let floor = rows.len() as f64 / n as f64;
-    let s = seg.sample_selectivity(filter).max(floor).min(1.0);
+    .min(1.0);
     let widened = (base_ef as f64 / s.sqrt()).ceil() as usize;
     let ef = widened
         .min(base_ef.saturating_mul(seg.params.max_ef_widening.max(1)))
@@ -421,7 +428,8 @@ pub fn search_segment(
     let pred = |row: u32| seg.passes(filter, row);
     let hits = graph_search(graph, seg.vectors, seg.dim, &q, k, ef, Some(&pred));
     if hits.len() < k {
-        // `rows` proves more than `threshold >= k` rows match: the walk missed some.
+        // The walk came back short: settle it with the exact scan (which also covers the
+        // case where the estimate was wrong and fewer than `k` rows match).
         let all = seg.candidates(filter, usize::MAX);
         let (hits, _) = flat(&all, FlatReason::FewCandidates);
         let plan = Plan::Graph {
