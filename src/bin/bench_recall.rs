@@ -45,6 +45,23 @@ struct Args {
     /// Search ef.
     #[arg(long, default_value_t = 64)]
     ef: usize,
+    /// Planner: most the beam is widened for restrictive filters (multiple of ef).
+    #[arg(long, default_value_t = PlannerParams::default().max_ef_widening)]
+    max_ef_widening: usize,
+    /// Seconds of hnsw_rs search time per bucket after which its remaining queries in that
+    /// bucket are skipped (its filtered search can take 100 ms+ a query); the table says how
+    /// many it ran.
+    #[arg(long, default_value_t = 15.0)]
+    their_budget_s: f64,
+    /// Also sweep the forced graph walk over ef x widening (slow).
+    #[arg(long)]
+    sweep: bool,
+    /// Planner: flat-scan threshold in rows.
+    #[arg(long, default_value_t = PlannerParams::default().flat_max_rows)]
+    flat_max_rows: u32,
+    /// Planner: flat-scan threshold as a fraction of the rows.
+    #[arg(long, default_value_t = PlannerParams::default().flat_max_fraction)]
+    flat_max_fraction: f64,
 }
 
 struct Query {
@@ -233,6 +250,7 @@ struct Acc {
     recall: f64,
     secs: f64,
     panics: usize,
+    skipped: usize,
     graph_plans: usize,
     ef_sum: usize,
 }
@@ -246,6 +264,11 @@ impl Acc {
             format!(" ({} panics)", self.panics)
         } else {
             String::new()
+        };
+        let p = if self.skipped > 0 {
+            format!("{p} ({} of {} queries run)", self.n, self.n + self.skipped)
+        } else {
+            p
         };
         format!(
             "{:.3} / {:.0}{p}",
@@ -280,7 +303,9 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
     let parse_ms = t.elapsed().as_secs_f64() * 1e3;
     let pp = PlannerParams {
         ef_search: args.ef,
-        ..PlannerParams::default()
+        max_ef_widening: args.max_ef_widening,
+        flat_max_rows: args.flat_max_rows,
+        flat_max_fraction: args.flat_max_fraction,
     };
     let seg = match SegmentIndex::new(vectors, dim, points, None, Some(view.clone())) {
         Ok(s) => s.with_params(pp),
@@ -308,11 +333,24 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
         rayon::current_num_threads(),
         bytes.len() as f64 / (1 << 20) as f64
     );
+    println!(
+        "planner: flat if <= max({}, {} * n) rows, ef widening cap {}x",
+        pp.flat_max_rows, pp.flat_max_fraction, pp.max_ef_widening
+    );
+    // Warm-up: fault in the vectors, graph and scratch before timing anything.
+    for q in queries.iter().take(50) {
+        let req = SearchRequest::new(q.vector.clone(), 10).with_filter(q.filter.clone());
+        let _ = search_segment(&seg, &req);
+        let _ = search_segment(&seg, &req.clone().exact(true));
+    }
     let mut ours = vec![Acc::default(); BUCKETS.len()];
     let mut graph_only = vec![Acc::default(); BUCKETS.len()];
     let mut theirs = vec![Acc::default(); BUCKETS.len()];
     let mut exact = vec![Acc::default(); BUCKETS.len()];
-    for q in queries {
+    for (qi, q) in queries.iter().enumerate() {
+        if qi % 200 == 0 {
+            eprintln!("{name}: query {qi} of {}", queries.len());
+        }
         let b = bucket_of(q.selectivity);
         let req = SearchRequest::new(q.vector.clone(), 10).with_filter(q.filter.clone());
         // (a) ours: planner.
@@ -349,34 +387,38 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
             }
         }
         // (b) hnsw_rs search_filter on the same graph, same ef as our graph walk.
-        let norm = q
-            .vector
-            .iter()
-            .map(|x| x * x)
-            .sum::<f32>()
-            .sqrt()
-            .max(1e-30);
-        let qh: Vec<f16> = q.vector.iter().map(|&x| f16::from_f32(x / norm)).collect();
-        let filter = &q.filter;
-        let pred = |id: &usize| points.get(*id).is_some_and(|&p| filter.matches(p, None));
-        let t = Instant::now();
-        let res = catch_unwind(AssertUnwindSafe(|| {
-            if filter.is_empty() {
-                hnsw.search_filter(&qh, 10, ef_used, None)
-            } else {
-                hnsw.search_filter(&qh, 10, ef_used, Some(&pred))
+        if theirs[b].secs > args.their_budget_s {
+            theirs[b].skipped += 1;
+        } else {
+            let norm = q
+                .vector
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                .sqrt()
+                .max(1e-30);
+            let qh: Vec<f16> = q.vector.iter().map(|&x| f16::from_f32(x / norm)).collect();
+            let filter = &q.filter;
+            let pred = |id: &usize| points.get(*id).is_some_and(|&p| filter.matches(p, None));
+            let t = Instant::now();
+            let res = catch_unwind(AssertUnwindSafe(|| {
+                if filter.is_empty() {
+                    hnsw.search_filter(&qh, 10, ef_used, None)
+                } else {
+                    hnsw.search_filter(&qh, 10, ef_used, Some(&pred))
+                }
+            }));
+            let dt = t.elapsed().as_secs_f64();
+            let th = &mut theirs[b];
+            th.n += 1;
+            th.secs += dt;
+            match res {
+                Ok(nb) => {
+                    let rows: Vec<u32> = nb.iter().map(|x| x.d_id as u32).collect();
+                    th.recall += recall(&rows, &q.truth);
+                }
+                Err(_) => th.panics += 1,
             }
-        }));
-        let dt = t.elapsed().as_secs_f64();
-        let th = &mut theirs[b];
-        th.n += 1;
-        th.secs += dt;
-        match res {
-            Ok(nb) => {
-                let rows: Vec<u32> = nb.iter().map(|x| x.d_id as u32).collect();
-                th.recall += recall(&rows, &q.truth);
-            }
-            Err(_) => th.panics += 1,
         }
         // (c) exact scan (R-tree candidates + flat scan).
         let t = Instant::now();
@@ -409,6 +451,63 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
             theirs[b].cell(),
             exact[b].cell()
         );
+    }
+    if args.sweep {
+        if let Ok(view) = GraphView::parse(&bytes, n as u32) {
+            sweep(vectors, dim, points, &view, queries);
+        }
+    }
+}
+
+/// Forced graph walk over a grid of (ef, widening cap): recall@10 / QPS per bucket.
+fn sweep(vectors: &[f16], dim: usize, points: &[Point], view: &GraphView<'_>, queries: &[Query]) {
+    println!(
+        "\nforced graph walk sweep, buckets >= 10% only: recall@10 / QPS (ef, widening cap)\n"
+    );
+    let grid = [(64usize, 1usize), (128, 1), (256, 1), (512, 1), (128, 8)];
+    let mut header = String::from("| selectivity |");
+    for (ef, w) in grid {
+        header += &format!(" ef {ef} w {w} |");
+    }
+    println!("{header}");
+    println!("|---{}", "|---".repeat(grid.len()) + "|");
+    let mut cells = vec![vec![Acc::default(); grid.len()]; BUCKETS.len()];
+    for (g, &(ef, w)) in grid.iter().enumerate() {
+        let Ok(seg) = SegmentIndex::new(vectors, dim, points, None, Some(view.clone())) else {
+            return;
+        };
+        let seg = seg.with_params(PlannerParams {
+            flat_max_rows: 0,
+            flat_max_fraction: 0.0,
+            ef_search: ef,
+            max_ef_widening: w,
+        });
+        let _ = seg.rtree();
+        for q in queries {
+            let b = bucket_of(q.selectivity);
+            if BUCKETS[b] < 0.05 {
+                continue;
+            }
+            let req = SearchRequest::new(q.vector.clone(), 10).with_filter(q.filter.clone());
+            let t = Instant::now();
+            if let Ok((hits, _)) = search_segment(&seg, &req) {
+                let c = &mut cells[b][g];
+                c.secs += t.elapsed().as_secs_f64();
+                c.n += 1;
+                let rows: Vec<u32> = hits.iter().map(|h| h.row).collect();
+                c.recall += recall(&rows, &q.truth);
+            }
+        }
+    }
+    for (b, &s) in BUCKETS.iter().enumerate() {
+        if cells[b][0].n == 0 {
+            continue;
+        }
+        let mut line = format!("| {:.2}% |", s * 100.0);
+        for c in &cells[b] {
+            line += &format!(" {} |", c.cell());
+        }
+        println!("{line}");
     }
 }
 

@@ -1,7 +1,8 @@
 //! The per-segment planner: exact scan for small candidate sets, filtered graph walk above.
 //!
 //! Plan choice, for a request with a filter (and/or deleted rows):
-//! 1. The filter is tested on an evenly spaced sample of 1,024 rows. When the estimated count
+//! 1. Up to 256 candidates are enumerated; a set that ends there is scanned exactly. Then the
+//!    filter is tested on an evenly spaced sample of 1,024 rows. When the estimated count
 //!    is over 4x the flat threshold `max(flat_max_rows, flat_max_fraction * n)` the graph
 //!    is used straight away. Otherwise candidates are enumerated through the R-tree (spatial
 //!    filters) or by scanning row metadata (time-only filters, tombstones), testing every
@@ -26,6 +27,9 @@ use crate::index::flat::{dot_f16_f32, row_vector, top_k, Hit, TopK};
 use crate::index::hnsw::{search as graph_search, GraphView, MAX_EF};
 use crate::index::spatial::SpatialIndex;
 
+/// Rows enumerated before the planner pays for a selectivity sample.
+const SMALL_PROBE: usize = 256;
+
 /// Timestamp value meaning "no time known" in a segment's time column.
 pub const NO_TIME: i64 = i64::MIN;
 
@@ -46,7 +50,7 @@ impl Default for PlannerParams {
     fn default() -> Self {
         PlannerParams {
             flat_max_rows: 2_000,
-            flat_max_fraction: 0.02,
+            flat_max_fraction: 0.2,
             ef_search: 64,
             max_ef_widening: 8,
         }
@@ -175,7 +179,7 @@ pub struct SegmentIndex<'a> {
     points: &'a [Point],
     times: Option<&'a [i64]>,
     graph: Option<GraphView<'a>>,
-    live: Option<&'a dyn Fn(u32) -> bool>,
+    live: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
     rtree: OnceLock<SpatialIndex>,
     params: PlannerParams,
 }
@@ -237,7 +241,7 @@ impl<'a> SegmentIndex<'a> {
     }
 
     /// Sets the liveness test (false = deleted row, never returned).
-    pub fn with_live(mut self, live: &'a dyn Fn(u32) -> bool) -> SegmentIndex<'a> {
+    pub fn with_live(mut self, live: &'a (dyn Fn(u32) -> bool + Sync)) -> SegmentIndex<'a> {
         self.live = Some(live);
         self
     }
@@ -409,7 +413,12 @@ pub fn search_segment(
     let threshold = (seg.params.flat_max_rows as usize)
         .max((seg.params.flat_max_fraction * n as f64) as usize)
         .max(k);
-    // A sample first: when it shows the filter is clearly wide, skip the exact count.
+    // Tiny candidate sets are found by a short enumeration (cheap through the R-tree).
+    let small = seg.candidates(filter, SMALL_PROBE.min(threshold));
+    if small.len() <= SMALL_PROBE.min(threshold) {
+        return Ok(flat(&small, FlatReason::FewCandidates));
+    }
+    // Then a sample: when it shows the filter is clearly wide, skip the exact count.
     let s_hat = seg.sample_selectivity(filter);
     let s = if s_hat * n as f64 > 4.0 * threshold as f64 {
         s_hat
