@@ -1,1 +1,93 @@
-//! (work in progress)
+//! Queries over one segment: validated filters ([`filter`]) and the planner that picks an
+//! exact scan or a filtered graph walk ([`planner`]).
+//!
+//! ```
+//! use half::f16;
+//! use sat2cap::geo::Point;
+//! use sat2cap::query::filter::{BBox, Filter};
+//! use sat2cap::query::planner::{search_segment, Plan, SearchRequest, SegmentIndex};
+//!
+//! let vectors: Vec<f16> = [1.0f32, 0.0, 0.0, 1.0, 0.6, 0.8]
+//!     .iter().map(|&x| f16::from_f32(x)).collect();
+//! let points = vec![
+//!     Point::new(10.0, 179.5).unwrap(),
+//!     Point::new(10.0, -179.5).unwrap(),
+//!     Point::new(10.0, 0.0).unwrap(),
+//! ];
+//! let seg = SegmentIndex::new(&vectors, 2, &points, None, None).unwrap();
+//! // A box across the antimeridian: west 179, east -179.
+//! let filter = Filter::new().bbox(BBox::new(179.0, 0.0, -179.0, 20.0).unwrap());
+//! let req = SearchRequest::new(vec![1.0, 0.0], 10).with_filter(filter);
+//! let (hits, plan) = search_segment(&seg, &req).unwrap();
+//! assert_eq!(hits.iter().map(|h| h.row).collect::<Vec<_>>(), vec![0, 1]);
+//! assert!(matches!(plan, Plan::Flat { .. }));
+//! ```
+
+pub mod filter;
+pub mod planner;
+
+/// Why a query was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The query vector has the wrong length.
+    #[error("query has {got} dimensions, the collection has {expected}")]
+    Dimension {
+        /// Segment dimension.
+        expected: usize,
+        /// Query length.
+        got: usize,
+    },
+    /// The query vector holds NaN or infinity.
+    #[error("query value {index} is not finite")]
+    NonFinite {
+        /// First bad position.
+        index: usize,
+    },
+    /// The query vector is all zeros (cannot be normalised).
+    #[error("query vector has zero length")]
+    ZeroVector,
+    /// `k` is zero.
+    #[error("k must be at least 1")]
+    ZeroK,
+    /// `ef` outside `1..=MAX_EF`.
+    #[error("ef {0} is not in 1..=65536")]
+    Ef(usize),
+    /// A latitude outside `[-90, 90]` or not finite.
+    #[error("latitude {0} is outside [-90, 90]")]
+    Latitude(f64),
+    /// A longitude that is not finite or outside the accepted range.
+    #[error("longitude {0} is not a finite number in [-180, 180]")]
+    Longitude(f64),
+    /// `south > north`.
+    #[error("bounding box is inverted: south {south} > north {north}")]
+    InvertedBBox {
+        /// Southern edge.
+        south: f64,
+        /// Northern edge.
+        north: f64,
+    },
+    /// A bounding box with zero width or height.
+    #[error("bounding box is empty (zero width or height)")]
+    EmptyBBox,
+    /// Radius negative or not finite.
+    #[error("radius {0} km is not a finite number >= 0")]
+    Radius(f64),
+    /// A polygon ring with fewer than 3 vertices.
+    #[error("polygon has {0} vertices, needs at least 3")]
+    PolygonTooSmall(usize),
+    /// `t0 > t1`.
+    #[error("time range is inverted: {t0} > {t1}")]
+    TimeRange {
+        /// Start.
+        t0: i64,
+        /// End.
+        t1: i64,
+    },
+    /// Geo-ranking blend parameters out of range.
+    #[error("geo ranking: {0}")]
+    GeoRank(String),
+    /// The segment's slices or graph do not agree with each other.
+    #[error("segment is inconsistent: {0}")]
+    Segment(String),
+}

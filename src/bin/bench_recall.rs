@@ -1,0 +1,561 @@
+//! Recall and single-thread QPS by selectivity bucket: our planner + in-place graph search,
+//! our graph walk alone, hnsw_rs `search_filter` on the same graph, and the exact scan.
+//!
+//! ```text
+//! cargo run --release --no-default-features --bin bench_recall -- \
+//!     --data /work/shared/data/geonames-minilm --synth-n 100000
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Parser;
+use half::f16;
+use sat2cap::geo::{haversine_km, Point};
+use sat2cap::index::flat::top_k;
+use sat2cap::index::hnsw::{build_hnsw, export_graph, GraphView, HnswParams};
+use sat2cap::index::synth::{generate, query_near};
+use sat2cap::query::filter::{BBox, Filter, Radius};
+use sat2cap::query::planner::{search_segment, Plan, PlannerParams, SearchRequest, SegmentIndex};
+
+#[derive(Parser, Debug)]
+#[command(about = "Recall@10 and QPS by selectivity bucket")]
+struct Args {
+    /// geonames-minilm folder (skipped with a notice if absent).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Synthetic rows (0 skips the synthetic set).
+    #[arg(long, default_value_t = 100_000)]
+    synth_n: usize,
+    /// Synthetic dimension.
+    #[arg(long, default_value_t = 512)]
+    synth_dim: usize,
+    /// Synthetic queries per bucket.
+    #[arg(long, default_value_t = 100)]
+    synth_queries: usize,
+    /// HNSW m.
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// HNSW ef_construction.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// Search ef.
+    #[arg(long, default_value_t = 64)]
+    ef: usize,
+    /// Planner: most the beam is widened for restrictive filters (multiple of ef).
+    #[arg(long, default_value_t = PlannerParams::default().max_ef_widening)]
+    max_ef_widening: usize,
+    /// Seconds of hnsw_rs search time per bucket after which its remaining queries in that
+    /// bucket are skipped (its filtered search can take 100 ms+ a query); the table says how
+    /// many it ran.
+    #[arg(long, default_value_t = 15.0)]
+    their_budget_s: f64,
+    /// Also sweep the forced graph walk over ef x widening (slow).
+    #[arg(long)]
+    sweep: bool,
+    /// Planner: flat-scan threshold in rows.
+    #[arg(long, default_value_t = PlannerParams::default().flat_max_rows)]
+    flat_max_rows: u32,
+    /// Planner: flat-scan threshold as a fraction of the rows.
+    #[arg(long, default_value_t = PlannerParams::default().flat_max_fraction)]
+    flat_max_fraction: f64,
+}
+
+struct Query {
+    vector: Vec<f32>,
+    filter: Filter,
+    selectivity: f64,
+    truth: Vec<u32>,
+}
+
+const BUCKETS: [f64; 6] = [1.0, 0.5, 0.1, 0.01, 0.001, 0.0001];
+
+fn bucket_of(s: f64) -> usize {
+    let mut best = 0;
+    for (i, b) in BUCKETS.iter().enumerate() {
+        if (s.max(1e-9).ln() - b.ln()).abs() < (s.max(1e-9).ln() - BUCKETS[best].ln()).abs() {
+            best = i;
+        }
+    }
+    best
+}
+
+fn recall(got: &[u32], truth: &[u32]) -> f64 {
+    if truth.is_empty() {
+        return 1.0;
+    }
+    let t: HashSet<u32> = truth.iter().copied().collect();
+    got.iter().filter(|r| t.contains(r)).count() as f64 / truth.len() as f64
+}
+
+fn read_npy_f16(path: &Path) -> Result<(Vec<f16>, usize, usize), String> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err("not an npy file".into());
+    }
+    let (hlen, hstart) = if bytes[6] == 1 {
+        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
+    } else {
+        (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )
+    };
+    let header = String::from_utf8_lossy(bytes.get(hstart..hstart + hlen).ok_or("short header")?);
+    if !header.contains("'<f2'") || header.contains("'fortran_order': True") {
+        return Err(format!("unsupported npy header {header}"));
+    }
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .ok_or("no shape")?;
+    let dims: Vec<usize> = shape
+        .split(',')
+        .filter_map(|x| x.trim().parse().ok())
+        .collect();
+    let [n, d] = dims[..] else {
+        return Err(format!("shape {shape}"));
+    };
+    let data = bytes.get(hstart + hlen..).ok_or("no data")?;
+    if data.len() != n * d * 2 {
+        return Err("data length".into());
+    }
+    let v = data
+        .chunks_exact(2)
+        .map(|c| f16::from_bits(u16::from_le_bytes([c[0], c[1]])))
+        .collect();
+    Ok((v, n, d))
+}
+
+/// Vectors, dimension, locations and queries of a data set.
+type Loaded = (Vec<f16>, usize, Vec<Point>, Vec<Query>);
+
+fn load_geonames(dir: &Path) -> Result<Loaded, String> {
+    let (vectors, n, dim) = read_npy_f16(&dir.join("vectors.f16.npy"))?;
+    let csv = std::fs::read_to_string(dir.join("places.csv")).map_err(|e| e.to_string())?;
+    let mut points = vec![None; n];
+    for line in csv.lines().skip(1) {
+        let mut it = line.split(',');
+        let (Some(id), Some(lat), Some(lon)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        let (Ok(id), Ok(lat), Ok(lon)) = (id.parse::<usize>(), lat.parse(), lon.parse()) else {
+            continue;
+        };
+        if id < n {
+            points[id] = Point::new(lat, lon).ok();
+        }
+    }
+    let points: Vec<Point> = points
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or("places.csv misses rows")?;
+    let truth_file = std::fs::File::open(dir.join("truth.dev.jsonl")).map_err(|e| e.to_string())?;
+    let mut truth = BTreeMap::new();
+    for line in BufReader::new(truth_file).lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(&line.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let ids: Vec<u32> = v["neighbors"]
+            .as_array()
+            .ok_or("neighbors")?
+            .iter()
+            .filter_map(|x| x.as_u64().map(|x| x as u32))
+            .collect();
+        truth.insert(v["id"].as_u64().ok_or("id")?, ids);
+    }
+    let qf = std::fs::File::open(dir.join("queries.dev.jsonl")).map_err(|e| e.to_string())?;
+    let mut queries = Vec::new();
+    for line in BufReader::new(qf).lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(&line.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let id = v["id"].as_u64().ok_or("id")?;
+        let vector: Vec<f32> = v["vector"]
+            .as_array()
+            .ok_or("vector")?
+            .iter()
+            .filter_map(|x| x.as_f64().map(|x| x as f32))
+            .collect();
+        let f = &v["filter"];
+        let filter = if let Some(b) = f.get("bbox").and_then(|b| b.as_array()) {
+            let e: Vec<f64> = b.iter().filter_map(|x| x.as_f64()).collect();
+            if e.len() != 4 {
+                return Err("bbox".into());
+            }
+            Filter::new().bbox(BBox::new(e[0], e[1], e[2], e[3]).map_err(|e| e.to_string())?)
+        } else if let Some(r) = f.get("radius") {
+            let g = |k: &str| r[k].as_f64().ok_or(format!("radius.{k}"));
+            Filter::new()
+                .radius(Radius::new(g("lat")?, g("lon")?, g("km")?).map_err(|e| e.to_string())?)
+        } else {
+            Filter::new()
+        };
+        queries.push(Query {
+            vector,
+            filter,
+            selectivity: v["selectivity"].as_f64().unwrap_or(1.0),
+            truth: truth.get(&id).cloned().unwrap_or_default(),
+        });
+    }
+    Ok((vectors, dim, points, queries))
+}
+
+fn synth_queries(data: &sat2cap::index::synth::SynthData, per_bucket: usize) -> Vec<Query> {
+    let n = data.points.len();
+    let mut out = Vec::new();
+    for (b, &frac) in BUCKETS.iter().enumerate() {
+        for i in 0..per_bucket {
+            let vector = query_near(data, i * 13 + b, (b * 100_000 + i) as u64);
+            let filter = if frac >= 1.0 {
+                Filter::new()
+            } else {
+                // A circle around a data point holding about frac * n rows.
+                let c = data.points[(i * 7919 + b * 31) % n];
+                let mut d: Vec<f64> = data.points.iter().map(|&p| haversine_km(c, p)).collect();
+                let target = ((n as f64 * frac) as usize).clamp(1, n);
+                d.select_nth_unstable_by(target - 1, f64::total_cmp);
+                let km = d[target - 1];
+                match Radius::new(c.lat(), c.lon(), km) {
+                    Ok(r) => Filter::new().radius(r),
+                    Err(_) => continue,
+                }
+            };
+            let keep: Vec<u32> = (0..n as u32)
+                .filter(|&r| filter.matches(data.points[r as usize], None))
+                .collect();
+            let truth = top_k(&data.vectors, data.dim, &vector, keep.iter().copied(), 10)
+                .iter()
+                .map(|h| h.row)
+                .collect();
+            out.push(Query {
+                vector,
+                filter,
+                selectivity: keep.len() as f64 / n as f64,
+                truth,
+            });
+        }
+    }
+    out
+}
+
+#[derive(Default, Clone)]
+struct Acc {
+    n: usize,
+    recall: f64,
+    secs: f64,
+    panics: usize,
+    skipped: usize,
+    graph_plans: usize,
+    ef_sum: usize,
+}
+
+impl Acc {
+    fn cell(&self) -> String {
+        if self.n == 0 {
+            return "-".into();
+        }
+        let p = if self.panics > 0 {
+            format!(" ({} panics)", self.panics)
+        } else {
+            String::new()
+        };
+        let p = if self.skipped > 0 {
+            format!("{p} ({} of {} queries run)", self.n, self.n + self.skipped)
+        } else {
+            p
+        };
+        format!(
+            "{:.3} / {:.0}{p}",
+            self.recall / self.n as f64,
+            self.n as f64 / self.secs.max(1e-12)
+        )
+    }
+}
+
+fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Query], args: &Args) {
+    let n = vectors.len() / dim;
+    let params = HnswParams {
+        m: args.m,
+        ef_construction: args.ef_construction,
+        ef_search: args.ef,
+    };
+    let t = Instant::now();
+    let hnsw = match build_hnsw(vectors, dim, &params) {
+        Ok(h) => h,
+        Err(e) => return eprintln!("{name}: build failed: {e}"),
+    };
+    let build_s = t.elapsed().as_secs_f64();
+    let bytes = match export_graph(&hnsw, n as u32, dim as u32, &params) {
+        Ok(b) => b,
+        Err(e) => return eprintln!("{name}: export failed: {e}"),
+    };
+    let t = Instant::now();
+    let view = match GraphView::parse(&bytes, n as u32) {
+        Ok(v) => v,
+        Err(e) => return eprintln!("{name}: parse failed: {e}"),
+    };
+    let parse_ms = t.elapsed().as_secs_f64() * 1e3;
+    let pp = PlannerParams {
+        ef_search: args.ef,
+        max_ef_widening: args.max_ef_widening,
+        flat_max_rows: args.flat_max_rows,
+        flat_max_fraction: args.flat_max_fraction,
+    };
+    let seg = match SegmentIndex::new(vectors, dim, points, None, Some(view.clone())) {
+        Ok(s) => s.with_params(pp),
+        Err(e) => return eprintln!("{name}: {e}"),
+    };
+    let t = Instant::now();
+    let _ = seg.rtree();
+    let rtree_ms = t.elapsed().as_secs_f64() * 1e3;
+    let forced = SegmentIndex::new(vectors, dim, points, None, Some(view))
+        .map(|s| {
+            s.with_params(PlannerParams {
+                flat_max_rows: 0,
+                flat_max_fraction: 0.0,
+                ..pp
+            })
+        })
+        .ok();
+    let _ = forced.as_ref().map(|s| s.rtree());
+    println!(
+        "\n## {name}: n = {n}, dim = {dim}, m = {}, ef_construction = {}, ef = {}",
+        args.m, args.ef_construction, args.ef
+    );
+    println!(
+        "build {build_s:.1} s (hnsw_rs parallel_insert, {} threads), graph section {:.1} MiB, parse+validate {parse_ms:.1} ms, R-tree {rtree_ms:.1} ms\n",
+        rayon::current_num_threads(),
+        bytes.len() as f64 / (1 << 20) as f64
+    );
+    println!(
+        "planner: flat if <= max({}, {} * n) rows, ef widening cap {}x",
+        pp.flat_max_rows, pp.flat_max_fraction, pp.max_ef_widening
+    );
+    // Warm-up: fault in the vectors, graph and scratch before timing anything.
+    for q in queries.iter().take(50) {
+        let req = SearchRequest::new(q.vector.clone(), 10).with_filter(q.filter.clone());
+        let _ = search_segment(&seg, &req);
+        let _ = search_segment(&seg, &req.clone().exact(true));
+    }
+    let mut ours = vec![Acc::default(); BUCKETS.len()];
+    let mut graph_only = vec![Acc::default(); BUCKETS.len()];
+    let mut theirs = vec![Acc::default(); BUCKETS.len()];
+    let mut exact = vec![Acc::default(); BUCKETS.len()];
+    // One pass per method over all queries (so no method runs on caches warmed by another
+    // method's visit of the same query).
+    let reqs: Vec<SearchRequest> = queries
+        .iter()
+        .map(|q| SearchRequest::new(q.vector.clone(), 10).with_filter(q.filter.clone()))
+        .collect();
+    let rows_of =
+        |hits: &[sat2cap::index::flat::Hit]| -> Vec<u32> { hits.iter().map(|h| h.row).collect() };
+    eprintln!("{name}: (a) planner pass");
+    for (q, req) in queries.iter().zip(&reqs) {
+        let b = bucket_of(q.selectivity);
+        let t = Instant::now();
+        let Ok((hits, plan)) = search_segment(&seg, req) else {
+            continue;
+        };
+        let a = &mut ours[b];
+        a.secs += t.elapsed().as_secs_f64();
+        a.n += 1;
+        a.recall += recall(&rows_of(&hits), &q.truth);
+        if let Plan::Graph { ef, .. } = plan {
+            a.graph_plans += 1;
+            a.ef_sum += ef;
+        }
+    }
+    eprintln!("{name}: (a') graph-walk-only pass");
+    let mut ef_used = vec![args.ef; queries.len()];
+    if let Some(f) = &forced {
+        for (i, (q, req)) in queries.iter().zip(&reqs).enumerate() {
+            let b = bucket_of(q.selectivity);
+            let t = Instant::now();
+            let Ok((hits, plan)) = search_segment(f, req) else {
+                continue;
+            };
+            let g = &mut graph_only[b];
+            g.secs += t.elapsed().as_secs_f64();
+            g.n += 1;
+            g.recall += recall(&rows_of(&hits), &q.truth);
+            if let Plan::Graph { ef, .. } = plan {
+                g.ef_sum += ef;
+                g.graph_plans += 1;
+                ef_used[i] = ef;
+            }
+        }
+    }
+    eprintln!("{name}: (b) hnsw_rs pass");
+    for (i, q) in queries.iter().enumerate() {
+        let b = bucket_of(q.selectivity);
+        // hnsw_rs search_filter on the same graph, with the ef our graph walk used.
+        if theirs[b].secs > args.their_budget_s {
+            theirs[b].skipped += 1;
+            continue;
+        }
+        let norm = q
+            .vector
+            .iter()
+            .map(|x| x * x)
+            .sum::<f32>()
+            .sqrt()
+            .max(1e-30);
+        let qh: Vec<f16> = q.vector.iter().map(|&x| f16::from_f32(x / norm)).collect();
+        let filter = &q.filter;
+        let pred = |id: &usize| points.get(*id).is_some_and(|&p| filter.matches(p, None));
+        let t = Instant::now();
+        let res = catch_unwind(AssertUnwindSafe(|| {
+            if filter.is_empty() {
+                hnsw.search_filter(&qh, 10, ef_used[i], None)
+            } else {
+                hnsw.search_filter(&qh, 10, ef_used[i], Some(&pred))
+            }
+        }));
+        let th = &mut theirs[b];
+        th.secs += t.elapsed().as_secs_f64();
+        th.n += 1;
+        match res {
+            Ok(nb) => {
+                let rows: Vec<u32> = nb.iter().map(|x| x.d_id as u32).collect();
+                th.recall += recall(&rows, &q.truth);
+            }
+            Err(_) => th.panics += 1,
+        }
+    }
+    eprintln!("{name}: (c) exact pass");
+    for (q, req) in queries.iter().zip(&reqs) {
+        let b = bucket_of(q.selectivity);
+        let req = req.clone().exact(true);
+        let t = Instant::now();
+        let Ok((hits, _)) = search_segment(&seg, &req) else {
+            continue;
+        };
+        let e = &mut exact[b];
+        e.secs += t.elapsed().as_secs_f64();
+        e.n += 1;
+        e.recall += recall(&rows_of(&hits), &q.truth);
+    }
+    println!("| selectivity | queries | ours (planner): recall@10 / QPS | plan graph% (mean ef) | ours graph walk only: recall / QPS | hnsw_rs search_filter: recall / QPS | exact scan: recall / QPS |");
+    println!("|---|---|---|---|---|---|---|");
+    for (b, &s) in BUCKETS.iter().enumerate() {
+        let a = &ours[b];
+        if a.n == 0 {
+            continue;
+        }
+        let mean_ef = |x: &Acc| x.ef_sum.checked_div(x.graph_plans).unwrap_or(0);
+        println!(
+            "| {:.2}% | {} | {} | {:.0}% ({}) | {} (ef {}) | {} | {} |",
+            s * 100.0,
+            a.n,
+            a.cell(),
+            100.0 * a.graph_plans as f64 / a.n as f64,
+            mean_ef(a),
+            graph_only[b].cell(),
+            mean_ef(&graph_only[b]),
+            theirs[b].cell(),
+            exact[b].cell()
+        );
+    }
+    if args.sweep {
+        if let Ok(view) = GraphView::parse(&bytes, n as u32) {
+            sweep(vectors, dim, points, &view, queries);
+        }
+    }
+}
+
+/// Forced graph walk over a grid of (ef, widening cap): recall@10 / QPS per bucket.
+fn sweep(vectors: &[f16], dim: usize, points: &[Point], view: &GraphView<'_>, queries: &[Query]) {
+    println!(
+        "\nforced graph walk sweep, buckets >= 10% only: recall@10 / QPS (ef, widening cap)\n"
+    );
+    let grid = [(64usize, 1usize), (128, 1), (256, 1), (512, 1), (128, 8)];
+    let mut header = String::from("| selectivity |");
+    for (ef, w) in grid {
+        header += &format!(" ef {ef} w {w} |");
+    }
+    println!("{header}");
+    println!("|---{}", "|---".repeat(grid.len()) + "|");
+    let mut cells = vec![vec![Acc::default(); grid.len()]; BUCKETS.len()];
+    for (g, &(ef, w)) in grid.iter().enumerate() {
+        let Ok(seg) = SegmentIndex::new(vectors, dim, points, None, Some(view.clone())) else {
+            return;
+        };
+        let seg = seg.with_params(PlannerParams {
+            flat_max_rows: 0,
+            flat_max_fraction: 0.0,
+            ef_search: ef,
+            max_ef_widening: w,
+        });
+        let _ = seg.rtree();
+        for q in queries {
+            let b = bucket_of(q.selectivity);
+            if BUCKETS[b] < 0.05 {
+                continue;
+            }
+            let req = SearchRequest::new(q.vector.clone(), 10).with_filter(q.filter.clone());
+            let t = Instant::now();
+            if let Ok((hits, _)) = search_segment(&seg, &req) {
+                let c = &mut cells[b][g];
+                c.secs += t.elapsed().as_secs_f64();
+                c.n += 1;
+                let rows: Vec<u32> = hits.iter().map(|h| h.row).collect();
+                c.recall += recall(&rows, &q.truth);
+            }
+        }
+    }
+    for (b, &s) in BUCKETS.iter().enumerate() {
+        if cells[b][0].n == 0 {
+            continue;
+        }
+        let mut line = format!("| {:.2}% |", s * 100.0);
+        for c in &cells[b] {
+            line += &format!(" {} |", c.cell());
+        }
+        println!("{line}");
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Some(dir) = &args.data {
+        if dir.join("vectors.f16.npy").exists() {
+            match load_geonames(dir) {
+                Ok((v, dim, p, q)) => run("geonames-minilm", &v, dim, &p, &q, &args),
+                Err(e) => eprintln!("geonames-minilm: cannot load: {e}"),
+            }
+        } else {
+            println!(
+                "notice: {} not found, skipping geonames-minilm",
+                dir.display()
+            );
+        }
+    }
+    if args.synth_n > 0 {
+        let t = Instant::now();
+        let data = generate(
+            args.synth_n,
+            args.synth_dim,
+            (args.synth_n / 300).max(8),
+            42,
+        );
+        let queries = synth_queries(&data, args.synth_queries);
+        eprintln!(
+            "synthetic data + truth in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        run(
+            "synthetic clustered geo-correlated",
+            &data.vectors,
+            data.dim,
+            &data.points,
+            &queries,
+            &args,
+        );
+    }
+}

@@ -1,0 +1,375 @@
+//! Exact scan: f16 x f32 dot products with f32 accumulation.
+//!
+//! Vectors are L2-normalised, so cosine similarity is the dot product. The kernels are plain
+//! safe Rust written so that the compiler vectorises them: the f16 -> f32 conversion is
+//! branch-free bit arithmetic (exact for every f16, including subnormals, infinities and NaN)
+//! and the dot product keeps 16 independent accumulators.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use half::f16;
+
+/// One search result: a row of the segment and its similarity to the query (higher is closer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// Row number inside the segment.
+    pub row: u32,
+    /// Similarity score (cosine for vector search; the blended score for geo-ranked search).
+    pub score: f32,
+}
+
+impl Hit {
+    /// Result order: higher score first, then lower row; total even with NaN scores.
+    pub fn rank_cmp(&self, other: &Hit) -> Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.row.cmp(&other.row))
+    }
+}
+
+/// Converts the bits of an f16 into an f32, exactly, without branches.
+#[inline(always)]
+pub fn f16_bits_to_f32(h: u16) -> f32 {
+    let h = u32::from(h);
+    let sign = (h & 0x8000) << 16;
+    let mag = h & 0x7fff;
+    // Place exponent+mantissa in f32 position and rescale by 2^112: exact for normal and
+    // subnormal halves (f32 has the range to represent both as normal/denormal values).
+    let scaled = (f32::from_bits(mag << 13) * f32::from_bits(0x7780_0000)).to_bits();
+    // Infinity and NaN keep an all-ones exponent and their payload.
+    let special = 0x7f80_0000 | ((mag & 0x3ff) << 13);
+    let bits = if mag >= 0x7c00 { special } else { scaled };
+    f32::from_bits(bits | sign)
+}
+
+/// Converts a slice of f16 into f32 (`out.len()` must equal `src.len()`; extra values ignored).
+pub fn f16_to_f32_slice(src: &[f16], out: &mut [f32]) {
+    let src: &[u16] = bytemuck::cast_slice(src);
+    for (o, &s) in out.iter_mut().zip(src) {
+        *o = f16_bits_to_f32(s);
+    }
+}
+
+const LANES: usize = 16;
+
+#[inline(always)]
+fn reduce(acc: [f32; LANES], tail: f32) -> f32 {
+    let mut a8 = [0f32; 8];
+    for i in 0..8 {
+        a8[i] = acc[i] + acc[i + 8];
+    }
+    let a4 = [a8[0] + a8[4], a8[1] + a8[5], a8[2] + a8[6], a8[3] + a8[7]];
+    (a4[0] + a4[2]) + (a4[1] + a4[3]) + tail
+}
+
+/// Dot product of an f16 vector with an f32 vector (over the shorter length), f32 accumulation.
+///
+/// Uses AVX2 + F16C + FMA when the CPU has them (checked at run time), else a portable
+/// kernel the compiler vectorises for the baseline target.
+#[inline]
+pub fn dot_f16_f32(a: &[f16], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let a: &[u16] = bytemuck::cast_slice(&a[..n]);
+    let b = &b[..n];
+    #[cfg(target_arch = "x86_64")]
+    if simd::available() {
+        // SAFETY: the CPU supports every feature the kernel is compiled for.
+        return unsafe { simd::dot_f16_f32(a, b) };
+    }
+    dot_f16_f32_portable(a, b)
+}
+
+/// Portable kernel behind [`dot_f16_f32`] (f16 given as bits; equal lengths expected).
+pub fn dot_f16_f32_portable(a: &[u16], b: &[f32]) -> f32 {
+    let ca = a.chunks_exact(LANES);
+    let cb = b.chunks_exact(LANES);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let mut acc = [0f32; LANES];
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += f16_bits_to_f32(x[i]) * y[i];
+        }
+    }
+    let mut tail = 0f32;
+    for (&x, &y) in ra.iter().zip(rb) {
+        tail += f16_bits_to_f32(x) * y;
+    }
+    reduce(acc, tail)
+}
+
+/// Dot product of two f16 vectors (over the shorter length), f32 accumulation.
+#[inline]
+pub fn dot_f16_f16(a: &[f16], b: &[f16]) -> f32 {
+    let n = a.len().min(b.len());
+    let a: &[u16] = bytemuck::cast_slice(&a[..n]);
+    let b: &[u16] = bytemuck::cast_slice(&b[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if simd::available() {
+        // SAFETY: the CPU supports every feature the kernel is compiled for.
+        return unsafe { simd::dot_f16_f16(a, b) };
+    }
+    dot_f16_f16_portable(a, b)
+}
+
+/// Portable kernel behind [`dot_f16_f16`] (f16 given as bits; equal lengths expected).
+pub fn dot_f16_f16_portable(a: &[u16], b: &[u16]) -> f32 {
+    let ca = a.chunks_exact(LANES);
+    let cb = b.chunks_exact(LANES);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let mut acc = [0f32; LANES];
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += f16_bits_to_f32(x[i]) * f16_bits_to_f32(y[i]);
+        }
+    }
+    let mut tail = 0f32;
+    for (&x, &y) in ra.iter().zip(rb) {
+        tail += f16_bits_to_f32(x) * f16_bits_to_f32(y);
+    }
+    reduce(acc, tail)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    //! AVX2 + F16C + FMA kernels, selected at run time.
+    use std::arch::x86_64::*;
+
+    /// Whether the running CPU has AVX2, FMA and F16C (cached by std).
+    #[inline]
+    pub fn available() -> bool {
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c")
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum(v: __m256) -> f32 {
+        let mut lanes = [0f32; 8];
+        // SAFETY: `lanes` holds 8 f32; unaligned store.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+        ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+            + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
+    }
+
+    /// f16 (bits) x f32 dot over `min(a.len(), b.len())` values.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub fn dot_f16_f32(a: &[u16], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n, so a[i..i+16] and b[i..i+16] are in bounds; the loads
+            // are unaligned.
+            let (ha, hb, fa, fb) = unsafe {
+                (
+                    _mm_loadu_si128(a.as_ptr().add(i).cast()),
+                    _mm_loadu_si128(a.as_ptr().add(i + 8).cast()),
+                    _mm256_loadu_ps(b.as_ptr().add(i)),
+                    _mm256_loadu_ps(b.as_ptr().add(i + 8)),
+                )
+            };
+            acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(ha), fa, acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(hb), fb, acc1);
+            i += 16;
+        }
+        let mut sum = hsum(_mm256_add_ps(acc0, acc1));
+        for j in i..n {
+            sum += super::f16_bits_to_f32(a[j]) * b[j];
+        }
+        sum
+    }
+
+    /// f16 x f16 (bits) dot over `min(a.len(), b.len())` values.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub fn dot_f16_f16(a: &[u16], b: &[u16]) -> f32 {
+        let n = a.len().min(b.len());
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n, so a[i..i+16] and b[i..i+16] are in bounds; the loads
+            // are unaligned.
+            let (a0, a1, b0, b1) = unsafe {
+                (
+                    _mm_loadu_si128(a.as_ptr().add(i).cast()),
+                    _mm_loadu_si128(a.as_ptr().add(i + 8).cast()),
+                    _mm_loadu_si128(b.as_ptr().add(i).cast()),
+                    _mm_loadu_si128(b.as_ptr().add(i + 8).cast()),
+                )
+            };
+            acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(a0), _mm256_cvtph_ps(b0), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(a1), _mm256_cvtph_ps(b1), acc1);
+            i += 16;
+        }
+        let mut sum = hsum(_mm256_add_ps(acc0, acc1));
+        for j in i..n {
+            sum += super::f16_bits_to_f32(a[j]) * super::f16_bits_to_f32(b[j]);
+        }
+        sum
+    }
+}
+
+/// The vector of `row`, or an empty slice when the row is out of range.
+#[inline]
+pub fn row_vector(vectors: &[f16], dim: usize, row: u32) -> &[f16] {
+    let start = (row as usize).saturating_mul(dim);
+    vectors.get(start..start.saturating_add(dim)).unwrap_or(&[])
+}
+
+/// Heap entry ordered so that the heap's maximum is the WORST hit.
+#[derive(Clone, Copy)]
+struct Worst(Hit);
+
+impl PartialEq for Worst {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Worst {}
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Worst {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.rank_cmp(&other.0)
+    }
+}
+
+/// A bounded collector of the best `k` hits (higher score, then lower row, wins).
+pub struct TopK {
+    k: usize,
+    heap: BinaryHeap<Worst>,
+}
+
+impl TopK {
+    /// An empty collector keeping at most `k` hits.
+    pub fn new(k: usize) -> TopK {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k.saturating_add(1).min(1 << 16)),
+        }
+    }
+
+    /// Offers a hit; keeps it if it is among the best `k` so far.
+    #[inline]
+    pub fn push(&mut self, hit: Hit) {
+        if self.k == 0 {
+            return;
+        }
+        if self.heap.len() < self.k {
+            self.heap.push(Worst(hit));
+        } else if let Some(mut top) = self.heap.peek_mut() {
+            if hit.rank_cmp(&top.0) == Ordering::Less {
+                *top = Worst(hit);
+            }
+        }
+    }
+
+    /// Number of hits held.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether no hit is held.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// The worst hit held, when `k` hits are held (the bar a new hit must beat).
+    pub fn threshold(&self) -> Option<Hit> {
+        if self.heap.len() >= self.k {
+            self.heap.peek().map(|w| w.0)
+        } else {
+            None
+        }
+    }
+
+    /// The hits, best first.
+    pub fn into_sorted(self) -> Vec<Hit> {
+        let mut v: Vec<Hit> = self.heap.into_iter().map(|w| w.0).collect();
+        v.sort_by(Hit::rank_cmp);
+        v
+    }
+}
+
+/// Exact top-`k` over the given rows by dot product with `query`.
+///
+/// Rows out of range for `vectors` are skipped; `query` should have length `dim`. Ties are
+/// broken by lower row. The result is sorted best first and has at most `k` hits.
+pub fn top_k(
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    rows: impl Iterator<Item = u32>,
+    k: usize,
+) -> Vec<Hit> {
+    let mut top = TopK::new(k);
+    if dim == 0 {
+        return Vec::new();
+    }
+    for row in rows {
+        let v = row_vector(vectors, dim, row);
+        if v.len() != dim {
+            continue;
+        }
+        top.push(Hit {
+            row,
+            score: dot_f16_f32(v, query),
+        });
+    }
+    top.into_sorted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversion_is_exact_for_every_f16() {
+        for bits in 0..=u16::MAX {
+            let want = f16::from_bits(bits).to_f32();
+            let got = f16_bits_to_f32(bits);
+            if want.is_nan() {
+                assert!(got.is_nan(), "{bits:#x}");
+            } else {
+                assert_eq!(want.to_bits(), got.to_bits(), "{bits:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn dot_matches_naive() {
+        for n in [0usize, 1, 7, 16, 17, 33, 384, 515] {
+            let a: Vec<f16> = (0..n)
+                .map(|i| f16::from_f32((i as f32 * 0.37).sin()))
+                .collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let naive: f32 = a.iter().zip(&b).map(|(x, y)| x.to_f32() * y).sum();
+            assert!((dot_f16_f32(&a, &b) - naive).abs() < 1e-3, "{n}");
+            let bh: Vec<f16> = b.iter().map(|&x| f16::from_f32(x)).collect();
+            let naive: f32 = a
+                .iter()
+                .zip(&bh)
+                .map(|(x, y)| x.to_f32() * y.to_f32())
+                .sum();
+            assert!((dot_f16_f16(&a, &bh) - naive).abs() < 1e-3, "{n}");
+        }
+    }
+
+    #[test]
+    fn top_k_is_sorted_and_ties_by_row() {
+        let v: Vec<f16> = [1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.5, 0.5]
+            .iter()
+            .map(|&x| f16::from_f32(x))
+            .collect();
+        let hits = top_k(&v, 2, &[1.0, 0.0], 0..4, 3);
+        let rows: Vec<u32> = hits.iter().map(|h| h.row).collect();
+        assert_eq!(rows, vec![0, 2, 3]);
+        assert!(top_k(&v, 2, &[1.0, 0.0], 0..4, 0).is_empty());
+        assert_eq!(top_k(&v, 2, &[1.0, 0.0], [9u32, 1].into_iter(), 5).len(), 1);
+    }
+}

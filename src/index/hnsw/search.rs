@@ -1,0 +1,199 @@
+//! Read-only searcher over a [`GraphView`]: greedy descent through the upper levels, then
+//! an `ef`-bounded beam on level 0, optionally filtered.
+//!
+//! Filtered mode: rows that fail the filter are still expanded (the graph stays navigable)
+//! but never enter the result set; the beam only stops once it holds `ef` matching rows and
+//! no unexpanded candidate beats the worst of them. The fewer rows match, the further the walk
+//! goes, which is the widening restrictive filters need; callers (the planner) also raise `ef`
+//! as the estimated selectivity falls.
+
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use half::f16;
+
+use super::layout::GraphView;
+use crate::index::flat::{dot_f16_f32, row_vector, Hit, TopK};
+
+/// Candidate ordered best-first (max-heap pops the highest score, then lowest row).
+#[derive(Clone, Copy)]
+struct Best(Hit);
+
+impl PartialEq for Best {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Best {}
+impl PartialOrd for Best {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Best {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.rank_cmp(&self.0)
+    }
+}
+
+/// Reusable search state: a generation-stamped visited set and the candidate heap.
+/// One per thread; reusing it avoids clearing `n` flags per query.
+#[derive(Default)]
+pub struct SearchScratch {
+    stamp: Vec<u32>,
+    generation: u32,
+    candidates: BinaryHeap<Best>,
+}
+
+impl SearchScratch {
+    /// Empty scratch; grows to the graph's size on first use.
+    pub fn new() -> SearchScratch {
+        SearchScratch::default()
+    }
+
+    fn begin(&mut self, n: usize) {
+        if self.stamp.len() < n {
+            self.stamp.resize(n, 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamp.fill(0);
+            self.generation = 1;
+        }
+        self.candidates.clear();
+    }
+
+    /// Marks `row` visited; returns whether it was new.
+    #[inline]
+    fn visit(&mut self, row: u32) -> bool {
+        match self.stamp.get_mut(row as usize) {
+            Some(s) if *s != self.generation => {
+                *s = self.generation;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<SearchScratch> = RefCell::new(SearchScratch::new());
+}
+
+/// [`search_with`] using a per-thread scratch.
+pub fn search(
+    view: &GraphView<'_>,
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    filter: Option<&dyn Fn(u32) -> bool>,
+) -> Vec<Hit> {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => search_with(&mut s, view, vectors, dim, query, k, ef, filter),
+        // Re-entrant call from inside a filter closure: use a fresh scratch.
+        Err(_) => search_with(
+            &mut SearchScratch::new(),
+            view,
+            vectors,
+            dim,
+            query,
+            k,
+            ef,
+            filter,
+        ),
+    })
+}
+
+/// Approximate top-`k` rows by dot product with `query` (normalised, length `dim`), walking
+/// the graph with beam width `max(ef, k)`. With a filter, only rows for which it returns true
+/// are returned. Results are sorted best first (ties by lower row); fewer than `k` come back
+/// when fewer matching rows are reached. Rows whose vector is missing from `vectors` are
+/// never returned; nothing here panics on any graph that passed [`GraphView::parse`].
+#[allow(clippy::too_many_arguments)]
+pub fn search_with(
+    scratch: &mut SearchScratch,
+    view: &GraphView<'_>,
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    filter: Option<&dyn Fn(u32) -> bool>,
+) -> Vec<Hit> {
+    let Some(entry) = view.entry() else {
+        return Vec::new();
+    };
+    if k == 0 || dim == 0 {
+        return Vec::new();
+    }
+    let ef = ef.max(k);
+    let score = |row: u32| -> Option<f32> {
+        let v = row_vector(vectors, dim, row);
+        (v.len() == dim).then(|| dot_f16_f32(v, query))
+    };
+    let Some(mut cur_score) = score(entry) else {
+        return Vec::new();
+    };
+    let mut cur = entry;
+    // Greedy descent: move to the best neighbour until none improves, level by level.
+    for level in (1..view.n_levels()).rev() {
+        loop {
+            let mut improved = false;
+            for nb in view.neighbours(level, cur).iter() {
+                if let Some(s) = score(nb) {
+                    if s > cur_score {
+                        cur_score = s;
+                        cur = nb;
+                        improved = true;
+                    }
+                }
+            }
+            if !improved {
+                break;
+            }
+        }
+    }
+    // Level-0 beam.
+    scratch.begin(view.n() as usize);
+    let matches = |row: u32| filter.is_none_or(|f| f(row));
+    let mut results = TopK::new(ef);
+    scratch.visit(cur);
+    let start = Hit {
+        row: cur,
+        score: cur_score,
+    };
+    scratch.candidates.push(Best(start));
+    if matches(cur) {
+        results.push(start);
+    }
+    while let Some(Best(c)) = scratch.candidates.pop() {
+        if let Some(worst) = results.threshold() {
+            if c.score < worst.score {
+                break;
+            }
+        }
+        for nb in view.neighbours(0, c.row).iter() {
+            if !scratch.visit(nb) {
+                continue;
+            }
+            let Some(s) = score(nb) else { continue };
+            let hit = Hit { row: nb, score: s };
+            let worth = match results.threshold() {
+                Some(w) => hit.rank_cmp(&w) == Ordering::Less,
+                None => true,
+            };
+            if worth {
+                scratch.candidates.push(Best(hit));
+                if matches(nb) {
+                    results.push(hit);
+                }
+            }
+        }
+    }
+    let mut out = results.into_sorted();
+    out.truncate(k);
+    out
+}

@@ -1,0 +1,430 @@
+//! Validated filters, exact on the sphere, combined with AND.
+//!
+//! - [`BBox`]: `west, south, east, north` in degrees. `west > east` means the box crosses the
+//!   antimeridian (e.g. `170, -10, -170, 10`). Longitudes are accepted in `[-180, 180]`;
+//!   edges are inclusive, and `east = 180` also takes points stored at `-180` (same meridian).
+//! - [`Radius`]: great-circle (haversine) distance `<= radius_km` from a centre; the covering
+//!   rectangles handle circles that contain a pole (full longitude range) or cross the dateline.
+//! - [`Polygon`]: one ring of `(lon, lat)` vertices, even-odd rule, edges straight in the
+//!   lon/lat plane (plate carrée, not great circles). Dateline: consecutive vertices are
+//!   unwrapped so that every edge takes the shorter way around (`|Δlon| <= 180`), so a ring
+//!   given as `170 → -170` crosses the antimeridian rather than circling the globe. Rings are
+//!   not allowed to enclose a pole (a ring around a pole covers the band it traces, not the
+//!   cap). Points exactly on an edge may fall either way.
+//! - [`TimeRange`]: inclusive `[t0, t1]` over optional timestamps; rows without a time never
+//!   match a time filter.
+
+use crate::geo::{haversine_km, Point, EARTH_RADIUS_KM};
+use crate::index::spatial::Rect;
+
+use super::QueryError;
+
+fn check_lat(lat: f64) -> Result<f64, QueryError> {
+    if lat.is_finite() && (-90.0..=90.0).contains(&lat) {
+        Ok(lat)
+    } else {
+        Err(QueryError::Latitude(lat))
+    }
+}
+
+fn check_lon(lon: f64) -> Result<f64, QueryError> {
+    if lon.is_finite() && (-180.0..=180.0).contains(&lon) {
+        Ok(lon)
+    } else {
+        Err(QueryError::Longitude(lon))
+    }
+}
+
+/// A latitude/longitude box, possibly crossing the antimeridian.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BBox {
+    west: f64,
+    south: f64,
+    east: f64,
+    north: f64,
+}
+
+impl BBox {
+    /// Validates: all finite, latitudes in `[-90, 90]`, longitudes in `[-180, 180]`,
+    /// `south <= north` (else [`QueryError::InvertedBBox`]), non-zero width and height
+    /// (else [`QueryError::EmptyBBox`]). `west > east` crosses the antimeridian.
+    pub fn new(west: f64, south: f64, east: f64, north: f64) -> Result<BBox, QueryError> {
+        check_lon(west)?;
+        check_lon(east)?;
+        check_lat(south)?;
+        check_lat(north)?;
+        if south > north {
+            return Err(QueryError::InvertedBBox { south, north });
+        }
+        if south == north || west == east {
+            return Err(QueryError::EmptyBBox);
+        }
+        Ok(BBox {
+            west,
+            south,
+            east,
+            north,
+        })
+    }
+
+    /// `[west, south, east, north]`.
+    pub fn edges(&self) -> [f64; 4] {
+        [self.west, self.south, self.east, self.north]
+    }
+
+    /// Whether the box crosses the antimeridian.
+    pub fn crosses_antimeridian(&self) -> bool {
+        self.west > self.east
+    }
+
+    /// Exact membership test.
+    #[inline]
+    pub fn contains(&self, p: Point) -> bool {
+        let (lat, lon) = (p.lat(), p.lon());
+        if lat < self.south || lat > self.north {
+            return false;
+        }
+        let lon_ok = |lon: f64| {
+            if self.west <= self.east {
+                lon >= self.west && lon <= self.east
+            } else {
+                lon >= self.west || lon <= self.east
+            }
+        };
+        lon_ok(lon) || (lon == -180.0 && lon_ok(180.0))
+    }
+
+    /// Rectangles (not crossing the antimeridian) whose union covers the box.
+    pub fn rects(&self) -> Vec<Rect> {
+        let r = |lon_min, lon_max| Rect {
+            lon_min,
+            lat_min: self.south,
+            lon_max,
+            lat_max: self.north,
+        };
+        let mut out = if self.west <= self.east {
+            vec![r(self.west, self.east)]
+        } else {
+            vec![r(self.west, 180.0), r(-180.0, self.east)]
+        };
+        if self.west <= self.east && self.east == 180.0 {
+            // Points stored at -180 sit on the 180 meridian.
+            out.push(r(-180.0, -180.0));
+        }
+        out
+    }
+}
+
+/// Points within a great-circle distance of a centre.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Radius {
+    center: Point,
+    radius_km: f64,
+    /// Latitude difference (degrees, with margin) beyond which a point is surely outside.
+    max_dlat_deg: f64,
+}
+
+impl Radius {
+    /// Validates the centre (`lat` in `[-90, 90]`, `lon` finite, wrapped) and
+    /// `radius_km >= 0`, finite.
+    pub fn new(lat: f64, lon: f64, radius_km: f64) -> Result<Radius, QueryError> {
+        check_lat(lat)?;
+        if !lon.is_finite() {
+            return Err(QueryError::Longitude(lon));
+        }
+        if !radius_km.is_finite() || radius_km < 0.0 {
+            return Err(QueryError::Radius(radius_km));
+        }
+        let center = Point::new(lat, lon).map_err(|_| QueryError::Latitude(lat))?;
+        let max_dlat_deg = (radius_km / EARTH_RADIUS_KM).to_degrees() * (1.0 + 1e-7) + 1e-7;
+        Ok(Radius {
+            center,
+            radius_km,
+            max_dlat_deg,
+        })
+    }
+
+    /// The centre.
+    pub fn center(&self) -> Point {
+        self.center
+    }
+
+    /// The radius in kilometres.
+    pub fn radius_km(&self) -> f64 {
+        self.radius_km
+    }
+
+    /// Exact membership: haversine distance `<= radius_km`.
+    #[inline]
+    pub fn contains(&self, p: Point) -> bool {
+        // The great-circle distance is at least R * |Δlat|: most far rows are rejected here
+        // without trigonometry (the margin keeps this a strict superset of the exact test).
+        if (p.lat() - self.center.lat()).abs() > self.max_dlat_deg {
+            return false;
+        }
+        haversine_km(self.center, p) <= self.radius_km
+    }
+
+    /// Rectangles covering the spherical cap (a slight outward margin absorbs rounding).
+    pub fn rects(&self) -> Vec<Rect> {
+        const MARGIN_DEG: f64 = 1e-6;
+        let delta = self.radius_km / EARTH_RADIUS_KM; // angular radius, radians
+        if delta >= std::f64::consts::PI {
+            return vec![Rect::WORLD];
+        }
+        let (lat, lon) = (self.center.lat(), self.center.lon());
+        let delta_deg = delta.to_degrees();
+        let lat_min = lat - delta_deg - MARGIN_DEG;
+        let lat_max = lat + delta_deg + MARGIN_DEG;
+        if lat_max >= 90.0 || lat_min <= -90.0 {
+            // The cap contains a pole: every longitude is reached.
+            return vec![Rect {
+                lon_min: -180.0,
+                lat_min: lat_min.max(-90.0),
+                lon_max: 180.0,
+                lat_max: lat_max.min(90.0),
+            }];
+        }
+        // Widest longitude offset of a cap not containing a pole: asin(sin δ / cos φ).
+        let s = delta.sin() / lat.to_radians().cos();
+        if s.is_nan() || s >= 1.0 {
+            return vec![Rect {
+                lon_min: -180.0,
+                lat_min,
+                lon_max: 180.0,
+                lat_max,
+            }];
+        }
+        let dlon = s.asin().to_degrees() + MARGIN_DEG;
+        lon_span_rects(lon - dlon, lon + dlon, lat_min, lat_max)
+    }
+}
+
+/// Rectangles covering longitudes `[a, b]` (unwrapped, `a <= b`) between two latitudes.
+fn lon_span_rects(a: f64, b: f64, lat_min: f64, lat_max: f64) -> Vec<Rect> {
+    let r = |lon_min, lon_max| Rect {
+        lon_min,
+        lat_min,
+        lon_max,
+        lat_max,
+    };
+    if (b - a).is_nan() || b - a >= 360.0 {
+        return vec![r(-180.0, 180.0)];
+    }
+    let wa = crate::geo::wrap_lon(a);
+    let end = wa + (b - a);
+    if end < 180.0 {
+        vec![r(wa, end)]
+    } else if end == 180.0 {
+        // Points stored at -180 sit on the 180 meridian.
+        vec![r(wa, 180.0), r(-180.0, -180.0)]
+    } else {
+        vec![r(wa, 180.0), r(-180.0, end - 360.0)]
+    }
+}
+
+/// A simple polygon ring in `(lon, lat)` degrees (see the module docs for the rules).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Polygon {
+    /// Unwrapped ring: consecutive longitudes differ by at most 180.
+    ring: Vec<(f64, f64)>,
+    lon_min: f64,
+    lon_max: f64,
+    lat_min: f64,
+    lat_max: f64,
+}
+
+impl Polygon {
+    /// Validates a ring of at least 3 `(lon, lat)` vertices (the closing vertex may be
+    /// repeated or omitted); latitudes in `[-90, 90]`, longitudes finite.
+    pub fn new(ring: &[(f64, f64)]) -> Result<Polygon, QueryError> {
+        let mut v: Vec<(f64, f64)> = Vec::with_capacity(ring.len());
+        for &(lon, lat) in ring {
+            check_lat(lat)?;
+            if !lon.is_finite() {
+                return Err(QueryError::Longitude(lon));
+            }
+            let lon = crate::geo::wrap_lon(lon);
+            let lon = match v.last() {
+                Some(&(prev, _)) => {
+                    let mut d = lon - prev;
+                    d -= 360.0 * (d / 360.0).round();
+                    prev + d
+                }
+                None => lon,
+            };
+            v.push((lon, lat));
+        }
+        if v.len() > 1 {
+            let (f, l) = (v[0], v[v.len() - 1]);
+            if (f.0 - l.0).rem_euclid(360.0) == 0.0 && f.1 == l.1 {
+                v.pop();
+            }
+        }
+        if v.len() < 3 {
+            return Err(QueryError::PolygonTooSmall(v.len()));
+        }
+        let lon_min = v.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        let lon_max = v.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        let lat_min = v.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let lat_max = v.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        Ok(Polygon {
+            ring: v,
+            lon_min,
+            lon_max,
+            lat_min,
+            lat_max,
+        })
+    }
+
+    fn pip(&self, x: f64, y: f64) -> bool {
+        if x < self.lon_min || x > self.lon_max || y < self.lat_min || y > self.lat_max {
+            return false;
+        }
+        let mut inside = false;
+        let n = self.ring.len();
+        let mut j = n - 1;
+        for i in 0..n {
+            let (xi, yi) = self.ring[i];
+            let (xj, yj) = self.ring[j];
+            if (yi > y) != (yj > y) {
+                let t = (y - yi) / (yj - yi);
+                if x < xi + t * (xj - xi) {
+                    inside = !inside;
+                }
+            }
+            j = i;
+        }
+        inside
+    }
+
+    /// Exact membership (even-odd rule on the unwrapped ring; the point's longitude is tried
+    /// at every 360° shift that meets the ring's longitude span).
+    pub fn contains(&self, p: Point) -> bool {
+        let (lon, lat) = (p.lon(), p.lat());
+        let mut shift = ((self.lon_min - lon) / 360.0).ceil() * 360.0;
+        while lon + shift <= self.lon_max {
+            if self.pip(lon + shift, lat) {
+                return true;
+            }
+            shift += 360.0;
+        }
+        false
+    }
+
+    /// Rectangles covering the ring's bounding box (split at the antimeridian).
+    pub fn rects(&self) -> Vec<Rect> {
+        lon_span_rects(self.lon_min, self.lon_max, self.lat_min, self.lat_max)
+    }
+}
+
+/// Inclusive time range over row timestamps (seconds or any i64 unit the caller uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    t0: i64,
+    t1: i64,
+}
+
+impl TimeRange {
+    /// Validates `t0 <= t1`.
+    pub fn new(t0: i64, t1: i64) -> Result<TimeRange, QueryError> {
+        if t0 > t1 {
+            return Err(QueryError::TimeRange { t0, t1 });
+        }
+        Ok(TimeRange { t0, t1 })
+    }
+
+    /// Whether an optional timestamp lies in `[t0, t1]` (`None` never does).
+    pub fn contains(&self, t: Option<i64>) -> bool {
+        t.is_some_and(|t| t >= self.t0 && t <= self.t1)
+    }
+}
+
+/// A conjunction of optional predicates; the empty filter matches every row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    /// Bounding box.
+    pub bbox: Option<BBox>,
+    /// Great-circle radius.
+    pub radius: Option<Radius>,
+    /// Polygon.
+    pub polygon: Option<Polygon>,
+    /// Time range.
+    pub time: Option<TimeRange>,
+}
+
+impl Filter {
+    /// The empty filter.
+    pub fn new() -> Filter {
+        Filter::default()
+    }
+
+    /// Adds (replaces) the bounding box.
+    pub fn bbox(mut self, b: BBox) -> Filter {
+        self.bbox = Some(b);
+        self
+    }
+
+    /// Adds (replaces) the radius.
+    pub fn radius(mut self, r: Radius) -> Filter {
+        self.radius = Some(r);
+        self
+    }
+
+    /// Adds (replaces) the polygon.
+    pub fn polygon(mut self, p: Polygon) -> Filter {
+        self.polygon = Some(p);
+        self
+    }
+
+    /// Adds (replaces) the time range.
+    pub fn time(mut self, t: TimeRange) -> Filter {
+        self.time = Some(t);
+        self
+    }
+
+    /// Whether no predicate is set.
+    pub fn is_empty(&self) -> bool {
+        self.bbox.is_none()
+            && self.radius.is_none()
+            && self.polygon.is_none()
+            && self.time.is_none()
+    }
+
+    /// Whether any spatial predicate is set.
+    pub fn is_spatial(&self) -> bool {
+        self.bbox.is_some() || self.radius.is_some() || self.polygon.is_some()
+    }
+
+    /// Exact test of a row's location and time against every predicate.
+    #[inline]
+    pub fn matches(&self, p: Point, t: Option<i64>) -> bool {
+        self.bbox.is_none_or(|b| b.contains(p))
+            && self.radius.is_none_or(|r| r.contains(p))
+            && self.polygon.as_ref().is_none_or(|g| g.contains(p))
+            && self.time.is_none_or(|tr| tr.contains(t))
+    }
+
+    /// Covering rectangles of the most selective-looking spatial predicate (the one with the
+    /// smallest rectangle area), or `None` when no spatial predicate is set.
+    pub fn candidate_rects(&self) -> Option<Vec<Rect>> {
+        let area = |rs: &[Rect]| -> f64 {
+            rs.iter()
+                .map(|r| (r.lon_max - r.lon_min).max(0.0) * (r.lat_max - r.lat_min).max(0.0))
+                .sum()
+        };
+        let mut options: Vec<Vec<Rect>> = Vec::new();
+        if let Some(b) = &self.bbox {
+            options.push(b.rects());
+        }
+        if let Some(r) = &self.radius {
+            options.push(r.rects());
+        }
+        if let Some(p) = &self.polygon {
+            options.push(p.rects());
+        }
+        options
+            .into_iter()
+            .min_by(|a, b| area(a).total_cmp(&area(b)))
+    }
+}

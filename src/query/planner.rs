@@ -1,0 +1,487 @@
+//! The per-segment planner: exact scan for small candidate sets, filtered graph walk above.
+//!
+//! Plan choice, for a request with a filter (and/or deleted rows):
+//! 1. Up to 256 candidates are enumerated; a set that ends there is scanned exactly. Then the
+//!    filter is tested on an evenly spaced sample of 1,024 rows. When the estimated count
+//!    is over 4x the flat threshold `max(flat_max_rows, flat_max_fraction * n)` the graph
+//!    is used straight away. Otherwise candidates are enumerated through the R-tree (spatial
+//!    filters) or by scanning row metadata (time-only filters, tombstones), testing every
+//!    predicate exactly, and the enumeration stops as soon as it passes the threshold.
+//! 2. At or under the threshold the surviving rows are scanned exactly ([`Plan::Flat`],
+//!    recall 1.0).
+//! 3. Above it, the graph is walked with the filter and `ef` widened to
+//!    `ef / sqrt(selectivity)` (capped at `ef * max_ef_widening`) ([`Plan::Graph`]). If the
+//!    walk returns fewer than `k` rows the planner settles it with the exact scan and says so
+//!    (`fell_back`).
+//!
+//! Without a graph, or with `exact` set, every matching row is scanned exactly.
+
+use std::sync::OnceLock;
+
+use half::f16;
+
+use super::filter::Filter;
+use super::QueryError;
+use crate::geo::{haversine_km, Point};
+use crate::index::flat::{dot_f16_f32, row_vector, top_k, Hit, TopK};
+use crate::index::hnsw::{search as graph_search, GraphView, MAX_EF};
+use crate::index::spatial::SpatialIndex;
+
+/// Rows enumerated before the planner pays for a selectivity sample.
+const SMALL_PROBE: usize = 256;
+
+/// Timestamp value meaning "no time known" in a segment's time column.
+pub const NO_TIME: i64 = i64::MIN;
+
+/// Planner knobs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlannerParams {
+    /// Candidate sets up to this many rows are always scanned exactly.
+    pub flat_max_rows: u32,
+    /// Candidate sets up to this fraction of the segment are scanned exactly.
+    pub flat_max_fraction: f64,
+    /// Default graph beam width.
+    pub ef_search: usize,
+    /// Most the beam may be widened for a restrictive filter, as a multiple of `ef`.
+    pub max_ef_widening: usize,
+}
+
+impl Default for PlannerParams {
+    fn default() -> Self {
+        PlannerParams {
+            flat_max_rows: 2_000,
+            flat_max_fraction: 0.2,
+            ef_search: 64,
+            max_ef_widening: 8,
+        }
+    }
+}
+
+/// Which path a search took.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Plan {
+    /// Exact scan over the rows that pass the filter.
+    Flat {
+        /// Rows scanned.
+        candidates: u64,
+        /// Why the exact scan ran.
+        reason: FlatReason,
+    },
+    /// Filtered graph walk.
+    Graph {
+        /// Beam width used.
+        ef: usize,
+        /// Estimated fraction of rows passing the filter (1.0 without a filter).
+        estimated_selectivity: f64,
+        /// The walk came back short and the exact scan replaced it.
+        fell_back: bool,
+    },
+}
+
+/// Why [`Plan::Flat`] was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlatReason {
+    /// The request asked for exact search.
+    Requested,
+    /// The segment has no graph.
+    NoGraph,
+    /// The candidate count was under the flat threshold.
+    FewCandidates,
+}
+
+/// One request against a segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    /// Query vector: `dim` finite values, not all zero; normalised by the planner.
+    pub query: Vec<f32>,
+    /// Results wanted, `>= 1`; clamped to the segment's row count.
+    pub k: usize,
+    /// Predicates, combined with AND.
+    pub filter: Filter,
+    /// Force the exact scan.
+    pub exact: bool,
+    /// Beam width override (`1..=65536`).
+    pub ef: Option<usize>,
+}
+
+impl SearchRequest {
+    /// Unfiltered approximate top-`k`.
+    pub fn new(query: Vec<f32>, k: usize) -> SearchRequest {
+        SearchRequest {
+            query,
+            k,
+            filter: Filter::default(),
+            exact: false,
+            ef: None,
+        }
+    }
+
+    /// Sets the filter.
+    pub fn with_filter(mut self, filter: Filter) -> SearchRequest {
+        self.filter = filter;
+        self
+    }
+
+    /// Forces (or not) the exact scan.
+    pub fn exact(mut self, exact: bool) -> SearchRequest {
+        self.exact = exact;
+        self
+    }
+
+    /// Overrides the beam width.
+    pub fn with_ef(mut self, ef: usize) -> SearchRequest {
+        self.ef = Some(ef);
+        self
+    }
+}
+
+/// Geo-ranked search: `score = alpha * cos + (1 - alpha) * exp(-d_km / scale_km)`, where
+/// `d_km` is the haversine distance from `center`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeoRank {
+    center: Point,
+    alpha: f64,
+    scale_km: f64,
+}
+
+impl GeoRank {
+    /// Validates `alpha` in `[0, 1]` and `scale_km > 0`, both finite.
+    pub fn new(center: Point, alpha: f64, scale_km: f64) -> Result<GeoRank, QueryError> {
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(QueryError::GeoRank(format!("alpha {alpha} not in [0, 1]")));
+        }
+        if !scale_km.is_finite() || scale_km <= 0.0 {
+            return Err(QueryError::GeoRank(format!("scale_km {scale_km} not > 0")));
+        }
+        Ok(GeoRank {
+            center,
+            alpha,
+            scale_km,
+        })
+    }
+
+    /// The blended score of a row with cosine `cos` at location `p`.
+    pub fn score(&self, cos: f32, p: Point) -> f32 {
+        let d = haversine_km(self.center, p);
+        (self.alpha * f64::from(cos) + (1.0 - self.alpha) * (-d / self.scale_km).exp()) as f32
+    }
+}
+
+/// The indexes of one segment, over borrowed slices (memory-mapped in production).
+///
+/// Row `i` has vector `vectors[i*dim..(i+1)*dim]` (L2-normalised f16), location `points[i]`,
+/// timestamp `times[i]` ([`NO_TIME`] when unknown; no column = no row has a time), and is live
+/// unless the `live` closure says otherwise (tombstones). The R-tree is built on first use.
+pub struct SegmentIndex<'a> {
+    vectors: &'a [f16],
+    dim: usize,
+    n: u32,
+    points: &'a [Point],
+    times: Option<&'a [i64]>,
+    graph: Option<GraphView<'a>>,
+    live: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
+    rtree: OnceLock<SpatialIndex>,
+    params: PlannerParams,
+}
+
+impl std::fmt::Debug for SegmentIndex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentIndex")
+            .field("n", &self.n)
+            .field("dim", &self.dim)
+            .field("graph", &self.graph.is_some())
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+impl<'a> SegmentIndex<'a> {
+    /// Checks that the slices agree: `vectors.len() == n * dim`, `points.len() == n`,
+    /// `times.len() == n`, and the graph (if any) covers `n` rows of `dim`.
+    pub fn new(
+        vectors: &'a [f16],
+        dim: usize,
+        points: &'a [Point],
+        times: Option<&'a [i64]>,
+        graph: Option<GraphView<'a>>,
+    ) -> Result<SegmentIndex<'a>, QueryError> {
+        let bad = |s: String| Err(QueryError::Segment(s));
+        let n = match crate::index::row_count(vectors.len(), dim) {
+            Ok(n) => n,
+            Err(e) => return bad(e.to_string()),
+        };
+        if points.len() != n as usize {
+            return bad(format!("{} points for {n} rows", points.len()));
+        }
+        if let Some(t) = times {
+            if t.len() != n as usize {
+                return bad(format!("{} timestamps for {n} rows", t.len()));
+            }
+        }
+        if let Some(g) = &graph {
+            if g.n() != n || g.dim() as usize != dim {
+                return bad(format!(
+                    "graph covers {} rows of dim {}, segment has {n} of dim {dim}",
+                    g.n(),
+                    g.dim()
+                ));
+            }
+        }
+        Ok(SegmentIndex {
+            vectors,
+            dim,
+            n,
+            points,
+            times,
+            graph,
+            live: None,
+            rtree: OnceLock::new(),
+            params: PlannerParams::default(),
+        })
+    }
+
+    /// Sets the liveness test (false = deleted row, never returned).
+    pub fn with_live(mut self, live: &'a (dyn Fn(u32) -> bool + Sync)) -> SegmentIndex<'a> {
+        self.live = Some(live);
+        self
+    }
+
+    /// Sets the planner knobs.
+    pub fn with_params(mut self, params: PlannerParams) -> SegmentIndex<'a> {
+        self.params = params;
+        self
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> u32 {
+        self.n
+    }
+
+    /// Whether the segment has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The R-tree, built on first call.
+    pub fn rtree(&self) -> &SpatialIndex {
+        self.rtree.get_or_init(|| SpatialIndex::build(self.points))
+    }
+
+    fn time(&self, row: u32) -> Option<i64> {
+        self.times
+            .and_then(|t| t.get(row as usize).copied())
+            .filter(|&t| t != NO_TIME)
+    }
+
+    fn passes(&self, filter: &Filter, row: u32) -> bool {
+        if let Some(live) = self.live {
+            if !live(row) {
+                return false;
+            }
+        }
+        if filter.is_empty() {
+            return true;
+        }
+        match self.points.get(row as usize) {
+            Some(&p) => filter.matches(p, self.time(row)),
+            None => false,
+        }
+    }
+
+    /// Rows passing the filter (and alive), sorted; stops after `limit + 1` rows.
+    fn candidates(&self, filter: &Filter, limit: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        match filter.candidate_rects() {
+            Some(rects) => {
+                let tree = self.rtree();
+                'outer: for r in &rects {
+                    for row in tree.rows_in(r) {
+                        if self.passes(filter, row) {
+                            out.push(row);
+                            if out.len() > limit {
+                                break 'outer;
+                            }
+                        }
+                    }
+                }
+                out.sort_unstable();
+                out.dedup();
+            }
+            None => {
+                for row in 0..self.n {
+                    if self.passes(filter, row) {
+                        out.push(row);
+                        if out.len() > limit {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Fraction of an evenly spaced sample of rows that pass the filter.
+    fn sample_selectivity(&self, filter: &Filter) -> f64 {
+        const SAMPLE: u64 = 1024;
+        let n = u64::from(self.n);
+        let s = SAMPLE.min(n).max(1);
+        let hits = (0..s)
+            .filter(|i| self.passes(filter, (i * n / s) as u32))
+            .count();
+        hits as f64 / s as f64
+    }
+}
+
+/// Validates and L2-normalises a query vector.
+pub fn normalise_query(query: &[f32], dim: usize) -> Result<Vec<f32>, QueryError> {
+    if query.len() != dim {
+        return Err(QueryError::Dimension {
+            expected: dim,
+            got: query.len(),
+        });
+    }
+    if let Some(index) = query.iter().position(|x| !x.is_finite()) {
+        return Err(QueryError::NonFinite { index });
+    }
+    let norm = query
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
+    if norm.is_nan() || norm <= 0.0 || !norm.is_finite() {
+        return Err(QueryError::ZeroVector);
+    }
+    Ok(query
+        .iter()
+        .map(|&x| (f64::from(x) / norm) as f32)
+        .collect())
+}
+
+/// Searches one segment: validates the request, plans, runs, and reports the plan.
+pub fn search_segment(
+    seg: &SegmentIndex<'_>,
+    req: &SearchRequest,
+) -> Result<(Vec<Hit>, Plan), QueryError> {
+    let q = normalise_query(&req.query, seg.dim)?;
+    if req.k == 0 {
+        return Err(QueryError::ZeroK);
+    }
+    if let Some(ef) = req.ef {
+        if !(1..=MAX_EF).contains(&ef) {
+            return Err(QueryError::Ef(ef));
+        }
+    }
+    let n = seg.n as usize;
+    let k = req.k.min(n);
+    let filter = &req.filter;
+    let flat = |rows: &[u32], reason| {
+        let hits = top_k(seg.vectors, seg.dim, &q, rows.iter().copied(), k);
+        let plan = Plan::Flat {
+            candidates: rows.len() as u64,
+            reason,
+        };
+        (hits, plan)
+    };
+    if n == 0 {
+        return Ok(flat(&[], FlatReason::Requested));
+    }
+    let unfiltered = filter.is_empty() && seg.live.is_none();
+    let graph = match (&seg.graph, req.exact) {
+        (Some(g), false) => g,
+        (g, _) => {
+            let reason = if req.exact {
+                FlatReason::Requested
+            } else {
+                debug_assert!(g.is_none());
+                FlatReason::NoGraph
+            };
+            let rows = seg.candidates(filter, usize::MAX);
+            return Ok(flat(&rows, reason));
+        }
+    };
+    let base_ef = req.ef.unwrap_or(seg.params.ef_search).max(k);
+    if unfiltered {
+        let hits = graph_search(graph, seg.vectors, seg.dim, &q, k, base_ef, None);
+        let plan = Plan::Graph {
+            ef: base_ef,
+            estimated_selectivity: 1.0,
+            fell_back: false,
+        };
+        return Ok((hits, plan));
+    }
+    let threshold = (seg.params.flat_max_rows as usize)
+        .max((seg.params.flat_max_fraction * n as f64) as usize)
+        .max(k);
+    // Tiny candidate sets are found by a short enumeration (cheap through the R-tree).
+    let small = seg.candidates(filter, SMALL_PROBE.min(threshold));
+    if small.len() <= SMALL_PROBE.min(threshold) {
+        return Ok(flat(&small, FlatReason::FewCandidates));
+    }
+    // Then a sample: when it shows the filter is clearly wide, skip the exact count.
+    let s_hat = seg.sample_selectivity(filter);
+    let s = if s_hat * n as f64 > 4.0 * threshold as f64 {
+        s_hat
+    } else {
+        let rows = seg.candidates(filter, threshold);
+        if rows.len() <= threshold {
+            return Ok(flat(&rows, FlatReason::FewCandidates));
+        }
+        s_hat.max(rows.len() as f64 / n as f64)
+    }
+    .min(1.0);
+    let widened = (base_ef as f64 / s.sqrt()).ceil() as usize;
+    let ef = widened
+        .min(base_ef.saturating_mul(seg.params.max_ef_widening.max(1)))
+        .clamp(base_ef, MAX_EF);
+    let pred = |row: u32| seg.passes(filter, row);
+    let hits = graph_search(graph, seg.vectors, seg.dim, &q, k, ef, Some(&pred));
+    if hits.len() < k {
+        // The walk came back short: settle it with the exact scan (which also covers the
+        // case where the estimate was wrong and fewer than `k` rows match).
+        let all = seg.candidates(filter, usize::MAX);
+        let (hits, _) = flat(&all, FlatReason::FewCandidates);
+        let plan = Plan::Graph {
+            ef,
+            estimated_selectivity: s,
+            fell_back: true,
+        };
+        return Ok((hits, plan));
+    }
+    let plan = Plan::Graph {
+        ef,
+        estimated_selectivity: s,
+        fell_back: false,
+    };
+    Ok((hits, plan))
+}
+
+/// Geo-ranked top-`k` by [`GeoRank::score`] over every row that passes the filter
+/// (an exact scan: the blend is not a metric the graph can walk).
+pub fn search_geo_ranked(
+    seg: &SegmentIndex<'_>,
+    req: &SearchRequest,
+    rank: &GeoRank,
+) -> Result<(Vec<Hit>, Plan), QueryError> {
+    let q = normalise_query(&req.query, seg.dim)?;
+    if req.k == 0 {
+        return Err(QueryError::ZeroK);
+    }
+    let rows = seg.candidates(&req.filter, usize::MAX);
+    let mut top = TopK::new(req.k.min(seg.n as usize));
+    for &row in &rows {
+        let v = row_vector(seg.vectors, seg.dim, row);
+        let Some(&p) = seg.points.get(row as usize) else {
+            continue;
+        };
+        if v.len() == seg.dim {
+            let score = rank.score(dot_f16_f32(v, &q), p);
+            top.push(Hit { row, score });
+        }
+    }
+    let plan = Plan::Flat {
+        candidates: rows.len() as u64,
+        reason: FlatReason::Requested,
+    };
+    Ok((top.into_sorted(), plan))
+}

@@ -1,0 +1,258 @@
+//! Filters against brute force over every point: antimeridian boxes, radius over the poles
+//! and across the dateline, polygons, time ranges, and their AND. The planner enumerates
+//! candidates through the R-tree's covering rectangles, so these also prove the rectangles
+//! never drop a matching row.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sat2cap::geo::{haversine_km, Point};
+use sat2cap::index::synth::{generate, SynthData};
+use sat2cap::query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
+use sat2cap::query::planner::{search_segment, SearchRequest, SegmentIndex};
+
+fn data() -> SynthData {
+    generate(6000, 8, 30, 21)
+}
+
+/// Rows returned by an exact, unbounded search with `filter` (R-tree candidate path).
+fn selected(data: &SynthData, filter: Filter) -> BTreeSet<u32> {
+    let seg = SegmentIndex::new(
+        &data.vectors,
+        data.dim,
+        &data.points,
+        Some(&data.times),
+        None,
+    )
+    .unwrap();
+    let mut q = vec![0.0f32; data.dim];
+    q[0] = 1.0;
+    let req = SearchRequest::new(q, usize::MAX).with_filter(filter);
+    let (hits, _) = search_segment(&seg, &req).unwrap();
+    hits.iter().map(|h| h.row).collect()
+}
+
+fn brute(data: &SynthData, keep: impl Fn(Point, i64) -> bool) -> BTreeSet<u32> {
+    (0..data.points.len() as u32)
+        .filter(|&r| keep(data.points[r as usize], data.times[r as usize]))
+        .collect()
+}
+
+#[test]
+fn bbox_across_antimeridian_matches_brute_force() {
+    let d = data();
+    let b = BBox::new(175.0, -10.0, -175.0, 70.0).unwrap();
+    assert!(b.crosses_antimeridian());
+    let want = brute(&d, |p, _| {
+        p.lat() >= -10.0 && p.lat() <= 70.0 && (p.lon() >= 175.0 || p.lon() <= -175.0)
+    });
+    assert!(
+        want.len() > 50,
+        "fixture populates the dateline: {}",
+        want.len()
+    );
+    assert_eq!(selected(&d, Filter::new().bbox(b)), want);
+    // A plain box too.
+    let b = BBox::new(-30.0, -20.0, 40.0, 50.0).unwrap();
+    let want = brute(&d, |p, _| {
+        (-20.0..=50.0).contains(&p.lat()) && (-30.0..=40.0).contains(&p.lon())
+    });
+    assert_eq!(selected(&d, Filter::new().bbox(b)), want);
+}
+
+#[test]
+fn radius_over_poles_and_dateline_matches_brute_force() {
+    let d = data();
+    let cases = [
+        (89.0, 0.0, 400.0),    // contains the north pole
+        (88.0, 170.0, 500.0),  // pole and dateline
+        (-89.9, -50.0, 300.0), // south pole
+        (0.0, 179.9, 250.0),   // dateline at the equator
+        (64.0, -179.5, 300.0), // dateline at high latitude (lon offset > radius in degrees)
+        (10.0, 20.0, 0.0),     // zero radius
+        (0.0, 0.0, 30_000.0),  // the whole sphere
+    ];
+    for (lat, lon, km) in cases {
+        let r = Radius::new(lat, lon, km).unwrap();
+        let c = Point::new(lat, lon).unwrap();
+        let want = brute(&d, |p, _| haversine_km(c, p) <= km);
+        assert_eq!(
+            selected(&d, Filter::new().radius(r)),
+            want,
+            "{lat},{lon},{km}"
+        );
+    }
+    let r = Radius::new(89.0, 0.0, 400.0).unwrap();
+    assert!(
+        !selected(&d, Filter::new().radius(r)).is_empty(),
+        "pole cluster populated"
+    );
+}
+
+#[test]
+fn random_boxes_and_circles_match_brute_force() {
+    let d = data();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for _ in 0..60 {
+        let lat = rng.random_range(-90.0..=90.0);
+        let lon = rng.random_range(-180.0..180.0);
+        let km = rng.random_range(0.0..3000.0);
+        let c = Point::new(lat, lon).unwrap();
+        let want = brute(&d, |p, _| haversine_km(c, p) <= km);
+        let r = Radius::new(lat, lon, km).unwrap();
+        assert_eq!(
+            selected(&d, Filter::new().radius(r)),
+            want,
+            "{lat},{lon},{km}"
+        );
+        let (w, e): (f64, f64) = (
+            rng.random_range(-180.0..180.0),
+            rng.random_range(-180.0..180.0),
+        );
+        let (s, n) = {
+            let a: f64 = rng.random_range(-90.0..90.0);
+            let b: f64 = rng.random_range(-90.0..90.0);
+            (a.min(b), a.max(b))
+        };
+        let b = BBox::new(w, s, e, n).unwrap();
+        let want = brute(&d, |p, _| {
+            let lon_ok = if w <= e {
+                p.lon() >= w && p.lon() <= e
+            } else {
+                p.lon() >= w || p.lon() <= e
+            };
+            lon_ok && p.lat() >= s && p.lat() <= n
+        });
+        assert_eq!(selected(&d, Filter::new().bbox(b)), want, "{w},{s},{e},{n}");
+    }
+}
+
+/// Even-odd point in polygon, written independently for the test (no dateline handling).
+fn pip(ring: &[(f64, f64)], x: f64, y: f64) -> bool {
+    let mut inside = false;
+    let mut j = ring.len() - 1;
+    for i in 0..ring.len() {
+        let ((xi, yi), (xj, yj)) = (ring[i], ring[j]);
+        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+#[test]
+fn polygon_matches_brute_force() {
+    let d = data();
+    // A concave ring away from the dateline.
+    let ring = [
+        (-60.0, -40.0),
+        (60.0, -40.0),
+        (0.0, 0.0),
+        (60.0, 40.0),
+        (-60.0, 40.0),
+    ];
+    let want = brute(&d, |p, _| pip(&ring, p.lon(), p.lat()));
+    assert!(!want.is_empty());
+    assert_eq!(
+        selected(&d, Filter::new().polygon(Polygon::new(&ring).unwrap())),
+        want
+    );
+    // A ring across the antimeridian given with wrapped longitudes: same rows as the
+    // equivalent box.
+    let ring = [
+        (170.0, -20.0),
+        (-170.0, -20.0),
+        (-170.0, 80.0),
+        (170.0, 80.0),
+    ];
+    let want = brute(&d, |p, _| {
+        let x = if p.lon() < 0.0 {
+            p.lon() + 360.0
+        } else {
+            p.lon()
+        };
+        pip(
+            &[(170.0, -20.0), (190.0, -20.0), (190.0, 80.0), (170.0, 80.0)],
+            x,
+            p.lat(),
+        )
+    });
+    assert!(want.len() > 20, "{}", want.len());
+    assert_eq!(
+        selected(&d, Filter::new().polygon(Polygon::new(&ring).unwrap())),
+        want
+    );
+}
+
+#[test]
+fn time_range_and_conjunction_match_brute_force() {
+    let d = data();
+    let (t0, t1) = (1_500_000_000, 1_600_000_000);
+    let t = TimeRange::new(t0, t1).unwrap();
+    let want = brute(&d, |_, tt| tt != i64::MIN && (t0..=t1).contains(&tt));
+    assert!(!want.is_empty());
+    assert_eq!(selected(&d, Filter::new().time(t)), want);
+    // Rows with no time never match, even the widest range.
+    let all = TimeRange::new(i64::MIN, i64::MAX).unwrap();
+    let want_all = brute(&d, |_, tt| tt != i64::MIN);
+    assert_eq!(selected(&d, Filter::new().time(all)), want_all);
+    // AND of box, radius and time.
+    let b = BBox::new(-180.0, -90.0, 0.0, 90.0).unwrap();
+    let c = Point::new(0.0, 0.0).unwrap();
+    let r = Radius::new(0.0, 0.0, 8000.0).unwrap();
+    let want = brute(&d, |p, tt| {
+        p.lon() <= 0.0 && haversine_km(c, p) <= 8000.0 && tt != i64::MIN && (t0..=t1).contains(&tt)
+    });
+    assert!(!want.is_empty());
+    assert_eq!(selected(&d, Filter::new().bbox(b).radius(r).time(t)), want);
+}
+
+#[test]
+fn invalid_filters_are_typed_errors() {
+    use sat2cap::query::QueryError as E;
+    assert!(matches!(
+        BBox::new(0.0, 10.0, 5.0, 5.0),
+        Err(E::InvertedBBox { .. })
+    ));
+    assert!(matches!(BBox::new(0.0, 5.0, 0.0, 10.0), Err(E::EmptyBBox)));
+    assert!(matches!(BBox::new(0.0, 5.0, 10.0, 5.0), Err(E::EmptyBBox)));
+    assert!(matches!(
+        BBox::new(0.0, 0.0, 10.0, 91.0),
+        Err(E::Latitude(_))
+    ));
+    assert!(matches!(
+        BBox::new(f64::NAN, 0.0, 10.0, 9.0),
+        Err(E::Longitude(_))
+    ));
+    assert!(matches!(
+        BBox::new(0.0, 0.0, 181.0, 9.0),
+        Err(E::Longitude(_))
+    ));
+    assert!(matches!(Radius::new(91.0, 0.0, 1.0), Err(E::Latitude(_))));
+    assert!(matches!(Radius::new(0.0, 0.0, -1.0), Err(E::Radius(_))));
+    assert!(matches!(Radius::new(0.0, 0.0, f64::NAN), Err(E::Radius(_))));
+    assert!(matches!(
+        Radius::new(0.0, f64::INFINITY, 1.0),
+        Err(E::Longitude(_))
+    ));
+    assert!(matches!(
+        Polygon::new(&[(0.0, 0.0), (1.0, 1.0)]),
+        Err(E::PolygonTooSmall(2))
+    ));
+    assert!(matches!(
+        Polygon::new(&[(0.0, 0.0), (1.0, 1.0), (0.0, 0.0)]),
+        Err(E::PolygonTooSmall(2))
+    ));
+    assert!(matches!(
+        Polygon::new(&[(0.0, 0.0), (1.0, 95.0), (2.0, 0.0)]),
+        Err(E::Latitude(_))
+    ));
+    assert!(matches!(
+        TimeRange::new(5, 4),
+        Err(E::TimeRange { t0: 5, t1: 4 })
+    ));
+}

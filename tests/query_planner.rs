@@ -1,0 +1,294 @@
+//! The planner: recall@10 against the exact scan at every selectivity, the path it takes,
+//! tombstones, and request validation.
+
+mod common;
+
+use common::{exact, fixture, recall, DIM, N};
+use sat2cap::geo::{haversine_km, Point};
+use sat2cap::index::flat::Hit;
+use sat2cap::index::hnsw::GraphView;
+use sat2cap::index::synth::{query_near, SynthData};
+use sat2cap::query::filter::{BBox, Filter, Radius, TimeRange};
+use sat2cap::query::planner::{
+    search_geo_ranked, search_segment, FlatReason, GeoRank, Plan, PlannerParams, SearchRequest,
+    SegmentIndex,
+};
+use sat2cap::query::QueryError;
+
+fn rows(h: &[Hit]) -> Vec<u32> {
+    h.iter().map(|h| h.row).collect()
+}
+
+fn segment<'a>(data: &'a SynthData, graph: &'a [u8]) -> SegmentIndex<'a> {
+    let view = GraphView::parse(graph, N as u32).unwrap();
+    SegmentIndex::new(
+        &data.vectors,
+        DIM,
+        &data.points,
+        Some(&data.times),
+        Some(view),
+    )
+    .unwrap()
+}
+
+/// A radius around row `center_row` holding about `target` rows (found by bisection on
+/// the brute-force count).
+fn radius_for(data: &SynthData, center_row: usize, target: usize) -> Radius {
+    let c = data.points[center_row];
+    let mut d: Vec<f64> = data.points.iter().map(|&p| haversine_km(c, p)).collect();
+    d.sort_by(f64::total_cmp);
+    let km = d[target.clamp(1, d.len()) - 1];
+    Radius::new(c.lat(), c.lon(), km).unwrap()
+}
+
+/// Mean recall@10 over `nq` queries with filters of about `target` rows; checks the plan.
+fn bucket(
+    seg: &SegmentIndex<'_>,
+    data: &SynthData,
+    target: usize,
+    nq: usize,
+    graph_path: bool,
+) -> f64 {
+    let mut total = 0.0;
+    for i in 0..nq {
+        let q = query_near(data, i * 7, 77 + i as u64);
+        let filter = if target >= N {
+            Filter::new()
+        } else {
+            Filter::new().radius(radius_for(data, (i * 977) % N, target))
+        };
+        let keep = |r: u32| {
+            filter.matches(data.points[r as usize], {
+                let t = data.times[r as usize];
+                (t != i64::MIN).then_some(t)
+            })
+        };
+        let req = SearchRequest::new(q.clone(), 10).with_filter(filter.clone());
+        let (got, plan) = search_segment(seg, &req).unwrap();
+        match plan {
+            Plan::Graph { fell_back, .. } => assert!(graph_path && !fell_back, "{plan:?}"),
+            Plan::Flat { reason, .. } => {
+                assert!(!graph_path, "{plan:?}");
+                assert_eq!(reason, FlatReason::FewCandidates);
+            }
+        }
+        assert!(got.iter().all(|h| keep(h.row)));
+        let truth = exact(data, &q, 10, keep);
+        if !graph_path {
+            assert_eq!(rows(&got), rows(&truth), "flat plan is exact");
+        }
+        total += recall(&got, &truth);
+    }
+    total / nq as f64
+}
+
+/// Planner with a 1,000-row flat threshold: graph at 100% and 10%, exact scan at 1%, 0.1%,
+/// 0.01%; recall@10 >= 0.95 everywhere and exactly 1.0 on the flat path.
+#[test]
+fn recall_by_selectivity_with_plan() {
+    let (data, graph) = fixture();
+    let params = PlannerParams {
+        flat_max_rows: 1_000,
+        flat_max_fraction: 0.02,
+        ..PlannerParams::default()
+    };
+    let seg = segment(data, graph).with_params(params);
+    let threshold = 1_000.max((0.02 * N as f64) as usize);
+    for frac in [1.0, 0.1, 0.01, 0.001, 0.0001] {
+        let target = ((N as f64 * frac) as usize).max(2);
+        let graph_path = target > threshold;
+        let r = bucket(&seg, data, target, 40, graph_path);
+        assert!(r >= 0.95, "selectivity {frac}: recall@10 {r}");
+    }
+}
+
+/// With the flat path switched off, the filtered graph walk alone keeps recall >= 0.95
+/// down to 1% selectivity (the widening at work).
+#[test]
+fn recall_of_forced_graph_walk() {
+    let (data, graph) = fixture();
+    let seg = segment(data, graph).with_params(PlannerParams {
+        flat_max_rows: 0,
+        flat_max_fraction: 0.0,
+        ..PlannerParams::default()
+    });
+    for frac in [0.3, 0.1, 0.01] {
+        let r = bucket(&seg, data, (N as f64 * frac) as usize, 40, true);
+        assert!(r >= 0.95, "selectivity {frac}: recall@10 {r}");
+    }
+}
+
+/// Deleted rows never come back; results match the exact scan over live rows.
+#[test]
+fn tombstones_are_excluded() {
+    let (data, graph) = fixture();
+    let live = |r: u32| !r.is_multiple_of(3);
+    let seg = segment(data, graph).with_live(&live);
+    let mut total = 0.0;
+    for i in 0..40 {
+        let q = query_near(data, i, 9 + i as u64);
+        let (got, plan) = search_segment(&seg, &SearchRequest::new(q.clone(), 10)).unwrap();
+        assert!(matches!(plan, Plan::Graph { .. }), "{plan:?}");
+        assert!(got.iter().all(|h| live(h.row)));
+        total += recall(&got, &exact(data, &q, 10, live));
+        // With a tiny box the exact path also honours tombstones.
+        let f = Filter::new().radius(radius_for(data, i * 13, 30));
+        let (got, _) = search_segment(&seg, &SearchRequest::new(q, 50).with_filter(f)).unwrap();
+        assert!(got.iter().all(|h| live(h.row)));
+    }
+    assert!(total / 40.0 >= 0.95);
+}
+
+/// Time-only filters (no R-tree) plan by count too.
+#[test]
+fn time_filter_plans() {
+    let (data, graph) = fixture();
+    let seg = segment(data, graph);
+    let q = query_near(data, 3, 3);
+    let wide = Filter::new().time(TimeRange::new(0, i64::MAX).unwrap());
+    let (_, plan) =
+        search_segment(&seg, &SearchRequest::new(q.clone(), 10).with_filter(wide)).unwrap();
+    assert!(matches!(plan, Plan::Graph { .. }), "{plan:?}");
+    let narrow = Filter::new().time(TimeRange::new(1_500_000_000, 1_500_100_000).unwrap());
+    let (got, plan) = search_segment(
+        &seg,
+        &SearchRequest::new(q.clone(), 10).with_filter(narrow.clone()),
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            plan,
+            Plan::Flat {
+                reason: FlatReason::FewCandidates,
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
+    let keep = |r: u32| (1_500_000_000..=1_500_100_000).contains(&data.times[r as usize]);
+    assert_eq!(rows(&got), rows(&exact(data, &q, 10, keep)));
+}
+
+/// `exact` and a missing graph both take the exact path and say why; huge k is clamped.
+#[test]
+fn exact_and_no_graph_paths() {
+    let (data, graph) = fixture();
+    let seg = segment(data, graph);
+    let q = query_near(data, 1, 1);
+    let (got, plan) = search_segment(&seg, &SearchRequest::new(q.clone(), 10).exact(true)).unwrap();
+    assert_eq!(
+        plan,
+        Plan::Flat {
+            candidates: N as u64,
+            reason: FlatReason::Requested
+        }
+    );
+    assert_eq!(rows(&got), rows(&exact(data, &q, 10, |_| true)));
+    let no_graph = SegmentIndex::new(&data.vectors, DIM, &data.points, None, None).unwrap();
+    let (got, plan) =
+        search_segment(&no_graph, &SearchRequest::new(q.clone(), usize::MAX)).unwrap();
+    assert!(matches!(
+        plan,
+        Plan::Flat {
+            reason: FlatReason::NoGraph,
+            ..
+        }
+    ));
+    assert_eq!(got.len(), N);
+    // Query normalisation: a scaled query gives the same rows.
+    let scaled: Vec<f32> = q.iter().map(|x| x * 7.5).collect();
+    let (a, _) = search_segment(&seg, &SearchRequest::new(q, 10)).unwrap();
+    let (b, _) = search_segment(&seg, &SearchRequest::new(scaled, 10)).unwrap();
+    assert_eq!(
+        a.iter().map(|h| h.row).collect::<Vec<_>>(),
+        b.iter().map(|h| h.row).collect::<Vec<_>>()
+    );
+}
+
+/// Bad requests are typed errors, never panics.
+#[test]
+fn bad_requests_are_errors() {
+    let (data, graph) = fixture();
+    let seg = segment(data, graph);
+    let q = query_near(data, 0, 0);
+    let run = |req: SearchRequest| search_segment(&seg, &req).map(|_| ());
+    assert_eq!(
+        run(SearchRequest::new(vec![1.0; DIM - 1], 10)),
+        Err(QueryError::Dimension {
+            expected: DIM,
+            got: DIM - 1
+        })
+    );
+    let mut nan = q.clone();
+    nan[5] = f32::NAN;
+    assert_eq!(
+        run(SearchRequest::new(nan, 10)),
+        Err(QueryError::NonFinite { index: 5 })
+    );
+    assert_eq!(
+        run(SearchRequest::new(vec![0.0; DIM], 10)),
+        Err(QueryError::ZeroVector)
+    );
+    assert_eq!(
+        run(SearchRequest::new(q.clone(), 0)),
+        Err(QueryError::ZeroK)
+    );
+    assert_eq!(
+        run(SearchRequest::new(q.clone(), 10).with_ef(0)),
+        Err(QueryError::Ef(0))
+    );
+    assert!(matches!(
+        Radius::new(91.0, 0.0, 10.0),
+        Err(QueryError::Latitude(_))
+    ));
+    assert!(matches!(
+        BBox::new(10.0, 0.0, 10.0, 5.0),
+        Err(QueryError::EmptyBBox)
+    ));
+    assert!(matches!(
+        BBox::new(0.0, 6.0, 10.0, 5.0),
+        Err(QueryError::InvertedBBox { .. })
+    ));
+    assert!(matches!(
+        Radius::new(0.0, 0.0, -3.0),
+        Err(QueryError::Radius(_))
+    ));
+    // Mismatched segment slices.
+    assert!(matches!(
+        SegmentIndex::new(&data.vectors, DIM, &data.points[1..], None, None),
+        Err(QueryError::Segment(_))
+    ));
+    assert!(matches!(
+        SegmentIndex::new(&data.vectors[1..], DIM, &data.points, None, None),
+        Err(QueryError::Segment(_))
+    ));
+}
+
+/// Geo-ranked search: alpha = 1 is the cosine order, alpha = 0 the distance order.
+#[test]
+fn geo_ranked_blend() {
+    let (data, graph) = fixture();
+    let seg = segment(data, graph);
+    let q = query_near(data, 2, 2);
+    let center = Point::new(45.0, 10.0).unwrap();
+    let req = SearchRequest::new(q.clone(), 10);
+    let (cos_only, _) =
+        search_geo_ranked(&seg, &req, &GeoRank::new(center, 1.0, 100.0).unwrap()).unwrap();
+    let truth = exact(data, &q, 10, |_| true);
+    assert_eq!(
+        cos_only.iter().map(|h| h.row).collect::<Vec<_>>(),
+        truth.iter().map(|h| h.row).collect::<Vec<_>>()
+    );
+    let (near, _) =
+        search_geo_ranked(&seg, &req, &GeoRank::new(center, 0.0, 500.0).unwrap()).unwrap();
+    let mut by_dist: Vec<(f64, u32)> = (0..N as u32)
+        .map(|r| (haversine_km(center, data.points[r as usize]), r))
+        .collect();
+    by_dist.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let d10 = by_dist[9].0;
+    for h in &near {
+        assert!(haversine_km(center, data.points[h.row as usize]) <= d10 + 1e-3);
+    }
+    assert!(GeoRank::new(center, 1.5, 1.0).is_err());
+    assert!(GeoRank::new(center, 0.5, 0.0).is_err());
+}
