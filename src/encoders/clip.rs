@@ -1,8 +1,8 @@
 //! The transformer blocks shared by CLIP's text and vision towers.
 //!
-//! Ported from transformers' `modeling_clip.py` (tag v4.57.1,
-//! <https://github.com/huggingface/transformers/blob/v4.57.1/src/transformers/models/clip/modeling_clip.py>):
-//! `CLIPAttention`, `CLIPMLP`, `CLIPEncoderLayer`, `CLIPEncoder`. Field names mirror the
+//! Ported from transformers' `modeling_clip.py` at release 5.24.0 (the version the parity
+//! goldens were made with; line numbers below refer to it):
+//! <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py>: `CLIPAttention`, `CLIPMLP`, `CLIPEncoderLayer`, `CLIPEncoder`. Field names mirror the
 //! checkpoint's (`self_attn.q_proj`, `layer_norm1`, `mlp.fc1`, ...). Dropout is omitted
 //! (inference only; the reference's attention_dropout is 0).
 
@@ -12,12 +12,14 @@ use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
-/// CLIP's activation, `quick_gelu(x) = x * sigmoid(1.702 x)` (transformers `QuickGELUActivation`).
+/// CLIP's activation, `quick_gelu(x) = x * sigmoid(1.702 x)` (transformers `QuickGELUActivation`,
+/// <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/activations.py#L117>).
 pub fn quick_gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     x.clone() * sigmoid(x * 1.702)
 }
 
-/// Multi-head self-attention with separate q/k/v/out projections (`CLIPAttention`).
+/// Multi-head self-attention with separate q/k/v/out projections (`CLIPAttention`,
+/// <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L280>; `eager_attention_forward`, #L259).
 #[derive(Module, Debug)]
 pub struct ClipAttention<B: Backend> {
     /// Query projection `[hidden, hidden]` with bias.
@@ -68,7 +70,7 @@ impl<B: Backend> ClipAttention<B> {
     }
 }
 
-/// The feed-forward block, `fc2(quick_gelu(fc1(x)))` (`CLIPMLP`).
+/// The feed-forward block, `fc2(quick_gelu(fc1(x)))` (`CLIPMLP`, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L338>).
 #[derive(Module, Debug)]
 pub struct ClipMlp<B: Backend> {
     /// `hidden -> intermediate`.
@@ -92,7 +94,7 @@ impl<B: Backend> ClipMlp<B> {
     }
 }
 
-/// A pre-norm transformer layer (`CLIPEncoderLayer`).
+/// A pre-norm transformer layer (`CLIPEncoderLayer`, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L353>).
 #[derive(Module, Debug)]
 pub struct ClipEncoderLayer<B: Backend> {
     /// Self-attention.
@@ -130,7 +132,7 @@ impl<B: Backend> ClipEncoderLayer<B> {
     }
 }
 
-/// The stack of layers (`CLIPEncoder`); checkpoint names `encoder.layers.N.*`.
+/// The stack of layers (`CLIPEncoder`, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L445>); checkpoint names `encoder.layers.N.*`.
 #[derive(Module, Debug)]
 pub struct ClipEncoder<B: Backend> {
     /// The layers, in order.

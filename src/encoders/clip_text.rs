@@ -1,6 +1,6 @@
 //! CLIP text tower with projection (`CLIPTextModelWithProjection`).
 //!
-//! Ported from transformers' `modeling_clip.py` (tag v4.57.1): `CLIPTextEmbeddings`,
+//! Ported from transformers' `modeling_clip.py` (release 5.24.0, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py>): `CLIPTextEmbeddings`,
 //! `CLIPTextTransformer`, `CLIPTextModelWithProjection`. Checkpoint names:
 //! `text_model.embeddings.{token_embedding, position_embedding}.weight`,
 //! `text_model.encoder.layers.N.*`, `text_model.final_layer_norm`, `text_projection.weight`.
@@ -17,7 +17,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use super::clip::ClipEncoder;
 use super::config::ClipTextConfig;
 
-/// Token + position embeddings (`CLIPTextEmbeddings`).
+/// Token + position embeddings (`CLIPTextEmbeddings`, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L221>).
 #[derive(Module, Debug)]
 pub struct ClipTextEmbeddings<B: Backend> {
     /// `[vocab, hidden]`.
@@ -26,7 +26,8 @@ pub struct ClipTextEmbeddings<B: Backend> {
     pub position_embedding: Embedding<B>,
 }
 
-/// The text transformer (`CLIPTextTransformer`).
+/// The text transformer (transformers 5.x `CLIPTextModel`, formerly `CLIPTextTransformer`;
+/// <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L484>, forward #L503, causal mask #L533, end-token pooling #L551).
 #[derive(Module, Debug)]
 pub struct ClipTextTransformer<B: Backend> {
     /// Embeddings.
@@ -37,7 +38,7 @@ pub struct ClipTextTransformer<B: Backend> {
     pub final_layer_norm: LayerNorm<B>,
 }
 
-/// CLIP text tower plus `text_projection` (`CLIPTextModelWithProjection`).
+/// CLIP text tower plus `text_projection` (`CLIPTextModelWithProjection`, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L825>).
 #[derive(Module, Debug)]
 pub struct ClipTextModel<B: Backend> {
     /// The transformer.

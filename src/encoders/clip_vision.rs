@@ -1,6 +1,6 @@
 //! CLIP vision tower with projection (`CLIPVisionModelWithProjection`).
 //!
-//! Ported from transformers' `modeling_clip.py` (tag v4.57.1): `CLIPVisionEmbeddings`,
+//! Ported from transformers' `modeling_clip.py` (release 5.24.0, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py>): `CLIPVisionEmbeddings`,
 //! `CLIPVisionTransformer`, `CLIPVisionModelWithProjection`. Checkpoint names:
 //! `vision_model.embeddings.{class_embedding, patch_embedding.weight, position_embedding.weight}`,
 //! `vision_model.pre_layrnorm` (sic), `vision_model.encoder.layers.N.*`,
@@ -15,7 +15,7 @@ use burn::tensor::{Int, Tensor};
 use super::clip::ClipEncoder;
 use super::config::ClipVisionConfig;
 
-/// Patch + class + position embeddings (`CLIPVisionEmbeddings`).
+/// Patch + class + position embeddings (`CLIPVisionEmbeddings`, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L138>; forward #L202).
 #[derive(Module, Debug)]
 pub struct ClipVisionEmbeddings<B: Backend> {
     /// The learned class token, `[hidden]`.
@@ -47,7 +47,8 @@ impl<B: Backend> ClipVisionEmbeddings<B> {
     }
 }
 
-/// The vision transformer (`CLIPVisionTransformer`).
+/// The vision transformer (transformers 5.x `CLIPVisionModel`, formerly
+/// `CLIPVisionTransformer`; <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L584>, forward #L603).
 #[derive(Module, Debug)]
 pub struct ClipVisionTransformer<B: Backend> {
     /// Embeddings.
@@ -60,7 +61,7 @@ pub struct ClipVisionTransformer<B: Backend> {
     pub post_layernorm: LayerNorm<B>,
 }
 
-/// CLIP vision tower plus `visual_projection` (`CLIPVisionModelWithProjection`).
+/// CLIP vision tower plus `visual_projection` (`CLIPVisionModelWithProjection`, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L889>).
 #[derive(Module, Debug)]
 pub struct ClipVisionModel<B: Backend> {
     /// The transformer.

@@ -1,7 +1,7 @@
 //! Model hyper-parameters, with named presets.
 //!
 //! Defaults follow transformers' `CLIPTextConfig` / `CLIPVisionConfig`
-//! (configuration_clip.py, transformers v4.57.1) and the `openai/clip-vit-base-patch32`
+//! (configuration_clip.py, transformers 5.24.0) and the `openai/clip-vit-base-patch32`
 //! checkpoint's `config.json`.
 
 /// Hyper-parameters of the CLIP vision tower (`CLIPVisionModelWithProjection`).
