@@ -219,3 +219,33 @@ fn many_threads_can_encode_at_once() {
         }
     });
 }
+
+#[test]
+fn extreme_aspect_ratios_are_cheap_and_well_formed() {
+    use sat2cap::encoders::preprocess;
+    // 1 x 20000: the ground resize is 224 x 4480000, of which only the centre crop is made.
+    let tall =
+        Image::from_rgb8(1, 20_000, (0..60_000).map(|i| (i % 256) as u8).collect()).expect("tall");
+    let t = std::time::Instant::now();
+    let g = preprocess::ground_image(&tall, 224);
+    assert_eq!((g.width(), g.height()), (224, 224));
+    let o = preprocess::overhead_image(&tall, &preprocess::OverheadPreprocess::default());
+    assert_eq!((o.width(), o.height()), (224, 224));
+    assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
+    // A window equals the same region of the full resize.
+    let img = Image::from_rgb8(
+        37,
+        23,
+        (0..37 * 23 * 3).map(|i| (i * 13 % 256) as u8).collect(),
+    )
+    .expect("img");
+    let full = preprocess::resize(&img, 91, 50, preprocess::Filter::Bicubic);
+    let win = preprocess::resize_window(&img, 91, 50, 10..40, 5..45, preprocess::Filter::Bicubic);
+    for y in 0..40 {
+        for x in 0..30 {
+            let a = &full.as_rgb8()[((y + 5) * 91 + x + 10) * 3..][..3];
+            let b = &win.as_rgb8()[(y * 30 + x) * 3..][..3];
+            assert_eq!(a, b);
+        }
+    }
+}

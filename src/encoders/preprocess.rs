@@ -14,6 +14,7 @@
 //! (antialiasing), coefficients in 22-bit fixed point, each pass rounded to 8 bits.
 
 use std::io::Cursor;
+use std::ops::Range;
 
 /// CLIP's normalisation mean (RGB).
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
@@ -161,14 +162,19 @@ impl Filter {
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
-/// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`: per output index, the first input
-/// index and the fixed-point weights.
-fn coeffs(in_size: usize, out_size: usize, filter: Filter) -> Vec<(usize, Vec<i32>)> {
+/// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for the output indices in `range`:
+/// per output index, the first input index and the fixed-point weights.
+fn coeffs(
+    in_size: usize,
+    out_size: usize,
+    range: Range<usize>,
+    filter: Filter,
+) -> Vec<(usize, Vec<i32>)> {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
     let support = filter.support() * filterscale;
     let ss = 1.0 / filterscale;
-    (0..out_size)
+    range
         .map(|xx| {
             let center = (xx as f64 + 0.5) * scale;
             let xmin = ((center - support + 0.5) as i64).max(0) as usize;
@@ -211,50 +217,70 @@ fn clip8(v: i64) -> u8 {
 
 /// Pillow-compatible resize of an 8-bit RGB image (`Image.resize((w, h), filter)`).
 pub fn resize(img: &Image, out_w: usize, out_h: usize, filter: Filter) -> Image {
-    let mut cur = img.clone();
-    if out_w != cur.width {
-        let cs = coeffs(cur.width, out_w, filter);
-        let mut out = vec![0u8; out_w * cur.height * 3];
-        for y in 0..cur.height {
-            let row = &cur.rgb[y * cur.width * 3..(y + 1) * cur.width * 3];
+    resize_window(img, out_w, out_h, 0..out_w, 0..out_h, filter)
+}
+
+/// The window `xs x ys` of `resize(img, out_w, out_h, filter)`, computed without the rest
+/// (so a 1 x 10000 image resized to 224 x 2240000 and cropped costs a 224 x 224 output).
+/// Ranges are clamped to the output size.
+pub fn resize_window(
+    img: &Image,
+    out_w: usize,
+    out_h: usize,
+    xs: Range<usize>,
+    ys: Range<usize>,
+    filter: Filter,
+) -> Image {
+    let xs = xs.start.min(out_w)..xs.end.min(out_w);
+    let ys = ys.start.min(out_h)..ys.end.min(out_h);
+    let (w, h) = (img.width, img.height);
+    // Horizontal pass (Pillow does it first), on every input row, only the window columns.
+    let cw = xs.len();
+    let mut mid = vec![0u8; cw * h * 3];
+    if out_w != w {
+        let cs = coeffs(w, out_w, xs.clone(), filter);
+        for y in 0..h {
+            let row = &img.rgb[y * w * 3..(y + 1) * w * 3];
             for (x, (xmin, k)) in cs.iter().enumerate() {
                 for c in 0..3 {
                     let mut ss: i64 = 1 << (PRECISION_BITS - 1);
-                    for (i, &w) in k.iter().enumerate() {
-                        ss += i64::from(row[(xmin + i) * 3 + c]) * i64::from(w);
+                    for (i, &wt) in k.iter().enumerate() {
+                        ss += i64::from(row[(xmin + i) * 3 + c]) * i64::from(wt);
                     }
-                    out[(y * out_w + x) * 3 + c] = clip8(ss);
+                    mid[(y * cw + x) * 3 + c] = clip8(ss);
                 }
             }
         }
-        cur = Image {
-            width: out_w,
-            height: cur.height,
-            rgb: out,
-        };
+    } else {
+        for y in 0..h {
+            let src = &img.rgb[(y * w + xs.start) * 3..(y * w + xs.end) * 3];
+            mid[y * cw * 3..(y + 1) * cw * 3].copy_from_slice(src);
+        }
     }
-    if out_h != cur.height {
-        let cs = coeffs(cur.height, out_h, filter);
-        let w = cur.width;
-        let mut out = vec![0u8; w * out_h * 3];
+    // Vertical pass, only the window rows.
+    let ch = ys.len();
+    let mut out = vec![0u8; cw * ch * 3];
+    if out_h != h {
+        let cs = coeffs(h, out_h, ys.clone(), filter);
         for (y, (ymin, k)) in cs.iter().enumerate() {
-            for x in 0..w {
+            for x in 0..cw {
                 for c in 0..3 {
                     let mut ss: i64 = 1 << (PRECISION_BITS - 1);
                     for (i, &wt) in k.iter().enumerate() {
-                        ss += i64::from(cur.rgb[((ymin + i) * w + x) * 3 + c]) * i64::from(wt);
+                        ss += i64::from(mid[((ymin + i) * cw + x) * 3 + c]) * i64::from(wt);
                     }
-                    out[(y * w + x) * 3 + c] = clip8(ss);
+                    out[(y * cw + x) * 3 + c] = clip8(ss);
                 }
             }
         }
-        cur = Image {
-            width: w,
-            height: out_h,
-            rgb: out,
-        };
+    } else {
+        out.copy_from_slice(&mid[ys.start * cw * 3..ys.end * cw * 3]);
     }
-    cur
+    Image {
+        width: cw,
+        height: ch,
+        rgb: out,
+    }
 }
 
 /// `[3, H, W]` planar, `(v / 255 - mean) / std`.
@@ -287,11 +313,24 @@ pub fn ground_image(img: &Image, size: usize) -> Image {
     } else {
         (new_long.max(1), size)
     };
-    let resized = resize(img, nw, nh, Filter::Bicubic);
-    // transformers image_transforms.center_crop: top = (h - crop) // 2 (floor)
-    let top = (nh as i64 - size as i64).div_euclid(2);
-    let left = (nw as i64 - size as i64).div_euclid(2);
-    resized.crop(left, top, size, size)
+    // transformers image_transforms.center_crop: top = (h - crop) // 2 (floor). Both sides
+    // are >= size after the resize, so the crop is a window of the resized image.
+    let top = nh.saturating_sub(size) / 2;
+    let left = nw.saturating_sub(size) / 2;
+    let win = resize_window(
+        img,
+        nw,
+        nh,
+        left..left + size,
+        top..top + size,
+        Filter::Bicubic,
+    );
+    if win.width == size && win.height == size {
+        win
+    } else {
+        // Only for size 0-like degenerate configs; pad as transformers does.
+        win.crop(0, 0, size, size)
+    }
 }
 
 /// Settings of the overhead pipeline.
