@@ -72,3 +72,50 @@ fn html_unescape_subset() {
     );
     assert_eq!(html_unescape("&#1114112; &#0;"), "\u{FFFD} \u{FFFD}");
 }
+
+/// GPT-2 / CLIP byte -> unicode map, re-derived here independently of the crate.
+fn byte_symbols() -> Vec<char> {
+    let printable: Vec<u32> = (33..=126).chain(161..=172).chain(174..=255).collect();
+    let mut n = 0;
+    (0..256u32)
+        .map(|b| {
+            if printable.contains(&b) {
+                char::from_u32(b).expect("char")
+            } else {
+                n += 1;
+                char::from_u32(255 + n).expect("char")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn hf_format_files_load_and_merge() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut syms = byte_symbols();
+    syms.sort_unstable();
+    let mut vocab = serde_json::Map::new();
+    for (i, c) in syms.iter().enumerate() {
+        vocab.insert(c.to_string(), (i as u64).into());
+        vocab.insert(format!("{c}</w>"), (256 + i as u64).into());
+    }
+    vocab.insert("ab</w>".into(), 512u64.into());
+    vocab.insert("<|startoftext|>".into(), 513u64.into());
+    vocab.insert("<|endoftext|>".into(), 514u64.into());
+    let vp = dir.path().join("vocab.json");
+    let mp = dir.path().join("merges.txt");
+    std::fs::write(&vp, serde_json::Value::Object(vocab).to_string()).expect("write");
+    std::fs::write(&mp, "#version: 0.2\na b</w>\n").expect("write");
+    let tok = ClipTokenizer::from_files(&vp, &mp).expect("load");
+    assert_eq!((tok.sot(), tok.eot()), (513, 514));
+    let id = |c: char| syms.iter().position(|&s| s == c).expect("sym") as u32;
+    assert_eq!(tok.encode_raw("AB"), vec![512]);
+    assert_eq!(tok.encode_raw("ba"), vec![id('b'), 256 + id('a')]);
+    let full = tok.encode("ab");
+    assert_eq!(&full[..3], &[513, 512, 514]);
+    assert!(full[3..].iter().all(|&i| i == 514));
+    // Missing files and malformed vocabularies are errors.
+    assert!(ClipTokenizer::from_files(&dir.path().join("nope.json"), &mp).is_err());
+    std::fs::write(&vp, "{\"a\": 0}").expect("write");
+    assert!(ClipTokenizer::from_files(&vp, &mp).is_err());
+}
