@@ -204,6 +204,12 @@ fn invalid_inputs_are_errors_not_panics() {
     let mut cfg = tiny_config();
     cfg.max_batch = 0;
     assert!(Encoders::random_with_config(1, DeviceChoice::Cpu, cfg).is_err());
+    let mut cfg = tiny_config();
+    cfg.overhead_preprocess.crop = Some(1 << 20);
+    assert!(Encoders::random_with_config(1, DeviceChoice::Cpu, cfg).is_err());
+    let mut cfg = tiny_config();
+    cfg.ground.num_attention_heads = 5;
+    assert!(Encoders::random_with_config(1, DeviceChoice::Cpu, cfg).is_err());
 }
 
 #[test]

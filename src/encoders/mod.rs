@@ -138,6 +138,13 @@ impl EncodersConfig {
         if self.max_batch == 0 {
             return Err(EncodeError::Input("max_batch must be >= 1".into()));
         }
+        let crop = self.overhead_preprocess.crop.unwrap_or(0);
+        if crop > 16_384 || self.ground.image_size > 4096 || self.overhead.image_size > 4096 {
+            return Err(EncodeError::Input(format!(
+                "preprocessing sizes out of range: crop {crop} (max 16384), image sizes {} / {} (max 4096)",
+                self.ground.image_size, self.overhead.image_size
+            )));
+        }
         if self.geo.output != self.overhead.projection_dim {
             return Err(EncodeError::Input(format!(
                 "GeoNet output {} != overhead projection {}",
