@@ -1,7 +1,7 @@
 //! The public encoder API: devices, validation, per-file errors, determinism, threads.
 #![cfg(feature = "encoders")]
 
-#[path = "encoders_common.rs"]
+#[path = "common/encoders.rs"]
 mod common;
 
 use common::*;

@@ -2,7 +2,7 @@
 //! checkpoints and outputs made by tools/make_encoder_goldens.py.
 #![cfg(feature = "encoders")]
 
-#[path = "encoders_common.rs"]
+#[path = "common/encoders.rs"]
 mod common;
 
 use common::*;

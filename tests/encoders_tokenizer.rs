@@ -2,7 +2,7 @@
 //! made by tools/make_encoder_goldens.py with ftfy installed).
 #![cfg(feature = "encoders")]
 
-#[path = "encoders_common.rs"]
+#[path = "common/encoders.rs"]
 mod common;
 
 use sat2cap::encoders::tokenizer::{html_unescape, ClipTokenizer, CONTEXT, EOT, SOT};

@@ -2,7 +2,7 @@
 //! corrupt files.
 #![cfg(feature = "encoders")]
 
-#[path = "encoders_common.rs"]
+#[path = "common/encoders.rs"]
 mod common;
 
 use std::collections::BTreeMap;
