@@ -7,6 +7,8 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod geo;
 pub mod index;
 pub mod io;

@@ -2,7 +2,9 @@
 //! `fuzz/corpus/<target>/` plus a bounded number of seeded random and mutated inputs, so the
 //! fuzz targets are exercised by plain `cargo test`.
 //! `SAT2CAP_WRITE_CORPUS=1 cargo test --test fuzz_replay write_seed_corpus` regenerates the
-//! committed seed corpus.
+//! committed seed corpus of the storage targets; the io targets (`npy_header`, `npy_file`,
+//! `points_csv`, `query_jsonl`, `time_parse`, bodies in `sat2cap::fuzzing`) have hand-made
+//! seeds plus what cargo-fuzz runs produced.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -135,6 +137,37 @@ fn replay_tombstone_parse() {
 #[test]
 fn replay_db_ops() {
     replay("db_ops", fuzzing::db_ops, &[], 4, 60);
+}
+
+/// The committed corpus of `target` as bases for mutation (the io targets have hand-made
+/// seeds: valid files plus known-bad ones).
+fn replay_io(target: &str, f: fn(&[u8]), seed: u64, rounds: usize) {
+    replay(target, f, &[], seed, rounds);
+}
+
+#[test]
+fn replay_npy_header() {
+    replay_io("npy_header", sat2cap::fuzzing::npy_header, 5, 3000);
+}
+
+#[test]
+fn replay_npy_file() {
+    replay_io("npy_file", sat2cap::fuzzing::npy_file, 6, 600);
+}
+
+#[test]
+fn replay_points_csv() {
+    replay_io("points_csv", sat2cap::fuzzing::points_csv, 7, 3000);
+}
+
+#[test]
+fn replay_query_jsonl() {
+    replay_io("query_jsonl", sat2cap::fuzzing::query_jsonl, 8, 3000);
+}
+
+#[test]
+fn replay_time_parse() {
+    replay_io("time_parse", sat2cap::fuzzing::time_parse, 9, 3000);
 }
 
 #[test]

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// Largest header we accept (numpy itself writes < 1 KiB).
 const MAX_HEADER_LEN: usize = 1 << 20;
+/// Largest column count we accept: a row buffer is allocated at open, even for 0 rows.
+pub const MAX_COLS: usize = 1 << 20;
 
 /// Element type of an `.npy` file we can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +162,12 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, NpyError> {
         .map_err(|_| bad(start as u64, &format!("bad column count {}", dims[1])))?;
     if cols == 0 {
         return Err(bad(start as u64, "dimension 0"));
+    }
+    if cols > MAX_COLS {
+        return Err(bad(
+            start as u64,
+            &format!("column count {cols} is implausible (limit {MAX_COLS})"),
+        ));
     }
     Ok(NpyHeader {
         dtype,
@@ -372,6 +380,24 @@ mod tests {
         assert!(parse_header(b"\x93NUMPY\x01\x00\xff\xff{").is_err());
         assert!(parse_header(b"").is_err());
         assert!(parse_header(b"\x93NUMPY\x09\x00\x00\x00").is_err());
+    }
+
+    /// Regression (fuzz target `npy_file`): `shape (0, 10**18)` passed the size check (0 rows
+    /// need 0 bytes) and `open` then aborted the process allocating a 4e18-byte row buffer.
+    #[test]
+    fn huge_column_count_is_an_error_not_an_abort() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.npy");
+        let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1000000000000000000), }";
+        let mut b = MAGIC.to_vec();
+        b.extend_from_slice(&[1, 0]);
+        b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        b.extend_from_slice(dict.as_bytes());
+        std::fs::write(&p, &b).unwrap();
+        match NpyReader::open(&p) {
+            Err(NpyError::Header { what, .. }) => assert!(what.contains("implausible"), "{what}"),
+            other => panic!("{:?}", other.map(|r| r.header().clone())),
+        }
     }
 
     #[test]

@@ -95,11 +95,19 @@ pub struct JsonlError {
 }
 
 /// Parses one line of a query batch (`line` is 1-based, for errors).
+/// A vector component outside the `f32` range (e.g. `1e39`) is an error, not infinity.
 pub fn parse_query_line(text: &str, line: u64) -> Result<QueryLine, JsonlError> {
-    serde_json::from_str(text).map_err(|e| JsonlError {
+    let q: QueryLine = serde_json::from_str(text).map_err(|e| JsonlError {
         line,
         what: e.to_string(),
-    })
+    })?;
+    if let Some(i) = q.vector.iter().position(|x| !x.is_finite()) {
+        return Err(JsonlError {
+            line,
+            what: format!("vector component {i} is outside the f32 range"),
+        });
+    }
+    Ok(q)
 }
 
 #[cfg(test)]
@@ -138,6 +146,9 @@ mod tests {
             r#"{"id":1,"k":1,"vector":["a"]}"#,
             r#"{"id":1,"k":1,"vector":[1],"filter":{"circle":1}}"#,
             r#"{"id":1,"k":1,"vector":[1],"filter":{"bbox":[1,2,3]}}"#,
+            // Regression (fuzz target `query_jsonl`): serde reads 1e39 as f32 infinity.
+            r#"{"id":1,"k":1,"vector":[1e39]}"#,
+            r#"{"id":1,"k":1,"vector":[0.5,-3.5e38]}"#,
         ] {
             let e = parse_query_line(bad, 7).unwrap_err();
             assert_eq!(e.line, 7, "{bad}");

@@ -1,0 +1,120 @@
+//! Fuzz-target bodies for the parsers of outside bytes outside the storage engine (`.npy`,
+//! point CSV, query JSONL, date/time text), shared by `fuzz/` (cargo-fuzz) and
+//! `tests/fuzz_replay.rs`. The storage bodies are in [`crate::storage::fuzzing`].
+//! Each function must never panic on any input, except to report a real bug.
+#![doc(hidden)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::io::npy::{parse_header, NpyReader};
+use crate::io::points_csv::PointsReader;
+use crate::io::query_jsonl::parse_query_line;
+
+/// Parses `data` as the start of an `.npy` file; a header that parses must be consistent.
+pub fn npy_header(data: &[u8]) {
+    if let Ok(h) = parse_header(data) {
+        assert!(h.cols > 0, "a header with 0 columns was accepted");
+        assert!(
+            h.data_offset as usize <= data.len(),
+            "data offset past the bytes"
+        );
+    }
+}
+
+static NPY_FILE_NO: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `data` to a temporary file and reads it with [`NpyReader`]: if it opens, every
+/// promised row reads back with the promised number of columns.
+pub fn npy_file(data: &[u8]) {
+    let path = std::env::temp_dir().join(format!(
+        "sat2cap-fuzz-{}-{}.npy",
+        std::process::id(),
+        NPY_FILE_NO.fetch_add(1, Ordering::Relaxed)
+    ));
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    npy_path(&path);
+    let _ = std::fs::remove_file(&path);
+}
+
+fn npy_path(path: &Path) {
+    let Ok(mut r) = NpyReader::open(path) else {
+        return;
+    };
+    let (rows, cols) = (r.header().rows, r.header().cols);
+    let mut row = Vec::new();
+    let mut n = 0u64;
+    loop {
+        match r.read_row(&mut row) {
+            Ok(true) => {
+                assert_eq!(row.len(), cols);
+                n += 1;
+            }
+            Ok(false) => break,
+            Err(e) => panic!("row {n} of {rows} failed after a successful open: {e}"),
+        }
+    }
+    assert_eq!(n, rows);
+}
+
+/// Reads `data` as a point CSV: every row either is an error or is a valid point.
+pub fn points_csv(data: &[u8]) {
+    let Ok(reader) = PointsReader::new(data, Path::new("fuzz.csv")) else {
+        return;
+    };
+    for row in reader.take(10_000) {
+        let Ok(row) = row else { continue };
+        let (lat, lon) = (row.point.lat(), row.point.lon());
+        assert!((-90.0..=90.0).contains(&lat), "lat {lat}");
+        assert!((-180.0..180.0).contains(&lon), "lon {lon}");
+        assert!(row.payload.as_deref() != Some(""), "empty payload kept");
+    }
+}
+
+/// Parses `data` (if UTF-8) as one query JSONL line: a line that parses has a finite vector,
+/// and its time bounds either convert or give a typed error.
+pub fn query_jsonl(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(q) = parse_query_line(text, 1) else {
+        return;
+    };
+    assert!(
+        q.vector.iter().all(|x| x.is_finite()),
+        "non-finite vector accepted: {:?}",
+        q.vector
+    );
+    if let Some(f) = q.filter {
+        for t in f.time.iter().flatten() {
+            let _ = t.seconds();
+        }
+    }
+}
+
+/// Parses `data` (if UTF-8) as a date/time; a parsed time's calendar fields convert back to
+/// the same seconds (within the years `DateTime` represents). Also converts the first 8 bytes
+/// as unix seconds both ways.
+pub fn time_parse(data: &[u8]) {
+    if data.len() >= 8 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&data[..8]);
+        round_trip(i64::from_le_bytes(b));
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(t) = crate::time::parse(text) {
+        round_trip(t);
+    }
+}
+
+fn round_trip(t: i64) {
+    let dt = crate::time::from_unix(t);
+    // Years outside i32 saturate in `from_unix`; those cannot round-trip.
+    if dt.year > i32::MIN && dt.year < i32::MAX {
+        assert_eq!(crate::time::to_unix(dt), Ok(t), "{dt:?}");
+    }
+}
