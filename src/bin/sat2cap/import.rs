@@ -4,10 +4,13 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use sat2cap::index::hnsw::{HnswParams, HnswSectionBuilder};
 use sat2cap::io::npy::NpyReader;
 use sat2cap::io::points_csv::{PointRow, PointsReader};
+use sat2cap::search::{DEFAULT_HNSW, DEFAULT_MIN_GRAPH_ROWS};
 use sat2cap::storage::{DbOptions, MANIFEST_FILE};
-use sat2cap::{default_db_options, Db, NewItem};
+use sat2cap::{Db, NewItem};
+use std::sync::Arc;
 
 use crate::CliError;
 
@@ -34,6 +37,12 @@ pub struct ImportArgs {
     /// Rows per commit.
     #[arg(long, default_value_t = 100_000)]
     batch: usize,
+    /// HNSW: max neighbours per node (level 0 keeps 2m).
+    #[arg(long, default_value_t = sat2cap::search::DEFAULT_HNSW.m)]
+    m: usize,
+    /// HNSW: beam width while building.
+    #[arg(long, default_value_t = sat2cap::search::DEFAULT_HNSW.ef_construction)]
+    ef_construction: usize,
     /// Keep the batch segments (each with its own graph) instead of compacting to one.
     #[arg(long)]
     no_compact: bool,
@@ -60,6 +69,18 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
     if a.batch == 0 {
         return Err(CliError::input("--batch must be at least 1"));
     }
+    let params = HnswParams {
+        m: a.m,
+        ef_construction: a.ef_construction,
+        ..DEFAULT_HNSW
+    };
+    params.validate().map_err(CliError::input)?;
+    let indexed = DbOptions {
+        section_builders: vec![Arc::new(HnswSectionBuilder {
+            params,
+            min_rows: DEFAULT_MIN_GRAPH_ROWS,
+        })],
+    };
     let mut npy = NpyReader::open(&a.vectors).map_err(CliError::input)?;
     let (rows, dim) = (npy.header().rows, npy.header().cols);
     let points = read_points(&a.points)?;
@@ -73,7 +94,7 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
     }
     // Batch commits skip the graph when compaction will rebuild it over the merged segment.
     let batch_opts = if a.no_compact {
-        default_db_options()
+        indexed.clone()
     } else {
         DbOptions::default()
     };
@@ -128,7 +149,7 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
         drop(db);
         eprintln!("compacting and building the graph...");
         let t = std::time::Instant::now();
-        let mut db = open_db(&a.db, default_db_options())?;
+        let mut db = open_db(&a.db, indexed)?;
         db.compact(&a.collection).map_err(CliError::runtime)?;
         eprintln!("compacted in {:.1} s", t.elapsed().as_secs_f64());
     }
