@@ -311,3 +311,32 @@ fn corrupt_graph_section_is_a_typed_error() {
         assert!(matches!(r, Err(QueryError::Corrupt(_))), "{r:?}");
     }
 }
+
+#[test]
+fn graph_layout_rebuilds_the_same_view() {
+    use sat2cap::index::hnsw::{build_graph, GraphView};
+    let d = generate(2_000, DIM, 8, 9);
+    let p = HnswParams {
+        m: 8,
+        ef_construction: 32,
+        ef_search: 32,
+    };
+    let bytes = build_graph(&d.vectors, DIM, &p).unwrap();
+    let view = GraphView::parse(&bytes, 2_000).unwrap();
+    let layout = view.layout(&bytes);
+    // A copy of the bytes at another address gives the same graph.
+    let copy = bytes.clone();
+    let again = layout.view(&copy).expect("same length");
+    assert!(view.n_levels() > 1);
+    assert_eq!(again.n_levels(), view.n_levels());
+    assert_eq!(again.entry(), view.entry());
+    for level in 0..view.n_levels() {
+        assert_eq!(again.level_len(level), view.level_len(level));
+        for row in 0..2_000u32 {
+            let a: Vec<u32> = view.neighbours(level, row).iter().collect();
+            let b: Vec<u32> = again.neighbours(level, row).iter().collect();
+            assert_eq!(a, b);
+        }
+    }
+    assert!(layout.view(&bytes[..bytes.len() - 4]).is_none());
+}
