@@ -150,6 +150,18 @@ impl CollectionView {
     }
 }
 
+impl CollectionView {
+    /// Computes now what the first query would compute lazily for each segment (validated
+    /// points, time column, R-tree, parsed graph layout), so that query timings and latency
+    /// start warm. Already-prepared segments cost nothing; a corrupt segment is an error.
+    pub fn prepare(&self) -> Result<(), QueryError> {
+        for s in self.segments() {
+            derived_of(s)?;
+        }
+        Ok(())
+    }
+}
+
 impl<'c> SearchBuilder<'c> {
     fn keep<T>(mut self, r: Result<T, QueryError>, set: impl FnOnce(&mut Self, T)) -> Self {
         match r {
