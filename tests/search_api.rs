@@ -211,7 +211,12 @@ fn cross_segment_search_matches_brute_force() {
         c2.segments()[0].derived().get().is_none(),
         "open does no work"
     );
+    c2.prepare().unwrap();
+    let prepared = c2.segments()[0].derived().get().cloned().expect("prepared");
     check_buckets(c2, &d, "compacted");
+    // Queries reused the prepared data rather than recomputing it.
+    let after = c2.segments()[0].derived().get().cloned().unwrap();
+    assert!(Arc::ptr_eq(&prepared, &after));
     // The old snapshot still answers, with its cache intact.
     let again = c.segments()[0].derived().get().cloned().unwrap();
     assert!(Arc::ptr_eq(&first, &again));
