@@ -7,6 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod compact;
+mod import;
+mod info;
+mod query;
+mod verify;
+
 /// An embedded database for Sat2Cap embeddings, with its encoders built in.
 #[derive(Parser)]
 #[command(name = "sat2cap", version, about, long_about = None)]
@@ -16,7 +22,13 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    Import(import::ImportArgs),
+    Query(query::QueryArgs),
+    Info(info::InfoArgs),
+    Verify(verify::VerifyArgs),
+    Compact(compact::CompactArgs),
+}
 
 /// A failure a command reports: a one-line message and an exit code.
 pub struct CliError {
@@ -44,11 +56,15 @@ impl CliError {
     }
 }
 
-// Placeholder until the first command lands: the enum has no variants yet.
-#[allow(unreachable_code, unused_variables)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: Result<(), CliError> = match cli.command {};
+    let result: Result<(), CliError> = match cli.command {
+        Command::Import(a) => import::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Info(a) => info::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Compact(a) => compact::run(a),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
