@@ -10,6 +10,7 @@ pub mod demo;
 pub mod geo;
 pub mod index;
 pub mod io;
+pub mod jobs;
 pub mod map;
 pub mod query;
 pub mod storage;

@@ -7,6 +7,27 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "encoders")]
+mod demo;
+#[cfg(feature = "encoders")]
+mod describe;
+#[cfg(feature = "encoders")]
+mod eval_retrieval;
+#[cfg(feature = "encoders")]
+mod ground;
+#[cfg(feature = "encoders")]
+mod ingest_ground;
+#[cfg(feature = "encoders")]
+mod ingest_text;
+#[cfg(feature = "encoders")]
+mod ingest_tiles;
+#[cfg(feature = "encoders")]
+mod jobs_common;
+#[cfg(feature = "encoders")]
+mod map;
+#[cfg(feature = "encoders")]
+mod search;
+
 /// An embedded database for Sat2Cap embeddings, with its encoders built in.
 #[derive(Parser)]
 #[command(name = "sat2cap", version, about, long_about = None)]
@@ -16,7 +37,35 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// The end-to-end demo on a synthetic region (no weights or network needed).
+    #[cfg(feature = "encoders")]
+    Demo(demo::DemoArgs),
+    /// Encode overhead tiles (Sat2Cap) into a collection.
+    #[cfg(feature = "encoders")]
+    IngestTiles(ingest_tiles::IngestTilesArgs),
+    /// Encode ground-level photos (CLIP) listed in a CSV.
+    #[cfg(feature = "encoders")]
+    IngestGround(ingest_ground::IngestGroundArgs),
+    /// Encode a caption bank (CLIP text), one caption per line.
+    #[cfg(feature = "encoders")]
+    IngestText(ingest_text::IngestTextArgs),
+    /// Top-k by text, image or vector, with bbox / radius filters.
+    #[cfg(feature = "encoders")]
+    Search(search::SearchArgs),
+    /// Zero-shot map of prompts over a region (PNG, GeoJSON, CSV, world file).
+    #[cfg(feature = "encoders")]
+    Map(map::MapArgs),
+    /// The ground-level photos an overhead tile predicts.
+    #[cfg(feature = "encoders")]
+    Ground(ground::GroundArgs),
+    /// The captions closest to an overhead tile.
+    #[cfg(feature = "encoders")]
+    Describe(describe::DescribeArgs),
+    /// Overhead -> ground retrieval: R@1/5/10 and median rank.
+    #[cfg(feature = "encoders")]
+    EvalRetrieval(eval_retrieval::EvalArgs),
+}
 
 /// A failure a command reports: a one-line message and an exit code.
 pub struct CliError {
@@ -44,11 +93,29 @@ impl CliError {
     }
 }
 
-// Placeholder until the first command lands: the enum has no variants yet.
 #[allow(unreachable_code, unused_variables)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: Result<(), CliError> = match cli.command {};
+    let result: Result<(), CliError> = match cli.command {
+        #[cfg(feature = "encoders")]
+        Command::Demo(a) => demo::run(a),
+        #[cfg(feature = "encoders")]
+        Command::IngestTiles(a) => ingest_tiles::run(a),
+        #[cfg(feature = "encoders")]
+        Command::IngestGround(a) => ingest_ground::run(a),
+        #[cfg(feature = "encoders")]
+        Command::IngestText(a) => ingest_text::run(a),
+        #[cfg(feature = "encoders")]
+        Command::Search(a) => search::run(a),
+        #[cfg(feature = "encoders")]
+        Command::Map(a) => map::run(a),
+        #[cfg(feature = "encoders")]
+        Command::Ground(a) => ground::run(a),
+        #[cfg(feature = "encoders")]
+        Command::Describe(a) => describe::run(a),
+        #[cfg(feature = "encoders")]
+        Command::EvalRetrieval(a) => eval_retrieval::run(a),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
