@@ -46,7 +46,7 @@ impl std::fmt::Display for ModelSource {
 /// The note printed once when random weights are used.
 pub const RANDOM_NOTE: &str = "note: no model weights given (--weights DIR or SAT2CAP_WEIGHTS): \
 using seeded RANDOM encoders. Everything runs, but scores, maps and matches show the pipeline, \
-not meaning. See docs/WEIGHTS.md for the real weights.";
+not meaning. Real weights: docs/ENCODERS.md.";
 
 /// The tiny test configuration (see the module docs).
 pub fn tiny_config() -> EncodersConfig {
