@@ -196,3 +196,53 @@ pub fn infer_spacing(centers: &[Point]) -> f64 {
         0.01
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_xyz_bounds() {
+        let p = parse_lat_lon_name("46.5197_6.6323").unwrap();
+        assert!((p.lat() - 46.5197).abs() < 1e-9 && (p.lon() - 6.6323).abs() < 1e-9);
+        assert!(parse_lat_lon_name("-33.9_-70.6").is_some());
+        assert!(parse_lat_lon_name("95_6").is_none());
+        assert!(parse_lat_lon_name("tile").is_none());
+        let f = xyz_footprint(0, 0, 0).unwrap();
+        assert_eq!((f.west, f.east), (-180.0, 180.0));
+        assert!((f.north - 85.051_128_78).abs() < 1e-6 && (f.south + 85.051_128_78).abs() < 1e-6);
+        let f = xyz_footprint(1, 1, 0).unwrap();
+        assert_eq!((f.west, f.east, f.south), (0.0, 180.0, 0.0));
+        assert!(xyz_footprint(1, 2, 0).is_none());
+        assert!(xyz_footprint(31, 0, 0).is_none());
+    }
+
+    #[test]
+    fn scans_both_layouts_and_infers_spacing() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("12/2143/1450")).unwrap();
+        std::fs::write(d.path().join("12/2143/1450.png"), b"x").unwrap();
+        std::fs::write(d.path().join("46.50_6.60.jpg"), b"x").unwrap();
+        std::fs::write(d.path().join("46.52_6.60.jpg"), b"x").unwrap();
+        std::fs::write(d.path().join("notes.png"), b"x").unwrap();
+        std::fs::write(d.path().join("readme.txt"), b"x").unwrap();
+        let (tiles, skipped) = scan_tiles(d.path(), None).unwrap();
+        assert_eq!(tiles.len(), 3);
+        assert_eq!(
+            skipped.len(),
+            1,
+            "notes.png has no place; .txt is not an image"
+        );
+        let named = tiles
+            .iter()
+            .find(|t| t.path.ends_with("46.50_6.60.jpg"))
+            .unwrap();
+        assert!((named.footprint.north - named.footprint.south - 0.02).abs() < 1e-9);
+        let xyz = tiles.iter().find(|t| t.path.ends_with("1450.png")).unwrap();
+        let f = xyz_footprint(12, 2143, 1450).unwrap();
+        assert_eq!(xyz.footprint, f);
+        assert!(f.west < xyz.center.lon() && xyz.center.lon() < f.east);
+        assert!(scan_tiles(&d.path().join("missing"), None).is_err());
+        assert!(scan_tiles(d.path(), Some(-1.0)).is_err());
+    }
+}
