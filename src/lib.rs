@@ -13,12 +13,14 @@ pub mod io;
 pub mod jobs;
 pub mod map;
 pub mod query;
+pub mod search;
 pub mod storage;
 pub mod time;
 
 #[cfg(feature = "encoders")]
 pub mod encoders;
 
+pub use search::{default_db_options, SearchBuilder, SearchHit, SearchResults};
 pub use storage::{Db, DbOptions, NewItem, Snapshot};
 
 /// The README's examples, compiled and run as doctests.

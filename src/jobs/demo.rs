@@ -227,7 +227,7 @@ pub fn run_demo(
         center.lon()
     ));
     print_hits(say, &hits);
-    time("filtered search (bbox, radius), exact", 2, t);
+    time("filtered search (bbox, radius)", 2, t);
 
     // 5. Overhead -> ground, captions, retrieval.
     let probe = tiles

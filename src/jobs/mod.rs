@@ -25,7 +25,7 @@ pub mod model;
 
 use std::path::Path;
 
-use crate::storage::{Db, DbOptions, OpenError};
+use crate::storage::{Db, OpenError};
 
 /// Default collection names.
 pub const OVERHEAD: &str = "overhead";
@@ -64,10 +64,11 @@ pub fn open_or_create(path: &Path) -> Result<Db, JobError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
         Err(e) => return Err(JobError::runtime(format!("{}: {e}", path.display()))),
     };
+    // HNSW graphs are built at commit for large segments (`default_db_options`).
     let r = if empty {
-        Db::create(path, DbOptions::default())
+        Db::create(path, crate::default_db_options())
     } else {
-        Db::open(path)
+        Db::open_with(path, crate::default_db_options())
     };
     r.map_err(|e| open_error(path, e))
 }

@@ -1,10 +1,8 @@
-//! Exact top-k over a collection with an optional filter: the one place the jobs search.
-//!
-//! This is a full scan with the `index::flat` f16 kernels (exact, recall 1.0). When
-//! `CollectionView::search` (HNSW + planner) lands, only [`top_k`]'s body changes.
+//! Top-k over a collection with an optional filter: the one place the jobs search, through
+//! [`CollectionView::search`] (HNSW where a segment has a graph, exact scans where the planner
+//! says so).
 
 use crate::geo::Point;
-use crate::index::flat::dot_f16_f32;
 use crate::query::filter::Filter;
 use crate::storage::CollectionView;
 
@@ -47,25 +45,24 @@ pub fn top_k(
     if !norm.is_finite() || norm == 0.0 {
         return Err(JobError::input("query vector is zero or not finite"));
     }
-    let q: Vec<f32> = query.iter().map(|x| x / norm).collect();
-    let mut all: Vec<Match> = Vec::new();
-    for item in view.iter() {
-        let item = item.map_err(JobError::runtime)?;
-        if !filter.is_empty() && !filter.matches(item.point, item.time) {
-            continue;
-        }
-        all.push(Match {
-            id: item.id,
-            score: dot_f16_f32(item.vector, &q),
-            lat: item.point.lat(),
-            lon: item.point.lon(),
-            time: item.time,
-            payload: item.payload.map(str::to_string),
-        });
-    }
-    all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-    all.truncate(k);
-    Ok(all)
+    let res = view
+        .search(query)
+        .k(k)
+        .filter(filter.clone())
+        .run()
+        .map_err(|e| JobError::input(format!("search failed: {e}")))?;
+    Ok(res
+        .hits
+        .into_iter()
+        .map(|h| Match {
+            id: h.id,
+            score: h.score,
+            lat: h.point.lat(),
+            lon: h.point.lon(),
+            time: h.time,
+            payload: h.payload,
+        })
+        .collect())
 }
 
 /// The point of a match.

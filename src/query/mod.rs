@@ -87,6 +87,9 @@ pub enum QueryError {
     /// Geo-ranking blend parameters out of range.
     #[error("geo ranking: {0}")]
     GeoRank(String),
+    /// A segment's derived data (points, graph section) failed validation.
+    #[error("corrupt segment: {0}")]
+    Corrupt(String),
     /// The segment's slices or graph do not agree with each other.
     #[error("segment is inconsistent: {0}")]
     Segment(String),

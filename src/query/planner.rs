@@ -181,6 +181,7 @@ pub struct SegmentIndex<'a> {
     graph: Option<GraphView<'a>>,
     live: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
     rtree: OnceLock<SpatialIndex>,
+    shared_rtree: Option<&'a SpatialIndex>,
     params: PlannerParams,
 }
 
@@ -236,6 +237,7 @@ impl<'a> SegmentIndex<'a> {
             graph,
             live: None,
             rtree: OnceLock::new(),
+            shared_rtree: None,
             params: PlannerParams::default(),
         })
     }
@@ -243,6 +245,16 @@ impl<'a> SegmentIndex<'a> {
     /// Sets the liveness test (false = deleted row, never returned).
     pub fn with_live(mut self, live: &'a (dyn Fn(u32) -> bool + Sync)) -> SegmentIndex<'a> {
         self.live = Some(live);
+        self
+    }
+
+    /// Uses an R-tree built earlier over the same `points` (kept across queries by the
+    /// caller) instead of building one on first use. A tree over a different row count is
+    /// ignored.
+    pub fn with_rtree(mut self, tree: &'a SpatialIndex) -> SegmentIndex<'a> {
+        if tree.len() == self.n {
+            self.shared_rtree = Some(tree);
+        }
         self
     }
 
@@ -264,6 +276,9 @@ impl<'a> SegmentIndex<'a> {
 
     /// The R-tree, built on first call.
     pub fn rtree(&self) -> &SpatialIndex {
+        if let Some(t) = self.shared_rtree {
+            return t;
+        }
         self.rtree.get_or_init(|| SpatialIndex::build(self.points))
     }
 

@@ -31,8 +31,8 @@ pub use manifest::{
     MANIFEST_TMP_FILE, MANIFEST_VERSION,
 };
 pub use segment::{
-    kind, ExtraSections, SectionBuildError, SectionBuilder, SectionInfo, Segment, MAX_DIM,
-    SECTION_ALIGN, SEGMENT_VERSION,
+    kind, DerivedSlot, ExtraSections, SectionBuildError, SectionBuilder, SectionInfo, Segment,
+    MAX_DIM, SECTION_ALIGN, SEGMENT_VERSION,
 };
 pub use snapshot::{CollectionView, ItemRef, SegmentView, Snapshot};
 pub use tombstone::{decode_tombstones, encode_tombstones, TOMBSTONE_VERSION};

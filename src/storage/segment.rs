@@ -239,7 +239,13 @@ pub struct Segment {
     points: Range<usize>,
     times: Option<Range<usize>>,
     payload: Option<(Range<usize>, Range<usize>, Range<usize>)>,
+    derived: DerivedSlot,
 }
+
+/// A lazily filled slot where an upper layer keeps data derived from one segment (validated
+/// points, an R-tree, a parsed graph layout). Segments are immutable and shared across
+/// snapshots, so whatever is stored here is computed once per segment file, on first use.
+pub type DerivedSlot = std::sync::OnceLock<std::sync::Arc<dyn std::any::Any + Send + Sync>>;
 
 impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -465,6 +471,7 @@ impl Segment {
             times,
             payload,
             file: file.clone(),
+            derived: DerivedSlot::new(),
         };
         // Alignment of the typed views (always true for a page- or 8-aligned buffer).
         if bytemuck::try_cast_slice::<u8, f16>(&seg.buf()[seg.vectors.clone()]).is_err()
@@ -605,6 +612,12 @@ impl Segment {
         std::str::from_utf8(slice)
             .map(Some)
             .map_err(|_| self.corrupt(bytes.start + s as usize, "payload is not UTF-8"))
+    }
+
+    /// The slot for data derived from this segment by upper layers (empty at open; filled
+    /// lazily, once, by the first query that needs it).
+    pub fn derived(&self) -> &DerivedSlot {
+        &self.derived
     }
 
     /// Checks every byte: section CRCs, zero padding, ids strictly increasing, points valid,

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod compact;
 #[cfg(feature = "encoders")]
 mod demo;
 #[cfg(feature = "encoders")]
@@ -15,6 +16,8 @@ mod describe;
 mod eval_retrieval;
 #[cfg(feature = "encoders")]
 mod ground;
+mod import;
+mod info;
 #[cfg(feature = "encoders")]
 mod ingest_ground;
 #[cfg(feature = "encoders")]
@@ -25,8 +28,10 @@ mod ingest_tiles;
 mod jobs_common;
 #[cfg(feature = "encoders")]
 mod map;
+mod query;
 #[cfg(feature = "encoders")]
 mod search;
+mod verify;
 
 /// An embedded database for Sat2Cap embeddings, with its encoders built in.
 #[derive(Parser)]
@@ -38,6 +43,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Import(import::ImportArgs),
+    Query(query::QueryArgs),
+    Info(info::InfoArgs),
+    Verify(verify::VerifyArgs),
+    Compact(compact::CompactArgs),
     /// The end-to-end demo on a synthetic region (no weights or network needed).
     #[cfg(feature = "encoders")]
     Demo(demo::DemoArgs),
@@ -93,10 +103,14 @@ impl CliError {
     }
 }
 
-#[allow(unreachable_code, unused_variables)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), CliError> = match cli.command {
+        Command::Import(a) => import::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Info(a) => info::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Compact(a) => compact::run(a),
         #[cfg(feature = "encoders")]
         Command::Demo(a) => demo::run(a),
         #[cfg(feature = "encoders")]

@@ -30,6 +30,7 @@
 //! Neighbour entries always hold row numbers.
 
 use std::fmt;
+use std::ops::Range;
 
 /// Section magic.
 pub const MAGIC: [u8; 4] = *b"S2HG";
@@ -464,6 +465,79 @@ impl<'a> GraphView<'a> {
             (Some(s), Some(e)) => lv.edges.slice(s as usize, e as usize),
             _ => U32Le::default(),
         }
+    }
+}
+
+/// Where a validated graph lies in its section bytes: what [`GraphView::parse`] found,
+/// without the borrow. Keep one per section and rebuild views with [`GraphLayout::view`] in
+/// O(levels) instead of re-validating O(n) on every query.
+#[derive(Debug, Clone)]
+pub struct GraphLayout {
+    n: u32,
+    dim: u32,
+    m: u32,
+    entry: u32,
+    ef_construction: u32,
+    len: usize,
+    levels: Vec<[Range<usize>; 3]>,
+}
+
+fn sub_range(base: &[u8], part: U32Le<'_>) -> Range<usize> {
+    if part.0.is_empty() {
+        return 0..0;
+    }
+    let start = (part.0.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    start..start + part.0.len()
+}
+
+impl<'a> GraphView<'a> {
+    /// The layout of this view, relative to `bytes` (the slice it was parsed from).
+    pub fn layout(&self, bytes: &[u8]) -> GraphLayout {
+        GraphLayout {
+            n: self.n,
+            dim: self.dim,
+            m: self.m,
+            entry: self.entry,
+            ef_construction: self.ef_construction,
+            len: bytes.len(),
+            levels: self
+                .levels
+                .iter()
+                .map(|lv| {
+                    [
+                        sub_range(bytes, lv.nodes),
+                        sub_range(bytes, lv.offsets),
+                        sub_range(bytes, lv.edges),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
+
+impl GraphLayout {
+    /// A view over `bytes`, which must be the same section bytes the layout was taken from
+    /// (checked by length and bounds; `None` when they do not fit).
+    pub fn view<'a>(&self, bytes: &'a [u8]) -> Option<GraphView<'a>> {
+        if bytes.len() != self.len {
+            return None;
+        }
+        let mut levels = Vec::with_capacity(self.levels.len());
+        for [a, b, c] in &self.levels {
+            levels.push(Level {
+                nodes: U32Le(bytes.get(a.clone())?),
+                offsets: U32Le(bytes.get(b.clone())?),
+                edges: U32Le(bytes.get(c.clone())?),
+            });
+        }
+        Some(GraphView {
+            n: self.n,
+            dim: self.dim,
+            m: self.m,
+            entry: self.entry,
+            ef_construction: self.ef_construction,
+            levels,
+        })
     }
 }
 

@@ -19,14 +19,16 @@
 
 pub mod layout;
 pub mod search;
+mod section;
 
 use half::f16;
 use hnsw_rs::prelude::{Distance, Hnsw};
 
 use super::flat::dot_f16_f16;
 use super::{row_count, IndexError};
-pub use layout::{GraphError, GraphView};
+pub use layout::{GraphError, GraphLayout, GraphView};
 pub use search::{search, search_with, SearchScratch};
+pub use section::HnswSectionBuilder;
 
 /// Section kind under which storage keeps the graph bytes in a segment file.
 pub const SECTION_KIND: u32 = 100;

@@ -1,0 +1,148 @@
+//! `sat2cap query`: run a batch of JSONL queries, write JSONL results.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use rayon::prelude::*;
+use sat2cap::io::query_jsonl::{parse_query_line, FilterJson, QueryLine, ResultLine};
+use sat2cap::query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
+use sat2cap::Db;
+
+use crate::CliError;
+
+/// Run a batch of queries (one JSON object a line) against a collection and write one
+/// result line per query, in input order. Opens the database read-only (no lock).
+///
+/// Input line: {"id": .., "k": 10, "vector": [..], "filter": null | {"bbox": [w, s, e, n]} |
+/// {"radius": {"lat": .., "lon": .., "km": ..}} | {"polygon": [[lon, lat], ..]} |
+/// {"time": [t0, t1]}}. Output line: {"id": .., "neighbors": [ids], "scores": [..]}.
+#[derive(Args)]
+#[command(
+    after_help = "Example:\n  sat2cap query --db ./db --collection places \
+    --batch queries.jsonl --out results.jsonl --threads 4"
+)]
+pub struct QueryArgs {
+    /// Database folder.
+    #[arg(long)]
+    db: PathBuf,
+    /// Collection name.
+    #[arg(long)]
+    collection: String,
+    /// Query batch (JSONL).
+    #[arg(long)]
+    batch: PathBuf,
+    /// Results (JSONL), written to a temporary file and renamed at the end.
+    #[arg(long)]
+    out: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Exact scan (recall 1.0) instead of the graph.
+    #[arg(long)]
+    exact: bool,
+    /// Graph beam width (default: the library default).
+    #[arg(long)]
+    ef: Option<usize>,
+}
+
+fn to_filter(f: &FilterJson) -> Result<Filter, String> {
+    let mut out = Filter::new();
+    if let Some([w, s, e, n]) = f.bbox {
+        out = out.bbox(BBox::new(w, s, e, n).map_err(|e| e.to_string())?);
+    }
+    if let Some(r) = &f.radius {
+        out = out.radius(Radius::new(r.lat, r.lon, r.km).map_err(|e| e.to_string())?);
+    }
+    if let Some(p) = &f.polygon {
+        let ring: Vec<(f64, f64)> = p.iter().map(|[lon, lat]| (*lon, *lat)).collect();
+        out = out.polygon(Polygon::new(&ring).map_err(|e| e.to_string())?);
+    }
+    if let Some([t0, t1]) = &f.time {
+        let t0 = t0.seconds().map_err(|e| e.to_string())?;
+        let t1 = t1.seconds().map_err(|e| e.to_string())?;
+        out = out.time(TimeRange::new(t0, t1).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}
+
+/// Runs the command.
+pub fn run(a: QueryArgs) -> Result<(), CliError> {
+    let snap = Db::open_snapshot(&a.db).map_err(CliError::runtime)?;
+    let coll = snap.collection(&a.collection).map_err(CliError::input)?;
+    let file = std::fs::File::open(&a.batch)
+        .map_err(|e| CliError::input(format!("{}: {e}", a.batch.display())))?;
+    let mut queries: Vec<(u64, QueryLine, Filter)> = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let no = i as u64 + 1;
+        let line = line.map_err(|e| CliError::input(format!("{}:{no}: {e}", a.batch.display())))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let q = parse_query_line(&line, no)
+            .map_err(|e| CliError::input(format!("{}: {e}", a.batch.display())))?;
+        let f = match &q.filter {
+            Some(f) => to_filter(f)
+                .map_err(|e| CliError::input(format!("{}:{no}: {e}", a.batch.display())))?,
+            None => Filter::new(),
+        };
+        queries.push((no, q, f));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads.unwrap_or(0))
+        .build()
+        .map_err(CliError::runtime)?;
+    let prep = Instant::now();
+    coll.prepare()
+        .map_err(|e| CliError::runtime(format!("collection '{}': {e}", a.collection)))?;
+    let prep = prep.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let results: Result<Vec<ResultLine>, CliError> = pool.install(|| {
+        queries
+            .par_iter()
+            .map(|(no, q, f)| {
+                let mut s = coll
+                    .search(&q.vector)
+                    .k(q.k)
+                    .filter(f.clone())
+                    .exact(a.exact);
+                if let Some(ef) = a.ef {
+                    s = s.ef(ef);
+                }
+                let r = s
+                    .run()
+                    .map_err(|e| CliError::input(format!("{}:{no}: {e}", a.batch.display())))?;
+                Ok(ResultLine {
+                    id: q.id.clone(),
+                    neighbors: r.hits.iter().map(|h| h.id).collect(),
+                    scores: r.hits.iter().map(|h| h.score).collect(),
+                })
+            })
+            .collect()
+    });
+    let results = results?;
+    let secs = start.elapsed().as_secs_f64();
+    let mut tmp_name = a.out.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let write = || -> std::io::Result<()> {
+        let mut w = BufWriter::new(std::fs::File::create(&tmp)?);
+        for r in &results {
+            serde_json::to_writer(&mut w, r)?;
+            w.write_all(b"\n")?;
+        }
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, &a.out)
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(CliError::runtime(format!("{}: {e}", a.out.display())));
+    }
+    let n = results.len();
+    eprintln!(
+        "queries: {n}, seconds: {secs:.3}, queries/s: {:.1} (segments prepared in {prep:.3} s)",
+        n as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}

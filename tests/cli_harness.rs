@@ -1,0 +1,358 @@
+//! Drives the real `sat2cap` binary: import -> info / verify -> query, and bad inputs.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sat2cap::index::flat::dot_f16_f32;
+use sat2cap::index::synth::{generate, query_near};
+use sat2cap::io::npy::{write_npy, NpyDtype};
+use sat2cap::io::query_jsonl::ResultLine;
+use sat2cap::query::filter::{BBox, Filter, Radius};
+use sat2cap::Db;
+
+const DIM: usize = 16;
+const N: usize = 3_000;
+
+fn bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sat2cap"))
+        .args(args)
+        .output()
+        .expect("run sat2cap")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Writes vectors.npy (f16) and points.csv for `N` synthetic rows; returns the data.
+fn write_inputs(dir: &Path) -> sat2cap::index::synth::SynthData {
+    let d = generate(N, DIM, 8, 11);
+    let rows: Vec<f32> = d.vectors.iter().map(|x| x.to_f32()).collect();
+    write_npy(&dir.join("v.npy"), NpyDtype::F16, DIM, &rows).unwrap();
+    let mut csv = String::from("id,lat,lon,name\n");
+    for (i, pt) in d.points.iter().enumerate() {
+        csv.push_str(&format!("{},{},{},place {i}\n", i * 3, pt.lat(), pt.lon()));
+    }
+    std::fs::write(dir.join("p.csv"), csv).unwrap();
+    d
+}
+
+fn import(dir: &Path, db: &Path, extra: &[&str]) -> Output {
+    let (v, pts) = (dir.join("v.npy"), dir.join("p.csv"));
+    let mut args = vec![
+        "import",
+        "--db",
+        p(db),
+        "--collection",
+        "places",
+        "--vectors",
+        p(&v),
+        "--points",
+        p(&pts),
+    ];
+    args.extend_from_slice(extra);
+    bin(&args)
+}
+
+#[test]
+fn import_then_query_matches_exact_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d = write_inputs(dir);
+    let db = dir.join("db");
+    let o = import(dir, &db, &["--batch", "1000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = bin(&["info", "--db", p(&db), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &info["collections"][0];
+    assert_eq!(c["name"], "places");
+    assert_eq!(c["live"], N);
+    assert_eq!(c["segments"].as_array().unwrap().len(), 1, "compacted");
+    assert_eq!(c["segments"][0]["graph"], true);
+    let o = bin(&["verify", "--db", p(&db)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Queries: unfiltered, bbox, radius.
+    let mut lines = String::new();
+    let mut filters = Vec::new();
+    for i in 0..30usize {
+        let q = query_near(&d, i % 8, i as u64);
+        let pt = d.points[i * 7];
+        let (json, f) = match i % 3 {
+            0 => ("null".to_string(), Filter::new()),
+            1 => {
+                let (w, s, e, n) = (
+                    pt.lon() - 20.0,
+                    pt.lat() - 10.0,
+                    pt.lon() + 20.0,
+                    pt.lat() + 10.0,
+                );
+                let b = BBox::new(w.max(-180.0), s.max(-90.0), e.min(180.0), n.min(90.0)).unwrap();
+                let [w, s, e, n] = b.edges();
+                (
+                    format!("{{\"bbox\":[{w},{s},{e},{n}]}}"),
+                    Filter::new().bbox(b),
+                )
+            }
+            _ => (
+                format!(
+                    "{{\"radius\":{{\"lat\":{},\"lon\":{},\"km\":800}}}}",
+                    pt.lat(),
+                    pt.lon()
+                ),
+                Filter::new().radius(Radius::new(pt.lat(), pt.lon(), 800.0).unwrap()),
+            ),
+        };
+        let v: Vec<String> = q.iter().map(|x| x.to_string()).collect();
+        lines.push_str(&format!(
+            "{{\"id\":\"q{i}\",\"k\":10,\"vector\":[{}],\"filter\":{json}}}\n",
+            v.join(",")
+        ));
+        filters.push((q, f));
+    }
+    let qf = dir.join("q.jsonl");
+    std::fs::write(&qf, &lines).unwrap();
+
+    // Brute force over the stored (fp16) vectors, ties by lower id.
+    let snap = Db::open_snapshot(&db).unwrap();
+    let coll = snap.collection("places").unwrap();
+    let truth: Vec<Vec<u64>> = filters
+        .iter()
+        .map(|(q, f)| {
+            let n = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let qn: Vec<f32> = q.iter().map(|x| x / n).collect();
+            let mut all: Vec<(f32, u64)> = coll
+                .iter()
+                .map(|r| r.unwrap())
+                .filter(|it| f.matches(it.point, it.time))
+                .map(|it| (dot_f16_f32(it.vector, &qn), it.id))
+                .collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            all.into_iter().take(10).map(|x| x.1).collect()
+        })
+        .collect();
+
+    for exact in [true, false] {
+        let out = dir.join(format!("r{exact}.jsonl"));
+        let mut args = vec![
+            "query",
+            "--db",
+            p(&db),
+            "--collection",
+            "places",
+            "--batch",
+            p(&qf),
+            "--out",
+            p(&out),
+            "--threads",
+            "2",
+        ];
+        if exact {
+            args.push("--exact");
+        }
+        let o = bin(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("queries/s"), "{}", stderr(&o));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let res: Vec<ResultLine> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(res.len(), 30);
+        let (mut found, mut wanted) = (0, 0);
+        for (i, r) in res.iter().enumerate() {
+            assert_eq!(r.id, serde_json::json!(format!("q{i}")), "input order");
+            assert_eq!(r.neighbors.len(), r.scores.len());
+            assert!(r.neighbors.iter().all(|id| id % 3 == 0), "ids from the CSV");
+            if exact {
+                assert_eq!(r.neighbors, truth[i], "query {i}");
+            }
+            let got: HashSet<_> = r.neighbors.iter().collect();
+            found += truth[i].iter().filter(|x| got.contains(x)).count();
+            wanted += truth[i].len();
+        }
+        assert!(
+            found as f64 >= 0.95 * wanted as f64,
+            "recall {found}/{wanted}"
+        );
+    }
+}
+
+#[test]
+fn bad_inputs_give_one_line_errors_and_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_inputs(dir);
+    let db = dir.join("db");
+    let one_line = |o: &Output, code: i32, needle: &str| {
+        let e = stderr(o);
+        assert_eq!(o.status.code(), Some(code), "{e}");
+        assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+        assert!(e.starts_with("sat2cap: "), "{e}");
+        assert!(e.contains(needle), "{needle:?} not in {e}");
+    };
+    // Missing vectors file.
+    let o = bin(&[
+        "import",
+        "--db",
+        p(&db),
+        "--collection",
+        "c",
+        "--vectors",
+        p(&dir.join("nope.npy")),
+        "--points",
+        p(&dir.join("p.csv")),
+    ]);
+    one_line(&o, 2, "nope.npy");
+    assert!(
+        !db.join("MANIFEST").exists(),
+        "nothing created on bad input"
+    );
+    // Mismatched counts.
+    let short: String = std::fs::read_to_string(dir.join("p.csv"))
+        .unwrap()
+        .lines()
+        .take(10)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("short.csv"), short).unwrap();
+    let o = bin(&[
+        "import",
+        "--db",
+        p(&db),
+        "--collection",
+        "c",
+        "--vectors",
+        p(&dir.join("v.npy")),
+        "--points",
+        p(&dir.join("short.csv")),
+    ]);
+    one_line(&o, 2, "9 data rows");
+    // A bad CSV row.
+    std::fs::write(dir.join("bad.csv"), "id,lat,lon\n0,1,2\n1,abc,2\n").unwrap();
+    let o = bin(&[
+        "import",
+        "--db",
+        p(&db),
+        "--collection",
+        "c",
+        "--vectors",
+        p(&dir.join("v.npy")),
+        "--points",
+        p(&dir.join("bad.csv")),
+    ]);
+    one_line(&o, 2, "bad.csv:3");
+
+    // A good import, then a locked database.
+    let o = import(dir, &db, &["--no-compact"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    {
+        let _writer = Db::open(&db).unwrap();
+        let o = import(dir, &db, &[]);
+        one_line(&o, 1, "locked");
+        // Queries read without the lock.
+        let qf = dir.join("ok.jsonl");
+        let v = vec!["0.5"; DIM].join(",");
+        std::fs::write(
+            &qf,
+            format!("{{\"id\":1,\"k\":3,\"vector\":[{v}],\"filter\":null}}\n"),
+        )
+        .unwrap();
+        let out = dir.join("ok.out");
+        let o = bin(&[
+            "query",
+            "--db",
+            p(&db),
+            "--collection",
+            "places",
+            "--batch",
+            p(&qf),
+            "--out",
+            p(&out),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    // A bad JSONL line (line 2): exit 2, the line named, nothing written.
+    let v = vec!["0.5"; DIM].join(",");
+    let qf = dir.join("bad.jsonl");
+    std::fs::write(
+        &qf,
+        format!("{{\"id\":1,\"k\":3,\"vector\":[{v}],\"filter\":null}}\n{{\"id\":2,\"k\":\n"),
+    )
+    .unwrap();
+    let out = dir.join("bad.out");
+    let o = bin(&[
+        "query",
+        "--db",
+        p(&db),
+        "--collection",
+        "places",
+        "--batch",
+        p(&qf),
+        "--out",
+        p(&out),
+    ]);
+    one_line(&o, 2, "line 2");
+    assert!(!out.exists());
+    // Bad values: wrong dimension, latitude 91, k = 0.
+    for (line, needle) in [
+        ("{\"id\":1,\"k\":3,\"vector\":[1,2],\"filter\":null}".to_string(), "dimensions"),
+        (
+            format!("{{\"id\":1,\"k\":3,\"vector\":[{v}],\"filter\":{{\"radius\":{{\"lat\":91,\"lon\":0,\"km\":5}}}}}}"),
+            "latitude",
+        ),
+        (format!("{{\"id\":1,\"k\":0,\"vector\":[{v}],\"filter\":null}}"), "k must be"),
+    ] {
+        std::fs::write(&qf, format!("{line}\n")).unwrap();
+        let o = bin(&[
+            "query", "--db", p(&db), "--collection", "places", "--batch", p(&qf), "--out", p(&out),
+        ]);
+        one_line(&o, 2, needle);
+        assert!(!out.exists());
+    }
+    // Unknown collection.
+    let o = bin(&[
+        "query",
+        "--db",
+        p(&db),
+        "--collection",
+        "nope",
+        "--batch",
+        p(&qf),
+        "--out",
+        p(&out),
+    ]);
+    one_line(&o, 2, "nope");
+    // Help with an example, for every command.
+    for c in ["import", "query", "info", "verify", "compact"] {
+        let o = bin(&[c, "--help"]);
+        assert!(o.status.success());
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("Example"),
+            "{c}"
+        );
+    }
+    // Compact and verify the multi-segment import.
+    let o = bin(&["compact", "--db", p(&db)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = bin(&["verify", "--db", p(&db)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Verify fails (exit 1) on a damaged segment file.
+    let seg = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "s2seg"))
+        .expect("a segment file");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[200] ^= 0xff;
+    std::fs::write(&seg, bytes).unwrap();
+    let o = bin(&["verify", "--db", p(&db)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}

@@ -1,0 +1,347 @@
+//! The search API over a real database: several commits, replacements, deletes and a
+//! compaction, filtered at selectivities from 100% down to 0.01%, against brute force.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use sat2cap::geo::{haversine_km, Point};
+use sat2cap::index::flat::dot_f16_f32;
+use sat2cap::index::hnsw::{HnswParams, HnswSectionBuilder};
+use sat2cap::index::synth::{generate, query_near, SynthData};
+use sat2cap::query::filter::{Filter, Radius};
+use sat2cap::query::planner::{FlatReason, Plan};
+use sat2cap::query::QueryError;
+use sat2cap::storage::{CollectionView, DbOptions, ExtraSections, SectionBuilder, Segment};
+use sat2cap::{Db, NewItem};
+
+const DIM: usize = 32;
+const K: usize = 10;
+
+fn opts() -> DbOptions {
+    DbOptions {
+        section_builders: vec![Arc::new(HnswSectionBuilder {
+            params: HnswParams {
+                m: 16,
+                ef_construction: 100,
+                ef_search: 64,
+            },
+            min_rows: 1_000,
+        })],
+    }
+}
+
+fn vec_f32(d: &SynthData, row: usize) -> Vec<f32> {
+    d.vectors[row * DIM..(row + 1) * DIM]
+        .iter()
+        .map(|x| x.to_f32())
+        .collect()
+}
+
+fn add_row(db: &mut Db, d: &SynthData, id: u64, row: usize) {
+    let v = vec_f32(d, row);
+    let t = d.times[row];
+    db.add(
+        "c",
+        NewItem {
+            id,
+            vector: &v,
+            point: d.points[row],
+            time: (t != i64::MIN).then_some(t),
+            payload: Some(&format!("row {row}")),
+        },
+    )
+    .unwrap();
+}
+
+/// Exact top-k ids over the live items (ties by lower id), from the snapshot's items.
+fn brute(c: &CollectionView, q: &[f32], f: &Filter, k: usize) -> Vec<u64> {
+    let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let qn: Vec<f32> = q.iter().map(|x| x / norm).collect();
+    let mut all: Vec<(f32, u64)> = c
+        .iter()
+        .map(|r| r.unwrap())
+        .filter(|it| f.matches(it.point, it.time))
+        .map(|it| (dot_f16_f32(it.vector, &qn), it.id))
+        .collect();
+    all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    all.into_iter().take(k).map(|x| x.1).collect()
+}
+
+/// Builds: 3 graph segments, one small segment without a graph, replacements and deletes.
+fn build(dir: &std::path::Path, d: &SynthData) -> Db {
+    let mut db = Db::create(dir, opts()).unwrap();
+    db.create_collection("c", DIM).unwrap();
+    for r in 0..4_000 {
+        add_row(&mut db, d, r as u64, r);
+    }
+    db.commit().unwrap();
+    for r in 4_000..8_000 {
+        add_row(&mut db, d, r as u64, r);
+    }
+    db.commit().unwrap();
+    // Replace ids 0..400 with other rows' vectors and places.
+    for i in 0..400 {
+        add_row(&mut db, d, i as u64, 8_000 + i);
+    }
+    for r in 8_400..9_600 {
+        add_row(&mut db, d, r as u64, r);
+    }
+    db.commit().unwrap();
+    for id in 1_000..1_500u64 {
+        db.delete("c", id).unwrap();
+    }
+    db.commit().unwrap();
+    // A small segment: below min_rows, no graph.
+    for r in 9_600..9_900 {
+        add_row(&mut db, d, r as u64, r);
+    }
+    db.commit().unwrap();
+    db
+}
+
+/// A radius around `center` holding about `target` live items (at least 1).
+fn radius_for(c: &CollectionView, center: Point, target: usize) -> Filter {
+    let mut ds: Vec<f64> = c
+        .iter()
+        .map(|r| haversine_km(center, r.unwrap().point))
+        .collect();
+    ds.sort_by(f64::total_cmp);
+    let km = ds[target.clamp(1, ds.len()) - 1] + 1e-6;
+    Filter::new().radius(Radius::new(center.lat(), center.lon(), km).unwrap())
+}
+
+fn check_buckets(c: &CollectionView, d: &SynthData, label: &str) {
+    let live: Vec<Point> = c.iter().map(|r| r.unwrap().point).collect();
+    let n = live.len();
+    for &sel in &[1.0, 0.5, 0.1, 0.01, 0.001, 0.0001] {
+        let (mut found, mut wanted) = (0usize, 0usize);
+        for qi in 0..16usize {
+            let q = query_near(d, qi % 20, 1_000 + qi as u64);
+            let f = if sel == 1.0 {
+                Filter::new()
+            } else {
+                let target = ((n as f64) * sel).round() as usize;
+                radius_for(c, live[(qi * 613) % n], target)
+            };
+            let truth = brute(c, &q, &f, K);
+            let res = c.search(&q).k(K).filter(f.clone()).run().unwrap();
+            assert!(res.hits.len() <= K);
+            assert_eq!(
+                res.hits.len(),
+                truth.len(),
+                "{label} sel {sel}: short result"
+            );
+            let got: HashSet<u64> = res.ids().into_iter().collect();
+            found += truth.iter().filter(|id| got.contains(id)).count();
+            wanted += truth.len();
+            // Best first, ties by lower id; every hit passes the filter.
+            for w in res.hits.windows(2) {
+                assert!(w[0].score > w[1].score || (w[0].score == w[1].score && w[0].id < w[1].id));
+            }
+            for h in &res.hits {
+                assert!(f.matches(h.point, h.time));
+                assert!(c.contains(h.id), "{label}: hit {} is not live", h.id);
+            }
+            // Plans: tiny filters scan exactly; unfiltered walks every graph.
+            for p in &res.explain {
+                match (sel, p.has_graph) {
+                    (_, false) => {
+                        assert!(matches!(p.plan, Plan::Flat { .. }), "{label}: {p:?}")
+                    }
+                    (s, true) if s <= 0.001 => assert!(
+                        matches!(
+                            p.plan,
+                            Plan::Flat {
+                                reason: FlatReason::FewCandidates,
+                                ..
+                            }
+                        ),
+                        "{label} sel {sel}: {p:?}"
+                    ),
+                    (s, true) if s == 1.0 && p.live == p.rows => {
+                        assert!(matches!(p.plan, Plan::Graph { .. }), "{label}: {p:?}")
+                    }
+                    _ => {}
+                }
+            }
+            // Exact mode equals brute force.
+            let ex = c.search(&q).k(K).filter(f).exact(true).run().unwrap();
+            assert_eq!(ex.ids(), truth, "{label} sel {sel}: exact differs");
+        }
+        let recall = found as f64 / wanted.max(1) as f64;
+        eprintln!("{label}: selectivity {sel}: recall@10 {recall:.3}");
+        assert!(recall >= 0.95, "{label} sel {sel}: recall {recall}");
+    }
+}
+
+#[test]
+fn cross_segment_search_matches_brute_force() {
+    let d = generate(10_000, DIM, 20, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = build(dir.path(), &d);
+    let snap = db.snapshot();
+    let c = snap.collection("c").unwrap();
+    // Model: 9,900 ids, 500 deleted.
+    assert_eq!(c.len(), 8_000 + 1_200 + 300 - 500); // ids 8000..8400 never added
+    assert_eq!(c.segments().len(), 4);
+    assert!(c.segments().iter().any(|s| s.live_len() < s.len()));
+    check_buckets(c, &d, "multi-segment");
+    // Replaced ids carry the new row's payload.
+    let q = vec_f32(&d, 8_000 + 7);
+    let top = c.search(&q).k(1).run().unwrap();
+    assert_eq!(top.hits[0].id, 7);
+    assert_eq!(top.hits[0].payload.as_deref(), Some("row 8007"));
+    // Deleted ids never come back, even asked for everything.
+    let all = c.search(&q).k(1_000_000).run().unwrap();
+    assert_eq!(all.hits.len(), c.len());
+    assert!(all.hits.iter().all(|h| !(1_000..1_500).contains(&h.id)));
+
+    // The derived data is cached in the shared segment and reused by the next snapshot.
+    let first = c.segments()[0]
+        .derived()
+        .get()
+        .cloned()
+        .expect("cache filled");
+    db.compact("c").unwrap();
+    assert!(first.downcast_ref::<()>().is_none());
+    let snap2 = db.snapshot();
+    let c2 = snap2.collection("c").unwrap();
+    assert_eq!(c2.segments().len(), 1);
+    assert!(
+        c2.segments()[0].derived().get().is_none(),
+        "open does no work"
+    );
+    c2.prepare().unwrap();
+    let prepared = c2.segments()[0].derived().get().cloned().expect("prepared");
+    check_buckets(c2, &d, "compacted");
+    // Queries reused the prepared data rather than recomputing it.
+    let after = c2.segments()[0].derived().get().cloned().unwrap();
+    assert!(Arc::ptr_eq(&prepared, &after));
+    // The old snapshot still answers, with its cache intact.
+    let again = c.segments()[0].derived().get().cloned().unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
+    assert_eq!(c.search(&q).k(1).run().unwrap().hits[0].id, 7);
+}
+
+#[test]
+fn bad_requests_are_errors_not_panics() {
+    let d = generate(300, DIM, 4, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Db::create(dir.path(), opts()).unwrap();
+    db.create_collection("c", DIM).unwrap();
+    db.create_collection("empty", DIM).unwrap();
+    for r in 0..300 {
+        add_row(&mut db, &d, r as u64, r);
+    }
+    db.commit().unwrap();
+    let snap = db.snapshot();
+    let c = snap.collection("c").unwrap();
+    let q = vec_f32(&d, 0);
+    assert_eq!(c.search(&q).k(0).run(), Err(QueryError::ZeroK));
+    let mut nan = q.clone();
+    nan[3] = f32::NAN;
+    assert!(matches!(
+        c.search(&nan).run(),
+        Err(QueryError::NonFinite { index: 3 })
+    ));
+    assert_eq!(c.search(&[0.0; DIM]).run(), Err(QueryError::ZeroVector));
+    assert!(matches!(
+        c.search(&q[..5]).run(),
+        Err(QueryError::Dimension { .. })
+    ));
+    assert!(matches!(
+        c.search(&q).within_radius(91.0, 0.0, 10.0).run(),
+        Err(QueryError::Latitude(_))
+    ));
+    assert!(c.search(&q).within_bbox(0.0, 10.0, 1.0, 5.0).run().is_err());
+    assert!(c.search(&q).within_polygon(&[(0.0, 0.0)]).run().is_err());
+    assert!(c.search(&q).between(10, 5).run().is_err());
+    assert!(c.search(&q).ef(0).run().is_err());
+    assert!(c.search(&q).geo_ranked(91.0, 0.0, 0.5, 10.0).run().is_err());
+    assert!(c.search(&q).geo_ranked(0.0, 0.0, 1.5, 10.0).run().is_err());
+    // Huge k: everything, once, best first.
+    let all = c.search(&q).k(usize::MAX).run().unwrap();
+    assert_eq!(all.hits.len(), 300);
+    assert_eq!(all.hits[0].id, 0);
+    assert!(
+        all.explain.iter().all(|p| !p.has_graph),
+        "300 rows: below min_rows"
+    );
+    // An empty collection answers nothing.
+    let e = snap.collection("empty").unwrap();
+    assert!(e.search(&q).run().unwrap().hits.is_empty());
+    // Geo ranking with alpha = 0 ranks by distance alone.
+    let p = d.points[42];
+    let g = c
+        .search(&q)
+        .k(1)
+        .geo_ranked(p.lat(), p.lon(), 0.0, 50.0)
+        .run()
+        .unwrap();
+    assert_eq!(haversine_km(g.hits[0].point, p), 0.0);
+}
+
+struct Garbage;
+impl SectionBuilder for Garbage {
+    fn build(
+        &self,
+        _c: &str,
+        _s: &Segment,
+    ) -> Result<ExtraSections, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(vec![(100, b"S2HG not a graph at all".to_vec())])
+    }
+}
+
+#[test]
+fn corrupt_graph_section_is_a_typed_error() {
+    let d = generate(50, DIM, 2, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Db::create(
+        dir.path(),
+        DbOptions {
+            section_builders: vec![Arc::new(Garbage)],
+        },
+    )
+    .unwrap();
+    db.create_collection("c", DIM).unwrap();
+    for r in 0..50 {
+        add_row(&mut db, &d, r as u64, r);
+    }
+    db.commit().unwrap();
+    let snap = db.snapshot();
+    let c = snap.collection("c").unwrap();
+    let q = vec_f32(&d, 1);
+    for _ in 0..2 {
+        let r = c.search(&q).run();
+        assert!(matches!(r, Err(QueryError::Corrupt(_))), "{r:?}");
+    }
+}
+
+#[test]
+fn graph_layout_rebuilds_the_same_view() {
+    use sat2cap::index::hnsw::{build_graph, GraphView};
+    let d = generate(2_000, DIM, 8, 9);
+    let p = HnswParams {
+        m: 8,
+        ef_construction: 32,
+        ef_search: 32,
+    };
+    let bytes = build_graph(&d.vectors, DIM, &p).unwrap();
+    let view = GraphView::parse(&bytes, 2_000).unwrap();
+    let layout = view.layout(&bytes);
+    // A copy of the bytes at another address gives the same graph.
+    let copy = bytes.clone();
+    let again = layout.view(&copy).expect("same length");
+    assert!(view.n_levels() > 1);
+    assert_eq!(again.n_levels(), view.n_levels());
+    assert_eq!(again.entry(), view.entry());
+    for level in 0..view.n_levels() {
+        assert_eq!(again.level_len(level), view.level_len(level));
+        for row in 0..2_000u32 {
+            let a: Vec<u32> = view.neighbours(level, row).iter().collect();
+            let b: Vec<u32> = again.neighbours(level, row).iter().collect();
+            assert_eq!(a, b);
+        }
+    }
+    assert!(layout.view(&bytes[..bytes.len() - 4]).is_none());
+}
