@@ -12,6 +12,7 @@ pub mod fuzzing;
 pub mod geo;
 pub mod index;
 pub mod io;
+pub mod jobs;
 pub mod map;
 pub mod query;
 pub mod search;

@@ -8,7 +8,7 @@
 mod render;
 mod write;
 
-pub use render::{render_panels, RenderOptions, RenderedMap};
+pub use render::{render_panels, Panel, RenderOptions, RenderedMap};
 pub use write::{write_csv, write_geojson, write_world_file};
 
 use crate::geo::Point;

@@ -8,9 +8,29 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod compact;
+#[cfg(feature = "encoders")]
+mod demo;
+#[cfg(feature = "encoders")]
+mod describe;
+#[cfg(feature = "encoders")]
+mod eval_retrieval;
+#[cfg(feature = "encoders")]
+mod ground;
 mod import;
 mod info;
+#[cfg(feature = "encoders")]
+mod ingest_ground;
+#[cfg(feature = "encoders")]
+mod ingest_text;
+#[cfg(feature = "encoders")]
+mod ingest_tiles;
+#[cfg(feature = "encoders")]
+mod jobs_common;
+#[cfg(feature = "encoders")]
+mod map;
 mod query;
+#[cfg(feature = "encoders")]
+mod search;
 mod verify;
 
 /// An embedded database for Sat2Cap embeddings, with its encoders built in.
@@ -28,6 +48,33 @@ enum Command {
     Info(info::InfoArgs),
     Verify(verify::VerifyArgs),
     Compact(compact::CompactArgs),
+    /// The end-to-end demo on a synthetic region (no weights or network needed).
+    #[cfg(feature = "encoders")]
+    Demo(demo::DemoArgs),
+    /// Encode overhead tiles (Sat2Cap) into a collection.
+    #[cfg(feature = "encoders")]
+    IngestTiles(ingest_tiles::IngestTilesArgs),
+    /// Encode ground-level photos (CLIP) listed in a CSV.
+    #[cfg(feature = "encoders")]
+    IngestGround(ingest_ground::IngestGroundArgs),
+    /// Encode a caption bank (CLIP text), one caption per line.
+    #[cfg(feature = "encoders")]
+    IngestText(ingest_text::IngestTextArgs),
+    /// Top-k by text, image or vector, with bbox / radius filters.
+    #[cfg(feature = "encoders")]
+    Search(search::SearchArgs),
+    /// Zero-shot map of prompts over a region (PNG, GeoJSON, CSV, world file).
+    #[cfg(feature = "encoders")]
+    Map(map::MapArgs),
+    /// The ground-level photos an overhead tile predicts.
+    #[cfg(feature = "encoders")]
+    Ground(ground::GroundArgs),
+    /// The captions closest to an overhead tile.
+    #[cfg(feature = "encoders")]
+    Describe(describe::DescribeArgs),
+    /// Overhead -> ground retrieval: R@1/5/10 and median rank.
+    #[cfg(feature = "encoders")]
+    EvalRetrieval(eval_retrieval::EvalArgs),
 }
 
 /// A failure a command reports: a one-line message and an exit code.
@@ -64,6 +111,24 @@ fn main() -> ExitCode {
         Command::Info(a) => info::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Compact(a) => compact::run(a),
+        #[cfg(feature = "encoders")]
+        Command::Demo(a) => demo::run(a),
+        #[cfg(feature = "encoders")]
+        Command::IngestTiles(a) => ingest_tiles::run(a),
+        #[cfg(feature = "encoders")]
+        Command::IngestGround(a) => ingest_ground::run(a),
+        #[cfg(feature = "encoders")]
+        Command::IngestText(a) => ingest_text::run(a),
+        #[cfg(feature = "encoders")]
+        Command::Search(a) => search::run(a),
+        #[cfg(feature = "encoders")]
+        Command::Map(a) => map::run(a),
+        #[cfg(feature = "encoders")]
+        Command::Ground(a) => ground::run(a),
+        #[cfg(feature = "encoders")]
+        Command::Describe(a) => describe::run(a),
+        #[cfg(feature = "encoders")]
+        Command::EvalRetrieval(a) => eval_retrieval::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

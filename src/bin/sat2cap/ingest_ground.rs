@@ -1,0 +1,59 @@
+//! `sat2cap ingest-ground`: ground-level photos -> CLIP image embeddings.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use sat2cap::jobs::ingest::ingest_ground;
+
+use crate::jobs_common::{bar, finish_ingest, ModelArgs};
+use crate::CliError;
+
+/// Encodes ground-level photos with CLIP and stores them with place and time.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "The CSV has a header naming path,lat,lon[,datetime]; paths are relative to DIR.
+A bad row or unreadable image is reported and skipped; the rest go on.
+
+Examples:
+  sat2cap ingest-ground photos/ --meta photos.csv --db my.db --weights ~/sat2cap-weights"
+)]
+pub struct IngestGroundArgs {
+    /// Folder of photos.
+    dir: PathBuf,
+    /// CSV: path,lat,lon[,datetime].
+    #[arg(long)]
+    meta: PathBuf,
+    /// Database folder (created if missing).
+    #[arg(long)]
+    db: PathBuf,
+    /// Collection.
+    #[arg(long, default_value = sat2cap::jobs::GROUND)]
+    collection: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// Runs `ingest-ground`.
+pub fn run(a: IngestGroundArgs) -> Result<(), CliError> {
+    if !a.dir.is_dir() {
+        return Err(CliError::input(format!(
+            "photo folder {} does not exist",
+            a.dir.display()
+        )));
+    }
+    if !a.meta.is_file() {
+        return Err(CliError::input(format!(
+            "no metadata CSV {}",
+            a.meta.display()
+        )));
+    }
+    let (enc, _) = a.model.load(a.json)?;
+    let mut db = sat2cap::jobs::open_or_create(&a.db)?;
+    let pb = bar("photos");
+    let r = ingest_ground(&mut db, &enc, &a.dir, &a.meta, &a.collection, &pb)?;
+    pb.finish_and_clear();
+    finish_ingest(&r, "photos", a.json)
+}

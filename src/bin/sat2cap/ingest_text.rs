@@ -1,0 +1,45 @@
+//! `sat2cap ingest-text`: a caption bank -> CLIP text embeddings.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use sat2cap::jobs::ingest::{ingest_captions, read_captions};
+
+use crate::jobs_common::{bar, finish_ingest, ModelArgs};
+use crate::CliError;
+
+/// Stores a caption bank (one caption per line; `#` lines are comments) for `describe`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Captions have no place: they are stored at the dummy point (0, 0), without
+time, payload {\"caption\": text}.
+
+Examples:
+  sat2cap ingest-text captions.txt --db my.db --weights ~/sat2cap-weights"
+)]
+pub struct IngestTextArgs {
+    /// Text file, one caption per line.
+    file: PathBuf,
+    /// Database folder (created if missing).
+    #[arg(long)]
+    db: PathBuf,
+    /// Collection.
+    #[arg(long, default_value = sat2cap::jobs::CAPTIONS)]
+    collection: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// Runs `ingest-text`.
+pub fn run(a: IngestTextArgs) -> Result<(), CliError> {
+    let captions = read_captions(&a.file)?;
+    let (enc, _) = a.model.load(a.json)?;
+    let mut db = sat2cap::jobs::open_or_create(&a.db)?;
+    let pb = bar("captions");
+    let r = ingest_captions(&mut db, &enc, &captions, &a.collection, &pb)?;
+    pb.finish_and_clear();
+    finish_ingest(&r, "captions", a.json)
+}

@@ -1,0 +1,69 @@
+//! `sat2cap ingest-tiles`: overhead tiles -> Sat2Cap embeddings.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use sat2cap::jobs::ingest::{ingest_tiles, TileOptions};
+
+use crate::jobs_common::{bar, finish_ingest, ModelArgs};
+use crate::CliError;
+
+/// Encodes overhead tiles with Sat2Cap and stores them with centre, footprint and time.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Tiles: {lat}_{lon}.(jpg|png) (reference naming; footprint = --tile-deg or the
+smallest spacing between tiles) or an XYZ folder z/x/y.(jpg|png) (web-mercator bounds).
+Payload: {\"path\": ..., \"footprint\": [W,S,E,N]}. One commit at the end.
+
+Examples:
+  sat2cap ingest-tiles tiles/ --db my.db --weights ~/sat2cap-weights
+  sat2cap ingest-tiles xyz/ --db my.db --datetime 2023-06-21T12:00:00 --random-weights"
+)]
+pub struct IngestTilesArgs {
+    /// Folder of tiles.
+    dir: PathBuf,
+    /// Database folder (created if missing).
+    #[arg(long)]
+    db: PathBuf,
+    /// Collection.
+    #[arg(long, default_value = sat2cap::jobs::OVERHEAD)]
+    collection: String,
+    /// Capture time stored with the tiles (e.g. 2023-06-21T12:00:00).
+    #[arg(long)]
+    datetime: Option<String>,
+    /// Footprint side in degrees for {lat}_{lon} names.
+    #[arg(long)]
+    tile_deg: Option<f64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// Runs `ingest-tiles`.
+pub fn run(a: IngestTilesArgs) -> Result<(), CliError> {
+    let time = a
+        .datetime
+        .as_deref()
+        .map(sat2cap::time::parse)
+        .transpose()
+        .map_err(|e| CliError::input(format!("bad --datetime: {e}")))?;
+    if !a.dir.is_dir() {
+        return Err(CliError::input(format!(
+            "tile folder {} does not exist",
+            a.dir.display()
+        )));
+    }
+    let (enc, _) = a.model.load(a.json)?;
+    let mut db = sat2cap::jobs::open_or_create(&a.db)?;
+    let opts = TileOptions {
+        collection: a.collection,
+        time,
+        tile_deg: a.tile_deg,
+    };
+    let pb = bar("tiles");
+    let r = ingest_tiles(&mut db, &enc, &a.dir, &opts, &pb)?;
+    pb.finish_and_clear();
+    finish_ingest(&r, "tiles", a.json)
+}

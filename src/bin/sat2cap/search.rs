@@ -1,0 +1,111 @@
+//! `sat2cap search`: top-k by text, image or vector, with bbox / radius filters.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use sat2cap::query::filter::{Filter, Radius};
+
+use crate::jobs_common::{print_matches, ModelArgs};
+use crate::CliError;
+
+/// The k items most similar to a text, an image or a vector, optionally inside a box or
+/// within a radius.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  sat2cap search --db my.db --text \"people fishing on a boat\" --k 5
+  sat2cap search --db my.db --text \"a forest\" --bbox 6.58,46.49,6.68,46.55 --json
+  sat2cap search --db my.db --image photo.jpg --near 46.52,6.63 --radius-km 2
+  sat2cap search --db my.db --collection ground --vector q.npy")]
+pub struct SearchArgs {
+    /// Database folder.
+    #[arg(long)]
+    db: PathBuf,
+    /// Collection to search.
+    #[arg(long, default_value = sat2cap::jobs::OVERHEAD)]
+    collection: String,
+    /// Query text (CLIP text encoder).
+    #[arg(long, group = "q")]
+    text: Option<String>,
+    /// Query image (a ground-level photo, CLIP; --overhead-image for Sat2Cap).
+    #[arg(long, group = "q")]
+    image: Option<PathBuf>,
+    /// Encode --image as an overhead tile (Sat2Cap) instead of a ground photo.
+    #[arg(long)]
+    overhead_image: bool,
+    /// Query vector: a .npy file (first row) or a JSON array.
+    #[arg(long, group = "q")]
+    vector: Option<PathBuf>,
+    /// Only items inside W,S,E,N (degrees; W > E crosses the antimeridian).
+    #[arg(long, allow_hyphen_values = true)]
+    bbox: Option<String>,
+    /// Only items within --radius-km of LAT,LON.
+    #[arg(long, allow_hyphen_values = true, requires = "radius_km")]
+    near: Option<String>,
+    /// Radius in km for --near.
+    #[arg(long, requires = "near")]
+    radius_km: Option<f64>,
+    /// Number of results.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+fn read_vector(path: &std::path::Path) -> Result<Vec<f32>, CliError> {
+    if path.extension().is_some_and(|e| e == "npy") {
+        let mut r = sat2cap::io::npy::NpyReader::open(path)
+            .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+        let mut v = Vec::new();
+        return match r.read_row(&mut v) {
+            Ok(true) => Ok(v),
+            Ok(false) => Err(CliError::input(format!("{}: no rows", path.display()))),
+            Err(e) => Err(CliError::input(format!("{}: {e}", path.display()))),
+        };
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str::<Vec<f32>>(&text).map_err(|e| {
+        CliError::input(format!(
+            "{}: expected a JSON array of numbers: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Runs `search`.
+pub fn run(a: SearchArgs) -> Result<(), CliError> {
+    let mut filter = Filter::new();
+    if let Some(b) = &a.bbox {
+        filter = filter.bbox(sat2cap::jobs::parse_bbox(b)?);
+    }
+    if let (Some(n), Some(r)) = (&a.near, a.radius_km) {
+        let (lat, lon) = sat2cap::jobs::parse_lat_lon(n)?;
+        filter = filter.radius(
+            Radius::new(lat, lon, r).map_err(|e| CliError::input(format!("bad radius: {e}")))?,
+        );
+    }
+    if a.k == 0 {
+        return Err(CliError::input("--k must be at least 1"));
+    }
+    let snap = sat2cap::jobs::open_snapshot(&a.db)?;
+    let view = sat2cap::jobs::collection(&snap, &a.collection)?;
+    let query = if let Some(t) = &a.text {
+        let (enc, _) = a.model.load(a.json)?;
+        enc.encode_text(&[t.as_str()])
+            .map_err(CliError::runtime)?
+            .pop()
+            .ok_or_else(|| CliError::runtime("text not encoded"))?
+    } else if let Some(p) = &a.image {
+        let (enc, _) = a.model.load(a.json)?;
+        sat2cap::jobs::ingest::encode_image_file(&enc, p, a.overhead_image)?
+    } else if let Some(p) = &a.vector {
+        read_vector(p)?
+    } else {
+        return Err(CliError::input("give a query: --text, --image or --vector"));
+    };
+    let hits = sat2cap::jobs::topk::top_k(view, &query, a.k, &filter)?;
+    print_matches(&hits, a.json)
+}

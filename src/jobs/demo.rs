@@ -1,0 +1,419 @@
+//! The self-contained demo: renders a synthetic region over Lausanne (overhead tiles and
+//! ground-level photos), encodes and stores them, draws a two-prompt zero-shot map, runs a
+//! filtered search, an overhead-to-ground lookup, a caption lookup and a retrieval evaluation,
+//! timing each step. Needs no weights and no network (random encoders, labelled as such).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+
+use crate::demo::scene::{render_ground, render_overhead, Region, LAUSANNE};
+use crate::encoders::DeviceChoice;
+use crate::geo::Point;
+use crate::query::filter::{BBox, Filter, Radius};
+
+use super::ingest::{ingest_captions, ingest_ground, ingest_tiles, TileOptions};
+use super::map::{load_tile_images, region_tiles, score_stored, write_map, MapFiles};
+use super::model::{self, ModelSource};
+use super::topk::{top_k, Match};
+use super::{eval, JobError, CAPTIONS, GROUND, OVERHEAD};
+
+/// The caption bank the demo stores.
+pub const DEMO_CAPTIONS: [&str; 12] = [
+    "people fishing on a boat on the lake",
+    "a sailing boat on blue water",
+    "a quiet lakeside beach",
+    "a dense green forest",
+    "hiking on a trail between tall trees",
+    "a tractor ploughing a field",
+    "rows of crops in farmland",
+    "cows grazing in a meadow",
+    "a busy street with shops and cafes",
+    "old houses with red roofs in a town",
+    "a train station in the city",
+    "a cathedral above the old town",
+];
+
+/// The two prompts of the demo map.
+pub const DEMO_PROMPTS: [&str; 2] = ["people fishing on a boat", "houses and busy streets"];
+
+/// Options of [`run_demo`].
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Output folder (the database is `OUT/demo.db`, replaced on each run).
+    pub out: PathBuf,
+    /// Weights folder (random encoders if `None` and `SAT2CAP_WEIGHTS` is unset).
+    pub weights: Option<PathBuf>,
+    /// The user's own tiles instead of the synthetic region.
+    pub tiles: Option<PathBuf>,
+    /// Device.
+    pub device: DeviceChoice,
+    /// Synthetic grid side (tiles per row and column).
+    pub grid: u32,
+    /// Synthetic tile side in pixels.
+    pub tile_px: u32,
+}
+
+impl DemoOptions {
+    /// Defaults: `./demo-out`, 8 x 8 tiles of 800 px, CPU.
+    pub fn new(out: PathBuf) -> DemoOptions {
+        DemoOptions {
+            out,
+            weights: None,
+            tiles: None,
+            device: DeviceChoice::Cpu,
+            grid: 8,
+            tile_px: 800,
+        }
+    }
+}
+
+/// One timed step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepTiming {
+    /// What ran.
+    pub step: String,
+    /// Items processed.
+    pub items: usize,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// What the demo produced.
+#[derive(Debug, Clone)]
+pub struct DemoReport {
+    /// Which weights.
+    pub model: ModelSource,
+    /// Per-step timings.
+    pub timings: Vec<StepTiming>,
+    /// The map files.
+    pub map: MapFiles,
+    /// The database folder.
+    pub db: PathBuf,
+}
+
+/// Runs the demo, printing what it does through `say` and showing progress through bars made
+/// by `bar(label)`.
+pub fn run_demo(
+    opts: &DemoOptions,
+    say: &mut dyn FnMut(&str),
+    bar: &dyn Fn(&str) -> ProgressBar,
+) -> Result<DemoReport, JobError> {
+    let mut timings = Vec::new();
+    let mut time = |step: &str, items: usize, t: Instant| {
+        timings.push(StepTiming {
+            step: step.to_string(),
+            items,
+            seconds: t.elapsed().as_secs_f64(),
+        })
+    };
+    let out = &opts.out;
+    std::fs::create_dir_all(out)
+        .map_err(|e| JobError::runtime(format!("creating {}: {e}", out.display())))?;
+
+    let t = Instant::now();
+    let (enc, source) = model::load(opts.weights.as_deref(), true, opts.device)?;
+    say(&format!("encoders: {source} on {}", enc.device_name()));
+    if matches!(source, ModelSource::Random { .. }) {
+        say(model::RANDOM_NOTE);
+    }
+    time("load encoders", 0, t);
+
+    // 1. The scene.
+    let (tile_dir, ground) = match &opts.tiles {
+        Some(d) => {
+            say(&format!(
+                "tiles: {} (no ground photos: the overhead-to-ground steps are skipped)",
+                d.display()
+            ));
+            (d.clone(), None)
+        }
+        None => {
+            let t = Instant::now();
+            let n = render_scene(opts, bar)?;
+            time("render synthetic region (tiles + photos)", n, t);
+            (
+                out.join("tiles"),
+                Some((out.join("ground"), out.join("ground/photos.csv"))),
+            )
+        }
+    };
+
+    // 2. Store.
+    let db_path = out.join("demo.db");
+    if db_path.exists() {
+        std::fs::remove_dir_all(&db_path)
+            .map_err(|e| JobError::runtime(format!("removing old {}: {e}", db_path.display())))?;
+    }
+    let mut db = super::open_or_create(&db_path)?;
+    let t = Instant::now();
+    let r = ingest_tiles(
+        &mut db,
+        &enc,
+        &tile_dir,
+        &TileOptions {
+            collection: OVERHEAD.into(),
+            time: crate::time::parse("2023-06-21T12:00:00").ok(),
+            tile_deg: None,
+        },
+        &bar("overhead tiles"),
+    )?;
+    report_failures(say, &r.failed);
+    time("encode + store overhead tiles (Sat2Cap)", r.added, t);
+    if let Some((gdir, csv)) = &ground {
+        let t = Instant::now();
+        let r = ingest_ground(&mut db, &enc, gdir, csv, GROUND, &bar("ground photos"))?;
+        report_failures(say, &r.failed);
+        time("encode + store ground photos (CLIP)", r.added, t);
+    }
+    let t = Instant::now();
+    let caps: Vec<String> = DEMO_CAPTIONS.iter().map(|s| s.to_string()).collect();
+    let r = ingest_captions(&mut db, &enc, &caps, CAPTIONS, &bar("captions"))?;
+    time("encode + store captions (CLIP text)", r.added, t);
+    drop(db);
+
+    // 3. The map.
+    let snap = super::open_snapshot(&db_path)?;
+    let tiles_view = super::collection(&snap, OVERHEAD)?;
+    let t = Instant::now();
+    let tiles = region_tiles(tiles_view, None)?;
+    let prompts = enc.encode_text(&DEMO_PROMPTS).map_err(JobError::runtime)?;
+    let mut panels = Vec::new();
+    for (p, q) in DEMO_PROMPTS.iter().zip(&prompts) {
+        panels.push((format!("\"{p}\""), score_stored(tiles_view, &tiles, q)?));
+    }
+    let images = load_tile_images(&tiles);
+    let title = match &source {
+        ModelSource::Random { .. } => {
+            "sat2cap demo: zero-shot map (RANDOM weights: pipeline only)".to_string()
+        }
+        ModelSource::Weights(_) => "sat2cap demo: zero-shot map".to_string(),
+    };
+    let map = write_map(&out.join("map"), &title, &panels, Some(&images))?;
+    time(
+        "zero-shot map, 2 prompts (PNG, GeoJSON, CSV, world file)",
+        tiles.len() * 2,
+        t,
+    );
+    say(&format!(
+        "map: {} ({} x {} px), {}, {}, {}",
+        map.png.display(),
+        map.width,
+        map.height,
+        map.geojson.display(),
+        map.csv.display(),
+        map.pgw.display()
+    ));
+
+    // 4. Filtered search.
+    let t = Instant::now();
+    let center = centre_of(&tiles);
+    let [w, s, e, n] = bounds(&tiles);
+    let south_half = BBox::new(w, s, e, (s + n) / 2.0).map_err(JobError::runtime)?;
+    let hits = top_k(tiles_view, &prompts[0], 3, &Filter::new().bbox(south_half))?;
+    say(&format!(
+        "search \"{}\" in the southern half (bbox {w:.4},{s:.4},{e:.4},{:.4}):",
+        DEMO_PROMPTS[0],
+        (s + n) / 2.0
+    ));
+    print_hits(say, &hits);
+    let near = Radius::new(center.lat(), center.lon(), 2.0).map_err(JobError::runtime)?;
+    let hits = top_k(tiles_view, &prompts[1], 3, &Filter::new().radius(near))?;
+    say(&format!(
+        "search \"{}\" within 2 km of {:.4},{:.4}:",
+        DEMO_PROMPTS[1],
+        center.lat(),
+        center.lon()
+    ));
+    print_hits(say, &hits);
+    time("filtered search (bbox, radius)", 2, t);
+
+    // 5. Overhead -> ground, captions, retrieval.
+    let probe = tiles
+        .iter()
+        .min_by(|a, b| {
+            crate::geo::haversine_km(a.cell.center, center)
+                .total_cmp(&crate::geo::haversine_km(b.cell.center, center))
+        })
+        .ok_or_else(|| JobError::runtime("no tiles"))?;
+    let probe_vec = stored_vector(tiles_view, probe.id)?;
+    if ground.is_some() {
+        let t = Instant::now();
+        let gv = super::collection(&snap, GROUND)?;
+        let r = Radius::new(probe.cell.center.lat(), probe.cell.center.lon(), 3.0)
+            .map_err(JobError::runtime)?;
+        let hits = top_k(gv, &probe_vec, 3, &Filter::new().radius(r))?;
+        say(&format!(
+            "ground photos predicted by tile {} (within 3 km):",
+            probe.id
+        ));
+        print_hits(say, &hits);
+        time("overhead -> ground lookup", 1, t);
+    }
+    let t = Instant::now();
+    let hits = top_k(
+        super::collection(&snap, CAPTIONS)?,
+        &probe_vec,
+        3,
+        &Filter::new(),
+    )?;
+    say(&format!("captions for tile {}:", probe.id));
+    print_hits(say, &hits);
+    time("describe a tile (caption bank)", 1, t);
+    if ground.is_some() {
+        let t = Instant::now();
+        let m = retrieval(&snap)?;
+        say(&format!(
+            "retrieval (each tile vs its {} paired photos): R@1 {:.3}  R@5 {:.3}  R@10 {:.3}  median rank {}",
+            m.gallery, m.r_at_1, m.r_at_5, m.r_at_10, m.median_rank
+        ));
+        time("retrieval eval (R@k, median rank)", m.queries, t);
+    }
+    Ok(DemoReport {
+        model: source,
+        timings,
+        map,
+        db: db_path,
+    })
+}
+
+fn report_failures(say: &mut dyn FnMut(&str), failed: &[(String, String)]) {
+    for (what, why) in failed {
+        say(&format!("skipped {what}: {why}"));
+    }
+}
+
+fn print_hits(say: &mut dyn FnMut(&str), hits: &[Match]) {
+    for h in hits {
+        let label = h
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|v| {
+                v.get("caption")
+                    .or_else(|| v.get("path"))
+                    .and_then(|s| s.as_str())
+                    .map(|s| match Path::new(s).file_name() {
+                        Some(f) if v.get("path").is_some() => f.to_string_lossy().into_owned(),
+                        _ => s.to_string(),
+                    })
+            })
+            .unwrap_or_default();
+        say(&format!(
+            "  id {:>4}  cos {:+.4}  {:.4},{:.4}  {label}",
+            h.id, h.score, h.lat, h.lon
+        ));
+    }
+}
+
+fn stored_vector(view: &crate::storage::CollectionView, id: u64) -> Result<Vec<f32>, JobError> {
+    let item = view
+        .get(id)
+        .map_err(JobError::runtime)?
+        .ok_or_else(|| JobError::input(format!("no item {id} in '{}'", view.name())))?;
+    Ok(item.vector.iter().map(|h| h.to_f32()).collect())
+}
+
+fn centre_of(tiles: &[super::map::RegionTile]) -> Point {
+    let [w, s, e, n] = bounds(tiles);
+    Point::new((s + n) / 2.0, (w + e) / 2.0).unwrap_or(tiles[0].cell.center)
+}
+
+fn bounds(tiles: &[super::map::RegionTile]) -> [f64; 4] {
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    for t in tiles {
+        let c = t.cell.center;
+        b = [
+            b[0].min(c.lon()),
+            b[1].min(c.lat()),
+            b[2].max(c.lon()),
+            b[3].max(c.lat()),
+        ];
+    }
+    b
+}
+
+/// Each overhead tile against all ground photos; its pair is the photo taken nearest to its
+/// centre (the demo takes one photo inside each tile).
+fn retrieval(snap: &crate::Snapshot) -> Result<eval::RetrievalMetrics, JobError> {
+    let ov = super::collection(snap, OVERHEAD)?;
+    let gv = super::collection(snap, GROUND)?;
+    let mut points = Vec::new();
+    let mut gallery = Vec::new();
+    for item in gv.iter() {
+        let item = item.map_err(JobError::runtime)?;
+        points.push(item.point);
+        gallery.push(item.vector.iter().map(|h| h.to_f32()).collect::<Vec<f32>>());
+    }
+    let mut ranks = Vec::new();
+    for item in ov.iter() {
+        let item = item.map_err(JobError::runtime)?;
+        let d = |p: &Point| crate::geo::haversine_km(*p, item.point);
+        let nearest = (0..points.len()).min_by(|&a, &b| d(&points[a]).total_cmp(&d(&points[b])));
+        if let Some(j) = nearest {
+            let q: Vec<f32> = item.vector.iter().map(|h| h.to_f32()).collect();
+            ranks.push(eval::rank_of(&q, &gallery, j));
+        }
+    }
+    Ok(eval::metrics(&ranks, gallery.len()))
+}
+
+/// Renders the synthetic tiles (`OUT/tiles/{lat}_{lon}.jpg`), one ground photo per tile
+/// (`OUT/ground/NNNN.jpg`, listed in `OUT/ground/photos.csv`) and `OUT/pairs.csv`.
+fn render_scene(opts: &DemoOptions, bar: &dyn Fn(&str) -> ProgressBar) -> Result<usize, JobError> {
+    let out = &opts.out;
+    let center = Point::new(LAUSANNE.0, LAUSANNE.1).map_err(JobError::runtime)?;
+    let region = Region::new("Lausanne", center, opts.grid, opts.grid, 0.01, 7);
+    let (tdir, gdir) = (out.join("tiles"), out.join("ground"));
+    for d in [&tdir, &gdir] {
+        if d.exists() {
+            std::fs::remove_dir_all(d)
+                .map_err(|e| JobError::runtime(format!("{}: {e}", d.display())))?;
+        }
+        std::fs::create_dir_all(d)
+            .map_err(|e| JobError::runtime(format!("{}: {e}", d.display())))?;
+    }
+    let pb = bar("render scene");
+    pb.set_length(region.tiles.len() as u64);
+    let mut photos = String::from("path,lat,lon,datetime\n");
+    let mut pairs = String::from("overhead,ground,lat,lon,datetime\n");
+    let io = |p: &Path, e: &dyn std::fmt::Display| {
+        JobError::runtime(format!("writing {}: {e}", p.display()))
+    };
+    let gpx = (opts.tile_px / 2).max(32);
+    for (i, t) in region.tiles.iter().enumerate() {
+        let seed = region.seed ^ (i as u64) << 8;
+        let name = format!("{:.5}_{:.5}.jpg", t.center.lat(), t.center.lon());
+        let tp = tdir.join(&name);
+        render_overhead(t.class, seed, opts.tile_px)
+            .save_with_format(&tp, image::ImageFormat::Jpeg)
+            .map_err(|e| io(&tp, &e))?;
+        let gname = format!("{i:04}.jpg");
+        let gp = gdir.join(&gname);
+        render_ground(t.class, seed ^ 0xABCD, gpx, gpx * 3 / 4)
+            .save_with_format(&gp, image::ImageFormat::Jpeg)
+            .map_err(|e| io(&gp, &e))?;
+        // The photo is taken inside its tile, a little off-centre, on the summer solstice.
+        let (lat, lon) = (t.center.lat() + 0.002, t.center.lon() - 0.001);
+        let hour = 8 + (i % 10);
+        photos.push_str(&format!(
+            "{gname},{lat:.6},{lon:.6},2023-06-21T{hour:02}:00:00\n"
+        ));
+        pairs.push_str(&format!(
+            "tiles/{name},ground/{gname},{lat:.6},{lon:.6},2023-06-21T{hour:02}:00:00\n"
+        ));
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let w = |p: PathBuf, s: &str| std::fs::write(&p, s).map_err(|e| io(&p, &e));
+    w(gdir.join("photos.csv"), &photos)?;
+    w(out.join("pairs.csv"), &pairs)?;
+    w(out.join("captions.txt"), &(DEMO_CAPTIONS.join("\n") + "\n"))?;
+    Ok(region.tiles.len() * 2)
+}

@@ -1,0 +1,120 @@
+//! Choosing the encoders a job runs: real weights from a folder, or seeded random weights
+//! (labelled as such everywhere: their embeddings show the pipeline, not meaning).
+//!
+//! Test hook: with the environment variable `SAT2CAP_TINY_MODEL=1`, random encoders use the
+//! tiny shapes of the parity tests (64 px images, width 64 / 16, 2 layers, still 512-d
+//! outputs) so that integration tests run the real binary in seconds. Never for real use.
+
+use std::path::{Path, PathBuf};
+
+use crate::encoders::config::{ClipTextConfig, ClipVisionConfig};
+use crate::encoders::{DeviceChoice, Encoders, EncodersConfig, OverheadPreprocess};
+
+use super::JobError;
+
+/// The seed of the random encoders: every command uses the same one, so a database built
+/// with random weights can be queried consistently.
+pub const RANDOM_SEED: u64 = 2307;
+
+/// Which weights are in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// Loaded from this folder.
+    Weights(PathBuf),
+    /// Seeded random ViT-B/32 (or tiny, under `SAT2CAP_TINY_MODEL`).
+    Random {
+        /// The seed.
+        seed: u64,
+        /// Tiny test shapes.
+        tiny: bool,
+    },
+}
+
+impl std::fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelSource::Weights(p) => write!(f, "weights from {}", p.display()),
+            ModelSource::Random { seed, tiny } => write!(
+                f,
+                "RANDOM {}weights (seed {seed})",
+                if *tiny { "tiny test " } else { "" }
+            ),
+        }
+    }
+}
+
+/// The note printed once when random weights are used.
+pub const RANDOM_NOTE: &str = "note: no model weights given (--weights DIR or SAT2CAP_WEIGHTS): \
+using seeded RANDOM encoders. Everything runs, but scores, maps and matches show the pipeline, \
+not meaning. Real weights: docs/ENCODERS.md.";
+
+/// The tiny test configuration (see the module docs).
+pub fn tiny_config() -> EncodersConfig {
+    EncodersConfig {
+        text: ClipTextConfig::tiny(),
+        ground: ClipVisionConfig::tiny(),
+        overhead: ClipVisionConfig::tiny(),
+        overhead_preprocess: OverheadPreprocess {
+            crop: None,
+            size: 64,
+            ..OverheadPreprocess::default()
+        },
+        max_batch: 8,
+        ..EncodersConfig::vit_b32()
+    }
+}
+
+/// Whether `SAT2CAP_TINY_MODEL` asks for the tiny test shapes.
+pub fn tiny_requested() -> bool {
+    std::env::var("SAT2CAP_TINY_MODEL").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The weights folder from `--weights` or `SAT2CAP_WEIGHTS`.
+pub fn weights_dir(flag: Option<&Path>) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os("SAT2CAP_WEIGHTS")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// Loads the encoders: from `weights` if given, else random when `allow_random`, else an
+/// input error saying how to choose.
+pub fn load(
+    weights: Option<&Path>,
+    allow_random: bool,
+    device: DeviceChoice,
+) -> Result<(Encoders, ModelSource), JobError> {
+    if let Some(dir) = weights_dir(weights) {
+        if !dir.is_dir() {
+            return Err(JobError::input(format!(
+                "weights folder {} does not exist",
+                dir.display()
+            )));
+        }
+        let e = Encoders::load(&dir, device).map_err(|e| {
+            JobError::runtime(format!("loading weights from {}: {e}", dir.display()))
+        })?;
+        return Ok((e, ModelSource::Weights(dir)));
+    }
+    if !allow_random {
+        return Err(JobError::input(
+            "no model weights: pass --weights DIR (or set SAT2CAP_WEIGHTS), or --random-weights \
+             to run the pipeline with seeded random encoders",
+        ));
+    }
+    let tiny = tiny_requested();
+    let cfg = if tiny {
+        tiny_config()
+    } else {
+        EncodersConfig::vit_b32()
+    };
+    let e = Encoders::random_with_config(RANDOM_SEED, device, cfg).map_err(JobError::runtime)?;
+    Ok((
+        e,
+        ModelSource::Random {
+            seed: RANDOM_SEED,
+            tiny,
+        },
+    ))
+}

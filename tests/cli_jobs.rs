@@ -1,0 +1,423 @@
+//! The user's jobs end to end, driving the real `sat2cap` binary on small generated data with
+//! seeded random TINY encoders (`SAT2CAP_TINY_MODEL=1`, see `sat2cap::jobs::model`).
+#![cfg(feature = "encoders")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sat2cap::demo::scene::{render_ground, render_overhead, LandClass};
+
+fn sat2cap(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sat2cap"))
+        .args(args)
+        .env("SAT2CAP_TINY_MODEL", "1")
+        .env_remove("SAT2CAP_WEIGHTS")
+        .output()
+        .expect("run sat2cap")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = sat2cap(args);
+    assert!(
+        o.status.success(),
+        "sat2cap {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stdout).expect("utf-8")
+}
+
+/// Runs a command that must fail with `code`; returns stderr (one line).
+fn fails(args: &[&str], code: i32) -> String {
+    let o = sat2cap(args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(code), "sat2cap {args:?}: {err}");
+    let last = err.lines().last().unwrap_or("").to_string();
+    assert!(
+        last.starts_with("sat2cap: ") || last.starts_with("error:"),
+        "{err}"
+    );
+    last
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+/// 3 x 3 tiles named {lat}_{lon}.png, 9 photos + photos.csv (one bad row), one bad image,
+/// captions, pairs.csv.
+fn make_data(root: &Path) -> (PathBuf, PathBuf) {
+    let tiles = root.join("tiles");
+    let photos = root.join("photos");
+    std::fs::create_dir_all(&tiles).unwrap();
+    std::fs::create_dir_all(&photos).unwrap();
+    let mut csv = String::from("path,lat,lon,datetime\n");
+    let mut pairs = String::from("overhead,ground,lat,lon,datetime\n");
+    let mut i = 0;
+    for r in 0..3 {
+        for c in 0..3 {
+            let (lat, lon) = (46.50 + 0.01 * r as f64, 6.60 + 0.01 * c as f64);
+            let class = LandClass::ALL[i % 4];
+            let name = format!("{lat:.2}_{lon:.2}.png");
+            render_overhead(class, i as u64, 64)
+                .save(tiles.join(&name))
+                .unwrap();
+            let g = format!("p{i}.png");
+            render_ground(class, i as u64, 48, 32)
+                .save(photos.join(&g))
+                .unwrap();
+            csv.push_str(&format!("{g},{lat},{lon},2023-06-21T12:00:00\n"));
+            pairs.push_str(&format!(
+                "tiles/{name},photos/{g},{lat},{lon},2023-06-21T12:00:00\n"
+            ));
+            i += 1;
+        }
+    }
+    // An unreadable image with a valid name, and a CSV row with a bad latitude.
+    std::fs::write(tiles.join("46.53_6.63.png"), b"not a png").unwrap();
+    csv.push_str("p0.png,123.0,6.6,2023-06-21T12:00:00\n");
+    std::fs::write(photos.join("photos.csv"), csv).unwrap();
+    std::fs::write(root.join("pairs.csv"), pairs).unwrap();
+    std::fs::write(
+        root.join("captions.txt"),
+        "# a caption bank\na lake\na forest\nfields\na town\n",
+    )
+    .unwrap();
+    (tiles, photos)
+}
+
+#[test]
+fn demo_runs_end_to_end_and_writes_a_map() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("demo");
+    let o = out.to_str().unwrap();
+    let stdout = ok(&["demo", "--out", o, "--grid", "4", "--tile-px", "64"]);
+    assert_eq!(stdout.matches("RANDOM encoders").count(), 1, "{stdout}");
+    assert!(
+        stdout.contains("| step | items | seconds | items/s |"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("retrieval"), "{stdout}");
+    let png = image::open(out.join("map.png")).expect("PNG decodes");
+    let geo = json(&std::fs::read_to_string(out.join("map.geojson")).unwrap());
+    let features = geo["features"].as_array().unwrap();
+    assert_eq!(features.len(), 16, "one feature per tile");
+    assert_eq!(
+        features[0]["properties"]["panels"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let csv = std::fs::read_to_string(out.join("map.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        1 + 2 * 16,
+        "header + 2 prompts x 16 tiles"
+    );
+    // Two panels side by side: wider than tall.
+    assert!(
+        png.width() > 2 * 512 && png.height() > 100,
+        "{}x{}",
+        png.width(),
+        png.height()
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("map.pgw"))
+            .unwrap()
+            .lines()
+            .count(),
+        6
+    );
+    // Running it again replaces the database instead of failing.
+    ok(&["demo", "--out", o, "--grid", "2", "--tile-px", "64"]);
+}
+
+#[test]
+fn ingest_map_search_ground_describe_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tiles, photos) = make_data(tmp.path());
+    let db = tmp.path().join("db");
+    let (db, tiles, photos) = (
+        db.to_str().unwrap(),
+        tiles.to_str().unwrap(),
+        photos.to_str().unwrap(),
+    );
+    let csv = tmp.path().join("photos/photos.csv");
+    let rw = "--random-weights";
+
+    // Without weights and without --random-weights: refused, nothing created.
+    let e = fails(&["ingest-tiles", tiles, "--db", db], 2);
+    assert!(e.contains("--weights"), "{e}");
+    assert!(!Path::new(db).exists());
+
+    // One bad image: reported, the other 9 stored.
+    let o = sat2cap(&[
+        "ingest-tiles",
+        tiles,
+        "--db",
+        db,
+        rw,
+        "--json",
+        "--datetime",
+        "2023-06-21T12:00:00",
+    ]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("46.53_6.63.png"));
+    let r = json(&String::from_utf8_lossy(&o.stdout));
+    assert_eq!(r["added"], 9);
+    assert_eq!(r["failed"].as_array().unwrap().len(), 1);
+
+    // One bad CSV row: reported, the other 9 stored.
+    let o = sat2cap(&[
+        "ingest-ground",
+        photos,
+        "--meta",
+        csv.to_str().unwrap(),
+        "--db",
+        db,
+        rw,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("row 11"));
+    assert_eq!(json(&String::from_utf8_lossy(&o.stdout))["added"], 9);
+    let caps = tmp.path().join("captions.txt");
+    assert!(
+        ok(&["ingest-text", caps.to_str().unwrap(), "--db", db, rw]).contains("added 4 captions")
+    );
+
+    // Map of two prompts over a box holding 6 of the 9 tiles.
+    let prefix = tmp.path().join("m");
+    let p = prefix.to_str().unwrap();
+    let files = json(&ok(&[
+        "map",
+        "a lake",
+        "a town",
+        "--db",
+        db,
+        "--bbox",
+        "6.595,46.495,6.615,46.515",
+        "--out",
+        p,
+        "--mosaic",
+        rw,
+        "--json",
+    ]));
+    let png = image::open(format!("{p}.png")).unwrap();
+    assert_eq!(
+        (png.width(), png.height()),
+        (
+            files["width"].as_u64().unwrap() as u32,
+            files["height"].as_u64().unwrap() as u32
+        )
+    );
+    let geo = json(&std::fs::read_to_string(format!("{p}.geojson")).unwrap());
+    let feats = geo["features"].as_array().unwrap();
+    assert_eq!(feats.len(), 4, "tiles centred inside the box");
+    for f in feats {
+        let n = f["properties"]["norm_similarity"].as_f64().unwrap();
+        let s = f["properties"]["similarity"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&n) && (-1.001..=1.001).contains(&s));
+    }
+    let rows = std::fs::read_to_string(format!("{p}.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 1 + 2 * 4);
+
+    // Search with a bbox: every hit inside, sorted by score.
+    let hits = json(&ok(&[
+        "search",
+        "--db",
+        db,
+        "--text",
+        "a forest",
+        "--bbox",
+        "6.605,46.505,6.625,46.525",
+        "--k",
+        "10",
+        rw,
+        "--json",
+    ]));
+    let hits = hits.as_array().unwrap();
+    assert_eq!(hits.len(), 4);
+    let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]));
+    assert!(hits
+        .iter()
+        .all(|h| h["lon"].as_f64().unwrap() >= 6.605 && h["lat"].as_f64().unwrap() >= 46.505));
+    // Radius filter.
+    let hits = json(&ok(&[
+        "search",
+        "--db",
+        db,
+        "--text",
+        "x",
+        "--near",
+        "46.50,6.60",
+        "--radius-km",
+        "0.5",
+        rw,
+        "--json",
+    ]));
+    assert_eq!(hits.as_array().unwrap().len(), 1);
+
+    // Overhead -> ground within 1.2 km of tile 0 (46.50, 6.60): photos 0, 1 (1.1 km... ) only nearby ones.
+    let g = json(&ok(&[
+        "ground",
+        "0",
+        "--db",
+        db,
+        "--radius-km",
+        "1.0",
+        "--k",
+        "9",
+        rw,
+        "--json",
+    ]));
+    let g = g.as_array().unwrap();
+    assert!(!g.is_empty() && g.len() < 9, "{g:?}");
+    // describe: two captions from the bank.
+    let d = json(&ok(&[
+        "describe", "0", "--db", db, "--k", "2", rw, "--json",
+    ]));
+    assert_eq!(d.as_array().unwrap().len(), 2);
+    assert!(d[0]["caption"].as_str().unwrap().len() > 2);
+
+    // Retrieval: 9 pairs; random encoders include a (random) dynamic encoder -> two rows.
+    let pairs = tmp.path().join("pairs.csv");
+    let e = json(&ok(&[
+        "eval-retrieval",
+        "--pairs",
+        pairs.to_str().unwrap(),
+        rw,
+        "--json",
+    ]));
+    let e = e.as_array().unwrap();
+    assert_eq!(e.len(), 2);
+    assert_eq!(
+        (e[0]["metadata"].as_bool(), e[1]["metadata"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(e[0]["gallery"], 9);
+    for k in ["r_at_1", "r_at_5", "r_at_10"] {
+        assert!((0.0..=1.0).contains(&e[0][k].as_f64().unwrap()));
+    }
+    assert_eq!(
+        e[0]["r_at_10"], 1.0,
+        "gallery of 9: the pair is always in the top 10"
+    );
+
+    // Bad inputs: one-line errors, right exit codes, nothing half-written.
+    let e = fails(&["ingest-tiles", "/no/such/folder", "--db", db, rw], 2);
+    assert!(e.contains("does not exist"), "{e}");
+    let e = fails(
+        &[
+            "map",
+            "a lake",
+            "--db",
+            db,
+            "--bbox",
+            "6.5,46.4,6.7,95",
+            "--out",
+            p,
+            rw,
+        ],
+        2,
+    );
+    assert!(e.contains("bbox"), "{e}");
+    let q = tmp.path().join("never");
+    fails(
+        &[
+            "map",
+            "a lake",
+            "--db",
+            db,
+            "--bbox",
+            "1,1,2,2",
+            "--out",
+            q.to_str().unwrap(),
+            rw,
+        ],
+        2,
+    );
+    assert!(!tmp.path().join("never.png").exists());
+    let e = fails(
+        &[
+            "search",
+            "--db",
+            db,
+            "--collection",
+            "nope",
+            "--text",
+            "x",
+            rw,
+        ],
+        2,
+    );
+    assert!(e.contains("unknown collection 'nope'"), "{e}");
+    // Maps at hours of a date (dynamic encoder, re-encoding the tiles): one panel per hour.
+    let h = tmp.path().join("hours");
+    let f = json(&ok(&[
+        "map",
+        "a lake",
+        "--db",
+        db,
+        "--datetime",
+        "2023-06-21T00:00:00",
+        "--hours",
+        "6,18",
+        "--out",
+        h.to_str().unwrap(),
+        rw,
+        "--json",
+    ]));
+    assert!(image::open(f["png"].as_str().unwrap()).is_ok());
+    let geo = json(&std::fs::read_to_string(h.with_extension("geojson")).unwrap());
+    assert_eq!(geo["features"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        geo["features"][0]["properties"]["panels"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let rows = std::fs::read_to_string(h.with_extension("csv")).unwrap();
+    assert_eq!(rows.lines().count(), 1 + 2 * 9);
+    assert!(rows.contains("at 06:00") && rows.contains("at 18:00"));
+    let e = fails(
+        &[
+            "map",
+            "a lake",
+            "--db",
+            db,
+            "--hours",
+            "6,25",
+            "--out",
+            h.to_str().unwrap(),
+            rw,
+        ],
+        2,
+    );
+    assert!(e.contains("25"), "{e}");
+    let e = fails(&["ground", "999", "--db", db, rw], 2);
+    assert!(e.contains("999"), "{e}");
+    // A database locked by another writer.
+    let held = sat2cap::Db::open(db).expect("open");
+    let e = fails(&["ingest-text", caps.to_str().unwrap(), "--db", db, rw], 1);
+    assert!(e.contains("locked"), "{e}");
+    drop(held);
+    // Reading while nobody writes still works and saw no half-written commit.
+    let n = json(&ok(&[
+        "search",
+        "--db",
+        db,
+        "--collection",
+        "captions",
+        "--text",
+        "x",
+        "--k",
+        "100",
+        rw,
+        "--json",
+    ]));
+    assert_eq!(n.as_array().unwrap().len(), 4);
+}
