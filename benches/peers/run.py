@@ -121,6 +121,7 @@ def make_synth(n, dim, seed, per_bucket, work):
     x = cdir[c] + sdir[c, s] + geo @ gproj + rng.standard_normal((n, dim)).astype(np.float32) * 0.6
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     x16 = x.astype(np.float16)
+    lat, lon = np.round(lat, 6), np.round(lon, 6)  # what the CSV below holds
     pts = np.stack([lat, lon], 1)
     vpath = os.path.join(work, f"synth-{n}x{dim}.f16.npy")
     ppath = os.path.join(work, f"synth-{n}x{dim}.csv")
@@ -634,7 +635,7 @@ def print_tables(rep):
     for p in peers:
         s = rep["systems"][p]
         pr = s["probe"]
-        print(f"| {p} | {s['build_s']:.1f} ({s['build_threads']} thr) | "
+        print(f"| {p} | {s['build_s'] or float('nan'):.1f} ({s['build_threads']} thr) | "
               f"{s['index_bytes']/2**20:.1f} | {pr['rss_kib']/1024:.0f} | {pr['load_s']*1e3:.0f} | "
               f"{(pr['load_s']+pr['first_query_s'])*1e3:.0f} | "
               f"{pr['process_wall_s']*1e3:.0f} (python {pr['import_s']*1e3:.0f} of it) |")
