@@ -395,18 +395,7 @@ impl Db {
                 }
             }
             if !rows.is_empty() {
-                let file_no = m.next_file_no;
-                m.next_file_no += 1;
-                let (bytes, crc) =
-                    self.build_segment(name, entry.dim as usize, generation, &rows)?;
-                entry.segments.push(FileEntry {
-                    file_no,
-                    generation,
-                    count: rows.len() as u64,
-                    size: bytes.len() as u64,
-                    crc,
-                });
-                files.push((segment_file_name(file_no), bytes));
+                self.stage_segment(&mut m.next_file_no, entry, generation, &rows, &mut files)?;
             }
             if !deletes.is_empty() {
                 let file_no = m.next_file_no;
@@ -474,23 +463,37 @@ impl Db {
         e.segments.clear();
         e.tombstones.clear();
         if !rows.is_empty() {
-            let file_no = m.next_file_no;
-            m.next_file_no += 1;
-            let (bytes, crc) = self.build_segment(collection, e.dim as usize, generation, &rows)?;
-            e.segments.push(FileEntry {
-                file_no,
-                generation,
-                count: rows.len() as u64,
-                size: bytes.len() as u64,
-                crc,
-            });
-            files.push((segment_file_name(file_no), bytes));
+            self.stage_segment(&mut m.next_file_no, e, generation, &rows, &mut files)?;
         }
         self.publish(m, files)?;
         Ok(generation)
     }
 
     /// Encodes a segment, running the registered section builders. Returns bytes and meta CRC.
+    /// Builds the segment of `rows` for `entry`'s collection under the next file number,
+    /// records it in `entry` and queues its bytes in `files` (written by `publish`).
+    fn stage_segment(
+        &self,
+        next_file_no: &mut u64,
+        entry: &mut CollectionEntry,
+        generation: u64,
+        rows: &[RowData],
+        files: &mut Vec<(String, Vec<u8>)>,
+    ) -> Result<(), CommitError> {
+        let file_no = *next_file_no;
+        *next_file_no += 1;
+        let (bytes, crc) = self.build_segment(&entry.name, entry.dim as usize, generation, rows)?;
+        entry.segments.push(FileEntry {
+            file_no,
+            generation,
+            count: rows.len() as u64,
+            size: bytes.len() as u64,
+            crc,
+        });
+        files.push((segment_file_name(file_no), bytes));
+        Ok(())
+    }
+
     fn build_segment(
         &self,
         collection: &str,
