@@ -118,7 +118,7 @@ const TABLE: &[(&str, Expect)] = &[
     ("man-truncated", Corrupt("bad end magic")),
     ("man-crc", Corrupt("manifest checksum mismatch")),
     ("man-total-len", Corrupt("length in footer does not match")),
-    ("man-future-version", Unsupported(2)),
+    ("man-future-version", Unsupported(99)),
     (
         "man-huge-counts",
         Corrupt("file counts exceed the manifest size"),
@@ -647,8 +647,9 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
         },
         false,
     );
-    m("man-future-version", &|b| put32(b, 8, 2), true);
-    // First collection: name_len at 36, name, dim, metric, n_segments, n_tombstones.
+    m("man-future-version", &|b| put32(b, 8, 99), true);
+    // First collection: name_len at 36, name, dim, metric, n_segments, n_tombstones,
+    // n_properties (manifest version 2; the generated database sets no properties).
     let n0 = u32_at(&man, 36) as usize;
     let c0 = 40 + n0;
     m("man-huge-counts", &|b| put32(b, c0 + 8, u32::MAX), true);
@@ -662,7 +663,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
             let first = b[40..40 + n0].to_vec();
             let n_seg = u32_at(b, c0 + 8) as usize;
             let n_tomb = u32_at(b, c0 + 12) as usize;
-            let second = c0 + 16 + 40 * (n_seg + n_tomb);
+            let second = c0 + 20 + 40 * (n_seg + n_tomb);
             let n1 = u32_at(b, second) as usize;
             let mut name = first.clone();
             name.resize(n1, b'x');
@@ -685,7 +686,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
     );
     m("man-dim-zero", &|b| put32(b, c0, 0), true);
     // First file entry of the first collection (it has a segment).
-    let e0 = c0 + 16;
+    let e0 = c0 + 20;
     m(
         "man-file-no-reused",
         &|b| {

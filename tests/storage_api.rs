@@ -486,3 +486,118 @@ fn handles_are_send_and_sync_and_accessors_take_any_row() {
     }
     assert_eq!((seg.time(0), seg.payload(0)), (Some(5), Ok(Some("p"))));
 }
+
+#[test]
+fn collection_properties_commit_compact_reopen_and_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    db.create_collection("c", 4).unwrap();
+    // Set in the same commit that creates the collection.
+    db.set_property("c", "model", Some("m1")).unwrap();
+    db.set_property("c", "gone", Some("x")).unwrap();
+    db.set_property("c", "gone", None).unwrap();
+    let v = vec_for(1, 4, 0);
+    db.add("c", item(1, &v, None, None)).unwrap();
+    assert_eq!(db.commit().unwrap(), 1);
+    let snap = db.snapshot();
+    let c = snap.collection("c").unwrap();
+    assert_eq!(c.property("model"), Some("m1"));
+    assert_eq!(c.property("gone"), None);
+    assert_eq!(c.properties().len(), 1);
+    // A property change alone is a commit (new generation, no new files).
+    db.set_property("c", "model", Some("m2")).unwrap();
+    db.set_property("c", "extra", Some("")).unwrap();
+    assert_eq!(db.pending_len(), 2);
+    assert_eq!(db.commit().unwrap(), 2);
+    assert_eq!(db.snapshot().collection("c").unwrap().segments().len(), 1);
+    // Compaction keeps them.
+    db.add("c", item(2, &v, None, None)).unwrap();
+    db.commit().unwrap();
+    db.compact("c").unwrap();
+    drop(db);
+    let snap = Db::open_snapshot(tmp.path()).unwrap();
+    let c = snap.collection("c").unwrap();
+    assert_eq!(
+        c.properties()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("extra", ""), ("model", "m2")]
+    );
+    assert_eq!(snap.manifest().version, sat2cap::storage::MANIFEST_VERSION);
+
+    // Limits: refused, nothing pending.
+    let mut db = Db::open(tmp.path()).unwrap();
+    let bad = |db: &mut Db, k: &str, v: &str| {
+        let e = db.set_property("c", k, Some(v)).unwrap_err();
+        assert!(matches!(e, WriteError::InvalidProperty(_)), "{e}");
+    };
+    bad(&mut db, "", "v");
+    bad(&mut db, &"k".repeat(256), "v");
+    bad(&mut db, "k", &"v".repeat(64 * 1024 + 1));
+    assert_eq!(
+        db.set_property("nope", "k", Some("v")),
+        Err(WriteError::UnknownCollection("nope".into()))
+    );
+    assert_eq!(db.pending_len(), 0);
+    for i in 0..254 {
+        db.set_property("c", &format!("p{i:03}"), Some("v")).unwrap();
+    }
+    bad(&mut db, "one-too-many", "v");
+    db.commit().unwrap();
+    assert_eq!(
+        db.snapshot().collection("c").unwrap().properties().len(),
+        256
+    );
+    // Longest key and value round-trip.
+    db.set_property("c", "p000", None).unwrap();
+    db.set_property("c", &"k".repeat(255), Some(&"v".repeat(64 * 1024)))
+        .unwrap();
+    db.commit().unwrap();
+    drop(db);
+    let snap = Db::open_snapshot(tmp.path()).unwrap();
+    let c = snap.collection("c").unwrap();
+    assert_eq!(c.property(&"k".repeat(255)).map(str::len), Some(64 * 1024));
+}
+
+#[test]
+fn manifest_properties_decode_is_strict() {
+    use sat2cap::storage::Manifest;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    db.create_collection("c", 4).unwrap();
+    db.set_property("c", "aa", Some("1")).unwrap();
+    db.set_property("c", "ab", Some("2")).unwrap();
+    db.commit().unwrap();
+    drop(db);
+    let good = std::fs::read(tmp.path().join("MANIFEST")).unwrap();
+    let m = Manifest::decode(&good, "m").unwrap();
+    assert_eq!(m.encode(), good, "canonical");
+    let reseal = |b: &mut Vec<u8>| {
+        let foot = b.len() - 16;
+        let c = crc32c::crc32c(&b[..foot + 8]);
+        b[foot + 8..foot + 12].copy_from_slice(&c.to_le_bytes());
+    };
+    let find = |b: &[u8], s: &[u8]| b.windows(s.len()).position(|w| w == s).unwrap();
+    // Keys out of order ("ab" before "aa").
+    let mut b = good.clone();
+    let (i, j) = (find(&b, b"aa"), find(&b, b"ab"));
+    b[i + 1] = b'b';
+    b[j + 1] = b'a';
+    reseal(&mut b);
+    let e = Manifest::decode(&b, "m").unwrap_err().to_string();
+    assert!(e.contains("not strictly increasing"), "{e}");
+    // A value that is not UTF-8.
+    let mut b = good.clone();
+    let i = find(&b, b"ab");
+    b[i + 2 + 4] = 0xFF;
+    reseal(&mut b);
+    let e = Manifest::decode(&b, "m").unwrap_err().to_string();
+    assert!(e.contains("not UTF-8"), "{e}");
+    // A key length that runs past the end.
+    let mut b = good.clone();
+    let i = find(&b, b"aa");
+    b[i - 4..i].copy_from_slice(&200u32.to_le_bytes());
+    reseal(&mut b);
+    assert!(Manifest::decode(&b, "m").is_err());
+}

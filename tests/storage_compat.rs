@@ -1,6 +1,8 @@
 //! Files written by each released format version stay readable: `tests/data/v1/` holds a
-//! database written by format version 1 (regenerate only when adding a NEW version folder:
-//! `SAT2CAP_WRITE_COMPAT=1 cargo test --test storage_compat`).
+//! database written with manifest version 1, `tests/data/v2/` one written with manifest
+//! version 2 (collection properties). The writer below writes the CURRENT version's folder;
+//! run it only when adding a NEW version folder (never over an existing one):
+//! `SAT2CAP_WRITE_COMPAT=1 cargo test --test storage_compat`.
 
 use std::path::PathBuf;
 
@@ -18,18 +20,28 @@ fn expected(id: u64) -> (Vec<f32>, Point, Option<i64>, Option<String>) {
     )
 }
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/v1/db")
+fn dir_of(version: u32) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/v{version}/db"))
 }
 
+/// The properties of the version-2 fixture's collection.
+const V2_PROPS: [(&str, &str); 2] = [
+    ("note", "written by manifest version 2"),
+    ("sat2cap.model", r#"{"encoder":"clip-text","dim":8}"#),
+];
+
 #[test]
-fn write_v1_fixture() {
+fn write_current_fixture() {
     if std::env::var("SAT2CAP_WRITE_COMPAT").is_err() {
         return;
     }
-    let _ = std::fs::remove_dir_all(dir());
-    let mut db = Db::create(dir(), DbOptions::default()).unwrap();
+    let dir = dir_of(sat2cap::storage::MANIFEST_VERSION);
+    assert!(!dir.exists(), "{} exists: never regenerate it", dir.display());
+    let mut db = Db::create(&dir, DbOptions::default()).unwrap();
     db.create_collection("tiles", 8).unwrap();
+    for (k, v) in V2_PROPS {
+        db.set_property("tiles", k, Some(v)).unwrap();
+    }
     for id in 0..20 {
         let (v, p, t, pl) = expected(id);
         db.add(
@@ -48,14 +60,56 @@ fn write_v1_fixture() {
     db.delete("tiles", 3).unwrap();
     db.commit().unwrap();
     drop(db);
-    let _ = std::fs::remove_file(dir().join("LOCK"));
+    let _ = std::fs::remove_file(dir.join("LOCK"));
 }
 
 #[test]
 fn opens_v1_database() {
-    let snap = Db::open_snapshot(dir()).unwrap();
+    let snap = check_content(&dir_of(1));
+    assert_eq!(snap.manifest().version, 1);
+    assert!(snap.collection("tiles").unwrap().properties().is_empty());
+}
+
+#[test]
+fn opens_v2_database() {
+    let snap = check_content(&dir_of(2));
+    assert_eq!(snap.manifest().version, 2);
+    let c = snap.collection("tiles").unwrap();
+    let props: Vec<(&str, &str)> = c
+        .properties()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(props, V2_PROPS);
+}
+
+/// A writer opening a version-1 database rewrites its manifest at the current version on the
+/// next commit; the data stays as it was and properties can be set.
+#[test]
+fn v1_database_upgrades_on_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("db");
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(dir_of(1)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
+    let mut db = Db::open(&copy).unwrap();
+    db.set_property("tiles", "k", Some("v")).unwrap();
+    assert_eq!(db.commit().unwrap(), 3);
+    drop(db);
+    let snap = Db::open_snapshot(&copy).unwrap();
+    assert_eq!(snap.manifest().version, sat2cap::storage::MANIFEST_VERSION);
+    assert_eq!(snap.collection("tiles").unwrap().property("k"), Some("v"));
+    // The items are unchanged (only the manifest was rewritten).
+    let _ = check_content(&copy);
+}
+
+/// Checks the 19 items every fixture holds; returns the snapshot.
+fn check_content(dir: &std::path::Path) -> sat2cap::Snapshot {
+    let snap = Db::open_snapshot(dir).unwrap();
     snap.verify().unwrap();
-    assert_eq!(snap.generation(), 2);
+    assert!(snap.generation() >= 2);
     let c = snap.collection("tiles").unwrap();
     assert_eq!(c.len(), 19);
     assert!(c.get(3).unwrap().is_none());
@@ -70,4 +124,5 @@ fn opens_v1_database() {
         assert_eq!(it.vector, &want[..]);
         assert_eq!((it.point, it.time, it.payload), (p, t, pl.as_deref()));
     }
+    snap
 }

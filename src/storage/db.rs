@@ -9,8 +9,8 @@ use half::f16;
 use super::directory::{AlignedBytes, Directory, FsDirectory, LockGuard, LOCK_FILE};
 use super::error::{CommitError, OpenError, WriteError};
 use super::manifest::{
-    segment_file_name, tombstone_file_name, CollectionEntry, FileEntry, Manifest, MANIFEST_FILE,
-    MANIFEST_TMP_FILE,
+    check_property, segment_file_name, tombstone_file_name, CollectionEntry, FileEntry, Manifest,
+    MANIFEST_FILE, MANIFEST_TMP_FILE, MANIFEST_VERSION, MAX_PROPERTIES,
 };
 use super::segment::{
     encode_segment, RowData, SectionBuilder, Segment, MAX_DIM, METRIC_COSINE, SEGMENT_FOOTER_LEN,
@@ -101,6 +101,8 @@ pub struct Db {
     current: SnapshotSource,
     new_collections: Vec<(String, u32)>,
     pending: BTreeMap<String, Pending>,
+    /// Property changes per collection: `Some` = set, `None` = remove.
+    pending_props: BTreeMap<String, BTreeMap<String, Option<String>>>,
     poisoned: bool,
 }
 
@@ -212,11 +214,7 @@ impl Db {
                 path: dir.describe(""),
             });
         }
-        let manifest = Manifest {
-            generation: 0,
-            next_file_no: 1,
-            collections: Vec::new(),
-        };
+        let manifest = Manifest::default();
         let snap = build_snapshot(&*dir, manifest.clone(), None)?;
         let mut db = Db {
             dir,
@@ -225,6 +223,7 @@ impl Db {
             current: SnapshotSource(Arc::new(RwLock::new(snap))),
             new_collections: Vec::new(),
             pending: BTreeMap::new(),
+            pending_props: BTreeMap::new(),
             poisoned: false,
         };
         db.publish(manifest, Vec::new()).map_err(|e| match e {
@@ -250,6 +249,7 @@ impl Db {
             current: SnapshotSource(Arc::new(RwLock::new(snap))),
             new_collections: Vec::new(),
             pending: BTreeMap::new(),
+            pending_props: BTreeMap::new(),
             poisoned: false,
         };
         db.collect_garbage();
@@ -298,7 +298,9 @@ impl Db {
 
     /// Number of pending (uncommitted) operations.
     pub fn pending_len(&self) -> usize {
-        self.new_collections.len() + self.pending.values().map(|p| p.ops.len()).sum::<usize>()
+        self.new_collections.len()
+            + self.pending.values().map(|p| p.ops.len()).sum::<usize>()
+            + self.pending_props.values().map(BTreeMap::len).sum::<usize>()
     }
 
     fn dim_of(&self, name: &str) -> Option<usize> {
@@ -343,6 +345,45 @@ impl Db {
         Ok(())
     }
 
+    /// Sets (`Some`) or removes (`None`) the property `key` of `collection`, a small string
+    /// stored with the collection's schema in the manifest (e.g. which model made its vectors);
+    /// takes effect at `commit`. Keys are 1..=255 bytes, values at most 64 KiB, and a
+    /// collection holds at most 256 properties.
+    pub fn set_property(
+        &mut self,
+        collection: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), WriteError> {
+        if self.poisoned {
+            return Err(WriteError::Poisoned);
+        }
+        if self.dim_of(collection).is_none() {
+            return Err(WriteError::UnknownCollection(collection.to_string()));
+        }
+        check_property(key, value.unwrap_or("")).map_err(WriteError::InvalidProperty)?;
+        let mut after: std::collections::BTreeSet<String> = self
+            .snapshot()
+            .collection(collection)
+            .map(|c| c.properties().keys().cloned().collect())
+            .unwrap_or_default();
+        let changes = self.pending_props.entry(collection.to_string()).or_default();
+        for (k, v) in changes.iter().chain([(&key.to_string(), &value.map(str::to_string))]) {
+            if v.is_some() {
+                after.insert(k.clone());
+            } else {
+                after.remove(k);
+            }
+        }
+        if after.len() > MAX_PROPERTIES {
+            return Err(WriteError::InvalidProperty(format!(
+                "more than {MAX_PROPERTIES} properties in collection {collection:?}"
+            )));
+        }
+        changes.insert(key.to_string(), value.map(str::to_string));
+        Ok(())
+    }
+
     /// Deletes `id` (a no-op if absent); takes effect at `commit`.
     pub fn delete(&mut self, collection: &str, id: u64) -> Result<(), WriteError> {
         if self.poisoned {
@@ -370,6 +411,7 @@ impl Db {
             return Ok(snap.generation());
         }
         let mut m = snap.manifest().clone();
+        m.version = MANIFEST_VERSION;
         m.generation += 1;
         let generation = m.generation;
         for (name, dim) in &self.new_collections {
@@ -379,7 +421,19 @@ impl Db {
                 metric: METRIC_COSINE,
                 segments: Vec::new(),
                 tombstones: Vec::new(),
+                properties: BTreeMap::new(),
             });
+        }
+        for (name, changes) in &self.pending_props {
+            let Some(entry) = m.collections.iter_mut().find(|c| &c.name == name) else {
+                return Err(WriteError::UnknownCollection(name.clone()).into());
+            };
+            for (k, v) in changes {
+                match v {
+                    Some(v) => entry.properties.insert(k.clone(), v.clone()),
+                    None => entry.properties.remove(k),
+                };
+            }
         }
         let mut files = Vec::new();
         for (name, pending) in &self.pending {
@@ -413,6 +467,7 @@ impl Db {
         }
         self.publish(m, files)?;
         self.pending.clear();
+        self.pending_props.clear();
         self.new_collections.clear();
         Ok(generation)
     }
@@ -456,6 +511,7 @@ impl Db {
         }
         rows.sort_by_key(|r| r.id);
         let mut m = snap.manifest().clone();
+        m.version = MANIFEST_VERSION;
         m.generation += 1;
         let generation = m.generation;
         let mut files = Vec::new();

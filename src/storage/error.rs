@@ -136,6 +136,10 @@ pub enum WriteError {
     /// `i64::MIN` is reserved on disk to mean "no timestamp".
     #[error("timestamp i64::MIN is reserved")]
     ReservedTime,
+    /// A collection property key or value is out of the limits (key 1..=255 bytes, value
+    /// <= 64 KiB, at most 256 properties per collection).
+    #[error("invalid collection property: {0}")]
+    InvalidProperty(String),
     /// A previous commit failed after its manifest may have been renamed; reopen the database.
     #[error("the writer is poisoned by a failed commit; reopen the database")]
     Poisoned,

@@ -4,10 +4,18 @@
 //! 0    magic "S2CMANIF" (8), version u32, flags u32 (0), generation u64, next_file_no u64
 //! 32   n_collections u32, then per collection:
 //!        name_len u32, name (UTF-8), dim u32, metric u32, n_segments u32, n_tombstones u32,
+//!        [version >= 2: n_properties u32]
 //!        n_segments   x (file_no u64, generation u64, rows u64, size u64, meta_crc u32, 0 u32)
 //!        n_tombstones x (file_no u64, generation u64, count u64, size u64, crc u32, 0 u32)
+//!        [version >= 2: n_properties x (key_len u32, key, value_len u32, value), keys
+//!         strictly increasing (bytewise)]
 //! L-16 total_len u64, crc32c u32 (of bytes 0..L-8), magic "MEND"
 //! ```
+//!
+//! Version 1 (no collection properties) is still read; a manifest keeps the version it was
+//! read with until a commit rewrites it at [`MANIFEST_VERSION`].
+
+use std::collections::BTreeMap;
 
 use super::error::{CorruptError, OpenError};
 use super::format::{Bytes, Put};
@@ -17,8 +25,16 @@ use super::segment::{MAX_DIM, METRIC_COSINE};
 pub const MANIFEST_MAGIC: [u8; 8] = *b"S2CMANIF";
 /// Magic number at the end of a manifest.
 pub const MANIFEST_END_MAGIC: [u8; 4] = *b"MEND";
-/// The manifest format version this build writes (and the only one it reads).
-pub const MANIFEST_VERSION: u32 = 1;
+/// The manifest format version this build writes.
+pub const MANIFEST_VERSION: u32 = 2;
+/// The oldest manifest format version this build reads (1: no collection properties).
+pub const MANIFEST_MIN_VERSION: u32 = 1;
+/// Largest collection property key, in bytes.
+pub const MAX_PROPERTY_KEY: usize = 255;
+/// Largest collection property value, in bytes.
+pub const MAX_PROPERTY_VALUE: usize = 64 * 1024;
+/// Most properties per collection.
+pub const MAX_PROPERTIES: usize = 256;
 /// File name of the current manifest.
 pub const MANIFEST_FILE: &str = "MANIFEST";
 /// File name a new manifest is written under before it is renamed into place.
@@ -57,11 +73,16 @@ pub struct CollectionEntry {
     pub segments: Vec<FileEntry>,
     /// Tombstone files, oldest generation first.
     pub tombstones: Vec<FileEntry>,
+    /// Small key -> value strings stored with the schema (manifest version >= 2), e.g. which
+    /// model made the collection's vectors. Keys 1..=255 bytes, values <= 64 KiB, <= 256.
+    pub properties: BTreeMap<String, String>,
 }
 
 /// The decoded manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
+    /// Format version it was read with (or will be written with); see [`MANIFEST_VERSION`].
+    pub version: u32,
     /// Commit number; 0 for a new database.
     pub generation: u64,
     /// Next unused file number.
@@ -80,6 +101,19 @@ pub fn tombstone_file_name(n: u64) -> String {
     format!("tomb-{n:016x}.s2tomb")
 }
 
+/// A `len u32` + UTF-8 string of at most `max` bytes at `*pos`; advances `*pos`.
+fn read_string(b: &Bytes<'_>, pos: &mut u64, max: usize, what: &str) -> Result<String, CorruptError> {
+    let len = u64::from(b.u32(*pos, what)?);
+    if len > max as u64 {
+        return Err(b.err(*pos, format!("{what} of {len} bytes (limit {max})")));
+    }
+    let s = std::str::from_utf8(b.slice(*pos + 4, len, what)?)
+        .map_err(|_| b.err(*pos + 4, format!("{what} is not UTF-8")))?
+        .to_string();
+    *pos += 4 + len;
+    Ok(s)
+}
+
 fn put_entry(out: &mut Vec<u8>, e: &FileEntry) {
     out.put_u64(e.file_no);
     out.put_u64(e.generation);
@@ -89,12 +123,48 @@ fn put_entry(out: &mut Vec<u8>, e: &FileEntry) {
     out.put_u32(0);
 }
 
+/// Checks a property key and value against the limits; the error says what is wrong.
+pub fn check_property(key: &str, value: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > MAX_PROPERTY_KEY {
+        return Err(format!(
+            "property key of {} bytes (must be 1..={MAX_PROPERTY_KEY})",
+            key.len()
+        ));
+    }
+    if value.len() > MAX_PROPERTY_VALUE {
+        return Err(format!(
+            "property '{key}' value of {} bytes (limit {MAX_PROPERTY_VALUE})",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
+impl Default for Manifest {
+    /// An empty manifest (generation 0) at the current version.
+    fn default() -> Manifest {
+        Manifest {
+            version: MANIFEST_VERSION,
+            generation: 0,
+            next_file_no: 1,
+            collections: Vec::new(),
+        }
+    }
+}
+
 impl Manifest {
-    /// Serialises the manifest.
+    /// Serialises the manifest at `self.version` (version 2 if any collection has properties,
+    /// which version 1 cannot hold).
     pub fn encode(&self) -> Vec<u8> {
+        let has_props = self.collections.iter().any(|c| !c.properties.is_empty());
+        let version = if has_props {
+            self.version.max(2)
+        } else {
+            self.version.clamp(MANIFEST_MIN_VERSION, MANIFEST_VERSION)
+        };
         let mut out = Vec::new();
         out.extend_from_slice(&MANIFEST_MAGIC);
-        out.put_u32(MANIFEST_VERSION);
+        out.put_u32(version);
         out.put_u32(0);
         out.put_u64(self.generation);
         out.put_u64(self.next_file_no);
@@ -106,8 +176,19 @@ impl Manifest {
             out.put_u32(c.metric);
             out.put_u32(c.segments.len() as u32);
             out.put_u32(c.tombstones.len() as u32);
+            if version >= 2 {
+                out.put_u32(c.properties.len() as u32);
+            }
             for e in c.segments.iter().chain(&c.tombstones) {
                 put_entry(&mut out, e);
+            }
+            if version >= 2 {
+                for (k, v) in &c.properties {
+                    out.put_u32(k.len() as u32);
+                    out.extend_from_slice(k.as_bytes());
+                    out.put_u32(v.len() as u32);
+                    out.extend_from_slice(v.as_bytes());
+                }
             }
         }
         let total = out.len() as u64 + FOOTER_LEN;
@@ -144,11 +225,11 @@ impl Manifest {
             return Err(b.err(foot + 8, "manifest checksum mismatch").into());
         }
         let version = b.u32(8, "version")?;
-        if version != MANIFEST_VERSION {
+        if !(MANIFEST_MIN_VERSION..=MANIFEST_VERSION).contains(&version) {
             return Err(OpenError::UnsupportedVersion {
                 file: file.to_string(),
                 found: version,
-                min: MANIFEST_VERSION,
+                min: MANIFEST_MIN_VERSION,
                 max: MANIFEST_VERSION,
             });
         }
@@ -188,6 +269,18 @@ impl Manifest {
             let n_seg = u64::from(b.u32(pos + 8, "n_segments")?);
             let n_tomb = u64::from(b.u32(pos + 12, "n_tombstones")?);
             pos += 16;
+            let n_props = if version >= 2 {
+                let n = u64::from(b.u32(pos, "n_properties")?);
+                if n > MAX_PROPERTIES as u64 {
+                    return Err(b
+                        .err(pos, format!("{n} properties (limit {MAX_PROPERTIES})"))
+                        .into());
+                }
+                pos += 4;
+                n
+            } else {
+                0
+            };
             // Bound the counts by the bytes left before allocating anything.
             let need = (n_seg + n_tomb) * ENTRY_LEN;
             if need > foot.saturating_sub(pos) {
@@ -230,12 +323,28 @@ impl Manifest {
             };
             let segments = read(n_seg, "segment")?;
             let tombstones = read(n_tomb, "tombstone")?;
+            let mut properties = BTreeMap::new();
+            for _ in 0..n_props {
+                let at = pos;
+                let key = read_string(&b, &mut pos, MAX_PROPERTY_KEY, "property key")?;
+                let value = read_string(&b, &mut pos, MAX_PROPERTY_VALUE, "property value")?;
+                if key.is_empty() {
+                    return Err(b.err(at, "empty property key").into());
+                }
+                if properties.keys().next_back().is_some_and(|k: &String| *k >= key) {
+                    return Err(b
+                        .err(at, format!("property keys not strictly increasing at {key:?}"))
+                        .into());
+                }
+                properties.insert(key, value);
+            }
             collections.push(CollectionEntry {
                 name,
                 dim,
                 metric,
                 segments,
                 tombstones,
+                properties,
             });
         }
         if pos != foot {
@@ -244,6 +353,7 @@ impl Manifest {
                 .into());
         }
         Ok(Manifest {
+            version,
             generation,
             next_file_no,
             collections,

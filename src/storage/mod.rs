@@ -28,7 +28,8 @@ pub use directory::{
 pub use error::{CommitError, CorruptError, OpenError, ReadError, WriteError};
 pub use manifest::{
     segment_file_name, tombstone_file_name, CollectionEntry, FileEntry, Manifest, MANIFEST_FILE,
-    MANIFEST_TMP_FILE, MANIFEST_VERSION,
+    MANIFEST_MIN_VERSION, MANIFEST_TMP_FILE, MANIFEST_VERSION, MAX_PROPERTIES, MAX_PROPERTY_KEY,
+    MAX_PROPERTY_VALUE,
 };
 pub use segment::{
     kind, DerivedSlot, ExtraSections, SectionBuildError, SectionBuilder, SectionInfo, Segment,

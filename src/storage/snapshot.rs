@@ -58,6 +58,8 @@ pub struct CollectionView {
     segments: Vec<SegmentView>,
     /// Tombstone sets with their generation (kept for compaction and tests).
     tombstones: Vec<(u64, Arc<Vec<u64>>)>,
+    /// Schema properties from the manifest.
+    properties: BTreeMap<String, String>,
 }
 
 /// An item read from a snapshot, borrowing its vector and payload from the file.
@@ -83,6 +85,15 @@ impl CollectionView {
     /// Vector dimension.
     pub fn dim(&self) -> usize {
         self.dim
+    }
+    /// The collection's properties (small strings stored with its schema, e.g. the model
+    /// that made its vectors; empty for collections written by manifest version 1).
+    pub fn properties(&self) -> &BTreeMap<String, String> {
+        &self.properties
+    }
+    /// The property `key`, if set.
+    pub fn property(&self, key: &str) -> Option<&str> {
+        self.properties.get(key).map(String::as_str)
     }
     /// Segments, oldest first.
     pub fn segments(&self) -> &[SegmentView] {
@@ -316,6 +327,7 @@ pub(crate) fn build_snapshot(
                 dim: c.dim as usize,
                 segments: views,
                 tombstones: tombs,
+                properties: c.properties.clone(),
             },
         );
     }
