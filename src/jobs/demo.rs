@@ -13,7 +13,7 @@ use crate::encoders::DeviceChoice;
 use crate::geo::Point;
 use crate::query::filter::{BBox, Filter, Radius};
 
-use super::ingest::{ingest_captions, ingest_ground, ingest_tiles, TileOptions};
+use super::ingest::{ingest_captions, ingest_ground, ingest_tiles, IngestOptions, TileOptions};
 use super::map::{load_tile_images, region_tiles, score_stored, write_map, MapFiles};
 use super::model::{self, ModelSource};
 use super::topk::{top_k, Match};
@@ -148,12 +148,17 @@ pub fn run_demo(
     }
     let mut db = super::open_or_create(&db_path)?;
     let t = Instant::now();
+    let opts_for = |collection: &str| IngestOptions {
+        collection: collection.to_string(),
+        ..IngestOptions::default()
+    };
     let r = ingest_tiles(
         &mut db,
         &enc,
+        &source,
         &tile_dir,
         &TileOptions {
-            collection: OVERHEAD.into(),
+            common: opts_for(OVERHEAD),
             time: crate::time::parse("2023-06-21T12:00:00").ok(),
             tile_deg: None,
         },
@@ -163,13 +168,28 @@ pub fn run_demo(
     time("encode + store overhead tiles (Sat2Cap)", r.added, t);
     if let Some((gdir, csv)) = &ground {
         let t = Instant::now();
-        let r = ingest_ground(&mut db, &enc, gdir, csv, GROUND, &bar("ground photos"))?;
+        let r = ingest_ground(
+            &mut db,
+            &enc,
+            &source,
+            gdir,
+            csv,
+            &opts_for(GROUND),
+            &bar("ground photos"),
+        )?;
         report_failures(say, &r.failed);
         time("encode + store ground photos (CLIP)", r.added, t);
     }
     let t = Instant::now();
     let caps: Vec<String> = DEMO_CAPTIONS.iter().map(|s| s.to_string()).collect();
-    let r = ingest_captions(&mut db, &enc, &caps, CAPTIONS, &bar("captions"))?;
+    let r = ingest_captions(
+        &mut db,
+        &enc,
+        &source,
+        &caps,
+        &opts_for(CAPTIONS),
+        &bar("captions"),
+    )?;
     time("encode + store captions (CLIP text)", r.added, t);
     drop(db);
 
@@ -188,7 +208,7 @@ pub fn run_demo(
         ModelSource::Random { .. } => {
             "sat2cap demo: zero-shot map (RANDOM weights: pipeline only)".to_string()
         }
-        ModelSource::Weights(_) => "sat2cap demo: zero-shot map".to_string(),
+        ModelSource::Weights { .. } => "sat2cap demo: zero-shot map".to_string(),
     };
     let map = write_map(&out.join("map"), &title, &panels, Some(&images))?;
     time(

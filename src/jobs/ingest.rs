@@ -11,20 +11,30 @@ use crate::geo::Point;
 use crate::storage::Db;
 use crate::NewItem;
 
-use super::tiles::{scan_tiles, TilePayload};
+use std::collections::{HashMap, HashSet};
+
+use super::fingerprint::{check_ingest, EncoderKind, IngestModelCheck, ModelFingerprint, MODEL_PROPERTY};
+use super::model::ModelSource;
+use super::tiles::{scan_tiles, tile_key, TilePayload};
 use super::JobError;
 
 /// What an ingest did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct IngestReport {
-    /// Items added (committed).
+    /// New items added (committed).
     pub added: usize,
+    /// Items whose key was already present, re-encoded and replaced (`--replace`).
+    pub replaced: usize,
+    /// Items whose key was already present (or repeated in the input), skipped.
+    pub present: usize,
     /// Inputs that failed: `(what, why)`.
     pub failed: Vec<(String, String)>,
     /// Files skipped because their name places them nowhere.
     pub skipped: Vec<String>,
     /// Ids given to the new items (first..=last), if any.
     pub ids: Option<(u64, u64)>,
+    /// The model recorded with the collection (see [`super::fingerprint`]).
+    pub model: Option<ModelFingerprint>,
 }
 
 /// An input that failed: `(what, why)`.
@@ -33,40 +43,156 @@ pub type Failure = (String, String);
 /// Files encoded per batch (progress granularity).
 const BATCH: usize = 16;
 
-/// Ensures `coll` exists with `dim`, returning the next free id.
-fn prepare(db: &mut Db, coll: &str, dim: usize) -> Result<u64, JobError> {
-    let snap = db.snapshot();
-    match snap.collection(coll) {
-        Ok(v) => {
-            if v.dim() != dim {
-                return Err(JobError::input(format!(
-                    "collection '{coll}' has dimension {}, the encoder gives {dim}",
-                    v.dim()
-                )));
-            }
-            let mut next = 0u64;
-            for item in v.iter() {
-                let item = item.map_err(JobError::runtime)?;
-                next = next.max(item.id.saturating_add(1));
-            }
-            Ok(next)
+/// How an ingest treats keys already present and a collection made by another model.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Collection.
+    pub collection: String,
+    /// Re-encode and replace items whose key is already present (default: skip them).
+    pub replace: bool,
+    /// Add to a collection made by a different model (or recording none) and record this
+    /// model for it; only for weights known to be the same model (e.g. re-saved as f16).
+    pub force_model: bool,
+}
+
+/// The collection an ingest writes to: its next free id, the ids of its keys, and whether it
+/// existed before.
+struct Target {
+    next_id: u64,
+    keys: HashMap<String, u64>,
+    seen: HashSet<String>,
+    existed: bool,
+    record: bool,
+}
+
+/// Where an input goes.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    New,
+    Replace(u64),
+}
+
+impl Target {
+    /// The slot of an input with `key`, or `None` to skip it (present without `replace`, or a
+    /// repeat within this run).
+    fn slot(&mut self, key: &str, replace: bool, report: &mut IngestReport) -> Option<Slot> {
+        if !self.seen.insert(key.to_string()) {
+            report.present += 1;
+            return None;
         }
-        Err(_) => {
-            db.create_collection(coll, dim).map_err(JobError::runtime)?;
-            Ok(0)
+        match self.keys.get(key) {
+            Some(&id) if replace => Some(Slot::Replace(id)),
+            Some(_) => {
+                report.present += 1;
+                None
+            }
+            None => Some(Slot::New),
         }
+    }
+
+    /// Adds an item in `slot`.
+    fn add(
+        &mut self,
+        db: &mut Db,
+        coll: &str,
+        slot: Slot,
+        item: NewItem<'_>,
+        report: &mut IngestReport,
+    ) -> Result<(), JobError> {
+        let id = match slot {
+            Slot::New => self.next_id,
+            Slot::Replace(id) => id,
+        };
+        db.add(coll, NewItem { id, ..item })
+            .map_err(JobError::runtime)?;
+        match slot {
+            Slot::New => {
+                self.next_id += 1;
+                report.added += 1;
+                report.ids = Some(report.ids.map_or((id, id), |(a, _)| (a, id)));
+            }
+            Slot::Replace(_) => report.replaced += 1,
+        }
+        Ok(())
     }
 }
 
-fn commit(db: &mut Db, report: &mut IngestReport, first: u64) -> Result<(), JobError> {
-    if report.added > 0 || db.pending_len() > 0 {
+/// Opens (or creates) `opts.collection` for `model`'s vectors: checks the dimension and the
+/// model (see [`check_ingest`]) and reads the keys of the items present (`key_of` a payload).
+fn prepare(
+    db: &mut Db,
+    opts: &IngestOptions,
+    model: &ModelFingerprint,
+    key_of: &dyn Fn(&str) -> Option<String>,
+) -> Result<Target, JobError> {
+    let coll = &opts.collection;
+    let snap = db.snapshot();
+    let mut t = Target {
+        next_id: 0,
+        keys: HashMap::new(),
+        seen: HashSet::new(),
+        existed: true,
+        record: true,
+    };
+    match snap.collection(coll) {
+        Ok(v) => {
+            if v.dim() != model.dim as usize {
+                return Err(JobError::input(format!(
+                    "collection '{coll}' has dimension {}, the encoder gives {}",
+                    v.dim(),
+                    model.dim
+                )));
+            }
+            t.record = check_ingest(v, model, opts.force_model)? == IngestModelCheck::Record;
+            for item in v.iter() {
+                let item = item.map_err(JobError::runtime)?;
+                t.next_id = t.next_id.max(item.id.saturating_add(1));
+                if let Some(k) = item.payload.and_then(key_of) {
+                    t.keys.insert(k, item.id);
+                }
+            }
+        }
+        Err(_) => {
+            db.create_collection(coll, model.dim as usize)
+                .map_err(JobError::runtime)?;
+            t.existed = false;
+        }
+    }
+    if t.record {
+        db.set_property(coll, MODEL_PROPERTY, Some(&model.to_json()))
+            .map_err(JobError::runtime)?;
+    }
+    Ok(t)
+}
+
+/// Commits once at the end: when something was added or replaced, or when an existing
+/// collection gets its model recorded. A new collection nothing could be added to is not
+/// created.
+fn commit(
+    db: &mut Db,
+    t: &Target,
+    report: &mut IngestReport,
+    model: &ModelFingerprint,
+) -> Result<(), JobError> {
+    if report.added + report.replaced > 0 || (t.existed && t.record) {
         db.commit()
             .map_err(|e| JobError::runtime(format!("commit failed: {e}")))?;
     }
-    if report.added > 0 {
-        report.ids = Some((first, first + report.added as u64 - 1));
-    }
+    report.model = Some(model.clone());
     Ok(())
+}
+
+/// A payload's stored key (`"key"`), else the value of `fallback` passed to `derive`.
+fn payload_key(
+    payload: &str,
+    fallback: &str,
+    derive: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+    if let Some(k) = v.get("key").and_then(|k| k.as_str()) {
+        return Some(k.to_string());
+    }
+    derive(v.get(fallback)?.as_str()?)
 }
 
 fn read_all(paths: &[PathBuf]) -> Vec<Result<Vec<u8>, String>> {
@@ -132,8 +258,8 @@ pub fn encode_image_file(
 /// Options of [`ingest_tiles`].
 #[derive(Debug, Clone, Default)]
 pub struct TileOptions {
-    /// Collection (default `overhead`).
-    pub collection: String,
+    /// Collection (default `overhead`), `--replace`, `--force-model`.
+    pub common: IngestOptions,
     /// Capture time stored with every tile (unix seconds).
     pub time: Option<i64>,
     /// Footprint side for `{lat}_{lon}` names (inferred if `None`).
@@ -142,9 +268,12 @@ pub struct TileOptions {
 
 /// Ingests the overhead tiles under `dir` (naming: see [`super::tiles`]). The stored vector is
 /// the Sat2Cap embedding WITHOUT metadata; maps at a date re-encode with the dynamic encoder.
+/// A tile's key is its path under `dir` without extension ([`tile_key`]): tiles already
+/// present are skipped (or replaced with `replace`).
 pub fn ingest_tiles(
     db: &mut Db,
     enc: &Encoders,
+    source: &ModelSource,
     dir: &Path,
     opts: &TileOptions,
     progress: &ProgressBar,
@@ -162,41 +291,53 @@ pub fn ingest_tiles(
             dir.display()
         )));
     }
-    let dim = enc.config().overhead.projection_dim;
-    let first = prepare(db, &opts.collection, dim)?;
-    let mut id = first;
-    progress.set_length(tiles.len() as u64);
-    for chunk in tiles.chunks(BATCH) {
-        let paths: Vec<PathBuf> = chunk.iter().map(|t| t.path.clone()).collect();
-        for (t, r) in chunk.iter().zip(encode_files(enc, &paths, true)) {
+    let coll = &opts.common.collection;
+    let model = source.fingerprint(
+        EncoderKind::Sat2capOverhead,
+        enc.config().overhead.projection_dim,
+    );
+    let derive = |p: &str| {
+        Path::new(p)
+            .strip_prefix(dir)
+            .ok()
+            .map(|_| tile_key(dir, Path::new(p)))
+    };
+    let mut target = prepare(db, &opts.common, &model, &|p| payload_key(p, "path", &derive))?;
+    let mut todo = Vec::new();
+    for t in &tiles {
+        let key = tile_key(dir, &t.path);
+        if let Some(slot) = target.slot(&key, opts.common.replace, &mut report) {
+            todo.push((t, key, slot));
+        }
+    }
+    progress.set_length(todo.len() as u64);
+    for chunk in todo.chunks(BATCH) {
+        let paths: Vec<PathBuf> = chunk.iter().map(|(t, _, _)| t.path.clone()).collect();
+        for ((t, key, slot), r) in chunk.iter().zip(encode_files(enc, &paths, true)) {
             match r {
                 Ok(v) => {
                     let f = t.footprint;
                     let payload = serde_json::to_string(&TilePayload {
                         path: t.path.display().to_string(),
                         footprint: [f.west, f.south, f.east, f.north],
+                        key: Some(key.clone()),
                     })
                     .map_err(JobError::runtime)?;
-                    db.add(
-                        &opts.collection,
-                        NewItem {
-                            id,
-                            vector: &v,
-                            point: t.center,
-                            time: opts.time,
-                            payload: Some(&payload),
-                        },
-                    )
-                    .map_err(JobError::runtime)?;
-                    id += 1;
-                    report.added += 1;
+                    let item = NewItem {
+                        id: 0,
+                        vector: &v,
+                        point: t.center,
+                        time: opts.time,
+                        payload: Some(&payload),
+                    };
+                    target.add(db, coll, *slot, item, &mut report)?;
                 }
                 Err(e) => report.failed.push((t.path.display().to_string(), e)),
             }
         }
         progress.inc(chunk.len() as u64);
     }
-    commit(db, &mut report, first)?;
+    commit(db, &target, &mut report, &model)?;
     Ok(report)
 }
 
@@ -276,13 +417,15 @@ pub fn read_ground_csv(
     Ok((rows, bad))
 }
 
-/// Ingests ground-level photos listed in `meta_csv` (paths relative to `dir`) with CLIP.
+/// Ingests ground-level photos listed in `meta_csv` (paths relative to `dir`) with CLIP. A
+/// photo's key is its path under `dir`: photos already present are skipped (or replaced).
 pub fn ingest_ground(
     db: &mut Db,
     enc: &Encoders,
+    source: &ModelSource,
     dir: &Path,
     meta_csv: &Path,
-    collection: &str,
+    opts: &IngestOptions,
     progress: &ProgressBar,
 ) -> Result<IngestReport, JobError> {
     if !dir.is_dir() {
@@ -304,37 +447,58 @@ pub fn ingest_ground(
             report.failed.len()
         )));
     }
-    let first = prepare(db, collection, enc.config().ground.projection_dim)?;
-    let mut id = first;
-    progress.set_length(rows.len() as u64);
-    for chunk in rows.chunks(BATCH) {
-        let paths: Vec<PathBuf> = chunk.iter().map(|g| g.path.clone()).collect();
-        for (g, r) in chunk.iter().zip(encode_files(enc, &paths, false)) {
+    let coll = &opts.collection;
+    let model = source.fingerprint(EncoderKind::ClipImage, enc.config().ground.projection_dim);
+    let derive = |p: &str| Some(photo_key(dir, Path::new(p)));
+    let mut target = prepare(db, opts, &model, &|p| payload_key(p, "path", &derive))?;
+    let mut todo = Vec::new();
+    for g in &rows {
+        let key = photo_key(dir, &g.path);
+        if let Some(slot) = target.slot(&key, opts.replace, &mut report) {
+            todo.push((g, key, slot));
+        }
+    }
+    progress.set_length(todo.len() as u64);
+    for chunk in todo.chunks(BATCH) {
+        let paths: Vec<PathBuf> = chunk.iter().map(|(g, _, _)| g.path.clone()).collect();
+        for ((g, key, slot), r) in chunk.iter().zip(encode_files(enc, &paths, false)) {
             match r {
                 Ok(v) => {
                     let payload =
-                        serde_json::json!({"path": g.path.display().to_string()}).to_string();
-                    db.add(
-                        collection,
-                        NewItem {
-                            id,
-                            vector: &v,
-                            point: g.point,
-                            time: g.time,
-                            payload: Some(&payload),
-                        },
-                    )
-                    .map_err(JobError::runtime)?;
-                    id += 1;
-                    report.added += 1;
+                        serde_json::json!({"path": g.path.display().to_string(), "key": key})
+                            .to_string();
+                    let item = NewItem {
+                        id: 0,
+                        vector: &v,
+                        point: g.point,
+                        time: g.time,
+                        payload: Some(&payload),
+                    };
+                    target.add(db, coll, *slot, item, &mut report)?;
                 }
                 Err(e) => report.failed.push((g.path.display().to_string(), e)),
             }
         }
         progress.inc(chunk.len() as u64);
     }
-    commit(db, &mut report, first)?;
+    commit(db, &target, &mut report, &model)?;
     Ok(report)
+}
+
+/// The stable key of a photo: its path under the photo folder, `/`-separated (the path as
+/// written in the CSV, normalised), or the whole path when it lies outside the folder.
+pub fn photo_key(dir: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    let parts: Vec<_> = rel
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if rel.is_absolute() {
+        rel.display().to_string()
+    } else {
+        parts.join("/")
+    }
 }
 
 /// The captions of a caption-bank file: one per non-empty line, `#` lines are comments.
@@ -357,40 +521,46 @@ pub fn read_captions(path: &Path) -> Result<Vec<String>, JobError> {
 }
 
 /// Ingests captions (CLIP text embeddings) at the dummy point (0, 0), no time, payload
-/// `{"caption": text}`.
+/// `{"caption": text}`. A caption's key is its text: captions already present are skipped
+/// (or replaced).
 pub fn ingest_captions(
     db: &mut Db,
     enc: &Encoders,
+    source: &ModelSource,
     captions: &[String],
-    collection: &str,
+    opts: &IngestOptions,
     progress: &ProgressBar,
 ) -> Result<IngestReport, JobError> {
     let mut report = IngestReport::default();
-    let first = prepare(db, collection, enc.config().text.projection_dim)?;
-    let mut id = first;
+    let coll = &opts.collection;
+    let model = source.fingerprint(EncoderKind::ClipText, enc.config().text.projection_dim);
+    let mut target = prepare(db, opts, &model, &|p| {
+        payload_key(p, "caption", &|c| Some(c.to_string()))
+    })?;
     let origin = Point::new(0.0, 0.0).map_err(JobError::runtime)?;
-    progress.set_length(captions.len() as u64);
-    for chunk in captions.chunks(32) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+    let mut todo = Vec::new();
+    for c in captions {
+        if let Some(slot) = target.slot(c, opts.replace, &mut report) {
+            todo.push((c, slot));
+        }
+    }
+    progress.set_length(todo.len() as u64);
+    for chunk in todo.chunks(32) {
+        let refs: Vec<&str> = chunk.iter().map(|(c, _)| c.as_str()).collect();
         let vs = enc.encode_text(&refs).map_err(JobError::runtime)?;
-        for (c, v) in chunk.iter().zip(vs) {
+        for ((c, slot), v) in chunk.iter().zip(vs) {
             let payload = serde_json::json!({ "caption": c }).to_string();
-            db.add(
-                collection,
-                NewItem {
-                    id,
-                    vector: &v,
-                    point: origin,
-                    time: None,
-                    payload: Some(&payload),
-                },
-            )
-            .map_err(JobError::runtime)?;
-            id += 1;
-            report.added += 1;
+            let item = NewItem {
+                id: 0,
+                vector: &v,
+                point: origin,
+                time: None,
+                payload: Some(&payload),
+            };
+            target.add(db, coll, *slot, item, &mut report)?;
         }
         progress.inc(chunk.len() as u64);
     }
-    commit(db, &mut report, first)?;
+    commit(db, &target, &mut report, &model)?;
     Ok(report)
 }

@@ -12,6 +12,7 @@
 //!   `Runtime` (I/O, storage, encoders: exit code 1), one line each.
 
 pub mod eval;
+pub mod fingerprint;
 pub mod map;
 pub mod tiles;
 pub mod topk;

@@ -1,15 +1,19 @@
 //! Choosing the encoders a job runs: real weights from a folder, or seeded random weights
 //! (labelled as such everywhere: their embeddings show the pipeline, not meaning).
 //!
-//! Test hook: with the environment variable `SAT2CAP_TINY_MODEL=1`, random encoders use the
-//! tiny shapes of the parity tests (64 px images, width 64 / 16, 2 layers, still 512-d
-//! outputs) so that integration tests run the real binary in seconds. Never for real use.
+//! Test hook: with the environment variable `SAT2CAP_TINY_MODEL=1`, the encoders (random, or
+//! loaded from `--weights`, e.g. `tests/data/encoders/tiny`) use the tiny shapes of the parity
+//! tests (64 px images, width 64 / 16, 2 layers, still 512-d outputs) so that integration
+//! tests run the real binary in seconds. Never for real use.
 
 use std::path::{Path, PathBuf};
 
 use crate::encoders::config::{ClipTextConfig, ClipVisionConfig};
 use crate::encoders::{DeviceChoice, Encoders, EncodersConfig, OverheadPreprocess};
 
+use super::fingerprint::{
+    checksum_file, file_weights_id, random_weights_id, EncoderKind, ModelFingerprint,
+};
 use super::JobError;
 
 /// The seed of the random encoders: every command uses the same one, so a database built
@@ -19,8 +23,15 @@ pub const RANDOM_SEED: u64 = 2307;
 /// Which weights are in use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
-    /// Loaded from this folder.
-    Weights(PathBuf),
+    /// Loaded from a folder.
+    Weights {
+        /// The folder.
+        dir: PathBuf,
+        /// Identity of `clip/model.safetensors` (see [`super::fingerprint`]).
+        clip: String,
+        /// Identity of `sat2cap/model.safetensors`.
+        sat2cap: String,
+    },
     /// Seeded random ViT-B/32 (or tiny, under `SAT2CAP_TINY_MODEL`).
     Random {
         /// The seed.
@@ -33,13 +44,53 @@ pub enum ModelSource {
 impl std::fmt::Display for ModelSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ModelSource::Weights(p) => write!(f, "weights from {}", p.display()),
+            ModelSource::Weights { dir, .. } => write!(f, "weights from {}", dir.display()),
             ModelSource::Random { seed, tiny } => write!(
                 f,
                 "RANDOM {}weights (seed {seed})",
                 if *tiny { "tiny test " } else { "" }
             ),
         }
+    }
+}
+
+impl ModelSource {
+    /// Identity of the CLIP weights (text and ground-image towers).
+    pub fn clip_id(&self) -> String {
+        match self {
+            ModelSource::Weights { clip, .. } => clip.clone(),
+            ModelSource::Random { seed, tiny } => random_weights_id(*seed, shapes(*tiny)),
+        }
+    }
+
+    /// Identity of the Sat2Cap weights (overhead tower and dynamic encoder).
+    pub fn sat2cap_id(&self) -> String {
+        match self {
+            ModelSource::Weights { sat2cap, .. } => sat2cap.clone(),
+            ModelSource::Random { seed, tiny } => random_weights_id(*seed, shapes(*tiny)),
+        }
+    }
+
+    /// The fingerprint of the vectors `encoder` makes with these weights (dimension `dim`).
+    pub fn fingerprint(&self, encoder: EncoderKind, dim: usize) -> ModelFingerprint {
+        let weights = match encoder {
+            EncoderKind::Sat2capOverhead => self.sat2cap_id(),
+            EncoderKind::ClipImage | EncoderKind::ClipText => self.clip_id(),
+        };
+        ModelFingerprint {
+            encoder,
+            dim: u32::try_from(dim).unwrap_or(u32::MAX),
+            weights,
+            clip: self.clip_id(),
+        }
+    }
+}
+
+fn shapes(tiny: bool) -> &'static str {
+    if tiny {
+        "tiny"
+    } else {
+        "vit-b32"
     }
 }
 
@@ -92,10 +143,23 @@ pub fn load(
                 dir.display()
             )));
         }
-        let e = Encoders::load(&dir, device).map_err(|e| {
+        // The test hook loads tiny test checkpoints (tests/data/encoders/tiny) too.
+        let cfg = if tiny_requested() {
+            tiny_config()
+        } else {
+            EncodersConfig::vit_b32()
+        };
+        let e = Encoders::load_with_config(&dir, device, cfg).map_err(|e| {
             JobError::runtime(format!("loading weights from {}: {e}", dir.display()))
         })?;
-        return Ok((e, ModelSource::Weights(dir)));
+        let id = |rel: &str| {
+            let p = dir.join(rel);
+            checksum_file(&p)
+                .map(|(crc, len)| file_weights_id(crc, len))
+                .map_err(|e| JobError::runtime(format!("reading {}: {e}", p.display())))
+        };
+        let (clip, sat2cap) = (id("clip/model.safetensors")?, id("sat2cap/model.safetensors")?);
+        return Ok((e, ModelSource::Weights { dir, clip, sat2cap }));
     }
     if !allow_random {
         return Err(JobError::input(

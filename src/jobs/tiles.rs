@@ -32,6 +32,10 @@ pub struct TilePayload {
     pub path: String,
     /// `[west, south, east, north]` in degrees.
     pub footprint: [f64; 4],
+    /// The tile's stable key (its path under the ingested folder, without extension: `{lat}_{lon}`
+    /// or `z/x/y`); re-ingesting a tile with the same key skips or replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl TilePayload {
@@ -55,6 +59,16 @@ fn is_image(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+}
+
+/// The stable key of tile file `path` under folder `dir`: its relative path without extension,
+/// with `/` separators (`46.52_6.63`, `15/17000/11500`, `2019/46.52_6.63`).
+pub fn tile_key(dir: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path).with_extension("");
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Parses a `{lat}_{lon}` file stem.

@@ -3,14 +3,17 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::{default_db_options, Db};
+use sat2cap::default_db_options;
 
+use crate::progress::rows_bar;
 use crate::CliError;
 
 /// Merge the segments of one collection (or of every collection) into one, dropping
 /// deleted and replaced rows, and rebuild the HNSW graph.
 #[derive(Args)]
-#[command(after_help = "Example:\n  sat2cap compact --db ./db --collection places")]
+#[command(after_help = "Examples:
+  sat2cap compact --db ./db --collection places
+  sat2cap compact --db ./db --json   # [{collection, generation, rows}]")]
 pub struct CompactArgs {
     /// Database folder.
     #[arg(long)]
@@ -18,11 +21,14 @@ pub struct CompactArgs {
     /// Only this collection (default: all).
     #[arg(long)]
     collection: Option<String>,
+    /// Print what was compacted as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs the command.
 pub fn run(a: CompactArgs) -> Result<(), CliError> {
-    let mut db = Db::open_with(&a.db, default_db_options()).map_err(CliError::runtime)?;
+    let mut db = crate::open_writer(&a.db, default_db_options())?;
     let names: Vec<String> = match a.collection {
         Some(c) => {
             db.snapshot().collection(&c).map_err(CliError::input)?;
@@ -34,9 +40,26 @@ pub fn run(a: CompactArgs) -> Result<(), CliError> {
             .map(str::to_string)
             .collect(),
     };
-    for n in names {
-        let g = db.compact(&n).map_err(CliError::runtime)?;
-        eprintln!("compacted '{n}' (generation {g})");
+    let snap = db.snapshot();
+    let rows: Vec<u64> = names
+        .iter()
+        .map(|n| snap.collection(n).map_or(0, |c| c.len() as u64))
+        .collect();
+    drop(snap);
+    let pb = rows_bar("compact", rows.iter().sum());
+    let mut done = Vec::new();
+    for (n, r) in names.iter().zip(rows) {
+        pb.set_message(n.clone());
+        let g = db.compact(n).map_err(CliError::runtime)?;
+        pb.inc(r);
+        done.push(serde_json::json!({"collection": n, "generation": g, "rows": r}));
+        if !a.json {
+            pb.suspend(|| println!("compacted '{n}': {r} rows (generation {g})"));
+        }
+    }
+    pb.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::Value::Array(done));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use clap::Args;
 use sat2cap::encoders::DeviceChoice;
 use sat2cap::jobs::demo::{run_demo, DemoOptions};
 
-use crate::jobs_common::bar;
+use crate::jobs_common::{bar, print_json};
 use crate::CliError;
 
 /// Runs the whole pipeline on a synthetic region over Lausanne: render, encode, store, map,
@@ -15,7 +15,8 @@ use crate::CliError;
 #[command(after_help = "Examples:
   sat2cap demo                          # random encoders, writes ./demo-out
   sat2cap demo --weights ~/sat2cap-weights --out /tmp/demo
-  sat2cap demo --tiles my_tiles/        # your {lat}_{lon}.jpg or z/x/y.png tiles")]
+  sat2cap demo --tiles my_tiles/        # your {lat}_{lon}.jpg or z/x/y.png tiles
+  sat2cap demo --json > report.json     # {model, db, map, timings, seconds}; text on stderr")]
 pub struct DemoArgs {
     /// Output folder (database in OUT/demo.db, replaced each run; map in OUT/map.*).
     #[arg(long, default_value = "demo-out")]
@@ -35,6 +36,10 @@ pub struct DemoArgs {
     /// Synthetic tile side in pixels.
     #[arg(long, default_value_t = 800, hide = true, value_parser = clap::value_parser!(u32).range(32..=2048))]
     tile_px: u32,
+    /// Print the report (model, database, map files, timings) as JSON on stdout; the
+    /// narration goes to stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs `demo`.
@@ -48,7 +53,27 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
         tile_px: a.tile_px,
     };
     let start = std::time::Instant::now();
-    let report = run_demo(&opts, &mut |s| println!("{s}"), &|l| bar(l))?;
+    let json = a.json;
+    let report = run_demo(
+        &opts,
+        &mut |s| {
+            if json {
+                eprintln!("{s}")
+            } else {
+                println!("{s}")
+            }
+        },
+        &|l| bar(l),
+    )?;
+    if json {
+        return print_json(&serde_json::json!({
+            "model": report.model.to_string(),
+            "db": report.db.display().to_string(),
+            "map": report.map,
+            "timings": report.timings,
+            "seconds": start.elapsed().as_secs_f64(),
+        }));
+    }
     println!();
     println!("| step | items | seconds | items/s |");
     println!("|---|---:|---:|---:|");

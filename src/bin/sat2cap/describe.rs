@@ -46,7 +46,7 @@ struct Caption {
 pub fn run(a: DescribeArgs) -> Result<(), CliError> {
     let snap = sat2cap::jobs::open_snapshot(&a.db)?;
     let cv = sat2cap::jobs::collection(&snap, &a.captions)?;
-    let (q, _) = tile_query(&a.tile, &snap, &a.collection, &a.model)?;
+    let (q, _) = tile_query(&a.tile, &snap, &a.collection, cv, &a.model)?;
     let hits = sat2cap::jobs::topk::top_k(cv, &q, a.k.max(1), &Filter::new())?;
     let caps: Vec<Caption> = hits
         .into_iter()

@@ -46,7 +46,7 @@ pub struct GroundArgs {
 pub fn run(a: GroundArgs) -> Result<(), CliError> {
     let snap = sat2cap::jobs::open_snapshot(&a.db)?;
     let gv = sat2cap::jobs::collection(&snap, &a.ground)?;
-    let (q, point) = tile_query(&a.tile, &snap, &a.collection, &a.model)?;
+    let (q, point) = tile_query(&a.tile, &snap, &a.collection, gv, &a.model)?;
     let mut filter = Filter::new();
     if let Some(r) = a.radius_km {
         let p = point.ok_or_else(|| {

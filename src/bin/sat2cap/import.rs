@@ -18,8 +18,11 @@ use crate::CliError;
 /// missing), commit in batches, build the HNSW graph and compact to one segment.
 #[derive(Args)]
 #[command(
-    after_help = "Example:\n  sat2cap import --db ./db --collection places \
-    --vectors vectors.f16.npy --points places.csv"
+    after_help = "Examples:
+  sat2cap import --db ./db --collection places --vectors vectors.f16.npy --points places.csv
+  sat2cap import --db ./db --collection places --vectors v.npy --points p.csv --json
+
+--json prints {collection, rows, dim, compacted, seconds} on stdout."
 )]
 pub struct ImportArgs {
     /// Database folder.
@@ -46,6 +49,9 @@ pub struct ImportArgs {
     /// Keep the batch segments (each with its own graph) instead of compacting to one.
     #[arg(long)]
     no_compact: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 fn read_points(path: &Path) -> Result<Vec<PointRow>, CliError> {
@@ -112,6 +118,7 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
             .create_collection(&a.collection, dim)
             .map_err(CliError::runtime)?,
     }
+    let start = std::time::Instant::now();
     let bar = ProgressBar::new(rows);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows, {per_sec}, ETA {eta}")
@@ -144,14 +151,36 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
         bar.inc(1);
     }
     db.commit().map_err(CliError::runtime)?;
-    bar.finish();
+    bar.finish_and_clear();
     if !a.no_compact {
         drop(db);
-        eprintln!("compacting and building the graph...");
         let t = std::time::Instant::now();
         let mut db = open_db(&a.db, indexed)?;
+        let live = db
+            .snapshot()
+            .collection(&a.collection)
+            .map_or(rows, |c| c.len() as u64);
+        // One call: the bar shows the elapsed time and, once done, the rate.
+        let pb = crate::progress::rows_bar("compact + graph", live);
         db.compact(&a.collection).map_err(CliError::runtime)?;
-        eprintln!("compacted in {:.1} s", t.elapsed().as_secs_f64());
+        pb.inc(live);
+        pb.finish_and_clear();
+        eprintln!(
+            "compacted and built the graph in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "collection": a.collection,
+                "rows": rows,
+                "dim": dim,
+                "compacted": !a.no_compact,
+                "seconds": start.elapsed().as_secs_f64(),
+            })
+        );
     }
     eprintln!(
         "imported {rows} rows of dimension {dim} into '{}'",

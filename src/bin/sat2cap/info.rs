@@ -4,14 +4,17 @@ use std::path::PathBuf;
 
 use clap::Args;
 use sat2cap::index::hnsw::SECTION_KIND;
-use sat2cap::Db;
+use sat2cap::jobs::fingerprint::ModelFingerprint;
 use serde_json::json;
 
 use crate::CliError;
 
-/// Show the collections, their sizes and segments (read-only; takes no lock).
+/// Show the collections, their sizes, the model that made each one's vectors, and their
+/// segments (read-only; takes no lock).
 #[derive(Args)]
-#[command(after_help = "Example:\n  sat2cap info --db ./db --json")]
+#[command(after_help = "Examples:
+  sat2cap info --db ./db
+  sat2cap info --db ./db --json      # {generation, collections: [{name, dim, live, model, ...}]}")]
 pub struct InfoArgs {
     /// Database folder.
     #[arg(long)]
@@ -23,7 +26,7 @@ pub struct InfoArgs {
 
 /// Runs the command.
 pub fn run(a: InfoArgs) -> Result<(), CliError> {
-    let snap = Db::open_snapshot(&a.db).map_err(CliError::runtime)?;
+    let snap = crate::open_snapshot(&a.db)?;
     let mut cols = Vec::new();
     for name in snap.collection_names() {
         let c = snap.collection(name).map_err(CliError::runtime)?;
@@ -41,10 +44,25 @@ pub fn run(a: InfoArgs) -> Result<(), CliError> {
                 })
             })
             .collect();
+        // A property that is not a fingerprint is shown as an error string, not a failure:
+        // `info` must work on any database it can open.
+        let model = match ModelFingerprint::of(c) {
+            Ok(Some(m)) => json!({
+                "encoder": m.encoder.name(),
+                "dim": m.dim,
+                "weights": m.weights,
+                "clip": m.clip,
+                "description": m.describe(),
+            }),
+            Ok(None) => serde_json::Value::Null,
+            Err(e) => json!({ "error": e.to_string() }),
+        };
         cols.push(json!({
             "name": name,
             "dim": c.dim(),
             "live": c.len(),
+            "model": model,
+            "properties": c.properties(),
             "segments": segs,
             "tombstone_sets": c.tombstones().len(),
         }));
@@ -64,6 +82,15 @@ pub fn run(a: InfoArgs) -> Result<(), CliError> {
             c["segments"].as_array().map_or(0, Vec::len),
             c["tombstone_sets"]
         );
+        let model = &c["model"];
+        let line = if let Some(d) = model["description"].as_str() {
+            d.to_string()
+        } else if let Some(e) = model["error"].as_str() {
+            e.to_string()
+        } else {
+            "not recorded (made before model fingerprints, or by `import`)".to_string()
+        };
+        println!("  model: {line}");
         for s in c["segments"].as_array().into_iter().flatten() {
             println!(
                 "  {}: generation {}, {} rows ({} live), {} bytes, graph: {}",

@@ -5,17 +5,20 @@ use std::path::PathBuf;
 use clap::Args;
 use sat2cap::jobs::ingest::ingest_ground;
 
-use crate::jobs_common::{bar, finish_ingest, ModelArgs};
+use crate::jobs_common::{bar, finish_ingest, IngestFlags, ModelArgs};
 use crate::CliError;
 
 /// Encodes ground-level photos with CLIP and stores them with place and time.
 #[derive(Args, Debug)]
 #[command(
     after_help = "The CSV has a header naming path,lat,lon[,datetime]; paths are relative to DIR.
-A bad row or unreadable image is reported and skipped; the rest go on.
+A bad row or unreadable image is reported and skipped; the rest go on. A photo's key is its
+path as listed: photos already in the collection are skipped; --replace re-encodes them.
+The collection records the model that made it; another model is refused (--force-model).
 
 Examples:
-  sat2cap ingest-ground photos/ --meta photos.csv --db my.db --weights ~/sat2cap-weights"
+  sat2cap ingest-ground photos/ --meta photos.csv --db my.db --weights ~/sat2cap-weights
+  sat2cap ingest-ground photos/ --meta photos.csv --db my.db --random-weights --json"
 )]
 pub struct IngestGroundArgs {
     /// Folder of photos.
@@ -32,6 +35,8 @@ pub struct IngestGroundArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    ingest: IngestFlags,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -50,10 +55,11 @@ pub fn run(a: IngestGroundArgs) -> Result<(), CliError> {
             a.meta.display()
         )));
     }
-    let (enc, _) = a.model.load(a.json)?;
+    let (enc, source) = a.model.load(a.json)?;
     let mut db = sat2cap::jobs::open_or_create(&a.db)?;
     let pb = bar("photos");
-    let r = ingest_ground(&mut db, &enc, &a.dir, &a.meta, &a.collection, &pb)?;
+    let opts = a.ingest.options(a.collection);
+    let r = ingest_ground(&mut db, &enc, &source, &a.dir, &a.meta, &opts, &pb)?;
     pb.finish_and_clear();
     finish_ingest(&r, "photos", a.json)
 }

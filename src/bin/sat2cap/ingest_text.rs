@@ -5,17 +5,20 @@ use std::path::PathBuf;
 use clap::Args;
 use sat2cap::jobs::ingest::{ingest_captions, read_captions};
 
-use crate::jobs_common::{bar, finish_ingest, ModelArgs};
+use crate::jobs_common::{bar, finish_ingest, IngestFlags, ModelArgs};
 use crate::CliError;
 
 /// Stores a caption bank (one caption per line; `#` lines are comments) for `describe`.
 #[derive(Args, Debug)]
 #[command(
     after_help = "Captions have no place: they are stored at the dummy point (0, 0), without
-time, payload {\"caption\": text}.
+time, payload {\"caption\": text}. A caption's key is its text: captions already in the
+collection are skipped; --replace re-encodes them. The collection records the model that
+made it; another model is refused (--force-model).
 
 Examples:
-  sat2cap ingest-text captions.txt --db my.db --weights ~/sat2cap-weights"
+  sat2cap ingest-text captions.txt --db my.db --weights ~/sat2cap-weights
+  sat2cap ingest-text more-captions.txt --db my.db --random-weights --json"
 )]
 pub struct IngestTextArgs {
     /// Text file, one caption per line.
@@ -30,16 +33,19 @@ pub struct IngestTextArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    ingest: IngestFlags,
+    #[command(flatten)]
     model: ModelArgs,
 }
 
 /// Runs `ingest-text`.
 pub fn run(a: IngestTextArgs) -> Result<(), CliError> {
     let captions = read_captions(&a.file)?;
-    let (enc, _) = a.model.load(a.json)?;
+    let (enc, source) = a.model.load(a.json)?;
     let mut db = sat2cap::jobs::open_or_create(&a.db)?;
     let pb = bar("captions");
-    let r = ingest_captions(&mut db, &enc, &captions, &a.collection, &pb)?;
+    let opts = a.ingest.options(a.collection);
+    let r = ingest_captions(&mut db, &enc, &source, &captions, &opts, &pb)?;
     pb.finish_and_clear();
     finish_ingest(&r, "captions", a.json)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use sat2cap::jobs::ingest::{ingest_tiles, TileOptions};
 
-use crate::jobs_common::{bar, finish_ingest, ModelArgs};
+use crate::jobs_common::{bar, finish_ingest, IngestFlags, ModelArgs};
 use crate::CliError;
 
 /// Encodes overhead tiles with Sat2Cap and stores them with centre, footprint and time.
@@ -13,11 +13,15 @@ use crate::CliError;
 #[command(
     after_help = "Tiles: {lat}_{lon}.(jpg|png) (reference naming; footprint = --tile-deg or the
 smallest spacing between tiles) or an XYZ folder z/x/y.(jpg|png) (web-mercator bounds).
-Payload: {\"path\": ..., \"footprint\": [W,S,E,N]}. One commit at the end.
+Payload: {\"path\", \"footprint\": [W,S,E,N], \"key\"}. One commit at the end.
+A tile's key is its path under DIR without extension ({lat}_{lon} or z/x/y): tiles already
+in the collection are skipped (\"N already present, skipped\"); --replace re-encodes them.
+The collection records the model that made it; another model is refused (--force-model).
 
 Examples:
   sat2cap ingest-tiles tiles/ --db my.db --weights ~/sat2cap-weights
-  sat2cap ingest-tiles xyz/ --db my.db --datetime 2023-06-21T12:00:00 --random-weights"
+  sat2cap ingest-tiles xyz/ --db my.db --datetime 2023-06-21T12:00:00 --random-weights
+  sat2cap ingest-tiles tiles/ --db my.db --weights ~/sat2cap-weights --replace --json"
 )]
 pub struct IngestTilesArgs {
     /// Folder of tiles.
@@ -38,6 +42,8 @@ pub struct IngestTilesArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    ingest: IngestFlags,
+    #[command(flatten)]
     model: ModelArgs,
 }
 
@@ -55,15 +61,15 @@ pub fn run(a: IngestTilesArgs) -> Result<(), CliError> {
             a.dir.display()
         )));
     }
-    let (enc, _) = a.model.load(a.json)?;
+    let (enc, source) = a.model.load(a.json)?;
     let mut db = sat2cap::jobs::open_or_create(&a.db)?;
     let opts = TileOptions {
-        collection: a.collection,
+        common: a.ingest.options(a.collection),
         time,
         tile_deg: a.tile_deg,
     };
     let pb = bar("tiles");
-    let r = ingest_tiles(&mut db, &enc, &a.dir, &opts, &pb)?;
+    let r = ingest_tiles(&mut db, &enc, &source, &a.dir, &opts, &pb)?;
     pb.finish_and_clear();
     finish_ingest(&r, "tiles", a.json)
 }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sat2cap::encoders::{DeviceChoice, Encoders};
+use sat2cap::jobs::fingerprint::{check_collections, check_space};
 use sat2cap::jobs::model::{self, ModelSource};
 use sat2cap::jobs::JobError;
 
@@ -47,17 +47,38 @@ impl ModelArgs {
     }
 }
 
-/// A progress bar on stderr with rate and ETA (hidden when stderr is not a terminal).
-pub fn bar(label: &str) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    let style =
-        ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-    pb.set_style(style);
-    pb.set_prefix(label.to_string());
-    pb
+/// How an ingest treats items already present and a collection made by another model.
+#[derive(Args, Debug, Clone)]
+pub struct IngestFlags {
+    /// Re-encode and replace items whose key is already in the collection (default: skip
+    /// them and say how many).
+    #[arg(long)]
+    pub replace: bool,
+    /// Add to a collection made by a different model (or recording none) and record this
+    /// model for it. Only for weights known to be the same model (e.g. re-saved as f16).
+    #[arg(long)]
+    pub force_model: bool,
 }
+
+impl IngestFlags {
+    /// The library options for `collection`.
+    pub fn options(&self, collection: String) -> sat2cap::jobs::ingest::IngestOptions {
+        sat2cap::jobs::ingest::IngestOptions {
+            collection,
+            replace: self.replace,
+            force_model: self.force_model,
+        }
+    }
+}
+
+/// Prints a warning (one line, stderr) when there is one.
+pub fn warn(w: Option<String>) {
+    if let Some(w) = w {
+        eprintln!("sat2cap: {w}");
+    }
+}
+
+pub use crate::progress::bar;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
@@ -85,24 +106,39 @@ pub fn finish_ingest(
             .ids
             .map(|(a, b)| format!(" (ids {a}..={b})"))
             .unwrap_or_default();
-        println!("added {} {what}{ids}; {} failed", r.added, r.failed.len());
+        let mut line = format!("added {} {what}{ids}", r.added);
+        if r.replaced > 0 {
+            line.push_str(&format!("; {} replaced", r.replaced));
+        }
+        if r.present > 0 {
+            line.push_str(&format!(
+                "; {} already present, skipped (--replace re-encodes them)",
+                r.present
+            ));
+        }
+        line.push_str(&format!("; {} failed", r.failed.len()));
+        println!("{line}");
     }
-    if r.added == 0 {
+    if r.added + r.replaced + r.present == 0 {
         return Err(CliError::input(format!("no {what} could be added")));
     }
     Ok(())
 }
 
-/// Resolves `TILE_OR_ID`: a number is an item id of `collection` (its stored vector and
-/// place); anything else is an overhead image file (encoded; place from a `{lat}_{lon}` name).
+/// Resolves `TILE_OR_ID` for a lookup in `target`: a number is an item id of `collection`
+/// (its stored vector and place); anything else is an overhead image file (encoded; place
+/// from a `{lat}_{lon}` name). Refuses a query from another model's CLIP space than
+/// `target`'s (see `sat2cap::jobs::fingerprint`).
 pub fn tile_query(
     arg: &str,
     snap: &sat2cap::Snapshot,
     collection: &str,
+    target: &sat2cap::storage::CollectionView,
     model: &ModelArgs,
 ) -> Result<(Vec<f32>, Option<sat2cap::geo::Point>), CliError> {
     if let Ok(id) = arg.parse::<u64>() {
         let view = sat2cap::jobs::collection(snap, collection)?;
+        warn(check_collections(view, target)?);
         let item = view
             .get(id)
             .map_err(CliError::runtime)?
@@ -118,7 +154,12 @@ pub fn tile_query(
             "'{arg}' is neither a tile id nor an image file"
         )));
     }
-    let (enc, _) = model.load(true)?;
+    let (enc, source) = model.load(true)?;
+    warn(check_space(
+        target,
+        &source.clip_id(),
+        "the query tile's Sat2Cap encoder",
+    )?);
     let v = sat2cap::jobs::ingest::encode_image_file(&enc, path, true)?;
     let point = path
         .file_stem()

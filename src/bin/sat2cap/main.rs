@@ -1,11 +1,13 @@
 //! The `sat2cap` command-line tool: one module per command.
 //!
-//! Exit codes: 0 success, 1 a runtime failure (I/O, corrupt file, locked database),
-//! 2 bad usage or bad input (clap's own code for usage errors).
+//! Exit codes (also in every command's `--help`): 0 success, 1 a runtime failure (I/O, corrupt
+//! file, locked database), 2 bad usage or bad input (clap's own code for usage errors).
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use sat2cap::storage::OpenError;
 
 mod compact;
 #[cfg(feature = "encoders")]
@@ -28,6 +30,7 @@ mod ingest_tiles;
 mod jobs_common;
 #[cfg(feature = "encoders")]
 mod map;
+mod progress;
 mod query;
 #[cfg(feature = "encoders")]
 mod search;
@@ -103,8 +106,46 @@ impl CliError {
     }
 }
 
+/// Appended to the help of the tool and of every command.
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 runtime failure (I/O, corrupt or locked \
+database, encoder failure); 2 bad usage or bad input (unknown flag, missing file, bad value, \
+unknown collection, model mismatch).";
+
+/// Opens a read-only snapshot: a missing database is bad input (2), anything else a runtime
+/// failure (1).
+pub fn open_snapshot(path: &Path) -> Result<sat2cap::Snapshot, CliError> {
+    sat2cap::Db::open_snapshot(path).map_err(|e| open_error(path, e))
+}
+
+/// Opens a database for writing (same exit codes as [`open_snapshot`]).
+pub fn open_writer(path: &Path, opts: sat2cap::DbOptions) -> Result<sat2cap::Db, CliError> {
+    sat2cap::Db::open_with(path, opts).map_err(|e| open_error(path, e))
+}
+
+fn open_error(path: &Path, e: OpenError) -> CliError {
+    match e {
+        OpenError::NotFound { .. } => CliError::input(format!(
+            "no database at {} (no MANIFEST there)",
+            path.display()
+        )),
+        e => CliError::runtime(e),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cmd = Cli::command()
+        .after_help(EXIT_CODES)
+        .mut_subcommands(|sc| {
+            let help = match sc.get_after_help() {
+                Some(h) => format!("{h}\n\n{EXIT_CODES}"),
+                None => EXIT_CODES.to_string(),
+            };
+            sc.after_help(help)
+        });
+    let cli = match Cli::from_arg_matches(&cmd.get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let result: Result<(), CliError> = match cli.command {
         Command::Import(a) => import::run(a),
         Command::Query(a) => query::run(a),

@@ -6,7 +6,9 @@ use clap::Args;
 use sat2cap::encoders::Meta;
 use sat2cap::jobs::map::{load_tile_images, region_tiles, score_stored, score_vectors, write_map};
 
-use crate::jobs_common::{print_json, ModelArgs};
+use sat2cap::jobs::fingerprint::check_space;
+
+use crate::jobs_common::{bar, print_json, warn, ModelArgs};
 use crate::CliError;
 
 /// Cosine of each prompt against every tile in the box, min-max scaled over the region:
@@ -78,6 +80,11 @@ pub fn run(a: MapArgs) -> Result<(), CliError> {
     let view = sat2cap::jobs::collection(&snap, &a.collection)?;
     let tiles = region_tiles(view, bbox.as_ref())?;
     let (enc, source) = a.model.load(a.json)?;
+    warn(check_space(
+        view,
+        &source.clip_id(),
+        "the prompts' text encoder",
+    )?);
     if dynamic && !enc.has_dynamic() {
         return Err(CliError::input(
             "--datetime/--hours need the dynamic encoder (geo_encoder.* in the Sat2Cap weights, \
@@ -96,40 +103,56 @@ pub fn run(a: MapArgs) -> Result<(), CliError> {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let bytes: Vec<Vec<u8>> = paths
-            .iter()
-            .map(|p| {
-                std::fs::read(p).map_err(|e| CliError::runtime(format!("{}: {e}", p.display())))
-            })
-            .collect::<Result<_, _>>()?;
-        let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
         let hours: Vec<Option<u32>> = if a.hours.is_empty() {
             vec![None]
         } else {
             a.hours.iter().map(|&h| Some(h)).collect()
         };
+        // Every tile needs a time before anything is encoded.
+        let mut times = Vec::with_capacity(tiles.len());
+        for t in &tiles {
+            let stored = view.get(t.id).ok().flatten().and_then(|i| i.time);
+            times.push(base_time.or(stored).ok_or_else(|| {
+                CliError::input(format!("tile {} has no stored time: give --datetime", t.id))
+            })?);
+        }
+        let pb = bar("re-encode tiles");
+        pb.set_length((tiles.len() * hours.len()) as u64);
         for h in hours {
-            let mut metas = Vec::new();
-            for t in &tiles {
-                let stored = view.get(t.id).ok().flatten().and_then(|i| i.time);
-                let time = base_time.or(stored).ok_or_else(|| {
-                    CliError::input(format!("tile {} has no stored time: give --datetime", t.id))
-                })?;
-                let d = sat2cap::time::from_unix(time);
-                metas.push(Meta {
-                    lat: t.cell.center.lat(),
-                    lon: t.cell.center.lon(),
-                    year: d.year,
-                    month: d.month,
-                    day: d.day,
-                    hour: h.unwrap_or(d.hour),
-                });
+            let mut vs: Vec<Vec<f32>> = Vec::with_capacity(tiles.len());
+            for start in (0..tiles.len()).step_by(16) {
+                let end = (start + 16).min(tiles.len());
+                let bytes: Vec<Vec<u8>> = paths[start..end]
+                    .iter()
+                    .map(|p| {
+                        std::fs::read(p)
+                            .map_err(|e| CliError::runtime(format!("{}: {e}", p.display())))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+                let metas: Vec<Meta> = (start..end)
+                    .map(|i| {
+                        let d = sat2cap::time::from_unix(times[i]);
+                        Meta {
+                            lat: tiles[i].cell.center.lat(),
+                            lon: tiles[i].cell.center.lon(),
+                            year: d.year,
+                            month: d.month,
+                            day: d.day,
+                            hour: h.unwrap_or(d.hour),
+                        }
+                    })
+                    .collect();
+                for (i, r) in enc
+                    .encode_overhead_bytes(&refs, Some(&metas))
+                    .into_iter()
+                    .enumerate()
+                {
+                    let p = &paths[start + i];
+                    vs.push(r.map_err(|e| CliError::runtime(format!("{}: {e}", p.display())))?);
+                }
+                pb.inc((end - start) as u64);
             }
-            let vs: Vec<Vec<f32>> = enc
-                .encode_overhead_bytes(&refs, Some(&metas))
-                .into_iter()
-                .collect::<Result<_, _>>()
-                .map_err(CliError::runtime)?;
             for (p, q) in a.prompts.iter().zip(&qs) {
                 let caption = match h {
                     Some(h) => format!("\"{p}\" at {h:02}:00"),
@@ -138,6 +161,7 @@ pub fn run(a: MapArgs) -> Result<(), CliError> {
                 panels.push((caption, score_vectors(&tiles, &vs, q)));
             }
         }
+        pb.finish_and_clear();
     } else {
         for (p, q) in a.prompts.iter().zip(&qs) {
             panels.push((format!("\"{p}\""), score_stored(view, &tiles, q)?));

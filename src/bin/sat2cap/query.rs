@@ -8,7 +8,6 @@ use clap::Args;
 use rayon::prelude::*;
 use sat2cap::io::query_jsonl::{parse_query_line, FilterJson, QueryLine, ResultLine};
 use sat2cap::query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
-use sat2cap::Db;
 
 use crate::CliError;
 
@@ -20,8 +19,11 @@ use crate::CliError;
 /// {"time": [t0, t1]}}. Output line: {"id": .., "neighbors": [ids], "scores": [..]}.
 #[derive(Args)]
 #[command(
-    after_help = "Example:\n  sat2cap query --db ./db --collection places \
-    --batch queries.jsonl --out results.jsonl --threads 4"
+    after_help = "Examples:
+  sat2cap query --db ./db --collection places --batch queries.jsonl --out results.jsonl --threads 4
+  sat2cap query --db ./db --collection places --batch q.jsonl --out r.jsonl --exact --json
+
+--json prints {queries, seconds, queries_per_s, prepare_seconds, out} on stdout."
 )]
 pub struct QueryArgs {
     /// Database folder.
@@ -45,6 +47,9 @@ pub struct QueryArgs {
     /// Graph beam width (default: the library default).
     #[arg(long)]
     ef: Option<usize>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 fn to_filter(f: &FilterJson) -> Result<Filter, String> {
@@ -69,7 +74,7 @@ fn to_filter(f: &FilterJson) -> Result<Filter, String> {
 
 /// Runs the command.
 pub fn run(a: QueryArgs) -> Result<(), CliError> {
-    let snap = Db::open_snapshot(&a.db).map_err(CliError::runtime)?;
+    let snap = crate::open_snapshot(&a.db)?;
     let coll = snap.collection(&a.collection).map_err(CliError::input)?;
     let file = std::fs::File::open(&a.batch)
         .map_err(|e| CliError::input(format!("{}: {e}", a.batch.display())))?;
@@ -97,6 +102,8 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
     coll.prepare()
         .map_err(|e| CliError::runtime(format!("collection '{}': {e}", a.collection)))?;
     let prep = prep.elapsed().as_secs_f64();
+    let pb = crate::progress::bar("queries");
+    pb.set_length(queries.len() as u64);
     let start = Instant::now();
     let results: Result<Vec<ResultLine>, CliError> = pool.install(|| {
         queries
@@ -113,6 +120,7 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
                 let r = s
                     .run()
                     .map_err(|e| CliError::input(format!("{}:{no}: {e}", a.batch.display())))?;
+                pb.inc(1);
                 Ok(ResultLine {
                     id: q.id.clone(),
                     neighbors: r.hits.iter().map(|h| h.id).collect(),
@@ -121,6 +129,7 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
             })
             .collect()
     });
+    pb.finish_and_clear();
     let results = results?;
     let secs = start.elapsed().as_secs_f64();
     let mut tmp_name = a.out.as_os_str().to_owned();
@@ -140,6 +149,18 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
         return Err(CliError::runtime(format!("{}: {e}", a.out.display())));
     }
     let n = results.len();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "queries": n,
+                "seconds": secs,
+                "queries_per_s": n as f64 / secs.max(1e-9),
+                "prepare_seconds": prep,
+                "out": a.out.display().to_string(),
+            })
+        );
+    }
     eprintln!(
         "queries: {n}, seconds: {secs:.3}, queries/s: {:.1} (segments prepared in {prep:.3} s)",
         n as f64 / secs.max(1e-9)

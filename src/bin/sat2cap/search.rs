@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 use sat2cap::query::filter::{Filter, Radius};
 
-use crate::jobs_common::{print_matches, ModelArgs};
+use sat2cap::jobs::fingerprint::check_space;
+
+use crate::jobs_common::{print_matches, warn, ModelArgs};
 use crate::CliError;
 
 /// The k items most similar to a text, an image or a vector, optionally inside a box or
@@ -15,7 +17,10 @@ use crate::CliError;
   sat2cap search --db my.db --text \"people fishing on a boat\" --k 5
   sat2cap search --db my.db --text \"a forest\" --bbox 6.58,46.49,6.68,46.55 --json
   sat2cap search --db my.db --image photo.jpg --near 46.52,6.63 --radius-km 2
-  sat2cap search --db my.db --collection ground --vector q.npy")]
+  sat2cap search --db my.db --collection ground --vector q.npy
+
+The query encoder must come from the same CLIP weights as the collection (recorded at
+ingest, shown by `sat2cap info`): another model's query is refused. --vector is not checked.")]
 pub struct SearchArgs {
     /// Database folder.
     #[arg(long)]
@@ -93,13 +98,24 @@ pub fn run(a: SearchArgs) -> Result<(), CliError> {
     let snap = sat2cap::jobs::open_snapshot(&a.db)?;
     let view = sat2cap::jobs::collection(&snap, &a.collection)?;
     let query = if let Some(t) = &a.text {
-        let (enc, _) = a.model.load(a.json)?;
+        let (enc, source) = a.model.load(a.json)?;
+        warn(check_space(
+            view,
+            &source.clip_id(),
+            "the query's text encoder",
+        )?);
         enc.encode_text(&[t.as_str()])
             .map_err(CliError::runtime)?
             .pop()
             .ok_or_else(|| CliError::runtime("text not encoded"))?
     } else if let Some(p) = &a.image {
-        let (enc, _) = a.model.load(a.json)?;
+        let (enc, source) = a.model.load(a.json)?;
+        let what = if a.overhead_image {
+            "the query's Sat2Cap encoder"
+        } else {
+            "the query's image encoder"
+        };
+        warn(check_space(view, &source.clip_id(), what)?);
         sat2cap::jobs::ingest::encode_image_file(&enc, p, a.overhead_image)?
     } else if let Some(p) = &a.vector {
         read_vector(p)?
