@@ -421,3 +421,517 @@ fn ingest_map_search_ground_describe_eval() {
     ]));
     assert_eq!(n.as_array().unwrap().len(), 4);
 }
+
+fn tiny_weights() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/encoders/tiny")
+}
+
+/// Runs `args`; returns its parsed JSON stdout (it must succeed).
+fn ok_json(args: &[&str]) -> serde_json::Value {
+    json(&ok(args))
+}
+
+fn collection_info<'a>(info: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    info["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no collection {name} in {info}"))
+}
+
+#[test]
+fn reingest_skips_or_replaces_by_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tiles, photos) = make_data(tmp.path());
+    let db = tmp.path().join("db");
+    let (db, tiles, photos) = (
+        db.to_str().unwrap(),
+        tiles.to_str().unwrap(),
+        photos.to_str().unwrap(),
+    );
+    let csv = tmp.path().join("photos/photos.csv");
+    let csv = csv.to_str().unwrap();
+    let caps = tmp.path().join("captions.txt");
+    let caps = caps.to_str().unwrap();
+    let rw = "--random-weights";
+
+    let r = ok_json(&["ingest-tiles", tiles, "--db", db, rw, "--json"]);
+    assert_eq!(
+        (r["added"].as_u64(), r["present"].as_u64()),
+        (Some(9), Some(0))
+    );
+    assert_eq!(r["ids"], serde_json::json!([0, 8]));
+    // The same tiles again: nothing added, a report, exit 0; the bad image fails again.
+    let out = ok(&["ingest-tiles", tiles, "--db", db, rw]);
+    assert!(
+        out.contains("added 0 tiles; 9 already present, skipped"),
+        "{out}"
+    );
+    let r = ok_json(&["ingest-tiles", tiles, "--db", db, rw, "--json"]);
+    assert_eq!(
+        (
+            r["added"].as_u64(),
+            r["present"].as_u64(),
+            r["replaced"].as_u64()
+        ),
+        (Some(9 - 9), Some(9), Some(0))
+    );
+    assert_eq!(r["failed"].as_array().unwrap().len(), 1);
+    // --replace: re-encoded under the same ids, still 9 tiles.
+    let r = ok_json(&["ingest-tiles", tiles, "--db", db, rw, "--replace", "--json"]);
+    assert_eq!(
+        (r["added"].as_u64(), r["replaced"].as_u64()),
+        (Some(0), Some(9))
+    );
+    // A copy of one tile under a new name is new; the same name in another folder is the
+    // same key.
+    let more = tmp.path().join("more");
+    std::fs::create_dir_all(&more).unwrap();
+    std::fs::copy(
+        Path::new(tiles).join("46.50_6.60.png"),
+        more.join("46.50_6.60.png"),
+    )
+    .unwrap();
+    std::fs::copy(
+        Path::new(tiles).join("46.50_6.60.png"),
+        more.join("46.55_6.60.png"),
+    )
+    .unwrap();
+    let r = ok_json(&[
+        "ingest-tiles",
+        more.to_str().unwrap(),
+        "--db",
+        db,
+        rw,
+        "--json",
+    ]);
+    assert_eq!(
+        (r["added"].as_u64(), r["present"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(r["ids"], serde_json::json!([9, 9]));
+
+    // Photos: keyed by their path in the CSV.
+    let g = |extra: &[&str]| {
+        let mut a = vec![
+            "ingest-ground",
+            photos,
+            "--meta",
+            csv,
+            "--db",
+            db,
+            rw,
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        ok_json(&a)
+    };
+    assert_eq!(g(&[])["added"], 9);
+    let r = g(&[]);
+    assert_eq!(
+        (r["added"].as_u64(), r["present"].as_u64()),
+        (Some(0), Some(9))
+    );
+    assert_eq!(g(&["--replace"])["replaced"], 9);
+
+    // Captions: keyed by their text; a repeat within the file counts once.
+    std::fs::write(
+        tmp.path().join("captions.txt"),
+        "a lake\na forest\na lake\nfields\na town\n",
+    )
+    .unwrap();
+    let r = ok_json(&["ingest-text", caps, "--db", db, rw, "--json"]);
+    assert_eq!(
+        (r["added"].as_u64(), r["present"].as_u64()),
+        (Some(4), Some(1))
+    );
+    let out = ok(&["ingest-text", caps, "--db", db, rw]);
+    assert!(out.contains("5 already present, skipped"), "{out}");
+
+    let info = ok_json(&["info", "--db", db, "--json"]);
+    for (name, live) in [("overhead", 10), ("ground", 9), ("captions", 4)] {
+        assert_eq!(collection_info(&info, name)["live"], live, "{name}");
+    }
+    // Search sees each caption once.
+    let hits = ok_json(&[
+        "search",
+        "--db",
+        db,
+        "--collection",
+        "captions",
+        "--text",
+        "a lake",
+        "--k",
+        "10",
+        rw,
+        "--json",
+    ]);
+    assert_eq!(hits.as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn the_model_is_recorded_and_other_models_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tiles, photos) = make_data(tmp.path());
+    let db = tmp.path().join("db");
+    let (db, tiles, photos) = (
+        db.to_str().unwrap(),
+        tiles.to_str().unwrap(),
+        photos.to_str().unwrap(),
+    );
+    let csv = tmp.path().join("photos/photos.csv");
+    let csv = csv.to_str().unwrap();
+    let caps = tmp.path().join("captions.txt");
+    let caps = caps.to_str().unwrap();
+    let rw = "--random-weights";
+    let real = tiny_weights();
+    let real = real.to_str().unwrap();
+
+    ok(&["ingest-tiles", tiles, "--db", db, rw]);
+    ok(&["ingest-ground", photos, "--meta", csv, "--db", db, rw]);
+    ok(&["ingest-text", caps, "--db", db, rw]);
+    // info records the model of each collection.
+    let info = ok_json(&["info", "--db", db, "--json"]);
+    let random = "random:seed=2307:tiny";
+    for (name, encoder) in [
+        ("overhead", "sat2cap-overhead"),
+        ("ground", "clip-image"),
+        ("captions", "clip-text"),
+    ] {
+        let m = &collection_info(&info, name)["model"];
+        assert_eq!(m["encoder"], encoder, "{m}");
+        assert_eq!(m["dim"], 512);
+        assert_eq!(
+            (m["weights"].as_str(), m["clip"].as_str()),
+            (Some(random), Some(random))
+        );
+    }
+    let text = ok(&["info", "--db", db]);
+    assert!(
+        text.contains("model: sat2cap-overhead, 512-d, RANDOM weights (seed 2307, tiny)"),
+        "{text}"
+    );
+
+    // Real (tiny test) weights: adding to a random-weights collection is refused.
+    let e = fails(&["ingest-text", caps, "--db", db, "--weights", real], 2);
+    assert!(
+        e.contains("collection 'captions' was made by a different model")
+            && e.contains("RANDOM weights (seed 2307, tiny)")
+            && e.contains("weights crc32c"),
+        "{e}"
+    );
+    let e = fails(&["ingest-tiles", tiles, "--db", db, "--weights", real], 2);
+    assert!(e.contains("different model"), "{e}");
+    // Another encoder into a collection: refused too.
+    let e = fails(
+        &[
+            "ingest-text",
+            caps,
+            "--db",
+            db,
+            "--collection",
+            "overhead",
+            rw,
+        ],
+        2,
+    );
+    assert!(
+        e.contains("it holds sat2cap-overhead embeddings, this makes clip-text embeddings"),
+        "{e}"
+    );
+    // Queries from another model's CLIP space: refused.
+    let e = fails(
+        &["search", "--db", db, "--text", "a lake", "--weights", real],
+        2,
+    );
+    assert!(
+        e.contains("CLIP space") && e.contains("text encoder"),
+        "{e}"
+    );
+    let out = tmp.path().join("m");
+    let e = fails(
+        &[
+            "map",
+            "a lake",
+            "--db",
+            db,
+            "--out",
+            out.to_str().unwrap(),
+            "--weights",
+            real,
+        ],
+        2,
+    );
+    assert!(e.contains("CLIP space"), "{e}");
+    assert!(!tmp.path().join("m.png").exists());
+    let tile = Path::new(tiles).join("46.50_6.60.png");
+    let e = fails(
+        &[
+            "describe",
+            tile.to_str().unwrap(),
+            "--db",
+            db,
+            "--weights",
+            real,
+        ],
+        2,
+    );
+    assert!(e.contains("CLIP space"), "{e}");
+    // Tile of one collection against a collection of another model.
+    ok(&[
+        "ingest-ground",
+        photos,
+        "--meta",
+        csv,
+        "--db",
+        db,
+        "--collection",
+        "ground2",
+        "--weights",
+        real,
+    ]);
+    let e = fails(&["ground", "0", "--db", db, "--ground", "ground2", rw], 2);
+    assert!(
+        e.contains("collection 'ground2'") && e.contains("CLIP space"),
+        "{e}"
+    );
+    // The same model still works.
+    ok(&["search", "--db", db, "--text", "a lake", rw, "--json"]);
+    ok(&["ground", "0", "--db", db, rw, "--json"]);
+
+    // --force-model records the new model.
+    let r = ok_json(&[
+        "ingest-text",
+        caps,
+        "--db",
+        db,
+        "--weights",
+        real,
+        "--force-model",
+        "--replace",
+        "--json",
+    ]);
+    assert_eq!(r["replaced"], 4);
+    let info = ok_json(&["info", "--db", db, "--json"]);
+    let m = &collection_info(&info, "captions")["model"];
+    assert!(m["weights"].as_str().unwrap().starts_with("crc32c:"), "{m}");
+    assert_eq!(m["weights"], m["clip"]);
+
+    // A collection without a recorded model (made by `import`): adding is refused without
+    // --force-model, searching works with a warning.
+    let v: Vec<f32> = (0..3 * 512).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+    let npy = tmp.path().join("v.npy");
+    sat2cap::io::npy::write_npy(&npy, sat2cap::io::npy::NpyDtype::F32, 512, &v).unwrap();
+    let pts = tmp.path().join("p.csv");
+    std::fs::write(&pts, "id,lat,lon\n0,1,1\n1,2,2\n2,3,3\n").unwrap();
+    ok(&[
+        "import",
+        "--db",
+        db,
+        "--collection",
+        "legacy",
+        "--vectors",
+        npy.to_str().unwrap(),
+        "--points",
+        pts.to_str().unwrap(),
+    ]);
+    let e = fails(
+        &[
+            "ingest-text",
+            caps,
+            "--db",
+            db,
+            "--collection",
+            "legacy",
+            rw,
+        ],
+        2,
+    );
+    assert!(
+        e.contains("records no model") && e.contains("--force-model"),
+        "{e}"
+    );
+    let o = sat2cap(&[
+        "search",
+        "--db",
+        db,
+        "--collection",
+        "legacy",
+        "--text",
+        "x",
+        rw,
+        "--json",
+    ]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("records no model"));
+    assert_eq!(
+        json(&String::from_utf8_lossy(&o.stdout))
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let r = ok_json(&[
+        "ingest-text",
+        caps,
+        "--db",
+        db,
+        "--collection",
+        "legacy",
+        rw,
+        "--force-model",
+        "--json",
+    ]);
+    assert_eq!(r["added"], 4);
+    let info = ok_json(&["info", "--db", db, "--json"]);
+    assert_eq!(
+        collection_info(&info, "legacy")["model"]["encoder"],
+        "clip-text"
+    );
+    ok(&["verify", "--db", db]);
+}
+
+/// Writes a weights folder: the tiny CLIP checkpoint and the tiny Sat2Cap one WITHOUT its
+/// dynamic encoder (no geo_encoder.* tensors).
+fn weights_without_dynamic(root: &Path) -> PathBuf {
+    let w = root.join("weights");
+    std::fs::create_dir_all(w.join("clip")).unwrap();
+    std::fs::create_dir_all(w.join("sat2cap")).unwrap();
+    std::fs::copy(
+        tiny_weights().join("clip/model.safetensors"),
+        w.join("clip/model.safetensors"),
+    )
+    .unwrap();
+    let bytes = std::fs::read(tiny_weights().join("sat2cap/model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let all = st.tensors();
+    assert!(all.iter().any(|(n, _)| n.starts_with("geo_encoder.")));
+    let kept: Vec<_> = all
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("geo_encoder."))
+        .collect();
+    let out = safetensors::serialize(kept, None).unwrap();
+    std::fs::write(w.join("sat2cap/model.safetensors"), out).unwrap();
+    w
+}
+
+#[test]
+fn map_at_a_date_without_the_dynamic_encoder_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tiles, _) = make_data(tmp.path());
+    let w = weights_without_dynamic(tmp.path());
+    let (db, w) = (tmp.path().join("db"), w.to_str().unwrap());
+    let db = db.to_str().unwrap();
+    let o = sat2cap(&[
+        "ingest-tiles",
+        tiles.to_str().unwrap(),
+        "--db",
+        db,
+        "--weights",
+        w,
+        "--datetime",
+        "2023-06-21T12:00:00",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = tmp.path().join("m");
+    let out = out.to_str().unwrap();
+    for extra in [
+        &["--datetime", "2023-06-21T00:00:00"][..],
+        &["--hours", "6,18"][..],
+    ] {
+        let mut args = vec!["map", "a lake", "--db", db, "--out", out, "--weights", w];
+        args.extend_from_slice(extra);
+        let e = fails(&args, 2);
+        assert!(
+            e.contains("need the dynamic encoder") && e.contains("geo_encoder"),
+            "{e}"
+        );
+        assert!(!tmp.path().join("m.png").exists(), "nothing written");
+    }
+    // Without a date the same weights map the stored embeddings.
+    let f = ok_json(&[
+        "map",
+        "a lake",
+        "--db",
+        db,
+        "--out",
+        out,
+        "--weights",
+        w,
+        "--json",
+    ]);
+    assert!(image::open(f["png"].as_str().unwrap()).is_ok());
+}
+
+#[test]
+fn every_command_has_help_with_examples_and_exit_codes() {
+    for c in [
+        "ingest-tiles",
+        "ingest-ground",
+        "ingest-text",
+        "search",
+        "map",
+        "ground",
+        "describe",
+        "eval-retrieval",
+        "info",
+        "verify",
+        "compact",
+        "import",
+        "query",
+        "demo",
+    ] {
+        let help = ok(&[c, "--help"]);
+        assert!(help.contains("Example"), "{c}: {help}");
+        assert!(
+            help.contains("Exit codes: 0 success; 1 runtime"),
+            "{c}: {help}"
+        );
+    }
+    assert!(ok(&["--help"]).contains("Exit codes"));
+    // Usage errors: clap's exit code 2.
+    assert_eq!(
+        sat2cap(&["search", "--no-such-flag"]).status.code(),
+        Some(2)
+    );
+    // A missing database is bad input (2) for the read-only commands.
+    for c in ["info", "verify", "compact"] {
+        let e = fails(&[c, "--db", "/no/such/db"], 2);
+        assert!(e.contains("no database at /no/such/db"), "{c}: {e}");
+    }
+}
+
+#[test]
+fn json_outputs_of_verify_and_compact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, _) = make_data(tmp.path());
+    let db = tmp.path().join("db");
+    let db = db.to_str().unwrap();
+    let caps = tmp.path().join("captions.txt");
+    let caps = caps.to_str().unwrap();
+    ok(&["ingest-text", caps, "--db", db, "--random-weights"]);
+    std::fs::write(tmp.path().join("captions.txt"), "one more\n").unwrap();
+    ok(&["ingest-text", caps, "--db", db, "--random-weights"]);
+    let v = ok_json(&["verify", "--db", db, "--json"]);
+    assert_eq!(
+        (
+            v["ok"].as_bool(),
+            v["segments"].as_u64(),
+            v["rows"].as_u64()
+        ),
+        (Some(true), Some(2), Some(5))
+    );
+    let c = ok_json(&["compact", "--db", db, "--json"]);
+    assert_eq!(c[0]["collection"], "captions");
+    assert_eq!(c[0]["rows"], 5);
+    let v = ok_json(&["verify", "--db", db, "--json"]);
+    assert_eq!(v["segments"], 1);
+    // The model survives compaction.
+    let info = ok_json(&["info", "--db", db, "--json"]);
+    assert_eq!(
+        collection_info(&info, "captions")["model"]["encoder"],
+        "clip-text"
+    );
+}

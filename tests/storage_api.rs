@@ -541,7 +541,8 @@ fn collection_properties_commit_compact_reopen_and_limits() {
     );
     assert_eq!(db.pending_len(), 0);
     for i in 0..254 {
-        db.set_property("c", &format!("p{i:03}"), Some("v")).unwrap();
+        db.set_property("c", &format!("p{i:03}"), Some("v"))
+            .unwrap();
     }
     bad(&mut db, "one-too-many", "v");
     db.commit().unwrap();

@@ -36,7 +36,11 @@ fn write_current_fixture() {
         return;
     }
     let dir = dir_of(sat2cap::storage::MANIFEST_VERSION);
-    assert!(!dir.exists(), "{} exists: never regenerate it", dir.display());
+    assert!(
+        !dir.exists(),
+        "{} exists: never regenerate it",
+        dir.display()
+    );
     let mut db = Db::create(&dir, DbOptions::default()).unwrap();
     db.create_collection("tiles", 8).unwrap();
     for (k, v) in V2_PROPS {

@@ -13,7 +13,9 @@ use crate::NewItem;
 
 use std::collections::{HashMap, HashSet};
 
-use super::fingerprint::{check_ingest, EncoderKind, IngestModelCheck, ModelFingerprint, MODEL_PROPERTY};
+use super::fingerprint::{
+    check_ingest, EncoderKind, IngestModelCheck, ModelFingerprint, MODEL_PROPERTY,
+};
 use super::model::ModelSource;
 use super::tiles::{scan_tiles, tile_key, TilePayload};
 use super::JobError;
@@ -302,7 +304,9 @@ pub fn ingest_tiles(
             .ok()
             .map(|_| tile_key(dir, Path::new(p)))
     };
-    let mut target = prepare(db, &opts.common, &model, &|p| payload_key(p, "path", &derive))?;
+    let mut target = prepare(db, &opts.common, &model, &|p| {
+        payload_key(p, "path", &derive)
+    })?;
     let mut todo = Vec::new();
     for t in &tiles {
         let key = tile_key(dir, &t.path);

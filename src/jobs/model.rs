@@ -158,7 +158,10 @@ pub fn load(
                 .map(|(crc, len)| file_weights_id(crc, len))
                 .map_err(|e| JobError::runtime(format!("reading {}: {e}", p.display())))
         };
-        let (clip, sat2cap) = (id("clip/model.safetensors")?, id("sat2cap/model.safetensors")?);
+        let (clip, sat2cap) = (
+            id("clip/model.safetensors")?,
+            id("sat2cap/model.safetensors")?,
+        );
         return Ok((e, ModelSource::Weights { dir, clip, sat2cap }));
     }
     if !allow_random {

@@ -300,7 +300,11 @@ impl Db {
     pub fn pending_len(&self) -> usize {
         self.new_collections.len()
             + self.pending.values().map(|p| p.ops.len()).sum::<usize>()
-            + self.pending_props.values().map(BTreeMap::len).sum::<usize>()
+            + self
+                .pending_props
+                .values()
+                .map(BTreeMap::len)
+                .sum::<usize>()
     }
 
     fn dim_of(&self, name: &str) -> Option<usize> {
@@ -367,8 +371,14 @@ impl Db {
             .collection(collection)
             .map(|c| c.properties().keys().cloned().collect())
             .unwrap_or_default();
-        let changes = self.pending_props.entry(collection.to_string()).or_default();
-        for (k, v) in changes.iter().chain([(&key.to_string(), &value.map(str::to_string))]) {
+        let changes = self
+            .pending_props
+            .entry(collection.to_string())
+            .or_default();
+        for (k, v) in changes
+            .iter()
+            .chain([(&key.to_string(), &value.map(str::to_string))])
+        {
             if v.is_some() {
                 after.insert(k.clone());
             } else {

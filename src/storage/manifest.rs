@@ -102,7 +102,12 @@ pub fn tombstone_file_name(n: u64) -> String {
 }
 
 /// A `len u32` + UTF-8 string of at most `max` bytes at `*pos`; advances `*pos`.
-fn read_string(b: &Bytes<'_>, pos: &mut u64, max: usize, what: &str) -> Result<String, CorruptError> {
+fn read_string(
+    b: &Bytes<'_>,
+    pos: &mut u64,
+    max: usize,
+    what: &str,
+) -> Result<String, CorruptError> {
     let len = u64::from(b.u32(*pos, what)?);
     if len > max as u64 {
         return Err(b.err(*pos, format!("{what} of {len} bytes (limit {max})")));
@@ -331,9 +336,16 @@ impl Manifest {
                 if key.is_empty() {
                     return Err(b.err(at, "empty property key").into());
                 }
-                if properties.keys().next_back().is_some_and(|k: &String| *k >= key) {
+                if properties
+                    .keys()
+                    .next_back()
+                    .is_some_and(|k: &String| *k >= key)
+                {
                     return Err(b
-                        .err(at, format!("property keys not strictly increasing at {key:?}"))
+                        .err(
+                            at,
+                            format!("property keys not strictly increasing at {key:?}"),
+                        )
                         .into());
                 }
                 properties.insert(key, value);

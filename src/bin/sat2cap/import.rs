@@ -17,13 +17,11 @@ use crate::CliError;
 /// Import vectors and points into a collection (creates the database and collection if
 /// missing), commit in batches, build the HNSW graph and compact to one segment.
 #[derive(Args)]
-#[command(
-    after_help = "Examples:
+#[command(after_help = "Examples:
   sat2cap import --db ./db --collection places --vectors vectors.f16.npy --points places.csv
   sat2cap import --db ./db --collection places --vectors v.npy --points p.csv --json
 
---json prints {collection, rows, dim, compacted, seconds} on stdout."
-)]
+--json prints {collection, rows, dim, compacted, seconds} on stdout.")]
 pub struct ImportArgs {
     /// Database folder.
     #[arg(long)]

@@ -119,6 +119,15 @@ pub fn open_snapshot(path: &Path) -> Result<sat2cap::Snapshot, CliError> {
 
 /// Opens a database for writing (same exit codes as [`open_snapshot`]).
 pub fn open_writer(path: &Path, opts: sat2cap::DbOptions) -> Result<sat2cap::Db, CliError> {
+    // Checked first: opening takes the lock, which needs the folder.
+    if !path.is_dir() {
+        return Err(open_error(
+            path,
+            OpenError::NotFound {
+                path: path.display().to_string(),
+            },
+        ));
+    }
     sat2cap::Db::open_with(path, opts).map_err(|e| open_error(path, e))
 }
 
@@ -133,15 +142,13 @@ fn open_error(path: &Path, e: OpenError) -> CliError {
 }
 
 fn main() -> ExitCode {
-    let cmd = Cli::command()
-        .after_help(EXIT_CODES)
-        .mut_subcommands(|sc| {
-            let help = match sc.get_after_help() {
-                Some(h) => format!("{h}\n\n{EXIT_CODES}"),
-                None => EXIT_CODES.to_string(),
-            };
-            sc.after_help(help)
-        });
+    let cmd = Cli::command().after_help(EXIT_CODES).mut_subcommands(|sc| {
+        let help = match sc.get_after_help() {
+            Some(h) => format!("{h}\n\n{EXIT_CODES}"),
+            None => EXIT_CODES.to_string(),
+        };
+        sc.after_help(help)
+    });
     let cli = match Cli::from_arg_matches(&cmd.get_matches()) {
         Ok(c) => c,
         Err(e) => e.exit(),

@@ -18,13 +18,11 @@ use crate::CliError;
 /// {"radius": {"lat": .., "lon": .., "km": ..}} | {"polygon": [[lon, lat], ..]} |
 /// {"time": [t0, t1]}}. Output line: {"id": .., "neighbors": [ids], "scores": [..]}.
 #[derive(Args)]
-#[command(
-    after_help = "Examples:
+#[command(after_help = "Examples:
   sat2cap query --db ./db --collection places --batch queries.jsonl --out results.jsonl --threads 4
   sat2cap query --db ./db --collection places --batch q.jsonl --out r.jsonl --exact --json
 
---json prints {queries, seconds, queries_per_s, prepare_seconds, out} on stdout."
-)]
+--json prints {queries, seconds, queries_per_s, prepare_seconds, out} on stdout.")]
 pub struct QueryArgs {
     /// Database folder.
     #[arg(long)]
