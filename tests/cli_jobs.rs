@@ -640,6 +640,21 @@ fn the_model_is_recorded_and_other_models_are_refused() {
         e.contains("it holds sat2cap-overhead embeddings, this makes clip-text embeddings"),
         "{e}"
     );
+    // ... even with --force-model (it covers other weights of the same encoder only).
+    let e = fails(
+        &[
+            "ingest-text",
+            caps,
+            "--db",
+            db,
+            "--collection",
+            "overhead",
+            rw,
+            "--force-model",
+        ],
+        2,
+    );
+    assert!(e.contains("sat2cap-overhead embeddings"), "{e}");
     // Queries from another model's CLIP space: refused.
     let e = fails(
         &["search", "--db", db, "--text", "a lake", "--weights", real],

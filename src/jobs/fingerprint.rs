@@ -193,8 +193,8 @@ pub enum IngestModelCheck {
 }
 
 /// Checks that `model` may add vectors to the existing collection `view` (the whole
-/// fingerprint must match). `force` accepts a mismatch (and a collection that records no
-/// model): the caller then records `model`.
+/// fingerprint must match). `force` accepts other weights of the same encoder (and a
+/// collection that records no model): the caller then records `model`.
 pub fn check_ingest(
     view: &CollectionView,
     model: &ModelFingerprint,
@@ -204,7 +204,8 @@ pub fn check_ingest(
     match ModelFingerprint::of(view)? {
         Some(stored) => match stored.difference(model) {
             None => Ok(IngestModelCheck::Same),
-            Some(_) if force => Ok(IngestModelCheck::Record),
+            // Another encoder is never the same model: --force-model does not cover it.
+            Some(_) if force && stored.encoder == model.encoder => Ok(IngestModelCheck::Record),
             Some(why) => Err(JobError::input(format!(
                 "collection '{name}' was made by a different model ({why}): embeddings of \
                  different models must not mix; use the weights it was made with, another \
