@@ -398,7 +398,12 @@ impl SectionBuilder for BadCalibration {
         c: &str,
         s: &Segment,
     ) -> Result<ExtraSections, Box<dyn std::error::Error + Send + Sync>> {
-        let mut out = HnswSectionBuilder::default().build(c, s)?;
+        let builder = HnswSectionBuilder {
+            calibration: Some(sat2cap::index::hnsw::Calibration::default()),
+            ..HnswSectionBuilder::default()
+        };
+        let mut out = builder.build(c, s)?;
+        assert!(out.len() == 2, "graph and calibration sections");
         for (kind, bytes) in out.iter_mut() {
             if *kind == sat2cap::index::hnsw::CALIBRATION_KIND {
                 bytes[8..12].copy_from_slice(&0u32.to_le_bytes()); // ef 0
