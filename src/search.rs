@@ -29,7 +29,10 @@ use std::sync::Arc;
 
 use crate::geo::Point;
 use crate::index::flat::Hit;
-use crate::index::hnsw::{GraphLayout, GraphView, HnswParams, HnswSectionBuilder, SECTION_KIND};
+use crate::index::hnsw::{
+    CalibratedEf, GraphLayout, GraphView, HnswParams, HnswSectionBuilder, CALIBRATION_KIND,
+    SECTION_KIND,
+};
 use crate::index::spatial::SpatialIndex;
 use crate::query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
 use crate::query::planner::{
@@ -42,7 +45,10 @@ use crate::storage::{CollectionView, DbOptions, Segment, SegmentView};
 /// Default number of results.
 pub const DEFAULT_K: usize = 10;
 
-/// Default graph beam width of a search (before the planner widens it for filters).
+/// Default graph beam width of a search (before the planner widens it for filters) in
+/// segments whose graph has no calibration section; a calibrated segment uses its own
+/// calibrated `ef` instead (see [`crate::index::hnsw::calibrate`]). `.ef(n)` and
+/// `.planner(..)` override both.
 ///
 /// Chosen on geonames-minilm (144,563 x 384, m = 16, ef_construction = 200): see
 /// docs/BENCHMARKS.md, "Search (through the database)".
@@ -62,6 +68,7 @@ pub fn default_db_options() -> DbOptions {
         section_builders: vec![Arc::new(HnswSectionBuilder {
             params: DEFAULT_HNSW,
             min_rows: DEFAULT_MIN_GRAPH_ROWS,
+            calibration: None,
         })],
     }
 }
@@ -126,6 +133,8 @@ pub struct SearchBuilder<'c> {
     ef: Option<usize>,
     geo: Option<GeoRank>,
     params: PlannerParams,
+    /// Whether `.planner(..)` set the knobs (then its `ef_search` beats calibration).
+    planner_set: bool,
     error: Option<QueryError>,
 }
 
@@ -145,6 +154,7 @@ impl CollectionView {
                 ef_search: DEFAULT_EF_SEARCH,
                 ..PlannerParams::default()
             },
+            planner_set: false,
             error: None,
         }
     }
@@ -224,6 +234,7 @@ impl<'c> SearchBuilder<'c> {
     /// Planner knobs (flat thresholds, widening); `ef_search` here is the default beam.
     pub fn planner(mut self, params: PlannerParams) -> Self {
         self.params = params;
+        self.planner_set = true;
         self
     }
 
@@ -273,7 +284,11 @@ impl<'c> SearchBuilder<'c> {
             if sv.live_len() == 0 {
                 continue;
             }
-            let (hits, plan) = search_one(sv, &d, &req, self.geo.as_ref(), self.params)?;
+            let mut params = self.params;
+            if let (Some(ef), false) = (d.calibrated_ef, self.planner_set) {
+                params.ef_search = ef;
+            }
+            let (hits, plan) = search_one(sv, &d, &req, self.geo.as_ref(), params)?;
             for Hit { row, score } in hits {
                 if let Some(id) = sv.id(row as usize) {
                     all.push((score, id, si, row));
@@ -342,6 +357,8 @@ struct Derived {
     times: Option<Vec<i64>>,
     rtree: SpatialIndex,
     graph: Option<GraphLayout>,
+    /// The calibrated beam of the graph, when the segment has a calibration section.
+    calibrated_ef: Option<usize>,
 }
 
 fn derived_of(seg: &Segment) -> Result<Arc<Derived>, QueryError> {
@@ -392,11 +409,21 @@ fn compute_derived(seg: &Segment) -> Result<Derived, QueryError> {
             Some(view.layout(bytes))
         }
     };
+    let calibrated_ef = match seg.section(CALIBRATION_KIND) {
+        None => None,
+        Some(bytes) => {
+            let c = CalibratedEf::parse(bytes).map_err(|e| {
+                QueryError::Corrupt(format!("{}: calibration section: {e}", seg.file()))
+            })?;
+            Some(c.ef as usize)
+        }
+    };
     let rtree = SpatialIndex::build(&points);
     Ok(Derived {
         points,
         times,
         rtree,
         graph,
+        calibrated_ef,
     })
 }

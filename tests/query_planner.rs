@@ -292,3 +292,52 @@ fn geo_ranked_blend() {
     assert!(GeoRank::new(center, 1.5, 1.0).is_err());
     assert!(GeoRank::new(center, 0.5, 0.0).is_err());
 }
+
+/// A wide filter walks the graph once the enumeration has counted it: the plan reports the
+/// exact fraction of passing rows, the beam is not widened at >= 50% (only raised to the
+/// filtered minimum), and is widened by 1/sqrt(selectivity) below it.
+#[test]
+fn wide_filter_plan_reports_exact_selectivity_and_beam() {
+    use sat2cap::query::planner::WIDEN_BELOW;
+    let (data, graph) = fixture();
+    let params = PlannerParams {
+        flat_max_rows: 100,
+        flat_max_fraction: 0.0,
+        ef_search: 32,
+        ..PlannerParams::default()
+    };
+    let seg = segment(data, graph).with_params(params);
+    for (i, frac) in [0.7, 0.3].into_iter().enumerate() {
+        let f = Filter::new().radius(radius_for(data, 11 + i * 101, (N as f64 * frac) as usize));
+        let count = (0..N)
+            .filter(|&r| {
+                let t = data.times[r];
+                f.matches(data.points[r], (t != i64::MIN).then_some(t))
+            })
+            .count();
+        let q = query_near(data, 5, 5);
+        let (got, plan) =
+            search_segment(&seg, &SearchRequest::new(q, 10).with_filter(f.clone())).unwrap();
+        assert_eq!(got.len(), 10);
+        let Plan::Graph {
+            ef,
+            estimated_selectivity,
+            fell_back,
+        } = plan
+        else {
+            panic!("{plan:?}")
+        };
+        assert!(!fell_back);
+        let s = count as f64 / N as f64;
+        assert!(
+            (estimated_selectivity - s).abs() < 1e-12,
+            "{estimated_selectivity} vs {s}"
+        );
+        let base = params.ef_search.max(params.filtered_ef_min);
+        if s >= WIDEN_BELOW {
+            assert_eq!(ef, base);
+        } else {
+            assert_eq!(ef, (base as f64 / s.sqrt()).ceil() as usize);
+        }
+    }
+}

@@ -16,8 +16,10 @@ use clap::Parser;
 use half::f16;
 use sat2cap::geo::{haversine_km, Point};
 use sat2cap::index::flat::top_k;
-use sat2cap::index::hnsw::{build_hnsw, export_graph, GraphView, HnswParams};
-use sat2cap::index::synth::{generate, query_near};
+use sat2cap::index::hnsw::{
+    build_hnsw, calibrate, export_graph, Calibration, GraphView, HnswParams,
+};
+use sat2cap::index::synth::{generate, generate_low_rank, query_near};
 use sat2cap::query::filter::{BBox, Filter, Radius};
 use sat2cap::query::planner::{search_segment, Plan, PlannerParams, SearchRequest, SegmentIndex};
 
@@ -33,6 +35,15 @@ struct Args {
     /// Synthetic dimension.
     #[arg(long, default_value_t = 512)]
     synth_dim: usize,
+    /// Synthetic generator: `low-rank` (`index::synth::generate_low_rank`, the realistic one)
+    /// or `isotropic` (`index::synth::generate`, near-tied neighbours; see its docs).
+    #[arg(long, default_value = "low-rank", value_parser = ["low-rank", "isotropic"])]
+    synth_kind: String,
+    /// Write the synthetic set (vectors, points, queries with filters, exact truth) to this
+    /// folder in the geonames-minilm layout, for `benches/peers/run.py --dataset geonames
+    /// --data DIR` (so the peers get the very same data), then go on.
+    #[arg(long)]
+    export_synth: Option<PathBuf>,
     /// Synthetic queries per bucket.
     #[arg(long, default_value_t = 100)]
     synth_queries: usize,
@@ -45,6 +56,10 @@ struct Args {
     /// Search ef.
     #[arg(long, default_value_t = 64)]
     ef: usize,
+    /// Calibrate the beam on the graph (`index::hnsw::calibrate`, as the database does at
+    /// commit) and use the calibrated ef instead of `--ef` (the hnsw_rs pass gets the same).
+    #[arg(long)]
+    ef_auto: bool,
     /// Planner: most the beam is widened for restrictive filters (multiple of ef).
     #[arg(long, default_value_t = PlannerParams::default().max_ef_widening)]
     max_ef_widening: usize,
@@ -56,12 +71,47 @@ struct Args {
     /// Also sweep the forced graph walk over ef x widening (slow).
     #[arg(long)]
     sweep: bool,
+    /// Folder where exported graph sections are kept between runs (`<name>-<n>x<dim>-m<m>-efc<efc>.graph`).
+    /// A cached graph skips the build and the hnsw_rs pass (which needs the hnsw_rs object).
+    #[arg(long)]
+    graph_cache: Option<PathBuf>,
+    /// Time queries by this thread's CPU time (`cpu`, default: robust to other processes
+    /// sharing the cores) or by wall-clock time (`wall`).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "wall"])]
+    clock: String,
+    /// Only build (and export) the graphs, print the build times, skip the queries.
+    #[arg(long)]
+    build_only: bool,
     /// Planner: flat-scan threshold in rows.
     #[arg(long, default_value_t = PlannerParams::default().flat_max_rows)]
     flat_max_rows: u32,
     /// Planner: flat-scan threshold as a fraction of the rows.
     #[arg(long, default_value_t = PlannerParams::default().flat_max_fraction)]
     flat_max_fraction: f64,
+}
+
+/// A stopwatch on this thread's CPU time or on the wall clock.
+#[derive(Clone, Copy)]
+enum Clock {
+    Cpu(cpu_time::ThreadTime),
+    Wall(Instant),
+}
+
+impl Clock {
+    fn start(cpu: bool) -> Clock {
+        if cpu {
+            Clock::Cpu(cpu_time::ThreadTime::now())
+        } else {
+            Clock::Wall(Instant::now())
+        }
+    }
+
+    fn secs(&self) -> f64 {
+        match self {
+            Clock::Cpu(t) => t.elapsed().as_secs_f64(),
+            Clock::Wall(t) => t.elapsed().as_secs_f64(),
+        }
+    }
 }
 
 struct Query {
@@ -220,7 +270,15 @@ fn synth_queries(data: &sat2cap::index::synth::SynthData, per_bucket: usize) -> 
                 let mut d: Vec<f64> = data.points.iter().map(|&p| haversine_km(c, p)).collect();
                 let target = ((n as f64 * frac) as usize).clamp(1, n);
                 d.select_nth_unstable_by(target - 1, f64::total_cmp);
-                let km = d[target - 1];
+                let inner = d[target - 1];
+                // Halfway to the next farther row, so that no row sits on the boundary (where
+                // another haversine implementation could round the other way).
+                let outer = d[target..].iter().copied().fold(f64::INFINITY, f64::min);
+                let km = if outer.is_finite() && outer > inner {
+                    (inner + outer) / 2.0
+                } else {
+                    inner
+                };
                 match Radius::new(c.lat(), c.lon(), km) {
                     Ok(r) => Filter::new().radius(r),
                     Err(_) => continue,
@@ -285,27 +343,80 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
         ef_construction: args.ef_construction,
         ef_search: args.ef,
     };
+    let cache = args.graph_cache.as_ref().map(|d| {
+        let tag: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        d.join(format!(
+            "{tag}-{n}x{dim}-m{}-efc{}.graph",
+            args.m, args.ef_construction
+        ))
+    });
+    let cached = cache
+        .as_ref()
+        .and_then(|p| std::fs::read(p).ok())
+        .filter(|b| GraphView::parse(b, n as u32).is_ok());
     let t = Instant::now();
-    let hnsw = match build_hnsw(vectors, dim, &params) {
-        Ok(h) => h,
-        Err(e) => return eprintln!("{name}: build failed: {e}"),
+    let (hnsw, bytes) = match cached {
+        Some(b) => (None, b),
+        None => {
+            let hnsw = match build_hnsw(vectors, dim, &params) {
+                Ok(h) => h,
+                Err(e) => return eprintln!("{name}: build failed: {e}"),
+            };
+            let bytes = match export_graph(&hnsw, n as u32, dim as u32, &params) {
+                Ok(b) => b,
+                Err(e) => return eprintln!("{name}: export failed: {e}"),
+            };
+            if let Some(p) = &cache {
+                if let Err(e) = std::fs::write(p, &bytes) {
+                    eprintln!("{name}: cannot cache the graph: {e}");
+                }
+            }
+            (Some(hnsw), bytes)
+        }
     };
     let build_s = t.elapsed().as_secs_f64();
-    let bytes = match export_graph(&hnsw, n as u32, dim as u32, &params) {
-        Ok(b) => b,
-        Err(e) => return eprintln!("{name}: export failed: {e}"),
-    };
     let t = Instant::now();
     let view = match GraphView::parse(&bytes, n as u32) {
         Ok(v) => v,
         Err(e) => return eprintln!("{name}: parse failed: {e}"),
     };
     let parse_ms = t.elapsed().as_secs_f64() * 1e3;
+    if args.build_only {
+        println!(
+            "{name}: n = {n}, dim = {dim}: build {build_s:.1} s ({} threads), parse {parse_ms:.1} ms",
+            rayon::current_num_threads()
+        );
+        return;
+    }
+    let mut ef = args.ef;
+    let mut cal_note = String::new();
+    if args.ef_auto {
+        let t = Instant::now();
+        match calibrate(&view, vectors, dim, &Calibration::default()) {
+            Some(c) => {
+                ef = c.ef as usize;
+                cal_note = format!(
+                    "calibrated ef {} (self-query recall@{} {:.3} >= target {:.2}? sample {}, {:.1} s)",
+                    c.ef,
+                    c.k,
+                    c.recall_ppm as f64 / 1e6,
+                    c.target_ppm as f64 / 1e6,
+                    c.sample,
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            None => cal_note = "calibration skipped (graph too small)".into(),
+        }
+    }
     let pp = PlannerParams {
-        ef_search: args.ef,
+        ef_search: ef,
         max_ef_widening: args.max_ef_widening,
         flat_max_rows: args.flat_max_rows,
         flat_max_fraction: args.flat_max_fraction,
+        ..PlannerParams::default()
     };
     let seg = match SegmentIndex::new(vectors, dim, points, None, Some(view.clone())) {
         Ok(s) => s.with_params(pp),
@@ -329,10 +440,13 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
         args.m, args.ef_construction, args.ef
     );
     println!(
-        "build {build_s:.1} s (hnsw_rs parallel_insert, {} threads), graph section {:.1} MiB, parse+validate {parse_ms:.1} ms, R-tree {rtree_ms:.1} ms\n",
+        "build {build_s:.1} s (hnsw_rs parallel_insert, {} threads; ~0 when cached), graph section {:.1} MiB, parse+validate {parse_ms:.1} ms, R-tree {rtree_ms:.1} ms\n",
         rayon::current_num_threads(),
         bytes.len() as f64 / (1 << 20) as f64
     );
+    if !cal_note.is_empty() {
+        println!("{cal_note}\n");
+    }
     println!(
         "planner: flat if <= max({}, {} * n) rows, ef widening cap {}x",
         pp.flat_max_rows, pp.flat_max_fraction, pp.max_ef_widening
@@ -343,6 +457,7 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
         let _ = search_segment(&seg, &req);
         let _ = search_segment(&seg, &req.clone().exact(true));
     }
+    let cpu = args.clock == "cpu";
     let mut ours = vec![Acc::default(); BUCKETS.len()];
     let mut graph_only = vec![Acc::default(); BUCKETS.len()];
     let mut theirs = vec![Acc::default(); BUCKETS.len()];
@@ -358,12 +473,12 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
     eprintln!("{name}: (a) planner pass");
     for (q, req) in queries.iter().zip(&reqs) {
         let b = bucket_of(q.selectivity);
-        let t = Instant::now();
+        let t = Clock::start(cpu);
         let Ok((hits, plan)) = search_segment(&seg, req) else {
             continue;
         };
         let a = &mut ours[b];
-        a.secs += t.elapsed().as_secs_f64();
+        a.secs += t.secs();
         a.n += 1;
         a.recall += recall(&rows_of(&hits), &q.truth);
         if let Plan::Graph { ef, .. } = plan {
@@ -372,16 +487,16 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
         }
     }
     eprintln!("{name}: (a') graph-walk-only pass");
-    let mut ef_used = vec![args.ef; queries.len()];
+    let mut ef_used = vec![ef; queries.len()];
     if let Some(f) = &forced {
         for (i, (q, req)) in queries.iter().zip(&reqs).enumerate() {
             let b = bucket_of(q.selectivity);
-            let t = Instant::now();
+            let t = Clock::start(cpu);
             let Ok((hits, plan)) = search_segment(f, req) else {
                 continue;
             };
             let g = &mut graph_only[b];
-            g.secs += t.elapsed().as_secs_f64();
+            g.secs += t.secs();
             g.n += 1;
             g.recall += recall(&rows_of(&hits), &q.truth);
             if let Plan::Graph { ef, .. } = plan {
@@ -395,6 +510,7 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
     for (i, q) in queries.iter().enumerate() {
         let b = bucket_of(q.selectivity);
         // hnsw_rs search_filter on the same graph, with the ef our graph walk used.
+        let Some(hnsw) = &hnsw else { break };
         if theirs[b].secs > args.their_budget_s {
             theirs[b].skipped += 1;
             continue;
@@ -409,7 +525,7 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
         let qh: Vec<f16> = q.vector.iter().map(|&x| f16::from_f32(x / norm)).collect();
         let filter = &q.filter;
         let pred = |id: &usize| points.get(*id).is_some_and(|&p| filter.matches(p, None));
-        let t = Instant::now();
+        let t = Clock::start(cpu);
         let res = catch_unwind(AssertUnwindSafe(|| {
             if filter.is_empty() {
                 hnsw.search_filter(&qh, 10, ef_used[i], None)
@@ -418,7 +534,7 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
             }
         }));
         let th = &mut theirs[b];
-        th.secs += t.elapsed().as_secs_f64();
+        th.secs += t.secs();
         th.n += 1;
         match res {
             Ok(nb) => {
@@ -432,15 +548,23 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
     for (q, req) in queries.iter().zip(&reqs) {
         let b = bucket_of(q.selectivity);
         let req = req.clone().exact(true);
-        let t = Instant::now();
+        let t = Clock::start(cpu);
         let Ok((hits, _)) = search_segment(&seg, &req) else {
             continue;
         };
         let e = &mut exact[b];
-        e.secs += t.elapsed().as_secs_f64();
+        e.secs += t.secs();
         e.n += 1;
         e.recall += recall(&rows_of(&hits), &q.truth);
     }
+    println!(
+        "queries/s by {} time, single thread",
+        if cpu {
+            "this thread's CPU"
+        } else {
+            "wall-clock"
+        }
+    );
     println!("| selectivity | queries | ours (planner): recall@10 / QPS | plan graph% (mean ef) | ours graph walk only: recall / QPS | hnsw_rs search_filter: recall / QPS | exact scan: recall / QPS |");
     println!("|---|---|---|---|---|---|---|");
     for (b, &s) in BUCKETS.iter().enumerate() {
@@ -464,13 +588,20 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
     }
     if args.sweep {
         if let Ok(view) = GraphView::parse(&bytes, n as u32) {
-            sweep(vectors, dim, points, &view, queries);
+            sweep(vectors, dim, points, &view, queries, args.clock == "cpu");
         }
     }
 }
 
 /// Forced graph walk over a grid of (ef, widening cap): recall@10 / QPS per bucket.
-fn sweep(vectors: &[f16], dim: usize, points: &[Point], view: &GraphView<'_>, queries: &[Query]) {
+fn sweep(
+    vectors: &[f16],
+    dim: usize,
+    points: &[Point],
+    view: &GraphView<'_>,
+    queries: &[Query],
+    cpu: bool,
+) {
     println!(
         "\nforced graph walk sweep, buckets >= 10% only: recall@10 / QPS (ef, widening cap)\n"
     );
@@ -491,6 +622,7 @@ fn sweep(vectors: &[f16], dim: usize, points: &[Point], view: &GraphView<'_>, qu
             flat_max_fraction: 0.0,
             ef_search: ef,
             max_ef_widening: w,
+            ..PlannerParams::default()
         });
         let _ = seg.rtree();
         for q in queries {
@@ -499,10 +631,10 @@ fn sweep(vectors: &[f16], dim: usize, points: &[Point], view: &GraphView<'_>, qu
                 continue;
             }
             let req = SearchRequest::new(q.vector.clone(), 10).with_filter(q.filter.clone());
-            let t = Instant::now();
+            let t = Clock::start(cpu);
             if let Ok((hits, _)) = search_segment(&seg, &req) {
                 let c = &mut cells[b][g];
-                c.secs += t.elapsed().as_secs_f64();
+                c.secs += t.secs();
                 c.n += 1;
                 let rows: Vec<u32> = hits.iter().map(|h| h.row).collect();
                 c.recall += recall(&rows, &q.truth);
@@ -519,6 +651,59 @@ fn sweep(vectors: &[f16], dim: usize, points: &[Point], view: &GraphView<'_>, qu
         }
         println!("{line}");
     }
+}
+
+/// Writes `data` and `queries` in the geonames-minilm layout (see its README).
+fn export_synth(
+    dir: &Path,
+    data: &sat2cap::index::synth::SynthData,
+    queries: &[Query],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let n = data.points.len();
+    let header = format!(
+        "{{'descr': '<f2', 'fortran_order': False, 'shape': ({n}, {}), }}",
+        data.dim
+    );
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let mut npy = Vec::with_capacity(128 + data.vectors.len() * 2);
+    npy.extend_from_slice(b"\x93NUMPY\x01\x00");
+    let hlen = (header.len() + pad % 64 + 1) as u16;
+    npy.extend_from_slice(&hlen.to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    npy.extend(std::iter::repeat_n(b' ', pad % 64));
+    npy.push(b'\n');
+    for v in &data.vectors {
+        npy.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+    std::fs::write(dir.join("vectors.f16.npy"), npy)?;
+    let mut csv = std::io::BufWriter::new(std::fs::File::create(dir.join("places.csv"))?);
+    writeln!(csv, "id,lat,lon,name,admin1,admin2,cc")?;
+    for (i, p) in data.points.iter().enumerate() {
+        writeln!(csv, "{i},{:.6},{:.6},synth{i},,,", p.lat(), p.lon())?;
+    }
+    csv.flush()?;
+    let mut qf = std::io::BufWriter::new(std::fs::File::create(dir.join("queries.dev.jsonl"))?);
+    let mut tf = std::io::BufWriter::new(std::fs::File::create(dir.join("truth.dev.jsonl"))?);
+    for (id, q) in queries.iter().enumerate() {
+        let filter = match &q.filter.radius {
+            Some(r) => {
+                serde_json::json!({"radius": {"lat": r.center().lat(), "lon": r.center().lon(), "km": r.radius_km()}})
+            }
+            None => serde_json::Value::Null,
+        };
+        let line = serde_json::json!({"id": id, "text": "", "k": 10, "filter": filter,
+            "selectivity": q.selectivity, "vector": q.vector});
+        writeln!(qf, "{line}")?;
+        writeln!(
+            tf,
+            "{}",
+            serde_json::json!({"id": id, "neighbors": q.truth})
+        )?;
+    }
+    qf.flush()?;
+    tf.flush()
 }
 
 fn main() {
@@ -538,19 +723,38 @@ fn main() {
     }
     if args.synth_n > 0 {
         let t = Instant::now();
-        let data = generate(
-            args.synth_n,
-            args.synth_dim,
-            (args.synth_n / 300).max(8),
-            42,
-        );
-        let queries = synth_queries(&data, args.synth_queries);
+        let clusters = (args.synth_n / 300).max(8);
+        let mut data = if args.synth_kind == "isotropic" {
+            generate(args.synth_n, args.synth_dim, clusters, 42)
+        } else {
+            generate_low_rank(args.synth_n, args.synth_dim, clusters, 42)
+        };
+        // Points as written to places.csv (6 decimals), so that exported files and this run
+        // filter the very same coordinates.
+        for p in data.points.iter_mut() {
+            let r = |x: f64| (x * 1e6).round() / 1e6;
+            if let Ok(q) = Point::new(r(p.lat()), r(p.lon())) {
+                *p = q;
+            }
+        }
+        let queries = if args.build_only {
+            Vec::new()
+        } else {
+            synth_queries(&data, args.synth_queries)
+        };
         eprintln!(
             "synthetic data + truth in {:.1} s",
             t.elapsed().as_secs_f64()
         );
+        if let Some(dir) = &args.export_synth {
+            match export_synth(dir, &data, &queries) {
+                Ok(()) => eprintln!("synthetic set written to {}", dir.display()),
+                Err(e) => eprintln!("cannot write the synthetic set: {e}"),
+            }
+        }
+        let name = format!("synthetic {} clustered geo-correlated", args.synth_kind);
         run(
-            "synthetic clustered geo-correlated",
+            &name,
             &data.vectors,
             data.dim,
             &data.points,

@@ -6,7 +6,7 @@
 //! Bulk loading 1M points takes well under a second, so segments build it at open.
 
 use rstar::primitives::GeomWithData;
-use rstar::{RTree, AABB};
+use rstar::{ParentNode, RTree, RTreeNode, AABB};
 
 use crate::geo::Point;
 
@@ -79,9 +79,140 @@ impl SpatialIndex {
         self.len == 0
     }
 
+    /// Calls `f(row, covered)` for every row whose location lies in `rect` (closed), in tree
+    /// order. `covers` is asked about whole tree nodes (their bounding rectangles, inside
+    /// `rect`): when it answers true, the rows under the node are passed with `covered =
+    /// true` without further tests, and the caller may skip its own exact test for them; so
+    /// `covers` must only answer true for rectangles whose every point passes that test.
+    /// The walk stops as soon as `f` returns false; returns whether it ran to the end.
+    pub fn visit_in<C, F>(&self, rect: &Rect, covers: &C, f: &mut F) -> bool
+    where
+        C: Fn(&Rect) -> bool,
+        F: FnMut(u32, bool) -> bool,
+    {
+        visit(self.tree.root(), rect, covers, f)
+    }
+
     /// Rows whose location lies in `rect` (closed), in tree order.
     pub fn rows_in(&self, rect: &Rect) -> impl Iterator<Item = u32> + '_ {
         let env = AABB::from_corners([rect.lon_min, rect.lat_min], [rect.lon_max, rect.lat_max]);
         self.tree.locate_in_envelope(&env).map(|e| e.data)
+    }
+}
+
+fn env_rect(env: &AABB<[f64; 2]>) -> Rect {
+    let (lo, hi) = (env.lower(), env.upper());
+    Rect {
+        lon_min: lo[0],
+        lat_min: lo[1],
+        lon_max: hi[0],
+        lat_max: hi[1],
+    }
+}
+
+fn visit<C, F>(node: &ParentNode<Entry>, rect: &Rect, covers: &C, f: &mut F) -> bool
+where
+    C: Fn(&Rect) -> bool,
+    F: FnMut(u32, bool) -> bool,
+{
+    for child in node.children() {
+        match child {
+            RTreeNode::Leaf(e) => {
+                let [lon, lat] = *e.geom();
+                if rect.contains(lon, lat) && !f(e.data, false) {
+                    return false;
+                }
+            }
+            RTreeNode::Parent(p) => {
+                let env = env_rect(&p.envelope());
+                let disjoint = env.lon_min > rect.lon_max
+                    || env.lon_max < rect.lon_min
+                    || env.lat_min > rect.lat_max
+                    || env.lat_max < rect.lat_min;
+                if disjoint {
+                    continue;
+                }
+                let inside = env.lon_min >= rect.lon_min
+                    && env.lon_max <= rect.lon_max
+                    && env.lat_min >= rect.lat_min
+                    && env.lat_max <= rect.lat_max;
+                let go_on = if inside && covers(&env) {
+                    emit_all(p, f)
+                } else {
+                    visit(p, rect, covers, f)
+                };
+                if !go_on {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+fn emit_all<F: FnMut(u32, bool) -> bool>(node: &ParentNode<Entry>, f: &mut F) -> bool {
+    for child in node.children() {
+        let go_on = match child {
+            RTreeNode::Leaf(e) => f(e.data, true),
+            RTreeNode::Parent(p) => emit_all(p, f),
+        };
+        if !go_on {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `visit_in` reports exactly the rows `rows_in` does, and `covered` only where the
+    /// `covers` callback allowed it.
+    #[test]
+    fn visit_matches_rows_in() {
+        let points: Vec<Point> = (0..5000)
+            .filter_map(|i| {
+                let lat = ((i * 37) % 1800) as f64 / 10.0 - 90.0;
+                let lon = ((i * 91) % 3600) as f64 / 10.0 - 180.0;
+                Point::new(lat, lon).ok()
+            })
+            .collect();
+        let tree = SpatialIndex::build(&points);
+        let rect = Rect {
+            lon_min: -100.0,
+            lat_min: -30.0,
+            lon_max: 60.0,
+            lat_max: 45.0,
+        };
+        let mut want: Vec<u32> = tree.rows_in(&rect).collect();
+        want.sort_unstable();
+        let north = |r: &Rect| r.lat_min >= 0.0;
+        let mut got = Vec::new();
+        let mut covered = 0;
+        let done = tree.visit_in(&rect, &north, &mut |row, c| {
+            got.push(row);
+            if c {
+                covered += 1;
+                assert!(points[row as usize].lat() >= 0.0);
+            }
+            true
+        });
+        assert!(done);
+        got.sort_unstable();
+        assert_eq!(got, want);
+        assert!(covered > 0, "some nodes are covered");
+        let mut none = 0;
+        tree.visit_in(&rect, &|_: &Rect| false, &mut |_, c| {
+            none += usize::from(c);
+            true
+        });
+        assert_eq!(none, 0);
+        let mut seen = 0;
+        assert!(!tree.visit_in(&rect, &north, &mut |_, _| {
+            seen += 1;
+            seen < 3
+        }));
+        assert_eq!(seen, 3, "stops when told");
     }
 }

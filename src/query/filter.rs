@@ -94,6 +94,17 @@ impl BBox {
         lon_ok(lon) || (lon == -180.0 && lon_ok(180.0))
     }
 
+    /// Whether every location in `rect` (not crossing the antimeridian) is inside the box.
+    pub fn covers_rect(&self, rect: &Rect) -> bool {
+        let lat_ok = rect.lat_min >= self.south && rect.lat_max <= self.north;
+        let lon_ok = if self.west <= self.east {
+            rect.lon_min >= self.west && rect.lon_max <= self.east
+        } else {
+            rect.lon_min >= self.west || rect.lon_max <= self.east
+        };
+        lat_ok && lon_ok
+    }
+
     /// Rectangles (not crossing the antimeridian) whose union covers the box.
     pub fn rects(&self) -> Vec<Rect> {
         let r = |lon_min, lon_max| Rect {
@@ -163,6 +174,30 @@ impl Radius {
             return false;
         }
         haversine_km(self.center, p) <= self.radius_km
+    }
+
+    /// Whether every location in `rect` (not crossing the antimeridian) is surely within the
+    /// radius. On the sphere the distance from the centre over a lon/lat rectangle peaks at a
+    /// corner unless the rectangle holds the centre's antipodal meridian (then: false); the
+    /// corners must be inside with a relative margin of 1e-9, far above haversine rounding.
+    pub fn covers_rect(&self, rect: &Rect) -> bool {
+        let anti = crate::geo::wrap_lon(self.center.lon() + 180.0);
+        if (rect.lon_min <= anti && anti <= rect.lon_max)
+            || (anti == 180.0 && rect.lon_min <= -180.0)
+        {
+            return false;
+        }
+        let limit = self.radius_km * (1.0 - 1e-9) - 1e-9;
+        [
+            (rect.lat_min, rect.lon_min),
+            (rect.lat_min, rect.lon_max),
+            (rect.lat_max, rect.lon_min),
+            (rect.lat_max, rect.lon_max),
+        ]
+        .iter()
+        .all(|&(lat, lon)| {
+            Point::new(lat, lon).is_ok_and(|p| haversine_km(self.center, p) <= limit)
+        })
     }
 
     /// Rectangles covering the spherical cap (a slight outward margin absorbs rounding).
@@ -403,6 +438,15 @@ impl Filter {
             && self.radius.is_none_or(|r| r.contains(p))
             && self.polygon.as_ref().is_none_or(|g| g.contains(p))
             && self.time.is_none_or(|tr| tr.contains(t))
+    }
+
+    /// Whether every location in `rect` surely passes every spatial predicate (false when
+    /// unsure, and always false with a polygon). Lets an enumeration skip the exact test for
+    /// whole R-tree nodes; the time predicate is not considered.
+    pub fn covers_rect(&self, rect: &Rect) -> bool {
+        self.polygon.is_none()
+            && self.bbox.is_none_or(|b| b.covers_rect(rect))
+            && self.radius.is_none_or(|r| r.covers_rect(rect))
     }
 
     /// Covering rectangles of the most selective-looking spatial predicate (the one with the

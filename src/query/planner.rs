@@ -1,18 +1,19 @@
 //! The per-segment planner: exact scan for small candidate sets, filtered graph walk above.
 //!
 //! Plan choice, for a request with a filter (and/or deleted rows):
-//! 1. Up to 256 candidates are enumerated; a set that ends there is scanned exactly. Then the
-//!    filter is tested on an evenly spaced sample of 1,024 rows. When the estimated count
-//!    is over 4x the flat threshold `max(flat_max_rows, flat_max_fraction * n)` the graph
-//!    is used straight away. Otherwise candidates are enumerated through the R-tree (spatial
-//!    filters) or by scanning row metadata (time-only filters, tombstones), testing every
-//!    predicate exactly, and the enumeration stops as soon as it passes the threshold.
-//! 2. At or under the threshold the surviving rows are scanned exactly ([`Plan::Flat`],
-//!    recall 1.0).
-//! 3. Above it, the graph is walked with the filter and `ef` widened to
-//!    `ef / sqrt(selectivity)` (capped at `ef * max_ef_widening`) ([`Plan::Graph`]). If the
-//!    walk returns fewer than `k` rows the planner settles it with the exact scan and says so
-//!    (`fell_back`).
+//! 1. The candidates are enumerated once, through the R-tree (spatial filters) or by scanning
+//!    row metadata (time-only filters, tombstones), testing every predicate exactly, into a
+//!    per-query bitset over the segment plus a row list. A short probe (256 rows) runs first
+//!    and the full enumeration carries on from it, so tiny sets never pay for a full count.
+//! 2. At or under the flat threshold `max(flat_max_rows, flat_max_fraction * n)` the rows are
+//!    scanned exactly ([`Plan::Flat`], recall 1.0).
+//! 3. Above it, the graph is walked with the bitset as the filter (membership is one load and
+//!    a shift per visited node; no geometry in the walk) ([`Plan::Graph`]), with a beam of
+//!    at least `filtered_ef_min`. Below
+//!    [`WIDEN_BELOW`] of the rows passing, `ef` is widened to `ef / sqrt(selectivity)`
+//!    (capped at `ef * max_ef_widening`); at or above it the beam keeps `ef`. If the walk
+//!    returns fewer than `k` rows the planner settles it with the exact scan over the
+//!    enumerated rows and says so (`fell_back`).
 //!
 //! Without a graph, or with `exact` set, every matching row is scanned exactly.
 
@@ -24,11 +25,14 @@ use super::filter::Filter;
 use super::QueryError;
 use crate::geo::{haversine_km, Point};
 use crate::index::flat::{dot_f16_f32, row_vector, top_k, Hit, TopK};
-use crate::index::hnsw::{search as graph_search, GraphView, MAX_EF};
-use crate::index::spatial::SpatialIndex;
+use crate::index::hnsw::{search, search_filtered as graph_search, GraphView, MAX_EF};
+use crate::index::spatial::{Rect, SpatialIndex};
 
 /// Rows enumerated before the planner pays for a selectivity sample.
 const SMALL_PROBE: usize = 256;
+
+/// At or above this fraction of passing rows the filtered walk keeps the unwidened beam.
+pub const WIDEN_BELOW: f64 = 0.5;
 
 /// Timestamp value meaning "no time known" in a segment's time column.
 pub const NO_TIME: i64 = i64::MIN;
@@ -44,6 +48,10 @@ pub struct PlannerParams {
     pub ef_search: usize,
     /// Most the beam may be widened for a restrictive filter, as a multiple of `ef`.
     pub max_ef_widening: usize,
+    /// Smallest beam of a filtered walk. A calibrated `ef` can be small (16 on easy data);
+    /// when the filter region lies away from the query's neighbourhood, the matching rows
+    /// the walk meets are far and nearly tied, and a beam that small misses some of them.
+    pub filtered_ef_min: usize,
 }
 
 impl Default for PlannerParams {
@@ -53,6 +61,7 @@ impl Default for PlannerParams {
             flat_max_fraction: 0.2,
             ef_search: 64,
             max_ef_widening: 8,
+            filtered_ef_min: 64,
         }
     }
 }
@@ -71,7 +80,8 @@ pub enum Plan {
     Graph {
         /// Beam width used.
         ef: usize,
-        /// Estimated fraction of rows passing the filter (1.0 without a filter).
+        /// Fraction of rows passing the filter, counted exactly by the enumeration
+        /// (1.0 without a filter).
         estimated_selectivity: f64,
         /// The walk came back short and the exact scan replaced it.
         fell_back: bool,
@@ -303,48 +313,103 @@ impl<'a> SegmentIndex<'a> {
         }
     }
 
+    /// [`SegmentIndex::passes`] for a row whose location is known to pass every spatial
+    /// predicate.
+    fn passes_except_space(&self, filter: &Filter, row: u32) -> bool {
+        if let Some(live) = self.live {
+            if !live(row) {
+                return false;
+            }
+        }
+        filter.time.is_none_or(|t| t.contains(self.time(row)))
+    }
+
     /// Rows passing the filter (and alive), sorted; stops after `limit + 1` rows.
     fn candidates(&self, filter: &Filter, limit: usize) -> Vec<u32> {
-        let mut out = Vec::new();
+        let mut set = RowSet::new(self.n);
+        self.collect(filter, limit, &mut set);
+        let mut rows = set.rows;
+        rows.sort_unstable();
+        rows
+    }
+
+    /// Adds the rows passing the filter (and alive) to `set`, through the R-tree when the
+    /// filter is spatial, else by testing every row; stops once the set holds more than
+    /// `limit` rows. Rows already in the set are skipped before any predicate is tested, so
+    /// a second, unlimited call after a limited one only tests the rows it had not reached.
+    /// Returns whether the enumeration ran to the end.
+    fn collect(&self, filter: &Filter, limit: usize, set: &mut RowSet) -> bool {
         match filter.candidate_rects() {
             Some(rects) => {
                 let tree = self.rtree();
-                'outer: for r in &rects {
-                    for row in tree.rows_in(r) {
-                        if self.passes(filter, row) {
-                            out.push(row);
-                            if out.len() > limit {
-                                break 'outer;
-                            }
+                let covers = |r: &Rect| filter.covers_rect(r);
+                for r in &rects {
+                    // Rows under covered tree nodes skip the geometry, not the time and
+                    // liveness tests.
+                    let done = tree.visit_in(r, &covers, &mut |row, covered| {
+                        if set.contains(row) {
+                            return true;
                         }
+                        let ok = if covered {
+                            self.passes_except_space(filter, row)
+                        } else {
+                            self.passes(filter, row)
+                        };
+                        if ok {
+                            set.insert(row);
+                        }
+                        set.rows.len() <= limit
+                    });
+                    if !done {
+                        return false;
                     }
                 }
-                out.sort_unstable();
-                out.dedup();
             }
             None => {
                 for row in 0..self.n {
-                    if self.passes(filter, row) {
-                        out.push(row);
-                        if out.len() > limit {
-                            break;
+                    if !set.contains(row) && self.passes(filter, row) {
+                        set.insert(row);
+                        if set.rows.len() > limit {
+                            return false;
                         }
                     }
                 }
             }
         }
-        out
+        true
+    }
+}
+
+/// A per-query set of rows: a bitset over the segment (membership in O(1) for the graph walk)
+/// plus the rows in insertion order (for the exact scan).
+struct RowSet {
+    bits: Vec<u64>,
+    rows: Vec<u32>,
+}
+
+impl RowSet {
+    fn new(n: u32) -> RowSet {
+        RowSet {
+            bits: vec![0; (n as usize).div_ceil(64)],
+            rows: Vec::new(),
+        }
     }
 
-    /// Fraction of an evenly spaced sample of rows that pass the filter.
-    fn sample_selectivity(&self, filter: &Filter) -> f64 {
-        const SAMPLE: u64 = 1024;
-        let n = u64::from(self.n);
-        let s = SAMPLE.min(n).max(1);
-        let hits = (0..s)
-            .filter(|i| self.passes(filter, (i * n / s) as u32))
-            .count();
-        hits as f64 / s as f64
+    #[inline]
+    fn contains(&self, row: u32) -> bool {
+        self.bits
+            .get(row as usize / 64)
+            .is_some_and(|w| w >> (row % 64) & 1 == 1)
+    }
+
+    /// Adds `row` (callers check [`RowSet::contains`] first); rows beyond the bitset are
+    /// ignored.
+    #[inline]
+    fn insert(&mut self, row: u32) {
+        if let Some(w) = self.bits.get_mut(row as usize / 64) {
+            *w |= 1 << (row % 64);
+            self.rows.push(row);
+        }
     }
 }
 
@@ -417,7 +482,7 @@ pub fn search_segment(
     };
     let base_ef = req.ef.unwrap_or(seg.params.ef_search).max(k);
     if unfiltered {
-        let hits = graph_search(graph, seg.vectors, seg.dim, &q, k, base_ef, None);
+        let hits = search(graph, seg.vectors, seg.dim, &q, k, base_ef, None);
         let plan = Plan::Graph {
             ef: base_ef,
             estimated_selectivity: 1.0,
@@ -428,45 +493,49 @@ pub fn search_segment(
     let threshold = (seg.params.flat_max_rows as usize)
         .max((seg.params.flat_max_fraction * n as f64) as usize)
         .max(k);
-    // Tiny candidate sets are found by a short enumeration (cheap through the R-tree).
-    let small = seg.candidates(filter, SMALL_PROBE.min(threshold));
-    if small.len() <= SMALL_PROBE.min(threshold) {
-        return Ok(flat(&small, FlatReason::FewCandidates));
+    // One enumeration (R-tree + exact predicates, or a metadata scan), into a bitset plus a
+    // row list. A short probe first: tiny candidate sets end there, without the count.
+    let mut set = RowSet::new(seg.n);
+    let probe = SMALL_PROBE.min(threshold);
+    if seg.collect(filter, probe, &mut set) {
+        return Ok(flat(&set.rows, FlatReason::FewCandidates));
     }
-    // Then a sample: when it shows the filter is clearly wide, skip the exact count.
-    let s_hat = seg.sample_selectivity(filter);
-    let s = if s_hat * n as f64 > 4.0 * threshold as f64 {
-        s_hat
+    // Carries on from the probe (rows it found are skipped, not re-tested).
+    seg.collect(filter, usize::MAX, &mut set);
+    let count = set.rows.len();
+    if count <= threshold {
+        return Ok(flat(&set.rows, FlatReason::FewCandidates));
+    }
+    let s = (count as f64 / n as f64).min(1.0);
+    // Widen the beam for restrictive filters only: at or above WIDEN_BELOW of the rows pass,
+    // the walk meets matching rows about as often as the unfiltered one meets rows.
+    let base_ef = base_ef.max(seg.params.filtered_ef_min).min(MAX_EF);
+    let ef = if s >= WIDEN_BELOW {
+        base_ef
     } else {
-        let rows = seg.candidates(filter, threshold);
-        if rows.len() <= threshold {
-            return Ok(flat(&rows, FlatReason::FewCandidates));
-        }
-        s_hat.max(rows.len() as f64 / n as f64)
-    }
-    .min(1.0);
-    let widened = (base_ef as f64 / s.sqrt()).ceil() as usize;
-    let ef = widened
-        .min(base_ef.saturating_mul(seg.params.max_ef_widening.max(1)))
-        .clamp(base_ef, MAX_EF);
-    let pred = |row: u32| seg.passes(filter, row);
-    let hits = graph_search(graph, seg.vectors, seg.dim, &q, k, ef, Some(&pred));
-    if hits.len() < k {
-        // The walk came back short: settle it with the exact scan (which also covers the
-        // case where the estimate was wrong and fewer than `k` rows match).
-        let all = seg.candidates(filter, usize::MAX);
-        let (hits, _) = flat(&all, FlatReason::FewCandidates);
-        let plan = Plan::Graph {
-            ef,
-            estimated_selectivity: s,
-            fell_back: true,
-        };
-        return Ok((hits, plan));
-    }
+        let widened = (base_ef as f64 / s.sqrt()).ceil() as usize;
+        widened
+            .min(base_ef.saturating_mul(seg.params.max_ef_widening.max(1)))
+            .clamp(base_ef, MAX_EF)
+    };
+    let bits = &set.bits;
+    let member = |row: u32| {
+        bits.get(row as usize / 64)
+            .is_some_and(|w| w >> (row % 64) & 1 == 1)
+    };
+    let hits = graph_search(graph, seg.vectors, seg.dim, &q, k, ef, Some(member));
+    let fell_back = hits.len() < k;
+    let hits = if fell_back {
+        // The walk came back short: settle it with the exact scan over the rows already
+        // enumerated.
+        flat(&set.rows, FlatReason::FewCandidates).0
+    } else {
+        hits
+    };
     let plan = Plan::Graph {
         ef,
         estimated_selectivity: s,
-        fell_back: false,
+        fell_back,
     };
     Ok((hits, plan))
 }

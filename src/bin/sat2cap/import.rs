@@ -83,6 +83,7 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
         section_builders: vec![Arc::new(HnswSectionBuilder {
             params,
             min_rows: DEFAULT_MIN_GRAPH_ROWS,
+            calibration: None,
         })],
     };
     let mut npy = NpyReader::open(&a.vectors).map_err(CliError::input)?;

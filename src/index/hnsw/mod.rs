@@ -17,6 +17,7 @@
 //! assert_eq!(hits[0].row, 1);
 //! ```
 
+pub mod calibrate;
 pub mod layout;
 pub mod search;
 mod section;
@@ -26,8 +27,9 @@ use hnsw_rs::prelude::{Distance, Hnsw};
 
 use super::flat::dot_f16_f16;
 use super::{row_count, IndexError};
+pub use calibrate::{calibrate, CalibratedEf, Calibration, CALIBRATION_KIND};
 pub use layout::{GraphError, GraphLayout, GraphView};
-pub use search::{search, search_with, SearchScratch};
+pub use search::{search, search_filtered, search_with, SearchScratch};
 pub use section::HnswSectionBuilder;
 
 /// Section kind under which storage keeps the graph bytes in a segment file.

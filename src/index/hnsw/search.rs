@@ -14,7 +14,7 @@ use std::collections::BinaryHeap;
 use half::f16;
 
 use super::layout::GraphView;
-use crate::index::flat::{dot_f16_f32, row_vector, Hit, TopK};
+use crate::index::flat::{dot_f16_f32, prefetch, row_vector, Hit, TopK};
 
 /// Candidate ordered best-first (max-heap pops the highest score, then lowest row).
 #[derive(Clone, Copy)]
@@ -44,6 +44,7 @@ pub struct SearchScratch {
     stamp: Vec<u32>,
     generation: u32,
     candidates: BinaryHeap<Best>,
+    fresh: Vec<u32>,
 }
 
 impl SearchScratch {
@@ -91,10 +92,27 @@ pub fn search(
     ef: usize,
     filter: Option<&dyn Fn(u32) -> bool>,
 ) -> Vec<Hit> {
+    match filter {
+        None => search_filtered(view, vectors, dim, query, k, ef, None::<fn(u32) -> bool>),
+        Some(f) => search_filtered(view, vectors, dim, query, k, ef, Some(f)),
+    }
+}
+
+/// [`search`] with the filter as a concrete type (inlined into the walk: a bitset test costs
+/// a load and a shift per visited node), using a per-thread scratch.
+pub fn search_filtered<F: Fn(u32) -> bool>(
+    view: &GraphView<'_>,
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    filter: Option<F>,
+) -> Vec<Hit> {
     SCRATCH.with(|s| match s.try_borrow_mut() {
-        Ok(mut s) => search_with(&mut s, view, vectors, dim, query, k, ef, filter),
+        Ok(mut s) => walk(&mut s, view, vectors, dim, query, k, ef, filter.as_ref()),
         // Re-entrant call from inside a filter closure: use a fresh scratch.
-        Err(_) => search_with(
+        Err(_) => walk(
             &mut SearchScratch::new(),
             view,
             vectors,
@@ -102,7 +120,7 @@ pub fn search(
             query,
             k,
             ef,
-            filter,
+            filter.as_ref(),
         ),
     })
 }
@@ -122,6 +140,20 @@ pub fn search_with(
     k: usize,
     ef: usize,
     filter: Option<&dyn Fn(u32) -> bool>,
+) -> Vec<Hit> {
+    walk(scratch, view, vectors, dim, query, k, ef, filter)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk<F: Fn(u32) -> bool + ?Sized>(
+    scratch: &mut SearchScratch,
+    view: &GraphView<'_>,
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    filter: Option<&F>,
 ) -> Vec<Hit> {
     let Some(entry) = view.entry() else {
         return Vec::new();
@@ -175,10 +207,17 @@ pub fn search_with(
                 break;
             }
         }
+        // Unvisited neighbours first, their vectors prefetched, then the dot products: the
+        // memory loads of the whole list overlap instead of stalling one by one.
+        scratch.fresh.clear();
         for nb in view.neighbours(0, c.row).iter() {
-            if !scratch.visit(nb) {
-                continue;
+            if scratch.visit(nb) {
+                prefetch(row_vector(vectors, dim, nb), 256);
+                scratch.fresh.push(nb);
             }
+        }
+        for i in 0..scratch.fresh.len() {
+            let nb = scratch.fresh[i];
             let Some(s) = score(nb) else { continue };
             let hit = Hit { row: nb, score: s };
             let worth = match results.threshold() {
