@@ -39,6 +39,7 @@ pub mod clip_vision;
 pub mod config;
 pub mod device;
 pub mod dynamic;
+pub mod fix_text;
 pub mod preprocess;
 pub mod tokenizer;
 pub mod weights;
@@ -50,7 +51,7 @@ use std::path::Path;
 pub use clip_text::ClipTextModel;
 pub use clip_vision::ClipVisionModel;
 pub use config::{ClipTextConfig, ClipVisionConfig, GeoNetConfig};
-pub use device::DeviceChoice;
+pub use device::{DeviceChoice, Precision};
 pub use dynamic::{GeoNet, InvalidMeta, Meta};
 pub use preprocess::{Image, ImageError, OverheadPreprocess};
 pub use tokenizer::{ClipTokenizer, TokenizerError};
@@ -116,6 +117,8 @@ pub struct EncodersConfig {
     pub overhead_preprocess: OverheadPreprocess,
     /// Largest batch sent to the model at once (>= 1).
     pub max_batch: usize,
+    /// Weights / activations precision (default f32).
+    pub precision: Precision,
 }
 
 impl EncodersConfig {
@@ -128,6 +131,7 @@ impl EncodersConfig {
             geo: GeoNetConfig::sat2cap(),
             overhead_preprocess: OverheadPreprocess::default(),
             max_batch: 32,
+            precision: Precision::F32,
         }
     }
 
@@ -221,6 +225,11 @@ impl Encoders {
             config,
             device_name,
         })
+    }
+
+    /// The precision the models run in.
+    pub fn precision(&self) -> Precision {
+        self.config.precision
     }
 
     /// The device in use, in words (e.g. "cpu (burn flex)").

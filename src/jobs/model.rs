@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::encoders::config::{ClipTextConfig, ClipVisionConfig};
-use crate::encoders::{DeviceChoice, Encoders, EncodersConfig, OverheadPreprocess};
+use crate::encoders::{DeviceChoice, Encoders, EncodersConfig, OverheadPreprocess, Precision};
 
 use super::JobError;
 
@@ -85,6 +85,16 @@ pub fn load(
     allow_random: bool,
     device: DeviceChoice,
 ) -> Result<(Encoders, ModelSource), JobError> {
+    load_with_precision(weights, allow_random, device, Precision::F32)
+}
+
+/// [`load`] in the given precision (f16: see [`Precision`]).
+pub fn load_with_precision(
+    weights: Option<&Path>,
+    allow_random: bool,
+    device: DeviceChoice,
+    precision: Precision,
+) -> Result<(Encoders, ModelSource), JobError> {
     if let Some(dir) = weights_dir(weights) {
         if !dir.is_dir() {
             return Err(JobError::input(format!(
@@ -92,7 +102,11 @@ pub fn load(
                 dir.display()
             )));
         }
-        let e = Encoders::load(&dir, device).map_err(|e| {
+        let config = EncodersConfig {
+            precision,
+            ..EncodersConfig::vit_b32()
+        };
+        let e = Encoders::load_with_config(&dir, device, config).map_err(|e| {
             JobError::runtime(format!("loading weights from {}: {e}", dir.display()))
         })?;
         return Ok((e, ModelSource::Weights(dir)));
@@ -104,11 +118,12 @@ pub fn load(
         ));
     }
     let tiny = tiny_requested();
-    let cfg = if tiny {
+    let mut cfg = if tiny {
         tiny_config()
     } else {
         EncodersConfig::vit_b32()
     };
+    cfg.precision = precision;
     let e = Encoders::random_with_config(RANDOM_SEED, device, cfg).map_err(JobError::runtime)?;
     Ok((
         e,
