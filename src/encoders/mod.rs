@@ -311,6 +311,28 @@ impl Encoders {
         Ok(out.into_iter().map(l2_normalise).collect())
     }
 
+    /// Encodes ground-level pixel tensors (each `[3, S, S]` flattened, as from
+    /// [`Encoders::ground_pixels`]): L2-normalised embeddings. For benchmarks and callers
+    /// that preprocess themselves.
+    pub fn encode_ground_pixels(&self, pixels: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, EncodeError> {
+        let s = self.config.ground.image_size;
+        if let Some((i, p)) = pixels
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.len() != 3 * s * s)
+        {
+            return Err(EncodeError::Input(format!(
+                "pixel tensor {i} has {} values, expected 3 x {s} x {s}",
+                p.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(pixels.len());
+        for chunk in pixels.chunks(self.config.max_batch) {
+            out.extend(self.engine.ground(chunk.to_vec(), s)?);
+        }
+        Ok(out.into_iter().map(l2_normalise).collect())
+    }
+
     /// Encodes overhead images with Sat2Cap; with `meta` (one per image) the dynamic
     /// encoder's output is added before normalisation. L2-normalised embeddings.
     pub fn encode_overhead(
