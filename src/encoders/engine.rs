@@ -3,12 +3,13 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, FloatDType, Tensor, TensorData};
 
 use super::clip_text::ClipTextModel;
 use super::clip_vision::ClipVisionModel;
-use super::device::{panic_message, DeviceChoice};
+use super::device::{panic_message, DeviceChoice, Precision};
 use super::dynamic::{GeoNet, Meta, Sat2CapDynamic};
 use super::weights::{seeded_random, Loader, WeightsFile};
 use super::{CpuBackend, EncodeError, EncodersConfig};
@@ -20,6 +21,67 @@ pub(crate) struct Models<B: Backend> {
     overhead: ClipVisionModel<B>,
     dynamic: Option<Sat2CapDynamic<B>>,
     device: B::Device,
+    /// dtype of the towers' parameters and activations (the GeoNet stays f32: it is tiny
+    /// and its output is added to the overhead embedding after casting that to f32).
+    dtype: FloatDType,
+}
+
+fn float_dtype(p: Precision) -> FloatDType {
+    match p {
+        Precision::F32 => FloatDType::F32,
+        Precision::F16 => FloatDType::F16,
+    }
+}
+
+/// Casts every float parameter of a module (burn keeps a tensor's dtype from its data, so
+/// loading f16 weights or asking for a half-precision backend does not make a half model).
+struct CastFloats(FloatDType);
+
+impl<B: Backend> ModuleMapper<B> for CastFloats {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let dtype = self.0;
+        param.map(|t| t.cast(dtype))
+    }
+}
+
+/// Counts float parameters whose dtype is not the expected one.
+struct DtypeCheck {
+    expected: DType,
+    total: usize,
+    wrong: Vec<DType>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for DtypeCheck {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.total += 1;
+        let d = param.val().dtype();
+        if d != self.expected {
+            self.wrong.push(d);
+        }
+    }
+}
+
+/// Casts `module` to `dtype` and checks that every float parameter now has it.
+fn cast_module<B: Backend, M: Module<B>>(module: M, dtype: FloatDType) -> Result<M, EncodeError> {
+    let module = if dtype == FloatDType::F32 {
+        module
+    } else {
+        module.map(&mut CastFloats(dtype))
+    };
+    let mut check = DtypeCheck {
+        expected: dtype.into(),
+        total: 0,
+        wrong: Vec::new(),
+    };
+    module.visit(&mut check);
+    if let Some(d) = check.wrong.first() {
+        return Err(EncodeError::Device(format!(
+            "{} of {} parameters are {d:?} after casting to {dtype:?}",
+            check.wrong.len(),
+            check.total
+        )));
+    }
+    Ok(module)
 }
 
 fn to_rows(t: TensorData) -> Result<Vec<Vec<f32>>, EncodeError> {
@@ -43,7 +105,7 @@ fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, EncodeError>) -> Result<T,
 }
 
 impl<B: Backend> Models<B> {
-    fn random(seed: u64, config: &EncodersConfig, device: B::Device) -> Self {
+    fn random(seed: u64, config: &EncodersConfig, device: B::Device) -> Result<Self, EncodeError> {
         // Distinct streams per tower: the ground and overhead towers share tensor names.
         Self {
             text: seeded_random(ClipTextModel::init(&config.text, &device), seed),
@@ -56,7 +118,25 @@ impl<B: Backend> Models<B> {
                 seed ^ 3,
             )),
             device,
+            dtype: FloatDType::F32,
         }
+        .with_precision(config.precision)
+    }
+
+    /// Casts the three towers to `precision` (checked; a no-op for f32).
+    fn with_precision(self, precision: Precision) -> Result<Self, EncodeError> {
+        let dtype = float_dtype(precision);
+        Ok(Self {
+            text: cast_module(self.text, dtype)?,
+            ground: cast_module(self.ground, dtype)?,
+            overhead: cast_module(self.overhead, dtype)?,
+            dynamic: match self.dynamic {
+                Some(d) => Some(cast_module(d, FloatDType::F32)?),
+                None => None,
+            },
+            device: self.device,
+            dtype,
+        })
     }
 
     fn load(dir: &Path, config: &EncodersConfig, device: B::Device) -> Result<Self, EncodeError> {
@@ -78,13 +158,15 @@ impl<B: Backend> Models<B> {
             None
         };
         loader.finish()?;
-        Ok(Self {
+        Self {
             text,
             ground,
             overhead,
             dynamic,
             device,
-        })
+            dtype: FloatDType::F32,
+        }
+        .with_precision(config.precision)
     }
 
     fn text(&self, ids: &[Vec<u32>], eos: u32) -> Result<Vec<Vec<f32>>, EncodeError> {
@@ -104,14 +186,17 @@ impl<B: Backend> Models<B> {
                 .text
                 .forward_ids(&cut, eos, &self.device)
                 .map_err(|e| EncodeError::Input(e.to_string()))?;
-            to_rows(out.into_data())
+            to_rows(out.cast(FloatDType::F32).into_data())
         })
     }
 
+    /// The pixel batch on the device, in the models' dtype (cast explicitly: a tensor's
+    /// dtype follows its data, f32 here).
     fn pixels(&self, pixels: Vec<Vec<f32>>, size: usize) -> Tensor<B, 4> {
         let b = pixels.len();
         let flat: Vec<f32> = pixels.into_iter().flatten().collect();
-        Tensor::from_data(TensorData::new(flat, [b, 3, size, size]), &self.device)
+        Tensor::<B, 4>::from_data(TensorData::new(flat, [b, 3, size, size]), &self.device)
+            .cast(self.dtype)
     }
 
     fn ground(&self, pixels: Vec<Vec<f32>>, size: usize) -> Result<Vec<Vec<f32>>, EncodeError> {
@@ -120,7 +205,7 @@ impl<B: Backend> Models<B> {
         }
         guard("ground", || {
             let x = self.pixels(pixels, size);
-            to_rows(self.ground.forward(x).into_data())
+            to_rows(self.ground.forward(x).cast(FloatDType::F32).into_data())
         })
     }
 
@@ -135,7 +220,7 @@ impl<B: Backend> Models<B> {
         }
         guard("overhead", || {
             let x = self.pixels(pixels, size);
-            let mut emb = self.overhead.forward(x);
+            let mut emb = self.overhead.forward(x).cast(FloatDType::F32);
             if let Some(meta) = meta {
                 let dynamic = self.dynamic.as_ref().ok_or(EncodeError::NoDynamicEncoder)?;
                 let geo = dynamic
@@ -235,13 +320,13 @@ impl Engine {
     ) -> Result<(Self, String), EncodeError> {
         match resolve(choice)? {
             Resolved::Cpu => Ok((
-                Engine::Cpu(Box::new(Models::random(seed, config, Default::default()))),
+                Engine::Cpu(Box::new(Models::random(seed, config, Default::default())?)),
                 CPU_NAME.into(),
             )),
             #[cfg(feature = "cuda")]
             Resolved::Cuda(d) => Ok((
                 Engine::Cuda(Box::new(guard("cuda init", || {
-                    Ok(Models::random(seed, config, d.clone()))
+                    Models::random(seed, config, d.clone())
                 })?)),
                 format!("cuda ({d:?})"),
             )),

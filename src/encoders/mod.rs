@@ -39,6 +39,7 @@ pub mod clip_vision;
 pub mod config;
 pub mod device;
 pub mod dynamic;
+pub mod fix_text;
 pub mod preprocess;
 pub mod tokenizer;
 pub mod weights;
@@ -50,7 +51,7 @@ use std::path::Path;
 pub use clip_text::ClipTextModel;
 pub use clip_vision::ClipVisionModel;
 pub use config::{ClipTextConfig, ClipVisionConfig, GeoNetConfig};
-pub use device::DeviceChoice;
+pub use device::{DeviceChoice, Precision};
 pub use dynamic::{GeoNet, InvalidMeta, Meta};
 pub use preprocess::{Image, ImageError, OverheadPreprocess};
 pub use tokenizer::{ClipTokenizer, TokenizerError};
@@ -116,6 +117,8 @@ pub struct EncodersConfig {
     pub overhead_preprocess: OverheadPreprocess,
     /// Largest batch sent to the model at once (>= 1).
     pub max_batch: usize,
+    /// Weights / activations precision (default f32).
+    pub precision: Precision,
 }
 
 impl EncodersConfig {
@@ -128,6 +131,7 @@ impl EncodersConfig {
             geo: GeoNetConfig::sat2cap(),
             overhead_preprocess: OverheadPreprocess::default(),
             max_batch: 32,
+            precision: Precision::F32,
         }
     }
 
@@ -223,6 +227,11 @@ impl Encoders {
         })
     }
 
+    /// The precision the models run in.
+    pub fn precision(&self) -> Precision {
+        self.config.precision
+    }
+
     /// The device in use, in words (e.g. "cpu (burn flex)").
     pub fn device_name(&self) -> &str {
         &self.device_name
@@ -298,6 +307,28 @@ impl Encoders {
         for chunk in images.chunks(self.config.max_batch) {
             let pixels = self.ground_pixels(chunk);
             out.extend(self.engine.ground(pixels, s)?);
+        }
+        Ok(out.into_iter().map(l2_normalise).collect())
+    }
+
+    /// Encodes ground-level pixel tensors (each `[3, S, S]` flattened, as from
+    /// [`Encoders::ground_pixels`]): L2-normalised embeddings. For benchmarks and callers
+    /// that preprocess themselves.
+    pub fn encode_ground_pixels(&self, pixels: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, EncodeError> {
+        let s = self.config.ground.image_size;
+        if let Some((i, p)) = pixels
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.len() != 3 * s * s)
+        {
+            return Err(EncodeError::Input(format!(
+                "pixel tensor {i} has {} values, expected 3 x {s} x {s}",
+                p.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(pixels.len());
+        for chunk in pixels.chunks(self.config.max_batch) {
+            out.extend(self.engine.ground(chunk.to_vec(), s)?);
         }
         Ok(out.into_iter().map(l2_normalise).collect())
     }

