@@ -86,41 +86,12 @@ pub fn generate(n: usize, dim: usize, clusters: usize, seed: u64) -> SynthData {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let clusters = clusters.max(1);
     // Cluster homes: a few fixed hard places, the rest uniform on the sphere.
-    let fixed = [
-        (89.5, 0.0),
-        (-89.5, 120.0),
-        (0.0, 179.8),
-        (65.0, -179.7),
-        (-40.0, 179.9),
-    ];
-    let mut homes = Vec::with_capacity(clusters);
-    for c in 0..clusters {
-        if c < fixed.len() && clusters >= 4 * fixed.len() {
-            homes.push(fixed[c]);
-        } else {
-            let lat = (2.0 * rng.random::<f64>() - 1.0).asin().to_degrees();
-            let lon = rng.random::<f64>() * 360.0 - 180.0;
-            homes.push((lat, lon));
-        }
-    }
-    let spread: Vec<f64> = (0..clusters)
-        .map(|_| 0.5 + 4.0 * rng.random::<f64>())
-        .collect();
-    let centers: Vec<Vec<f32>> = (0..clusters)
-        .map(|_| {
-            let mut v: Vec<f32> = (0..dim).map(|_| gauss(&mut rng) as f32).collect();
-            normalise(&mut v);
-            v
-        })
-        .collect();
+    let (homes, spread) = homes(&mut rng, clusters);
+    let centers: Vec<Vec<f32>> = (0..clusters).map(|_| unit_gauss(&mut rng, dim)).collect();
     // Sub-cluster directions: real embeddings have structure below the cluster level.
     const SUBS: usize = 8;
     let subs: Vec<Vec<f32>> = (0..clusters * SUBS)
-        .map(|_| {
-            let mut v: Vec<f32> = (0..dim).map(|_| gauss(&mut rng) as f32).collect();
-            normalise(&mut v);
-            v
-        })
+        .map(|_| unit_gauss(&mut rng, dim))
         .collect();
     // A fixed random projection of the 3-d unit position, for the geo-correlated part.
     let proj: Vec<[f32; 3]> = (0..dim)
@@ -141,24 +112,8 @@ pub fn generate(n: usize, dim: usize, clusters: usize, seed: u64) -> SynthData {
     for _ in 0..n {
         let c = rng.random_range(0..clusters);
         let sub = &subs[c * SUBS + rng.random_range(0..SUBS)];
-        let (hlat, hlon) = homes[c];
-        let mut lat = hlat + gauss(&mut rng) * spread[c];
-        if lat > 90.0 {
-            lat = 180.0 - lat;
-        }
-        if lat < -90.0 {
-            lat = -180.0 - lat;
-        }
-        let lon = hlon + gauss(&mut rng) * spread[c];
-        let p = Point::new(lat.clamp(-90.0, 90.0), lon).unwrap_or_else(|_| {
-            Point::new(0.0, 0.0).unwrap_or_else(|_| unreachable!("0,0 is valid"))
-        });
-        let (la, lo) = (p.lat().to_radians(), p.lon().to_radians());
-        let xyz = [
-            (la.cos() * lo.cos()) as f32,
-            (la.cos() * lo.sin()) as f32,
-            la.sin() as f32,
-        ];
+        let (p, _) = place(&mut rng, homes[c], spread[c]);
+        let xyz = unit_xyz(p);
         for (i, r) in row.iter_mut().enumerate() {
             let g = proj[i][0] * xyz[0] + proj[i][1] * xyz[1] + proj[i][2] * xyz[2];
             *r = centers[c][i] + 0.8 * sub[i] + geo_w * g + noise_w * gauss(&mut rng) as f32;
