@@ -446,9 +446,11 @@ pub fn search_segment(
     }
     .min(1.0);
     let widened = (base_ef as f64 / s.sqrt()).ceil() as usize;
+    // At most MAX_EF, but never below `base_ef` (>= k): `clamp` would panic when k > MAX_EF.
     let ef = widened
         .min(base_ef.saturating_mul(seg.params.max_ef_widening.max(1)))
-        .clamp(base_ef, MAX_EF);
+        .min(MAX_EF)
+        .max(base_ef);
     let pred = |row: u32| seg.passes(filter, row);
     let hits = graph_search(graph, seg.vectors, seg.dim, &q, k, ef, Some(&pred));
     if hits.len() < k {
