@@ -170,7 +170,10 @@ mod tests {
         .unwrap();
         let f = q.filter.unwrap();
         assert_eq!(f.bbox, Some([170.0, -10.0, -170.0, 10.0]));
-        assert_eq!(f.time.as_ref().unwrap()[0].seconds().unwrap(), 1_577_836_800);
+        assert_eq!(
+            f.time.as_ref().unwrap()[0].seconds().unwrap(),
+            1_577_836_800
+        );
         let filter = f.to_filter().unwrap();
         assert!(filter.bbox.unwrap().crosses_antimeridian());
         assert!(filter.time.is_some() && filter.radius.is_none());
@@ -180,7 +183,11 @@ mod tests {
     fn invalid_filters_are_typed_errors() {
         let f = |s: &str| {
             let line = format!(r#"{{"id":1,"k":1,"vector":[1],"filter":{s}}}"#);
-            parse_query_line(&line, 1).unwrap().filter.unwrap().to_filter()
+            parse_query_line(&line, 1)
+                .unwrap()
+                .filter
+                .unwrap()
+                .to_filter()
         };
         assert_eq!(
             f(r#"{"bbox":[0,95,1,96]}"#),
@@ -196,7 +203,10 @@ mod tests {
         );
         assert_eq!(
             f(r#"{"time":[10,5]}"#),
-            Err(FilterJsonError::Query(QueryError::TimeRange { t0: 10, t1: 5 }))
+            Err(FilterJsonError::Query(QueryError::TimeRange {
+                t0: 10,
+                t1: 5
+            }))
         );
         assert!(matches!(
             f(r#"{"time":["yesterday",5]}"#),
