@@ -369,6 +369,7 @@ fn replay_image_preprocess() {
     );
 }
 
+#[cfg(feature = "encoders")]
 fn token_texts() -> Vec<Vec<u8>> {
     [
         "a busy city street lined with skyscrapers",
@@ -430,6 +431,7 @@ fn write_seed_corpus() {
         let b: Vec<u8> = (0..200).map(|_| r.random()).collect();
         std::fs::write(d.join(format!("random-{i}")), b).unwrap();
     }
+    #[cfg_attr(not(feature = "encoders"), allow(unused_mut))]
     let mut sets: Vec<(&str, Vec<Vec<u8>>, usize)> = vec![
         ("graph_section", valid_graphs(), 4),
         ("filter_plan", plan_lines(), 4),
