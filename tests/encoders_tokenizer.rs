@@ -260,3 +260,43 @@ fn fix_text_matches_ftfy_on_random_cases() {
             .join("\n")
     );
 }
+
+/// Regression (fuzz target `tokenizer`): BPE is quadratic in the length of a word, and
+/// `encode` tokenised the whole text before truncating to 77, so one 16,384-letter word took
+/// 12.7 s (debug build) and a 1 MB caption hours. Now a pre-token is merged in pieces of
+/// `MAX_BPE_CHARS` and `encode` stops once 75 ids are out.
+#[test]
+fn long_words_tokenise_in_bounded_time() {
+    use sat2cap::encoders::tokenizer::MAX_BPE_CHARS;
+    let tok = ClipTokenizer::embedded().unwrap();
+    let mut x: u32 = 12_345;
+    let word: String = (0..1_000_000)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            char::from(b'a' + ((x >> 16) % 26) as u8)
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let ids = tok.encode(&word);
+    assert_eq!((ids.len(), ids[0], ids[CONTEXT - 1]), (CONTEXT, SOT, EOT));
+    assert!(
+        ids[1..CONTEXT - 1].iter().all(|&i| i != EOT),
+        "75 word tokens"
+    );
+    // Linear in the text for encode_raw: 20,000 letters.
+    let raw = tok.encode_raw(&word[..20_000]);
+    assert!(raw.len() > 20_000 / 20);
+    let secs = started.elapsed().as_secs_f64();
+    assert!(secs < 30.0, "took {secs} s");
+    // The pieces: the first 75 ids equal those of the first piece alone (no end marker), and
+    // a word of exactly MAX_BPE_CHARS letters tokenises as before (one piece).
+    let piece = tok.encode_raw(&word[..MAX_BPE_CHARS + 1]);
+    assert_eq!(
+        &ids[1..1 + piece.len().min(75)],
+        &piece[..piece.len().min(75)]
+    );
+    assert_eq!(
+        tok.encode_raw(&word[..MAX_BPE_CHARS]),
+        tok.encode_raw(&format!("{} ", &word[..MAX_BPE_CHARS]))
+    );
+}

@@ -4,7 +4,10 @@
 //! `SAT2CAP_WRITE_CORPUS=1 cargo test --test fuzz_replay write_seed_corpus` regenerates the
 //! committed seed corpus of the storage targets; the io targets (`npy_header`, `npy_file`,
 //! `points_csv`, `query_jsonl`, `time_parse`, bodies in `sat2cap::fuzzing`) have hand-made
-//! seeds plus what cargo-fuzz runs produced.
+//! seeds plus what cargo-fuzz runs produced. The index / query and encoder targets
+//! (`graph_section`, `filter_plan`; `safetensors_load`, `image_preprocess`, `tokenizer` with
+//! feature `encoders`) get their seeds from `write_seed_corpus` too (generated valid inputs
+//! plus hand-made edge cases).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -170,6 +173,238 @@ fn replay_time_parse() {
     replay_io("time_parse", sat2cap::fuzzing::time_parse, 9, 3000);
 }
 
+/// Valid graph sections over `fuzzing::query::graph_vectors`: built by HNSW, and written by
+/// hand with upper levels (and an empty graph).
+fn valid_graphs() -> Vec<Vec<u8>> {
+    use sat2cap::fuzzing::query::{graph_vectors, GRAPH_DIM};
+    use sat2cap::index::hnsw::layout::{write, GraphHeader, LevelLists, NO_ENTRY};
+    use sat2cap::index::hnsw::{build_graph, HnswParams};
+    let params = HnswParams {
+        m: 4,
+        ef_construction: 8,
+        ef_search: 8,
+    };
+    let mut out = Vec::new();
+    for n in [0u32, 1, 2, 7, 40] {
+        out.push(build_graph(&graph_vectors(n), GRAPH_DIM, &params).unwrap());
+    }
+    let header = |n, entry| GraphHeader {
+        n,
+        dim: GRAPH_DIM as u32,
+        m: 2,
+        entry,
+        ef_construction: 2,
+    };
+    // Three levels over 8 rows: 0..8, {1, 3, 5}, {3}.
+    let ring = |r: u32| vec![(r + 1) % 8, (r + 7) % 8];
+    let levels = [
+        LevelLists {
+            nodes: Vec::new(),
+            adjacency: (0..8).map(ring).collect(),
+        },
+        LevelLists {
+            nodes: vec![1, 3, 5],
+            adjacency: vec![vec![3], vec![1, 5], vec![3]],
+        },
+        LevelLists {
+            nodes: vec![3],
+            adjacency: vec![Vec::new()],
+        },
+    ];
+    out.push(write(header(8, 3), &levels).unwrap());
+    // Level 0 only, no edges at all.
+    out.push(
+        write(
+            header(8, 0),
+            &[LevelLists {
+                nodes: Vec::new(),
+                adjacency: vec![Vec::new(); 8],
+            }],
+        )
+        .unwrap(),
+    );
+    out.push(write(header(0, NO_ENTRY), &[]).unwrap());
+    for g in &out {
+        let n = u32::from_le_bytes(g[8..12].try_into().unwrap());
+        sat2cap::index::hnsw::GraphView::parse(g, n).expect("seed graphs are valid");
+    }
+    out
+}
+
+#[test]
+fn replay_graph_section() {
+    replay(
+        "graph_section",
+        sat2cap::fuzzing::graph_section,
+        &valid_graphs(),
+        10,
+        3000,
+    );
+}
+
+/// Query lines for `filter_plan` (4-d collection): every filter kind, antimeridian, poles,
+/// time strings, and invalid requests.
+fn plan_lines() -> Vec<Vec<u8>> {
+    [
+        r#"{"id":1,"k":5,"vector":[0.1,0.2,0.3,0.4]}"#,
+        r#"{"id":2,"k":10,"vector":[1,0,0,0],"filter":null}"#,
+        r#"{"id":3,"k":10,"vector":[0,1,0,0],"filter":{"bbox":[-30,-20,40,50]}}"#,
+        r#"{"id":4,"k":3,"vector":[0,0,1,0],"filter":{"bbox":[170,-90,-170,90]}}"#,
+        r#"{"id":5,"k":500,"vector":[0,0,0,1],"filter":{"bbox":[-180,-90,180,90]}}"#,
+        r#"{"id":6,"k":10,"vector":[1,1,1,1],"filter":{"radius":{"lat":90,"lon":0,"km":2000}}}"#,
+        r#"{"id":7,"k":10,"vector":[1,-1,1,-1],"filter":{"radius":{"lat":0,"lon":179.5,"km":3000}}}"#,
+        r#"{"id":8,"k":10,"vector":[-1,0,0,0],"filter":{"radius":{"lat":10,"lon":10,"km":0}}}"#,
+        r#"{"id":9,"k":20,"vector":[0.5,0.5,0,0],"filter":{"polygon":[[170,-10],[-170,-10],[-170,10],[170,10]]}}"#,
+        r#"{"id":10,"k":20,"vector":[0.5,0,0.5,0],"filter":{"polygon":[[0,0],[60,0],[30,60]]}}"#,
+        r#"{"id":11,"k":50,"vector":[0,0.5,0,0.5],"filter":{"time":[0,2000000000]}}"#,
+        r#"{"id":12,"k":50,"vector":[0.3,0,0,0.1],"filter":{"time":["1970-01-01","2033-05-18T03:33:20Z"]}}"#,
+        r#"{"id":13,"k":30,"vector":[0.3,0.2,0.1,0],"filter":{"bbox":[-180,-60,180,60],"time":[-2000000000,1000000000]}}"#,
+        r#"{"id":14,"k":30,"vector":[0.2,0.1,0,0.3],"filter":{"bbox":[-180,-90,180,90],"radius":{"lat":-45,"lon":-120,"km":8000},"time":[1000000000,3000000000]}}"#,
+        r#"{"id":15,"k":1000000,"vector":[1,2,3,4],"filter":{"radius":{"lat":0,"lon":0,"km":20037}}}"#,
+        r#"{"id":16,"k":0,"vector":[1,2,3,4]}"#,
+        r#"{"id":17,"k":3,"vector":[0,0,0,0]}"#,
+        r#"{"id":18,"k":3,"vector":[1,2]}"#,
+        r#"{"id":19,"k":3,"vector":[]}"#,
+        r#"{"id":20,"k":3,"vector":[1,2,3,4],"filter":{"bbox":[0,10,0,20]}}"#,
+        r#"{"id":21,"k":3,"vector":[1,2,3,4],"filter":{"time":[5,4]}}"#,
+        r#"{"id":22,"k":18446744073709551615,"vector":[3e38,3e38,-3e38,1e-45]}"#,
+    ]
+    .iter()
+    .map(|l| l.as_bytes().to_vec())
+    .collect()
+}
+
+#[test]
+fn replay_filter_plan() {
+    replay(
+        "filter_plan",
+        sat2cap::fuzzing::filter_plan,
+        &plan_lines(),
+        11,
+        400,
+    );
+}
+
+#[cfg(feature = "encoders")]
+fn valid_checkpoints() -> Vec<Vec<u8>> {
+    use safetensors::Dtype;
+    use sat2cap::fuzzing::encoders::safetensors_seed;
+    vec![
+        safetensors_seed(Dtype::F32, false),
+        safetensors_seed(Dtype::F16, true),
+        safetensors_seed(Dtype::BF16, false),
+        safetensors_seed(Dtype::F64, false),
+    ]
+}
+
+#[cfg(feature = "encoders")]
+#[test]
+fn replay_safetensors_load() {
+    // The seeds load (so the body's success path runs).
+    for f in valid_checkpoints() {
+        let file = sat2cap::encoders::weights::WeightsFile::from_bytes(
+            std::path::Path::new("seed"),
+            f.clone(),
+        )
+        .unwrap();
+        assert!(file.tensors().count() > 10);
+        sat2cap::fuzzing::safetensors_load(&f);
+    }
+    replay(
+        "safetensors_load",
+        sat2cap::fuzzing::safetensors_load,
+        &valid_checkpoints(),
+        12,
+        300,
+    );
+}
+
+#[cfg(feature = "encoders")]
+fn valid_images() -> Vec<Vec<u8>> {
+    use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+    let rgb = RgbImage::from_fn(7, 5, |x, y| Rgb([x as u8 * 30, y as u8 * 50, 200]));
+    let tall = RgbImage::from_fn(1, 40, |_, y| Rgb([y as u8, 0, 255 - y as u8]));
+    let mut out = Vec::new();
+    let enc = |img: DynamicImage, f: ImageFormat| {
+        let mut b = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut b), f).unwrap();
+        b
+    };
+    out.push(enc(DynamicImage::ImageRgb8(rgb.clone()), ImageFormat::Png));
+    out.push(enc(DynamicImage::ImageRgb8(tall), ImageFormat::Png));
+    out.push(enc(
+        DynamicImage::ImageRgba16(image::ImageBuffer::from_fn(3, 3, |x, y| {
+            image::Rgba([x as u16 * 9000, y as u16 * 9000, 1, 65535])
+        })),
+        ImageFormat::Png,
+    ));
+    out.push(enc(
+        DynamicImage::ImageLuma8(image::GrayImage::from_fn(4, 2, |x, _| {
+            image::Luma([x as u8 * 60])
+        })),
+        ImageFormat::Png,
+    ));
+    out.push(enc(DynamicImage::ImageRgb8(rgb.clone()), ImageFormat::Jpeg));
+    out.push(enc(DynamicImage::ImageRgb8(rgb.clone()), ImageFormat::WebP));
+    out.push(enc(DynamicImage::ImageRgb8(rgb), ImageFormat::Tiff));
+    for b in &out {
+        sat2cap::encoders::Image::decode(b).expect("seed images decode");
+    }
+    out
+}
+
+#[cfg(feature = "encoders")]
+#[test]
+fn replay_image_preprocess() {
+    use sat2cap::fuzzing::encoders::png_declaring;
+    let mut seeds = valid_images();
+    seeds.push(png_declaring(12_000, 12_000));
+    seeds.push(png_declaring(100_000, 3));
+    replay(
+        "image_preprocess",
+        sat2cap::fuzzing::image_preprocess,
+        &seeds,
+        13,
+        300,
+    );
+}
+
+#[cfg(feature = "encoders")]
+fn token_texts() -> Vec<Vec<u8>> {
+    [
+        "a busy city street lined with skyscrapers",
+        "",
+        "   \t\n ",
+        "A PHOTO of a Lake, at 06:00!!",
+        "&amp;&lt;b&gt; &#39;quoted&#x27; &nbsp; &#0; &#xD800; &#99999999; &bogus; &",
+        "<|startoftext|>hi<|endoftext|> <|ENDOFTEXT|>",
+        "naïve café 東京タワー 🛰️🌍 Ωmega",
+        "don't we'll they're I'm you've she'd it's",
+        "1234567890 3.14159 -273.15",
+        "\u{0}\u{7f}\u{80}\u{ffff}",
+    ]
+    .iter()
+    .map(|t| t.as_bytes().to_vec())
+    .chain([
+        "word ".repeat(120).into_bytes(),
+        "a".repeat(600).into_bytes(),
+        "ab".repeat(300).into_bytes(),
+    ])
+    .collect()
+}
+
+#[cfg(feature = "encoders")]
+#[test]
+fn replay_tokenizer() {
+    replay(
+        "tokenizer",
+        sat2cap::fuzzing::tokenizer,
+        &token_texts(),
+        14,
+        3000,
+    );
+}
+
 #[test]
 fn write_seed_corpus() {
     if std::env::var("SAT2CAP_WRITE_CORPUS").is_err() {
@@ -195,5 +430,31 @@ fn write_seed_corpus() {
     for i in 0..4 {
         let b: Vec<u8> = (0..200).map(|_| r.random()).collect();
         std::fs::write(d.join(format!("random-{i}")), b).unwrap();
+    }
+    #[cfg_attr(not(feature = "encoders"), allow(unused_mut))]
+    let mut sets: Vec<(&str, Vec<Vec<u8>>, usize)> = vec![
+        ("graph_section", valid_graphs(), 4),
+        ("filter_plan", plan_lines(), 4),
+    ];
+    #[cfg(feature = "encoders")]
+    {
+        use sat2cap::fuzzing::encoders::png_declaring;
+        let mut images = valid_images();
+        images.push(png_declaring(12_000, 12_000));
+        images.push(png_declaring(100_000, 3));
+        sets.push(("safetensors_load", valid_checkpoints(), 4));
+        sets.push(("image_preprocess", images, 4));
+        sets.push(("tokenizer", token_texts(), 0));
+    }
+    for (target, files, mutated) in sets {
+        let d = root.join(target);
+        std::fs::create_dir_all(&d).unwrap();
+        for (i, f) in files.iter().enumerate() {
+            std::fs::write(d.join(format!("seed-{i:02}")), f).unwrap();
+        }
+        for i in 0..mutated {
+            let base = &files[r.random_range(0..files.len())];
+            std::fs::write(d.join(format!("mutated-{i}")), mutate(&mut r, base)).unwrap();
+        }
     }
 }

@@ -9,6 +9,9 @@ use sat2cap::index::hnsw::{build_graph, build_hnsw, export_graph, search, GraphV
 use sat2cap::index::synth::{generate, query_near};
 
 /// Unfiltered recall@10 of our searcher on the exported graph is >= 0.95 vs the exact scan.
+/// The graph is built by parallel insertion (not reproducible); at ef 64 runs gave
+/// 0.965-0.98 and, once under heavy machine load, below 0.95, so the beam is 128 here
+/// (the database default is 512).
 #[test]
 fn unfiltered_recall_at_10() {
     let (data, bytes) = fixture();
@@ -18,13 +21,14 @@ fn unfiltered_recall_at_10() {
     let nq = 200;
     for i in 0..nq {
         let q = query_near(data, i, 1000 + i as u64);
-        let got = search(&view, &data.vectors, DIM, &q, 10, 64, None);
+        let got = search(&view, &data.vectors, DIM, &q, 10, 128, None);
         let truth = exact(data, &q, 10, |_| true);
         assert_eq!(got.len(), 10);
         assert!(got.windows(2).all(|w| w[0].score >= w[1].score));
         total += recall(&got, &truth);
     }
     let r = total / nq as f64;
+    println!("recall@10 {r}");
     assert!(r >= 0.95, "recall@10 {r}");
 }
 

@@ -341,3 +341,51 @@ fn wide_filter_plan_reports_exact_selectivity_and_beam() {
         }
     }
 }
+
+/// Regression (found while writing the `filter_plan` fuzz target): a filtered search with
+/// `k > MAX_EF` on a segment large enough to take the graph path computed
+/// `ef.clamp(base_ef, MAX_EF)` with `base_ef = k > MAX_EF`, which panics.
+#[test]
+fn k_above_max_ef_on_the_graph_path_does_not_panic() {
+    use half::f16;
+    use sat2cap::index::hnsw::layout::{self, GraphHeader, LevelLists};
+    use sat2cap::index::hnsw::MAX_EF;
+    let n = MAX_EF + 4_000;
+    let dim = 2;
+    let vectors: Vec<f16> = (0..n)
+        .flat_map(|i| {
+            let a = i as f32 * 0.001;
+            [f16::from_f32(a.cos()), f16::from_f32(a.sin())]
+        })
+        .collect();
+    let points: Vec<Point> = (0..n)
+        .map(|i| Point::new((i % 170) as f64 - 85.0, (i % 350) as f64 - 175.0).unwrap())
+        .collect();
+    // A ring over level 0: every row reaches every other.
+    let adjacency = (0..n as u32)
+        .map(|r| vec![(r + 1) % n as u32, (r + n as u32 - 1) % n as u32])
+        .collect();
+    let bytes = layout::write(
+        GraphHeader {
+            n: n as u32,
+            dim: dim as u32,
+            m: 2,
+            entry: 0,
+            ef_construction: 2,
+        },
+        &[LevelLists {
+            nodes: Vec::new(),
+            adjacency,
+        }],
+    )
+    .unwrap();
+    let view = GraphView::parse(&bytes, n as u32).unwrap();
+    let seg = SegmentIndex::new(&vectors, dim, &points, None, Some(view)).unwrap();
+    // A filter every row passes, so the candidate count exceeds the flat threshold (k).
+    let filter = Filter::new().bbox(BBox::new(-180.0, -90.0, 180.0, 90.0).unwrap());
+    let k = MAX_EF + 1;
+    let req = SearchRequest::new(vec![1.0, 0.0], k).with_filter(filter);
+    let (hits, plan) = search_segment(&seg, &req).unwrap();
+    assert!(matches!(plan, Plan::Graph { .. }), "{plan:?}");
+    assert_eq!(hits.len(), k);
+}

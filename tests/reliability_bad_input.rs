@@ -56,6 +56,10 @@ fn bad_create_where_a_file_is() {
     std::fs::write(&f, b"x").unwrap();
     let e = Db::create(&f, DbOptions::default()).unwrap_err();
     assert!(matches!(e, OpenError::Io { .. }), "{e}");
+    assert!(
+        e.to_string().ends_with(": exists and is not a folder"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -69,6 +73,16 @@ fn bad_open_of_a_folder_without_database() {
         Db::open_snapshot(t.path()).unwrap_err(),
         OpenError::NotFound { .. }
     ));
+    // A folder that does not exist: the same error, not an I/O error on the lock file
+    // (regression: `Db::open` said "I/O error on <path>/LOCK: No such file or directory").
+    let missing = t.path().join("missing");
+    for e in [
+        Db::open(&missing).unwrap_err(),
+        Db::open_snapshot(&missing).unwrap_err(),
+    ] {
+        assert!(matches!(e, OpenError::NotFound { .. }), "{e}");
+    }
+    assert!(!missing.exists(), "opening created the folder");
 }
 
 #[test]
@@ -401,4 +415,531 @@ fn bad_outside_text_inputs() {
         "day outside the month"
     );
     assert_eq!(sat2cap::time::parse("").unwrap_err().what, "empty");
+}
+
+// ---- The CLI: the exact one-line error of each row of the CLI table in docs/RELIABILITY.md.
+// Commands run inside a temporary folder with relative paths, so messages are exact.
+
+mod cli {
+    use std::path::Path;
+    use std::process::{Command, Output};
+
+    pub fn run(dir: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_sat2cap"))
+            .args(args)
+            .current_dir(dir)
+            .env("SAT2CAP_TINY_MODEL", "1")
+            .env_remove("SAT2CAP_WEIGHTS")
+            .output()
+            .expect("run sat2cap")
+    }
+
+    /// The command must exit with `code` and print exactly `sat2cap: <want>` as its error
+    /// line (the last line; lines before it may only be the encoders' notes).
+    pub fn fails(dir: &Path, args: &[&str], code: i32, want: &str) {
+        let o = run(dir, args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(code), "sat2cap {args:?}: {err}");
+        let mut lines: Vec<&str> = err.lines().collect();
+        let last = lines.pop().unwrap_or("");
+        assert_eq!(last, format!("sat2cap: {want}"), "sat2cap {args:?}");
+        for l in lines {
+            assert!(
+                l.starts_with("encoders: ") || l.starts_with("note: "),
+                "sat2cap {args:?}: extra stderr line {l:?}"
+            );
+        }
+    }
+
+    /// Inputs for `import`: v.npy (20 x 4 f32), p.csv (20 rows) and bad variants.
+    pub fn inputs(dir: &Path) {
+        let rows: Vec<f32> = (0..80).map(|i| (i % 7) as f32 + 0.5).collect();
+        sat2cap::io::npy::write_npy(
+            &dir.join("v.npy"),
+            sat2cap::io::npy::NpyDtype::F32,
+            4,
+            &rows,
+        )
+        .unwrap();
+        let mut csv = String::from("id,lat,lon\n");
+        for i in 0..20 {
+            csv.push_str(&format!("{i},{i},{}\n", i * 2));
+        }
+        std::fs::write(dir.join("p.csv"), csv).unwrap();
+        std::fs::write(dir.join("short.csv"), "id,lat,lon\n0,0,0\n1,1,1\n").unwrap();
+        std::fs::write(dir.join("badrow.csv"), "id,lat,lon\n0,1,2\n1,abc,2\n").unwrap();
+        std::fs::write(dir.join("lat91.csv"), "id,lat,lon\n0,1,2\n1,91,2\n").unwrap();
+        std::fs::write(dir.join("bad.npy"), "hello, not numpy").unwrap();
+    }
+
+    /// A temporary folder with the inputs and a database `db` holding collection `c`.
+    pub fn imported() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        inputs(t.path());
+        let o = run(
+            t.path(),
+            &[
+                "import",
+                "--db",
+                "db",
+                "--collection",
+                "c",
+                "--vectors",
+                "v.npy",
+                "--points",
+                "p.csv",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        t
+    }
+
+    pub fn import(points: &str, vectors: &str) -> [String; 9] {
+        [
+            "import",
+            "--db",
+            "db",
+            "--collection",
+            "c",
+            "--vectors",
+            vectors,
+            "--points",
+            points,
+        ]
+        .map(str::to_string)
+    }
+
+    pub fn query(batch: &str, line: &str) -> (tempfile::TempDir, Vec<String>) {
+        let t = imported();
+        std::fs::write(t.path().join(batch), line).unwrap();
+        let args = [
+            "query",
+            "--db",
+            "db",
+            "--collection",
+            "c",
+            "--batch",
+            batch,
+            "--out",
+            "o.jsonl",
+        ]
+        .map(str::to_string)
+        .to_vec();
+        (t, args)
+    }
+
+    pub fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+}
+
+#[test]
+fn cli_import_missing_file() {
+    let t = tempfile::tempdir().unwrap();
+    cli::inputs(t.path());
+    let a = cli::import("p.csv", "nope.npy");
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        "nope.npy: No such file or directory (os error 2)",
+    );
+    assert!(
+        !t.path().join("db").exists(),
+        "nothing created on bad input"
+    );
+}
+
+#[test]
+fn cli_import_not_an_npy_file() {
+    let t = tempfile::tempdir().unwrap();
+    cli::inputs(t.path());
+    let a = cli::import("p.csv", "bad.npy");
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        r"bad.npy: bad .npy header at byte 0: missing \x93NUMPY magic",
+    );
+}
+
+#[test]
+fn cli_import_row_count_mismatch() {
+    let t = tempfile::tempdir().unwrap();
+    cli::inputs(t.path());
+    let a = cli::import("short.csv", "v.npy");
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        "v.npy has 20 rows but short.csv has 2 data rows",
+    );
+}
+
+#[test]
+fn cli_import_bad_csv_value() {
+    let t = tempfile::tempdir().unwrap();
+    cli::inputs(t.path());
+    let a = cli::import("badrow.csv", "v.npy");
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        r#"badrow.csv:3: lat "abc" is not a number"#,
+    );
+    let a = cli::import("lat91.csv", "v.npy");
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        "lat91.csv:3: latitude 91 is outside [-90, 90]",
+    );
+}
+
+#[test]
+fn cli_import_db_is_a_file() {
+    let t = tempfile::tempdir().unwrap();
+    cli::inputs(t.path());
+    let mut a = cli::import("p.csv", "v.npy");
+    a[2] = "p.csv".into();
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        1,
+        "I/O error on p.csv: exists and is not a folder",
+    );
+}
+
+#[test]
+fn cli_import_into_a_locked_database() {
+    let t = cli::imported();
+    let _writer = sat2cap::Db::open(t.path().join("db")).unwrap();
+    let a = cli::import("p.csv", "v.npy");
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        1,
+        "the database at db/ is locked by another writer",
+    );
+}
+
+#[test]
+fn cli_query_malformed_line() {
+    let (t, a) = cli::query(
+        "bad.jsonl",
+        "{\"id\":1,\"k\":3,\"vector\":[1,2,3,4]}\n{\"id\":2,\"k\":\n",
+    );
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        "bad.jsonl: line 2: EOF while parsing a value at line 1 column 12",
+    );
+    assert!(!t.path().join("o.jsonl").exists());
+}
+
+#[test]
+fn cli_query_wrong_dimension() {
+    let (t, a) = cli::query("dim.jsonl", "{\"id\":1,\"k\":3,\"vector\":[1,2]}\n");
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        "dim.jsonl:1: query has 2 dimensions, the collection has 4",
+    );
+}
+
+#[test]
+fn cli_query_bbox_out_of_range() {
+    let (t, a) = cli::query(
+        "bbox.jsonl",
+        "{\"id\":1,\"k\":3,\"vector\":[1,2,3,4],\"filter\":{\"bbox\":[0,95,10,96]}}\n",
+    );
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        "bbox.jsonl:1: latitude 95 is outside [-90, 90]",
+    );
+}
+
+#[test]
+fn cli_query_bad_time() {
+    let (t, a) = cli::query(
+        "time.jsonl",
+        "{\"id\":1,\"k\":3,\"vector\":[1,2,3,4],\"filter\":{\"time\":[\"yesterday\",5]}}\n",
+    );
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        "time.jsonl:1: bad date/time \"yesterday\": date is not YYYY-MM-DD (use unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)",
+    );
+}
+
+#[test]
+fn cli_query_k_zero() {
+    let (t, a) = cli::query("k0.jsonl", "{\"id\":1,\"k\":0,\"vector\":[1,2,3,4]}\n");
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        "k0.jsonl:1: k must be at least 1",
+    );
+}
+
+#[test]
+fn cli_query_unknown_collection() {
+    let (t, mut a) = cli::query("ok.jsonl", "{\"id\":1,\"k\":3,\"vector\":[1,2,3,4]}\n");
+    a[4] = "nope".into();
+    cli::fails(t.path(), &cli::refs(&a), 2, "no collection named \"nope\"");
+}
+
+#[test]
+fn cli_query_missing_batch_or_output_folder() {
+    let (t, mut a) = cli::query("ok.jsonl", "{\"id\":1,\"k\":3,\"vector\":[1,2,3,4]}\n");
+    a[6] = "nofile.jsonl".into();
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        "nofile.jsonl: No such file or directory (os error 2)",
+    );
+    a[6] = "ok.jsonl".into();
+    a[8] = "nodir/o.jsonl".into();
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        1,
+        "nodir/o.jsonl: No such file or directory (os error 2)",
+    );
+}
+
+#[test]
+fn cli_missing_database_folder() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("ok.jsonl"),
+        "{\"id\":1,\"k\":3,\"vector\":[1,2,3,4]}\n",
+    )
+    .unwrap();
+    let want = "no database at nodb (no MANIFEST there)";
+    for args in [
+        &[
+            "query",
+            "--db",
+            "nodb",
+            "--collection",
+            "c",
+            "--batch",
+            "ok.jsonl",
+            "--out",
+            "o",
+        ][..],
+        &["info", "--db", "nodb"],
+        &["verify", "--db", "nodb"],
+        // Regression: `compact` said "I/O error on nodb/LOCK: No such file or directory".
+        &["compact", "--db", "nodb"],
+    ] {
+        cli::fails(t.path(), args, 2, want);
+    }
+    assert!(!t.path().join("nodb").exists());
+}
+
+#[test]
+fn cli_verify_damaged_segment() {
+    let t = cli::imported();
+    let db = t.path().join("db");
+    let seg = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "s2seg"))
+        .expect("a segment file");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[40] ^= 0xff;
+    std::fs::write(&seg, bytes).unwrap();
+    cli::fails(
+        t.path(),
+        &["verify", "--db", "db"],
+        1,
+        "corrupt file: db/seg-0000000000000001.s2seg at offset 56: header checksum mismatch",
+    );
+}
+
+#[cfg(feature = "encoders")]
+mod cli_encoders {
+    use super::cli;
+
+    /// A folder with a database `edb` holding collection `captions` (tiny random encoders).
+    fn captions() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("caps.txt"), "a lake\na town\n").unwrap();
+        std::fs::write(t.path().join("bad.png"), "not an image").unwrap();
+        std::fs::write(
+            t.path().join("bomb.png"),
+            sat2cap::fuzzing::encoders::png_declaring(12_000, 12_000),
+        )
+        .unwrap();
+        let o = cli::run(
+            t.path(),
+            &["ingest-text", "caps.txt", "--db", "edb", "--random-weights"],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        t
+    }
+
+    fn search(extra: &[&str]) -> Vec<String> {
+        let mut a = vec![
+            "search",
+            "--db",
+            "edb",
+            "--collection",
+            "captions",
+            "--random-weights",
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn cli_search_and_map_bbox_out_of_range() {
+        let t = captions();
+        let a = search(&["--text", "x", "--bbox", "0,95,10,96"]);
+        cli::fails(
+            t.path(),
+            &cli::refs(&a),
+            2,
+            "bad --bbox '0,95,10,96': latitude 95 is outside [-90, 90]",
+        );
+        let a = search(&["--text", "x", "--bbox", "10,0,20"]);
+        cli::fails(
+            t.path(),
+            &cli::refs(&a),
+            2,
+            "expected --bbox W,S,E,N (4 comma-separated numbers), got '10,0,20'",
+        );
+        cli::fails(
+            t.path(),
+            &[
+                "map",
+                "a lake",
+                "--db",
+                "edb",
+                "--bbox",
+                "6.5,46.4,6.7,95",
+                "--out",
+                "m",
+                "--random-weights",
+            ],
+            2,
+            "bad --bbox '6.5,46.4,6.7,95': latitude 95 is outside [-90, 90]",
+        );
+        assert!(!t.path().join("m.png").exists());
+    }
+
+    #[test]
+    fn cli_search_unknown_collection_or_database() {
+        let t = captions();
+        let mut a = search(&["--text", "x"]);
+        a[4] = "nope".into();
+        cli::fails(
+            t.path(),
+            &cli::refs(&a),
+            2,
+            "unknown collection 'nope' (the database has: captions)",
+        );
+        let mut a = search(&["--text", "x"]);
+        a[2] = "nodb".into();
+        cli::fails(
+            t.path(),
+            &cli::refs(&a),
+            2,
+            "no database at nodb: create one with an ingest command first",
+        );
+    }
+
+    #[test]
+    fn cli_search_unreadable_missing_or_huge_image() {
+        let t = captions();
+        let a = search(&["--image", "bad.png"]);
+        cli::fails(
+            t.path(),
+            &cli::refs(&a),
+            2,
+            "bad.png: cannot decode image: The image format could not be determined",
+        );
+        let a = search(&["--image", "nope.png"]);
+        cli::fails(t.path(), &cli::refs(&a), 2, "no image file nope.png");
+        let a = search(&["--image", "bomb.png"]);
+        cli::fails(
+            t.path(),
+            &cli::refs(&a),
+            2,
+            "bomb.png: image too large: Memory limit exceeded (limits: 16384 px a side, 256 MiB decoded)",
+        );
+    }
+
+    #[test]
+    fn cli_map_bad_hour() {
+        let t = captions();
+        cli::fails(
+            t.path(),
+            &[
+                "map",
+                "a lake",
+                "--db",
+                "edb",
+                "--hours",
+                "6,25",
+                "--datetime",
+                "2023-06-21T00:00:00",
+                "--out",
+                "m",
+                "--random-weights",
+            ],
+            2,
+            "--hours: 25 is not an hour (0..=23)",
+        );
+    }
+
+    #[test]
+    fn cli_ingest_missing_inputs_or_weights() {
+        let t = captions();
+        cli::fails(
+            t.path(),
+            &["ingest-tiles", "nosuch", "--db", "edb", "--random-weights"],
+            2,
+            "tile folder nosuch does not exist",
+        );
+        cli::fails(
+            t.path(),
+            &["ingest-tiles", ".", "--db", "edb"],
+            2,
+            "no model weights: pass --weights DIR (or set SAT2CAP_WEIGHTS), or --random-weights to run the pipeline with seeded random encoders",
+        );
+        cli::fails(
+            t.path(),
+            &[
+                "ingest-text",
+                "nocaps.txt",
+                "--db",
+                "edb",
+                "--random-weights",
+            ],
+            2,
+            "cannot read nocaps.txt: No such file or directory (os error 2)",
+        );
+    }
+
+    #[test]
+    fn cli_ingest_into_a_locked_database() {
+        let t = captions();
+        let _writer = sat2cap::Db::open(t.path().join("edb")).unwrap();
+        cli::fails(
+            t.path(),
+            &["ingest-text", "caps.txt", "--db", "edb", "--random-weights"],
+            1,
+            "cannot open database edb: the database at edb/ is locked by another writer",
+        );
+    }
 }

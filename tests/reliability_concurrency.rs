@@ -10,8 +10,14 @@
 //! re-reads it after the writer moved on: it must be unchanged (files removed by compaction
 //! stay mapped).
 //!
-//! TODO(query layer): add `search` (filtered and unfiltered) to the readers once `src/query`
-//! lands: results must be a subset of the snapshot's live ids, with exact scores.
+//! Every read also runs a search through the public builder (`CollectionView::search`), with
+//! a random filter (bbox, antimeridian bbox, radius, time range, combinations, or none), once
+//! exact and once planned. The writer builds HNSW graphs in segments of 64+ rows and the
+//! planner runs with small flat thresholds, so planned searches walk graphs. Checked against
+//! the writer's model of the snapshot's generation: the exact result equals a brute force
+//! over that model (ids and score bits, best first then lower id); the planned result has
+//! `min(k, matching)` distinct live ids, each passing the filter with its exact score, sorted,
+//! and equals the exact result when no segment walked a graph or `k` covers every match.
 //!
 //! Long run: `SAT2CAP_CONC_SECS=60 cargo test --release --no-default-features --test
 //! reliability_concurrency -- --nocapture`
@@ -26,8 +32,12 @@ use half::f16;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sat2cap::geo::Point;
+use sat2cap::index::flat::dot_f16_f32;
+use sat2cap::index::hnsw::{HnswParams, HnswSectionBuilder};
+use sat2cap::query::filter::{BBox, Filter, Radius, TimeRange};
+use sat2cap::query::planner::{normalise_query, Plan, PlannerParams};
 use sat2cap::storage::{Db, DbOptions, NewItem};
-use sat2cap::Snapshot;
+use sat2cap::{SearchResults, Snapshot};
 
 const DIM: usize = 16;
 const READERS: usize = 8;
@@ -35,8 +45,39 @@ const ID_SPACE: u64 = 400;
 
 type Stored = (Vec<u16>, (u64, u64), Option<i64>, Option<String>);
 type Content = BTreeMap<u64, Stored>;
-/// generation -> (digest, live count) of the content it must show.
-type History = Arc<RwLock<HashMap<u64, (u64, usize)>>>;
+/// generation -> (digest, live count, content) it must show.
+type History = Arc<RwLock<HashMap<u64, (u64, usize, Arc<Content>)>>>;
+
+/// Planner knobs small enough that segments of a few hundred rows take the graph path.
+const PLANNER: PlannerParams = PlannerParams {
+    flat_max_rows: 8,
+    flat_max_fraction: 0.02,
+    ef_search: 16,
+    max_ef_widening: 8,
+    filtered_ef_min: 16,
+};
+
+/// Graphs in every segment of 64+ rows (compactions, the larger commits).
+fn options() -> DbOptions {
+    DbOptions {
+        section_builders: vec![Arc::new(HnswSectionBuilder {
+            params: HnswParams {
+                m: 8,
+                ef_construction: 32,
+                ef_search: 16,
+            },
+            min_rows: 64,
+            calibration: None,
+        })],
+    }
+}
+
+fn announce(history: &History, generation: u64, model: &Content) {
+    history.write().unwrap().insert(
+        generation,
+        (digest(model), model.len(), Arc::new(model.clone())),
+    );
+}
 
 fn digest(c: &Content) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -69,10 +110,12 @@ fn read_all(snap: &Snapshot, r: &mut ChaCha8Rng) -> Content {
     out
 }
 
-fn check(snap: &Snapshot, history: &History, r: &mut ChaCha8Rng) {
+/// Checks a full read of `snap` and one random search; returns whether the planned search
+/// walked a graph in some segment.
+fn check(snap: &Snapshot, history: &History, r: &mut ChaCha8Rng) -> bool {
     let g = snap.generation();
     let content = read_all(snap, r);
-    let Some(&(want, n)) = history.read().unwrap().get(&g) else {
+    let Some((want, n, model)) = history.read().unwrap().get(&g).cloned() else {
         panic!("generation {g} was never announced by the writer")
     };
     assert_eq!(content.len(), n, "generation {g}: live count");
@@ -81,6 +124,137 @@ fn check(snap: &Snapshot, history: &History, r: &mut ChaCha8Rng) {
         want,
         "generation {g}: content is not that generation's"
     );
+    search_against_model(snap, &model, r)
+}
+
+fn random_filter(r: &mut ChaCha8Rng) -> Filter {
+    let bbox = |r: &mut ChaCha8Rng| {
+        let (s, n) = (r.random_range(-90.0..0.0), r.random_range(0.0..=90.0));
+        let (w, e) = if r.random_bool(0.3) {
+            // Across the antimeridian.
+            (r.random_range(0.0..180.0), r.random_range(-180.0..0.0))
+        } else {
+            let w = r.random_range(-180.0..170.0);
+            (w, r.random_range(w + 1.0..=180.0))
+        };
+        BBox::new(w, s, e, n).unwrap()
+    };
+    let radius = |r: &mut ChaCha8Rng| {
+        Radius::new(
+            r.random_range(-90.0..=90.0),
+            r.random_range(-180.0..180.0),
+            r.random_range(100.0..8_000.0),
+        )
+        .unwrap()
+    };
+    let time = |r: &mut ChaCha8Rng| {
+        let t0 = r.random_range(0..2_000_000_000i64);
+        TimeRange::new(t0, r.random_range(t0..=2_000_000_000)).unwrap()
+    };
+    let mut f = Filter::new();
+    match r.random_range(0..7) {
+        0 => {}
+        1 => f = f.bbox(bbox(r)),
+        2 => f = f.radius(radius(r)),
+        3 => f = f.time(time(r)),
+        4 => f = f.bbox(bbox(r)).time(time(r)),
+        5 => f = f.radius(radius(r)).time(time(r)),
+        _ => f = f.bbox(bbox(r)).radius(radius(r)),
+    }
+    f
+}
+
+fn pairs(res: &SearchResults) -> Vec<(u64, u32)> {
+    res.hits.iter().map(|h| (h.id, h.score.to_bits())).collect()
+}
+
+/// One random search on `snap`, exact and planned, checked against the writer's `model` of
+/// the snapshot's generation. Returns whether the planned search walked a graph.
+fn search_against_model(snap: &Snapshot, model: &Content, r: &mut ChaCha8Rng) -> bool {
+    let coll = snap.collection("c").unwrap_or_else(|e| panic!("{e}"));
+    let query: Vec<f32> = (0..DIM).map(|_| r.random_range(-1.0f32..1.0)).collect();
+    let k = [1, 5, 10, 50, 1000][r.random_range(0..5)];
+    let filter = random_filter(r);
+    // Brute force over the model.
+    let q = normalise_query(&query, DIM).unwrap();
+    let mut all: Vec<(u64, f32)> = model
+        .iter()
+        .filter(|(_, (_, (lat, lon), t, _))| {
+            let p = Point::new(f64::from_bits(*lat), f64::from_bits(*lon)).unwrap();
+            filter.matches(p, *t)
+        })
+        .map(|(&id, (bits, _, _, _))| {
+            let v: Vec<f16> = bits.iter().map(|&b| f16::from_bits(b)).collect();
+            (id, dot_f16_f32(&v, &q))
+        })
+        .collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let scores: HashMap<u64, u32> = all.iter().map(|&(id, s)| (id, s.to_bits())).collect();
+    let want: Vec<(u64, u32)> = all
+        .iter()
+        .take(k)
+        .map(|&(id, s)| (id, s.to_bits()))
+        .collect();
+
+    let search = || coll.search(&query).k(k).filter(filter.clone());
+    let exact = search()
+        .exact(true)
+        .run()
+        .unwrap_or_else(|e| panic!("exact search: {e}"));
+    assert_eq!(
+        pairs(&exact),
+        want,
+        "generation {}: exact search vs model",
+        snap.generation()
+    );
+
+    let planned = search()
+        .planner(PLANNER)
+        .run()
+        .unwrap_or_else(|e| panic!("planned search: {e}"));
+    let g = snap.generation();
+    assert_eq!(
+        planned.hits.len(),
+        k.min(all.len()),
+        "generation {g}: {:?}",
+        planned.explain
+    );
+    let mut seen = std::collections::HashSet::new();
+    for h in &planned.hits {
+        assert!(seen.insert(h.id), "generation {g}: id {} twice", h.id);
+        assert_eq!(
+            scores.get(&h.id),
+            Some(&h.score.to_bits()),
+            "generation {g}: id {} not live, failing the filter, or not its exact score",
+            h.id
+        );
+        assert!(filter.matches(h.point, h.time));
+    }
+    assert!(
+        planned
+            .hits
+            .windows(2)
+            .all(|w| w[0].score > w[1].score || (w[0].score == w[1].score && w[0].id < w[1].id)),
+        "generation {g}: not sorted"
+    );
+    let walked = planned.explain.iter().any(|p| {
+        matches!(
+            p.plan,
+            Plan::Graph {
+                fell_back: false,
+                ..
+            }
+        )
+    });
+    if !walked || k >= all.len() {
+        assert_eq!(
+            pairs(&planned),
+            want,
+            "generation {g}: {:?}",
+            planned.explain
+        );
+    }
+    walked
 }
 
 #[test]
@@ -89,23 +263,22 @@ fn readers_see_consistent_snapshots_while_writer_commits_and_compacts() {
         .map(|s| s.parse().unwrap())
         .unwrap_or(5.0);
     let tmp = tempfile::tempdir().unwrap();
-    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    let mut db = Db::create(tmp.path(), options()).unwrap();
     db.create_collection("c", DIM).unwrap();
     let history: History = Arc::new(RwLock::new(HashMap::new()));
     let mut model = Content::new();
-    history
-        .write()
-        .unwrap()
-        .insert(1, (digest(&model), model.len()));
+    announce(&history, 1, &model);
     assert_eq!(db.commit().unwrap(), 1);
 
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
+    let graph_walks = Arc::new(AtomicU64::new(0));
     let source = db.snapshot_source();
     let mut readers = Vec::new();
     for t in 0..READERS {
         let (history, stop, reads, source) =
             (history.clone(), stop.clone(), reads.clone(), source.clone());
+        let graph_walks = graph_walks.clone();
         let path = tmp.path().to_path_buf();
         readers.push(std::thread::spawn(move || {
             let mut r = ChaCha8Rng::seed_from_u64(100 + t as u64);
@@ -121,10 +294,13 @@ fn readers_see_consistent_snapshots_while_writer_commits_and_compacts() {
                 } else {
                     Db::open_snapshot(&path).unwrap_or_else(|e| panic!("open_snapshot: {e}"))
                 };
-                check(&snap, &history, &mut r);
+                let mut walked = check(&snap, &history, &mut r);
                 if let Some(old) = previous.take() {
                     // An older snapshot still reads exactly its own generation.
-                    check(&old, &history, &mut r);
+                    walked |= check(&old, &history, &mut r);
+                }
+                if walked {
+                    graph_walks.fetch_add(1, Ordering::Relaxed);
                 }
                 gens.insert(snap.generation());
                 previous = Some(snap);
@@ -141,10 +317,7 @@ fn readers_see_consistent_snapshots_while_writer_commits_and_compacts() {
     while started.elapsed() < Duration::from_secs_f64(secs) {
         let next = db.snapshot().generation() + 1;
         if r.random_bool(0.1) {
-            history
-                .write()
-                .unwrap()
-                .insert(next, (digest(&model), model.len()));
+            announce(&history, next, &model);
             if db.compact("c").unwrap() == next {
                 compactions += 1;
             }
@@ -188,21 +361,21 @@ fn readers_see_consistent_snapshots_while_writer_commits_and_compacts() {
                 ),
             );
         }
-        history
-            .write()
-            .unwrap()
-            .insert(next, (digest(&model), model.len()));
+        announce(&history, next, &model);
         assert_eq!(db.commit().unwrap(), next);
         commits += 1;
     }
     stop.store(true, Ordering::Relaxed);
     let seen: Vec<usize> = readers.into_iter().map(|h| h.join().unwrap()).collect();
     let reads = reads.load(Ordering::Relaxed);
+    let graph_walks = graph_walks.load(Ordering::Relaxed);
     println!(
         "concurrency: {secs} s, {READERS} readers, {reads} snapshot reads (each a full scan + \
-         8 lookups, plus a re-read of the previous snapshot), writer {commits} commits and \
-         {compactions} compactions; distinct generations seen per reader: {seen:?}"
+         8 lookups + an exact and a planned search, plus the same on the previous snapshot; \
+         {graph_walks} of them walked a graph), writer {commits} commits and {compactions} \
+         compactions; distinct generations seen per reader: {seen:?}"
     );
+    assert!(graph_walks > 0, "no planned search walked a graph");
     assert!(
         commits > 0 && compactions > 0,
         "the writer did not exercise both paths"

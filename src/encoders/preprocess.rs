@@ -25,6 +25,14 @@ pub const OVERHEAD_MEAN: [f32; 3] = [0.3670, 0.3827, 0.3338];
 /// Sat2Cap's overhead normalisation std (RGB).
 pub const OVERHEAD_STD: [f32; 3] = [0.2209, 0.1975, 0.1988];
 
+/// Largest width or height [`Image::decode`] accepts, in pixels.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// Most bytes [`Image::decode`] lets a decoder allocate for the decoded pixels (256 MiB:
+/// a 9,400 x 9,400 RGB or 8,100 x 8,100 RGBA image at 8 bits per channel). Checked from the
+/// header before any pixel buffer is allocated, so a small file declaring a huge image
+/// (a decompression bomb) is refused without allocating it.
+pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
+
 /// A decoded 8-bit RGB image (width and height >= 1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
@@ -43,18 +51,46 @@ pub enum ImageError {
     /// Zero width or height, or a buffer of the wrong length.
     #[error("bad image geometry: {0}")]
     Geometry(String),
+    /// The image is larger than [`MAX_IMAGE_SIDE`] or needs more than [`MAX_IMAGE_BYTES`].
+    #[error("image too large: {0} (limits: {MAX_IMAGE_SIDE} px a side, {mib} MiB decoded)", mib = MAX_IMAGE_BYTES >> 20)]
+    TooLarge(String),
+}
+
+/// The decoder limits [`Image::decode`] sets.
+pub fn decode_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    limits
+}
+
+fn decode_error(e: image::ImageError) -> ImageError {
+    match e {
+        image::ImageError::Limits(l) => ImageError::TooLarge(l.to_string()),
+        e => ImageError::Decode(e.to_string()),
+    }
 }
 
 impl Image {
     /// Decodes JPEG / PNG / WebP / TIFF bytes to 8-bit RGB (grey replicated, alpha dropped as
-    /// PIL's `convert("RGB")` does, 16-bit scaled to 8-bit).
+    /// PIL's `convert("RGB")` does, 16-bit scaled to 8-bit). Images over the
+    /// [`decode_limits`] are refused ([`ImageError::TooLarge`]) before their pixels are
+    /// allocated.
     pub fn decode(bytes: &[u8]) -> Result<Self, ImageError> {
-        let reader = image::ImageReader::new(Cursor::new(bytes))
+        let mut reader = image::ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| ImageError::Decode(e.to_string()))?;
-        let img = reader
-            .decode()
-            .map_err(|e| ImageError::Decode(e.to_string()))?;
+        reader.limits(decode_limits());
+        let img = reader.decode().map_err(decode_error)?;
+        let (w, h) = (img.width(), img.height());
+        // The RGB copy below is not counted by the decoder's allocation limit.
+        if w > MAX_IMAGE_SIDE
+            || h > MAX_IMAGE_SIDE
+            || u64::from(w) * u64::from(h) * 3 > MAX_IMAGE_BYTES
+        {
+            return Err(ImageError::TooLarge(format!("{w}x{h}")));
+        }
         let rgb = img.to_rgb8();
         let (w, h) = rgb.dimensions();
         Self::from_rgb8(w as usize, h as usize, rgb.into_raw())
@@ -400,4 +436,54 @@ pub fn overhead_image(img: &Image, p: &OverheadPreprocess) -> Image {
         _ => img,
     };
     resize(src, p.size, p.size, p.filter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::fuzzing::encoders::png_declaring as png_bomb;
+
+    /// Regression (fuzz target `image_preprocess`): `Image::decode` ran with the image
+    /// crate's default limits (no side limit, 512 MiB), so a few hundred bytes declaring a
+    /// 12,000 x 12,000 RGB image made the decoder allocate 432 MB before failing.
+    #[test]
+    fn decompression_bombs_are_refused_before_allocating() {
+        for (w, h) in [
+            (12_000, 12_000),
+            (100_000, 100_000),
+            (MAX_IMAGE_SIDE + 1, 1),
+            (1, u32::MAX),
+        ] {
+            let bytes = png_bomb(w, h);
+            assert!(bytes.len() < 100);
+            match Image::decode(&bytes) {
+                Err(ImageError::TooLarge(_)) => {}
+                other => panic!("{w}x{h}: {other:?}"),
+            }
+        }
+        let e = Image::decode(&png_bomb(12_000, 12_000)).unwrap_err();
+        assert!(
+            e.to_string().starts_with("image too large: ")
+                && e.to_string()
+                    .ends_with("(limits: 16384 px a side, 256 MiB decoded)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn images_within_the_limits_decode() {
+        let img = image::RgbImage::from_fn(5, 3, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let mut bytes = Vec::new();
+        img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .unwrap();
+        let d = Image::decode(&bytes).unwrap();
+        assert_eq!((d.width(), d.height()), (5, 3));
+        assert_eq!(&d.as_rgb8()[..3], &[0, 0, 7]);
+        // A header inside the limits over a truncated stream is a decode error.
+        assert!(matches!(
+            Image::decode(&png_bomb(64, 64)),
+            Err(ImageError::Decode(_))
+        ));
+    }
 }

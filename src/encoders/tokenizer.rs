@@ -30,6 +30,11 @@ pub const SOT: u32 = 49406;
 pub const EOT: u32 = 49407;
 /// CLIP's context length.
 pub const CONTEXT: usize = 77;
+/// Longest pre-token merged as one piece. BPE as the reference runs it is quadratic in the
+/// length of a word (each merge rescans every pair), so a long run of letters (never a word
+/// of natural text) is cut into pieces of this many characters, each merged on its own
+/// (the end-of-word marker on the last). Words up to this length tokenise as the reference.
+pub const MAX_BPE_CHARS: usize = 256;
 
 /// Why a tokenizer could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -188,14 +193,18 @@ impl ClipTokenizer {
         self.eot
     }
 
-    /// BPE of one pre-token (already byte-mapped), as symbols (`bpe`).
-    fn bpe(&self, token: &str) -> Vec<String> {
-        let chars: Vec<char> = token.chars().collect();
+    /// BPE of one pre-token piece (already byte-mapped), as symbols (`bpe`); the last
+    /// character carries the end-of-word marker when `end_of_word`.
+    fn bpe(&self, chars: &[char], end_of_word: bool) -> Vec<String> {
         let Some((last, init)) = chars.split_last() else {
             return Vec::new();
         };
         let mut word: Vec<String> = init.iter().map(|c| c.to_string()).collect();
-        word.push(format!("{last}</w>"));
+        word.push(if end_of_word {
+            format!("{last}</w>")
+        } else {
+            last.to_string()
+        });
         loop {
             if word.len() < 2 {
                 break;
@@ -230,23 +239,39 @@ impl ClipTokenizer {
 
     /// Token ids of `text` without start/end tokens, padding or truncation.
     pub fn encode_raw(&self, text: &str) -> Vec<u32> {
+        self.encode_up_to(text, usize::MAX)
+    }
+
+    /// The first `limit` (or more) ids of [`ClipTokenizer::encode_raw`]: stops tokenising
+    /// once `limit` ids are out, so the cost of [`ClipTokenizer::encode`] does not grow with
+    /// text that truncation drops.
+    fn encode_up_to(&self, text: &str, limit: usize) -> Vec<u32> {
         // basic_clean: ftfy.fix_text, html.unescape twice, strip; then whitespace_clean.
         let fixed = fix_text(text);
         let cleaned = whitespace_clean(&html_unescape(&html_unescape(&fixed))).to_lowercase();
         let mut ids = Vec::new();
         for m in self.pattern.find_iter(&cleaned) {
+            if ids.len() >= limit {
+                break;
+            }
             let tok = m.as_str();
             match tok {
                 "<|startoftext|>" => ids.push(self.sot),
                 "<|endoftext|>" => ids.push(self.eot),
                 _ => {
-                    let mapped: String =
+                    let mapped: Vec<char> =
                         tok.bytes().map(|b| self.byte_encoder[b as usize]).collect();
-                    for sym in self.bpe(&mapped) {
-                        // Every symbol is a byte symbol or a merge result: always in vocab
-                        // for a consistent vocabulary; skip (never panic) otherwise.
-                        if let Some(&id) = self.encoder.get(&sym) {
-                            ids.push(id);
+                    let pieces = mapped.len().div_ceil(MAX_BPE_CHARS);
+                    for (i, piece) in mapped.chunks(MAX_BPE_CHARS).enumerate() {
+                        if ids.len() >= limit {
+                            break;
+                        }
+                        for sym in self.bpe(piece, i + 1 == pieces) {
+                            // Every symbol is a byte symbol or a merge result: always in
+                            // vocab for a consistent vocabulary; skip (never panic) otherwise.
+                            if let Some(&id) = self.encoder.get(&sym) {
+                                ids.push(id);
+                            }
                         }
                     }
                 }
@@ -259,7 +284,7 @@ impl ClipTokenizer {
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut ids = Vec::with_capacity(self.context);
         ids.push(self.sot);
-        ids.extend(self.encode_raw(text));
+        ids.extend(self.encode_up_to(text, self.context.saturating_sub(2)));
         ids.truncate(self.context - 1);
         ids.push(self.eot);
         ids.resize(self.context, self.eot);

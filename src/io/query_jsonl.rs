@@ -9,6 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
+use crate::query::QueryError;
+use crate::time::TimeError;
+
 /// A radius filter as written in JSON.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +61,39 @@ pub struct FilterJson {
     /// Inclusive time range.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<[TimeJson; 2]>,
+}
+
+/// Why a filter written in JSON is not a valid [`Filter`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FilterJsonError {
+    /// A box, centre, radius, ring or time range out of range.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// A time bound that is not a date/time.
+    #[error(transparent)]
+    Time(#[from] TimeError),
+}
+
+impl FilterJson {
+    /// The validated filter (the keys present, combined with AND).
+    pub fn to_filter(&self) -> Result<Filter, FilterJsonError> {
+        let mut out = Filter::new();
+        if let Some([w, s, e, n]) = self.bbox {
+            out = out.bbox(BBox::new(w, s, e, n)?);
+        }
+        if let Some(r) = &self.radius {
+            out = out.radius(Radius::new(r.lat, r.lon, r.km)?);
+        }
+        if let Some(p) = &self.polygon {
+            let ring: Vec<(f64, f64)> = p.iter().map(|[lon, lat]| (*lon, *lat)).collect();
+            out = out.polygon(Polygon::new(&ring)?);
+        }
+        if let Some([t0, t1]) = &self.time {
+            out = out.time(TimeRange::new(t0.seconds()?, t1.seconds()?)?);
+        }
+        Ok(out)
+    }
 }
 
 /// One parsed query line.
@@ -133,7 +170,48 @@ mod tests {
         .unwrap();
         let f = q.filter.unwrap();
         assert_eq!(f.bbox, Some([170.0, -10.0, -170.0, 10.0]));
-        assert_eq!(f.time.unwrap()[0].seconds().unwrap(), 1_577_836_800);
+        assert_eq!(
+            f.time.as_ref().unwrap()[0].seconds().unwrap(),
+            1_577_836_800
+        );
+        let filter = f.to_filter().unwrap();
+        assert!(filter.bbox.unwrap().crosses_antimeridian());
+        assert!(filter.time.is_some() && filter.radius.is_none());
+    }
+
+    #[test]
+    fn invalid_filters_are_typed_errors() {
+        let f = |s: &str| {
+            let line = format!(r#"{{"id":1,"k":1,"vector":[1],"filter":{s}}}"#);
+            parse_query_line(&line, 1)
+                .unwrap()
+                .filter
+                .unwrap()
+                .to_filter()
+        };
+        assert_eq!(
+            f(r#"{"bbox":[0,95,1,96]}"#),
+            Err(FilterJsonError::Query(QueryError::Latitude(95.0)))
+        );
+        assert_eq!(
+            f(r#"{"radius":{"lat":0,"lon":0,"km":-1}}"#),
+            Err(FilterJsonError::Query(QueryError::Radius(-1.0)))
+        );
+        assert_eq!(
+            f(r#"{"polygon":[[0,0],[1,1]]}"#),
+            Err(FilterJsonError::Query(QueryError::PolygonTooSmall(2)))
+        );
+        assert_eq!(
+            f(r#"{"time":[10,5]}"#),
+            Err(FilterJsonError::Query(QueryError::TimeRange {
+                t0: 10,
+                t1: 5
+            }))
+        );
+        assert!(matches!(
+            f(r#"{"time":["yesterday",5]}"#),
+            Err(FilterJsonError::Time(_))
+        ));
     }
 
     #[test]

@@ -183,6 +183,13 @@ impl Db {
     /// Creates a new database in folder `path` (created if missing).
     pub fn create(path: impl AsRef<Path>, opts: DbOptions) -> Result<Db, OpenError> {
         let path = path.as_ref();
+        if path.exists() && !path.is_dir() {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "exists and is not a folder",
+            );
+            return Err(OpenError::io(path.display().to_string(), e));
+        }
         std::fs::create_dir_all(path).map_err(|e| OpenError::io(path.display().to_string(), e))?;
         Db::create_in(Arc::new(FsDirectory::new(path)), opts)
     }
@@ -193,8 +200,16 @@ impl Db {
     }
 
     /// [`open`](Db::open) with options (e.g. section builders).
+    /// A missing folder is [`OpenError::NotFound`], like a folder without a database.
     pub fn open_with(path: impl AsRef<Path>, opts: DbOptions) -> Result<Db, OpenError> {
-        Db::open_in(Arc::new(FsDirectory::new(path.as_ref())), opts)
+        let dir = FsDirectory::new(path.as_ref());
+        if !path.as_ref().is_dir() {
+            // Not a folder: taking the lock would fail with a confusing error on `LOCK`.
+            return Err(OpenError::NotFound {
+                path: dir.describe(""),
+            });
+        }
+        Db::open_in(Arc::new(dir), opts)
     }
 
     /// Opens a read-only snapshot of the database in `path` without taking the writer lock.

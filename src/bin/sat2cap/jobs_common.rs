@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sat2cap::encoders::{DeviceChoice, Encoders, Precision};
 use sat2cap::jobs::fingerprint::{check_collections, check_space};
 use sat2cap::jobs::model::{self, ModelSource};

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use clap::Args;
 use rayon::prelude::*;
-use sat2cap::io::query_jsonl::{parse_query_line, FilterJson, QueryLine, ResultLine};
-use sat2cap::query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
+use sat2cap::io::query_jsonl::{parse_query_line, QueryLine, ResultLine};
+use sat2cap::query::filter::Filter;
 
 use crate::CliError;
 
@@ -50,26 +50,6 @@ pub struct QueryArgs {
     json: bool,
 }
 
-fn to_filter(f: &FilterJson) -> Result<Filter, String> {
-    let mut out = Filter::new();
-    if let Some([w, s, e, n]) = f.bbox {
-        out = out.bbox(BBox::new(w, s, e, n).map_err(|e| e.to_string())?);
-    }
-    if let Some(r) = &f.radius {
-        out = out.radius(Radius::new(r.lat, r.lon, r.km).map_err(|e| e.to_string())?);
-    }
-    if let Some(p) = &f.polygon {
-        let ring: Vec<(f64, f64)> = p.iter().map(|[lon, lat]| (*lon, *lat)).collect();
-        out = out.polygon(Polygon::new(&ring).map_err(|e| e.to_string())?);
-    }
-    if let Some([t0, t1]) = &f.time {
-        let t0 = t0.seconds().map_err(|e| e.to_string())?;
-        let t1 = t1.seconds().map_err(|e| e.to_string())?;
-        out = out.time(TimeRange::new(t0, t1).map_err(|e| e.to_string())?);
-    }
-    Ok(out)
-}
-
 /// Runs the command.
 pub fn run(a: QueryArgs) -> Result<(), CliError> {
     let snap = crate::open_snapshot(&a.db)?;
@@ -86,7 +66,8 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
         let q = parse_query_line(&line, no)
             .map_err(|e| CliError::input(format!("{}: {e}", a.batch.display())))?;
         let f = match &q.filter {
-            Some(f) => to_filter(f)
+            Some(f) => f
+                .to_filter()
                 .map_err(|e| CliError::input(format!("{}:{no}: {e}", a.batch.display())))?,
             None => Filter::new(),
         };

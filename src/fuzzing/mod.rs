@@ -1,8 +1,18 @@
 //! Fuzz-target bodies for the parsers of outside bytes outside the storage engine (`.npy`,
-//! point CSV, query JSONL, date/time text), shared by `fuzz/` (cargo-fuzz) and
-//! `tests/fuzz_replay.rs`. The storage bodies are in [`crate::storage::fuzzing`].
+//! point CSV, query JSONL, date/time text; the HNSW graph section and the query planner in
+//! [`query`]; safetensors, images and the tokenizer in `encoders`, feature `encoders`),
+//! shared by `fuzz/` (cargo-fuzz) and `tests/fuzz_replay.rs`. The storage bodies are in
+//! [`crate::storage::fuzzing`].
 //! Each function must never panic on any input, except to report a real bug.
 #![doc(hidden)]
+
+#[cfg(feature = "encoders")]
+pub mod encoders;
+pub mod query;
+
+#[cfg(feature = "encoders")]
+pub use encoders::{image_preprocess, safetensors_load, tokenizer};
+pub use query::{filter_plan, graph_section};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
