@@ -256,3 +256,66 @@ fn invalid_filters_are_typed_errors() {
         Err(E::TimeRange { t0: 5, t1: 4 })
     ));
 }
+
+/// `covers_rect` (lets the R-tree enumeration take whole nodes without per-row tests) must
+/// never claim a rectangle that holds a point outside the filter. Random rectangles and
+/// radii (many large, near the antipodal meridian), each claimed rectangle checked on a
+/// 41 x 41 grid. Regression: corners-only checking covered rectangles whose meridian edge
+/// bulges beyond the radius (fuzz target `filter_plan`, crash input in its corpus:
+/// radius 18,000 km around (-62, -120)).
+#[test]
+fn covers_rect_never_claims_a_point_outside() {
+    use sat2cap::index::spatial::Rect;
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let mut claimed = 0;
+    let fixed = [(-62.0, -120.0, 18_000.0)];
+    for t in 0..4000 {
+        let (lat, lon, km) = if t < fixed.len() {
+            fixed[t]
+        } else {
+            (
+                rng.random_range(-90.0..=90.0),
+                rng.random_range(-180.0..180.0),
+                rng.random_range(0.0..20_100.0),
+            )
+        };
+        let r = Radius::new(lat, lon, km).unwrap();
+        let f = Filter::new().radius(r);
+        for _ in 0..8 {
+            let (a, b) = (
+                rng.random_range(-90.0..=90.0),
+                rng.random_range(-90.0..=90.0),
+            );
+            let (c, d) = (
+                rng.random_range(-180.0..=180.0),
+                rng.random_range(-180.0..=180.0),
+            );
+            let rect = Rect {
+                lon_min: f64::min(c, d),
+                lat_min: f64::min(a, b),
+                lon_max: f64::max(c, d),
+                lat_max: f64::max(a, b),
+            };
+            if !f.covers_rect(&rect) {
+                continue;
+            }
+            claimed += 1;
+            for i in 0..=40 {
+                for j in 0..=40 {
+                    let la = rect.lat_min + (rect.lat_max - rect.lat_min) * i as f64 / 40.0;
+                    let lo = rect.lon_min + (rect.lon_max - rect.lon_min) * j as f64 / 40.0;
+                    let p = Point::new(la, lo).unwrap();
+                    assert!(
+                        f.matches(p, None),
+                        "{rect:?} claimed by radius {km} km around ({lat}, {lon}) but ({la}, {lo}) is {} km away",
+                        haversine_km(Point::new(lat, lon).unwrap(), p)
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        claimed > 500,
+        "only {claimed} rectangles claimed: the test proves little"
+    );
+}

@@ -177,9 +177,11 @@ impl Radius {
     }
 
     /// Whether every location in `rect` (not crossing the antimeridian) is surely within the
-    /// radius. On the sphere the distance from the centre over a lon/lat rectangle peaks at a
-    /// corner unless the rectangle holds the centre's antipodal meridian (then: false); the
-    /// corners must be inside with a relative margin of 1e-9, far above haversine rounding.
+    /// radius. When the rectangle holds the centre's antipodal meridian: false. Otherwise the
+    /// farthest point lies on a meridian edge, at a corner or at the edge's interior extremum
+    /// (checked too: a corners-only test wrongly covered rectangles near the antipodal
+    /// meridian, found by the `filter_plan` fuzz target); each must be inside with a relative
+    /// margin of 1e-9, far above haversine rounding.
     pub fn covers_rect(&self, rect: &Rect) -> bool {
         let anti = crate::geo::wrap_lon(self.center.lon() + 180.0);
         if (rect.lon_min <= anti && anti <= rect.lon_max)
@@ -188,15 +190,22 @@ impl Radius {
             return false;
         }
         let limit = self.radius_km * (1.0 - 1e-9) - 1e-9;
-        [
-            (rect.lat_min, rect.lon_min),
-            (rect.lat_min, rect.lon_max),
-            (rect.lat_max, rect.lon_min),
-            (rect.lat_max, rect.lon_max),
-        ]
-        .iter()
-        .all(|&(lat, lon)| {
+        let inside = |lat: f64, lon: f64| {
             Point::new(lat, lon).is_ok_and(|p| haversine_km(self.center, p) <= limit)
+        };
+        // For a fixed latitude the distance grows with |dlon|, so (the antipodal meridian
+        // being outside the rectangle) the farthest points lie on the two meridian edges.
+        // Along a meridian, cos(distance) = R cos(lat - a) with
+        // a = atan2(sin lat_c, cos lat_c cos dlon): besides the corners, its minimum (the
+        // farthest point) may sit inside the edge, at lat = a +- 180 degrees.
+        let (sin_c, cos_c) = self.center.lat().to_radians().sin_cos();
+        [rect.lon_min, rect.lon_max].iter().all(|&lon| {
+            let dlon = (lon - self.center.lon()).to_radians();
+            let a = sin_c.atan2(cos_c * dlon.cos()).to_degrees();
+            let far = if a > 0.0 { a - 180.0 } else { a + 180.0 };
+            inside(rect.lat_min, lon)
+                && inside(rect.lat_max, lon)
+                && !(rect.lat_min < far && far < rect.lat_max && !inside(far, lon))
         })
     }
 
