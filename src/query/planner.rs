@@ -25,7 +25,7 @@ use super::filter::Filter;
 use super::QueryError;
 use crate::geo::{haversine_km, Point};
 use crate::index::flat::{dot_f16_f32, row_vector, top_k, Hit, TopK};
-use crate::index::hnsw::{search, search_filtered as graph_search, GraphView, MAX_EF};
+use crate::index::hnsw::{search, search_filtered_seeded as graph_search, GraphView, MAX_EF};
 use crate::index::spatial::{Rect, SpatialIndex};
 
 /// Rows enumerated before the planner pays for a selectivity sample.
@@ -33,6 +33,10 @@ const SMALL_PROBE: usize = 256;
 
 /// At or above this fraction of passing rows the filtered walk keeps the unwidened beam.
 pub const WIDEN_BELOW: f64 = 0.5;
+
+/// How many of the enumerated rows (an even sample) seed a filtered graph walk as extra
+/// entry points (see [`crate::index::hnsw::search_filtered_seeded`]).
+pub const FILTER_SEEDS: usize = 256;
 
 /// Timestamp value meaning "no time known" in a segment's time column.
 pub const NO_TIME: i64 = i64::MIN;
@@ -523,7 +527,16 @@ pub fn search_segment(
         bits.get(row as usize / 64)
             .is_some_and(|w| w >> (row % 64) & 1 == 1)
     };
-    let hits = graph_search(graph, seg.vectors, seg.dim, &q, k, ef, Some(member));
+    // Entry points inside the matching region: an even sample of the enumerated rows.
+    let stride = (count / FILTER_SEEDS).max(1);
+    let seeds: Vec<u32> = set
+        .rows
+        .iter()
+        .step_by(stride)
+        .take(FILTER_SEEDS)
+        .copied()
+        .collect();
+    let hits = graph_search(graph, seg.vectors, seg.dim, &q, k, ef, Some(member), &seeds);
     let fell_back = hits.len() < k;
     let hits = if fell_back {
         // The walk came back short: settle it with the exact scan over the rows already

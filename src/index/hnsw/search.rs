@@ -109,8 +109,37 @@ pub fn search_filtered<F: Fn(u32) -> bool>(
     ef: usize,
     filter: Option<F>,
 ) -> Vec<Hit> {
+    search_filtered_seeded(view, vectors, dim, query, k, ef, filter, &[])
+}
+
+/// [`search_filtered`] with extra level-0 entry points: `seeds` (rows, normally a sample of
+/// the rows that pass the filter) join the beam next to the greedy descent's entry. When a
+/// filter's region lies away from the query's own neighbourhood in vector space, the walk
+/// then starts inside the matching region instead of having to find it from outside.
+/// Out-of-range and repeated seeds are ignored.
+#[allow(clippy::too_many_arguments)]
+pub fn search_filtered_seeded<F: Fn(u32) -> bool>(
+    view: &GraphView<'_>,
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    filter: Option<F>,
+    seeds: &[u32],
+) -> Vec<Hit> {
     SCRATCH.with(|s| match s.try_borrow_mut() {
-        Ok(mut s) => walk(&mut s, view, vectors, dim, query, k, ef, filter.as_ref()),
+        Ok(mut s) => walk(
+            &mut s,
+            view,
+            vectors,
+            dim,
+            query,
+            k,
+            ef,
+            filter.as_ref(),
+            seeds,
+        ),
         // Re-entrant call from inside a filter closure: use a fresh scratch.
         Err(_) => walk(
             &mut SearchScratch::new(),
@@ -121,6 +150,7 @@ pub fn search_filtered<F: Fn(u32) -> bool>(
             k,
             ef,
             filter.as_ref(),
+            seeds,
         ),
     })
 }
@@ -141,7 +171,7 @@ pub fn search_with(
     ef: usize,
     filter: Option<&dyn Fn(u32) -> bool>,
 ) -> Vec<Hit> {
-    walk(scratch, view, vectors, dim, query, k, ef, filter)
+    walk(scratch, view, vectors, dim, query, k, ef, filter, &[])
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -154,6 +184,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     k: usize,
     ef: usize,
     filter: Option<&F>,
+    seeds: &[u32],
 ) -> Vec<Hit> {
     let Some(entry) = view.entry() else {
         return Vec::new();
@@ -200,6 +231,17 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     scratch.candidates.push(Best(start));
     if matches(cur) {
         results.push(start);
+    }
+    for &row in seeds {
+        if row >= view.n() || !scratch.visit(row) {
+            continue;
+        }
+        let Some(s) = score(row) else { continue };
+        let hit = Hit { row, score: s };
+        scratch.candidates.push(Best(hit));
+        if matches(row) {
+            results.push(hit);
+        }
     }
     while let Some(Best(c)) = scratch.candidates.pop() {
         if let Some(worst) = results.threshold() {
