@@ -94,15 +94,7 @@ pub fn generate(n: usize, dim: usize, clusters: usize, seed: u64) -> SynthData {
         .map(|_| unit_gauss(&mut rng, dim))
         .collect();
     // A fixed random projection of the 3-d unit position, for the geo-correlated part.
-    let proj: Vec<[f32; 3]> = (0..dim)
-        .map(|_| {
-            [
-                gauss(&mut rng) as f32,
-                gauss(&mut rng) as f32,
-                gauss(&mut rng) as f32,
-            ]
-        })
-        .collect();
+    let proj = geo_projection(&mut rng, dim);
     let geo_w = 0.6 / (dim as f32).sqrt();
     let noise_w = 0.35 / (dim as f32).sqrt();
     let mut vectors = Vec::with_capacity(n * dim);
@@ -121,11 +113,7 @@ pub fn generate(n: usize, dim: usize, clusters: usize, seed: u64) -> SynthData {
         normalise(&mut row);
         vectors.extend(row.iter().map(|&x| f16::from_f32(x)));
         points.push(p);
-        times.push(if rng.random::<f64>() < 0.1 {
-            i64::MIN
-        } else {
-            1_420_070_400 + rng.random_range(0..315_360_000i64)
-        });
+        times.push(row_time(&mut rng));
     }
     SynthData {
         dim,
@@ -164,6 +152,22 @@ fn homes(rng: &mut ChaCha8Rng, clusters: usize) -> (Vec<(f64, f64)>, Vec<f64>) {
     (homes, spread)
 }
 
+/// A fixed random projection (one Gaussian 3-vector per dimension) of the 3-d unit position.
+fn geo_projection(rng: &mut ChaCha8Rng, dim: usize) -> Vec<[f32; 3]> {
+    (0..dim)
+        .map(|_| [gauss(rng) as f32, gauss(rng) as f32, gauss(rng) as f32])
+        .collect()
+}
+
+/// A row's time: none for 10% of rows, else uniform over 2015-2024 (unix seconds).
+fn row_time(rng: &mut ChaCha8Rng) -> i64 {
+    if rng.random::<f64>() < 0.1 {
+        i64::MIN
+    } else {
+        1_420_070_400 + rng.random_range(0..315_360_000i64)
+    }
+}
+
 fn unit_gauss(rng: &mut ChaCha8Rng, dim: usize) -> Vec<f32> {
     let mut v: Vec<f32> = (0..dim).map(|_| gauss(rng) as f32).collect();
     normalise(&mut v);
@@ -199,15 +203,7 @@ pub fn generate_low_rank(n: usize, dim: usize, clusters: usize, seed: u64) -> Sy
     let subs: Vec<Vec<f32>> = (0..clusters * LOW_RANK)
         .map(|_| unit_gauss(&mut rng, dim))
         .collect();
-    let proj: Vec<[f32; 3]> = (0..dim)
-        .map(|_| {
-            [
-                gauss(&mut rng) as f32,
-                gauss(&mut rng) as f32,
-                gauss(&mut rng) as f32,
-            ]
-        })
-        .collect();
+    let proj = geo_projection(&mut rng, dim);
     let geo_w = 0.3 / (dim as f32).sqrt();
     let mut vectors = Vec::with_capacity(n * dim);
     let mut points = Vec::with_capacity(n);
@@ -230,11 +226,7 @@ pub fn generate_low_rank(n: usize, dim: usize, clusters: usize, seed: u64) -> Sy
         normalise(&mut row);
         vectors.extend(row.iter().map(|&x| f16::from_f32(x)));
         points.push(p);
-        times.push(if rng.random::<f64>() < 0.1 {
-            i64::MIN
-        } else {
-            1_420_070_400 + rng.random_range(0..315_360_000i64)
-        });
+        times.push(row_time(&mut rng));
     }
     SynthData {
         dim,
