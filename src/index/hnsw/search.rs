@@ -128,30 +128,12 @@ pub fn search_filtered_seeded<F: Fn(u32) -> bool>(
     filter: Option<F>,
     seeds: &[u32],
 ) -> Vec<Hit> {
-    SCRATCH.with(|s| match s.try_borrow_mut() {
-        Ok(mut s) => walk(
-            &mut s,
-            view,
-            vectors,
-            dim,
-            query,
-            k,
-            ef,
-            filter.as_ref(),
-            seeds,
-        ),
+    let run =
+        |s: &mut SearchScratch| walk(s, view, vectors, dim, query, k, ef, filter.as_ref(), seeds);
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => run(&mut s),
         // Re-entrant call from inside a filter closure: use a fresh scratch.
-        Err(_) => walk(
-            &mut SearchScratch::new(),
-            view,
-            vectors,
-            dim,
-            query,
-            k,
-            ef,
-            filter.as_ref(),
-            seeds,
-        ),
+        Err(_) => run(&mut SearchScratch::new()),
     })
 }
 
