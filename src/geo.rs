@@ -73,6 +73,14 @@ pub fn haversine_km(a: Point, b: Point) -> f64 {
     2.0 * EARTH_RADIUS_KM * h.clamp(0.0, 1.0).sqrt().asin()
 }
 
+/// The point on the unit sphere: `[cos lat cos lon, cos lat sin lon, sin lat]`. The squared
+/// chord between two such vectors is `4 h`, with `h` the haversine term of [`haversine_km`].
+pub fn unit_vector(p: Point) -> [f64; 3] {
+    let (sin_lat, cos_lat) = p.lat.to_radians().sin_cos();
+    let (sin_lon, cos_lon) = p.lon.to_radians().sin_cos();
+    [cos_lat * cos_lon, cos_lat * sin_lon, sin_lat]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -319,3 +319,55 @@ fn covers_rect_never_claims_a_point_outside() {
         "only {claimed} rectangles claimed: the test proves little"
     );
 }
+
+/// `Radius::contains_unit` (squared chord on f32 unit vectors, exact haversine in a band
+/// around the boundary) answers exactly as `Radius::contains`, for points far from the
+/// boundary and for points on it (radius = the point's own distance, nudged by a relative
+/// 1e-15 .. 1e-3 either way), at the poles and across the dateline.
+#[test]
+fn unit_vector_radius_test_equals_haversine() {
+    use sat2cap::geo::unit_vector;
+    let mut rng = ChaCha8Rng::seed_from_u64(1234);
+    let unit32 = |p: Point| {
+        let u = unit_vector(p);
+        [u[0] as f32, u[1] as f32, u[2] as f32]
+    };
+    let mut near_boundary = 0;
+    for t in 0..20_000 {
+        let c = Point::new(
+            rng.random_range(-90.0..=90.0),
+            rng.random_range(-180.0..180.0),
+        )
+        .unwrap();
+        let p = match t % 4 {
+            0 => Point::new(90.0, rng.random_range(-180.0..180.0)).unwrap(),
+            1 => Point::new(rng.random_range(-90.0..=90.0), 179.999_999).unwrap(),
+            _ => Point::new(
+                rng.random_range(-90.0..=90.0),
+                rng.random_range(-180.0..180.0),
+            )
+            .unwrap(),
+        };
+        let d = haversine_km(c, p);
+        let nudges = [
+            0.0, 1e-15, -1e-15, 1e-12, -1e-12, 1e-9, -1e-9, 1e-6, -1e-6, 1e-3, -1e-3,
+        ];
+        for km in nudges.iter().map(|e| d * (1.0 + e)).chain([
+            rng.random_range(0.0..21_000.0),
+            0.0,
+            20_015.1,
+            25_000.0,
+        ]) {
+            let Ok(r) = Radius::new(c.lat(), c.lon(), km) else {
+                continue;
+            };
+            let (fast, exact) = (r.contains_unit(p, unit32(p)), r.contains(p));
+            assert_eq!(
+                fast, exact,
+                "radius {km} km around {c:?}, point {p:?} at {d} km"
+            );
+            near_boundary += usize::from((km - d).abs() <= 1e-6 * d);
+        }
+    }
+    assert!(near_boundary > 100_000, "{near_boundary}");
+}

@@ -66,7 +66,9 @@ fn bucket(
         let req = SearchRequest::new(q.clone(), 10).with_filter(filter.clone());
         let (got, plan) = search_segment(seg, &req).unwrap();
         match plan {
-            Plan::Graph { fell_back, .. } => assert!(graph_path && !fell_back, "{plan:?}"),
+            // A walk past its budget is settled by the exact scan (fell_back); both are the
+            // graph path.
+            Plan::Graph { .. } => assert!(graph_path, "{plan:?}"),
             Plan::Flat { reason, .. } => {
                 assert!(!graph_path, "{plan:?}");
                 assert_eq!(reason, FlatReason::FewCandidates);
@@ -304,6 +306,8 @@ fn wide_filter_plan_reports_exact_selectivity_and_beam() {
         flat_max_rows: 100,
         flat_max_fraction: 0.0,
         ef_search: 32,
+        walk_budget: f64::INFINITY,
+        far_gap: f32::INFINITY,
         ..PlannerParams::default()
     };
     let seg = segment(data, graph).with_params(params);
@@ -323,11 +327,14 @@ fn wide_filter_plan_reports_exact_selectivity_and_beam() {
             ef,
             estimated_selectivity,
             fell_back,
+            scored,
+            ..
         } = plan
         else {
             panic!("{plan:?}")
         };
         assert!(!fell_back);
+        assert!(scored >= ef as u64, "{plan:?}");
         let s = count as f64 / N as f64;
         assert!(
             (estimated_selectivity - s).abs() < 1e-12,
@@ -388,4 +395,139 @@ fn k_above_max_ef_on_the_graph_path_does_not_panic() {
     let (hits, plan) = search_segment(&seg, &req).unwrap();
     assert!(matches!(plan, Plan::Graph { .. }), "{plan:?}");
     assert_eq!(hits.len(), k);
+}
+
+/// A walk that scores more rows than `walk_budget` times the candidate count stops, and the
+/// exact scan over the candidates answers (recall 1.0); a budget it stays under leaves the
+/// walk's answer. Which one ran is in the plan.
+#[test]
+fn walk_past_its_budget_falls_back_to_the_exact_scan() {
+    let (data, graph) = fixture();
+    let base = PlannerParams {
+        flat_max_rows: 100,
+        flat_max_fraction: 0.0,
+        ef_search: 32,
+        far_gap: f32::INFINITY,
+        ..PlannerParams::default()
+    };
+    let f = Filter::new().radius(radius_for(data, 7, N / 2));
+    let keep = |r: u32| {
+        let t = data.times[r as usize];
+        f.matches(data.points[r as usize], (t != i64::MIN).then_some(t))
+    };
+    let count = (0..N as u32).filter(|&r| keep(r)).count() as u64;
+    for i in 0..5 {
+        let q = query_near(data, i * 3, 900 + i as u64);
+        let req = SearchRequest::new(q.clone(), 10).with_filter(f.clone());
+        let truth = exact(data, &q, 10, keep);
+        // Unbounded: the walk's own answer, and how many rows it scored.
+        let unbounded = segment(data, graph).with_params(PlannerParams {
+            walk_budget: f64::INFINITY,
+            ..base
+        });
+        let (_, plan) = search_segment(&unbounded, &req).unwrap();
+        let Plan::Graph {
+            fell_back: false,
+            scored,
+            ef,
+            ..
+        } = plan
+        else {
+            panic!("{plan:?}")
+        };
+        assert!(scored > ef as u64, "{plan:?}");
+        // A budget of half those rows (at least the beam): the walk stops, the exact scan answers.
+        let tight = (scored / 2).max(ef as u64 + 1);
+        if tight < scored {
+            let seg = segment(data, graph).with_params(PlannerParams {
+                walk_budget: tight as f64 / count as f64,
+                ..base
+            });
+            let (got, plan) = search_segment(&seg, &req).unwrap();
+            assert!(
+                matches!(
+                    plan,
+                    Plan::Graph {
+                        fell_back: true,
+                        ..
+                    }
+                ),
+                "{plan:?}"
+            );
+            assert_eq!(rows(&got), rows(&truth));
+        }
+        // A budget above what the walk needs: it completes.
+        let seg = segment(data, graph).with_params(PlannerParams {
+            walk_budget: (scored + 1) as f64 / count as f64,
+            ..base
+        });
+        let (_, plan) = search_segment(&seg, &req).unwrap();
+        assert!(
+            matches!(
+                plan,
+                Plan::Graph {
+                    fell_back: false,
+                    ..
+                }
+            ),
+            "{plan:?}"
+        );
+    }
+}
+
+/// A walk whose best hit scores more than `far_gap` below the best row it met (the query's
+/// own neighbourhood is outside the filter) is settled by the exact scan. Here the query is
+/// a row outside the filter: the walk meets it (score ~1), the matching rows score less.
+#[test]
+fn walk_that_finds_only_far_rows_falls_back_to_the_exact_scan() {
+    let (data, graph) = fixture();
+    let f = Filter::new().radius(radius_for(data, 3, N / 2));
+    let keep = |r: u32| {
+        let t = data.times[r as usize];
+        f.matches(data.points[r as usize], (t != i64::MIN).then_some(t))
+    };
+    let params = |far_gap| PlannerParams {
+        flat_max_rows: 100,
+        flat_max_fraction: 0.0,
+        ef_search: 32,
+        walk_budget: f64::INFINITY,
+        far_gap,
+        ..PlannerParams::default()
+    };
+    let mut checked = 0;
+    for row in (0..N as u32).filter(|&r| !keep(r)).step_by(997).take(8) {
+        let q: Vec<f32> = data.vectors[row as usize * DIM..(row as usize + 1) * DIM]
+            .iter()
+            .map(|x| x.to_f32())
+            .collect();
+        let req = SearchRequest::new(q.clone(), 10).with_filter(f.clone());
+        let truth = exact(data, &q, 10, keep);
+        let never = segment(data, graph).with_params(params(f32::INFINITY));
+        let (_, plan) = search_segment(&never, &req).unwrap();
+        assert!(
+            matches!(
+                plan,
+                Plan::Graph {
+                    fell_back: false,
+                    ..
+                }
+            ),
+            "{plan:?}"
+        );
+        let strict = segment(data, graph).with_params(params(0.0));
+        let (got, plan) = search_segment(&strict, &req).unwrap();
+        assert!(
+            matches!(
+                plan,
+                Plan::Graph {
+                    fell_back: true,
+                    ..
+                }
+            ),
+            "{plan:?}"
+        );
+        assert_eq!(rows(&got), rows(&truth));
+        checked += 1;
+    }
+    assert_eq!(checked, 8);
 }

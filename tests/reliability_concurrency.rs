@@ -55,6 +55,8 @@ const PLANNER: PlannerParams = PlannerParams {
     ef_search: 16,
     max_ef_widening: 8,
     filtered_ef_min: 16,
+    walk_budget: 0.25,
+    far_gap: 0.3,
 };
 
 /// Graphs in every segment of 64+ rows (compactions, the larger commits).

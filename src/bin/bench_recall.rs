@@ -88,6 +88,25 @@ struct Args {
     /// Planner: flat-scan threshold as a fraction of the rows.
     #[arg(long, default_value_t = PlannerParams::default().flat_max_fraction)]
     flat_max_fraction: f64,
+    /// Planner: most rows a filtered walk may score, as a fraction of the matching rows,
+    /// before the exact scan answers instead (the forced-walk column has no budget).
+    #[arg(long, default_value_t = PlannerParams::default().walk_budget)]
+    walk_budget: f64,
+    /// Also run the planner with each of these walk budgets (comma-separated) and print
+    /// recall@10 / QPS per bucket for each, next to each other.
+    #[arg(long, value_delimiter = ',')]
+    also_walk_budgets: Vec<f64>,
+    /// Planner: score gap between the best row a filtered walk met and the best it returns
+    /// above which the exact scan answers (the forced-walk column never falls back).
+    #[arg(long, default_value_t = PlannerParams::default().far_gap)]
+    far_gap: f32,
+    /// Also run the planner with each of these far gaps (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    also_far_gaps: Vec<f32>,
+    /// Print one line per filtered query of the forced-walk pass to stderr (recall, rows
+    /// scored and matched, best unfiltered score, the walk's and the truth's best scores).
+    #[arg(long)]
+    dump_walks: bool,
 }
 
 /// A stopwatch on this thread's CPU time or on the wall clock.
@@ -311,6 +330,8 @@ struct Acc {
     skipped: usize,
     graph_plans: usize,
     ef_sum: usize,
+    fell_back: usize,
+    scored: u64,
 }
 
 impl Acc {
@@ -416,6 +437,8 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
         max_ef_widening: args.max_ef_widening,
         flat_max_rows: args.flat_max_rows,
         flat_max_fraction: args.flat_max_fraction,
+        walk_budget: args.walk_budget,
+        far_gap: args.far_gap,
         ..PlannerParams::default()
     };
     let seg = match SegmentIndex::new(vectors, dim, points, None, Some(view.clone())) {
@@ -425,11 +448,13 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
     let t = Instant::now();
     let _ = seg.rtree();
     let rtree_ms = t.elapsed().as_secs_f64() * 1e3;
-    let forced = SegmentIndex::new(vectors, dim, points, None, Some(view))
+    let forced = SegmentIndex::new(vectors, dim, points, None, Some(view.clone()))
         .map(|s| {
             s.with_params(PlannerParams {
                 flat_max_rows: 0,
                 flat_max_fraction: 0.0,
+                walk_budget: f64::INFINITY,
+                far_gap: f32::INFINITY,
                 ..pp
             })
         })
@@ -481,12 +506,21 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
         a.secs += t.secs();
         a.n += 1;
         a.recall += recall(&rows_of(&hits), &q.truth);
-        if let Plan::Graph { ef, .. } = plan {
+        if let Plan::Graph {
+            ef,
+            fell_back,
+            scored,
+            ..
+        } = plan
+        {
             a.graph_plans += 1;
             a.ef_sum += ef;
+            a.fell_back += usize::from(fell_back);
+            a.scored += scored;
         }
     }
     eprintln!("{name}: (a') graph-walk-only pass");
+    let dump = args.dump_walks;
     let mut ef_used = vec![ef; queries.len()];
     if let Some(f) = &forced {
         for (i, (q, req)) in queries.iter().zip(&reqs).enumerate() {
@@ -499,10 +533,37 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
             g.secs += t.secs();
             g.n += 1;
             g.recall += recall(&rows_of(&hits), &q.truth);
-            if let Plan::Graph { ef, .. } = plan {
+            if let Plan::Graph {
+                ef,
+                scored,
+                matched,
+                ..
+            } = plan
+            {
                 g.ef_sum += ef;
                 g.graph_plans += 1;
+                g.scored += scored;
                 ef_used[i] = ef;
+                if dump && q.selectivity < 1.0 {
+                    let unf = search_segment(f, &SearchRequest::new(q.vector.clone(), 1))
+                        .map(|(h, _)| h.first().map_or(f32::NAN, |h| h.score))
+                        .unwrap_or(f32::NAN);
+                    let tscore = |r: u32| {
+                        sat2cap::index::flat::dot_f16_f32(
+                            sat2cap::index::flat::row_vector(vectors, dim, r),
+                            &req.query,
+                        )
+                    };
+                    eprintln!(
+                        "DUMP sel {:.4} recall {:.2} scored {scored} matched {matched} local {:.3} unfiltered_top1 {unf:.4} walk_top1 {:.4} truth_top1 {:.4} truth_10th {:.4}",
+                        q.selectivity,
+                        recall(&rows_of(&hits), &q.truth),
+                        matched as f64 / scored.max(1) as f64,
+                        hits.first().map_or(f32::NAN, |h| h.score),
+                        q.truth.first().map_or(f32::NAN, |&r| tscore(r)),
+                        q.truth.last().map_or(f32::NAN, |&r| tscore(r)),
+                    );
+                }
             }
         }
     }
@@ -565,7 +626,7 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
             "wall-clock"
         }
     );
-    println!("| selectivity | queries | ours (planner): recall@10 / QPS | plan graph% (mean ef) | ours graph walk only: recall / QPS | hnsw_rs search_filter: recall / QPS | exact scan: recall / QPS |");
+    println!("| selectivity | queries | ours (planner): recall@10 / QPS | plan graph% / walk fell back to exact% (mean ef, mean rows scored by walks) | ours graph walk only: recall / QPS (mean rows scored) | hnsw_rs search_filter: recall / QPS | exact scan: recall / QPS |");
     println!("|---|---|---|---|---|---|---|");
     for (b, &s) in BUCKETS.iter().enumerate() {
         let a = &ours[b];
@@ -573,18 +634,85 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
             continue;
         }
         let mean_ef = |x: &Acc| x.ef_sum.checked_div(x.graph_plans).unwrap_or(0);
+        let mean_scored = |x: &Acc| x.scored.checked_div(x.graph_plans as u64).unwrap_or(0);
         println!(
-            "| {:.2}% | {} | {} | {:.0}% ({}) | {} (ef {}) | {} | {} |",
+            "| {:.2}% | {} | {} | {:.0}% / {:.0}% ({}, {}) | {} (ef {}, {}) | {} | {} |",
             s * 100.0,
             a.n,
             a.cell(),
             100.0 * a.graph_plans as f64 / a.n as f64,
+            100.0 * a.fell_back as f64 / a.n as f64,
             mean_ef(a),
+            mean_scored(a),
             graph_only[b].cell(),
             mean_ef(&graph_only[b]),
+            mean_scored(&graph_only[b]),
             theirs[b].cell(),
             exact[b].cell()
         );
+    }
+    let variants: Vec<(String, PlannerParams)> = args
+        .also_walk_budgets
+        .iter()
+        .map(|&wb| {
+            (
+                format!("walk budget {wb}"),
+                PlannerParams {
+                    walk_budget: wb,
+                    ..pp
+                },
+            )
+        })
+        .chain(
+            args.also_far_gaps
+                .iter()
+                .map(|&g| (format!("far gap {g}"), PlannerParams { far_gap: g, ..pp })),
+        )
+        .collect();
+    if !variants.is_empty() {
+        let mut rows: Vec<String> = BUCKETS
+            .iter()
+            .map(|s| format!("| {:.2}% |", s * 100.0))
+            .collect();
+        let mut head = String::from("| selectivity |");
+        for (label, params) in &variants {
+            head.push_str(&format!(" {label}: recall / QPS (fell back %) |"));
+            let Ok(seg_b) = SegmentIndex::new(vectors, dim, points, None, Some(view.clone()))
+            else {
+                break;
+            };
+            let seg_b = seg_b.with_params(*params).with_rtree(seg.rtree());
+            let mut acc = vec![Acc::default(); BUCKETS.len()];
+            for (q, req) in queries.iter().zip(&reqs) {
+                let b = bucket_of(q.selectivity);
+                let t = Clock::start(cpu);
+                let Ok((hits, plan)) = search_segment(&seg_b, req) else {
+                    continue;
+                };
+                let a = &mut acc[b];
+                a.secs += t.secs();
+                a.n += 1;
+                a.recall += recall(&rows_of(&hits), &q.truth);
+                if let Plan::Graph { fell_back, .. } = plan {
+                    a.fell_back += usize::from(fell_back);
+                }
+            }
+            for (b, a) in acc.iter().enumerate() {
+                let fb = 100.0 * a.fell_back as f64 / a.n.max(1) as f64;
+                rows[b].push_str(&format!(" {} ({fb:.0}%) |", a.cell()));
+            }
+        }
+        println!(
+            "
+{head}
+|{}",
+            "---|".repeat(variants.len() + 1)
+        );
+        for (b, r) in rows.iter().enumerate() {
+            if ours[b].n > 0 {
+                println!("{r}");
+            }
+        }
     }
     if args.sweep {
         if let Ok(view) = GraphView::parse(&bytes, n as u32) {

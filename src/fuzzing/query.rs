@@ -141,6 +141,8 @@ pub const PLAN_PARAMS: PlannerParams = PlannerParams {
     ef_search: 16,
     max_ef_widening: 8,
     filtered_ef_min: 16,
+    walk_budget: 0.25,
+    far_gap: 0.3,
 };
 
 fn plan_item(r: &mut ChaCha8Rng) -> (Vec<f32>, Point, Option<i64>) {

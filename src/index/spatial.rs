@@ -45,6 +45,8 @@ type Entry = GeomWithData<[f64; 2], u32>;
 pub struct SpatialIndex {
     tree: RTree<Entry>,
     len: u32,
+    /// Unit vectors of the same points ([`crate::geo::unit_vector`], f32), made on first use.
+    units: std::sync::OnceLock<Vec<[f32; 3]>>,
 }
 
 impl std::fmt::Debug for SpatialIndex {
@@ -66,7 +68,28 @@ impl SpatialIndex {
         SpatialIndex {
             tree: RTree::bulk_load(entries),
             len,
+            units: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The unit vectors of `points` (the points the tree was built over), computed on the
+    /// first call and kept with the tree (12 bytes a row); `None` when `points` has another
+    /// length than the tree. Linear scans of wide radius filters test rows with them
+    /// ([`crate::query::filter::Radius::contains_unit`]) instead of trigonometry per row.
+    pub fn unit_vectors(&self, points: &[Point]) -> Option<&[[f32; 3]]> {
+        if points.len() != self.len as usize {
+            return None;
+        }
+        let units = self.units.get_or_init(|| {
+            points
+                .iter()
+                .map(|&p| {
+                    let u = crate::geo::unit_vector(p);
+                    [u[0] as f32, u[1] as f32, u[2] as f32]
+                })
+                .collect()
+        });
+        Some(units)
     }
 
     /// Number of points.

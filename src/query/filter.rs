@@ -133,7 +133,17 @@ pub struct Radius {
     radius_km: f64,
     /// Latitude difference (degrees, with margin) beyond which a point is surely outside.
     max_dlat_deg: f64,
+    /// The centre on the unit sphere ([`crate::geo::unit_vector`]), in f32.
+    unit: [f32; 3],
+    /// Squared chord of the radius on the unit sphere, `4 sin²(δ/2)`; above 4 (a radius of
+    /// half the circumference or more) every point is inside.
+    chord2: f64,
 }
+
+/// Absolute band around [`Radius`]'s squared-chord threshold inside which
+/// [`Radius::contains_unit`] defers to the exact haversine test: f32 unit vectors put the
+/// squared chord within ~4e-6 of its exact value.
+const CHORD2_BAND: f64 = 1e-5;
 
 impl Radius {
     /// Validates the centre (`lat` in `[-90, 90]`, `lon` finite, wrapped) and
@@ -147,11 +157,20 @@ impl Radius {
             return Err(QueryError::Radius(radius_km));
         }
         let center = Point::new(lat, lon).map_err(|_| QueryError::Latitude(lat))?;
-        let max_dlat_deg = (radius_km / EARTH_RADIUS_KM).to_degrees() * (1.0 + 1e-7) + 1e-7;
+        let delta = radius_km / EARTH_RADIUS_KM;
+        let max_dlat_deg = delta.to_degrees() * (1.0 + 1e-7) + 1e-7;
+        let chord2 = if delta >= std::f64::consts::PI {
+            f64::INFINITY
+        } else {
+            4.0 * (delta / 2.0).sin().powi(2)
+        };
+        let u = crate::geo::unit_vector(center);
         Ok(Radius {
             center,
             radius_km,
             max_dlat_deg,
+            unit: [u[0] as f32, u[1] as f32, u[2] as f32],
+            chord2,
         })
     }
 
@@ -174,6 +193,27 @@ impl Radius {
             return false;
         }
         haversine_km(self.center, p) <= self.radius_km
+    }
+
+    /// [`Radius::contains`] for a point whose unit vector ([`crate::geo::unit_vector`], in
+    /// f32) is `u`: a squared chord clearly below or above the radius's decides with six
+    /// multiplications; points within a thin band of the boundary get the exact haversine
+    /// test, so the answer is always the same as [`Radius::contains`]'s.
+    #[inline]
+    pub fn contains_unit(&self, p: Point, u: [f32; 3]) -> bool {
+        let d = [
+            u[0] - self.unit[0],
+            u[1] - self.unit[1],
+            u[2] - self.unit[2],
+        ];
+        let c2 = f64::from(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+        if c2 < self.chord2 - CHORD2_BAND {
+            true
+        } else if c2 > self.chord2 + CHORD2_BAND {
+            false
+        } else {
+            self.contains(p)
+        }
     }
 
     /// Whether every location in `rect` (not crossing the antimeridian) is surely within the
@@ -445,6 +485,16 @@ impl Filter {
     pub fn matches(&self, p: Point, t: Option<i64>) -> bool {
         self.bbox.is_none_or(|b| b.contains(p))
             && self.radius.is_none_or(|r| r.contains(p))
+            && self.polygon.as_ref().is_none_or(|g| g.contains(p))
+            && self.time.is_none_or(|tr| tr.contains(t))
+    }
+
+    /// [`Filter::matches`] for a row whose unit vector ([`crate::geo::unit_vector`], in f32)
+    /// is `u`: the same answer, with the radius tested by [`Radius::contains_unit`].
+    #[inline]
+    pub fn matches_unit(&self, p: Point, u: [f32; 3], t: Option<i64>) -> bool {
+        self.bbox.is_none_or(|b| b.contains(p))
+            && self.radius.is_none_or(|r| r.contains_unit(p, u))
             && self.polygon.as_ref().is_none_or(|g| g.contains(p))
             && self.time.is_none_or(|tr| tr.contains(t))
     }

@@ -29,7 +29,10 @@ use super::flat::dot_f16_f16;
 use super::{row_count, IndexError};
 pub use calibrate::{calibrate, CalibratedEf, Calibration, CALIBRATION_KIND};
 pub use layout::{GraphError, GraphLayout, GraphView};
-pub use search::{search, search_filtered, search_filtered_seeded, search_with, SearchScratch};
+pub use search::{
+    search, search_bounded, search_filtered, search_filtered_seeded, search_with, SearchScratch,
+    WalkOutcome,
+};
 pub use section::HnswSectionBuilder;
 
 /// Section kind under which storage keeps the graph bytes in a segment file.

@@ -128,8 +128,57 @@ pub fn search_filtered_seeded<F: Fn(u32) -> bool>(
     filter: Option<F>,
     seeds: &[u32],
 ) -> Vec<Hit> {
-    let run =
-        |s: &mut SearchScratch| walk(s, view, vectors, dim, query, k, ef, filter.as_ref(), seeds);
+    search_bounded(view, vectors, dim, query, k, ef, filter, seeds, usize::MAX).hits
+}
+
+/// What a bounded walk ([`search_bounded`]) did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalkOutcome {
+    /// The hits found, best first (all of them are valid results even when the walk was cut
+    /// short, but then they need not be the best).
+    pub hits: Vec<Hit>,
+    /// Rows scored (dot products) on level 0, seeds included.
+    pub scored: u64,
+    /// How many of the scored rows passed the filter (all of them without one).
+    pub matched: u64,
+    /// The best score of any row scored on level 0 or on the way down, passing the filter
+    /// or not (`-inf` when nothing was scored). Far above the best hit's score, it says the
+    /// filter excludes the query's own neighbourhood.
+    pub best_score: f32,
+    /// False when the walk stopped because it reached its budget of scored rows.
+    pub complete: bool,
+}
+
+/// [`search_filtered_seeded`] that gives up once it has scored more than `max_scored` rows
+/// on level 0 ([`WalkOutcome::complete`] is then false). A filtered walk whose matching rows
+/// lie far from the query in vector space has to expand every closer row first; the planner
+/// bounds that cost by the exact scan's and settles such queries with the exact scan.
+#[allow(clippy::too_many_arguments)]
+pub fn search_bounded<F: Fn(u32) -> bool>(
+    view: &GraphView<'_>,
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    filter: Option<F>,
+    seeds: &[u32],
+    max_scored: usize,
+) -> WalkOutcome {
+    let run = |s: &mut SearchScratch| {
+        walk(
+            s,
+            view,
+            vectors,
+            dim,
+            query,
+            k,
+            ef,
+            filter.as_ref(),
+            seeds,
+            max_scored,
+        )
+    };
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut s) => run(&mut s),
         // Re-entrant call from inside a filter closure: use a fresh scratch.
@@ -153,7 +202,19 @@ pub fn search_with(
     ef: usize,
     filter: Option<&dyn Fn(u32) -> bool>,
 ) -> Vec<Hit> {
-    walk(scratch, view, vectors, dim, query, k, ef, filter, &[])
+    walk(
+        scratch,
+        view,
+        vectors,
+        dim,
+        query,
+        k,
+        ef,
+        filter,
+        &[],
+        usize::MAX,
+    )
+    .hits
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -167,12 +228,20 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     ef: usize,
     filter: Option<&F>,
     seeds: &[u32],
-) -> Vec<Hit> {
+    max_scored: usize,
+) -> WalkOutcome {
+    let empty = WalkOutcome {
+        hits: Vec::new(),
+        scored: 0,
+        matched: 0,
+        best_score: f32::NEG_INFINITY,
+        complete: true,
+    };
     let Some(entry) = view.entry() else {
-        return Vec::new();
+        return empty;
     };
     if k == 0 || dim == 0 {
-        return Vec::new();
+        return empty;
     }
     let ef = ef.max(k);
     let score = |row: u32| -> Option<f32> {
@@ -180,7 +249,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         (v.len() == dim).then(|| dot_f16_f32(v, query))
     };
     let Some(mut cur_score) = score(entry) else {
-        return Vec::new();
+        return empty;
     };
     let mut cur = entry;
     // Greedy descent: move to the best neighbour until none improves, level by level.
@@ -211,17 +280,25 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         score: cur_score,
     };
     scratch.candidates.push(Best(start));
+    let mut matched: usize = 0;
+    let mut best_score = cur_score;
     if matches(cur) {
+        matched += 1;
         results.push(start);
     }
+    let mut scored: usize = 1;
+    let mut complete = true;
     for &row in seeds {
         if row >= view.n() || !scratch.visit(row) {
             continue;
         }
         let Some(s) = score(row) else { continue };
+        scored += 1;
+        best_score = best_score.max(s);
         let hit = Hit { row, score: s };
         scratch.candidates.push(Best(hit));
         if matches(row) {
+            matched += 1;
             results.push(hit);
         }
     }
@@ -230,6 +307,10 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
             if c.score < worst.score {
                 break;
             }
+        }
+        if scored > max_scored {
+            complete = false;
+            break;
         }
         // Unvisited neighbours first, their vectors prefetched, then the dot products: the
         // memory loads of the whole list overlap instead of stalling one by one.
@@ -243,20 +324,30 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         for i in 0..scratch.fresh.len() {
             let nb = scratch.fresh[i];
             let Some(s) = score(nb) else { continue };
+            scored += 1;
+            best_score = best_score.max(s);
             let hit = Hit { row: nb, score: s };
             let worth = match results.threshold() {
                 Some(w) => hit.rank_cmp(&w) == Ordering::Less,
                 None => true,
             };
+            let ok = matches(nb);
+            matched += usize::from(ok);
             if worth {
                 scratch.candidates.push(Best(hit));
-                if matches(nb) {
+                if ok {
                     results.push(hit);
                 }
             }
         }
     }
-    let mut out = results.into_sorted();
-    out.truncate(k);
-    out
+    let mut hits = results.into_sorted();
+    hits.truncate(k);
+    WalkOutcome {
+        hits,
+        scored: scored as u64,
+        matched: matched as u64,
+        best_score,
+        complete,
+    }
 }
