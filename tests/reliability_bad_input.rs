@@ -692,7 +692,12 @@ fn cli_query_k_zero() {
 fn cli_query_unknown_collection() {
     let (t, mut a) = cli::query("ok.jsonl", "{\"id\":1,\"k\":3,\"vector\":[1,2,3,4]}\n");
     a[4] = "nope".into();
-    cli::fails(t.path(), &cli::refs(&a), 2, "no collection named \"nope\"");
+    cli::fails(
+        t.path(),
+        &cli::refs(&a),
+        2,
+        "unknown collection 'nope' (the database has: c)",
+    );
 }
 
 #[test]

@@ -31,7 +31,7 @@ pub fn run(a: CompactArgs) -> Result<(), CliError> {
     let mut db = crate::open_writer(&a.db, default_db_options())?;
     let names: Vec<String> = match a.collection {
         Some(c) => {
-            db.snapshot().collection(&c).map_err(CliError::input)?;
+            sat2cap::jobs::collection(&db.snapshot(), &c).map_err(CliError::input)?;
             vec![c]
         }
         None => db

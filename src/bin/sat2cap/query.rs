@@ -53,7 +53,8 @@ pub struct QueryArgs {
 /// Runs the command.
 pub fn run(a: QueryArgs) -> Result<(), CliError> {
     let snap = crate::open_snapshot(&a.db)?;
-    let coll = snap.collection(&a.collection).map_err(CliError::input)?;
+    // The same message as every other command's for an unknown collection.
+    let coll = sat2cap::jobs::collection(&snap, &a.collection).map_err(CliError::input)?;
     let file = std::fs::File::open(&a.batch)
         .map_err(|e| CliError::input(format!("{}: {e}", a.batch.display())))?;
     let mut queries: Vec<(u64, QueryLine, Filter)> = Vec::new();
