@@ -81,6 +81,11 @@ pub fn unit_vector(p: Point) -> [f64; 3] {
     [cos_lat * cos_lon, cos_lat * sin_lon, sin_lat]
 }
 
+/// [`unit_vector`] rounded to f32 (what the wide-filter scans test radii on).
+pub fn unit_vector_f32(p: Point) -> [f32; 3] {
+    unit_vector(p).map(|x| x as f32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

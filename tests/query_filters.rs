@@ -326,12 +326,8 @@ fn covers_rect_never_claims_a_point_outside() {
 /// 1e-15 .. 1e-3 either way), at the poles and across the dateline.
 #[test]
 fn unit_vector_radius_test_equals_haversine() {
-    use sat2cap::geo::unit_vector;
+    use sat2cap::geo::unit_vector_f32 as unit32;
     let mut rng = ChaCha8Rng::seed_from_u64(1234);
-    let unit32 = |p: Point| {
-        let u = unit_vector(p);
-        [u[0] as f32, u[1] as f32, u[2] as f32]
-    };
     let mut near_boundary = 0;
     for t in 0..20_000 {
         let c = Point::new(

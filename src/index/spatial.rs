@@ -83,10 +83,7 @@ impl SpatialIndex {
         let units = self.units.get_or_init(|| {
             points
                 .iter()
-                .map(|&p| {
-                    let u = crate::geo::unit_vector(p);
-                    [u[0] as f32, u[1] as f32, u[2] as f32]
-                })
+                .map(|&p| crate::geo::unit_vector_f32(p))
                 .collect()
         });
         Some(units)

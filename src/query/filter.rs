@@ -164,12 +164,11 @@ impl Radius {
         } else {
             4.0 * (delta / 2.0).sin().powi(2)
         };
-        let u = crate::geo::unit_vector(center);
         Ok(Radius {
             center,
             radius_km,
             max_dlat_deg,
-            unit: [u[0] as f32, u[1] as f32, u[2] as f32],
+            unit: crate::geo::unit_vector_f32(center),
             chord2,
         })
     }
