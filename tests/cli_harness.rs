@@ -183,6 +183,26 @@ fn import_then_query_matches_exact_search() {
             "recall {found}/{wanted}"
         );
     }
+    // --warm-up answers the batch twice and writes the timed pass: the same file.
+    let plain = std::fs::read(dir.join("rfalse.jsonl")).unwrap();
+    let out = dir.join("warm.jsonl");
+    let o = bin(&[
+        "query",
+        "--db",
+        p(&db),
+        "--collection",
+        "places",
+        "--batch",
+        p(&qf),
+        "--out",
+        p(&out),
+        "--threads",
+        "2",
+        "--warm-up",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("queries: 30,"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), plain);
 }
 
 #[test]
