@@ -152,6 +152,42 @@ fn bucket_of(s: f64) -> usize {
     best
 }
 
+/// One timed pass of the planner over every query: recall@10, time and plan counters per
+/// selectivity bucket.
+fn planner_pass(
+    seg: &SegmentIndex<'_>,
+    queries: &[Query],
+    reqs: &[SearchRequest],
+    cpu: bool,
+) -> Vec<Acc> {
+    let mut acc = vec![Acc::default(); BUCKETS.len()];
+    for (q, req) in queries.iter().zip(reqs) {
+        let b = bucket_of(q.selectivity);
+        let t = Clock::start(cpu);
+        let Ok((hits, plan)) = search_segment(seg, req) else {
+            continue;
+        };
+        let a = &mut acc[b];
+        a.secs += t.secs();
+        a.n += 1;
+        let rows: Vec<u32> = hits.iter().map(|h| h.row).collect();
+        a.recall += recall(&rows, &q.truth);
+        if let Plan::Graph {
+            ef,
+            fell_back,
+            scored,
+            ..
+        } = plan
+        {
+            a.graph_plans += 1;
+            a.ef_sum += ef;
+            a.fell_back += usize::from(fell_back);
+            a.scored += scored;
+        }
+    }
+    acc
+}
+
 fn recall(got: &[u32], truth: &[u32]) -> f64 {
     if truth.is_empty() {
         return 1.0;
@@ -483,7 +519,6 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
         let _ = search_segment(&seg, &req.clone().exact(true));
     }
     let cpu = args.clock == "cpu";
-    let mut ours = vec![Acc::default(); BUCKETS.len()];
     let mut graph_only = vec![Acc::default(); BUCKETS.len()];
     let mut theirs = vec![Acc::default(); BUCKETS.len()];
     let mut exact = vec![Acc::default(); BUCKETS.len()];
@@ -496,29 +531,7 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
     let rows_of =
         |hits: &[sat2cap::index::flat::Hit]| -> Vec<u32> { hits.iter().map(|h| h.row).collect() };
     eprintln!("{name}: (a) planner pass");
-    for (q, req) in queries.iter().zip(&reqs) {
-        let b = bucket_of(q.selectivity);
-        let t = Clock::start(cpu);
-        let Ok((hits, plan)) = search_segment(&seg, req) else {
-            continue;
-        };
-        let a = &mut ours[b];
-        a.secs += t.secs();
-        a.n += 1;
-        a.recall += recall(&rows_of(&hits), &q.truth);
-        if let Plan::Graph {
-            ef,
-            fell_back,
-            scored,
-            ..
-        } = plan
-        {
-            a.graph_plans += 1;
-            a.ef_sum += ef;
-            a.fell_back += usize::from(fell_back);
-            a.scored += scored;
-        }
-    }
+    let ours = planner_pass(&seg, queries, &reqs, cpu);
     eprintln!("{name}: (a') graph-walk-only pass");
     let dump = args.dump_walks;
     let mut ef_used = vec![ef; queries.len()];
@@ -682,21 +695,7 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
                 break;
             };
             let seg_b = seg_b.with_params(*params).with_rtree(seg.rtree());
-            let mut acc = vec![Acc::default(); BUCKETS.len()];
-            for (q, req) in queries.iter().zip(&reqs) {
-                let b = bucket_of(q.selectivity);
-                let t = Clock::start(cpu);
-                let Ok((hits, plan)) = search_segment(&seg_b, req) else {
-                    continue;
-                };
-                let a = &mut acc[b];
-                a.secs += t.secs();
-                a.n += 1;
-                a.recall += recall(&rows_of(&hits), &q.truth);
-                if let Plan::Graph { fell_back, .. } = plan {
-                    a.fell_back += usize::from(fell_back);
-                }
-            }
+            let acc = planner_pass(&seg_b, queries, &reqs, cpu);
             for (b, a) in acc.iter().enumerate() {
                 let fb = 100.0 * a.fell_back as f64 / a.n.max(1) as f64;
                 rows[b].push_str(&format!(" {} ({fb:.0}%) |", a.cell()));
