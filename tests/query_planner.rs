@@ -31,6 +31,14 @@ fn segment<'a>(data: &'a SynthData, graph: &'a [u8]) -> SegmentIndex<'a> {
     .unwrap()
 }
 
+/// Whether a graph plan's walk fell back to the exact scan (panics on a flat plan).
+fn fell_back(plan: Plan) -> bool {
+    match plan {
+        Plan::Graph { fell_back, .. } => fell_back,
+        other => panic!("not a graph plan: {other:?}"),
+    }
+}
+
 /// A radius around row `center_row` holding about `target` rows (found by bisection on
 /// the brute-force count).
 fn radius_for(data: &SynthData, center_row: usize, target: usize) -> Radius {
@@ -444,16 +452,7 @@ fn walk_past_its_budget_falls_back_to_the_exact_scan() {
                 ..base
             });
             let (got, plan) = search_segment(&seg, &req).unwrap();
-            assert!(
-                matches!(
-                    plan,
-                    Plan::Graph {
-                        fell_back: true,
-                        ..
-                    }
-                ),
-                "{plan:?}"
-            );
+            assert!(fell_back(plan), "{plan:?}");
             assert_eq!(rows(&got), rows(&truth));
         }
         // A budget above what the walk needs: it completes.
@@ -462,16 +461,7 @@ fn walk_past_its_budget_falls_back_to_the_exact_scan() {
             ..base
         });
         let (_, plan) = search_segment(&seg, &req).unwrap();
-        assert!(
-            matches!(
-                plan,
-                Plan::Graph {
-                    fell_back: false,
-                    ..
-                }
-            ),
-            "{plan:?}"
-        );
+        assert!(!fell_back(plan), "{plan:?}");
     }
 }
 
@@ -504,28 +494,10 @@ fn walk_that_finds_only_far_rows_falls_back_to_the_exact_scan() {
         let truth = exact(data, &q, 10, keep);
         let never = segment(data, graph).with_params(params(f32::INFINITY));
         let (_, plan) = search_segment(&never, &req).unwrap();
-        assert!(
-            matches!(
-                plan,
-                Plan::Graph {
-                    fell_back: false,
-                    ..
-                }
-            ),
-            "{plan:?}"
-        );
+        assert!(!fell_back(plan), "{plan:?}");
         let strict = segment(data, graph).with_params(params(0.0));
         let (got, plan) = search_segment(&strict, &req).unwrap();
-        assert!(
-            matches!(
-                plan,
-                Plan::Graph {
-                    fell_back: true,
-                    ..
-                }
-            ),
-            "{plan:?}"
-        );
+        assert!(fell_back(plan), "{plan:?}");
         assert_eq!(rows(&got), rows(&truth));
         checked += 1;
     }

@@ -541,15 +541,7 @@ pub fn search_segment(
     let n = seg.n as usize;
     let k = req.k.min(n);
     let filter = &req.filter;
-    let flat = |rows: &[u32], reason| {
-        let hits = top_k(seg.vectors, seg.dim, &q, rows.iter().copied(), k);
-        let plan = Plan::Flat {
-            candidates: rows.len() as u64,
-            reason,
-        };
-        (hits, plan)
-    };
-    // An exact scan over an enumerated set: sparse sets read their rows in order, dense
+    // The exact scan over an enumerated set: sparse sets read their rows in order, dense
     // ones read every row (see `DENSE_SCAN_FROM`).
     let flat_set = |set: &RowSet, reason| {
         let count = set.rows.len();
@@ -565,7 +557,11 @@ pub fn search_segment(
         (hits, plan)
     };
     if n == 0 {
-        return Ok(flat(&[], FlatReason::Requested));
+        let plan = Plan::Flat {
+            candidates: 0,
+            reason: FlatReason::Requested,
+        };
+        return Ok((Vec::new(), plan));
     }
     let unfiltered = filter.is_empty() && seg.live.is_none();
     let graph = match (&seg.graph, req.exact) {
