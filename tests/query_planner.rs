@@ -405,6 +405,77 @@ fn k_above_max_ef_on_the_graph_path_does_not_panic() {
     assert_eq!(hits.len(), k);
 }
 
+/// Regression (a CI run of `recall_by_selectivity_with_plan` on a fresh graph: one query
+/// in 40 came back with recall 0, the walk scoring 0.38 where the true top row scored 0.84):
+/// an unfiltered walk whose descent ends in a part of the graph the query's neighbours are
+/// not connected to. Here level 0 holds two rings that share no edge and the entry is on
+/// the wrong one; without routing seeds the walk never leaves it, with them it answers
+/// exactly.
+#[test]
+fn routing_seeds_rescue_a_walk_that_starts_in_the_wrong_cluster() {
+    use half::f16;
+    use sat2cap::index::hnsw::layout::{self, GraphHeader, LevelLists};
+    let half = 300u32;
+    let n = 2 * half;
+    let dim = 2;
+    // Rows 0..300 near angle 0, rows 300..600 near angle pi.
+    let angle = |r: u32| {
+        let base = if r < half { 0.0 } else { std::f32::consts::PI };
+        base + (r % half) as f32 * 0.002
+    };
+    let vectors: Vec<f16> = (0..n)
+        .flat_map(|r| [f16::from_f32(angle(r).cos()), f16::from_f32(angle(r).sin())])
+        .collect();
+    let points = vec![Point::new(10.0, 20.0).unwrap(); n as usize];
+    let adjacency = (0..n)
+        .map(|r| {
+            let (lo, i) = (r / half * half, r % half);
+            vec![lo + (i + 1) % half, lo + (i + half - 1) % half]
+        })
+        .collect();
+    let bytes = layout::write(
+        GraphHeader {
+            n,
+            dim: dim as u32,
+            m: 2,
+            entry: 0,
+            ef_construction: 2,
+        },
+        &[LevelLists {
+            nodes: Vec::new(),
+            adjacency,
+        }],
+    )
+    .unwrap();
+    let q = vec![-1.0f32, -0.05];
+    let truth = top_k_rows(&vectors, dim, &q, 10);
+    assert!(truth.iter().all(|&r| r >= half));
+    let run = |routing_seeds| {
+        let view = GraphView::parse(&bytes, n).unwrap();
+        let seg = SegmentIndex::new(&vectors, dim, &points, None, Some(view))
+            .unwrap()
+            .with_params(PlannerParams {
+                ef_search: 16,
+                routing_seeds,
+                ..PlannerParams::default()
+            });
+        let (hits, plan) = search_segment(&seg, &SearchRequest::new(q.clone(), 10)).unwrap();
+        assert!(matches!(plan, Plan::Graph { .. }), "{plan:?}");
+        rows(&hits)
+    };
+    assert!(
+        run(0).iter().all(|&r| r < half),
+        "no seeds: stuck on the entry's ring"
+    );
+    assert_eq!(run(8), truth);
+    assert_eq!(run(usize::MAX), truth, "more seeds than rows");
+}
+
+fn top_k_rows(vectors: &[half::f16], dim: usize, q: &[f32], k: usize) -> Vec<u32> {
+    let n = (vectors.len() / dim) as u32;
+    rows(&sat2cap::index::flat::top_k(vectors, dim, q, 0..n, k))
+}
+
 /// A walk that scores more rows than `walk_budget` times the candidate count stops, and the
 /// exact scan over the candidates answers (recall 1.0); a budget it stays under leaves the
 /// walk's answer. Which one ran is in the plan.

@@ -103,6 +103,12 @@ struct Args {
     /// Also run the planner with each of these far gaps (comma-separated).
     #[arg(long, value_delimiter = ',')]
     also_far_gaps: Vec<f32>,
+    /// Planner: routing seeds of an unfiltered walk (0 = off).
+    #[arg(long, default_value_t = PlannerParams::default().routing_seeds)]
+    routing_seeds: usize,
+    /// Also run the planner with each of these routing-seed counts (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    also_routing_seeds: Vec<usize>,
     /// Print one line per filtered query of the forced-walk pass to stderr (recall, rows
     /// scored and matched, best unfiltered score, the walk's and the truth's best scores).
     #[arg(long)]
@@ -475,6 +481,7 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
         flat_max_fraction: args.flat_max_fraction,
         walk_budget: args.walk_budget,
         far_gap: args.far_gap,
+        routing_seeds: args.routing_seeds,
         ..PlannerParams::default()
     };
     let seg = match SegmentIndex::new(vectors, dim, points, None, Some(view.clone())) {
@@ -681,6 +688,15 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
                 .iter()
                 .map(|&g| (format!("far gap {g}"), PlannerParams { far_gap: g, ..pp })),
         )
+        .chain(args.also_routing_seeds.iter().map(|&r| {
+            (
+                format!("routing seeds {r}"),
+                PlannerParams {
+                    routing_seeds: r,
+                    ..pp
+                },
+            )
+        }))
         .collect();
     if !variants.is_empty() {
         let mut rows: Vec<String> = BUCKETS

@@ -34,7 +34,7 @@ use super::filter::Filter;
 use super::QueryError;
 use crate::geo::{haversine_km, Point};
 use crate::index::flat::{dot_f16_f32, row_vector, top_k, top_k_masked, Hit, TopK};
-use crate::index::hnsw::{search, search_bounded, GraphView, MAX_EF};
+use crate::index::hnsw::{search_bounded, GraphView, MAX_EF};
 use crate::index::spatial::{Rect, SpatialIndex};
 
 /// Rows enumerated before the planner pays for a selectivity sample.
@@ -56,6 +56,10 @@ pub const WIDEN_BELOW: f64 = 0.5;
 /// How many of the enumerated rows (an even sample) seed a filtered graph walk as extra
 /// entry points (see [`crate::index::hnsw::search_filtered_seeded`]).
 pub const FILTER_SEEDS: usize = 256;
+
+/// How many of the best-scoring routing seeds ([`PlannerParams::routing_seeds`]) join an
+/// unfiltered walk's beam.
+pub const ROUTING_KEEP: usize = 8;
 
 /// Timestamp value meaning "no time known" in a segment's time column.
 pub const NO_TIME: i64 = i64::MIN;
@@ -83,6 +87,13 @@ pub struct PlannerParams {
     /// are far rows, nearly tied, that a walk from the query's side misses; the exact scan
     /// answers instead.
     pub far_gap: f32,
+    /// Rows (an even sample over the segment, the same for every query) scored against an
+    /// unfiltered query; the best [`ROUTING_KEEP`] of them join the walk's level-0 beam as
+    /// extra entry points next to the greedy descent's. A descent that ends in the wrong
+    /// part of the data (a cluster the query is not in) leaves a beam of `ef` no way out;
+    /// a sample row near the query gives it one. Costs one dot product per seed. 0 turns
+    /// it off.
+    pub routing_seeds: usize,
 }
 
 impl Default for PlannerParams {
@@ -95,6 +106,7 @@ impl Default for PlannerParams {
             filtered_ef_min: 64,
             walk_budget: 0.25,
             far_gap: 0.3,
+            routing_seeds: 256,
         }
     }
 }
@@ -119,7 +131,7 @@ pub enum Plan {
         /// The walk came back short, or reached its budget of scored rows, and the exact
         /// scan over the rows passing the filter replaced it.
         fell_back: bool,
-        /// Rows the walk scored on level 0 (0 for an unfiltered walk, which does not count).
+        /// Rows the walk scored on level 0, seeds included.
         scored: u64,
         /// How many of the scored rows passed the filter.
         matched: u64,
@@ -580,13 +592,42 @@ pub fn search_segment(
     };
     let base_ef = req.ef.unwrap_or(seg.params.ef_search).max(k);
     if unfiltered {
-        let hits = search(graph, seg.vectors, seg.dim, &q, k, base_ef, None);
+        // Score the sample here; only its best few join the beam (all of them would crowd
+        // a small beam with rows far from the query, and cost heap work on a wide one).
+        let wanted = seg.params.routing_seeds.min(n);
+        let seeds: Vec<u32> = if wanted == 0 {
+            Vec::new()
+        } else {
+            let mut best = TopK::new(ROUTING_KEEP);
+            for row in (0..seg.n).step_by(n / wanted).take(wanted) {
+                let v = row_vector(seg.vectors, seg.dim, row);
+                if v.len() == seg.dim {
+                    best.push(Hit {
+                        row,
+                        score: dot_f16_f32(v, &q),
+                    });
+                }
+            }
+            best.into_sorted().iter().map(|h| h.row).collect()
+        };
+        let walk = search_bounded(
+            graph,
+            seg.vectors,
+            seg.dim,
+            &q,
+            k,
+            base_ef,
+            None::<fn(u32) -> bool>,
+            &seeds,
+            usize::MAX,
+        );
+        let hits = walk.hits;
         let plan = Plan::Graph {
             ef: base_ef,
             estimated_selectivity: 1.0,
             fell_back: false,
-            scored: 0,
-            matched: 0,
+            scored: walk.scored,
+            matched: walk.matched,
         };
         return Ok((hits, plan));
     }
