@@ -595,20 +595,21 @@ pub fn search_segment(
         // Score the sample here; only its best few join the beam (all of them would crowd
         // a small beam with rows far from the query, and cost heap work on a wide one).
         let wanted = seg.params.routing_seeds.min(n);
-        let seeds: Vec<u32> = if wanted == 0 {
-            Vec::new()
-        } else {
-            let mut best = TopK::new(ROUTING_KEEP);
-            for row in (0..seg.n).step_by(n / wanted).take(wanted) {
-                let v = row_vector(seg.vectors, seg.dim, row);
-                if v.len() == seg.dim {
-                    best.push(Hit {
-                        row,
-                        score: dot_f16_f32(v, &q),
-                    });
+        let seeds: Vec<u32> = match n.checked_div(wanted) {
+            None => Vec::new(),
+            Some(stride) => {
+                let mut best = TopK::new(ROUTING_KEEP);
+                for row in (0..seg.n).step_by(stride).take(wanted) {
+                    let v = row_vector(seg.vectors, seg.dim, row);
+                    if v.len() == seg.dim {
+                        best.push(Hit {
+                            row,
+                            score: dot_f16_f32(v, &q),
+                        });
+                    }
                 }
+                best.into_sorted().iter().map(|h| h.row).collect()
             }
-            best.into_sorted().iter().map(|h| h.row).collect()
         };
         let walk = search_bounded(
             graph,
