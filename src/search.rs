@@ -25,7 +25,7 @@
 //! between snapshots, so later snapshots reuse it too.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::geo::Point;
 use crate::index::flat::Hit;
@@ -37,7 +37,7 @@ use crate::index::spatial::SpatialIndex;
 use crate::query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
 use crate::query::planner::{
     normalise_query, search_geo_ranked, search_segment, GeoRank, Plan, PlannerParams,
-    SearchRequest, SegmentIndex, NO_TIME,
+    RoutingSample, SearchRequest, SegmentIndex, NO_TIME,
 };
 use crate::query::QueryError;
 use crate::storage::{CollectionView, DbOptions, Segment, SegmentView};
@@ -341,6 +341,7 @@ fn search_one(
     let live = |r: u32| !sv.is_deleted(r as usize);
     let mut idx = SegmentIndex::new(sv.vectors(), sv.dim(), &d.points, d.times.as_deref(), graph)?
         .with_rtree(&d.rtree)
+        .with_routing_cache(&d.routing)
         .with_params(params);
     if sv.live_len() < sv.len() {
         idx = idx.with_live(&live);
@@ -356,6 +357,8 @@ struct Derived {
     points: Vec<Point>,
     times: Option<Vec<i64>>,
     rtree: SpatialIndex,
+    /// The routing sample of unfiltered walks, built by the first one.
+    routing: OnceLock<RoutingSample>,
     graph: Option<GraphLayout>,
     /// The calibrated beam of the graph, when the segment has a calibration section.
     calibrated_ef: Option<usize>,
@@ -423,6 +426,7 @@ fn compute_derived(seg: &Segment) -> Result<Derived, QueryError> {
         points,
         times,
         rtree,
+        routing: OnceLock::new(),
         graph,
         calibrated_ef,
     })

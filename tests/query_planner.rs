@@ -409,7 +409,7 @@ fn k_above_max_ef_on_the_graph_path_does_not_panic() {
 /// in 40 came back with recall 0, the walk scoring 0.38 where the true top row scored 0.84):
 /// an unfiltered walk whose descent ends in a part of the graph the query's neighbours are
 /// not connected to. Here level 0 holds two rings that share no edge and the entry is on
-/// the wrong one; without routing seeds the walk never leaves it, with them it answers
+/// the wrong one; without the routing sample the walk never leaves it, with it the walk answers
 /// exactly.
 #[test]
 fn routing_seeds_rescue_a_walk_that_starts_in_the_wrong_cluster() {
@@ -450,13 +450,13 @@ fn routing_seeds_rescue_a_walk_that_starts_in_the_wrong_cluster() {
     let q = vec![-1.0f32, -0.05];
     let truth = top_k_rows(&vectors, dim, &q, 10);
     assert!(truth.iter().all(|&r| r >= half));
-    let run = |routing_seeds| {
+    let run = |routing_stride| {
         let view = GraphView::parse(&bytes, n).unwrap();
         let seg = SegmentIndex::new(&vectors, dim, &points, None, Some(view))
             .unwrap()
             .with_params(PlannerParams {
                 ef_search: 16,
-                routing_seeds,
+                routing_stride,
                 ..PlannerParams::default()
             });
         let (hits, plan) = search_segment(&seg, &SearchRequest::new(q.clone(), 10)).unwrap();
@@ -465,10 +465,11 @@ fn routing_seeds_rescue_a_walk_that_starts_in_the_wrong_cluster() {
     };
     assert!(
         run(0).iter().all(|&r| r < half),
-        "no seeds: stuck on the entry's ring"
+        "no routing: stuck on the entry's ring"
     );
-    assert_eq!(run(8), truth);
-    assert_eq!(run(usize::MAX), truth, "more seeds than rows");
+    assert_eq!(run(64), truth, "a sample of ROUTING_MIN rows");
+    assert_eq!(run(1), truth, "every row in the sample");
+    assert_eq!(run(usize::MAX), truth, "stride above the row count");
 }
 
 fn top_k_rows(vectors: &[half::f16], dim: usize, q: &[f32], k: usize) -> Vec<u32> {

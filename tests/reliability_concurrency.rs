@@ -57,7 +57,7 @@ const PLANNER: PlannerParams = PlannerParams {
     filtered_ef_min: 16,
     walk_budget: 0.25,
     far_gap: 0.3,
-    routing_seeds: 256,
+    routing_stride: 64,
 };
 
 /// Graphs in every segment of 64+ rows (compactions, the larger commits).

@@ -602,17 +602,25 @@ def print_tables(rep):
     has = "sat2cap" in rep["systems"]
     if has:
         hdr += ["sat2cap (planner default)", "sat2cap best ef >= 0.95", "sat2cap --exact",
-                "sat2cap / best peer QPS: default / best mode"]
+                "sat2cap / best peer QPS: default / best mode",
+                "same, peers charged their filter masks"]
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for b in rep["buckets"]:
         row = [f"{b:.2%}", str(rep["queries_per_bucket"][str(b)]), f"{rep['mask_ms'][str(b)]:.2f}"]
         best = None
+        mask_s = rep["mask_ms"][str(b)] / 1e3
+        # The peer's QPS had it also computed its filter's id set per query (the mask
+        # column), which sat2cap's QPS includes for its own filters.
+        best_charged = None
         for p in peers:
             how, c = best_peer_cell(rep, p, b)
             row.append(f"{c['recall']:.3f} / {c['qps']:.0f} ({how})")
             if c["recall"] >= TARGET and (best is None or c["qps"] > best):
                 best = c["qps"]
+            if c["recall"] >= TARGET and c["qps"] > 0:
+                charged = 1.0 / (1.0 / c["qps"] + mask_s)
+                best_charged = max(best_charged or 0.0, charged)
         if has:
             cell = rep["systems"]["sat2cap"]["buckets"][str(b)]
             d = cell["default"]
@@ -632,6 +640,8 @@ def print_tables(rep):
             ours = max((c["qps"] for c in cands), default=float("nan"))
             dflt = d["qps"] if d["recall"] >= TARGET else float("nan")
             row.append(f"{dflt / best:.2f}x / {ours / best:.2f}x" if best else "n/a")
+            row.append(f"{dflt / best_charged:.2f}x / {ours / best_charged:.2f}x"
+                       if best_charged else "n/a")
         print("| " + " | ".join(row) + " |")
     print("\n| system | build (s) | index on disk (MiB) | RSS after load (MiB) | load (ms) | "
           "load + first query (ms) | process start to first answer (ms) |")

@@ -103,12 +103,18 @@ struct Args {
     /// Also run the planner with each of these far gaps (comma-separated).
     #[arg(long, value_delimiter = ',')]
     also_far_gaps: Vec<f32>,
-    /// Planner: routing seeds of an unfiltered walk (0 = off).
-    #[arg(long, default_value_t = PlannerParams::default().routing_seeds)]
-    routing_seeds: usize,
-    /// Also run the planner with each of these routing-seed counts (comma-separated).
+    /// Planner: routing sample stride of an unfiltered walk (0 = off).
+    #[arg(long, default_value_t = PlannerParams::default().routing_stride)]
+    routing_stride: usize,
+    /// Also run the planner with each of these routing strides (comma-separated).
     #[arg(long, value_delimiter = ',')]
-    also_routing_seeds: Vec<usize>,
+    also_routing_strides: Vec<usize>,
+    /// Also run the planner with each of these beams (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    also_efs: Vec<usize>,
+    /// Skip the graph-walk-only pass (slow at 1M for narrow filters).
+    #[arg(long)]
+    skip_forced: bool,
     /// Print one line per filtered query of the forced-walk pass to stderr (recall, rows
     /// scored and matched, best unfiltered score, the walk's and the truth's best scores).
     #[arg(long)]
@@ -481,7 +487,7 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
         flat_max_fraction: args.flat_max_fraction,
         walk_budget: args.walk_budget,
         far_gap: args.far_gap,
-        routing_seeds: args.routing_seeds,
+        routing_stride: args.routing_stride,
         ..PlannerParams::default()
     };
     let seg = match SegmentIndex::new(vectors, dim, points, None, Some(view.clone())) {
@@ -491,7 +497,9 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
     let t = Instant::now();
     let _ = seg.rtree();
     let rtree_ms = t.elapsed().as_secs_f64() * 1e3;
-    let forced = SegmentIndex::new(vectors, dim, points, None, Some(view.clone()))
+    let forced = (!args.skip_forced)
+        .then(|| SegmentIndex::new(vectors, dim, points, None, Some(view.clone())))
+        .and_then(Result::ok)
         .map(|s| {
             s.with_params(PlannerParams {
                 flat_max_rows: 0,
@@ -500,8 +508,7 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
                 far_gap: f32::INFINITY,
                 ..pp
             })
-        })
-        .ok();
+        });
     let _ = forced.as_ref().map(|s| s.rtree());
     println!(
         "\n## {name}: n = {n}, dim = {dim}, m = {}, ef_construction = {}, ef = {}",
@@ -688,11 +695,16 @@ fn run(name: &str, vectors: &[f16], dim: usize, points: &[Point], queries: &[Que
                 .iter()
                 .map(|&g| (format!("far gap {g}"), PlannerParams { far_gap: g, ..pp })),
         )
-        .chain(args.also_routing_seeds.iter().map(|&r| {
+        .chain(
+            args.also_efs
+                .iter()
+                .map(|&e| (format!("ef {e}"), PlannerParams { ef_search: e, ..pp })),
+        )
+        .chain(args.also_routing_strides.iter().map(|&r| {
             (
-                format!("routing seeds {r}"),
+                format!("routing stride {r}"),
                 PlannerParams {
-                    routing_seeds: r,
+                    routing_stride: r,
                     ..pp
                 },
             )

@@ -143,7 +143,7 @@ pub const PLAN_PARAMS: PlannerParams = PlannerParams {
     filtered_ef_min: 16,
     walk_budget: 0.25,
     far_gap: 0.3,
-    routing_seeds: 256,
+    routing_stride: 64,
 };
 
 fn plan_item(r: &mut ChaCha8Rng) -> (Vec<f32>, Point, Option<i64>) {

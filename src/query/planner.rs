@@ -57,9 +57,84 @@ pub const WIDEN_BELOW: f64 = 0.5;
 /// entry points (see [`crate::index::hnsw::search_filtered_seeded`]).
 pub const FILTER_SEEDS: usize = 256;
 
-/// How many of the best-scoring routing seeds ([`PlannerParams::routing_seeds`]) join an
-/// unfiltered walk's beam.
+/// How many of the best-scoring routing sample rows ([`PlannerParams::routing_stride`])
+/// join an unfiltered walk's beam.
 pub const ROUTING_KEEP: usize = 8;
+
+/// Fewest rows in a routing sample (every row of a segment smaller than this).
+pub const ROUTING_MIN: usize = 256;
+
+/// Leading vector components a routing sample keeps per row (all of them when fewer).
+pub const ROUTING_DIMS: usize = 64;
+
+/// The routing sample of a segment ([`PlannerParams::routing_stride`]): every `stride`-th
+/// row's first [`ROUTING_DIMS`] components, contiguous, so that one query scores thousands
+/// of sample rows in one sequential read (at 1M x 512 with stride 64: 15,625 rows, 2 MB).
+/// Leading components stand in for the whole vector only to rank entry points; the walk
+/// scores the chosen rows in full.
+#[derive(Debug, Clone)]
+pub struct RoutingSample {
+    stride: usize,
+    dims: usize,
+    rows: Vec<u32>,
+    prefix: Vec<f16>,
+}
+
+impl RoutingSample {
+    /// The sample of `n` rows of `vectors` (`dim` wide) for `routing_stride` (0: empty).
+    pub fn build(vectors: &[f16], dim: usize, n: u32, routing_stride: usize) -> RoutingSample {
+        let dims = dim.min(ROUTING_DIMS);
+        let rows: Vec<u32> = if routing_stride == 0 || n == 0 || dims == 0 {
+            Vec::new()
+        } else {
+            let size = (n as usize / routing_stride)
+                .max(ROUTING_MIN)
+                .min(n as usize);
+            let step = n as usize / size;
+            (0..n).step_by(step.max(1)).take(size).collect()
+        };
+        let mut prefix = Vec::with_capacity(rows.len() * dims);
+        let mut kept = Vec::with_capacity(rows.len());
+        for &row in &rows {
+            let v = row_vector(vectors, dim, row);
+            if v.len() == dim {
+                prefix.extend_from_slice(&v[..dims]);
+                kept.push(row);
+            }
+        }
+        RoutingSample {
+            stride: routing_stride,
+            dims,
+            rows: kept,
+            prefix,
+        }
+    }
+
+    /// Rows in the sample.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the sample is empty.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The `keep` sample rows whose leading components score best against `query`'s.
+    pub fn best(&self, query: &[f32], keep: usize) -> Vec<u32> {
+        let Some(q) = query.get(..self.dims) else {
+            return Vec::new();
+        };
+        let mut best = TopK::new(keep);
+        for (&row, v) in self.rows.iter().zip(self.prefix.chunks_exact(self.dims)) {
+            best.push(Hit {
+                row,
+                score: dot_f16_f32(v, q),
+            });
+        }
+        best.into_sorted().iter().map(|h| h.row).collect()
+    }
+}
 
 /// Timestamp value meaning "no time known" in a segment's time column.
 pub const NO_TIME: i64 = i64::MIN;
@@ -87,13 +162,17 @@ pub struct PlannerParams {
     /// are far rows, nearly tied, that a walk from the query's side misses; the exact scan
     /// answers instead.
     pub far_gap: f32,
-    /// Rows (an even sample over the segment, the same for every query) scored against an
-    /// unfiltered query; the best [`ROUTING_KEEP`] of them join the walk's level-0 beam as
-    /// extra entry points next to the greedy descent's. A descent that ends in the wrong
-    /// part of the data (a cluster the query is not in) leaves a beam of `ef` no way out;
-    /// a sample row near the query gives it one. Costs one dot product per seed. 0 turns
-    /// it off.
-    pub routing_seeds: usize,
+    /// Routing sample of an unfiltered walk: one row in every `routing_stride` (at least
+    /// [`ROUTING_MIN`] rows; 0 turns it off), kept as a contiguous copy of each sample
+    /// row's first [`ROUTING_DIMS`] components ([`RoutingSample`], built on first use).
+    /// Each query scores the whole sample on those components, and the best
+    /// [`ROUTING_KEEP`] rows join the walk's level-0 beam next to the greedy descent's
+    /// entry. A descent can end in a part of the data the query's neighbours are not
+    /// linked to (on clustered data, another cluster: every neighbour then scores alike and
+    /// greedy steps have no direction); a sample row of the query's own cluster gives the
+    /// beam a way in. Measured at 1M x 512 (3,333 clusters): without it, 3 of 50 queries
+    /// found nothing of their top 10.
+    pub routing_stride: usize,
 }
 
 impl Default for PlannerParams {
@@ -106,7 +185,7 @@ impl Default for PlannerParams {
             filtered_ef_min: 64,
             walk_budget: 0.25,
             far_gap: 0.3,
-            routing_seeds: 256,
+            routing_stride: 64,
         }
     }
 }
@@ -242,6 +321,8 @@ pub struct SegmentIndex<'a> {
     live: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
     rtree: OnceLock<SpatialIndex>,
     shared_rtree: Option<&'a SpatialIndex>,
+    routing: OnceLock<RoutingSample>,
+    shared_routing: Option<&'a OnceLock<RoutingSample>>,
     params: PlannerParams,
 }
 
@@ -298,6 +379,8 @@ impl<'a> SegmentIndex<'a> {
             live: None,
             rtree: OnceLock::new(),
             shared_rtree: None,
+            routing: OnceLock::new(),
+            shared_routing: None,
             params: PlannerParams::default(),
         })
     }
@@ -316,6 +399,31 @@ impl<'a> SegmentIndex<'a> {
             self.shared_rtree = Some(tree);
         }
         self
+    }
+
+    /// Keeps the routing sample ([`RoutingSample`]) in `cache`, owned by the caller across
+    /// queries, instead of in this index. The cache must only ever hold a sample of these
+    /// same vectors.
+    pub fn with_routing_cache(mut self, cache: &'a OnceLock<RoutingSample>) -> SegmentIndex<'a> {
+        self.shared_routing = Some(cache);
+        self
+    }
+
+    /// The best routing rows for `query` ([`PlannerParams::routing_stride`]); the sample
+    /// is built on first use (a cached sample of another stride is not used).
+    fn routing_seeds(&self, query: &[f32]) -> Vec<u32> {
+        let stride = self.params.routing_stride;
+        if stride == 0 {
+            return Vec::new();
+        }
+        let build = || RoutingSample::build(self.vectors, self.dim, self.n, stride);
+        let cell = self.shared_routing.unwrap_or(&self.routing);
+        let sample = cell.get_or_init(build);
+        if sample.stride == stride {
+            sample.best(query, ROUTING_KEEP)
+        } else {
+            build().best(query, ROUTING_KEEP)
+        }
     }
 
     /// Sets the planner knobs.
@@ -592,25 +700,7 @@ pub fn search_segment(
     };
     let base_ef = req.ef.unwrap_or(seg.params.ef_search).max(k);
     if unfiltered {
-        // Score the sample here; only its best few join the beam (all of them would crowd
-        // a small beam with rows far from the query, and cost heap work on a wide one).
-        let wanted = seg.params.routing_seeds.min(n);
-        let seeds: Vec<u32> = match n.checked_div(wanted) {
-            None => Vec::new(),
-            Some(stride) => {
-                let mut best = TopK::new(ROUTING_KEEP);
-                for row in (0..seg.n).step_by(stride).take(wanted) {
-                    let v = row_vector(seg.vectors, seg.dim, row);
-                    if v.len() == seg.dim {
-                        best.push(Hit {
-                            row,
-                            score: dot_f16_f32(v, &q),
-                        });
-                    }
-                }
-                best.into_sorted().iter().map(|h| h.row).collect()
-            }
-        };
+        let seeds = seg.routing_seeds(&q);
         let walk = search_bounded(
             graph,
             seg.vectors,
