@@ -524,6 +524,21 @@ impl<'a> SegmentIndex<'a> {
             Some(rects) => {
                 let tree = self.rtree();
                 let covers = |r: &Rect| filter.covers_rect(r);
+                // Rows the tree cannot vouch for: radii tested on the unit vectors (one dot
+                // product; the haversine only near the boundary) when the filter has one.
+                let units = filter
+                    .radius
+                    .is_some()
+                    .then(|| tree.unit_vectors(self.points))
+                    .flatten();
+                let passes = |row: u32| match (units, self.points.get(row as usize)) {
+                    (Some(u), Some(&p)) => {
+                        self.live.is_none_or(|l| l(row))
+                            && u.get(row as usize)
+                                .is_some_and(|&u| filter.matches_unit(p, u, self.time(row)))
+                    }
+                    _ => self.passes(filter, row),
+                };
                 for r in &rects {
                     // Rows under covered tree nodes skip the geometry, not the time and
                     // liveness tests.
@@ -534,7 +549,7 @@ impl<'a> SegmentIndex<'a> {
                         let ok = if covered {
                             self.passes_except_space(filter, row)
                         } else {
-                            self.passes(filter, row)
+                            passes(row)
                         };
                         if ok {
                             set.insert(row);
@@ -586,7 +601,9 @@ impl RowSet {
     /// The rows in ascending order: an exact scan then reads the vectors in storage order,
     /// which the hardware prefetcher follows (the R-tree enumerates rows in tree order).
     fn sorted_rows(&self) -> Vec<u32> {
-        if self.rows.len() < self.bits.len() {
+        // Sorting m rows costs about m log m steps, reading the bitset one per word: below
+        // one row in 16 words, sort.
+        if self.rows.len().saturating_mul(16) < self.bits.len() {
             let mut rows = self.rows.clone();
             rows.sort_unstable();
             return rows;
