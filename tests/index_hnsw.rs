@@ -248,3 +248,51 @@ fn seeded_filtered_walk_finds_a_distant_region() {
     assert!(seeded >= 0.93, "seeded recall {seeded}");
     assert!(seeded + 0.01 >= plain, "seeded {seeded} < plain {plain}");
 }
+
+/// Upper-level membership: a level's nodes must be nodes of the level below, and its
+/// edges must point at its own nodes; both are reported, a consistent graph parses.
+#[test]
+fn parse_checks_upper_level_membership() {
+    use sat2cap::index::hnsw::layout::{GraphHeader, LevelLists};
+    let n = 10u32;
+    let header = GraphHeader {
+        n,
+        dim: 2,
+        m: 2,
+        entry: 4,
+        ef_construction: 2,
+    };
+    let ring: Vec<Vec<u32>> = (0..n).map(|r| vec![(r + 1) % n]).collect();
+    let level0 = LevelLists {
+        nodes: Vec::new(),
+        adjacency: ring,
+    };
+    let level = |nodes: Vec<u32>, adjacency: Vec<Vec<u32>>| LevelLists { nodes, adjacency };
+    let write = |levels: &[LevelLists]| layout::write(header, levels).unwrap();
+    let good = write(&[
+        level0.clone(),
+        level(vec![2, 4, 7], vec![vec![4], vec![7], vec![2]]),
+        level(vec![4, 7], vec![vec![7], vec![4]]),
+    ]);
+    let view = GraphView::parse(&good, n).unwrap();
+    assert_eq!(view.n_levels(), 3);
+    assert_eq!(view.neighbours(2, 7).iter().collect::<Vec<_>>(), vec![4]);
+    let reason_of = |bytes: &[u8]| match GraphView::parse(bytes, n) {
+        Err(GraphError::Id { reason, .. }) => reason,
+        other => panic!("{other:?}"),
+    };
+    // Row 5 is on level 2 but not on level 1.
+    let missing = write(&[
+        level0.clone(),
+        level(vec![2, 4, 7], vec![vec![4], vec![7], vec![2]]),
+        level(vec![4, 5], vec![vec![5], vec![4]]),
+    ]);
+    assert_eq!(reason_of(&missing), "node missing from the level below");
+    // A level-1 edge to row 3, which is not on level 1.
+    let stray = write(&[
+        level0,
+        level(vec![2, 4, 7], vec![vec![4], vec![3], vec![2]]),
+        level(vec![4, 7], vec![vec![7], vec![4]]),
+    ]);
+    assert_eq!(reason_of(&stray), "neighbour is not a node of this level");
+}

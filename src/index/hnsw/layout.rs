@@ -311,6 +311,15 @@ impl<'a> GraphView<'a> {
         }
         // Every extent is now in range of `bytes` (and of usize, being <= bytes.len()).
         let mut levels: Vec<Level<'a>> = Vec::with_capacity(spans.len());
+        // Membership bitsets (n bits) of the level being checked and the one below: one
+        // bit test per id instead of a binary search (at 1M rows, ~1M upper-level edges).
+        let words = (n as usize).div_ceil(64);
+        let mut member = vec![0u64; if n_levels > 1 { words } else { 0 }];
+        let mut member_below = member.clone();
+        let has = |set: &[u64], id: u32| {
+            set.get(id as usize / 64)
+                .is_some_and(|w| w >> (id % 64) & 1 == 1)
+        };
         for (l, &(start, nodes, edges)) in spans.iter().enumerate() {
             let l32 = l as u32;
             let (start, nodes, edges) = (start as usize, nodes as usize, edges as usize);
@@ -325,7 +334,8 @@ impl<'a> GraphView<'a> {
             };
             // Node ids: strictly increasing, members of the level below.
             if l > 0 {
-                let below = &levels[l - 1];
+                std::mem::swap(&mut member, &mut member_below);
+                member.fill(0);
                 let mut prev: Option<u32> = None;
                 for (i, id) in lv.nodes.iter().enumerate() {
                     let offset = (ids_at + 4 * i) as u64;
@@ -341,8 +351,11 @@ impl<'a> GraphView<'a> {
                     if prev.is_some_and(|p| p >= id) {
                         return Err(bad("node ids not strictly increasing"));
                     }
-                    if l > 1 && below.nodes.position(id).is_none() {
+                    if l > 1 && !has(&member_below, id) {
                         return Err(bad("node missing from the level below"));
+                    }
+                    if let Some(w) = member.get_mut(id as usize / 64) {
+                        *w |= 1 << (id % 64);
                     }
                     prev = Some(id);
                 }
@@ -383,7 +396,7 @@ impl<'a> GraphView<'a> {
                 if id >= n {
                     return Err(bad("neighbour id >= n"));
                 }
-                if l > 0 && lv.nodes.position(id).is_none() {
+                if l > 0 && !has(&member, id) {
                     return Err(bad("neighbour is not a node of this level"));
                 }
             }
