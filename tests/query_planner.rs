@@ -455,7 +455,7 @@ fn routing_seeds_rescue_a_walk_that_starts_in_the_wrong_cluster() {
         let seg = SegmentIndex::new(&vectors, dim, &points, None, Some(view))
             .unwrap()
             .with_params(PlannerParams {
-                ef_search: 16,
+                ef_search: 32,
                 routing_stride,
                 ..PlannerParams::default()
             });

@@ -25,8 +25,8 @@
 //!      selectivity such walks reached recall@10 0.79).
 //!
 //! Without a filter (and no deleted rows) the graph is walked with `ef`; the beam is seeded,
-//! next to the greedy descent's entry, with the best rows of a routing sample (every 64th
-//! row's leading components, scored in one sequential read; see
+//! next to the greedy descent's entry, with the best rows of a routing sample (one row in 64,
+//! leading components, scored in one sequential read; see
 //! [`PlannerParams::routing_stride`]), so that a descent ending in the wrong cluster does not
 //! trap the walk.
 //!
@@ -73,8 +73,9 @@ pub const ROUTING_MIN: usize = 256;
 /// Leading vector components a routing sample keeps per row (all of them when fewer).
 pub const ROUTING_DIMS: usize = 64;
 
-/// The routing sample of a segment ([`PlannerParams::routing_stride`]): every `stride`-th
-/// row's first [`ROUTING_DIMS`] components, contiguous, so that one query scores thousands
+/// The routing sample of a segment ([`PlannerParams::routing_stride`]): one row in every
+/// `stride` (in runs of consecutive rows, one page of vectors per run), first
+/// [`ROUTING_DIMS`] components of each, contiguous, so that one query scores thousands
 /// of sample rows in one sequential read (at 1M x 512 with stride 64: 15,625 rows, 2 MB).
 /// Leading components stand in for the whole vector only to rank entry points; the walk
 /// scores the chosen rows in full.
@@ -93,11 +94,21 @@ impl RoutingSample {
         let rows: Vec<u32> = if routing_stride == 0 || n == 0 || dims == 0 {
             Vec::new()
         } else {
-            let size = (n as usize / routing_stride)
-                .max(ROUTING_MIN)
-                .min(n as usize);
-            let step = n as usize / size;
-            (0..n).step_by(step.max(1)).take(size).collect()
+            let n = n as usize;
+            let size = (n / routing_stride).max(ROUTING_MIN).min(n);
+            // Runs of consecutive rows, one 4 KiB page of vectors each, spread evenly: the
+            // first query after open faults in one page per run instead of one per row.
+            let run = (4096 / (2 * dim)).clamp(1, 16);
+            let runs = size.div_ceil(run);
+            let step = n / runs;
+            (0..runs)
+                .flat_map(|r| {
+                    let start = r * step;
+                    start..(start + run.min(step)).min(n)
+                })
+                .take(size)
+                .map(|row| row as u32)
+                .collect()
         };
         let mut prefix = Vec::with_capacity(rows.len() * dims);
         let mut kept = Vec::with_capacity(rows.len());
