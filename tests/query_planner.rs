@@ -357,13 +357,29 @@ fn wide_filter_plan_reports_exact_selectivity_and_beam() {
     }
 }
 
+/// Section bytes of a one-level graph over `adjacency.len()` rows of `dim`, entry row 0.
+fn level0_graph(dim: usize, adjacency: Vec<Vec<u32>>) -> Vec<u8> {
+    use sat2cap::index::hnsw::layout::{self, GraphHeader, LevelLists};
+    let header = GraphHeader {
+        n: adjacency.len() as u32,
+        dim: dim as u32,
+        m: 2,
+        entry: 0,
+        ef_construction: 2,
+    };
+    let level = LevelLists {
+        nodes: Vec::new(),
+        adjacency,
+    };
+    layout::write(header, &[level]).unwrap()
+}
+
 /// Regression (found while writing the `filter_plan` fuzz target): a filtered search with
 /// `k > MAX_EF` on a segment large enough to take the graph path computed
 /// `ef.clamp(base_ef, MAX_EF)` with `base_ef = k > MAX_EF`, which panics.
 #[test]
 fn k_above_max_ef_on_the_graph_path_does_not_panic() {
     use half::f16;
-    use sat2cap::index::hnsw::layout::{self, GraphHeader, LevelLists};
     use sat2cap::index::hnsw::MAX_EF;
     let n = MAX_EF + 4_000;
     let dim = 2;
@@ -380,20 +396,7 @@ fn k_above_max_ef_on_the_graph_path_does_not_panic() {
     let adjacency = (0..n as u32)
         .map(|r| vec![(r + 1) % n as u32, (r + n as u32 - 1) % n as u32])
         .collect();
-    let bytes = layout::write(
-        GraphHeader {
-            n: n as u32,
-            dim: dim as u32,
-            m: 2,
-            entry: 0,
-            ef_construction: 2,
-        },
-        &[LevelLists {
-            nodes: Vec::new(),
-            adjacency,
-        }],
-    )
-    .unwrap();
+    let bytes = level0_graph(dim, adjacency);
     let view = GraphView::parse(&bytes, n as u32).unwrap();
     let seg = SegmentIndex::new(&vectors, dim, &points, None, Some(view)).unwrap();
     // A filter every row passes, so the candidate count exceeds the flat threshold (k).
@@ -414,7 +417,6 @@ fn k_above_max_ef_on_the_graph_path_does_not_panic() {
 #[test]
 fn routing_seeds_rescue_a_walk_that_starts_in_the_wrong_cluster() {
     use half::f16;
-    use sat2cap::index::hnsw::layout::{self, GraphHeader, LevelLists};
     let half = 300u32;
     let n = 2 * half;
     let dim = 2;
@@ -433,20 +435,7 @@ fn routing_seeds_rescue_a_walk_that_starts_in_the_wrong_cluster() {
             vec![lo + (i + 1) % half, lo + (i + half - 1) % half]
         })
         .collect();
-    let bytes = layout::write(
-        GraphHeader {
-            n,
-            dim: dim as u32,
-            m: 2,
-            entry: 0,
-            ef_construction: 2,
-        },
-        &[LevelLists {
-            nodes: Vec::new(),
-            adjacency,
-        }],
-    )
-    .unwrap();
+    let bytes = level0_graph(dim, adjacency);
     let q = vec![-1.0f32, -0.05];
     let truth = top_k_rows(&vectors, dim, &q, 10);
     assert!(truth.iter().all(|&r| r >= half));
