@@ -564,3 +564,26 @@ fn walk_that_finds_only_far_rows_falls_back_to_the_exact_scan() {
     }
     assert_eq!(checked, 8);
 }
+
+/// The routing sample on degenerate shapes: no panic, no rows.
+#[test]
+fn routing_sample_degenerate_shapes() {
+    use half::f16;
+    use sat2cap::query::planner::RoutingSample;
+    let empty = RoutingSample::build(&[], 0, 0, 64);
+    assert!(empty.is_empty());
+    assert!(empty.best(&[1.0], 8).is_empty());
+    let one = [f16::ONE, f16::ZERO];
+    assert!(
+        RoutingSample::build(&one, 2, 1, 0).is_empty(),
+        "stride 0: off"
+    );
+    let s = RoutingSample::build(&one, 2, 1, usize::MAX);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.best(&[1.0, 0.0], 8), vec![0]);
+    assert!(
+        s.best(&[1.0], 8).is_empty(),
+        "query shorter than the prefix"
+    );
+    assert!(s.best(&[1.0, 0.0], 0).is_empty(), "keep 0");
+}

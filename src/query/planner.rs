@@ -139,7 +139,7 @@ impl RoutingSample {
 
     /// The `keep` sample rows whose leading components score best against `query`'s.
     pub fn best(&self, query: &[f32], keep: usize) -> Vec<u32> {
-        let Some(q) = query.get(..self.dims) else {
+        let Some(q) = query.get(..self.dims).filter(|q| !q.is_empty()) else {
             return Vec::new();
         };
         let mut best = TopK::new(keep);
