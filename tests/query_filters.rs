@@ -367,3 +367,49 @@ fn unit_vector_radius_test_equals_haversine() {
     }
     assert!(near_boundary > 100_000, "{near_boundary}");
 }
+
+/// `Radius::scan_units` (64-row blocks, verdicts as bit masks) emits exactly the rows
+/// `contains_unit` accepts, in order, for block-misaligned lengths and radii on the
+/// boundary of some rows.
+#[test]
+fn block_scan_equals_the_row_test() {
+    use sat2cap::geo::unit_vector_f32 as unit32;
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    for n in [0usize, 1, 63, 64, 65, 1000, 4097] {
+        let points: Vec<Point> = (0..n)
+            .map(|i| match i % 7 {
+                0 => Point::new(90.0, rng.random_range(-180.0..180.0)).unwrap(),
+                1 => Point::new(rng.random_range(-90.0..=90.0), 179.999_999).unwrap(),
+                _ => Point::new(
+                    rng.random_range(-90.0..=90.0),
+                    rng.random_range(-180.0..180.0),
+                )
+                .unwrap(),
+            })
+            .collect();
+        let units: Vec<[f32; 3]> = points.iter().map(|&p| unit32(p)).collect();
+        for t in 0..20 {
+            let c = Point::new(
+                rng.random_range(-90.0..=90.0),
+                rng.random_range(-180.0..180.0),
+            )
+            .unwrap();
+            // Every other radius is some row's own distance: that row sits on the boundary.
+            let km = match (t % 2, points.get(t * 31 % n.max(1))) {
+                (0, Some(&p)) => haversine_km(c, p),
+                _ => rng.random_range(0.0..21_000.0),
+            };
+            let r = Radius::new(c.lat(), c.lon(), km).unwrap();
+            let want: Vec<u32> = (0..n as u32)
+                .filter(|&i| r.contains_unit(points[i as usize], units[i as usize]))
+                .collect();
+            let mut got = Vec::new();
+            r.scan_units(&points, &units, |row| got.push(row));
+            assert_eq!(got, want, "n {n}, radius {km} km around {c:?}");
+            let exact: Vec<u32> = (0..n as u32)
+                .filter(|&i| r.contains(points[i as usize]))
+                .collect();
+            assert_eq!(got, exact);
+        }
+    }
+}

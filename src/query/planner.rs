@@ -519,6 +519,14 @@ impl<'a> SegmentIndex<'a> {
             }
             if let Some(units) = self.rtree().unit_vectors(self.points) {
                 set.clear();
+                let radius_only = filter.bbox.is_none()
+                    && filter.polygon.is_none()
+                    && filter.time.is_none()
+                    && self.live.is_none();
+                if let (Some(r), true) = (&filter.radius, radius_only) {
+                    r.scan_units(self.points, units, |row| set.insert(row));
+                    return;
+                }
                 for (row, (&p, &u)) in (0..self.n).zip(self.points.iter().zip(units)) {
                     if filter.matches_unit(p, u, self.time(row)) && self.live.is_none_or(|l| l(row))
                     {
