@@ -320,6 +320,19 @@ fn covers_rect_never_claims_a_point_outside() {
     );
 }
 
+/// A random point: `kind` 0 on the north pole, 1 just west of the dateline, else anywhere.
+fn point_of_kind(rng: &mut ChaCha8Rng, kind: usize) -> Point {
+    match kind {
+        0 => Point::new(90.0, rng.random_range(-180.0..180.0)).unwrap(),
+        1 => Point::new(rng.random_range(-90.0..=90.0), 179.999_999).unwrap(),
+        _ => Point::new(
+            rng.random_range(-90.0..=90.0),
+            rng.random_range(-180.0..180.0),
+        )
+        .unwrap(),
+    }
+}
+
 /// `Radius::contains_unit` (squared chord on f32 unit vectors, exact haversine in a band
 /// around the boundary) answers exactly as `Radius::contains`, for points far from the
 /// boundary and for points on it (radius = the point's own distance, nudged by a relative
@@ -330,20 +343,8 @@ fn unit_vector_radius_test_equals_haversine() {
     let mut rng = ChaCha8Rng::seed_from_u64(1234);
     let mut near_boundary = 0;
     for t in 0..20_000 {
-        let c = Point::new(
-            rng.random_range(-90.0..=90.0),
-            rng.random_range(-180.0..180.0),
-        )
-        .unwrap();
-        let p = match t % 4 {
-            0 => Point::new(90.0, rng.random_range(-180.0..180.0)).unwrap(),
-            1 => Point::new(rng.random_range(-90.0..=90.0), 179.999_999).unwrap(),
-            _ => Point::new(
-                rng.random_range(-90.0..=90.0),
-                rng.random_range(-180.0..180.0),
-            )
-            .unwrap(),
-        };
+        let c = point_of_kind(&mut rng, 2);
+        let p = point_of_kind(&mut rng, t % 4);
         let d = haversine_km(c, p);
         let nudges = [
             0.0, 1e-15, -1e-15, 1e-12, -1e-12, 1e-9, -1e-9, 1e-6, -1e-6, 1e-3, -1e-3,
@@ -376,24 +377,10 @@ fn block_scan_equals_the_row_test() {
     use sat2cap::geo::unit_vector_f32 as unit32;
     let mut rng = ChaCha8Rng::seed_from_u64(99);
     for n in [0usize, 1, 63, 64, 65, 1000, 4097] {
-        let points: Vec<Point> = (0..n)
-            .map(|i| match i % 7 {
-                0 => Point::new(90.0, rng.random_range(-180.0..180.0)).unwrap(),
-                1 => Point::new(rng.random_range(-90.0..=90.0), 179.999_999).unwrap(),
-                _ => Point::new(
-                    rng.random_range(-90.0..=90.0),
-                    rng.random_range(-180.0..180.0),
-                )
-                .unwrap(),
-            })
-            .collect();
+        let points: Vec<Point> = (0..n).map(|i| point_of_kind(&mut rng, i % 7)).collect();
         let units: Vec<[f32; 3]> = points.iter().map(|&p| unit32(p)).collect();
         for t in 0..20 {
-            let c = Point::new(
-                rng.random_range(-90.0..=90.0),
-                rng.random_range(-180.0..180.0),
-            )
-            .unwrap();
+            let c = point_of_kind(&mut rng, 2);
             // Every other radius is some row's own distance: that row sits on the boundary.
             let km = match (t % 2, points.get(t * 31 % n.max(1))) {
                 (0, Some(&p)) => haversine_km(c, p),
