@@ -1,5 +1,19 @@
-import json, time, numpy as np, csv
-D='/work/synth-lowrank-1m-v2'
+"""Probe: would storing a segment's rows in Morton (Z) order of their locations speed up
+the exact scan of a radius filter's rows? For each bucket's queries it counts the contiguous
+runs the matching rows form in Morton order and times gathering them (np.take) in storage
+order vs Morton order.
+
+Usage: OPENBLAS_NUM_THREADS=1 python morton_order_probe.py DATA_DIR
+(DATA_DIR in the geonames layout: vectors.f16.npy, places.csv, queries.dev.jsonl, e.g. a
+`bench_recall --export-synth` folder)."""
+import csv
+import json
+import sys
+import time
+
+import numpy as np
+
+D = sys.argv[1] if len(sys.argv) > 1 else '/work/synth-lowrank-1m-v2'
 X=np.load(D+'/vectors.f16.npy')  # in RAM, 1 GB
 lat=[];lon=[]
 with open(D+'/places.csv') as f:
