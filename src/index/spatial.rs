@@ -74,8 +74,9 @@ impl SpatialIndex {
 
     /// The unit vectors of `points` (the points the tree was built over), computed on the
     /// first call and kept with the tree (12 bytes a row); `None` when `points` has another
-    /// length than the tree. Linear scans of wide radius filters test rows with them
-    /// ([`crate::query::filter::Radius::contains_unit`]) instead of trigonometry per row.
+    /// length than the tree. Radius filters test rows with them, in linear scans and under
+    /// R-tree nodes the circle does not cover
+    /// ([`crate::query::filter::Radius::contains_unit`]), instead of trigonometry per row.
     pub fn unit_vectors(&self, points: &[Point]) -> Option<&[[f32; 3]]> {
         if points.len() != self.len as usize {
             return None;

@@ -488,6 +488,20 @@ impl<'a> SegmentIndex<'a> {
         }
     }
 
+    /// [`SegmentIndex::passes`], with radii tested on the rows' unit vectors
+    /// ([`Filter::matches_unit`]: one dot product, the haversine only near the boundary)
+    /// when `units` is given.
+    #[inline]
+    fn passes_unit(&self, filter: &Filter, row: u32, units: Option<&[[f32; 3]]>) -> bool {
+        let unit = units.and_then(|u| u.get(row as usize));
+        match (unit, self.points.get(row as usize)) {
+            (Some(&u), Some(&p)) => {
+                self.live.is_none_or(|l| l(row)) && filter.matches_unit(p, u, self.time(row))
+            }
+            _ => self.passes(filter, row),
+        }
+    }
+
     /// [`SegmentIndex::passes`] for a row whose location is known to pass every spatial
     /// predicate.
     fn passes_except_space(&self, filter: &Filter, row: u32) -> bool {
@@ -527,9 +541,8 @@ impl<'a> SegmentIndex<'a> {
                     r.scan_units(self.points, units, |row| set.insert(row));
                     return;
                 }
-                for (row, (&p, &u)) in (0..self.n).zip(self.points.iter().zip(units)) {
-                    if filter.matches_unit(p, u, self.time(row)) && self.live.is_none_or(|l| l(row))
-                    {
+                for row in 0..self.n {
+                    if self.passes_unit(filter, row, Some(units)) {
                         set.insert(row);
                     }
                 }
@@ -549,21 +562,13 @@ impl<'a> SegmentIndex<'a> {
             Some(rects) => {
                 let tree = self.rtree();
                 let covers = |r: &Rect| filter.covers_rect(r);
-                // Rows the tree cannot vouch for: radii tested on the unit vectors (one dot
-                // product; the haversine only near the boundary) when the filter has one.
+                // Rows the tree cannot vouch for: radii tested on the unit vectors when the
+                // filter has one.
                 let units = filter
                     .radius
                     .is_some()
                     .then(|| tree.unit_vectors(self.points))
                     .flatten();
-                let passes = |row: u32| match (units, self.points.get(row as usize)) {
-                    (Some(u), Some(&p)) => {
-                        self.live.is_none_or(|l| l(row))
-                            && u.get(row as usize)
-                                .is_some_and(|&u| filter.matches_unit(p, u, self.time(row)))
-                    }
-                    _ => self.passes(filter, row),
-                };
                 for r in &rects {
                     // Rows under covered tree nodes skip the geometry, not the time and
                     // liveness tests.
@@ -574,7 +579,7 @@ impl<'a> SegmentIndex<'a> {
                         let ok = if covered {
                             self.passes_except_space(filter, row)
                         } else {
-                            passes(row)
+                            self.passes_unit(filter, row, units)
                         };
                         if ok {
                             set.insert(row);
