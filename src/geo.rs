@@ -64,6 +64,45 @@ pub fn wrap_lon(lon: f64) -> f64 {
     }
 }
 
+/// Bits per axis of [`hilbert_key`]: cells of 360/65536 degrees (about 600 m) of longitude.
+const HILBERT_BITS: u32 = 16;
+
+/// The position of `p` along a Hilbert curve over the longitude/latitude rectangle (a grid of
+/// 2^16 x 2^16 cells). Points close on the curve are close on the ground, and a region's
+/// cells fall into few runs of the curve: the order in which segments store their rows.
+pub fn hilbert_key(p: Point) -> u32 {
+    let side = f64::from(1u32 << HILBERT_BITS);
+    let cell = |v: f64| (v * side).clamp(0.0, side - 1.0) as u32;
+    hilbert_d(
+        cell((p.lon + 180.0) / 360.0),
+        cell((p.lat + 90.0) / 180.0),
+        HILBERT_BITS,
+    )
+}
+
+/// The Hilbert-curve index of cell `(x, y)` of a `2^bits x 2^bits` grid (`bits` in 1..=16).
+fn hilbert_d(mut x: u32, mut y: u32, bits: u32) -> u32 {
+    let mut d = 0u32;
+    let mut s = 1u32 << (bits - 1);
+    while s > 0 {
+        let rx = u32::from(x & s != 0);
+        let ry = u32::from(y & s != 0);
+        d += s * s * ((3 * rx) ^ ry);
+        // Turn the quadrant so that the sub-curve enters and leaves where its neighbours do.
+        if ry == 0 {
+            if rx == 1 {
+                x = s.wrapping_sub(1).wrapping_sub(x) & (s - 1);
+                y = s.wrapping_sub(1).wrapping_sub(y) & (s - 1);
+            }
+            std::mem::swap(&mut x, &mut y);
+        }
+        x &= s - 1;
+        y &= s - 1;
+        s /= 2;
+    }
+    d
+}
+
 /// Great-circle distance in kilometres (haversine; exact at the poles and across the dateline).
 pub fn haversine_km(a: Point, b: Point) -> f64 {
     let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
@@ -89,6 +128,30 @@ pub fn unit_vector_f32(p: Point) -> [f32; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hilbert_curve_visits_every_cell_once_moving_one_step_at_a_time() {
+        for bits in 1..=5 {
+            let side = 1u32 << bits;
+            let mut at = vec![None; (side * side) as usize];
+            for x in 0..side {
+                for y in 0..side {
+                    let d = hilbert_d(x, y, bits) as usize;
+                    assert!(at[d].is_none(), "bits {bits}: index {d} twice");
+                    at[d] = Some((x, y));
+                }
+            }
+            let cells: Vec<(u32, u32)> = at.into_iter().map(|c| c.unwrap()).collect();
+            for w in cells.windows(2) {
+                let step = w[0].0.abs_diff(w[1].0) + w[0].1.abs_diff(w[1].1);
+                assert_eq!(step, 1, "bits {bits}: {:?} -> {:?}", w[0], w[1]);
+            }
+        }
+        let corner = |lat, lon| hilbert_key(Point::new(lat, lon).unwrap());
+        assert_eq!(corner(-90.0, -180.0), 0);
+        // The last cell of the bottom row: the curve ends at the bottom right corner.
+        assert_eq!(corner(-90.0, 179.999_999), u32::MAX);
+    }
 
     #[test]
     fn validates_and_wraps() {

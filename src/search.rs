@@ -70,6 +70,7 @@ pub fn default_db_options() -> DbOptions {
             min_rows: DEFAULT_MIN_GRAPH_ROWS,
             calibration: None,
         })],
+        ..Default::default()
     }
 }
 
@@ -345,6 +346,11 @@ fn search_one(
         .with_params(params);
     if sv.live_len() < sv.len() {
         idx = idx.with_live(&live);
+    }
+    if sv.id_order().is_some() {
+        // Rows are not in id order: the exact paths hand over the rows tied at the k-th
+        // score, and the merge below breaks the tie by id.
+        idx = idx.with_ties_kept();
     }
     match geo {
         Some(g) => search_geo_ranked(&idx, req, g),

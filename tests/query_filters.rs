@@ -18,21 +18,40 @@ fn data() -> SynthData {
     generate(6000, 8, 30, 21)
 }
 
-/// Rows returned by an exact, unbounded search with `filter` (R-tree candidate path).
+/// Rows returned by an exact, unbounded search with `filter` (R-tree candidate path, or the
+/// block pass past 1/32 of the rows). Also runs it over the rows stored in Hilbert order (as
+/// segments store them), where the block pass takes and skips whole blocks, and checks that
+/// both orders select the same rows.
 fn selected(data: &SynthData, filter: Filter) -> BTreeSet<u32> {
-    let seg = SegmentIndex::new(
-        &data.vectors,
-        data.dim,
-        &data.points,
-        Some(&data.times),
-        None,
-    )
-    .unwrap();
-    let mut q = vec![0.0f32; data.dim];
-    q[0] = 1.0;
-    let req = SearchRequest::new(q, usize::MAX).with_filter(filter);
-    let (hits, _) = search_segment(&seg, &req).unwrap();
-    hits.iter().map(|h| h.row).collect()
+    let run = |vectors: &[half::f16], points: &[Point], times: &[i64]| -> Vec<u32> {
+        let seg = SegmentIndex::new(vectors, data.dim, points, Some(times), None).unwrap();
+        let mut q = vec![0.0f32; data.dim];
+        q[0] = 1.0;
+        let req = SearchRequest::new(q, usize::MAX).with_filter(filter.clone());
+        let (hits, _) = search_segment(&seg, &req).unwrap();
+        hits.iter().map(|h| h.row).collect()
+    };
+    let plain: BTreeSet<u32> = run(&data.vectors, &data.points, &data.times)
+        .into_iter()
+        .collect();
+    let mut order: Vec<usize> = (0..data.points.len()).collect();
+    order.sort_by_key(|&r| (sat2cap::geo::hilbert_key(data.points[r]), r));
+    let vectors: Vec<half::f16> = order
+        .iter()
+        .flat_map(|&r| {
+            data.vectors[r * data.dim..(r + 1) * data.dim]
+                .iter()
+                .copied()
+        })
+        .collect();
+    let points: Vec<Point> = order.iter().map(|&r| data.points[r]).collect();
+    let times: Vec<i64> = order.iter().map(|&r| data.times[r]).collect();
+    let sorted: BTreeSet<u32> = run(&vectors, &points, &times)
+        .into_iter()
+        .map(|row| order[row as usize] as u32)
+        .collect();
+    assert_eq!(sorted, plain, "Hilbert row order selects other rows");
+    plain
 }
 
 fn brute(data: &SynthData, keep: impl Fn(Point, i64) -> bool) -> BTreeSet<u32> {

@@ -383,6 +383,7 @@ fn bad_section_builders() {
         let t = tempfile::tempdir().unwrap();
         let opts = DbOptions {
             section_builders: vec![Arc::new(b)],
+            ..Default::default()
         };
         let mut db = Db::create(t.path(), opts).unwrap();
         db.create_collection("c", 3).unwrap();

@@ -72,6 +72,7 @@ fn options() -> DbOptions {
             min_rows: 64,
             calibration: None,
         })],
+        ..Default::default()
     }
 }
 

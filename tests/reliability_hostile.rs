@@ -59,7 +59,7 @@ const TABLE: &[(&str, Expect)] = &[
     ("seg-truncated", Corrupt("bad footer magic")),
     ("seg-bad-magic", Corrupt("bad magic")),
     ("seg-header-crc", Corrupt("header checksum mismatch")),
-    ("seg-future-version", Unsupported(2)),
+    ("seg-future-version", Unsupported(3)),
     ("seg-flags", Corrupt("unknown flags")),
     ("seg-dim-zero", Corrupt("dimension 0 outside")),
     ("seg-dim-huge", Corrupt("dimension 4294967295 outside")),
@@ -84,7 +84,7 @@ const TABLE: &[(&str, Expect)] = &[
     ("seg-section-unaligned", Corrupt("bad bounds")),
     ("seg-sections-overlap", Corrupt("overlap")),
     ("seg-duplicate-kind", Corrupt("duplicate section kind")),
-    ("seg-unknown-kind", Corrupt("unknown section kind 8")),
+    ("seg-unknown-kind", Corrupt("unknown section kind 9")),
     ("seg-missing-vectors", Corrupt("missing vectors section")),
     (
         "seg-payload-incomplete",
@@ -100,6 +100,15 @@ const TABLE: &[(&str, Expect)] = &[
     (
         "seg-ids-unsorted",
         VerifyCorrupt("ids not strictly increasing"),
+    ),
+    // The id-order section (format version 2).
+    ("seg-id-order-in-v1", Corrupt("unknown section kind 8")),
+    ("seg-id-order-short", Corrupt("id order section is")),
+    ("seg-id-order-repeats", VerifyCorrupt("not a permutation")),
+    ("seg-id-order-past-rows", VerifyCorrupt("not a permutation")),
+    (
+        "seg-id-order-unsorted",
+        VerifyCorrupt("ids not strictly increasing in id order"),
     ),
     ("seg-nan-point", VerifyCorrupt("invalid point")),
     ("seg-lat-out-of-range", VerifyCorrupt("invalid point")),
@@ -339,7 +348,9 @@ fn valid_files() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
             NewItem {
                 id,
                 vector: &v,
-                point: Point::new(id as f64, -(id as f64)).unwrap(),
+                // Id 3 lies east of the others, so the rows are stored out of id order (3
+                // comes last on the Hilbert curve) and the segment has an id-order section.
+                point: Point::new(id as f64, if id == 3 { 170.0 } else { -(id as f64) }).unwrap(),
                 time: Some(id as i64 * 1000),
                 payload: Some(&p),
             },
@@ -391,7 +402,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
     s("seg-truncated", &|b| b.truncate(b.len() - 10), false);
     s("seg-bad-magic", &|b| b[0] = b'X', false);
     s("seg-header-crc", &|b| b[16] ^= 1, false);
-    s("seg-future-version", &|b| put32(b, 8, 2), true);
+    s("seg-future-version", &|b| put32(b, 8, 3), true);
     s("seg-flags", &|b| put32(b, 12, 1), true);
     s("seg-dim-zero", &|b| put32(b, 16, 0), true);
     s("seg-dim-huge", &|b| put32(b, 16, u32::MAX), true);
@@ -496,7 +507,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
         "seg-unknown-kind",
         &|b| {
             let at = entry(b, 4);
-            put32(b, at, 8);
+            put32(b, at, 9);
         },
         true,
     );
@@ -572,6 +583,42 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
         &|b| {
             let i = section_off(b, 2);
             put64(b, i + 8, 1);
+        },
+        true,
+    );
+    s("seg-id-order-in-v1", &|b| put32(b, 8, 1), true);
+    s(
+        "seg-id-order-short",
+        &|b| {
+            let at = entry(b, 8) + 16;
+            put64(b, at, 12);
+        },
+        true,
+    );
+    s(
+        "seg-id-order-repeats",
+        &|b| {
+            let o = section_off(b, 8);
+            let first = u32_at(b, o);
+            put32(b, o + 4, first);
+        },
+        true,
+    );
+    s(
+        "seg-id-order-past-rows",
+        &|b| {
+            let o = section_off(b, 8);
+            put32(b, o + 8, 4);
+        },
+        true,
+    );
+    s(
+        "seg-id-order-unsorted",
+        &|b| {
+            let o = section_off(b, 8);
+            let (a, c) = (u32_at(b, o), u32_at(b, o + 4));
+            put32(b, o, c);
+            put32(b, o + 4, a);
         },
         true,
     );

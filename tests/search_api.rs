@@ -28,6 +28,7 @@ fn opts() -> DbOptions {
             min_rows: 1_000,
             calibration: None,
         })],
+        ..Default::default()
     }
 }
 
@@ -301,6 +302,7 @@ fn corrupt_graph_section_is_a_typed_error() {
         dir.path(),
         DbOptions {
             section_builders: vec![Arc::new(Garbage)],
+            ..Default::default()
         },
     )
     .unwrap();
@@ -365,6 +367,7 @@ fn calibrated_ef_is_the_default_beam() {
             min_rows: 1_000,
             calibration: Some(Calibration::default()),
         })],
+        ..Default::default()
     };
     let mut db = Db::create(dir.path(), opts).unwrap();
     db.create_collection("c", DIM).unwrap();
@@ -419,6 +422,7 @@ fn corrupt_calibration_section_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let opts = DbOptions {
         section_builders: vec![Arc::new(BadCalibration)],
+        ..Default::default()
     };
     let mut db = Db::create(dir.path(), opts).unwrap();
     db.create_collection("c", DIM).unwrap();
@@ -430,4 +434,92 @@ fn corrupt_calibration_section_is_a_typed_error() {
     let c = snap.collection("c").unwrap();
     let r = c.search(&vec_f32(&d, 1)).run();
     assert!(matches!(r, Err(QueryError::Corrupt(_))), "{r:?}");
+}
+
+#[test]
+fn ties_break_by_id_when_rows_are_stored_in_spatial_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Db::create(dir.path(), opts()).unwrap();
+    db.create_collection("c", 4).unwrap();
+    let same = [1.0f32, 0.0, 0.0, 0.0];
+    let worse = [1.0f32, 1.0, 0.0, 0.0];
+    for id in 0..300u64 {
+        // Ids walk west and south while the Hilbert curve runs its own way: row order is not
+        // id order. Every third item scores lower; the rest tie exactly.
+        let point = Point::new(80.0 - id as f64 * 0.5, 170.0 - id as f64 * 1.1).unwrap();
+        let v = if id % 3 == 0 { &worse } else { &same };
+        db.add(
+            "c",
+            NewItem {
+                id,
+                vector: v,
+                point,
+                time: None,
+                payload: None,
+            },
+        )
+        .unwrap();
+    }
+    db.commit().unwrap();
+    let snap = db.snapshot();
+    let c = snap.collection("c").unwrap();
+    let seg = &c.segments()[0];
+    assert!(seg.id_order().is_some(), "rows are out of id order");
+    let ids = |r: sat2cap::SearchResults| r.hits.iter().map(|h| h.id).collect::<Vec<u64>>();
+    let tied: Vec<u64> = (0..300).filter(|i| i % 3 != 0).collect();
+    for exact in [false, true] {
+        let got = ids(c.search(&same).k(7).exact(exact).run().unwrap());
+        assert_eq!(got, tied[..7], "exact {exact}");
+    }
+    // A radius around the middle of the track: the smallest tied ids inside it.
+    let centre = Point::new(80.0 - 150.0 * 0.5, 170.0 - 150.0 * 1.1).unwrap();
+    let f = Filter::new().radius(Radius::new(centre.lat(), centre.lon(), 1500.0).unwrap());
+    let inside: Vec<u64> = tied
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let p = Point::new(80.0 - i as f64 * 0.5, 170.0 - i as f64 * 1.1).unwrap();
+            haversine_km(p, centre) <= 1500.0
+        })
+        .collect();
+    assert!(inside.len() > 10, "{}", inside.len());
+    let got = ids(c.search(&same).k(5).filter(f).run().unwrap());
+    assert_eq!(got, inside[..5]);
+    // The same with a deleted tie: the next id takes its place.
+    db.delete("c", tied[0]).unwrap();
+    db.commit().unwrap();
+    let snap = db.snapshot();
+    let c = snap.collection("c").unwrap();
+    let got = ids(c.search(&same).k(3).run().unwrap());
+    assert_eq!(got, tied[1..4]);
+}
+
+#[test]
+fn id_row_order_writes_no_id_order_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = DbOptions {
+        row_order: sat2cap::storage::RowOrder::Id,
+        ..opts()
+    };
+    let mut db = Db::create(dir.path(), o).unwrap();
+    db.create_collection("c", 2).unwrap();
+    for id in [9u64, 2, 5, 7] {
+        let point = Point::new(id as f64 * 3.0, -(id as f64) * 17.0).unwrap();
+        let v = [1.0f32, id as f32];
+        let item = NewItem {
+            id,
+            vector: &v,
+            point,
+            time: None,
+            payload: None,
+        };
+        db.add("c", item).unwrap();
+    }
+    db.commit().unwrap();
+    let snap = db.snapshot();
+    let seg = &snap.collection("c").unwrap().segments()[0];
+    assert!(seg.id_order().is_none());
+    let ids: Vec<u64> = (0..4).map(|r| seg.id(r).unwrap()).collect();
+    assert_eq!(ids, [2, 5, 7, 9]);
+    snap.verify().unwrap();
 }

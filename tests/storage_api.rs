@@ -82,10 +82,32 @@ fn round_trip_every_field_and_reopen() {
             assert_eq!(it.payload, p);
             assert!(snap.get("a", i * 3 + 1).unwrap().is_none());
         }
-        // Segment read API: sorted ids, vectors in place, row accessors.
+        // Segment read API: ids (in spatial row order, ranked by the id order), vectors in
+        // place, row accessors.
         let seg = &a.segments()[0];
         assert_eq!(seg.ids().len(), 300);
-        assert!(seg.ids().windows(2).all(|w| w[0] < w[1]));
+        let by_rank: Vec<u64> = (0..300).map(|r| seg.id_at_rank(r).unwrap()).collect();
+        assert_eq!(by_rank, (0..300).map(|i| i * 3).collect::<Vec<u64>>());
+        assert_eq!(seg.id_range(), Some((0, 897)));
+        assert_eq!(seg.ids_between(4, 10).collect::<Vec<_>>(), [6, 9]);
+        assert_eq!(seg.ids_between(897, u64::MAX).collect::<Vec<_>>(), [897]);
+        for (row, id) in seg.ids().iter().enumerate() {
+            assert_eq!(seg.row_of(*id), Some(row));
+            assert_eq!(seg.row_of(*id + 1), None);
+        }
+        let keys: Vec<(u32, u64)> = (0..300)
+            .map(|r| {
+                (
+                    sat2cap::geo::hilbert_key(seg.point(r).unwrap()),
+                    seg.id(r).unwrap(),
+                )
+            })
+            .collect();
+        assert!(
+            keys.windows(2).all(|w| w[0] < w[1]),
+            "rows in Hilbert order"
+        );
+        assert!(seg.id_order().is_some(), "the points are not in id order");
         assert_eq!(seg.vectors().len(), 300 * dim);
         assert_eq!(seg.vector(4), &seg.vectors()[4 * dim..5 * dim]);
         assert!(seg.has_times());
@@ -367,6 +389,7 @@ fn section_builder_hook_adds_index_sections() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = DbOptions {
         section_builders: vec![Arc::new(Summary)],
+        ..Default::default()
     };
     let mut db = Db::create(tmp.path(), opts.clone()).unwrap();
     db.create_collection("c", 4).unwrap();
@@ -394,6 +417,7 @@ fn section_builder_hook_adds_index_sections() {
         tmp.path(),
         DbOptions {
             section_builders: vec![Arc::new(Bad)],
+            ..Default::default()
         },
     )
     .unwrap();

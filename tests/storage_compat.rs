@@ -1,8 +1,9 @@
 //! Files written by each released format version stay readable: `tests/data/v1/` holds a
 //! database written with manifest version 1, `tests/data/v2/` one written with manifest
-//! version 2 (collection properties). The writer below writes the CURRENT version's folder;
-//! run it only when adding a NEW version folder (never over an existing one):
-//! `SAT2CAP_WRITE_COMPAT=1 cargo test --test storage_compat`.
+//! version 2 (collection properties), `tests/data/v3/` one written with segment version 2
+//! (rows in spatial order, with an id-order section). The writer below writes the CURRENT
+//! folder ([`CURRENT`]); run it only when adding a NEW version folder (never over an
+//! existing one): `SAT2CAP_WRITE_COMPAT=1 cargo test --test storage_compat`.
 
 use std::path::PathBuf;
 
@@ -20,6 +21,10 @@ fn expected(id: u64) -> (Vec<f32>, Point, Option<i64>, Option<String>) {
     )
 }
 
+/// The fixture folder the current format writes: bump it (and add a test that opens the new
+/// folder) whenever a file kind's version changes.
+const CURRENT: u32 = 3;
+
 fn dir_of(version: u32) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/v{version}/db"))
 }
@@ -35,7 +40,7 @@ fn write_current_fixture() {
     if std::env::var("SAT2CAP_WRITE_COMPAT").is_err() {
         return;
     }
-    let dir = dir_of(sat2cap::storage::MANIFEST_VERSION);
+    let dir = dir_of(CURRENT);
     assert!(
         !dir.exists(),
         "{} exists: never regenerate it",
@@ -85,6 +90,26 @@ fn opens_v2_database() {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     assert_eq!(props, V2_PROPS);
+}
+
+#[test]
+fn opens_v3_database() {
+    let snap = check_content(&dir_of(3));
+    assert_eq!(snap.manifest().version, 2);
+    let c = snap.collection("tiles").unwrap();
+    assert_eq!(c.properties().len(), V2_PROPS.len());
+    let seg = &c.segments()[0];
+    assert!(
+        seg.id_order().is_some(),
+        "segment version 2, rows in spatial order"
+    );
+    let ids: Vec<u64> = (0..20).map(|r| seg.id(r).unwrap()).collect();
+    assert_ne!(ids, (0..20).collect::<Vec<u64>>());
+    // Older fixtures store rows by id, without the section.
+    let old = check_content(&dir_of(1));
+    assert!(old.collection("tiles").unwrap().segments()[0]
+        .id_order()
+        .is_none());
 }
 
 /// A writer opening a version-1 database rewrites its manifest at the current version on the

@@ -23,6 +23,7 @@ fn sample() -> MemDirectory {
     let mem = MemDirectory::new();
     let opts = DbOptions {
         section_builders: vec![Arc::new(Extra)],
+        ..Default::default()
     };
     let mut db = Db::create_in(Arc::new(mem.clone()), opts).unwrap();
     db.create_collection("c", 5).unwrap();
@@ -202,11 +203,11 @@ fn crafted_segments_are_refused_with_offsets() {
 
     // Future version.
     let mut s = good.clone();
-    s[8..12].copy_from_slice(&2u32.to_le_bytes());
+    s[8..12].copy_from_slice(&3u32.to_le_bytes());
     reseal(&mut s);
     assert!(matches!(
         open(&s),
-        Err(OpenError::UnsupportedVersion { found: 2, .. })
+        Err(OpenError::UnsupportedVersion { found: 3, .. })
     ));
 
     // Row count that overflows the section-size arithmetic.

@@ -186,6 +186,7 @@ fn build_plan_fixture() -> PlanFixture {
             min_rows: 32,
             calibration: None,
         })],
+        ..Default::default()
     };
     let fail = |e: &dyn std::fmt::Display| -> ! { panic!("filter_plan fixture: {e}") };
     let mut db = Db::create_in(Arc::new(MemDirectory::new()), opts).unwrap_or_else(|e| fail(&e));

@@ -259,9 +259,15 @@ impl Ord for Worst {
 }
 
 /// A bounded collector of the best `k` hits (higher score, then lower row, wins).
+///
+/// Made with [`keeping_ties`](TopK::keeping_ties), it also keeps every hit that lost only on
+/// the row tie-break: the hits tied with the `k`-th score. A caller that breaks ties by
+/// something other than row (the collection search breaks them by id, and a segment's rows
+/// need not be in id order) picks among them.
 pub struct TopK {
     k: usize,
     heap: BinaryHeap<Worst>,
+    ties: Option<Vec<Hit>>,
 }
 
 impl TopK {
@@ -270,10 +276,20 @@ impl TopK {
         TopK {
             k,
             heap: BinaryHeap::with_capacity(k.saturating_add(1).min(1 << 16)),
+            ties: None,
         }
     }
 
-    /// Offers a hit; keeps it if it is among the best `k` so far.
+    /// An empty collector keeping the best `k` hits and the hits tied with the `k`-th score.
+    pub fn keeping_ties(k: usize) -> TopK {
+        TopK {
+            ties: Some(Vec::new()),
+            ..TopK::new(k)
+        }
+    }
+
+    /// Offers a hit; keeps it if it is among the best `k` so far (or tied with the `k`-th,
+    /// when keeping ties).
     #[inline]
     pub fn push(&mut self, hit: Hit) {
         if self.k == 0 {
@@ -281,10 +297,40 @@ impl TopK {
         }
         if self.heap.len() < self.k {
             self.heap.push(Worst(hit));
-        } else if let Some(mut top) = self.heap.peek_mut() {
-            if hit.rank_cmp(&top.0) == Ordering::Less {
-                *top = Worst(hit);
+        } else {
+            let lost = match self.heap.peek_mut() {
+                Some(mut top) if hit.rank_cmp(&top.0) == Ordering::Less => {
+                    std::mem::replace(&mut *top, Worst(hit)).0
+                }
+                _ => hit,
+            };
+            if self.ties.is_some() {
+                self.set_aside(lost);
             }
+        }
+    }
+
+    /// Keeps `lost` (a hit outside the best `k`) if it ties with the `k`-th score; drops
+    /// the kept ties the `k`-th score has risen above.
+    #[inline]
+    fn set_aside(&mut self, lost: Hit) {
+        let (Some(ties), Some(worst)) = (self.ties.as_mut(), self.heap.peek()) else {
+            return;
+        };
+        let bar = worst.0.score;
+        if lost.score.total_cmp(&bar) == Ordering::Equal {
+            if ties
+                .first()
+                .is_some_and(|t| t.score.total_cmp(&bar) != Ordering::Equal)
+            {
+                ties.clear();
+            }
+            ties.push(lost);
+        } else if ties
+            .first()
+            .is_some_and(|t| t.score.total_cmp(&bar) != Ordering::Equal)
+        {
+            ties.clear();
         }
     }
 
@@ -307,9 +353,16 @@ impl TopK {
         }
     }
 
-    /// The hits, best first.
+    /// The hits, best first (with the kept ties after the `k`-th).
     pub fn into_sorted(self) -> Vec<Hit> {
         let mut v: Vec<Hit> = self.heap.into_iter().map(|w| w.0).collect();
+        if let (Some(ties), Some(bar)) = (self.ties, v.iter().max_by(|a, b| a.rank_cmp(b))) {
+            let bar = bar.score;
+            v.extend(
+                ties.into_iter()
+                    .filter(|t| t.score.total_cmp(&bar) == Ordering::Equal),
+            );
+        }
         v.sort_by(Hit::rank_cmp);
         v
     }
@@ -326,7 +379,17 @@ pub fn top_k(
     rows: impl Iterator<Item = u32>,
     k: usize,
 ) -> Vec<Hit> {
-    let mut top = TopK::new(k);
+    top_k_into(vectors, dim, query, rows, TopK::new(k))
+}
+
+/// [`top_k`] into the collector `top` (one [`keeping_ties`](TopK::keeping_ties), say).
+pub fn top_k_into(
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    rows: impl Iterator<Item = u32>,
+    mut top: TopK,
+) -> Vec<Hit> {
     if dim == 0 {
         return Vec::new();
     }
@@ -372,7 +435,18 @@ pub fn top_k_masked(
     member: impl Fn(u32) -> bool,
     k: usize,
 ) -> Vec<Hit> {
-    let mut top = TopK::new(k);
+    top_k_masked_into(vectors, dim, query, n, member, TopK::new(k))
+}
+
+/// [`top_k_masked`] into the collector `top`.
+pub fn top_k_masked_into(
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    n: u32,
+    member: impl Fn(u32) -> bool,
+    mut top: TopK,
+) -> Vec<Hit> {
     if dim == 0 {
         return Vec::new();
     }
@@ -385,6 +459,91 @@ pub fn top_k_masked(
         }
     }
     top.into_sorted()
+}
+
+/// A 64-row block of a [`top_k_bits_into`] scan with at least this many members is read
+/// whole, in order (the dense scan); sparser blocks read their members one by one. At
+/// 1M x 512, reading 25% of the rows one by one took as long as reading them all in order.
+pub const DENSE_BLOCK_FROM: u32 = 16;
+
+/// Exact top-`k` over the rows whose bits are set in `bits` (bit `r % 64` of word `r / 64`,
+/// rows `0..n`), into `top`. Blocks of 64 rows without a member are skipped; blocks with
+/// at least [`DENSE_BLOCK_FROM`] members are read whole, in storage order, which the hardware
+/// prefetcher follows; the members of sparser blocks are prefetched a few rows ahead and
+/// read one by one. So a set whose rows lie in contiguous runs (the spatial row order keeps
+/// a region's rows together) is read as a few sequential streams, and a scattered one as
+/// the plain gather of [`top_k`]. Same results as [`top_k`] over the members.
+pub fn top_k_bits_into(
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    n: u32,
+    bits: &[u64],
+    mut top: TopK,
+) -> Vec<Hit> {
+    if dim == 0 {
+        return Vec::new();
+    }
+    const AHEAD: usize = 4;
+    let mut ring = [u32::MAX; AHEAD];
+    let mut at = 0usize;
+    for (word, &w) in (0u32..).zip(bits) {
+        let base = word.saturating_mul(64);
+        if w == 0 || base >= n {
+            continue;
+        }
+        if w.count_ones() >= DENSE_BLOCK_FROM {
+            let end = base.saturating_add(64).min(n);
+            let block = row_vector_run(vectors, dim, base, end);
+            for (i, v) in (0u32..).zip(block.chunks_exact(dim)) {
+                let score = dot_f16_f32(v, query);
+                if w >> i & 1 == 1 {
+                    top.push(Hit {
+                        row: base + i,
+                        score,
+                    });
+                }
+            }
+            continue;
+        }
+        let mut w = w;
+        while w != 0 {
+            let row = base + w.trailing_zeros();
+            w &= w - 1;
+            if row >= n {
+                break;
+            }
+            prefetch(row_vector(vectors, dim, row), usize::MAX);
+            let due = std::mem::replace(&mut ring[at % AHEAD], row);
+            at += 1;
+            if due != u32::MAX {
+                let v = row_vector(vectors, dim, due);
+                if v.len() == dim {
+                    top.push(Hit {
+                        row: due,
+                        score: dot_f16_f32(v, query),
+                    });
+                }
+            }
+        }
+    }
+    for row in ring {
+        let v = row_vector(vectors, dim, row);
+        if row != u32::MAX && v.len() == dim {
+            top.push(Hit {
+                row,
+                score: dot_f16_f32(v, query),
+            });
+        }
+    }
+    top.into_sorted()
+}
+
+/// The vectors of rows `start..end`, clipped to what `vectors` holds.
+fn row_vector_run(vectors: &[f16], dim: usize, start: u32, end: u32) -> &[f16] {
+    let a = (start as usize).saturating_mul(dim).min(vectors.len());
+    let b = (end as usize).saturating_mul(dim).min(vectors.len());
+    vectors.get(a..b.max(a)).unwrap_or(&[])
 }
 
 #[cfg(test)]
@@ -424,6 +583,35 @@ mod tests {
     }
 
     #[test]
+    fn keeping_ties_returns_the_rows_tied_with_the_kth() {
+        let run = |scores: &[f32], k| {
+            let mut top = TopK::keeping_ties(k);
+            for (row, &score) in (0u32..).zip(scores) {
+                top.push(Hit { row, score });
+            }
+            top.into_sorted()
+                .iter()
+                .map(|h| h.row)
+                .collect::<Vec<u32>>()
+        };
+        assert_eq!(run(&[0.5, 0.9, 0.5, 0.5], 2), [1, 0, 2, 3]);
+        // The bar rises past the ties set aside: they go.
+        assert_eq!(run(&[0.5, 0.5, 0.5, 0.8, 0.8], 2), [3, 4]);
+        assert_eq!(run(&[0.5, 0.5, 0.5, 0.8], 2), [3, 0, 1, 2]);
+        // An evicted hit tied with the new bar is kept.
+        assert_eq!(run(&[0.7, 0.5, 0.7, 0.9], 2), [3, 0, 2]);
+        assert_eq!(run(&[0.5, 0.5, 0.9, 0.5, 0.7, 0.5], 2), [2, 4]);
+        assert_eq!(run(&[0.5, 0.5], 0), Vec::<u32>::new());
+        assert_eq!(run(&[f32::NAN, f32::NAN, 0.1], 1), [0, 1]);
+        // Without ties kept: the best k by score, then row.
+        let mut top = TopK::new(2);
+        for row in 0..4 {
+            top.push(Hit { row, score: 0.5 });
+        }
+        assert_eq!(top.into_sorted().len(), 2);
+    }
+
+    #[test]
     fn top_k_is_sorted_and_ties_by_row() {
         let v: Vec<f16> = [1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.5, 0.5]
             .iter()
@@ -457,5 +645,42 @@ mod tests {
             n as usize
         );
         assert!(top_k_masked(&v, 0, &q, n, |_| true, 10).is_empty());
+    }
+
+    #[test]
+    fn bitset_scan_equals_scan_over_the_members() {
+        let dim = 24;
+        let n = 700u32;
+        let v: Vec<f16> = (0..n as usize * dim)
+            .map(|i| f16::from_f32(((i * 7919 % 1013) as f32 / 1013.0) - 0.5))
+            .collect();
+        let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.7).cos()).collect();
+        // Scattered members, runs (whole blocks, blocks cut by a run's ends), everything,
+        // nothing, and members past the last row.
+        let sets: Vec<(&str, Box<dyn Fn(u32) -> bool>)> = vec![
+            ("every 3rd", Box::new(|r| r % 3 == 1)),
+            ("every 70th", Box::new(|r| r % 70 == 5)),
+            (
+                "runs",
+                Box::new(|r| (100..260).contains(&r) || (300..317).contains(&r)),
+            ),
+            ("dense mix", Box::new(|r| r % 64 < 20 || r % 5 == 0)),
+            ("all", Box::new(|_| true)),
+            ("none", Box::new(|_| false)),
+        ];
+        for (name, member) in &sets {
+            let mut bits = vec![0u64; (n as usize + 90).div_ceil(64)];
+            for r in 0..n + 90 {
+                if member(r) {
+                    bits[r as usize / 64] |= 1 << (r % 64);
+                }
+            }
+            for k in [0, 1, 10, 1000] {
+                let want = top_k(&v, dim, &q, (0..n).filter(|&r| member(r)), k);
+                let got = top_k_bits_into(&v, dim, &q, n + 90, &bits, TopK::new(k));
+                assert_eq!(got, want, "{name} k {k}");
+            }
+        }
+        assert!(top_k_bits_into(&v, 0, &q, n, &[!0], TopK::new(10)).is_empty());
     }
 }

@@ -47,6 +47,8 @@ pub struct SpatialIndex {
     len: u32,
     /// Unit vectors of the same points ([`crate::geo::unit_vector`], f32), made on first use.
     units: std::sync::OnceLock<Vec<[f32; 3]>>,
+    /// Bounding rectangles of runs of consecutive rows, made on first use.
+    blocks: std::sync::OnceLock<BlockRects>,
 }
 
 impl std::fmt::Debug for SpatialIndex {
@@ -69,7 +71,17 @@ impl SpatialIndex {
             tree: RTree::bulk_load(entries),
             len,
             units: std::sync::OnceLock::new(),
+            blocks: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The [`BlockRects`] of `points` (the points the tree was built over), computed on the
+    /// first call and kept with the tree; `None` when `points` has another length.
+    pub fn blocks(&self, points: &[Point]) -> Option<&BlockRects> {
+        if points.len() != self.len as usize {
+            return None;
+        }
+        Some(self.blocks.get_or_init(|| BlockRects::build(points)))
     }
 
     /// The unit vectors of `points` (the points the tree was built over), computed on the
@@ -119,6 +131,146 @@ impl SpatialIndex {
         let env = AABB::from_corners([rect.lon_min, rect.lat_min], [rect.lon_max, rect.lat_max]);
         self.tree.locate_in_envelope(&env).map(|e| e.data)
     }
+}
+
+/// How a run of rows relates to a region, as far as their bounding rectangle tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Every row surely lies in the region (the caller's `covers` said so).
+    Covered,
+    /// Some rows may lie in the region: test each.
+    Partial,
+}
+
+/// Bounding rectangles of the rows in storage order: one per block of [`BlockRects::BLOCK`]
+/// consecutive rows, and one per group of [`BlockRects::GROUP`] blocks. When rows are stored
+/// along a space-filling curve (the segment's spatial row order) a block covers a small
+/// patch of ground, so a region's rows are found by testing rectangles instead of rows: a
+/// block outside the region is skipped, one inside it is taken whole, and only the blocks
+/// on the region's edge test their rows. In any other row order the rectangles are large
+/// and every block is tested row by row (the plain linear pass, plus one rectangle test per
+/// block). Rectangles are in plain lon/lat and never cross the antimeridian.
+#[derive(Debug, Clone)]
+pub struct BlockRects {
+    n: u32,
+    blocks: Vec<Rect>,
+    groups: Vec<Rect>,
+}
+
+impl BlockRects {
+    /// Rows per block (a bitset word).
+    pub const BLOCK: usize = 64;
+    /// Blocks per group.
+    pub const GROUP: usize = 64;
+
+    /// The rectangles of `points` (rows beyond `u32::MAX` are ignored).
+    pub fn build(points: &[Point]) -> BlockRects {
+        let points = &points[..points.len().min(u32::MAX as usize)];
+        let bound = |rs: &mut dyn Iterator<Item = Rect>| {
+            rs.fold(None, |acc: Option<Rect>, r| {
+                Some(match acc {
+                    None => r,
+                    Some(a) => Rect {
+                        lon_min: a.lon_min.min(r.lon_min),
+                        lat_min: a.lat_min.min(r.lat_min),
+                        lon_max: a.lon_max.max(r.lon_max),
+                        lat_max: a.lat_max.max(r.lat_max),
+                    },
+                })
+            })
+        };
+        let blocks: Vec<Rect> = points
+            .chunks(Self::BLOCK)
+            .filter_map(|c| {
+                bound(&mut c.iter().map(|p| Rect {
+                    lon_min: p.lon(),
+                    lat_min: p.lat(),
+                    lon_max: p.lon(),
+                    lat_max: p.lat(),
+                }))
+            })
+            .collect();
+        let groups = blocks
+            .chunks(Self::GROUP)
+            .filter_map(|c| bound(&mut c.iter().copied()))
+            .collect();
+        BlockRects {
+            n: points.len() as u32,
+            blocks,
+            groups,
+        }
+    }
+
+    /// Calls `f(start, end, coverage)` for runs of rows `start..end` (ascending, disjoint,
+    /// adjacent runs of the same coverage merged) that may lie in the region bounded by
+    /// `rects` (rows outside every rectangle of `rects` are never reported). A run is
+    /// [`Coverage::Covered`] when `covers` answered true for its rectangle (so `covers` must
+    /// only answer true for rectangles whose every point passes the caller's test).
+    pub fn visit(
+        &self,
+        rects: &[Rect],
+        covers: impl Fn(&Rect) -> bool,
+        mut f: impl FnMut(u32, u32, Coverage),
+    ) {
+        let meets = |b: &Rect| rects.iter().any(|r| intersects(r, b));
+        let inside = |b: &Rect| rects.iter().any(|r| encloses(r, b)) && covers(b);
+        let mut run: Option<(u32, u32, Coverage)> = None;
+        let mut emit = |start: u32, end: u32, c: Coverage| match &mut run {
+            Some((_, e, rc)) if *e == start && *rc == c => *e = end,
+            _ => {
+                if let Some((s, e, rc)) = run.replace((start, end, c)) {
+                    f(s, e, rc);
+                }
+            }
+        };
+        let block_end = |b: usize| ((b + 1) * Self::BLOCK).min(self.n as usize) as u32;
+        for (g, grect) in self.groups.iter().enumerate() {
+            let first = g * Self::GROUP;
+            let last = (first + Self::GROUP).min(self.blocks.len());
+            if !meets(grect) {
+                continue;
+            }
+            if inside(grect) {
+                emit(
+                    (first * Self::BLOCK) as u32,
+                    block_end(last - 1),
+                    Coverage::Covered,
+                );
+                continue;
+            }
+            for (b, brect) in self.blocks[first..last].iter().enumerate() {
+                let b = first + b;
+                if !meets(brect) {
+                    continue;
+                }
+                let c = if inside(brect) {
+                    Coverage::Covered
+                } else {
+                    Coverage::Partial
+                };
+                emit((b * Self::BLOCK) as u32, block_end(b), c);
+            }
+        }
+        if let Some((s, e, c)) = run {
+            f(s, e, c);
+        }
+    }
+}
+
+/// Whether two closed rectangles share a point.
+fn intersects(a: &Rect, b: &Rect) -> bool {
+    a.lon_min <= b.lon_max
+        && b.lon_min <= a.lon_max
+        && a.lat_min <= b.lat_max
+        && b.lat_min <= a.lat_max
+}
+
+/// Whether `outer` holds all of `inner`.
+fn encloses(outer: &Rect, inner: &Rect) -> bool {
+    outer.lon_min <= inner.lon_min
+        && inner.lon_max <= outer.lon_max
+        && outer.lat_min <= inner.lat_min
+        && inner.lat_max <= outer.lat_max
 }
 
 fn env_rect(env: &AABB<[f64; 2]>) -> Rect {
@@ -187,6 +339,82 @@ fn emit_all<F: FnMut(u32, bool) -> bool>(node: &ParentNode<Entry>, f: &mut F) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `BlockRects::visit` reports every row inside the rectangles, in ascending disjoint
+    /// runs, `Covered` only where `covers` allowed it; in Hilbert order most of the region
+    /// is found without testing rows, in a scattered order every block is tested.
+    #[test]
+    fn block_visit_finds_every_row_in_the_rectangles() {
+        let scattered: Vec<Point> = (0..20_000)
+            .filter_map(|i| {
+                let lat = ((i * 37) % 1800) as f64 / 10.0 - 90.0;
+                let lon = ((i * 91) % 3600) as f64 / 10.0 - 180.0;
+                Point::new(lat, lon).ok()
+            })
+            .collect();
+        let mut sorted = scattered.clone();
+        sorted.sort_by_key(|&p| crate::geo::hilbert_key(p));
+        let rects = [
+            Rect {
+                lon_min: -100.0,
+                lat_min: -30.0,
+                lon_max: 60.0,
+                lat_max: 45.0,
+            },
+            Rect {
+                lon_min: 170.0,
+                lat_min: 10.0,
+                lon_max: 180.0,
+                lat_max: 20.0,
+            },
+        ];
+        let north = |r: &Rect| r.lat_min >= 0.0 && rects.iter().any(|x| encloses(x, r));
+        for (name, points) in [("scattered", &scattered), ("hilbert", &sorted)] {
+            let blocks = BlockRects::build(points);
+            let mut seen = vec![None; points.len()];
+            let mut last_end = 0;
+            let mut covered_rows = 0;
+            blocks.visit(&rects, north, |start, end, c| {
+                assert!(start >= last_end && start < end, "{name}: {start}..{end}");
+                last_end = end;
+                for row in start..end {
+                    seen[row as usize] = Some(c);
+                }
+                if c == Coverage::Covered {
+                    covered_rows += end - start;
+                }
+            });
+            for (row, p) in points.iter().enumerate() {
+                let inside = rects.iter().any(|r| r.contains(p.lon(), p.lat()));
+                match seen[row] {
+                    None => assert!(!inside, "{name}: row {row} inside, not reported"),
+                    Some(Coverage::Covered) => {
+                        assert!(inside && p.lat() >= 0.0, "{name}: row {row} covered")
+                    }
+                    Some(Coverage::Partial) => {}
+                }
+            }
+            let reported = seen.iter().filter(|s| s.is_some()).count();
+            let inside = points
+                .iter()
+                .filter(|p| rects.iter().any(|r| r.contains(p.lon(), p.lat())))
+                .count();
+            if name == "hilbert" {
+                assert!(
+                    reported < inside * 2,
+                    "{reported} rows reported, {inside} inside"
+                );
+                assert!(
+                    covered_rows as usize > inside / 4,
+                    "{covered_rows} of {inside} covered"
+                );
+            } else {
+                assert_eq!(covered_rows, 0);
+            }
+        }
+        let empty = BlockRects::build(&[]);
+        empty.visit(&rects, |_| true, |_, _, _| panic!("no rows"));
+    }
 
     /// `visit_in` reports exactly the rows `rows_in` does, and `covered` only where the
     /// `covers` callback allowed it.

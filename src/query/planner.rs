@@ -39,9 +39,9 @@ use half::f16;
 use super::filter::Filter;
 use super::QueryError;
 use crate::geo::{haversine_km, Point};
-use crate::index::flat::{dot_f16_f32, row_vector, top_k, top_k_masked, Hit, TopK};
+use crate::index::flat::{dot_f16_f32, row_vector, top_k_bits_into, top_k_into, Hit, TopK};
 use crate::index::hnsw::{search_bounded, GraphView, MAX_EF};
-use crate::index::spatial::{Rect, SpatialIndex};
+use crate::index::spatial::{Coverage, Rect, SpatialIndex};
 
 /// Rows enumerated before the planner pays for a selectivity sample.
 const SMALL_PROBE: usize = 256;
@@ -49,12 +49,6 @@ const SMALL_PROBE: usize = 256;
 /// A spatial enumeration leaves the R-tree for a linear pass once it has found more than
 /// `1 / LINEAR_ABOVE` of the segment's rows.
 const LINEAR_ABOVE: usize = 32;
-
-/// An exact scan over at least this fraction of a segment's rows reads every row in storage
-/// order and keeps the members ([`top_k_masked`]): reading only the members skips rows at
-/// random, which defeats the hardware prefetcher (measured at 1M x 512: 50% of the rows read
-/// one by one took 90 ms, all rows 55 ms; equal at 25%).
-const DENSE_SCAN_FROM: f64 = 0.3;
 
 /// At or above this fraction of passing rows the filtered walk keeps the unwidened beam.
 pub const WIDEN_BELOW: f64 = 0.5;
@@ -340,6 +334,7 @@ pub struct SegmentIndex<'a> {
     shared_rtree: Option<&'a SpatialIndex>,
     routing: OnceLock<RoutingSample>,
     shared_routing: Option<&'a OnceLock<RoutingSample>>,
+    keep_ties: bool,
     params: PlannerParams,
 }
 
@@ -398,8 +393,27 @@ impl<'a> SegmentIndex<'a> {
             shared_rtree: None,
             routing: OnceLock::new(),
             shared_routing: None,
+            keep_ties: false,
             params: PlannerParams::default(),
         })
+    }
+
+    /// Makes the exact paths return, past the best `k`, every row tied with the `k`-th
+    /// score (see [`TopK::keeping_ties`]): for a caller that breaks ties by something else
+    /// than row, such as the collection search over a segment whose rows are not in id
+    /// order.
+    pub fn with_ties_kept(mut self) -> SegmentIndex<'a> {
+        self.keep_ties = true;
+        self
+    }
+
+    /// The collector of the exact paths' best `k`.
+    fn collector(&self, k: usize) -> TopK {
+        if self.keep_ties {
+            TopK::keeping_ties(k)
+        } else {
+            TopK::new(k)
+        }
     }
 
     /// Sets the liveness test (false = deleted row, never returned).
@@ -523,31 +537,57 @@ impl<'a> SegmentIndex<'a> {
     /// Adds every row passing the filter (and alive) to `set` (which may hold rows of an
     /// earlier, limited [`SegmentIndex::collect`]). A spatial filter goes through the R-tree
     /// while it has found at most 1/[`LINEAR_ABOVE`] of the rows; past that, the R-tree's
-    /// per-node and per-row costs exceed one pass over every row, so the set is rebuilt by a
-    /// linear pass that tests radii on precomputed unit vectors (no trigonometry per row).
+    /// per-node and per-row costs exceed one pass in storage order, so the set is rebuilt by
+    /// a pass over the blocks of 64 rows ([`crate::index::spatial::BlockRects`]): blocks
+    /// outside the filter's rectangles are skipped, blocks the filter covers are taken whole
+    /// (time and liveness still tested per row), and the rows of the others are tested, radii
+    /// on precomputed unit vectors (no trigonometry per row). With rows in spatial order most
+    /// blocks are skipped or taken whole.
     fn collect_all(&self, filter: &Filter, set: &mut RowSet) {
         if filter.is_spatial() {
             let switch = (self.n as usize / LINEAR_ABOVE).max(SMALL_PROBE);
             if self.collect(filter, switch, set) {
                 return;
             }
-            if let Some(units) = self.rtree().unit_vectors(self.points) {
-                set.clear();
-                let radius_only = filter.bbox.is_none()
-                    && filter.polygon.is_none()
-                    && filter.time.is_none()
-                    && self.live.is_none();
-                if let (Some(r), true) = (&filter.radius, radius_only) {
-                    r.scan_units(self.points, units, |row| set.insert(row));
-                    return;
-                }
-                for row in 0..self.n {
-                    if self.passes_unit(filter, row, Some(units)) {
-                        set.insert(row);
+            let tree = self.rtree();
+            let (Some(units), Some(blocks), Some(rects)) = (
+                tree.unit_vectors(self.points),
+                tree.blocks(self.points),
+                filter.candidate_rects(),
+            ) else {
+                self.collect(filter, usize::MAX, set);
+                return;
+            };
+            set.clear();
+            let plain = filter.time.is_none() && self.live.is_none();
+            let radius_only = filter.bbox.is_none() && filter.polygon.is_none() && plain;
+            let covers = |r: &Rect| filter.covers_rect(r);
+            blocks.visit(&rects, covers, |start, end, coverage| {
+                let (a, b) = (start as usize, end as usize);
+                match (coverage, &filter.radius) {
+                    (Coverage::Covered, _) if plain => set.insert_run(start, end),
+                    (Coverage::Covered, _) => {
+                        for row in start..end {
+                            if self.passes_except_space(filter, row) {
+                                set.insert(row);
+                            }
+                        }
+                    }
+                    (Coverage::Partial, Some(r)) if radius_only => {
+                        let ps = self.points.get(a..b).unwrap_or(&[]);
+                        let us = units.get(a..b).unwrap_or(&[]);
+                        r.scan_units(ps, us, |i| set.insert(start + i));
+                    }
+                    (Coverage::Partial, _) => {
+                        for row in start..end {
+                            if self.passes_unit(filter, row, Some(units)) {
+                                set.insert(row);
+                            }
+                        }
                     }
                 }
-                return;
-            }
+            });
+            return;
         }
         self.collect(filter, usize::MAX, set);
     }
@@ -628,12 +668,17 @@ impl RowSet {
             .is_some_and(|w| w >> (row % 64) & 1 == 1)
     }
 
+    /// Whether the set has so few rows that sorting them beats reading the bitset: sorting
+    /// m rows costs about m log m steps, reading the bitset one per word; below one row in
+    /// 16 words.
+    fn is_tiny(&self) -> bool {
+        self.rows.len().saturating_mul(16) < self.bits.len()
+    }
+
     /// The rows in ascending order: an exact scan then reads the vectors in storage order,
     /// which the hardware prefetcher follows (the R-tree enumerates rows in tree order).
     fn sorted_rows(&self) -> Vec<u32> {
-        // Sorting m rows costs about m log m steps, reading the bitset one per word: below
-        // one row in 16 words, sort.
-        if self.rows.len().saturating_mul(16) < self.bits.len() {
+        if self.is_tiny() {
             let mut rows = self.rows.clone();
             rows.sort_unstable();
             return rows;
@@ -653,6 +698,20 @@ impl RowSet {
     fn clear(&mut self) {
         self.bits.fill(0);
         self.rows.clear();
+    }
+
+    /// Adds the rows `start..end`, none of them in the set yet.
+    fn insert_run(&mut self, start: u32, end: u32) {
+        let end = end.min(self.bits.len() as u32 * 64);
+        let mut row = start;
+        while row < end {
+            let bit = row % 64;
+            let take = (64 - bit).min(end - row);
+            let mask = u64::MAX.checked_shr(64 - take).unwrap_or(0) << bit;
+            self.bits[row as usize / 64] |= mask;
+            row += take;
+        }
+        self.rows.extend(start..end.max(start));
     }
 
     /// Adds `row` (callers check [`RowSet::contains`] first); rows beyond the bitset are
@@ -708,14 +767,15 @@ pub fn search_segment(
     let n = seg.n as usize;
     let k = req.k.min(n);
     let filter = &req.filter;
-    // The exact scan over an enumerated set: sparse sets read their rows in order, dense
-    // ones read every row (see `DENSE_SCAN_FROM`).
+    // The exact scan over an enumerated set: a few rows are sorted and read one by one;
+    // otherwise the bitset drives the scan, block by block (see `top_k_bits_into`).
     let flat_set = |set: &RowSet, reason| {
         let count = set.rows.len();
-        let hits = if count as f64 >= DENSE_SCAN_FROM * n as f64 {
-            top_k_masked(seg.vectors, seg.dim, &q, seg.n, |row| set.contains(row), k)
+        let hits = if set.is_tiny() {
+            let rows = set.sorted_rows().into_iter();
+            top_k_into(seg.vectors, seg.dim, &q, rows, seg.collector(k))
         } else {
-            top_k(seg.vectors, seg.dim, &q, set.sorted_rows().into_iter(), k)
+            top_k_bits_into(seg.vectors, seg.dim, &q, seg.n, &set.bits, seg.collector(k))
         };
         let plan = Plan::Flat {
             candidates: count as u64,
@@ -857,7 +917,7 @@ pub fn search_geo_ranked(
         return Err(QueryError::ZeroK);
     }
     let rows = seg.candidates(&req.filter);
-    let mut top = TopK::new(req.k.min(seg.n as usize));
+    let mut top = seg.collector(req.k.min(seg.n as usize));
     for &row in &rows {
         let v = row_vector(seg.vectors, seg.dim, row);
         let Some(&p) = seg.points.get(row as usize) else {

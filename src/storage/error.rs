@@ -143,6 +143,9 @@ pub enum WriteError {
     /// A previous commit failed after its manifest may have been renamed; reopen the database.
     #[error("the writer is poisoned by a failed commit; reopen the database")]
     Poisoned,
+    /// Rows handed to the segment encoder repeat an id (a bug in the caller).
+    #[error("id {0} appears twice in one segment")]
+    DuplicateId(u64),
 }
 
 /// Why a commit (or compaction) failed. If it failed before its manifest rename, the database

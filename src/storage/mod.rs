@@ -21,7 +21,7 @@ mod segment;
 mod snapshot;
 mod tombstone;
 
-pub use db::{Db, DbOptions, NewItem, SnapshotSource, MAX_PAYLOAD_BYTES};
+pub use db::{Db, DbOptions, NewItem, RowOrder, SnapshotSource, MAX_PAYLOAD_BYTES};
 pub use directory::{
     AlignedBytes, Directory, FileBytes, FsDirectory, LockGuard, MemDirectory, RebootMode, LOCK_FILE,
 };

@@ -16,7 +16,7 @@ use std::ops::Range;
 use half::f16;
 
 use super::directory::FileBytes;
-use super::error::{CommitError, CorruptError, OpenError};
+use super::error::{CommitError, CorruptError, OpenError, WriteError};
 use super::format::{mul, Bytes, Put};
 use crate::geo::Point;
 
@@ -25,7 +25,7 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"S2CAPSEG";
 /// Magic number at the end of a segment file.
 pub const SEGMENT_FOOTER_MAGIC: [u8; 8] = *b"S2CSEGFT";
 /// The segment format version this build writes.
-pub const SEGMENT_VERSION: u32 = 1;
+pub const SEGMENT_VERSION: u32 = 2;
 /// The oldest segment format version this build reads.
 pub const SEGMENT_MIN_VERSION: u32 = 1;
 /// Size of the segment header.
@@ -51,7 +51,7 @@ pub const NO_TIME: i64 = i64::MIN;
 pub mod kind {
     /// fp16 vectors, row-major, `rows * dim * 2` bytes.
     pub const VECTORS: u32 = 1;
-    /// `u64` ids, strictly increasing, `rows * 8` bytes.
+    /// `u64` ids, unique, `rows * 8` bytes; strictly increasing unless [`ID_ORDER`] is present.
     pub const IDS: u32 = 2;
     /// `(lat f64, lon f64)` per row, `rows * 16` bytes.
     pub const POINTS: u32 = 3;
@@ -63,6 +63,9 @@ pub mod kind {
     pub const PAYLOAD_BYTES: u32 = 6;
     /// Payload presence bitmap, `ceil(rows / 8)` bytes, bit `r % 8` of byte `r / 8`.
     pub const PAYLOAD_PRESENT: u32 = 7;
+    /// `u32` rows in increasing id order, `rows * 4` bytes (format version 2); present only
+    /// when the rows are stored in another order (the writer's spatial order).
+    pub const ID_ORDER: u32 = 8;
     /// First kind reserved for index sections.
     pub const FIRST_INDEX: u32 = 100;
     /// HNSW graph links (index layer).
@@ -93,8 +96,9 @@ pub type SectionBuildError = Box<dyn std::error::Error + Send + Sync>;
 /// Adds extra sections (kind >= 100) to every segment a commit or compaction writes.
 ///
 /// Registered in [`DbOptions`](crate::storage::DbOptions). `build` sees the finished base
-/// segment (vectors, ids, points, ...) through the ordinary read API; rows are sorted by id
-/// and row numbers are final, so an index can refer to rows by number.
+/// segment (vectors, ids, points, ...) through the ordinary read API; rows are in their
+/// final order (see [`RowOrder`](crate::storage::RowOrder)) and row numbers are final, so an
+/// index can refer to rows by number.
 pub trait SectionBuilder: Send + Sync {
     /// Returns `(kind, bytes)` pairs; every kind must be >= 100 and unique within a segment.
     fn build(
@@ -114,7 +118,8 @@ pub(crate) struct RowData {
     pub payload: Option<String>,
 }
 
-/// Serialises rows (sorted by id, unique) and extra sections into a segment file image.
+/// Serialises rows (unique ids, in storage order) and extra sections into a segment file
+/// image. Rows not in id order get an [`ID_ORDER`](kind::ID_ORDER) section.
 pub(crate) fn encode_segment(
     dim: usize,
     generation: u64,
@@ -142,6 +147,23 @@ pub(crate) fn encode_segment(
     sections.push((kind::VECTORS, vectors));
     sections.push((kind::IDS, ids));
     sections.push((kind::POINTS, points));
+    if rows.windows(2).any(|w| w[0].id >= w[1].id) {
+        let too_many =
+            || CommitError::TooLarge(format!("{n} rows in one spatially ordered segment"));
+        let mut order: Vec<u32> = (0..u32::try_from(n).map_err(|_| too_many())?).collect();
+        order.sort_unstable_by_key(|&r| rows[r as usize].id);
+        if let Some(w) = order
+            .windows(2)
+            .find(|w| rows[w[0] as usize].id == rows[w[1] as usize].id)
+        {
+            return Err(WriteError::DuplicateId(rows[w[0] as usize].id).into());
+        }
+        let mut b = Vec::with_capacity(n * 4);
+        for r in order {
+            b.extend_from_slice(&r.to_le_bytes());
+        }
+        sections.push((kind::ID_ORDER, b));
+    }
     if rows.iter().any(|r| r.time.is_some()) {
         let mut t = Vec::with_capacity(n * 8);
         for r in rows {
@@ -239,6 +261,7 @@ pub struct Segment {
     points: Range<usize>,
     times: Option<Range<usize>>,
     payload: Option<(Range<usize>, Range<usize>, Range<usize>)>,
+    id_order: Option<Range<usize>>,
     derived: DerivedSlot,
 }
 
@@ -376,6 +399,7 @@ impl Segment {
             }
             if s.kind < kind::FIRST_INDEX
                 && !(kind::VECTORS..=kind::PAYLOAD_PRESENT).contains(&s.kind)
+                && !(s.kind == kind::ID_ORDER && version >= 2)
             {
                 return Err(b.err(e, format!("unknown section kind {}", s.kind)).into());
             }
@@ -457,6 +481,13 @@ impl Segment {
             }
             _ => return Err(b.err(table_offset, "payload sections incomplete").into()),
         };
+        let id_order = match find(kind::ID_ORDER) {
+            None => None,
+            Some(_) => Some(need(kind::ID_ORDER, mul(rows, 4), "id order")?),
+        };
+        if rows > u64::from(u32::MAX) && id_order.is_some() {
+            return Err(b.err(24, "too many rows for an id order section").into());
+        }
         let seg = Segment {
             bytes: bytes.clone(),
             dim,
@@ -470,6 +501,7 @@ impl Segment {
             points,
             times,
             payload,
+            id_order,
             file: file.clone(),
             derived: DerivedSlot::new(),
         };
@@ -477,6 +509,9 @@ impl Segment {
         if bytemuck::try_cast_slice::<u8, f16>(&seg.buf()[seg.vectors.clone()]).is_err()
             || bytemuck::try_cast_slice::<u8, u64>(&seg.buf()[seg.ids.clone()]).is_err()
             || bytemuck::try_cast_slice::<u8, f64>(&seg.buf()[seg.points.clone()]).is_err()
+            || seg.id_order.as_ref().is_some_and(|r| {
+                bytemuck::try_cast_slice::<u8, u32>(&seg.buf()[r.clone()]).is_err()
+            })
         {
             return Err(CorruptError::new(&file, 0, "sections are not aligned in memory").into());
         }
@@ -540,7 +575,9 @@ impl Segment {
             .get(start..start.saturating_add(self.dim))
             .unwrap_or(&[])
     }
-    /// All ids, in row order (strictly increasing in a valid file; `verify` checks it).
+    /// All ids, in row order (little-endian words). In a valid file they are unique, and
+    /// strictly increasing unless [`id_order`](Segment::id_order) is present; `verify`
+    /// checks both.
     pub fn ids(&self) -> &[u64] {
         bytemuck::try_cast_slice(&self.buf()[self.ids.clone()]).unwrap_or(&[])
     }
@@ -548,11 +585,60 @@ impl Segment {
     pub fn id(&self, row: usize) -> Option<u64> {
         self.ids().get(row).map(|v| u64::from_le(*v))
     }
+    /// The rows in increasing id order (little-endian words), when the rows are stored in
+    /// another order (the writer's spatial order); `None` when row order is id order.
+    pub fn id_order(&self) -> Option<&[u32]> {
+        let r = self.id_order.as_ref()?;
+        Some(bytemuck::try_cast_slice(&self.buf()[r.clone()]).unwrap_or(&[]))
+    }
+    /// The row holding the `rank`-th smallest id (`rank` itself when rows are in id order).
+    fn row_at_rank(&self, rank: usize) -> Option<usize> {
+        match self.id_order() {
+            None => (rank < self.rows).then_some(rank),
+            Some(order) => order.get(rank).map(|r| u32::from_le(*r) as usize),
+        }
+    }
+    /// The `rank`-th smallest id of this segment.
+    pub fn id_at_rank(&self, rank: usize) -> Option<u64> {
+        self.id(self.row_at_rank(rank)?)
+    }
+    /// The number of ids below `id` (a binary search over the ranks; in a corrupt file,
+    /// whose ids are not ordered as the header says, some rank, never a panic).
+    fn rank_of(&self, id: u64) -> usize {
+        let (mut lo, mut hi) = (0, self.rows);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.id_at_rank(mid).is_some_and(|x| x < id) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
     /// The row holding `id` in this segment (binary search), if any.
     pub fn row_of(&self, id: u64) -> Option<usize> {
-        self.ids()
-            .binary_search_by(|v| u64::from_le(*v).cmp(&id))
-            .ok()
+        let rank = self.rank_of(id);
+        (self.id_at_rank(rank) == Some(id))
+            .then(|| self.row_at_rank(rank))
+            .flatten()
+    }
+    /// The smallest and the largest id, if the segment has rows.
+    pub fn id_range(&self) -> Option<(u64, u64)> {
+        Some((
+            self.id_at_rank(0)?,
+            self.id_at_rank(self.rows.checked_sub(1)?)?,
+        ))
+    }
+    /// The ids in `lo..=hi`, increasing.
+    pub fn ids_between(&self, lo: u64, hi: u64) -> impl Iterator<Item = u64> + '_ {
+        let a = self.rank_of(lo);
+        let b = if hi == u64::MAX {
+            self.rows
+        } else {
+            self.rank_of(hi + 1)
+        };
+        (a..b.max(a)).filter_map(|rank| self.id_at_rank(rank))
     }
     /// The point of `row`; an error if the stored coordinates are invalid (corrupt file).
     pub fn point(&self, row: usize) -> Result<Point, CorruptError> {
@@ -640,12 +726,33 @@ impl Segment {
         if buf[pos..self.table_offset as usize].iter().any(|&x| x != 0) {
             return Err(self.corrupt(pos, "non-zero padding"));
         }
-        let ids = self.ids();
-        for (i, w) in ids.windows(2).enumerate() {
-            if u64::from_le(w[0]) >= u64::from_le(w[1]) {
-                return Err(
-                    self.corrupt(self.ids.start + (i + 1) * 8, "ids not strictly increasing")
-                );
+        match (self.id_order(), &self.id_order) {
+            (Some(order), Some(at)) => {
+                let mut seen = vec![0u64; self.rows.div_ceil(64)];
+                for (i, r) in order.iter().enumerate() {
+                    let r = u32::from_le(*r) as usize;
+                    if r >= self.rows || seen[r / 64] & (1 << (r % 64)) != 0 {
+                        return Err(self.corrupt(at.start + i * 4, "id order is not a permutation"));
+                    }
+                    seen[r / 64] |= 1 << (r % 64);
+                }
+                for rank in 1..self.rows {
+                    if self.id_at_rank(rank - 1) >= self.id_at_rank(rank) {
+                        return Err(self.corrupt(
+                            at.start + rank * 4,
+                            "ids not strictly increasing in id order",
+                        ));
+                    }
+                }
+            }
+            _ => {
+                let ids = self.ids();
+                for (i, w) in ids.windows(2).enumerate() {
+                    if u64::from_le(w[0]) >= u64::from_le(w[1]) {
+                        return Err(self
+                            .corrupt(self.ids.start + (i + 1) * 8, "ids not strictly increasing"));
+                    }
+                }
             }
         }
         for row in 0..self.rows {

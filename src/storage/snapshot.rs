@@ -37,7 +37,8 @@ impl SegmentView {
     pub fn live_len(&self) -> usize {
         self.live
     }
-    /// The live rows, in row (= id) order.
+    /// The live rows, in row order (the order the segment stores them in: see
+    /// [`RowOrder`](crate::storage::RowOrder)).
     pub fn live_rows(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.segment.len()).filter(|&r| !self.is_deleted(r))
     }
@@ -127,7 +128,8 @@ impl CollectionView {
             None => Ok(None),
         }
     }
-    /// Every live item (segment by segment, oldest segment first).
+    /// Every live item (segment by segment, oldest segment first; each segment in row order,
+    /// which need not be id order: see [`RowOrder`](crate::storage::RowOrder)).
     pub fn iter(&self) -> impl Iterator<Item = Result<ItemRef<'_>, ReadError>> + '_ {
         self.segments
             .iter()
@@ -288,8 +290,7 @@ pub(crate) fn build_snapshot(
             };
             // Only ids inside this segment's id range can hit it: with time-ordered ingest
             // (disjoint ranges) or after compaction this is O(segments), not O(rows).
-            let own = seg.ids();
-            let (Some(lo), Some(hi)) = (own.first(), own.last()) else {
+            let Some((lo, hi)) = seg.id_range() else {
                 views.push(SegmentView {
                     segment: seg.clone(),
                     live: 0,
@@ -297,14 +298,8 @@ pub(crate) fn build_snapshot(
                 });
                 continue;
             };
-            let (lo, hi) = (u64::from_le(*lo), u64::from_le(*hi));
             for newer in &segs[i + 1..] {
-                let ids = newer.ids();
-                let a = ids.partition_point(|x| u64::from_le(*x) < lo);
-                let b = ids.partition_point(|x| u64::from_le(*x) <= hi);
-                for &id in ids.get(a..b).unwrap_or(&[]) {
-                    mark(u64::from_le(id));
-                }
+                newer.ids_between(lo, hi).for_each(&mut mark);
             }
             for (g, ids) in &tombs {
                 if *g > seg.generation() {

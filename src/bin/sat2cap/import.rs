@@ -85,6 +85,7 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
             min_rows: DEFAULT_MIN_GRAPH_ROWS,
             calibration: None,
         })],
+        ..Default::default()
     };
     let mut npy = NpyReader::open(&a.vectors).map_err(CliError::input)?;
     let (rows, dim) = (npy.header().rows, npy.header().cols);
