@@ -41,14 +41,18 @@ impl Rect {
 
 type Entry = GeomWithData<[f64; 2], u32>;
 
-/// An R-tree of row locations; entries are `([lon, lat], row)`.
+/// The spatial index of a segment's row locations: the [`BlockRects`] of the rows in storage
+/// order, and, when those are not compact (rows not stored in a spatial order), an R-tree
+/// whose entries are `([lon, lat], row)`.
 pub struct SpatialIndex {
-    tree: RTree<Entry>,
+    /// The R-tree: bulk-loaded at build when the blocks are not compact, else on first use
+    /// (from the points handed to the call that needs it).
+    tree: std::sync::OnceLock<RTree<Entry>>,
     len: u32,
     /// Unit vectors of the same points ([`crate::geo::unit_vector`], f32), made on first use.
     units: std::sync::OnceLock<Vec<[f32; 3]>>,
-    /// Bounding rectangles of runs of consecutive rows, made on first use.
-    blocks: std::sync::OnceLock<BlockRects>,
+    /// Bounding rectangles of runs of consecutive rows.
+    blocks: BlockRects,
 }
 
 impl std::fmt::Debug for SpatialIndex {
@@ -58,30 +62,42 @@ impl std::fmt::Debug for SpatialIndex {
 }
 
 impl SpatialIndex {
-    /// Bulk-loads the tree; row `i` is at `points[i]`. Rows beyond `u32::MAX` are ignored
-    /// (segments never hold that many).
+    /// Builds the index of `points` (row `i` at `points[i]`): the block rectangles, and the
+    /// R-tree unless the blocks are compact. Rows beyond `u32::MAX` are ignored (segments
+    /// never hold that many).
     pub fn build(points: &[Point]) -> SpatialIndex {
-        let entries: Vec<Entry> = points
-            .iter()
-            .zip(0..u32::MAX)
-            .map(|(p, row)| GeomWithData::new([p.lon(), p.lat()], row))
-            .collect();
-        let len = entries.len() as u32;
+        let points = &points[..points.len().min(u32::MAX as usize)];
+        let blocks = BlockRects::build(points);
+        let tree = std::sync::OnceLock::new();
+        if !blocks.is_compact() {
+            let _ = tree.set(bulk_load(points));
+        }
         SpatialIndex {
-            tree: RTree::bulk_load(entries),
-            len,
+            tree,
+            len: points.len() as u32,
             units: std::sync::OnceLock::new(),
-            blocks: std::sync::OnceLock::new(),
+            blocks,
         }
     }
 
-    /// The [`BlockRects`] of `points` (the points the tree was built over), computed on the
-    /// first call and kept with the tree; `None` when `points` has another length.
-    pub fn blocks(&self, points: &[Point]) -> Option<&BlockRects> {
+    /// The block rectangles of the rows.
+    pub fn blocks(&self) -> &BlockRects {
+        &self.blocks
+    }
+
+    /// Whether the index answers from its block rectangles alone (they are compact: see
+    /// [`BlockRects::is_compact`]); otherwise it walks the R-tree.
+    pub fn uses_blocks(&self) -> bool {
+        self.tree.get().is_none() && self.blocks.is_compact()
+    }
+
+    /// The R-tree, bulk-loaded from `points` (the points the index was built over) if it was
+    /// not yet; `None` when `points` has another length and no tree was built.
+    fn tree(&self, points: &[Point]) -> Option<&RTree<Entry>> {
         if points.len() != self.len as usize {
-            return None;
+            return self.tree.get();
         }
-        Some(self.blocks.get_or_init(|| BlockRects::build(points)))
+        Some(self.tree.get_or_init(|| bulk_load(points)))
     }
 
     /// The unit vectors of `points` (the points the tree was built over), computed on the
@@ -113,24 +129,40 @@ impl SpatialIndex {
     }
 
     /// Calls `f(row, covered)` for every row whose location lies in `rect` (closed), in tree
-    /// order. `covers` is asked about whole tree nodes (their bounding rectangles, inside
+    /// order (`points` are the points the index was built over, for an R-tree not built yet;
+    /// with other points and no tree, nothing is visited). `covers` is asked about whole tree nodes (their bounding rectangles, inside
     /// `rect`): when it answers true, the rows under the node are passed with `covered =
     /// true` without further tests, and the caller may skip its own exact test for them; so
     /// `covers` must only answer true for rectangles whose every point passes that test.
     /// The walk stops as soon as `f` returns false; returns whether it ran to the end.
-    pub fn visit_in<C, F>(&self, rect: &Rect, covers: &C, f: &mut F) -> bool
+    pub fn visit_in<C, F>(&self, points: &[Point], rect: &Rect, covers: &C, f: &mut F) -> bool
     where
         C: Fn(&Rect) -> bool,
         F: FnMut(u32, bool) -> bool,
     {
-        visit(self.tree.root(), rect, covers, f)
+        match self.tree(points) {
+            Some(t) => visit(t.root(), rect, covers, f),
+            None => true,
+        }
     }
 
-    /// Rows whose location lies in `rect` (closed), in tree order.
-    pub fn rows_in(&self, rect: &Rect) -> impl Iterator<Item = u32> + '_ {
+    /// Rows whose location lies in `rect` (closed), in tree order (`points` as in
+    /// [`visit_in`](SpatialIndex::visit_in)).
+    pub fn rows_in(&self, points: &[Point], rect: &Rect) -> Vec<u32> {
         let env = AABB::from_corners([rect.lon_min, rect.lat_min], [rect.lon_max, rect.lat_max]);
-        self.tree.locate_in_envelope(&env).map(|e| e.data)
+        self.tree(points)
+            .map(|t| t.locate_in_envelope(&env).map(|e| e.data).collect())
+            .unwrap_or_default()
     }
+}
+
+fn bulk_load(points: &[Point]) -> RTree<Entry> {
+    let entries: Vec<Entry> = points
+        .iter()
+        .zip(0..u32::MAX)
+        .map(|(p, row)| GeomWithData::new([p.lon(), p.lat()], row))
+        .collect();
+    RTree::bulk_load(entries)
 }
 
 /// How a run of rows relates to a region, as far as their bounding rectangle tells.
@@ -162,6 +194,19 @@ impl BlockRects {
     pub const BLOCK: usize = 64;
     /// Blocks per group.
     pub const GROUP: usize = 64;
+
+    /// Whether the blocks are compact: their rectangles add up to at most 16 times the
+    /// lon/lat world (in a random row order each block spans most of the world, so the sum
+    /// is about the block count; in a spatial order the blocks tile the occupied ground).
+    /// Then a region's rows are found from the rectangles alone, without an R-tree.
+    pub fn is_compact(&self) -> bool {
+        let area: f64 = self
+            .blocks
+            .iter()
+            .map(|r| (r.lon_max - r.lon_min) / 360.0 * ((r.lat_max - r.lat_min) / 180.0))
+            .sum();
+        area <= 16.0
+    }
 
     /// The rectangles of `points` (rows beyond `u32::MAX` are ignored).
     pub fn build(points: &[Point]) -> BlockRects {
@@ -205,23 +250,27 @@ impl BlockRects {
     /// adjacent runs of the same coverage merged) that may lie in the region bounded by
     /// `rects` (rows outside every rectangle of `rects` are never reported). A run is
     /// [`Coverage::Covered`] when `covers` answered true for its rectangle (so `covers` must
-    /// only answer true for rectangles whose every point passes the caller's test).
+    /// only answer true for rectangles whose every point passes the caller's test). The
+    /// visit stops when `f` returns false; returns whether it ran to the end.
     pub fn visit(
         &self,
         rects: &[Rect],
         covers: impl Fn(&Rect) -> bool,
-        mut f: impl FnMut(u32, u32, Coverage),
-    ) {
+        mut f: impl FnMut(u32, u32, Coverage) -> bool,
+    ) -> bool {
         let meets = |b: &Rect| rects.iter().any(|r| intersects(r, b));
         let inside = |b: &Rect| rects.iter().any(|r| encloses(r, b)) && covers(b);
         let mut run: Option<(u32, u32, Coverage)> = None;
+        // Extends the pending run, or hands it to `f` and starts the next; false = stop.
         let mut emit = |start: u32, end: u32, c: Coverage| match &mut run {
-            Some((_, e, rc)) if *e == start && *rc == c => *e = end,
-            _ => {
-                if let Some((s, e, rc)) = run.replace((start, end, c)) {
-                    f(s, e, rc);
-                }
+            Some((_, e, rc)) if *e == start && *rc == c => {
+                *e = end;
+                true
             }
+            _ => match run.replace((start, end, c)) {
+                Some((s, e, rc)) => f(s, e, rc),
+                None => true,
+            },
         };
         let block_end = |b: usize| ((b + 1) * Self::BLOCK).min(self.n as usize) as u32;
         for (g, grect) in self.groups.iter().enumerate() {
@@ -231,11 +280,10 @@ impl BlockRects {
                 continue;
             }
             if inside(grect) {
-                emit(
-                    (first * Self::BLOCK) as u32,
-                    block_end(last - 1),
-                    Coverage::Covered,
-                );
+                let start = (first * Self::BLOCK) as u32;
+                if !emit(start, block_end(last - 1), Coverage::Covered) {
+                    return false;
+                }
                 continue;
             }
             for (b, brect) in self.blocks[first..last].iter().enumerate() {
@@ -248,11 +296,14 @@ impl BlockRects {
                 } else {
                     Coverage::Partial
                 };
-                emit((b * Self::BLOCK) as u32, block_end(b), c);
+                if !emit((b * Self::BLOCK) as u32, block_end(b), c) {
+                    return false;
+                }
             }
         }
-        if let Some((s, e, c)) = run {
-            f(s, e, c);
+        match run {
+            Some((s, e, c)) => f(s, e, c),
+            None => true,
         }
     }
 }
@@ -383,6 +434,7 @@ mod tests {
                 if c == Coverage::Covered {
                     covered_rows += end - start;
                 }
+                true
             });
             for (row, p) in points.iter().enumerate() {
                 let inside = rects.iter().any(|r| r.contains(p.lon(), p.lat()));
@@ -413,7 +465,33 @@ mod tests {
             }
         }
         let empty = BlockRects::build(&[]);
-        empty.visit(&rects, |_| true, |_, _, _| panic!("no rows"));
+        assert!(empty.visit(&rects, |_| true, |_, _, _| panic!("no rows")));
+        // Stopping: the first run ends the visit.
+        let blocks = BlockRects::build(&sorted);
+        let mut runs = 0;
+        assert!(!blocks.visit(&rects, north, |_, _, _| {
+            runs += 1;
+            false
+        }));
+        assert_eq!(runs, 1);
+        assert!(blocks.is_compact() && !BlockRects::build(&scattered).is_compact());
+        // An index over compact blocks builds no R-tree until a caller asks for one.
+        let index = SpatialIndex::build(&sorted);
+        assert!(index.uses_blocks());
+        let mut want: Vec<u32> = (0..sorted.len() as u32)
+            .filter(|&r| rects[1].contains(sorted[r as usize].lon(), sorted[r as usize].lat()))
+            .collect();
+        let mut got = index.rows_in(&sorted, &rects[1]);
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        assert!(!index.uses_blocks());
+        assert!(
+            SpatialIndex::build(&scattered)
+                .rows_in(&sorted[..5], &rects[0])
+                .len()
+                > 0
+        );
     }
 
     /// `visit_in` reports exactly the rows `rows_in` does, and `covered` only where the
@@ -434,12 +512,12 @@ mod tests {
             lon_max: 60.0,
             lat_max: 45.0,
         };
-        let mut want: Vec<u32> = tree.rows_in(&rect).collect();
+        let mut want: Vec<u32> = tree.rows_in(&points, &rect);
         want.sort_unstable();
         let north = |r: &Rect| r.lat_min >= 0.0;
         let mut got = Vec::new();
         let mut covered = 0;
-        let done = tree.visit_in(&rect, &north, &mut |row, c| {
+        let done = tree.visit_in(&points, &rect, &north, &mut |row, c| {
             got.push(row);
             if c {
                 covered += 1;
@@ -452,13 +530,13 @@ mod tests {
         assert_eq!(got, want);
         assert!(covered > 0, "some nodes are covered");
         let mut none = 0;
-        tree.visit_in(&rect, &|_: &Rect| false, &mut |_, c| {
+        tree.visit_in(&points, &rect, &|_: &Rect| false, &mut |_, c| {
             none += usize::from(c);
             true
         });
         assert_eq!(none, 0);
         let mut seen = 0;
-        assert!(!tree.visit_in(&rect, &north, &mut |_, _| {
+        assert!(!tree.visit_in(&points, &rect, &north, &mut |_, _| {
             seen += 1;
             seen < 3
         }));

@@ -535,114 +535,129 @@ impl<'a> SegmentIndex<'a> {
     }
 
     /// Adds every row passing the filter (and alive) to `set` (which may hold rows of an
-    /// earlier, limited [`SegmentIndex::collect`]). A spatial filter goes through the R-tree
-    /// while it has found at most 1/[`LINEAR_ABOVE`] of the rows; past that, the R-tree's
-    /// per-node and per-row costs exceed one pass in storage order, so the set is rebuilt by
-    /// a pass over the blocks of 64 rows ([`crate::index::spatial::BlockRects`]): blocks
-    /// outside the filter's rectangles are skipped, blocks the filter covers are taken whole
-    /// (time and liveness still tested per row), and the rows of the others are tested, radii
-    /// on precomputed unit vectors (no trigonometry per row). With rows in spatial order most
-    /// blocks are skipped or taken whole.
+    /// earlier, limited [`SegmentIndex::collect`]).
+    ///
+    /// A spatial filter over rows stored in a spatial order (compact block rectangles, see
+    /// [`SpatialIndex::uses_blocks`]) is answered by one pass over the block rectangles
+    /// ([`SegmentIndex::collect_blocks`]). Otherwise it goes through the R-tree while that
+    /// has found at most 1/[`LINEAR_ABOVE`] of the rows; past that, the R-tree's per-node and
+    /// per-row costs exceed one pass over every row, and the set is rebuilt by the same block
+    /// pass, where every block then tests its rows.
     fn collect_all(&self, filter: &Filter, set: &mut RowSet) {
-        if filter.is_spatial() {
+        let Some(rects) = filter.candidate_rects() else {
+            self.collect(filter, usize::MAX, set);
+            return;
+        };
+        let tree = self.rtree();
+        if !tree.uses_blocks() {
             let switch = (self.n as usize / LINEAR_ABOVE).max(SMALL_PROBE);
             if self.collect(filter, switch, set) {
                 return;
             }
-            let tree = self.rtree();
-            let (Some(units), Some(blocks), Some(rects)) = (
-                tree.unit_vectors(self.points),
-                tree.blocks(self.points),
-                filter.candidate_rects(),
-            ) else {
-                self.collect(filter, usize::MAX, set);
-                return;
-            };
-            set.clear();
-            let plain = filter.time.is_none() && self.live.is_none();
-            let radius_only = filter.bbox.is_none() && filter.polygon.is_none() && plain;
-            let covers = |r: &Rect| filter.covers_rect(r);
-            blocks.visit(&rects, covers, |start, end, coverage| {
-                let (a, b) = (start as usize, end as usize);
-                match (coverage, &filter.radius) {
-                    (Coverage::Covered, _) if plain => set.insert_run(start, end),
-                    (Coverage::Covered, _) => {
-                        for row in start..end {
-                            if self.passes_except_space(filter, row) {
-                                set.insert(row);
-                            }
-                        }
-                    }
-                    (Coverage::Partial, Some(r)) if radius_only => {
-                        let ps = self.points.get(a..b).unwrap_or(&[]);
-                        let us = units.get(a..b).unwrap_or(&[]);
-                        r.scan_units(ps, us, |i| set.insert(start + i));
-                    }
-                    (Coverage::Partial, _) => {
-                        for row in start..end {
-                            if self.passes_unit(filter, row, Some(units)) {
-                                set.insert(row);
-                            }
-                        }
-                    }
-                }
-            });
-            return;
         }
-        self.collect(filter, usize::MAX, set);
+        set.clear();
+        self.collect_blocks(filter, &rects, usize::MAX, set);
     }
 
-    /// Adds the rows passing the filter (and alive) to `set`, through the R-tree when the
-    /// filter is spatial, else by testing every row; stops once the set holds more than
-    /// `limit` rows. Rows already in the set are skipped before any predicate is tested, so
-    /// a second, unlimited call after a limited one only tests the rows it had not reached.
+    /// Adds the rows passing the filter (and alive) to `set`, stopping once the set holds
+    /// more than `limit` rows; rows already in the set are skipped before any predicate is
+    /// tested, so a second, unlimited call after a limited one only tests the rows it had
+    /// not reached. A spatial filter goes through the block rectangles when rows are stored
+    /// in a spatial order, else through the R-tree; any other filter tests every row.
     /// Returns whether the enumeration ran to the end.
     fn collect(&self, filter: &Filter, limit: usize, set: &mut RowSet) -> bool {
-        match filter.candidate_rects() {
-            Some(rects) => {
-                let tree = self.rtree();
-                let covers = |r: &Rect| filter.covers_rect(r);
-                // Rows the tree cannot vouch for: radii tested on the unit vectors when the
-                // filter has one.
-                let units = filter
-                    .radius
-                    .is_some()
-                    .then(|| tree.unit_vectors(self.points))
-                    .flatten();
-                for r in &rects {
-                    // Rows under covered tree nodes skip the geometry, not the time and
-                    // liveness tests.
-                    let done = tree.visit_in(r, &covers, &mut |row, covered| {
-                        if set.contains(row) {
-                            return true;
-                        }
-                        let ok = if covered {
-                            self.passes_except_space(filter, row)
-                        } else {
-                            self.passes_unit(filter, row, units)
-                        };
-                        if ok {
-                            set.insert(row);
-                        }
-                        set.rows.len() <= limit
-                    });
-                    if !done {
+        let Some(rects) = filter.candidate_rects() else {
+            for row in 0..self.n {
+                if !set.contains(row) && self.passes(filter, row) {
+                    set.insert(row);
+                    if set.rows.len() > limit {
                         return false;
                     }
                 }
             }
-            None => {
-                for row in 0..self.n {
-                    if !set.contains(row) && self.passes(filter, row) {
-                        set.insert(row);
-                        if set.rows.len() > limit {
-                            return false;
+            return true;
+        };
+        let tree = self.rtree();
+        if tree.uses_blocks() {
+            return self.collect_blocks(filter, &rects, limit, set);
+        }
+        let covers = |r: &Rect| filter.covers_rect(r);
+        // Rows the tree cannot vouch for: radii tested on the unit vectors when the filter
+        // has one.
+        let units = filter
+            .radius
+            .is_some()
+            .then(|| tree.unit_vectors(self.points))
+            .flatten();
+        for r in &rects {
+            // Rows under covered tree nodes skip the geometry, not the time and liveness
+            // tests.
+            let done = tree.visit_in(self.points, r, &covers, &mut |row, covered| {
+                if set.contains(row) {
+                    return true;
+                }
+                let ok = if covered {
+                    self.passes_except_space(filter, row)
+                } else {
+                    self.passes_unit(filter, row, units)
+                };
+                if ok {
+                    set.insert(row);
+                }
+                set.rows.len() <= limit
+            });
+            if !done {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// [`SegmentIndex::collect`] through the block rectangles
+    /// ([`crate::index::spatial::BlockRects`]) of the filter's covering `rects`: blocks
+    /// outside them are skipped, blocks the filter covers are taken whole (time and liveness
+    /// still tested per row), and the other blocks test their rows, radii on precomputed unit
+    /// vectors (no trigonometry per row; 64 rows at a time for a lone radius filter).
+    fn collect_blocks(
+        &self,
+        filter: &Filter,
+        rects: &[Rect],
+        limit: usize,
+        set: &mut RowSet,
+    ) -> bool {
+        let tree = self.rtree();
+        let units = tree.unit_vectors(self.points);
+        let covers = |r: &Rect| filter.covers_rect(r);
+        let plain = filter.time.is_none() && self.live.is_none();
+        let radius_only = filter.bbox.is_none() && filter.polygon.is_none() && plain;
+        // An empty set at the start: the runs are disjoint, so no row is met twice.
+        let fresh = set.rows.is_empty();
+        tree.blocks().visit(rects, covers, |start, end, coverage| {
+            let (a, b) = (start as usize, end as usize);
+            match (coverage, &filter.radius, units) {
+                (Coverage::Covered, _, _) if plain && fresh => set.insert_run(start, end),
+                (Coverage::Covered, _, _) => {
+                    for row in start..end {
+                        if !set.contains(row) && self.passes_except_space(filter, row) {
+                            set.insert(row);
+                        }
+                    }
+                }
+                (Coverage::Partial, Some(r), Some(units)) if radius_only && fresh => {
+                    let ps = self.points.get(a..b).unwrap_or(&[]);
+                    let us = units.get(a..b).unwrap_or(&[]);
+                    r.scan_units(ps, us, |i| set.insert(start + i));
+                }
+                (Coverage::Partial, _, _) => {
+                    for row in start..end {
+                        if !set.contains(row) && self.passes_unit(filter, row, units) {
+                            set.insert(row);
                         }
                     }
                 }
             }
-        }
-        true
+            set.rows.len() <= limit
+        })
     }
 }
 
