@@ -49,7 +49,10 @@ fn valid_files() -> (Files, Files, Files) {
                 NewItem {
                     id: id * 5,
                     vector: &v,
-                    point: Point::new(-90.0 + id as f64, 179.0).unwrap(),
+                    // Out of id order on the Hilbert curve: the segments get an id-order
+                    // section.
+                    point: Point::new(-90.0 + id as f64, 179.0 - (id as f64 * 97.0) % 350.0)
+                        .unwrap(),
                     time: (id % 2 == 1).then_some(-(id as i64)),
                     payload: (dim > 1 && id % 2 == 0).then_some(p.as_str()),
                 },
@@ -70,6 +73,14 @@ fn valid_files() -> (Files, Files, Files) {
             }
         }
     }
+    let spatial = s.iter().any(|b| {
+        sat2cap::storage::Segment::open(
+            Arc::new(sat2cap::storage::AlignedBytes::from_slice(b)),
+            "v",
+        )
+        .is_ok_and(|seg| seg.id_order().is_some())
+    });
+    assert!(spatial, "no valid segment with an id-order section");
     (s, m, t)
 }
 

@@ -29,6 +29,17 @@ pub fn segment_open(data: &[u8]) {
     }
     let _ = seg.vector(n);
     let _ = seg.payload(n);
+    // Id lookups go through the id-order section when there is one (never trusted to be a
+    // permutation before `verify`).
+    let _ = (seg.id_order().map(<[u32]>::len), seg.id_range());
+    for row in 0..n.min(256) {
+        if let Some(id) = seg.id(row) {
+            let _ = seg.row_of(id);
+        }
+        let _ = seg.id_at_rank(row);
+    }
+    let _ = seg.ids_between(0, u64::MAX).take(4096).count();
+    let _ = seg.ids_between(u64::MAX, 0).count();
     for s in seg.sections() {
         assert_eq!(seg.section(s.kind).map(<[u8]>::len), Some(s.len as usize));
     }
