@@ -657,7 +657,8 @@ mod tests {
         let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.7).cos()).collect();
         // Scattered members, runs (whole blocks, blocks cut by a run's ends), everything,
         // nothing, and members past the last row.
-        let sets: Vec<(&str, Box<dyn Fn(u32) -> bool>)> = vec![
+        type Member = Box<dyn Fn(u32) -> bool>;
+        let sets: Vec<(&str, Member)> = vec![
             ("every 3rd", Box::new(|r| r % 3 == 1)),
             ("every 70th", Box::new(|r| r % 70 == 5)),
             (

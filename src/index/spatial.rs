@@ -486,12 +486,9 @@ mod tests {
         want.sort_unstable();
         assert_eq!(got, want);
         assert!(!index.uses_blocks());
-        assert!(
-            SpatialIndex::build(&scattered)
-                .rows_in(&sorted[..5], &rects[0])
-                .len()
-                > 0
-        );
+        assert!(!SpatialIndex::build(&scattered)
+            .rows_in(&sorted[..5], &rects[0])
+            .is_empty());
     }
 
     /// `visit_in` reports exactly the rows `rows_in` does, and `covered` only where the
