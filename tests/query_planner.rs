@@ -587,3 +587,67 @@ fn routing_sample_degenerate_shapes() {
     );
     assert!(s.best(&[1.0, 0.0], 0).is_empty(), "keep 0");
 }
+
+/// A filter passing half the rows: when the rows lie in Hilbert order of their points (as
+/// segments store them) the half is a few long runs, and the exact scan takes it
+/// (`Contiguous`, exact answer); the same rows in a scattered order go to the graph walk.
+#[test]
+fn contiguous_candidates_are_scanned_exactly() {
+    use half::f16;
+    let n = 20_000usize;
+    let dim = 2;
+    let mut points: Vec<Point> = (0..n)
+        .map(|i| Point::new((i * 7 % 170) as f64 - 85.0, (i * 13 % 350) as f64 - 175.0).unwrap())
+        .collect();
+    let west = Filter::new().bbox(BBox::new(-180.0, -90.0, 0.0, 90.0).unwrap());
+    for sorted in [false, true] {
+        if sorted {
+            points.sort_by_key(|&p| sat2cap::geo::hilbert_key(p));
+        }
+        let vectors: Vec<f16> = (0..n)
+            .flat_map(|i| {
+                let a = i as f32 * 0.001;
+                [f16::from_f32(a.cos()), f16::from_f32(a.sin())]
+            })
+            .collect();
+        let adjacency = (0..n as u32)
+            .map(|r| vec![(r + 1) % n as u32, (r + n as u32 - 1) % n as u32])
+            .collect();
+        let bytes = level0_graph(dim, adjacency);
+        let view = GraphView::parse(&bytes, n as u32).unwrap();
+        let seg = SegmentIndex::new(&vectors, dim, &points, None, Some(view)).unwrap();
+        let q = vec![0.6f32, 0.8];
+        let req = SearchRequest::new(q.clone(), 10).with_filter(west.clone());
+        let (hits, plan) = search_segment(&seg, &req).unwrap();
+        let keep = |r: u32| points[r as usize].lon() <= 0.0;
+        let count = (0..n as u32).filter(|&r| keep(r)).count();
+        assert!(count > n / 3, "{count}");
+        if sorted {
+            assert!(
+                matches!(
+                    plan,
+                    Plan::Flat {
+                        reason: FlatReason::Contiguous,
+                        ..
+                    }
+                ),
+                "{plan:?}"
+            );
+            assert_eq!(rows(&hits), rows(&exact_rows(&vectors, dim, &q, 10, keep)));
+        } else {
+            assert!(matches!(plan, Plan::Graph { .. }), "{plan:?}");
+        }
+    }
+}
+
+/// Exact top-k rows of `vectors` among those `keep` passes (ties by row).
+fn exact_rows(
+    vectors: &[half::f16],
+    dim: usize,
+    q: &[f32],
+    k: usize,
+    keep: impl Fn(u32) -> bool,
+) -> Vec<Hit> {
+    let n = vectors.len() / dim;
+    sat2cap::index::flat::top_k(vectors, dim, q, (0..n as u32).filter(|&r| keep(r)), k)
+}
