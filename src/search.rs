@@ -33,6 +33,7 @@ use crate::index::hnsw::{
     CalibratedEf, GraphLayout, GraphView, HnswParams, HnswSectionBuilder, CALIBRATION_KIND,
     SECTION_KIND,
 };
+use crate::index::quant::{QuantLayout, QuantSectionBuilder, QUANT_KIND};
 use crate::index::spatial::SpatialIndex;
 use crate::query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
 use crate::query::planner::{
@@ -62,14 +63,19 @@ pub const DEFAULT_HNSW: HnswParams = HnswParams {
 };
 
 /// Database options with the default indexes: an HNSW graph in every segment of at least
-/// [`DEFAULT_MIN_GRAPH_ROWS`] rows (smaller segments are scanned exactly).
+/// [`DEFAULT_MIN_GRAPH_ROWS`] rows (smaller segments are scanned exactly), and the int8 copy
+/// of the vectors ([`QuantSectionBuilder`]) that exact scans read instead of the f16 vectors
+/// (same answers, about half the bytes).
 pub fn default_db_options() -> DbOptions {
     DbOptions {
-        section_builders: vec![Arc::new(HnswSectionBuilder {
-            params: DEFAULT_HNSW,
-            min_rows: DEFAULT_MIN_GRAPH_ROWS,
-            calibration: None,
-        })],
+        section_builders: vec![
+            Arc::new(HnswSectionBuilder {
+                params: DEFAULT_HNSW,
+                min_rows: DEFAULT_MIN_GRAPH_ROWS,
+                calibration: None,
+            }),
+            Arc::new(QuantSectionBuilder),
+        ],
         ..Default::default()
     }
 }
@@ -347,6 +353,15 @@ fn search_one(
     if sv.live_len() < sv.len() {
         idx = idx.with_live(&live);
     }
+    let quant = match (&d.quant, sv.section(QUANT_KIND)) {
+        (Some(layout), Some(bytes)) => Some(layout.view(bytes).ok_or_else(|| {
+            QueryError::Corrupt(format!("{}: int8 section changed size", sv.file()))
+        })?),
+        _ => None,
+    };
+    if let Some(q) = quant {
+        idx = idx.with_quantized(q);
+    }
     if sv.id_order().is_some() {
         // Rows are not in id order: the exact paths hand over the rows tied at the k-th
         // score, and the merge below breaks the tie by id.
@@ -366,6 +381,8 @@ struct Derived {
     /// The routing sample of unfiltered walks, built by the first one.
     routing: OnceLock<RoutingSample>,
     graph: Option<GraphLayout>,
+    /// The int8 copy of the vectors, when the segment has one (validated).
+    quant: Option<QuantLayout>,
     /// The calibrated beam of the graph, when the segment has a calibration section.
     calibrated_ef: Option<usize>,
 }
@@ -427,11 +444,19 @@ fn compute_derived(seg: &Segment) -> Result<Derived, QueryError> {
             Some(c.ef as usize)
         }
     };
+    let quant = match seg.section(QUANT_KIND) {
+        None => None,
+        Some(bytes) => Some(
+            QuantLayout::parse(bytes, n, seg.dim())
+                .map_err(|e| QueryError::Corrupt(format!("{}: int8 section: {e}", seg.file())))?,
+        ),
+    };
     let rtree = SpatialIndex::build(&points);
     Ok(Derived {
         points,
         times,
         rtree,
+        quant,
         routing: OnceLock::new(),
         graph,
         calibrated_ef,

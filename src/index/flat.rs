@@ -334,6 +334,11 @@ impl TopK {
         }
     }
 
+    /// The `k` this collector keeps.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
     /// Number of hits held.
     pub fn len(&self) -> usize {
         self.heap.len()

@@ -4,13 +4,15 @@
 //!   candidate sets.
 //! - [`hnsw`]: graph built with `hnsw_rs`, exported into our own byte layout
 //!   ([`hnsw::GraphView`]) and searched in place, with filter support.
-//! - [`spatial`]: an R-tree over row locations, for candidate counting and enumeration.
+//! - [`quant`]: an int8 copy of the vectors, for exact scans that read half the bytes.
+//! - [`spatial`]: block rectangles and an R-tree over row locations, for enumeration.
 //!
 //! Every index addresses rows by their `u32` position in the segment (row `i` owns
 //! `vectors[i * dim..(i + 1) * dim]`).
 
 pub mod flat;
 pub mod hnsw;
+pub mod quant;
 pub mod spatial;
 pub mod synth;
 

@@ -48,6 +48,7 @@ use crate::index::flat::{
     dot_f16_f32, row_vector, top_k_bits_into, top_k_into, Hit, TopK, DENSE_BLOCK_FROM,
 };
 use crate::index::hnsw::{search_bounded, GraphView, MAX_EF};
+use crate::index::quant::{top_k_bits_quantized, QuantView};
 use crate::index::spatial::{Coverage, Rect, SpatialIndex};
 
 /// Rows enumerated before the planner pays for a selectivity sample.
@@ -354,6 +355,7 @@ pub struct SegmentIndex<'a> {
     routing: OnceLock<RoutingSample>,
     shared_routing: Option<&'a OnceLock<RoutingSample>>,
     keep_ties: bool,
+    quant: Option<QuantView<'a>>,
     params: PlannerParams,
 }
 
@@ -413,8 +415,20 @@ impl<'a> SegmentIndex<'a> {
             routing: OnceLock::new(),
             shared_routing: None,
             keep_ties: false,
+            quant: None,
             params: PlannerParams::default(),
         })
+    }
+
+    /// Gives the exact scans an int8 copy of the vectors (the segment's
+    /// [`QUANT_KIND`](crate::index::quant::QUANT_KIND) section): they then score the members
+    /// on it and rescore only the rows that may rank from the f16 vectors, with the same
+    /// answer ([`top_k_bits_quantized`]). A copy of another shape is ignored.
+    pub fn with_quantized(mut self, quant: QuantView<'a>) -> SegmentIndex<'a> {
+        if quant.rows() == self.n as usize && quant.dim() == self.dim {
+            self.quant = Some(quant);
+        }
+        self
     }
 
     /// Makes the exact paths return, past the best `k`, every row tied with the `k`-th
@@ -818,11 +832,18 @@ pub fn search_segment(
     // otherwise the bitset drives the scan, block by block (see `top_k_bits_into`).
     let flat_set = |set: &RowSet, reason| {
         let count = set.rows.len();
-        let hits = if set.is_tiny() {
-            let rows = set.sorted_rows().into_iter();
-            top_k_into(seg.vectors, seg.dim, &q, rows, seg.collector(k))
-        } else {
-            top_k_bits_into(seg.vectors, seg.dim, &q, seg.n, &set.bits, seg.collector(k))
+        let hits = match (set.is_tiny(), &seg.quant) {
+            (true, _) => {
+                let rows = set.sorted_rows().into_iter();
+                top_k_into(seg.vectors, seg.dim, &q, rows, seg.collector(k))
+            }
+            (false, Some(quant)) => {
+                let (v, dim, bits) = (seg.vectors, seg.dim, &set.bits);
+                top_k_bits_quantized(v, dim, &q, seg.n, bits, quant, seg.collector(k))
+            }
+            (false, None) => {
+                top_k_bits_into(seg.vectors, seg.dim, &q, seg.n, &set.bits, seg.collector(k))
+            }
         };
         let plan = Plan::Flat {
             candidates: count as u64,

@@ -1,0 +1,542 @@
+//! An int8 copy of a segment's vectors, for exact scans that read half the bytes.
+//!
+//! Each row `x` (f16, `dim` wide) is stored as a scale `s = max|x_i| / 127`, the codes
+//! `c_i = round(x_i / s)` (i8, `|x_i - s c_i| <= s / 2`), and `l1 = sum |x_i|` rounded up.
+//! A query `q` (f32, normalised) is quantised to `d_i = round(q_i / t)` with
+//! `t = max|q_i| / 2047`, so that the integer dot product `sum c_i d_i` fits an `i32` at every
+//! supported dimension. Then `s t sum c_i d_i` is within
+//!
+//! ```text
+//! B = s / 2 * |q|_1 + t / 2 * (l1 + dim * s / 2) + slack
+//! ```
+//!
+//! of the f16 score `sum q_i x_i` (`q_i x_i - t d_i s c_i = q_i (x_i - s c_i) +
+//! s c_i (q_i - t d_i)`, and `s |c_i| <= |x_i| + s / 2`); `slack` covers the rounding of the
+//! f32 sums on both sides. [`top_k_bits_quantized`] scores every member with the codes, keeps
+//! the rows whose upper bound reaches the `k`-th best lower bound, and scores those again
+//! from the f16 vectors: the answer is the exact scan's, rows and scores, while the pass
+//! over all members reads `dim + 8` bytes a row instead of `2 dim`.
+//!
+//! Section layout (kind [`QUANT_KIND`], little-endian): a 64-byte header (`magic "S2CI8\0\0\0"`,
+//! `version u32 = 1`, `dim u32`, `rows u64`, zero padding), then `rows` f32 scales, `rows`
+//! f32 L1 norms, then the codes, `rows * dim` i8, each block starting at a multiple of 64.
+
+use half::f16;
+
+use super::flat::{dot_f16_f32, row_vector, Hit, TopK, DENSE_BLOCK_FROM};
+use crate::storage::{ExtraSections, SectionBuildError, SectionBuilder, Segment};
+
+/// Section kind of the int8 copy (index layer).
+pub const QUANT_KIND: u32 = 103;
+
+const MAGIC: [u8; 8] = *b"S2CI8\0\0\0";
+const VERSION: u32 = 1;
+const HEADER: usize = 64;
+/// Largest query code: `dim * 127 * QUERY_MAX` stays below `i32::MAX` up to dim 4096.
+const QUERY_MAX: f32 = 2047.0;
+
+fn align64(x: usize) -> usize {
+    x.div_ceil(64) * 64
+}
+
+/// Byte offsets of the scales, norms and codes in a section of `rows` x `dim`.
+fn layout(rows: usize, dim: usize) -> Option<(usize, usize, usize, usize)> {
+    let scales = HEADER;
+    let l1 = align64(scales.checked_add(rows.checked_mul(4)?)?);
+    let codes = align64(l1.checked_add(rows.checked_mul(4)?)?);
+    let end = codes.checked_add(rows.checked_mul(dim)?)?;
+    Some((scales, l1, codes, end))
+}
+
+/// Builds the int8 section of `vectors` (`dim` wide, finite f16).
+pub fn build_quantized(vectors: &[f16], dim: usize) -> Vec<u8> {
+    let rows = if dim == 0 { 0 } else { vectors.len() / dim };
+    let Some((so, lo, co, end)) = layout(rows, dim) else {
+        return Vec::new();
+    };
+    let mut out = vec![0u8; end];
+    out[..8].copy_from_slice(&MAGIC);
+    out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    out[12..16].copy_from_slice(&(dim as u32).to_le_bytes());
+    out[16..24].copy_from_slice(&(rows as u64).to_le_bytes());
+    for (r, x) in vectors.chunks_exact(dim).enumerate() {
+        let max = x.iter().map(|v| v.to_f32().abs()).fold(0f32, f32::max);
+        let s = if max > 0.0 && max.is_finite() {
+            max / 127.0
+        } else {
+            0.0
+        };
+        let l1: f64 = x.iter().map(|v| f64::from(v.to_f32().abs())).sum();
+        // Rounded up, so that the stored norm never understates the bound.
+        let l1 = (l1 * (1.0 + 1e-6)) as f32;
+        out[so + 4 * r..so + 4 * r + 4].copy_from_slice(&s.to_le_bytes());
+        out[lo + 4 * r..lo + 4 * r + 4].copy_from_slice(&l1.to_le_bytes());
+        let codes = &mut out[co + r * dim..co + (r + 1) * dim];
+        for (c, v) in codes.iter_mut().zip(x) {
+            let q = if s > 0.0 {
+                (f64::from(v.to_f32()) / f64::from(s))
+                    .round()
+                    .clamp(-127.0, 127.0)
+            } else {
+                0.0
+            };
+            *c = (q as i8) as u8;
+        }
+    }
+    out
+}
+
+/// A validated int8 section, read in place.
+#[derive(Debug, Clone, Copy)]
+pub struct QuantView<'a> {
+    dim: usize,
+    scales: &'a [f32],
+    l1: &'a [f32],
+    codes: &'a [i8],
+}
+
+/// The shape of a validated int8 section, kept across queries: [`QuantLayout::view`] makes
+/// the per-query view without reading the section again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuantLayout {
+    rows: usize,
+    dim: usize,
+}
+
+impl QuantLayout {
+    /// Validates `bytes` (see [`QuantView::parse`]) and keeps its shape.
+    pub fn parse(bytes: &[u8], rows: usize, dim: usize) -> Result<QuantLayout, String> {
+        QuantView::parse(bytes, rows, dim).map(|_| QuantLayout { rows, dim })
+    }
+
+    /// The view of `bytes`, the section validated by [`QuantLayout::parse`] (the same
+    /// immutable bytes); `None` if their length or alignment changed.
+    pub fn view<'a>(&self, bytes: &'a [u8]) -> Option<QuantView<'a>> {
+        let (so, lo, co, end) = layout(self.rows, self.dim)?;
+        if bytes.len() != end {
+            return None;
+        }
+        Some(QuantView {
+            dim: self.dim,
+            scales: bytemuck::try_cast_slice(&bytes[so..so + self.rows * 4]).ok()?,
+            l1: bytemuck::try_cast_slice(&bytes[lo..lo + self.rows * 4]).ok()?,
+            codes: bytemuck::cast_slice(&bytes[co..end]),
+        })
+    }
+}
+
+impl<'a> QuantView<'a> {
+    /// Checks `bytes` as the int8 section of `rows` x `dim`: header, exact length, and
+    /// every scale and norm finite and non-negative (so a corrupt section is an error, never
+    /// a wrong answer). `bytes` must be 4-byte aligned (sections are 64-byte aligned).
+    pub fn parse(bytes: &'a [u8], rows: usize, dim: usize) -> Result<QuantView<'a>, String> {
+        let (so, lo, co, end) = layout(rows, dim).ok_or("size overflows")?;
+        if bytes.len() != end {
+            return Err(format!("{} bytes, expected {end}", bytes.len()));
+        }
+        if bytes[..8] != MAGIC {
+            return Err("bad magic".into());
+        }
+        let u32_at = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        if u32_at(8) != VERSION {
+            return Err(format!(
+                "version {} (this build reads {VERSION})",
+                u32_at(8)
+            ));
+        }
+        if u32_at(12) as usize != dim
+            || u64::from_le_bytes(bytes[16..24].try_into().unwrap_or_default()) != rows as u64
+        {
+            return Err("shape does not match the segment".into());
+        }
+        let floats = |a: usize| -> Result<&'a [f32], String> {
+            bytemuck::try_cast_slice::<u8, f32>(&bytes[a..a + rows * 4])
+                .map_err(|_| "section is not aligned in memory".to_string())
+        };
+        let (scales, l1) = (floats(so)?, floats(lo)?);
+        if let Some(r) = scales
+            .iter()
+            .zip(l1)
+            .position(|(s, l)| !(s.is_finite() && *s >= 0.0 && l.is_finite() && *l >= 0.0))
+        {
+            return Err(format!("row {r}: scale or norm is negative or not finite"));
+        }
+        Ok(QuantView {
+            dim,
+            scales,
+            l1,
+            codes: bytemuck::cast_slice(&bytes[co..end]),
+        })
+    }
+
+    /// Rows covered.
+    pub fn rows(&self) -> usize {
+        self.scales.len()
+    }
+
+    /// Dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The codes of `row` (empty when out of range).
+    fn codes(&self, row: u32) -> &'a [i8] {
+        let a = (row as usize).saturating_mul(self.dim);
+        self.codes.get(a..a.saturating_add(self.dim)).unwrap_or(&[])
+    }
+}
+
+/// A query quantised for [`QuantView`] rows.
+struct QuantQuery {
+    codes: Vec<i16>,
+    scale: f32,
+    l1: f32,
+    /// Bound on the f32 rounding of the sums (the f16 scan's and this one's).
+    slack: f32,
+}
+
+impl QuantQuery {
+    fn new(q: &[f32]) -> QuantQuery {
+        let max = q.iter().map(|v| v.abs()).fold(0f32, f32::max);
+        let scale = if max > 0.0 && max.is_finite() {
+            max / QUERY_MAX
+        } else {
+            0.0
+        };
+        let codes = q
+            .iter()
+            .map(|&v| {
+                if scale > 0.0 {
+                    (f64::from(v) / f64::from(scale))
+                        .round()
+                        .clamp(-2047.0, 2047.0) as i16
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let l1: f32 = q.iter().map(|v| v.abs()).sum();
+        // The f16 scan sums dim products in f32: at most dim * 2^-24 relative to sum |q x|
+        // <= |q|_1 max|x| <= |q|_1. Doubled, for this side's float products, plus a floor.
+        let slack = 2.0 * q.len() as f32 * f32::EPSILON * l1.max(1.0) + 1e-6;
+        QuantQuery {
+            codes,
+            scale,
+            l1: l1 * (1.0 + 1e-6),
+            slack,
+        }
+    }
+
+    /// (lower, upper) bounds on the f16 score of a row with these codes, scale and norm.
+    #[inline]
+    fn bounds(&self, codes: &[i8], s: f32, l1: f32) -> (f32, f32) {
+        let dot = dot_i8_i16(codes, &self.codes);
+        let approx = (f64::from(dot) * f64::from(s) * f64::from(self.scale)) as f32;
+        let b = s / 2.0 * self.l1 + self.scale / 2.0 * (l1 + codes.len() as f32 * s / 2.0);
+        let b = b * (1.0 + 1e-5) + self.slack;
+        (approx - b, approx + b)
+    }
+}
+
+/// Integer dot product of row codes with query codes (over the shorter length).
+#[inline]
+pub fn dot_i8_i16(a: &[i8], b: &[i16]) -> i32 {
+    let n = a.len().min(b.len());
+    #[cfg(target_arch = "x86_64")]
+    if simd::available() {
+        // SAFETY: the CPU supports every feature the kernel is compiled for.
+        return unsafe { simd::dot_i8_i16(&a[..n], &b[..n]) };
+    }
+    dot_i8_i16_portable(&a[..n], &b[..n])
+}
+
+/// Portable kernel behind [`dot_i8_i16`].
+pub fn dot_i8_i16_portable(a: &[i8], b: &[i16]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+        .fold(0i32, i32::wrapping_add)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    //! AVX2 kernel, selected at run time.
+    use std::arch::x86_64::*;
+
+    #[inline]
+    pub fn available() -> bool {
+        std::is_x86_feature_detected!("avx2")
+    }
+
+    /// i8 x i16 dot over equal-length slices.
+    #[target_feature(enable = "avx2")]
+    pub fn dot_i8_i16(a: &[i8], b: &[i16]) -> i32 {
+        let n = a.len().min(b.len());
+        let mut acc = _mm256_setzero_si256();
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n, so a[i..i+16] (16 bytes) and b[i..i+16] (32 bytes) are in
+            // bounds; the loads are unaligned.
+            let (x, y) = unsafe {
+                (
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(a.as_ptr().add(i).cast())),
+                    _mm256_loadu_si256(b.as_ptr().add(i).cast()),
+                )
+            };
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, y));
+            i += 16;
+        }
+        let mut lanes = [0i32; 8];
+        // SAFETY: `lanes` is 32 bytes; the store is unaligned.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
+        let mut sum = lanes.iter().fold(0i32, |s, &v| s.wrapping_add(v));
+        for j in i..n {
+            sum = sum.wrapping_add(i32::from(a[j]) * i32::from(b[j]));
+        }
+        sum
+    }
+}
+
+/// The exact top-`k` of [`super::flat::top_k_bits_into`] (same rows, same scores, into the
+/// same kind of collector), with the pass over the members made on the int8 copy `quant`
+/// and only the rows that may rank rescored from the f16 `vectors` (see the module docs).
+pub fn top_k_bits_quantized(
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    n: u32,
+    bits: &[u64],
+    quant: &QuantView<'_>,
+    mut top: TopK,
+) -> Vec<Hit> {
+    let k = top.k();
+    if dim == 0 || quant.dim != dim || k == 0 {
+        return top.into_sorted();
+    }
+    let qq = QuantQuery::new(query);
+    // The k best lower bounds so far; a row whose upper bound is below the k-th of them
+    // cannot rank (k rows surely score more), now or later (the bar only rises).
+    let mut lows = TopK::new(k);
+    let mut maybe: Vec<(u32, f32)> = Vec::new();
+    let mut offer = |row: u32, maybe: &mut Vec<(u32, f32)>| {
+        let (Some(&s), Some(&l1)) = (quant.scales.get(row as usize), quant.l1.get(row as usize))
+        else {
+            return;
+        };
+        let (lo, hi) = qq.bounds(quant.codes(row), s, l1);
+        let bar = lows.threshold().map(|h| h.score);
+        if bar.is_none_or(|b| hi >= b) {
+            maybe.push((row, hi));
+            lows.push(Hit { row, score: lo });
+            if maybe.len() >= 4 * k + 1024 {
+                let bar = lows.threshold().map_or(f32::NEG_INFINITY, |h| h.score);
+                maybe.retain(|&(_, hi)| hi >= bar);
+            }
+        }
+    };
+    for (word, &w) in (0u32..).zip(bits) {
+        let base = word.saturating_mul(64);
+        if w == 0 || base >= n {
+            continue;
+        }
+        if w.count_ones() < DENSE_BLOCK_FROM {
+            // A sparse block: fetch all its members' codes before scoring the first.
+            let mut m = w;
+            while m != 0 {
+                prefetch_codes(quant.codes(base.saturating_add(m.trailing_zeros())));
+                m &= m - 1;
+            }
+        }
+        let mut w = w;
+        while w != 0 {
+            let row = base + w.trailing_zeros();
+            w &= w - 1;
+            if row >= n {
+                break;
+            }
+            offer(row, &mut maybe);
+        }
+    }
+    let bar = lows.threshold().map_or(f32::NEG_INFINITY, |h| h.score);
+    for (row, hi) in maybe {
+        let v = row_vector(vectors, dim, row);
+        if hi >= bar && v.len() == dim {
+            top.push(Hit {
+                row,
+                score: dot_f16_f32(v, query),
+            });
+        }
+    }
+    top.into_sorted()
+}
+
+#[inline]
+fn prefetch_codes(c: &[i8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes: &[u8] = bytemuck::cast_slice(c);
+        for off in (0..bytes.len()).step_by(64) {
+            // SAFETY: a prefetch never faults, and the pointer is in bounds of `bytes`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes[off..].as_ptr().cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = c;
+}
+
+/// Adds the int8 copy ([`QUANT_KIND`]) to every segment a commit or compaction writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuantSectionBuilder;
+
+impl SectionBuilder for QuantSectionBuilder {
+    fn build(
+        &self,
+        _collection: &str,
+        segment: &Segment,
+    ) -> Result<ExtraSections, SectionBuildError> {
+        if segment.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![(
+            QUANT_KIND,
+            build_quantized(segment.vectors(), segment.dim()),
+        )])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::flat::top_k_bits_into;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn random_rows(r: &mut ChaCha8Rng, n: usize, dim: usize) -> Vec<f16> {
+        (0..n * dim)
+            .map(|i| {
+                // Mixed magnitudes, a few large components, some exact zeros.
+                let v: f32 = r.random_range(-1.0..1.0);
+                let v = if i % 17 == 0 { v * 40.0 } else { v };
+                f16::from_f32(if i % 11 == 0 { 0.0 } else { v })
+            })
+            .collect()
+    }
+
+    fn unit_query(r: &mut ChaCha8Rng, dim: usize) -> Vec<f32> {
+        let q: Vec<f32> = (0..dim).map(|_| r.random_range(-1.0..1.0)).collect();
+        let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+        q.iter().map(|x| x / norm).collect()
+    }
+
+    #[test]
+    fn bounds_hold_and_kernels_agree() {
+        let mut r = ChaCha8Rng::seed_from_u64(3);
+        for dim in [1usize, 7, 16, 33, 384, 4096] {
+            let n = 40;
+            let v = random_rows(&mut r, n, dim);
+            let bytes = build_quantized(&v, dim);
+            let view = QuantView::parse(&bytes, n, dim).unwrap();
+            for _ in 0..5 {
+                let q = unit_query(&mut r, dim);
+                let qq = QuantQuery::new(&q);
+                for row in 0..n as u32 {
+                    let codes = view.codes(row);
+                    assert_eq!(
+                        dot_i8_i16(codes, &qq.codes),
+                        dot_i8_i16_portable(codes, &qq.codes)
+                    );
+                    let (lo, hi) =
+                        qq.bounds(codes, view.scales[row as usize], view.l1[row as usize]);
+                    let exact = dot_f16_f32(row_vector(&v, dim, row), &q);
+                    assert!(
+                        lo <= exact && exact <= hi,
+                        "dim {dim} row {row}: {lo} {exact} {hi}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quantized_scan_equals_the_exact_scan() {
+        let mut r = ChaCha8Rng::seed_from_u64(8);
+        let (n, dim) = (3_000usize, 48);
+        let mut v = random_rows(&mut r, n, dim);
+        // Duplicated rows: ties the rescoring must break like the exact scan.
+        for row in (0..n).step_by(7) {
+            let src = row_vector(&v, dim, 5).to_vec();
+            v[row * dim..(row + 1) * dim].copy_from_slice(&src);
+        }
+        let bytes = build_quantized(&v, dim);
+        let view = QuantView::parse(&bytes, n, dim).unwrap();
+        for trial in 0..12 {
+            let q = if trial % 3 == 0 {
+                // The duplicated row itself: its copies tie at the top.
+                let x: Vec<f32> = row_vector(&v, dim, 5).iter().map(|h| h.to_f32()).collect();
+                let norm = x.iter().map(|a| a * a).sum::<f32>().sqrt();
+                x.iter().map(|a| a / norm).collect()
+            } else {
+                unit_query(&mut r, dim)
+            };
+            let mut bits = vec![0u64; n.div_ceil(64)];
+            for row in 0..n {
+                let keep = match trial % 4 {
+                    0 => true,
+                    1 => row % 5 == 0,
+                    2 => (300..1700).contains(&row),
+                    _ => r.random_range(0..100) < 30,
+                };
+                if keep {
+                    bits[row / 64] |= 1 << (row % 64);
+                }
+            }
+            for k in [1usize, 10, 100, 5000] {
+                let want = top_k_bits_into(&v, dim, &q, n as u32, &bits, TopK::new(k));
+                let got = top_k_bits_quantized(&v, dim, &q, n as u32, &bits, &view, TopK::new(k));
+                assert_eq!(got, want, "trial {trial} k {k}");
+                let want = top_k_bits_into(&v, dim, &q, n as u32, &bits, TopK::keeping_ties(k));
+                let got = top_k_bits_quantized(
+                    &v,
+                    dim,
+                    &q,
+                    n as u32,
+                    &bits,
+                    &view,
+                    TopK::keeping_ties(k),
+                );
+                assert_eq!(got, want, "ties, trial {trial} k {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_sections_are_errors() {
+        let v: Vec<f16> = (0..64).map(|i| f16::from_f32(i as f32 - 30.0)).collect();
+        let good = build_quantized(&v, 8);
+        assert!(QuantView::parse(&good, 8, 8).is_ok());
+        assert!(QuantView::parse(&good, 8, 4).is_err(), "other shape");
+        assert!(
+            QuantView::parse(&good[..good.len() - 1], 8, 8).is_err(),
+            "short"
+        );
+        let mut b = good.clone();
+        b[0] ^= 1;
+        assert!(QuantView::parse(&b, 8, 8).unwrap_err().contains("magic"));
+        let mut b = good.clone();
+        b[8] = 9;
+        assert!(QuantView::parse(&b, 8, 8).unwrap_err().contains("version"));
+        let mut b = good.clone();
+        b[HEADER..HEADER + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert!(QuantView::parse(&b, 8, 8).unwrap_err().contains("row 0"));
+        let mut b = good.clone();
+        let (_, lo, _, _) = layout(8, 8).unwrap();
+        b[lo + 4..lo + 8].copy_from_slice(&(-1f32).to_le_bytes());
+        assert!(QuantView::parse(&b, 8, 8).unwrap_err().contains("row 1"));
+        assert!(QuantView::parse(&[], usize::MAX, 8).is_err());
+        let layout = QuantLayout::parse(&good, 8, 8).unwrap();
+        assert!(layout.view(&good).is_some() && layout.view(&good[..64]).is_none());
+    }
+}
