@@ -377,26 +377,31 @@ fn level0_graph(dim: usize, adjacency: Vec<Vec<u32>>) -> Vec<u8> {
 /// Regression (found while writing the `filter_plan` fuzz target): a filtered search with
 /// `k > MAX_EF` on a segment large enough to take the graph path computed
 /// `ef.clamp(base_ef, MAX_EF)` with `base_ef = k > MAX_EF`, which panics.
-#[test]
-fn k_above_max_ef_on_the_graph_path_does_not_panic() {
+/// `n` 2-d rows spread along the unit circle (row `i` at angle `i / 1000`), and a one-level
+/// graph linking them in a ring (every row reaches every other).
+fn arc_on_a_ring(n: usize) -> (Vec<half::f16>, Vec<u8>) {
     use half::f16;
-    use sat2cap::index::hnsw::MAX_EF;
-    let n = MAX_EF + 4_000;
-    let dim = 2;
-    let vectors: Vec<f16> = (0..n)
+    let vectors = (0..n)
         .flat_map(|i| {
             let a = i as f32 * 0.001;
             [f16::from_f32(a.cos()), f16::from_f32(a.sin())]
         })
         .collect();
-    let points: Vec<Point> = (0..n)
-        .map(|i| Point::new((i % 170) as f64 - 85.0, (i % 350) as f64 - 175.0).unwrap())
-        .collect();
-    // A ring over level 0: every row reaches every other.
     let adjacency = (0..n as u32)
         .map(|r| vec![(r + 1) % n as u32, (r + n as u32 - 1) % n as u32])
         .collect();
-    let bytes = level0_graph(dim, adjacency);
+    (vectors, level0_graph(2, adjacency))
+}
+
+#[test]
+fn k_above_max_ef_on_the_graph_path_does_not_panic() {
+    use sat2cap::index::hnsw::MAX_EF;
+    let n = MAX_EF + 4_000;
+    let dim = 2;
+    let (vectors, bytes) = arc_on_a_ring(n);
+    let points: Vec<Point> = (0..n)
+        .map(|i| Point::new((i % 170) as f64 - 85.0, (i % 350) as f64 - 175.0).unwrap())
+        .collect();
     let view = GraphView::parse(&bytes, n as u32).unwrap();
     let seg = SegmentIndex::new(&vectors, dim, &points, None, Some(view)).unwrap();
     // A filter every row passes, so the candidate count exceeds the flat threshold (k).
@@ -593,7 +598,6 @@ fn routing_sample_degenerate_shapes() {
 /// (`Contiguous`, exact answer); the same rows in a scattered order go to the graph walk.
 #[test]
 fn contiguous_candidates_are_scanned_exactly() {
-    use half::f16;
     let n = 20_000usize;
     let dim = 2;
     let mut points: Vec<Point> = (0..n)
@@ -604,16 +608,7 @@ fn contiguous_candidates_are_scanned_exactly() {
         if sorted {
             points.sort_by_key(|&p| sat2cap::geo::hilbert_key(p));
         }
-        let vectors: Vec<f16> = (0..n)
-            .flat_map(|i| {
-                let a = i as f32 * 0.001;
-                [f16::from_f32(a.cos()), f16::from_f32(a.sin())]
-            })
-            .collect();
-        let adjacency = (0..n as u32)
-            .map(|r| vec![(r + 1) % n as u32, (r + n as u32 - 1) % n as u32])
-            .collect();
-        let bytes = level0_graph(dim, adjacency);
+        let (vectors, bytes) = arc_on_a_ring(n);
         let view = GraphView::parse(&bytes, n as u32).unwrap();
         let seg = SegmentIndex::new(&vectors, dim, &points, None, Some(view)).unwrap();
         let q = vec![0.6f32, 0.8];

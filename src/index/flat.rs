@@ -511,13 +511,7 @@ pub fn top_k_bits_into(
             }
             continue;
         }
-        let mut w = w;
-        while w != 0 {
-            let row = base + w.trailing_zeros();
-            w &= w - 1;
-            if row >= n {
-                break;
-            }
+        for row in members(w, base, n) {
             prefetch(row_vector(vectors, dim, row), usize::MAX);
             let due = std::mem::replace(&mut ring[at % AHEAD], row);
             at += 1;
@@ -542,6 +536,20 @@ pub fn top_k_bits_into(
         }
     }
     top.into_sorted()
+}
+
+/// The rows of bitset word `w` (rows `base..base + 64`), ascending, below `n`.
+#[inline]
+pub(crate) fn members(w: u64, base: u32, n: u32) -> impl Iterator<Item = u32> {
+    let mut w = w;
+    std::iter::from_fn(move || {
+        if w == 0 {
+            return None;
+        }
+        let row = base.saturating_add(w.trailing_zeros());
+        w &= w - 1;
+        (row < n).then_some(row)
+    })
 }
 
 /// The vectors of rows `start..end`, clipped to what `vectors` holds.
@@ -629,14 +637,20 @@ mod tests {
         assert_eq!(top_k(&v, 2, &[1.0, 0.0], [9u32, 1].into_iter(), 5).len(), 1);
     }
 
+    /// `n` rows of `dim` deterministic pseudo-random values, and a query.
+    fn scan_fixture(n: u32, dim: usize) -> (Vec<f16>, Vec<f32>) {
+        let v = (0..n as usize * dim)
+            .map(|i| f16::from_f32(((i * 7919 % 1013) as f32 / 1013.0) - 0.5))
+            .collect();
+        let q = (0..dim).map(|i| (i as f32 * 0.7).cos()).collect();
+        (v, q)
+    }
+
     #[test]
     fn masked_scan_equals_scan_over_the_members() {
         let dim = 24;
         let n = 500u32;
-        let v: Vec<f16> = (0..n as usize * dim)
-            .map(|i| f16::from_f32(((i * 7919 % 1013) as f32 / 1013.0) - 0.5))
-            .collect();
-        let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.7).cos()).collect();
+        let (v, q) = scan_fixture(n, dim);
         for m in [1u32, 2, 3, 7, 500] {
             let member = |r: u32| r % m == 1 % m;
             for k in [0, 1, 10, 1000] {
@@ -656,10 +670,7 @@ mod tests {
     fn bitset_scan_equals_scan_over_the_members() {
         let dim = 24;
         let n = 700u32;
-        let v: Vec<f16> = (0..n as usize * dim)
-            .map(|i| f16::from_f32(((i * 7919 % 1013) as f32 / 1013.0) - 0.5))
-            .collect();
-        let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.7).cos()).collect();
+        let (v, q) = scan_fixture(n, dim);
         // Scattered members, runs (whole blocks, blocks cut by a run's ends), everything,
         // nothing, and members past the last row.
         type Member = Box<dyn Fn(u32) -> bool>;

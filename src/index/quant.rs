@@ -23,7 +23,7 @@
 
 use half::f16;
 
-use super::flat::{dot_f16_f32, row_vector, Hit, TopK, DENSE_BLOCK_FROM};
+use super::flat::{dot_f16_f32, members, row_vector, Hit, TopK, DENSE_BLOCK_FROM};
 use crate::storage::{ExtraSections, SectionBuildError, SectionBuilder, Segment};
 
 /// Section kind of the int8 copy (index layer).
@@ -50,7 +50,7 @@ fn layout(rows: usize, dim: usize) -> Option<(usize, usize, usize, usize)> {
 
 /// Builds the int8 section of `vectors` (`dim` wide, finite f16).
 pub fn build_quantized(vectors: &[f16], dim: usize) -> Vec<u8> {
-    let rows = if dim == 0 { 0 } else { vectors.len() / dim };
+    let rows = vectors.len().checked_div(dim).unwrap_or(0);
     let Some((so, lo, co, end)) = layout(rows, dim) else {
         return Vec::new();
     };
@@ -343,19 +343,9 @@ pub fn top_k_bits_quantized(
         }
         if w.count_ones() < DENSE_BLOCK_FROM {
             // A sparse block: fetch all its members' codes before scoring the first.
-            let mut m = w;
-            while m != 0 {
-                prefetch_codes(quant.codes(base.saturating_add(m.trailing_zeros())));
-                m &= m - 1;
-            }
+            members(w, base, n).for_each(|row| prefetch_codes(quant.codes(row)));
         }
-        let mut w = w;
-        while w != 0 {
-            let row = base + w.trailing_zeros();
-            w &= w - 1;
-            if row >= n {
-                break;
-            }
+        for row in members(w, base, n) {
             offer(row, &mut maybe);
         }
     }
