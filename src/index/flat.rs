@@ -398,35 +398,66 @@ pub fn top_k_into(
     if dim == 0 {
         return Vec::new();
     }
-    // Rows are prefetched AHEAD rows before they are scored (filtered scans visit scattered
-    // rows, which the hardware prefetcher does not follow).
+    let mut gather = Gather::new(vectors, dim, query);
+    for row in rows {
+        gather.push(row, &mut top);
+    }
+    gather.finish(&mut top);
+    top.into_sorted()
+}
+
+/// Scores scattered rows one by one, each prefetched [`Gather::AHEAD`] rows before it is
+/// scored (the hardware prefetcher does not follow scattered rows). Rows out of range are
+/// skipped.
+struct Gather<'a> {
+    vectors: &'a [f16],
+    dim: usize,
+    query: &'a [f32],
+    /// Rows prefetched, not yet scored; `u32::MAX` marks an empty slot (no segment has that
+    /// row; it would be skipped anyway).
+    ring: [u32; Gather::AHEAD],
+    at: usize,
+}
+
+impl<'a> Gather<'a> {
     const AHEAD: usize = 4;
-    // `u32::MAX` marks an empty slot (no segment has that row; it would be skipped anyway).
-    let mut ring = [u32::MAX; AHEAD];
-    let mut score = |row: u32| {
-        let v = row_vector(vectors, dim, row);
-        if v.len() == dim {
+
+    fn new(vectors: &'a [f16], dim: usize, query: &'a [f32]) -> Gather<'a> {
+        Gather {
+            vectors,
+            dim,
+            query,
+            ring: [u32::MAX; Gather::AHEAD],
+            at: 0,
+        }
+    }
+
+    #[inline]
+    fn score(&self, row: u32, top: &mut TopK) {
+        let v = row_vector(self.vectors, self.dim, row);
+        if row != u32::MAX && v.len() == self.dim {
             top.push(Hit {
                 row,
-                score: dot_f16_f32(v, query),
+                score: dot_f16_f32(v, self.query),
             });
         }
-    };
-    for (i, row) in rows.enumerate() {
-        prefetch(row_vector(vectors, dim, row), usize::MAX);
-        let slot = &mut ring[i % AHEAD];
-        let due = std::mem::replace(slot, row);
-        if due != u32::MAX {
-            score(due);
+    }
+
+    /// Prefetches `row` and scores the row prefetched `AHEAD` pushes ago.
+    #[inline]
+    fn push(&mut self, row: u32, top: &mut TopK) {
+        prefetch(row_vector(self.vectors, self.dim, row), usize::MAX);
+        let due = std::mem::replace(&mut self.ring[self.at % Gather::AHEAD], row);
+        self.at += 1;
+        self.score(due, top);
+    }
+
+    /// Scores the rows still pending; order does not matter (ties are broken by row).
+    fn finish(self, top: &mut TopK) {
+        for row in self.ring {
+            self.score(row, top);
         }
     }
-    // The last (up to) AHEAD rows; order does not matter (ties are broken by row).
-    for row in ring {
-        if row != u32::MAX {
-            score(row);
-        }
-    }
-    top.into_sorted()
 }
 
 /// Exact top-`k` over the rows `0..n` for which `member` is true, reading every row's vector
@@ -489,9 +520,7 @@ pub fn top_k_bits_into(
     if dim == 0 {
         return Vec::new();
     }
-    const AHEAD: usize = 4;
-    let mut ring = [u32::MAX; AHEAD];
-    let mut at = 0usize;
+    let mut gather = Gather::new(vectors, dim, query);
     for (word, &w) in (0u32..).zip(bits) {
         let base = word.saturating_mul(64);
         if w == 0 || base >= n {
@@ -512,29 +541,10 @@ pub fn top_k_bits_into(
             continue;
         }
         for row in members(w, base, n) {
-            prefetch(row_vector(vectors, dim, row), usize::MAX);
-            let due = std::mem::replace(&mut ring[at % AHEAD], row);
-            at += 1;
-            if due != u32::MAX {
-                let v = row_vector(vectors, dim, due);
-                if v.len() == dim {
-                    top.push(Hit {
-                        row: due,
-                        score: dot_f16_f32(v, query),
-                    });
-                }
-            }
+            gather.push(row, &mut top);
         }
     }
-    for row in ring {
-        let v = row_vector(vectors, dim, row);
-        if row != u32::MAX && v.len() == dim {
-            top.push(Hit {
-                row,
-                score: dot_f16_f32(v, query),
-            });
-        }
-    }
+    gather.finish(&mut top);
     top.into_sorted()
 }
 

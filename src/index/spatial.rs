@@ -53,6 +53,8 @@ pub struct SpatialIndex {
     units: std::sync::OnceLock<Vec<[f32; 3]>>,
     /// Bounding rectangles of runs of consecutive rows.
     blocks: BlockRects,
+    /// Whether `blocks` is compact (computed once, at build).
+    compact: bool,
 }
 
 impl std::fmt::Debug for SpatialIndex {
@@ -68,8 +70,9 @@ impl SpatialIndex {
     pub fn build(points: &[Point]) -> SpatialIndex {
         let points = &points[..points.len().min(u32::MAX as usize)];
         let blocks = BlockRects::build(points);
+        let compact = blocks.is_compact();
         let tree = std::sync::OnceLock::new();
-        if !blocks.is_compact() {
+        if !compact {
             let _ = tree.set(bulk_load(points));
         }
         SpatialIndex {
@@ -77,6 +80,7 @@ impl SpatialIndex {
             len: points.len() as u32,
             units: std::sync::OnceLock::new(),
             blocks,
+            compact,
         }
     }
 
@@ -88,7 +92,7 @@ impl SpatialIndex {
     /// Whether the index answers from its block rectangles alone (they are compact: see
     /// [`BlockRects::is_compact`]); otherwise it walks the R-tree.
     pub fn uses_blocks(&self) -> bool {
-        self.tree.get().is_none() && self.blocks.is_compact()
+        self.compact && self.tree.get().is_none()
     }
 
     /// The R-tree, bulk-loaded from `points` (the points the index was built over) if it was
