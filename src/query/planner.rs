@@ -14,7 +14,9 @@
 //!    quarter of their rows or more read whole and in order, the members of sparser blocks
 //!    one by one. A larger set is scanned exactly too when it lies in long runs of rows
 //!    (spatial row order): its scan cost, in rows read in order with a row read out of order
-//!    counting 4, is then under 4 times the threshold ([`FlatReason::Contiguous`]).
+//!    counting 4, is then under 4 times the threshold ([`FlatReason::Contiguous`]). When the
+//!    segment has an int8 copy of its vectors, the scan reads that instead and rescores from
+//!    the f16 vectors only the rows that may rank (same answer; [`crate::index::quant`]).
 //! 3. Above it, the graph is walked with the bitset as the filter (membership is one load and
 //!    a shift per visited node; no geometry in the walk) ([`Plan::Graph`]), with a beam of
 //!    at least `filtered_ef_min`, seeded with an even sample of the matching rows. Below
