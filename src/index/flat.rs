@@ -471,18 +471,7 @@ pub fn top_k_masked(
     member: impl Fn(u32) -> bool,
     k: usize,
 ) -> Vec<Hit> {
-    top_k_masked_into(vectors, dim, query, n, member, TopK::new(k))
-}
-
-/// [`top_k_masked`] into the collector `top`.
-pub fn top_k_masked_into(
-    vectors: &[f16],
-    dim: usize,
-    query: &[f32],
-    n: u32,
-    member: impl Fn(u32) -> bool,
-    mut top: TopK,
-) -> Vec<Hit> {
+    let mut top = TopK::new(k);
     if dim == 0 {
         return Vec::new();
     }

@@ -130,7 +130,7 @@ impl<'a> QuantView<'a> {
     /// every scale and norm finite and non-negative (so a corrupt section is an error, never
     /// a wrong answer). `bytes` must be 4-byte aligned (sections are 64-byte aligned).
     pub fn parse(bytes: &'a [u8], rows: usize, dim: usize) -> Result<QuantView<'a>, String> {
-        let (so, lo, co, end) = layout(rows, dim).ok_or("size overflows")?;
+        let (_, _, _, end) = layout(rows, dim).ok_or("size overflows")?;
         if bytes.len() != end {
             return Err(format!("{} bytes, expected {end}", bytes.len()));
         }
@@ -151,24 +151,18 @@ impl<'a> QuantView<'a> {
         {
             return Err("shape does not match the segment".into());
         }
-        let floats = |a: usize| -> Result<&'a [f32], String> {
-            bytemuck::try_cast_slice::<u8, f32>(&bytes[a..a + rows * 4])
-                .map_err(|_| "section is not aligned in memory".to_string())
-        };
-        let (scales, l1) = (floats(so)?, floats(lo)?);
-        if let Some(r) = scales
+        let view = QuantLayout { rows, dim }
+            .view(bytes)
+            .ok_or("section is not aligned in memory")?;
+        if let Some(r) = view
+            .scales
             .iter()
-            .zip(l1)
+            .zip(view.l1)
             .position(|(s, l)| !(s.is_finite() && *s >= 0.0 && l.is_finite() && *l >= 0.0))
         {
             return Err(format!("row {r}: scale or norm is negative or not finite"));
         }
-        Ok(QuantView {
-            dim,
-            scales,
-            l1,
-            codes: bytemuck::cast_slice(&bytes[co..end]),
-        })
+        Ok(view)
     }
 
     /// Rows covered.
