@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sat2cap::geo::Point;
-use sat2cap::storage::{Db, DbOptions, NewItem};
+use sat2cap::{Db, IndexOptions, NewItem, OpenOptions};
 
 const CHILD: &str = "SAT2CAP_BENCH_OPEN_CHILD";
 
@@ -55,7 +55,9 @@ fn open_child(path: &str) {
     let mut keep = None;
     for _ in 0..21 {
         let t = Instant::now();
-        let snap = Db::open_snapshot(path).expect("open");
+        let snap = Db::open(path, OpenOptions::read_only())
+            .map(|d| d.snapshot())
+            .expect("open");
         times.push(t.elapsed());
         keep = Some(snap);
     }
@@ -85,7 +87,11 @@ struct Ingest {
 }
 
 fn ingest(path: &Path, n: usize, dim: usize, batch: usize) -> Ingest {
-    let mut db = Db::create(path, DbOptions::default()).expect("create");
+    let mut db = Db::open(
+        path,
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .expect("create");
     db.create_collection("c", dim).expect("collection");
     db.commit().expect("commit");
     let mut rng = ChaCha8Rng::seed_from_u64(1);

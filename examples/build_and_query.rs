@@ -2,19 +2,29 @@
 //!
 //! `cargo run --example build_and_query`
 //!
-//! 2,000 seeded random 64-d vectors at random places around Lake Geneva; then the top 5 most
-//! similar to item 0 inside a box, and within 5 km of Lausanne.
+//! 2,000 seeded random 64-d vectors at random places around Lake Geneva (one commit: one
+//! segment, with an HNSW graph and the int8 copy); then the top 5 most similar to item 0
+//! inside a box, and within 5 km of Lausanne.
 
 use rand::{Rng, SeedableRng};
-use sat2cap::geo::Point;
-use sat2cap::jobs::topk::top_k;
-use sat2cap::query::filter::{BBox, Filter, Radius};
-use sat2cap::{Db, DbOptions, NewItem};
+use sat2cap::{BBox, Db, Filter, NewItem, OpenOptions, Point, Radius, SearchResults};
+
+fn print(res: &SearchResults) {
+    for h in &res.hits {
+        println!(
+            "  id {:>4}  cos {:+.3}  {:.4},{:.4}",
+            h.id,
+            h.score,
+            h.point.lat(),
+            h.point.lon()
+        );
+    }
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("example.db");
-    let mut db = Db::create(&path, DbOptions::default())?;
+    let mut db = Db::open(&path, OpenOptions::create_new())?;
     db.create_collection("tiles", 64)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let mut first = Vec::new();
@@ -39,24 +49,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     db.commit()?;
     drop(db);
 
-    let snap = Db::open_snapshot(&path)?;
+    let snap = Db::open(&path, OpenOptions::read_only())?.snapshot();
     let tiles = snap.collection("tiles")?;
     println!("{} items of dimension {}", tiles.len(), tiles.dim());
     let in_box = Filter::new().bbox(BBox::new(6.5, 46.4, 6.8, 46.6)?);
     println!("top 5 like item 0 inside 6.5,46.4,6.8,46.6:");
-    for m in top_k(tiles, &first, 5, &in_box)? {
-        println!(
-            "  id {:>4}  cos {:+.3}  {:.4},{:.4}",
-            m.id, m.score, m.lat, m.lon
-        );
-    }
+    print(&tiles.search(&first).k(5).filter(in_box).run()?);
     let near = Filter::new().radius(Radius::new(46.5197, 6.6323, 5.0)?);
     println!("top 5 like item 0 within 5 km of Lausanne:");
-    for m in top_k(tiles, &first, 5, &near)? {
-        println!(
-            "  id {:>4}  cos {:+.3}  {:.4},{:.4}",
-            m.id, m.score, m.lat, m.lon
-        );
-    }
+    let res = tiles.search(&first).k(5).filter(near).run()?;
+    print(&res);
+    println!("plan: {:?}", res.explain.first().map(|p| &p.plan));
     Ok(())
 }

@@ -5,20 +5,24 @@
 //! set SAT2CAP_WEIGHTS for real ones): with random weights the map shows the pipeline, not
 //! meaning. `SAT2CAP_TINY_MODEL=1` makes it instant (tiny test shapes).
 
-use sat2cap::demo::scene::{render_overhead, Region, LAUSANNE};
-use sat2cap::encoders::preprocess::Image;
-use sat2cap::encoders::DeviceChoice;
-use sat2cap::geo::Point;
-use sat2cap::jobs::map::write_map;
-use sat2cap::jobs::model;
-use sat2cap::map::{Footprint, MapCell};
+use sat2cap::encoders::Image;
+use sat2cap::jobs::{
+    render_overhead, write_map, Embedder, Footprint, MapCell, Model, ModelOptions, Region, LAUSANNE,
+};
+use sat2cap::Point;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prefix = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "target/example-map".into());
-    let (enc, source) = model::load(None, true, DeviceChoice::Cpu)?;
-    println!("encoders: {source}");
+    let model = Model::load(&ModelOptions {
+        weights: std::env::var_os("SAT2CAP_WEIGHTS").map(Into::into),
+        random: true,
+        tiny: std::env::var_os("SAT2CAP_TINY_MODEL").is_some_and(|v| v == "1"),
+        ..ModelOptions::default()
+    })?;
+    println!("encoders: {}", model.describe());
+    let enc = model.encoders();
     let region = Region::new(
         "Lausanne",
         Point::new(LAUSANNE.0, LAUSANNE.1)?,

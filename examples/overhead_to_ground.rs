@@ -4,19 +4,21 @@
 //! `cargo run --example overhead_to_ground`. Seeded RANDOM encoders unless SAT2CAP_WEIGHTS is
 //! set (random: the ranking shows the pipeline, not meaning); `SAT2CAP_TINY_MODEL=1`: instant.
 
-use sat2cap::demo::scene::{render_ground, render_overhead, LandClass};
-use sat2cap::encoders::preprocess::Image;
-use sat2cap::encoders::DeviceChoice;
-use sat2cap::geo::Point;
-use sat2cap::jobs::{model, topk::top_k};
-use sat2cap::query::filter::{Filter, Radius};
-use sat2cap::{Db, DbOptions, NewItem};
+use sat2cap::encoders::Image;
+use sat2cap::jobs::{render_ground, render_overhead, Embedder, LandClass, Model, ModelOptions};
+use sat2cap::{Db, NewItem, OpenOptions, Point};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (enc, source) = model::load(None, true, DeviceChoice::Cpu)?;
-    println!("encoders: {source}");
+    let model = Model::load(&ModelOptions {
+        weights: std::env::var_os("SAT2CAP_WEIGHTS").map(Into::into),
+        random: true,
+        tiny: std::env::var_os("SAT2CAP_TINY_MODEL").is_some_and(|v| v == "1"),
+        ..ModelOptions::default()
+    })?;
+    println!("encoders: {}", model.describe());
+    let enc = model.encoders();
     let dir = tempfile::tempdir()?;
-    let mut db = Db::create(dir.path().join("o2g.db"), DbOptions::default())?;
+    let mut db = Db::open(dir.path().join("o2g.db"), OpenOptions::create_new())?;
     db.create_collection("ground", 512)?;
     // Eight photos along a line east of Lausanne, alternating classes.
     let mut photos = Vec::new();
@@ -46,16 +48,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tile = render_overhead(LandClass::Water, 99, 224);
     let q = enc.encode_overhead(&[Image::from_rgb8(224, 224, tile.into_raw())?], None)?;
     let snap = db.snapshot();
-    let near = Filter::new().radius(Radius::new(46.52, 6.62, 3.0)?);
     println!("photos within 3 km of 46.52,6.62 predicted by a water tile:");
-    for m in top_k(snap.collection("ground")?, &q[0], 3, &near)? {
+    let ground = snap.collection("ground")?;
+    for h in ground
+        .search(&q[0])
+        .k(3)
+        .within_radius(46.52, 6.62, 3.0)
+        .run()?
+        .hits
+    {
         println!(
             "  id {}  cos {:+.4}  {:.4},{:.4}  {}",
-            m.id,
-            m.score,
-            m.lat,
-            m.lon,
-            m.payload.unwrap_or_default()
+            h.id,
+            h.score,
+            h.point.lat(),
+            h.point.lon(),
+            h.payload.unwrap_or_default()
         );
     }
     Ok(())

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use sat2cap::index::flat::dot_f16_f32;
-use sat2cap::index::synth::{generate, query_near};
 use sat2cap::io::npy::{write_npy, NpyDtype};
 use sat2cap::io::query_jsonl::ResultLine;
 use sat2cap::query::filter::{BBox, Filter, Radius};
-use sat2cap::Db;
+use sat2cap::testing::synth::{generate, query_near};
+use sat2cap::{Db, IndexOptions, OpenOptions};
 
 const DIM: usize = 16;
 const N: usize = 3_000;
@@ -30,7 +30,7 @@ fn p(path: &Path) -> &str {
 }
 
 /// Writes vectors.npy (f16) and points.csv for `N` synthetic rows; returns the data.
-fn write_inputs(dir: &Path) -> sat2cap::index::synth::SynthData {
+fn write_inputs(dir: &Path) -> sat2cap::testing::synth::SynthData {
     let d = generate(N, DIM, 8, 11);
     let rows: Vec<f32> = d.vectors.iter().map(|x| x.to_f32()).collect();
     write_npy(&dir.join("v.npy"), NpyDtype::F16, DIM, &rows).unwrap();
@@ -121,7 +121,9 @@ fn import_then_query_matches_exact_search() {
     std::fs::write(&qf, &lines).unwrap();
 
     // Brute force over the stored (fp16) vectors, ties by lower id.
-    let snap = Db::open_snapshot(&db).unwrap();
+    let snap = Db::open(&db, OpenOptions::read_only())
+        .map(|d| d.snapshot())
+        .unwrap();
     let coll = snap.collection("places").unwrap();
     let truth: Vec<Vec<u64>> = filters
         .iter()
@@ -274,7 +276,8 @@ fn bad_inputs_give_one_line_errors_and_exit_codes() {
     let o = import(dir, &db, &["--no-compact"]);
     assert!(o.status.success(), "{}", stderr(&o));
     {
-        let _writer = Db::open(&db).unwrap();
+        let _writer =
+            Db::open(&db, OpenOptions::read_write().indexes(IndexOptions::none())).unwrap();
         let o = import(dir, &db, &[]);
         one_line(&o, 1, "locked");
         // Queries read without the lock.

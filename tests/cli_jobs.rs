@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sat2cap::demo::scene::{render_ground, render_overhead, LandClass};
+use sat2cap::jobs::{render_ground, render_overhead, LandClass};
+use sat2cap::{IndexOptions, OpenOptions};
 
 fn sat2cap(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sat2cap"))
@@ -401,7 +402,8 @@ fn ingest_map_search_ground_describe_eval() {
     let e = fails(&["ground", "999", "--db", db, rw], 2);
     assert!(e.contains("999"), "{e}");
     // A database locked by another writer.
-    let held = sat2cap::Db::open(db).expect("open");
+    let held = sat2cap::Db::open(db, OpenOptions::read_write().indexes(IndexOptions::none()))
+        .expect("open");
     let e = fails(&["ingest-text", caps.to_str().unwrap(), "--db", db, rw], 1);
     assert!(e.contains("locked"), "{e}");
     drop(held);

@@ -8,10 +8,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
+use sat2cap::encoders::clip_text::ClipTextModel;
+use sat2cap::encoders::clip_vision::ClipVisionModel;
 use sat2cap::encoders::weights::{expected_tensors, ExpectedTensor, WeightsError, IGNORABLE};
 use sat2cap::encoders::{
-    ClipTextConfig, ClipTextModel, ClipVisionConfig, ClipVisionModel, CpuBackend, DeviceChoice,
-    EncodeError, Encoders,
+    ClipTextConfig, ClipVisionConfig, CpuBackend, DeviceChoice, EncodeError, Encoders,
 };
 
 #[test]

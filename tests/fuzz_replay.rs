@@ -1,9 +1,9 @@
-//! Runs the fuzz-target bodies (`sat2cap::storage::fuzzing`) on every file of
+//! Runs the fuzz-target bodies (`sat2cap::testing::fuzz`) on every file of
 //! `fuzz/corpus/<target>/` plus a bounded number of seeded random and mutated inputs, so the
 //! fuzz targets are exercised by plain `cargo test`.
 //! `SAT2CAP_WRITE_CORPUS=1 cargo test --test fuzz_replay write_seed_corpus` regenerates the
 //! committed seed corpus of the storage targets; the io targets (`npy_header`, `npy_file`,
-//! `points_csv`, `query_jsonl`, `time_parse`, bodies in `sat2cap::fuzzing`) have hand-made
+//! `points_csv`, `query_jsonl`, `time_parse`) have hand-made
 //! seeds plus what cargo-fuzz runs produced. The index / query and encoder targets
 //! (`graph_section`, `filter_plan`; `safetensors_load`, `image_preprocess`, `tokenizer` with
 //! feature `encoders`) get their seeds from `write_seed_corpus` too (generated valid inputs
@@ -15,8 +15,9 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sat2cap::geo::Point;
-use sat2cap::storage::fuzzing;
-use sat2cap::storage::{Db, DbOptions, Directory, MemDirectory, NewItem};
+use sat2cap::storage::Directory;
+use sat2cap::testing::{fuzz, MemDirectory};
+use sat2cap::{Db, IndexOptions, NewItem, OpenOptions};
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -38,7 +39,11 @@ fn valid_files() -> (Files, Files, Files) {
     let (mut s, mut m, mut t) = (Vec::new(), Vec::new(), Vec::new());
     for dim in [1usize, 3, 16] {
         let mem = MemDirectory::new();
-        let mut db = Db::create_in(Arc::new(mem.clone()), DbOptions::default()).unwrap();
+        let mut db = Db::open_in(
+            Arc::new(mem.clone()),
+            OpenOptions::create_new().indexes(IndexOptions::none()),
+        )
+        .unwrap();
         db.create_collection("c", dim).unwrap();
         db.create_collection("other", 2).unwrap();
         for id in 0..(dim as u64 + 2) {
@@ -133,24 +138,24 @@ fn replay(target: &str, f: fn(&[u8]), valid: &[Vec<u8>], seed: u64, rounds: usiz
 #[test]
 fn replay_segment_open() {
     let (s, _, _) = valid_files();
-    replay("segment_open", fuzzing::segment_open, &s, 1, 3000);
+    replay("segment_open", fuzz::segment_open, &s, 1, 3000);
 }
 
 #[test]
 fn replay_manifest_parse() {
     let (_, m, _) = valid_files();
-    replay("manifest_parse", fuzzing::manifest_parse, &m, 2, 3000);
+    replay("manifest_parse", fuzz::manifest_parse, &m, 2, 3000);
 }
 
 #[test]
 fn replay_tombstone_parse() {
     let (_, _, t) = valid_files();
-    replay("tombstone_parse", fuzzing::tombstone_parse, &t, 3, 3000);
+    replay("tombstone_parse", fuzz::tombstone_parse, &t, 3, 3000);
 }
 
 #[test]
 fn replay_db_ops() {
-    replay("db_ops", fuzzing::db_ops, &[], 4, 60);
+    replay("db_ops", fuzz::db_ops, &[], 4, 60);
 }
 
 /// The committed corpus of `target` as bases for mutation (the io targets have hand-made
@@ -161,35 +166,35 @@ fn replay_io(target: &str, f: fn(&[u8]), seed: u64, rounds: usize) {
 
 #[test]
 fn replay_npy_header() {
-    replay_io("npy_header", sat2cap::fuzzing::npy_header, 5, 3000);
+    replay_io("npy_header", sat2cap::testing::fuzz::npy_header, 5, 3000);
 }
 
 #[test]
 fn replay_npy_file() {
-    replay_io("npy_file", sat2cap::fuzzing::npy_file, 6, 600);
+    replay_io("npy_file", sat2cap::testing::fuzz::npy_file, 6, 600);
 }
 
 #[test]
 fn replay_points_csv() {
-    replay_io("points_csv", sat2cap::fuzzing::points_csv, 7, 3000);
+    replay_io("points_csv", sat2cap::testing::fuzz::points_csv, 7, 3000);
 }
 
 #[test]
 fn replay_query_jsonl() {
-    replay_io("query_jsonl", sat2cap::fuzzing::query_jsonl, 8, 3000);
+    replay_io("query_jsonl", sat2cap::testing::fuzz::query_jsonl, 8, 3000);
 }
 
 #[test]
 fn replay_time_parse() {
-    replay_io("time_parse", sat2cap::fuzzing::time_parse, 9, 3000);
+    replay_io("time_parse", sat2cap::testing::fuzz::time_parse, 9, 3000);
 }
 
-/// Valid graph sections over `fuzzing::query::graph_vectors`: built by HNSW, and written by
+/// Valid graph sections over `fuzz::query::graph_vectors`: built by HNSW, and written by
 /// hand with upper levels (and an empty graph).
 fn valid_graphs() -> Vec<Vec<u8>> {
-    use sat2cap::fuzzing::query::{graph_vectors, GRAPH_DIM};
     use sat2cap::index::hnsw::layout::{write, GraphHeader, LevelLists, NO_ENTRY};
     use sat2cap::index::hnsw::{build_graph, HnswParams};
+    use sat2cap::testing::fuzz::query::{graph_vectors, GRAPH_DIM};
     let params = HnswParams {
         m: 4,
         ef_construction: 8,
@@ -246,7 +251,7 @@ fn valid_graphs() -> Vec<Vec<u8>> {
 fn replay_graph_section() {
     replay(
         "graph_section",
-        sat2cap::fuzzing::graph_section,
+        sat2cap::testing::fuzz::graph_section,
         &valid_graphs(),
         10,
         3000,
@@ -289,7 +294,7 @@ fn plan_lines() -> Vec<Vec<u8>> {
 fn replay_filter_plan() {
     replay(
         "filter_plan",
-        sat2cap::fuzzing::filter_plan,
+        sat2cap::testing::fuzz::filter_plan,
         &plan_lines(),
         11,
         400,
@@ -299,7 +304,7 @@ fn replay_filter_plan() {
 #[cfg(feature = "encoders")]
 fn valid_checkpoints() -> Vec<Vec<u8>> {
     use safetensors::Dtype;
-    use sat2cap::fuzzing::encoders::safetensors_seed;
+    use sat2cap::testing::fuzz::encoders::safetensors_seed;
     vec![
         safetensors_seed(Dtype::F32, false),
         safetensors_seed(Dtype::F16, true),
@@ -319,11 +324,11 @@ fn replay_safetensors_load() {
         )
         .unwrap();
         assert!(file.tensors().count() > 10);
-        sat2cap::fuzzing::safetensors_load(&f);
+        sat2cap::testing::fuzz::safetensors_load(&f);
     }
     replay(
         "safetensors_load",
-        sat2cap::fuzzing::safetensors_load,
+        sat2cap::testing::fuzz::safetensors_load,
         &valid_checkpoints(),
         12,
         300,
@@ -367,13 +372,13 @@ fn valid_images() -> Vec<Vec<u8>> {
 #[cfg(feature = "encoders")]
 #[test]
 fn replay_image_preprocess() {
-    use sat2cap::fuzzing::encoders::png_declaring;
+    use sat2cap::testing::fuzz::encoders::png_declaring;
     let mut seeds = valid_images();
     seeds.push(png_declaring(12_000, 12_000));
     seeds.push(png_declaring(100_000, 3));
     replay(
         "image_preprocess",
-        sat2cap::fuzzing::image_preprocess,
+        sat2cap::testing::fuzz::image_preprocess,
         &seeds,
         13,
         300,
@@ -409,7 +414,7 @@ fn token_texts() -> Vec<Vec<u8>> {
 fn replay_tokenizer() {
     replay(
         "tokenizer",
-        sat2cap::fuzzing::tokenizer,
+        sat2cap::testing::fuzz::tokenizer,
         &token_texts(),
         14,
         3000,
@@ -449,7 +454,7 @@ fn write_seed_corpus() {
     ];
     #[cfg(feature = "encoders")]
     {
-        use sat2cap::fuzzing::encoders::png_declaring;
+        use sat2cap::testing::fuzz::encoders::png_declaring;
         let mut images = valid_images();
         images.push(png_declaring(12_000, 12_000));
         images.push(png_declaring(100_000, 3));

@@ -6,7 +6,7 @@ use common::{exact, fixture, recall, DIM};
 use half::f16;
 use sat2cap::index::hnsw::layout::{self, GraphError};
 use sat2cap::index::hnsw::{build_graph, build_hnsw, export_graph, search, GraphView, HnswParams};
-use sat2cap::index::synth::{generate, query_near};
+use sat2cap::testing::synth::{generate, query_near};
 
 /// Unfiltered recall@10 of our searcher on the exported graph is >= 0.95 vs the exact scan.
 /// The graph is built by parallel insertion (not reproducible); at ef 64 runs gave

@@ -10,9 +10,9 @@ use std::collections::BTreeSet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sat2cap::geo::{haversine_km, Point};
-use sat2cap::index::synth::{generate, SynthData};
 use sat2cap::query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
 use sat2cap::query::planner::{search_segment, SearchRequest, SegmentIndex};
+use sat2cap::testing::synth::{generate, SynthData};
 
 fn data() -> SynthData {
     generate(6000, 8, 30, 21)

@@ -7,13 +7,13 @@ use common::{exact, fixture, recall, DIM, N};
 use sat2cap::geo::{haversine_km, Point};
 use sat2cap::index::flat::Hit;
 use sat2cap::index::hnsw::GraphView;
-use sat2cap::index::synth::{query_near, SynthData};
 use sat2cap::query::filter::{BBox, Filter, Radius, TimeRange};
 use sat2cap::query::planner::{
     search_geo_ranked, search_segment, FlatReason, GeoRank, Plan, PlannerParams, SearchRequest,
     SegmentIndex,
 };
 use sat2cap::query::QueryError;
+use sat2cap::testing::synth::{query_near, SynthData};
 
 fn rows(h: &[Hit]) -> Vec<u32> {
     h.iter().map(|h| h.row).collect()

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use sat2cap::geo::{GeoError, Point};
-use sat2cap::storage::{
-    CommitError, Db, DbOptions, MemDirectory, NewItem, OpenError, ReadError, SectionBuildError,
-    SectionBuilder, Segment, WriteError, MAX_PAYLOAD_BYTES,
+use sat2cap::storage::{SectionBuildError, SectionBuilder, Segment};
+use sat2cap::testing::MemDirectory;
+use sat2cap::{
+    CommitError, Db, IndexOptions, NewItem, OpenError, OpenOptions, ReadError, WriteError,
+    MAX_PAYLOAD_BYTES,
 };
 
 fn p() -> Point {
@@ -27,7 +29,11 @@ fn item(v: &[f32]) -> NewItem<'_> {
 /// A database with committed collection "c" of dimension 3 and one item.
 fn db() -> (tempfile::TempDir, Db) {
     let tmp = tempfile::tempdir().unwrap();
-    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    let mut db = Db::open(
+        tmp.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("c", 3).unwrap();
     db.add("c", item(&[1.0, 0.0, 0.0])).unwrap();
     db.commit().unwrap();
@@ -45,7 +51,11 @@ fn refused(v: NewItem<'_>, want: WriteError) {
 fn bad_create_over_existing_database() {
     let (t, db) = db();
     drop(db);
-    let e = Db::create(t.path(), DbOptions::default()).unwrap_err();
+    let e = Db::open(
+        t.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap_err();
     assert!(matches!(e, OpenError::AlreadyExists { .. }), "{e}");
 }
 
@@ -54,7 +64,7 @@ fn bad_create_where_a_file_is() {
     let t = tempfile::tempdir().unwrap();
     let f = t.path().join("file");
     std::fs::write(&f, b"x").unwrap();
-    let e = Db::create(&f, DbOptions::default()).unwrap_err();
+    let e = Db::open(&f, OpenOptions::create_new().indexes(IndexOptions::none())).unwrap_err();
     assert!(matches!(e, OpenError::Io { .. }), "{e}");
     assert!(
         e.to_string().ends_with(": exists and is not a folder"),
@@ -66,19 +76,31 @@ fn bad_create_where_a_file_is() {
 fn bad_open_of_a_folder_without_database() {
     let t = tempfile::tempdir().unwrap();
     assert!(matches!(
-        Db::open(t.path()).unwrap_err(),
+        Db::open(
+            t.path(),
+            OpenOptions::read_write().indexes(IndexOptions::none())
+        )
+        .unwrap_err(),
         OpenError::NotFound { .. }
     ));
     assert!(matches!(
-        Db::open_snapshot(t.path()).unwrap_err(),
+        Db::open(t.path(), OpenOptions::read_only())
+            .map(|d| d.snapshot())
+            .unwrap_err(),
         OpenError::NotFound { .. }
     ));
     // A folder that does not exist: the same error, not an I/O error on the lock file
     // (regression: `Db::open` said "I/O error on <path>/LOCK: No such file or directory").
     let missing = t.path().join("missing");
     for e in [
-        Db::open(&missing).unwrap_err(),
-        Db::open_snapshot(&missing).unwrap_err(),
+        Db::open(
+            &missing,
+            OpenOptions::read_write().indexes(IndexOptions::none()),
+        )
+        .unwrap_err(),
+        Db::open(&missing, OpenOptions::read_only())
+            .map(|d| d.snapshot())
+            .unwrap_err(),
     ] {
         assert!(matches!(e, OpenError::NotFound { .. }), "{e}");
     }
@@ -89,11 +111,17 @@ fn bad_open_of_a_folder_without_database() {
 fn bad_second_writer() {
     let (t, _db) = db();
     assert!(matches!(
-        Db::open(t.path()).unwrap_err(),
+        Db::open(
+            t.path(),
+            OpenOptions::read_write().indexes(IndexOptions::none())
+        )
+        .unwrap_err(),
         OpenError::WriterLocked { .. }
     ));
     // Readers take no lock.
-    assert!(Db::open_snapshot(t.path()).is_ok());
+    assert!(Db::open(t.path(), OpenOptions::read_only())
+        .map(|d| d.snapshot())
+        .is_ok());
 }
 
 #[test]
@@ -216,7 +244,7 @@ fn extreme_but_valid_vectors_are_accepted() {
     db.commit().unwrap();
     let s = db.snapshot();
     assert_eq!(s.get("c", 2).unwrap().unwrap().vector[0].to_f32(), 1.0);
-    s.verify().unwrap();
+    s.verify(&sat2cap::Silent).unwrap();
 }
 
 #[test]
@@ -280,13 +308,17 @@ fn bad_absent_id_is_none_not_an_error() {
     db.commit().unwrap();
     let s = db.snapshot();
     assert_eq!(s.collection("c").unwrap().len(), 1);
-    assert!(s.collection("c").unwrap().tombstones().is_empty());
+    assert_eq!(s.collection("c").unwrap().tombstone_sets(), 0);
 }
 
 #[test]
 fn bad_poisoned_writer() {
     let mem = MemDirectory::new();
-    let mut db = Db::create_in(Arc::new(mem.clone()), DbOptions::default()).unwrap();
+    let mut db = Db::open_in(
+        Arc::new(mem.clone()),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("c", 3).unwrap();
     db.commit().unwrap();
     db.add("c", item(&[1.0, 0.0, 0.0])).unwrap();
@@ -325,7 +357,10 @@ fn bad_corrupt_or_missing_files_at_open() {
     let mut b = orig.clone();
     b[20] ^= 1;
     std::fs::write(&seg, &b).unwrap();
-    match Db::open_snapshot(path).unwrap_err() {
+    match Db::open(path, OpenOptions::read_only())
+        .map(|d| d.snapshot())
+        .unwrap_err()
+    {
         OpenError::Corrupt(c) => assert!(c.file.ends_with(".s2seg"), "{c}"),
         e => panic!("{e}"),
     }
@@ -334,13 +369,26 @@ fn bad_corrupt_or_missing_files_at_open() {
     let tomb = list(".s2tomb");
     let tb = std::fs::read(&tomb).unwrap();
     std::fs::write(&tomb, &tb[..tb.len() - 1]).unwrap();
-    assert!(matches!(Db::open(path).unwrap_err(), OpenError::Corrupt(_)));
+    assert!(matches!(
+        Db::open(
+            path,
+            OpenOptions::read_write().indexes(IndexOptions::none())
+        )
+        .unwrap_err(),
+        OpenError::Corrupt(_)
+    ));
     // A missing segment: Io (NotFound), for the writer and for readers.
     std::fs::write(&tomb, &tb).unwrap();
     std::fs::remove_file(&seg).unwrap();
     for e in [
-        Db::open(path).unwrap_err(),
-        Db::open_snapshot(path).unwrap_err(),
+        Db::open(
+            path,
+            OpenOptions::read_write().indexes(IndexOptions::none()),
+        )
+        .unwrap_err(),
+        Db::open(path, OpenOptions::read_only())
+            .map(|d| d.snapshot())
+            .unwrap_err(),
     ] {
         match e {
             OpenError::Io { source, .. } => {
@@ -358,7 +406,9 @@ fn bad_corrupt_or_missing_files_at_open() {
     m[foot + 8..foot + 12].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&man, &m).unwrap();
     assert!(matches!(
-        Db::open_snapshot(path).unwrap_err(),
+        Db::open(path, OpenOptions::read_only())
+            .map(|d| d.snapshot())
+            .unwrap_err(),
         OpenError::UnsupportedVersion { found: 7, .. }
     ));
 }
@@ -381,11 +431,10 @@ fn bad_section_builders() {
         (Builder(100, true), "graph build failed"),
     ] {
         let t = tempfile::tempdir().unwrap();
-        let opts = DbOptions {
-            section_builders: vec![Arc::new(b)],
-            ..Default::default()
-        };
-        let mut db = Db::create(t.path(), opts).unwrap();
+        let opts = OpenOptions::create_new()
+            .indexes(IndexOptions::none())
+            .section_builder(Arc::new(b));
+        let mut db = Db::open(t.path(), opts).unwrap();
         db.create_collection("c", 3).unwrap();
         db.add("c", item(&[1.0, 0.0, 0.0])).unwrap();
         match db.commit() {
@@ -614,13 +663,17 @@ fn cli_import_db_is_a_file() {
 #[test]
 fn cli_import_into_a_locked_database() {
     let t = cli::imported();
-    let _writer = sat2cap::Db::open(t.path().join("db")).unwrap();
+    let _writer = sat2cap::Db::open(
+        t.path().join("db"),
+        OpenOptions::read_write().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     let a = cli::import("p.csv", "v.npy");
     cli::fails(
         t.path(),
         &cli::refs(&a),
         1,
-        "the database at db/ is locked by another writer",
+        "the database at db is locked by another writer",
     );
 }
 
@@ -783,7 +836,7 @@ mod cli_encoders {
         std::fs::write(t.path().join("bad.png"), "not an image").unwrap();
         std::fs::write(
             t.path().join("bomb.png"),
-            sat2cap::fuzzing::encoders::png_declaring(12_000, 12_000),
+            sat2cap::testing::fuzz::encoders::png_declaring(12_000, 12_000),
         )
         .unwrap();
         let o = cli::run(
@@ -860,7 +913,7 @@ mod cli_encoders {
             t.path(),
             &cli::refs(&a),
             2,
-            "no database at nodb: create one with an ingest command first",
+            "no database at nodb (no MANIFEST there)",
         );
     }
 
@@ -940,12 +993,13 @@ mod cli_encoders {
     #[test]
     fn cli_ingest_into_a_locked_database() {
         let t = captions();
-        let _writer = sat2cap::Db::open(t.path().join("edb")).unwrap();
+        let _writer =
+            sat2cap::Db::open(t.path().join("edb"), sat2cap::OpenOptions::read_write()).unwrap();
         cli::fails(
             t.path(),
             &["ingest-text", "caps.txt", "--db", "edb", "--random-weights"],
             1,
-            "cannot open database edb: the database at edb/ is locked by another writer",
+            "the database at edb is locked by another writer",
         );
     }
 }

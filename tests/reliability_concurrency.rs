@@ -33,11 +33,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sat2cap::geo::Point;
 use sat2cap::index::flat::dot_f16_f32;
-use sat2cap::index::hnsw::{HnswParams, HnswSectionBuilder};
 use sat2cap::query::filter::{BBox, Filter, Radius, TimeRange};
 use sat2cap::query::planner::{normalise_query, Plan, PlannerParams};
-use sat2cap::storage::{Db, DbOptions, NewItem};
-use sat2cap::{SearchResults, Snapshot};
+use sat2cap::{Db, GraphOptions, IndexOptions, NewItem, OpenOptions, SearchResults, Snapshot};
 
 const DIM: usize = 16;
 const READERS: usize = 8;
@@ -61,19 +59,15 @@ const PLANNER: PlannerParams = PlannerParams {
 };
 
 /// Graphs in every segment of 64+ rows (compactions, the larger commits).
-fn options() -> DbOptions {
-    DbOptions {
-        section_builders: vec![Arc::new(HnswSectionBuilder {
-            params: HnswParams {
-                m: 8,
-                ef_construction: 32,
-                ef_search: 16,
-            },
+fn options() -> OpenOptions {
+    OpenOptions::create_new().indexes(IndexOptions {
+        graph: Some(GraphOptions {
+            m: 8,
+            ef_construction: 32,
             min_rows: 64,
-            calibration: None,
-        })],
-        ..Default::default()
-    }
+        }),
+        int8: false,
+    })
 }
 
 fn announce(history: &History, generation: u64, model: &Content) {
@@ -267,7 +261,7 @@ fn readers_see_consistent_snapshots_while_writer_commits_and_compacts() {
         .map(|s| s.parse().unwrap())
         .unwrap_or(5.0);
     let tmp = tempfile::tempdir().unwrap();
-    let mut db = Db::create(tmp.path(), options()).unwrap();
+    let mut db = Db::open(tmp.path(), options()).unwrap();
     db.create_collection("c", DIM).unwrap();
     let history: History = Arc::new(RwLock::new(HashMap::new()));
     let mut model = Content::new();
@@ -296,7 +290,9 @@ fn readers_see_consistent_snapshots_while_writer_commits_and_compacts() {
                     last_gen = s.generation();
                     s
                 } else {
-                    Db::open_snapshot(&path).unwrap_or_else(|e| panic!("open_snapshot: {e}"))
+                    Db::open(&path, OpenOptions::read_only())
+                        .map(|d| d.snapshot())
+                        .unwrap_or_else(|e| panic!("open_snapshot: {e}"))
                 };
                 let mut walked = check(&snap, &history, &mut r);
                 if let Some(old) = previous.take() {
@@ -388,5 +384,5 @@ fn readers_see_consistent_snapshots_while_writer_commits_and_compacts() {
         seen.iter().all(|&n| n > 1),
         "a reader saw a single generation: it did not race the writer"
     );
-    db.snapshot().verify().unwrap();
+    db.snapshot().verify(&sat2cap::Silent).unwrap();
 }

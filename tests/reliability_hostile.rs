@@ -18,10 +18,7 @@ use sat2cap::geo::Point;
 use sat2cap::io::npy::{NpyError, NpyReader};
 use sat2cap::io::points_csv::{CsvError, PointsReader};
 use sat2cap::io::query_jsonl::parse_query_line;
-use sat2cap::storage::{
-    decode_tombstones, AlignedBytes, Db, DbOptions, Directory, Manifest, MemDirectory, NewItem,
-    OpenError, Segment,
-};
+use sat2cap::storage::{decode_tombstones, AlignedBytes, Directory, Manifest, Segment};
 
 fn folder() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/hostile")
@@ -50,6 +47,8 @@ enum Expect {
     Time(&'static str),
 }
 
+use sat2cap::testing::MemDirectory;
+use sat2cap::{Db, IndexOptions, NewItem, OpenError, OpenOptions};
 use Expect::*;
 
 /// The expected-error table: every file in the folder has exactly one row.
@@ -337,7 +336,11 @@ fn reseal_tomb(b: &mut [u8]) {
 /// A valid segment (4 rows, dim 4, times and payloads), manifest and tombstone file.
 fn valid_files() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let mem = MemDirectory::new();
-    let mut db = Db::create_in(Arc::new(mem.clone()), DbOptions::default()).unwrap();
+    let mut db = Db::open_in(
+        Arc::new(mem.clone()),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("tiles", 4).unwrap();
     db.create_collection("ground", 2).unwrap();
     for id in [3u64, 5, 8, 13] {

@@ -27,7 +27,7 @@ use half::f16;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sat2cap::geo::Point;
-use sat2cap::storage::{Db, DbOptions, NewItem};
+use sat2cap::{Db, IndexOptions, NewItem, OpenOptions};
 
 const CHILD_DIR_ENV: &str = "SAT2CAP_SOAK_CHILD_DIR";
 const CHILD_SEED_ENV: &str = "SAT2CAP_SOAK_CHILD_SEED";
@@ -163,7 +163,11 @@ fn soak_child() {
         return;
     };
     let seed: u64 = std::env::var(CHILD_SEED_ENV).unwrap().parse().unwrap();
-    let mut db = Db::open(&dir).unwrap();
+    let mut db = Db::open(
+        &dir,
+        OpenOptions::read_write().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     let mut r = ChaCha8Rng::seed_from_u64(seed ^ db.snapshot().generation());
     loop {
         let g = db.snapshot().generation() + 1;
@@ -271,7 +275,11 @@ fn sigkill_soak_against_model() {
     let seed = env_u64("SAT2CAP_SOAK_SEED", 20_261_128);
     let tmp = tempfile::tempdir().unwrap();
     {
-        let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+        let mut db = Db::open(
+            tmp.path(),
+            OpenOptions::create_new().indexes(IndexOptions::none()),
+        )
+        .unwrap();
         for (name, dim) in COLLECTIONS {
             db.create_collection(name, dim).unwrap();
         }
@@ -332,9 +340,13 @@ fn sigkill_soak_against_model() {
         commits_reported = model.confirmed.0;
 
         // Reopen as the writer: recovery + garbage collection, then check.
-        let db = Db::open(tmp.path()).unwrap_or_else(|e| panic!("round {round}: reopen: {e}"));
+        let db = Db::open(
+            tmp.path(),
+            OpenOptions::read_write().indexes(IndexOptions::none()),
+        )
+        .unwrap_or_else(|e| panic!("round {round}: reopen: {e}"));
         let snap = db.snapshot();
-        snap.verify()
+        snap.verify(&sat2cap::Silent)
             .unwrap_or_else(|e| panic!("round {round}: verify: {e}"));
         let g = snap.generation();
         let got = observe(&snap);
@@ -361,6 +373,7 @@ fn sigkill_soak_against_model() {
         }
         model.in_flight = None;
         let refs: usize = snap
+            .storage()
             .manifest()
             .collections
             .iter()

@@ -7,29 +7,25 @@ use std::sync::Arc;
 use sat2cap::geo::{haversine_km, Point};
 use sat2cap::index::flat::dot_f16_f32;
 use sat2cap::index::hnsw::{HnswParams, HnswSectionBuilder};
-use sat2cap::index::synth::{generate, query_near, SynthData};
 use sat2cap::query::filter::{Filter, Radius};
 use sat2cap::query::planner::{FlatReason, Plan};
 use sat2cap::query::QueryError;
-use sat2cap::storage::{CollectionView, DbOptions, ExtraSections, SectionBuilder, Segment};
-use sat2cap::{Db, NewItem};
+use sat2cap::storage::{ExtraSections, SectionBuilder, Segment};
+use sat2cap::testing::synth::{generate, query_near, SynthData};
+use sat2cap::{Collection, Db, GraphOptions, IndexOptions, NewItem, OpenOptions};
 
 const DIM: usize = 32;
 const K: usize = 10;
 
-fn opts() -> DbOptions {
-    DbOptions {
-        section_builders: vec![Arc::new(HnswSectionBuilder {
-            params: HnswParams {
-                m: 16,
-                ef_construction: 100,
-                ef_search: 64,
-            },
+fn opts() -> OpenOptions {
+    OpenOptions::create_new().indexes(IndexOptions {
+        graph: Some(GraphOptions {
+            m: 16,
+            ef_construction: 100,
             min_rows: 1_000,
-            calibration: None,
-        })],
-        ..Default::default()
-    }
+        }),
+        int8: false,
+    })
 }
 
 fn vec_f32(d: &SynthData, row: usize) -> Vec<f32> {
@@ -56,7 +52,7 @@ fn add_row(db: &mut Db, d: &SynthData, id: u64, row: usize) {
 }
 
 /// Exact top-k ids over the live items (ties by lower id), from the snapshot's items.
-fn brute(c: &CollectionView, q: &[f32], f: &Filter, k: usize) -> Vec<u64> {
+fn brute(c: &Collection<'_>, q: &[f32], f: &Filter, k: usize) -> Vec<u64> {
     let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
     let qn: Vec<f32> = q.iter().map(|x| x / norm).collect();
     let mut all: Vec<(f32, u64)> = c
@@ -71,7 +67,7 @@ fn brute(c: &CollectionView, q: &[f32], f: &Filter, k: usize) -> Vec<u64> {
 
 /// Builds: 3 graph segments, one small segment without a graph, replacements and deletes.
 fn build(dir: &std::path::Path, d: &SynthData) -> Db {
-    let mut db = Db::create(dir, opts()).unwrap();
+    let mut db = Db::open(dir, opts()).unwrap();
     db.create_collection("c", DIM).unwrap();
     for r in 0..4_000 {
         add_row(&mut db, d, r as u64, r);
@@ -102,7 +98,7 @@ fn build(dir: &std::path::Path, d: &SynthData) -> Db {
 }
 
 /// A radius around `center` holding about `target` live items (at least 1).
-fn radius_for(c: &CollectionView, center: Point, target: usize) -> Filter {
+fn radius_for(c: &Collection<'_>, center: Point, target: usize) -> Filter {
     let mut ds: Vec<f64> = c
         .iter()
         .map(|r| haversine_km(center, r.unwrap().point))
@@ -112,7 +108,7 @@ fn radius_for(c: &CollectionView, center: Point, target: usize) -> Filter {
     Filter::new().radius(Radius::new(center.lat(), center.lon(), km).unwrap())
 }
 
-fn check_buckets(c: &CollectionView, d: &SynthData, label: &str) {
+fn check_buckets(c: &Collection<'_>, d: &SynthData, label: &str) {
     let live: Vec<Point> = c.iter().map(|r| r.unwrap().point).collect();
     let n = live.len();
     for &sel in &[1.0, 0.5, 0.1, 0.01, 0.001, 0.0001] {
@@ -185,9 +181,13 @@ fn cross_segment_search_matches_brute_force() {
     let c = snap.collection("c").unwrap();
     // Model: 9,900 ids, 500 deleted.
     assert_eq!(c.len(), 8_000 + 1_200 + 300 - 500); // ids 8000..8400 never added
-    assert_eq!(c.segments().len(), 4);
-    assert!(c.segments().iter().any(|s| s.live_len() < s.len()));
-    check_buckets(c, &d, "multi-segment");
+    assert_eq!(c.storage().segments().len(), 4);
+    assert!(c
+        .storage()
+        .segments()
+        .iter()
+        .any(|s| s.live_len() < s.len()));
+    check_buckets(&c, &d, "multi-segment");
     // Replaced ids carry the new row's payload.
     let q = vec_f32(&d, 8_000 + 7);
     let top = c.search(&q).k(1).run().unwrap();
@@ -198,30 +198,28 @@ fn cross_segment_search_matches_brute_force() {
     assert_eq!(all.hits.len(), c.len());
     assert!(all.hits.iter().all(|h| !(1_000..1_500).contains(&h.id)));
 
-    // The derived data is cached in the shared segment and reused by the next snapshot.
-    let first = c.segments()[0]
-        .derived()
-        .get()
-        .cloned()
-        .expect("cache filled");
+    // The derived data is kept with the segment and reused by the next snapshot that
+    // shares it.
+    let first = c.prepared_address(0).expect("cache filled");
+    add_row(&mut db, &d, 20_000, 3);
+    db.commit().unwrap();
+    let snap_next = db.snapshot();
+    assert_eq!(
+        snap_next.collection("c").unwrap().prepared_address(0),
+        Some(first)
+    );
     db.compact("c").unwrap();
-    assert!(first.downcast_ref::<()>().is_none());
     let snap2 = db.snapshot();
     let c2 = snap2.collection("c").unwrap();
-    assert_eq!(c2.segments().len(), 1);
-    assert!(
-        c2.segments()[0].derived().get().is_none(),
-        "open does no work"
-    );
+    assert_eq!(c2.storage().segments().len(), 1);
+    assert!(c2.prepared_address(0).is_none(), "open does no work");
     c2.prepare().unwrap();
-    let prepared = c2.segments()[0].derived().get().cloned().expect("prepared");
-    check_buckets(c2, &d, "compacted");
+    let prepared = c2.prepared_address(0).expect("prepared");
+    check_buckets(&c2, &d, "compacted");
     // Queries reused the prepared data rather than recomputing it.
-    let after = c2.segments()[0].derived().get().cloned().unwrap();
-    assert!(Arc::ptr_eq(&prepared, &after));
+    assert_eq!(c2.prepared_address(0), Some(prepared));
     // The old snapshot still answers, with its cache intact.
-    let again = c.segments()[0].derived().get().cloned().unwrap();
-    assert!(Arc::ptr_eq(&first, &again));
+    assert_eq!(c.prepared_address(0), Some(first));
     assert_eq!(c.search(&q).k(1).run().unwrap().hits[0].id, 7);
 }
 
@@ -229,7 +227,7 @@ fn cross_segment_search_matches_brute_force() {
 fn bad_requests_are_errors_not_panics() {
     let d = generate(300, DIM, 4, 3);
     let dir = tempfile::tempdir().unwrap();
-    let mut db = Db::create(dir.path(), opts()).unwrap();
+    let mut db = Db::open(dir.path(), opts()).unwrap();
     db.create_collection("c", DIM).unwrap();
     db.create_collection("empty", DIM).unwrap();
     for r in 0..300 {
@@ -298,12 +296,11 @@ impl SectionBuilder for Garbage {
 fn corrupt_graph_section_is_a_typed_error() {
     let d = generate(50, DIM, 2, 5);
     let dir = tempfile::tempdir().unwrap();
-    let mut db = Db::create(
+    let mut db = Db::open(
         dir.path(),
-        DbOptions {
-            section_builders: vec![Arc::new(Garbage)],
-            ..Default::default()
-        },
+        OpenOptions::create_new()
+            .indexes(IndexOptions::none())
+            .section_builder(Arc::new(Garbage)),
     )
     .unwrap();
     db.create_collection("c", DIM).unwrap();
@@ -355,10 +352,11 @@ fn graph_layout_rebuilds_the_same_view() {
 fn calibrated_ef_is_the_default_beam() {
     use sat2cap::index::hnsw::{CalibratedEf, Calibration, CALIBRATION_KIND};
     use sat2cap::query::planner::PlannerParams;
-    let d = sat2cap::index::synth::generate_low_rank(3_000, DIM, 10, 21);
+    let d = sat2cap::testing::synth::generate_low_rank(3_000, DIM, 10, 21);
     let dir = tempfile::tempdir().unwrap();
-    let opts = DbOptions {
-        section_builders: vec![Arc::new(HnswSectionBuilder {
+    let opts = OpenOptions::create_new()
+        .indexes(IndexOptions::none())
+        .section_builder(Arc::new(HnswSectionBuilder {
             params: HnswParams {
                 m: 8,
                 ef_construction: 64,
@@ -366,10 +364,8 @@ fn calibrated_ef_is_the_default_beam() {
             },
             min_rows: 1_000,
             calibration: Some(Calibration::default()),
-        })],
-        ..Default::default()
-    };
-    let mut db = Db::create(dir.path(), opts).unwrap();
+        }));
+    let mut db = Db::open(dir.path(), opts).unwrap();
     db.create_collection("c", DIM).unwrap();
     for r in 0..3_000 {
         add_row(&mut db, &d, r as u64, r);
@@ -377,7 +373,7 @@ fn calibrated_ef_is_the_default_beam() {
     db.commit().unwrap();
     let snap = db.snapshot();
     let c = snap.collection("c").unwrap();
-    let seg = &c.segments()[0];
+    let seg = &c.storage().segments()[0];
     let cal = CalibratedEf::parse(seg.section(CALIBRATION_KIND).unwrap()).unwrap();
     assert!(cal.recall_ppm >= cal.target_ppm, "{cal:?}");
     let q = query_near(&d, 3, 4);
@@ -420,11 +416,10 @@ impl SectionBuilder for BadCalibration {
 fn corrupt_calibration_section_is_a_typed_error() {
     let d = generate(1_200, DIM, 4, 5);
     let dir = tempfile::tempdir().unwrap();
-    let opts = DbOptions {
-        section_builders: vec![Arc::new(BadCalibration)],
-        ..Default::default()
-    };
-    let mut db = Db::create(dir.path(), opts).unwrap();
+    let opts = OpenOptions::create_new()
+        .indexes(IndexOptions::none())
+        .section_builder(Arc::new(BadCalibration));
+    let mut db = Db::open(dir.path(), opts).unwrap();
     db.create_collection("c", DIM).unwrap();
     for r in 0..1_200 {
         add_row(&mut db, &d, r as u64, r);
@@ -439,7 +434,7 @@ fn corrupt_calibration_section_is_a_typed_error() {
 #[test]
 fn ties_break_by_id_when_rows_are_stored_in_spatial_order() {
     let dir = tempfile::tempdir().unwrap();
-    let mut db = Db::create(dir.path(), opts()).unwrap();
+    let mut db = Db::open(dir.path(), opts()).unwrap();
     db.create_collection("c", 4).unwrap();
     let same = [1.0f32, 0.0, 0.0, 0.0];
     let worse = [1.0f32, 1.0, 0.0, 0.0];
@@ -463,7 +458,7 @@ fn ties_break_by_id_when_rows_are_stored_in_spatial_order() {
     db.commit().unwrap();
     let snap = db.snapshot();
     let c = snap.collection("c").unwrap();
-    let seg = &c.segments()[0];
+    let seg = &c.storage().segments()[0];
     assert!(seg.id_order().is_some(), "rows are out of id order");
     let ids = |r: sat2cap::SearchResults| r.hits.iter().map(|h| h.id).collect::<Vec<u64>>();
     let tied: Vec<u64> = (0..300).filter(|i| i % 3 != 0).collect();
@@ -497,11 +492,8 @@ fn ties_break_by_id_when_rows_are_stored_in_spatial_order() {
 #[test]
 fn id_row_order_writes_no_id_order_section() {
     let dir = tempfile::tempdir().unwrap();
-    let o = DbOptions {
-        row_order: sat2cap::storage::RowOrder::Id,
-        ..opts()
-    };
-    let mut db = Db::create(dir.path(), o).unwrap();
+    let o = opts().row_order(sat2cap::RowOrder::Id);
+    let mut db = Db::open(dir.path(), o).unwrap();
     db.create_collection("c", 2).unwrap();
     for id in [9u64, 2, 5, 7] {
         let point = Point::new(id as f64 * 3.0, -(id as f64) * 17.0).unwrap();
@@ -517,11 +509,11 @@ fn id_row_order_writes_no_id_order_section() {
     }
     db.commit().unwrap();
     let snap = db.snapshot();
-    let seg = &snap.collection("c").unwrap().segments()[0];
+    let seg = &snap.collection("c").unwrap().storage().segments()[0];
     assert!(seg.id_order().is_none());
     let ids: Vec<u64> = (0..4).map(|r| seg.id(r).unwrap()).collect();
     assert_eq!(ids, [2, 5, 7, 9]);
-    snap.verify().unwrap();
+    snap.verify(&sat2cap::Silent).unwrap();
 }
 
 /// Segments with the int8 copy (`QuantSectionBuilder`) answer every exact scan exactly as
@@ -531,12 +523,15 @@ fn int8_copy_gives_the_same_answers() {
     let d = generate(6_000, DIM, 20, 11);
     let make = |quant: bool| {
         let dir = tempfile::tempdir().unwrap();
-        let mut o = opts();
-        if quant {
-            o.section_builders
-                .push(Arc::new(sat2cap::index::quant::QuantSectionBuilder));
-        }
-        let mut db = Db::create(dir.path(), o).unwrap();
+        let o = opts().indexes(IndexOptions {
+            graph: Some(GraphOptions {
+                m: 16,
+                ef_construction: 100,
+                min_rows: 1_000,
+            }),
+            int8: quant,
+        });
+        let mut db = Db::open(dir.path(), o).unwrap();
         db.create_collection("c", DIM).unwrap();
         for r in 0..6_000 {
             add_row(&mut db, &d, r as u64, r);
@@ -552,11 +547,11 @@ fn int8_copy_gives_the_same_answers() {
     let (_b, quant) = make(true);
     let (sp, sq) = (plain.snapshot(), quant.snapshot());
     let (cp, cq) = (sp.collection("c").unwrap(), sq.collection("c").unwrap());
-    assert!(cq.segments()[0]
+    assert!(cq.storage().segments()[0]
         .section(sat2cap::index::quant::QUANT_KIND)
         .is_some());
-    sq.verify().unwrap();
-    let hits = |c: &CollectionView, q: &[f32], f: &Filter, exact: bool| {
+    sq.verify(&sat2cap::Silent).unwrap();
+    let hits = |c: &Collection<'_>, q: &[f32], f: &Filter, exact: bool| {
         let r = c
             .search(q)
             .k(K)
@@ -572,11 +567,11 @@ fn int8_copy_gives_the_same_answers() {
     for (i, target) in [6_000usize, 3_000, 600, 60, 6].into_iter().enumerate() {
         let row = i * 997 % 6_000;
         let q = vec_f32(&d, (row + 5) % 6_000);
-        let f = radius_for(cp, d.points[row], target);
+        let f = radius_for(&cp, d.points[row], target);
         for exact in [false, true] {
             assert_eq!(
-                hits(cp, &q, &f, exact),
-                hits(cq, &q, &f, exact),
+                hits(&cp, &q, &f, exact),
+                hits(&cq, &q, &f, exact),
                 "{target} {exact}"
             );
         }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sat2cap::geo::Point;
-use sat2cap::storage::{
-    kind, CommitError, Db, DbOptions, ExtraSections, NewItem, OpenError, SectionBuildError,
-    SectionBuilder, Segment, WriteError, MAX_PAYLOAD_BYTES,
+use sat2cap::storage::{kind, ExtraSections, SectionBuildError, SectionBuilder, Segment};
+use sat2cap::{
+    CommitError, Db, IndexOptions, NewItem, OpenError, OpenOptions, WriteError, MAX_PAYLOAD_BYTES,
 };
 
 fn vec_for(id: u64, dim: usize, salt: u64) -> Vec<f32> {
@@ -37,7 +37,11 @@ fn normalised_f16(v: &[f32]) -> Vec<half::f16> {
 fn round_trip_every_field_and_reopen() {
     let tmp = tempfile::tempdir().unwrap();
     let dim = 37;
-    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    let mut db = Db::open(
+        tmp.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("a", dim).unwrap();
     db.create_collection("b", 1).unwrap();
     let vs: Vec<Vec<f32>> = (0..300).map(|i| vec_for(i, dim, 1)).collect();
@@ -59,10 +63,17 @@ fn round_trip_every_field_and_reopen() {
     assert_eq!(g, 1);
     drop(db);
     for snap in [
-        Db::open_snapshot(tmp.path()).unwrap(),
-        Db::open(tmp.path()).unwrap().snapshot(),
+        Db::open(tmp.path(), OpenOptions::read_only())
+            .map(|d| d.snapshot())
+            .unwrap(),
+        Db::open(
+            tmp.path(),
+            OpenOptions::read_write().indexes(IndexOptions::none()),
+        )
+        .unwrap()
+        .snapshot(),
     ] {
-        snap.verify().unwrap();
+        snap.verify(&sat2cap::Silent).unwrap();
         assert_eq!(snap.generation(), 1);
         let a = snap.collection("a").unwrap();
         assert_eq!((a.len(), a.dim()), (300, dim));
@@ -84,7 +95,7 @@ fn round_trip_every_field_and_reopen() {
         }
         // Segment read API: ids (in spatial row order, ranked by the id order), vectors in
         // place, row accessors.
-        let seg = &a.segments()[0];
+        let seg = &a.storage().segments()[0];
         assert_eq!(seg.ids().len(), 300);
         let by_rank: Vec<u64> = (0..300).map(|r| seg.id_at_rank(r).unwrap()).collect();
         assert_eq!(by_rank, (0..300).map(|i| i * 3).collect::<Vec<u64>>());
@@ -125,7 +136,11 @@ fn round_trip_every_field_and_reopen() {
 #[test]
 fn replace_delete_compact() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    let mut db = Db::open(
+        tmp.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("c", 8).unwrap();
     let mut model = std::collections::BTreeMap::new();
     let mut rng = ChaCha8Rng::seed_from_u64(42);
@@ -162,28 +177,36 @@ fn replace_delete_compact() {
             let snap = db.snapshot();
             assert_eq!(snap.generation(), g);
             let c = snap.collection("c").unwrap();
-            assert_eq!(c.segments().len(), 1);
+            assert_eq!(c.storage().segments().len(), 1);
             assert_eq!(
-                c.segments()[0].len(),
+                c.storage().segments()[0].len(),
                 model.len(),
                 "compaction dropped dead rows"
             );
-            assert!(snap.manifest().collections[0].tombstones.is_empty());
+            assert!(snap.storage().manifest().collections[0]
+                .tombstones
+                .is_empty());
             check(&snap);
             let after_files = std::fs::read_dir(tmp.path()).unwrap().count();
             assert!(after_files < before_files, "old segments were collected");
         }
     }
     drop(db);
-    let snap = Db::open_snapshot(tmp.path()).unwrap();
-    snap.verify().unwrap();
+    let snap = Db::open(tmp.path(), OpenOptions::read_only())
+        .map(|d| d.snapshot())
+        .unwrap();
+    snap.verify(&sat2cap::Silent).unwrap();
     assert_eq!(snap.collection("c").unwrap().len(), model.len());
 }
 
 #[test]
 fn bad_items_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    let mut db = Db::open(
+        tmp.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     assert_eq!(
         db.create_collection("", 4),
         Err(WriteError::InvalidName(String::new()))
@@ -255,7 +278,11 @@ fn bad_items_are_refused() {
     assert_eq!(s.collection("c").unwrap().len(), 1);
     assert_eq!(s.collection("x").unwrap().len(), 1);
     // create on an existing database, open on an empty folder.
-    let e = Db::create(tmp.path(), DbOptions::default()).unwrap_err();
+    let e = Db::open(
+        tmp.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap_err();
     assert!(
         matches!(
             e,
@@ -265,16 +292,22 @@ fn bad_items_are_refused() {
     );
     drop(db);
     assert!(matches!(
-        Db::create(tmp.path(), DbOptions::default()),
+        Db::open(
+            tmp.path(),
+            OpenOptions::create_new().indexes(IndexOptions::none())
+        ),
         Err(OpenError::AlreadyExists { .. })
     ));
     let empty = tempfile::tempdir().unwrap();
     assert!(matches!(
-        Db::open(empty.path()),
+        Db::open(
+            empty.path(),
+            OpenOptions::read_write().indexes(IndexOptions::none())
+        ),
         Err(OpenError::NotFound { .. })
     ));
     assert!(matches!(
-        Db::open_snapshot(empty.path()),
+        Db::open(empty.path(), OpenOptions::read_only()).map(|d| d.snapshot()),
         Err(OpenError::NotFound { .. })
     ));
 }
@@ -282,7 +315,11 @@ fn bad_items_are_refused() {
 #[test]
 fn snapshot_isolation_while_another_thread_commits_and_compacts() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    let mut db = Db::open(
+        tmp.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("c", 16).unwrap();
     for id in 0..100 {
         db.add("c", item(id, &vec_for(id, 16, 0), None, None))
@@ -302,7 +339,9 @@ fn snapshot_isolation_while_another_thread_commits_and_compacts() {
     let opener = std::thread::spawn(move || {
         let mut opens = 0;
         while !stop2.load(std::sync::atomic::Ordering::Relaxed) || opens == 0 {
-            let s = Db::open_snapshot(&path).unwrap();
+            let s = Db::open(&path, OpenOptions::read_only())
+                .map(|d| d.snapshot())
+                .unwrap();
             let c = s.collection("c").unwrap();
             assert_eq!(c.iter().count(), c.len());
             assert!(c.len() >= 85);
@@ -357,7 +396,7 @@ fn snapshot_isolation_while_another_thread_commits_and_compacts() {
     let db = writer.join().unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(opener.join().unwrap() > 0);
-    old.verify().unwrap();
+    old.verify(&sat2cap::Silent).unwrap();
     assert_eq!(old.collection("c").unwrap().len(), 100);
     let now = db.snapshot();
     assert_eq!(now.generation(), 1 + 10 + 3);
@@ -367,13 +406,17 @@ fn snapshot_isolation_while_another_thread_commits_and_compacts() {
     );
 }
 
+/// Index section kinds no reader of this crate parses (opaque to storage and search).
+const SUMMARY: u32 = 160;
+const OPAQUE: u32 = 161;
+
 struct Summary;
 impl SectionBuilder for Summary {
     fn build(&self, collection: &str, seg: &Segment) -> Result<ExtraSections, SectionBuildError> {
         let mut out = collection.as_bytes().to_vec();
         out.extend_from_slice(&(seg.len() as u64).to_le_bytes());
         out.extend_from_slice(&seg.ids().iter().sum::<u64>().to_le_bytes());
-        Ok(vec![(kind::HNSW, out), (kind::RTREE, vec![7; 3])])
+        Ok(vec![(SUMMARY, out), (OPAQUE, vec![7; 3])])
     }
 }
 
@@ -387,11 +430,10 @@ impl SectionBuilder for Bad {
 #[test]
 fn section_builder_hook_adds_index_sections() {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = DbOptions {
-        section_builders: vec![Arc::new(Summary)],
-        ..Default::default()
-    };
-    let mut db = Db::create(tmp.path(), opts.clone()).unwrap();
+    let opts = OpenOptions::create_new()
+        .indexes(IndexOptions::none())
+        .section_builder(Arc::new(Summary));
+    let mut db = Db::open(tmp.path(), opts).unwrap();
     db.create_collection("c", 4).unwrap();
     for id in [3u64, 1, 2] {
         db.add("c", item(id, &[1.0, 0.0, 0.0, id as f32], None, None))
@@ -403,22 +445,23 @@ fn section_builder_hook_adds_index_sections() {
     db.commit().unwrap();
     db.compact("c").unwrap();
     drop(db);
-    let snap = Db::open_snapshot(tmp.path()).unwrap();
-    snap.verify().unwrap();
-    let seg = &snap.collection("c").unwrap().segments()[0];
-    let hnsw = seg.section(kind::HNSW).unwrap();
+    let snap = Db::open(tmp.path(), OpenOptions::read_only())
+        .map(|d| d.snapshot())
+        .unwrap();
+    snap.verify(&sat2cap::Silent).unwrap();
+    let seg = &snap.collection("c").unwrap().storage().segments()[0];
+    let hnsw = seg.section(SUMMARY).unwrap();
     assert_eq!(&hnsw[..1], b"c");
     assert_eq!(u64::from_le_bytes(hnsw[1..9].try_into().unwrap()), 4);
     assert_eq!(u64::from_le_bytes(hnsw[9..17].try_into().unwrap()), 16);
-    assert_eq!(seg.section(kind::RTREE), Some(&[7u8, 7, 7][..]));
+    assert_eq!(seg.section(OPAQUE), Some(&[7u8, 7, 7][..]));
     assert_eq!(seg.section(150), None);
 
-    let mut db = Db::open_with(
+    let mut db = Db::open(
         tmp.path(),
-        DbOptions {
-            section_builders: vec![Arc::new(Bad)],
-            ..Default::default()
-        },
+        OpenOptions::read_write()
+            .indexes(IndexOptions::none())
+            .section_builder(Arc::new(Bad)),
     )
     .unwrap();
     db.add("c", item(11, &[1.0, 0.0, 0.0, 1.0], None, None))
@@ -426,7 +469,8 @@ fn section_builder_hook_adds_index_sections() {
     assert!(matches!(db.commit(), Err(CommitError::SectionBuilder(_))));
     drop(db);
     assert_eq!(
-        Db::open_snapshot(tmp.path())
+        Db::open(tmp.path(), OpenOptions::read_only())
+            .map(|d| d.snapshot())
             .unwrap()
             .collection("c")
             .unwrap()
@@ -438,15 +482,28 @@ fn section_builder_hook_adds_index_sections() {
 #[test]
 fn second_writer_in_process_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    let db = Db::open(
+        tmp.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     assert!(matches!(
-        Db::open(tmp.path()),
+        Db::open(
+            tmp.path(),
+            OpenOptions::read_write().indexes(IndexOptions::none())
+        ),
         Err(OpenError::WriterLocked { .. })
     ));
     // Readers need no lock.
-    Db::open_snapshot(tmp.path()).unwrap();
+    Db::open(tmp.path(), OpenOptions::read_only())
+        .map(|d| d.snapshot())
+        .unwrap();
     drop(db);
-    Db::open(tmp.path()).unwrap();
+    Db::open(
+        tmp.path(),
+        OpenOptions::read_write().indexes(IndexOptions::none()),
+    )
+    .unwrap();
 }
 
 const CHILD_ENV: &str = "SAT2CAP_LOCK_CHILD_DIR";
@@ -457,7 +514,10 @@ fn lock_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    match Db::open(&dir) {
+    match Db::open(
+        &dir,
+        OpenOptions::read_write().indexes(IndexOptions::none()),
+    ) {
         Err(OpenError::WriterLocked { .. }) => println!("CHILD: locked"),
         Ok(_) => println!("CHILD: opened"),
         Err(e) => println!("CHILD: error {e}"),
@@ -479,7 +539,11 @@ fn run_child(dir: &std::path::Path) -> String {
 #[test]
 fn writer_lock_across_two_processes() {
     let tmp = tempfile::tempdir().unwrap();
-    let db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    let db = Db::open(
+        tmp.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     assert_eq!(run_child(tmp.path()), "CHILD: locked");
     drop(db);
     assert_eq!(run_child(tmp.path()), "CHILD: opened");
@@ -491,15 +555,19 @@ fn handles_are_send_and_sync_and_accessors_take_any_row() {
     send_sync::<Db>();
     send_sync::<sat2cap::Snapshot>();
     send_sync::<sat2cap::storage::SegmentView>();
-    send_sync::<sat2cap::storage::SnapshotSource>();
+    send_sync::<sat2cap::SnapshotSource>();
     let tmp = tempfile::tempdir().unwrap();
-    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    let mut db = Db::open(
+        tmp.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("c", 2).unwrap();
     db.add("c", item(1, &[1.0, 1.0], Some("p"), Some(5)))
         .unwrap();
     db.commit().unwrap();
     let snap = db.snapshot();
-    let seg = &snap.collection("c").unwrap().segments()[0];
+    let seg = &snap.collection("c").unwrap().storage().segments()[0];
     for row in [1, 2, 1 << 40, usize::MAX] {
         assert!(seg.vector(row).is_empty());
         assert_eq!(seg.id(row), None);
@@ -514,7 +582,11 @@ fn handles_are_send_and_sync_and_accessors_take_any_row() {
 #[test]
 fn collection_properties_commit_compact_reopen_and_limits() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    let mut db = Db::open(
+        tmp.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("c", 4).unwrap();
     // Set in the same commit that creates the collection.
     db.set_property("c", "model", Some("m1")).unwrap();
@@ -533,13 +605,23 @@ fn collection_properties_commit_compact_reopen_and_limits() {
     db.set_property("c", "extra", Some("")).unwrap();
     assert_eq!(db.pending_len(), 2);
     assert_eq!(db.commit().unwrap(), 2);
-    assert_eq!(db.snapshot().collection("c").unwrap().segments().len(), 1);
+    assert_eq!(
+        db.snapshot()
+            .collection("c")
+            .unwrap()
+            .storage()
+            .segments()
+            .len(),
+        1
+    );
     // Compaction keeps them.
     db.add("c", item(2, &v, None, None)).unwrap();
     db.commit().unwrap();
     db.compact("c").unwrap();
     drop(db);
-    let snap = Db::open_snapshot(tmp.path()).unwrap();
+    let snap = Db::open(tmp.path(), OpenOptions::read_only())
+        .map(|d| d.snapshot())
+        .unwrap();
     let c = snap.collection("c").unwrap();
     assert_eq!(
         c.properties()
@@ -548,10 +630,17 @@ fn collection_properties_commit_compact_reopen_and_limits() {
             .collect::<Vec<_>>(),
         vec![("extra", ""), ("model", "m2")]
     );
-    assert_eq!(snap.manifest().version, sat2cap::storage::MANIFEST_VERSION);
+    assert_eq!(
+        snap.storage().manifest().version,
+        sat2cap::storage::MANIFEST_VERSION
+    );
 
     // Limits: refused, nothing pending.
-    let mut db = Db::open(tmp.path()).unwrap();
+    let mut db = Db::open(
+        tmp.path(),
+        OpenOptions::read_write().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     let bad = |db: &mut Db, k: &str, v: &str| {
         let e = db.set_property("c", k, Some(v)).unwrap_err();
         assert!(matches!(e, WriteError::InvalidProperty(_)), "{e}");
@@ -580,7 +669,9 @@ fn collection_properties_commit_compact_reopen_and_limits() {
         .unwrap();
     db.commit().unwrap();
     drop(db);
-    let snap = Db::open_snapshot(tmp.path()).unwrap();
+    let snap = Db::open(tmp.path(), OpenOptions::read_only())
+        .map(|d| d.snapshot())
+        .unwrap();
     let c = snap.collection("c").unwrap();
     assert_eq!(c.property(&"k".repeat(255)).map(str::len), Some(64 * 1024));
 }
@@ -589,7 +680,11 @@ fn collection_properties_commit_compact_reopen_and_limits() {
 fn manifest_properties_decode_is_strict() {
     use sat2cap::storage::Manifest;
     let tmp = tempfile::tempdir().unwrap();
-    let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
+    let mut db = Db::open(
+        tmp.path(),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("c", 4).unwrap();
     db.set_property("c", "aa", Some("1")).unwrap();
     db.set_property("c", "ab", Some("2")).unwrap();

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use sat2cap::geo::Point;
-use sat2cap::storage::{Db, DbOptions, NewItem};
+use sat2cap::{Db, IndexOptions, NewItem, OpenOptions};
 
 fn expected(id: u64) -> (Vec<f32>, Point, Option<i64>, Option<String>) {
     let v: Vec<f32> = (0..8).map(|j| ((id + j) % 5) as f32 - 1.5).collect();
@@ -46,7 +46,11 @@ fn write_current_fixture() {
         "{} exists: never regenerate it",
         dir.display()
     );
-    let mut db = Db::create(&dir, DbOptions::default()).unwrap();
+    let mut db = Db::open(
+        &dir,
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("tiles", 8).unwrap();
     for (k, v) in V2_PROPS {
         db.set_property("tiles", k, Some(v)).unwrap();
@@ -75,14 +79,14 @@ fn write_current_fixture() {
 #[test]
 fn opens_v1_database() {
     let snap = check_content(&dir_of(1));
-    assert_eq!(snap.manifest().version, 1);
+    assert_eq!(snap.storage().manifest().version, 1);
     assert!(snap.collection("tiles").unwrap().properties().is_empty());
 }
 
 #[test]
 fn opens_v2_database() {
     let snap = check_content(&dir_of(2));
-    assert_eq!(snap.manifest().version, 2);
+    assert_eq!(snap.storage().manifest().version, 2);
     let c = snap.collection("tiles").unwrap();
     let props: Vec<(&str, &str)> = c
         .properties()
@@ -95,10 +99,10 @@ fn opens_v2_database() {
 #[test]
 fn opens_v3_database() {
     let snap = check_content(&dir_of(3));
-    assert_eq!(snap.manifest().version, 2);
+    assert_eq!(snap.storage().manifest().version, 2);
     let c = snap.collection("tiles").unwrap();
     assert_eq!(c.properties().len(), V2_PROPS.len());
-    let seg = &c.segments()[0];
+    let seg = &c.storage().segments()[0];
     assert!(
         seg.id_order().is_some(),
         "segment version 2, rows in spatial order"
@@ -107,7 +111,7 @@ fn opens_v3_database() {
     assert_ne!(ids, (0..20).collect::<Vec<u64>>());
     // Older fixtures store rows by id, without the section.
     let old = check_content(&dir_of(1));
-    assert!(old.collection("tiles").unwrap().segments()[0]
+    assert!(old.collection("tiles").unwrap().storage().segments()[0]
         .id_order()
         .is_none());
 }
@@ -123,12 +127,21 @@ fn v1_database_upgrades_on_commit() {
         let e = e.unwrap();
         std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
     }
-    let mut db = Db::open(&copy).unwrap();
+    let mut db = Db::open(
+        &copy,
+        OpenOptions::read_write().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.set_property("tiles", "k", Some("v")).unwrap();
     assert_eq!(db.commit().unwrap(), 3);
     drop(db);
-    let snap = Db::open_snapshot(&copy).unwrap();
-    assert_eq!(snap.manifest().version, sat2cap::storage::MANIFEST_VERSION);
+    let snap = Db::open(&copy, OpenOptions::read_only())
+        .map(|d| d.snapshot())
+        .unwrap();
+    assert_eq!(
+        snap.storage().manifest().version,
+        sat2cap::storage::MANIFEST_VERSION
+    );
     assert_eq!(snap.collection("tiles").unwrap().property("k"), Some("v"));
     // The items are unchanged (only the manifest was rewritten).
     let _ = check_content(&copy);
@@ -136,8 +149,10 @@ fn v1_database_upgrades_on_commit() {
 
 /// Checks the 19 items every fixture holds; returns the snapshot.
 fn check_content(dir: &std::path::Path) -> sat2cap::Snapshot {
-    let snap = Db::open_snapshot(dir).unwrap();
-    snap.verify().unwrap();
+    let snap = Db::open(dir, OpenOptions::read_only())
+        .map(|d| d.snapshot())
+        .unwrap();
+    snap.verify(&sat2cap::Silent).unwrap();
     assert!(snap.generation() >= 2);
     let c = snap.collection("tiles").unwrap();
     assert_eq!(c.len(), 19);

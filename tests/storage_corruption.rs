@@ -7,25 +7,28 @@ use std::sync::Arc;
 
 use sat2cap::geo::Point;
 use sat2cap::storage::{
-    kind, AlignedBytes, Db, DbOptions, Directory, ExtraSections, MemDirectory, NewItem, OpenError,
-    SectionBuildError, SectionBuilder, Segment,
+    kind, AlignedBytes, Directory, ExtraSections, SectionBuildError, SectionBuilder, Segment,
 };
+use sat2cap::testing::MemDirectory;
+use sat2cap::{Db, IndexOptions, NewItem, OpenError, OpenOptions};
 
 struct Extra;
 impl SectionBuilder for Extra {
     fn build(&self, _: &str, s: &Segment) -> Result<ExtraSections, SectionBuildError> {
-        Ok(vec![(kind::HNSW, vec![s.len() as u8; 5])])
+        Ok(vec![(OPAQUE, vec![s.len() as u8; 5])])
     }
 }
+
+/// An index section kind no reader of this crate parses (opaque to storage and search).
+const OPAQUE: u32 = 150;
 
 /// A small database with two segments (times, payloads, an index section) and a tombstone file.
 fn sample() -> MemDirectory {
     let mem = MemDirectory::new();
-    let opts = DbOptions {
-        section_builders: vec![Arc::new(Extra)],
-        ..Default::default()
-    };
-    let mut db = Db::create_in(Arc::new(mem.clone()), opts).unwrap();
+    let opts = OpenOptions::create_new()
+        .indexes(IndexOptions::none())
+        .section_builder(Arc::new(Extra));
+    let mut db = Db::open_in(Arc::new(mem.clone()), opts).unwrap();
     db.create_collection("c", 5).unwrap();
     for id in 0..9u64 {
         let v = [id as f32 + 1.0, -1.0, 0.5, 0.0, 2.0];
@@ -61,9 +64,11 @@ fn sample() -> MemDirectory {
 
 type Observed = Vec<(u64, Vec<u16>, f64, f64, Option<i64>, Option<String>)>;
 
-fn observe(dir: &dyn Directory) -> Result<Observed, String> {
-    let snap = Db::snapshot_in(dir).map_err(|e| e.to_string())?;
-    snap.verify().map_err(|e| e.to_string())?;
+fn observe(dir: &MemDirectory) -> Result<Observed, String> {
+    let snap = Db::open_in(Arc::new(dir.clone()), OpenOptions::read_only())
+        .map(|d| d.snapshot())
+        .map_err(|e| e.to_string())?;
+    snap.verify(&sat2cap::Silent).map_err(|e| e.to_string())?;
     let c = snap.collection("c").map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for it in c.iter() {
@@ -167,7 +172,7 @@ fn missing_files_are_errors() {
         if !mem.exists(name).unwrap() {
             continue;
         }
-        let r = mem.reboot(sat2cap::storage::RebootMode::AllEntries);
+        let r = mem.reboot(sat2cap::testing::RebootMode::AllEntries);
         r.remove(name).unwrap();
         assert!(observe(&r).is_err(), "{name} missing was accepted");
     }
@@ -275,7 +280,7 @@ fn crafted_manifest_future_version() {
     m[n - 8..n - 4].copy_from_slice(&crc.to_le_bytes());
     mem.put("MANIFEST", &m);
     assert!(matches!(
-        Db::snapshot_in(&mem),
+        Db::open_in(Arc::new(mem.clone()), OpenOptions::read_only()).map(|d| d.snapshot()),
         Err(OpenError::UnsupportedVersion { found: 7, .. })
     ));
 }
@@ -283,7 +288,11 @@ fn crafted_manifest_future_version() {
 #[test]
 fn larger_segment_stride_and_every_metadata_byte() {
     let mem = MemDirectory::new();
-    let mut db = Db::create_in(Arc::new(mem.clone()), DbOptions::default()).unwrap();
+    let mut db = Db::open_in(
+        Arc::new(mem.clone()),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("c", 512).unwrap();
     for id in 0..60u64 {
         let v: Vec<f32> = (0..512)

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sat2cap::geo::Point;
-use sat2cap::storage::{Db, DbOptions, Directory, MemDirectory, NewItem, RebootMode};
+use sat2cap::storage::Directory;
+use sat2cap::testing::{MemDirectory, RebootMode};
+use sat2cap::{Db, IndexOptions, NewItem, OpenOptions};
 
 type Model = BTreeMap<u64, (Vec<u16>, Option<i64>, Option<String>)>;
 
@@ -113,7 +115,11 @@ fn crash_at_every_operation_of_commits_and_compactions() {
     let clean = MemDirectory::new();
     clean.crash_at(None);
     {
-        let mut db = Db::create_in(Arc::new(clean.clone()), DbOptions::default()).unwrap();
+        let mut db = Db::open_in(
+            Arc::new(clean.clone()),
+            OpenOptions::create_new().indexes(IndexOptions::none()),
+        )
+        .unwrap();
         let mut m = Model::new();
         for s in STEPS {
             assert!(apply(&mut db, s, &mut m));
@@ -136,7 +142,10 @@ fn crash_at_every_operation_of_commits_and_compactions() {
             let mut committed: Option<Model> = None; // None: the database was never created
             let mut attempt = Model::new();
             let mut crashed_step = None;
-            match Db::create_in(Arc::new(mem.clone()), DbOptions::default()) {
+            match Db::open_in(
+                Arc::new(mem.clone()),
+                OpenOptions::create_new().indexes(IndexOptions::none()),
+            ) {
                 Err(_) => crashed_step = Some("create"),
                 Ok(mut db) => {
                     committed = Some(Model::new());
@@ -162,17 +171,20 @@ fn crash_at_every_operation_of_commits_and_compactions() {
             let dir: Arc<dyn Directory> = Arc::new(rebooted.clone());
             let Some(committed) = committed else {
                 // Crash during create: either no database or an empty one.
-                match Db::open_in(dir, DbOptions::default()) {
+                match Db::open_in(dir, OpenOptions::read_write().indexes(IndexOptions::none())) {
                     Err(sat2cap::storage::OpenError::NotFound { .. }) => {}
                     Ok(db) => assert!(db.snapshot().collection_names().next().is_none()),
                     Err(e) => panic!("crash {crash} {mode:?} during create: {e}"),
                 }
                 continue;
             };
-            let mut db = Db::open_in(dir.clone(), DbOptions::default())
-                .unwrap_or_else(|e| panic!("crash {crash} {mode:?}: reopen failed: {e}"));
+            let mut db = Db::open_in(
+                dir.clone(),
+                OpenOptions::read_write().indexes(IndexOptions::none()),
+            )
+            .unwrap_or_else(|e| panic!("crash {crash} {mode:?}: reopen failed: {e}"));
             let snap = db.snapshot();
-            snap.verify().unwrap();
+            snap.verify(&sat2cap::Silent).unwrap();
             let got = observe(&snap);
             if got == committed {
                 saw_old += 1;
@@ -186,6 +198,7 @@ fn crash_at_every_operation_of_commits_and_compactions() {
             }
             // Garbage from the interrupted commit was removed at open.
             let refs: usize = snap
+                .storage()
                 .manifest()
                 .collections
                 .iter()
@@ -219,7 +232,9 @@ fn crash_at_every_operation_of_commits_and_compactions() {
             .unwrap();
             db.commit().unwrap();
             drop(db);
-            let again = Db::snapshot_in(&rebooted).unwrap();
+            let again = Db::open_in(Arc::new(rebooted.clone()), OpenOptions::read_only())
+                .map(|d| d.snapshot())
+                .unwrap();
             assert_eq!(
                 again.collection("c").unwrap().len(),
                 got.len() + usize::from(!got.contains_key(&99))
@@ -237,7 +252,7 @@ fn model_based_ops_with_crashes() {
     let mut r = ChaCha8Rng::seed_from_u64(7);
     for _ in 0..30 {
         let data: Vec<u8> = (0..r.random_range(0..400)).map(|_| r.random()).collect();
-        sat2cap::storage::fuzzing::db_ops(&data);
+        sat2cap::testing::fuzz::db_ops(&data);
     }
 }
 
@@ -257,10 +272,17 @@ fn kill_child() {
     let Ok(dir) = std::env::var(KILL_CHILD_ENV) else {
         return;
     };
-    let mut db = match Db::open(&dir) {
+    let mut db = match Db::open(
+        &dir,
+        OpenOptions::read_write().indexes(IndexOptions::none()),
+    ) {
         Ok(db) => db,
         Err(sat2cap::storage::OpenError::NotFound { .. }) => {
-            let mut db = Db::create(&dir, DbOptions::default()).unwrap();
+            let mut db = Db::open(
+                &dir,
+                OpenOptions::create_new().indexes(IndexOptions::none()),
+            )
+            .unwrap();
             db.create_collection("c", 8).unwrap();
             db.commit().unwrap();
             db
@@ -340,12 +362,12 @@ fn sigkill_during_ingest() {
         while let Ok(n) = rx.try_recv() {
             durable = durable.max(n);
         }
-        let snap = match Db::open_snapshot(tmp.path()) {
+        let snap = match Db::open(tmp.path(), OpenOptions::read_only()).map(|d| d.snapshot()) {
             Ok(s) => s,
             Err(sat2cap::storage::OpenError::NotFound { .. }) if durable == 0 => continue,
             Err(e) => panic!("round {round}: {e}"),
         };
-        snap.verify()
+        snap.verify(&sat2cap::Silent)
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         let Ok(c) = snap.collection("c") else {
             assert_eq!(durable, 0);
@@ -373,7 +395,11 @@ fn sigkill_during_ingest() {
 #[test]
 fn failed_commit_keeps_pending_or_poisons() {
     let mem = MemDirectory::new();
-    let mut db = Db::create_in(Arc::new(mem.clone()), DbOptions::default()).unwrap();
+    let mut db = Db::open_in(
+        Arc::new(mem.clone()),
+        OpenOptions::create_new().indexes(IndexOptions::none()),
+    )
+    .unwrap();
     db.create_collection("c", 6).unwrap();
     let v = vector(1, 1);
     let it = NewItem {

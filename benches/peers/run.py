@@ -14,15 +14,19 @@ and its cell reports whichever is faster at recall@10 >= 0.95 (or, if none reach
 recall). The filter id sets (exact haversine / bbox with antimeridian, numpy, f64) are computed
 before the timed loop; their cost is reported in its own column ("mask ms") and NOT charged to the
 peers' QPS -- this is the peers' best case (a user would have to pay it, or keep a spatial index
-of their own). sat2cap's QPS includes its own R-tree filtering (it reads the JSON filters).
+of their own). sat2cap's QPS includes its own spatial filtering (it reads the JSON filters).
 
 sat2cap is driven through its CLI: `sat2cap import` and `sat2cap query --threads 1 [--ef E]
 [--exact]`; its QPS is the one it prints on stderr (search loop only, not JSON parsing/writing).
 
-Usage:
+Usage (the binary: `cargo build --release --no-default-features --features cli --bin sat2cap`):
   OMP_NUM_THREADS=1 python benches/peers/run.py --sat2cap target/release/sat2cap \
-      --dataset geonames --data /work/shared/data/geonames-minilm --work /tmp/peers-work
+      --dataset geonames --data /work/shared/data/geonames-minilm --work /tmp/peers-work \
+      --json-out geonames.json
   python benches/peers/run.py --dataset synth --synth-n 100000 --synth-dim 512 ...
+  python benches/peers/run.py --tables a.json [b.json ...]   # tables of saved runs, merged
+
+Every result file starts with "schema": SCHEMA; --tables refuses files of another schema.
 """
 import os
 
@@ -43,6 +47,9 @@ import numpy as np
 R_EARTH = 6371.0088
 BUCKETS = [1.0, 0.5, 0.1, 0.01, 0.001, 0.0001]
 TARGET = 0.95
+# Version of the result files this script writes (--json-out) and reads (--tables); the fields
+# are described in benches/peers/README.md. Bump it when a field changes meaning or shape.
+SCHEMA = 1
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -451,7 +458,7 @@ def main():
     qpath = os.path.join(a.work, f"{tag}-q0.npy")
     np.save(qpath, qs[0]["vector"])
 
-    report = {"dataset": tag, "n": n, "dim": dim, "buckets": buckets,
+    report = {"schema": SCHEMA, "dataset": tag, "n": n, "dim": dim, "buckets": buckets,
               "queries_per_bucket": {str(b): len(byb[b]) for b in buckets},
               "mask_ms": {str(b): mask_ms[b] for b in buckets}, "systems": {},
               "loadavg_start": os.getloadavg()}
@@ -569,6 +576,22 @@ def main():
     print_tables(report)
 
 
+def load_report(path):
+    """A result file written by --json-out; exits (status 1, one line) unless its "schema" is
+    SCHEMA: a file of another schema would be merged field by field into wrong tables."""
+    try:
+        with open(path) as f:
+            rep = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit(f"run.py: {path}: cannot read a result file: {e}")
+    found = rep.get("schema") if isinstance(rep, dict) else None
+    if found != SCHEMA:
+        what = "has no \"schema\" field" if found is None else f"has schema {found!r}"
+        sys.exit(f"run.py: {path} {what}; this script reads schema {SCHEMA} only "
+                 f"(benches/peers/README.md)")
+    return rep
+
+
 def best_peer_cell(rep, name, b):
     """Best honest strategy of a peer in a bucket: fastest of (graph at the smallest ef reaching
     TARGET, brute force) among those reaching TARGET; else the highest recall."""
@@ -665,7 +688,7 @@ def print_tables(rep):
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "--tables":
         # merge reports of the same dataset made by separate runs (e.g. peers, then sat2cap)
-        reps = [json.load(open(p)) for p in sys.argv[2:]]
+        reps = [load_report(p) for p in sys.argv[2:]]
         rep = reps[0]
         for r in reps[1:]:
             for k, v in r["systems"].items():

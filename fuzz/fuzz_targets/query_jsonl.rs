@@ -1,7 +1,7 @@
 #![no_main]
-//! Fuzz target `query_jsonl`: the body is `sat2cap::fuzzing::query_jsonl`, which `tests/fuzz_replay.rs`
+//! Fuzz target `query_jsonl`: the body is `sat2cap::testing::fuzz::query_jsonl`, which `tests/fuzz_replay.rs`
 //! also runs on `fuzz/corpus/query_jsonl/` under plain `cargo test`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    sat2cap::fuzzing::query_jsonl(data);
+    sat2cap::testing::fuzz::query_jsonl(data);
 });

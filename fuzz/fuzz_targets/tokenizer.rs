@@ -1,8 +1,8 @@
 #![no_main]
 //! Fuzz target `tokenizer` (needs `--features encoders`): the body is
-//! `sat2cap::fuzzing::tokenizer`, which `tests/fuzz_replay.rs` also runs on
+//! `sat2cap::testing::fuzz::tokenizer`, which `tests/fuzz_replay.rs` also runs on
 //! `fuzz/corpus/tokenizer/` under plain `cargo test`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    sat2cap::fuzzing::tokenizer(data);
+    sat2cap::testing::fuzz::tokenizer(data);
 });

@@ -33,26 +33,25 @@
 //! # Ok(()) }
 //! ```
 
-pub mod clip;
-pub mod clip_text;
-pub mod clip_vision;
-pub mod config;
-pub mod device;
-pub mod dynamic;
-pub mod fix_text;
-pub mod preprocess;
-pub mod tokenizer;
-pub mod weights;
-
-mod engine;
+internal! {
+    mod clip;
+    mod clip_text;
+    mod clip_vision;
+    mod config;
+    mod device;
+    mod dynamic;
+    mod engine;
+    mod fix_text;
+    mod preprocess;
+    mod tokenizer;
+    mod weights;
+}
 
 use std::path::Path;
 
-pub use clip_text::ClipTextModel;
-pub use clip_vision::ClipVisionModel;
 pub use config::{ClipTextConfig, ClipVisionConfig, GeoNetConfig};
 pub use device::{DeviceChoice, Precision};
-pub use dynamic::{GeoNet, InvalidMeta, Meta};
+pub use dynamic::{InvalidMeta, Meta};
 pub use preprocess::{Image, ImageError, OverheadPreprocess};
 pub use tokenizer::{ClipTokenizer, TokenizerError};
 pub use weights::WeightsError;
@@ -60,7 +59,11 @@ pub use weights::WeightsError;
 use engine::Engine;
 
 /// burn's CPU backend used by the encoders.
+#[cfg(feature = "testing")]
 pub type CpuBackend = burn::backend::Flex;
+/// burn's CPU backend used by the encoders.
+#[cfg(not(feature = "testing"))]
+pub(crate) type CpuBackend = burn::backend::Flex;
 
 /// Errors from loading or running the encoders.
 #[derive(Debug, thiserror::Error)]

@@ -442,7 +442,7 @@ pub fn overhead_image(img: &Image, p: &OverheadPreprocess) -> Image {
 mod tests {
     use super::*;
 
-    use crate::fuzzing::encoders::png_declaring as png_bomb;
+    use crate::testing::fuzz::encoders::png_declaring as png_bomb;
 
     /// Regression (fuzz target `image_preprocess`): `Image::decode` ran with the image
     /// crate's default limits (no side limit, 512 MiB), so a few hundred bytes declaring a

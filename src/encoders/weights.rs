@@ -158,6 +158,7 @@ fn slots<B: Backend, M: Module<B>>(module: &M) -> Vec<Slot> {
         .collect()
 }
 
+#[cfg(any(test, feature = "testing"))]
 /// The tensors (checkpoint names and PyTorch-layout shapes) that `module` expects, sorted.
 pub fn expected_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<ExpectedTensor> {
     let mut v: Vec<ExpectedTensor> = slots::<B, M>(module).into_iter().map(|s| s.hf).collect();
@@ -211,11 +212,13 @@ impl WeightsFile {
         })
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Names and shapes of every tensor in the file.
     pub fn tensors(&self) -> impl Iterator<Item = (&str, &[usize])> {
         self.index
@@ -228,6 +231,7 @@ impl WeightsFile {
         self.index.keys().any(|k| k.starts_with(prefix))
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Reads one tensor as f32 (converting f16 / bf16 / f64), with its shape.
     pub fn read_tensor(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>), WeightsError> {
         let shape = self
@@ -284,7 +288,8 @@ fn convertible(d: Dtype) -> bool {
 ///
 /// ```no_run
 /// # use sat2cap::encoders::weights::{Loader, WeightsFile};
-/// # use sat2cap::encoders::{ClipVisionConfig, ClipVisionModel, CpuBackend};
+/// # use sat2cap::encoders::clip_vision::ClipVisionModel;
+/// # use sat2cap::encoders::{ClipVisionConfig, CpuBackend};
 /// # fn f() -> Result<(), sat2cap::encoders::weights::WeightsError> {
 /// let device = Default::default();
 /// let file = WeightsFile::open(std::path::Path::new("clip/model.safetensors"))?;

@@ -44,14 +44,6 @@ pub fn f16_bits_to_f32(h: u16) -> f32 {
     f32::from_bits(bits | sign)
 }
 
-/// Converts a slice of f16 into f32 (`out.len()` must equal `src.len()`; extra values ignored).
-pub fn f16_to_f32_slice(src: &[f16], out: &mut [f32]) {
-    let src: &[u16] = bytemuck::cast_slice(src);
-    for (o, &s) in out.iter_mut().zip(src) {
-        *o = f16_bits_to_f32(s);
-    }
-}
-
 const LANES: usize = 16;
 
 #[inline(always)]
@@ -339,11 +331,13 @@ impl TopK {
         self.k
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Number of hits held.
     pub fn len(&self) -> usize {
         self.heap.len()
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Whether no hit is held.
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
@@ -458,32 +452,6 @@ impl<'a> Gather<'a> {
             self.score(row, top);
         }
     }
-}
-
-/// Exact top-`k` over the rows `0..n` for which `member` is true, reading every row's vector
-/// in storage order (the scan a dense row set wants: sequential reads stream at full memory
-/// bandwidth, skipping rows at random does not). Same results as [`top_k`] over the members.
-pub fn top_k_masked(
-    vectors: &[f16],
-    dim: usize,
-    query: &[f32],
-    n: u32,
-    member: impl Fn(u32) -> bool,
-    k: usize,
-) -> Vec<Hit> {
-    let mut top = TopK::new(k);
-    if dim == 0 {
-        return Vec::new();
-    }
-    for (row, v) in (0..n).zip(vectors.chunks_exact(dim)) {
-        // The dot product is computed for every row: its reads keep the stream going, and
-        // it costs less than the memory traffic it rides on.
-        let score = dot_f16_f32(v, query);
-        if member(row) {
-            top.push(Hit { row, score });
-        }
-    }
-    top.into_sorted()
 }
 
 /// A 64-row block of a [`top_k_bits_into`] scan with at least this many members is read
@@ -643,26 +611,6 @@ mod tests {
             .collect();
         let q = (0..dim).map(|i| (i as f32 * 0.7).cos()).collect();
         (v, q)
-    }
-
-    #[test]
-    fn masked_scan_equals_scan_over_the_members() {
-        let dim = 24;
-        let n = 500u32;
-        let (v, q) = scan_fixture(n, dim);
-        for m in [1u32, 2, 3, 7, 500] {
-            let member = |r: u32| r % m == 1 % m;
-            for k in [0, 1, 10, 1000] {
-                let want = top_k(&v, dim, &q, (0..n).filter(|&r| member(r)), k);
-                assert_eq!(top_k_masked(&v, dim, &q, n, member, k), want, "m {m} k {k}");
-            }
-        }
-        // Rows beyond the vectors are never returned.
-        assert_eq!(
-            top_k_masked(&v, dim, &q, n + 50, |_| true, 1000).len(),
-            n as usize
-        );
-        assert!(top_k_masked(&v, 0, &q, n, |_| true, 10).is_empty());
     }
 
     #[test]

@@ -14,9 +14,7 @@ pub mod flat;
 pub mod hnsw;
 pub mod quant;
 pub mod spatial;
-pub mod synth;
 
-pub use flat::Hit;
 
 /// Why an index could not be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -127,6 +127,7 @@ impl SpatialIndex {
         self.len
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Whether the tree is empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
@@ -152,6 +153,7 @@ impl SpatialIndex {
 
     /// Rows whose location lies in `rect` (closed), in tree order (`points` as in
     /// [`visit_in`](SpatialIndex::visit_in)).
+    #[cfg(test)]
     pub fn rows_in(&self, points: &[Point], rect: &Rect) -> Vec<u32> {
         let env = AABB::from_corners([rect.lon_min, rect.lat_min], [rect.lon_max, rect.lat_max]);
         self.tree(points)

@@ -1,4 +1,15 @@
-//! Retrieval metrics: recall@k and median rank of the paired item in a gallery.
+//! Overhead -> ground retrieval: each overhead tile queries a gallery of the paired
+//! ground-level photos; the rank of its own pair gives recall@1/5/10 and the median rank,
+//! without and (when the dynamic encoder is loaded and the pairs carry lat, lon, datetime)
+//! with metadata.
+
+use std::path::{Path, PathBuf};
+
+use super::lookup::embed_image_file;
+use super::model::Embedder;
+use super::JobError;
+use crate::encoders::Meta;
+use crate::{Progress, Unit};
 
 /// Recall@1/5/10 and median rank (1-based) over the queries.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -19,14 +30,14 @@ pub struct RetrievalMetrics {
 
 /// Rank (1-based) of `gallery[truth]` for `query`: 1 + the number of gallery items that score
 /// strictly higher (ties favour the pair, as a stable sort would).
-pub fn rank_of(query: &[f32], gallery: &[Vec<f32>], truth: usize) -> usize {
+pub(crate) fn rank_of(query: &[f32], gallery: &[Vec<f32>], truth: usize) -> usize {
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     let s = dot(query, &gallery[truth]);
     1 + gallery.iter().filter(|g| dot(query, g) > s).count()
 }
 
 /// Metrics from ranks.
-pub fn metrics(ranks: &[usize], gallery: usize) -> RetrievalMetrics {
+pub(crate) fn metrics(ranks: &[usize], gallery: usize) -> RetrievalMetrics {
     let n = ranks.len().max(1) as f64;
     let at = |k: usize| ranks.iter().filter(|&&r| r <= k).count() as f64 / n;
     let mut s = ranks.to_vec();
@@ -44,6 +55,184 @@ pub fn metrics(ranks: &[usize], gallery: usize) -> RetrievalMetrics {
         r_at_10: at(10),
         median_rank,
     }
+}
+
+/// Options of [`eval_retrieval`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalOptions {
+    /// CSV of pairs: header `overhead,ground[,lat,lon,datetime]`, paths relative to the CSV's
+    /// folder.
+    pub pairs: PathBuf,
+    /// Gallery size: the first this many usable pairs (>= 1).
+    pub gallery: usize,
+}
+
+/// One row of the result table.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct EvalRow {
+    /// Whether the overhead embeddings had metadata (date, hour, place).
+    pub metadata: bool,
+    /// The metrics.
+    #[serde(flatten)]
+    pub metrics: RetrievalMetrics,
+}
+
+/// What [`eval_retrieval`] measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EvalReport {
+    /// Without metadata, then (when every pair had it and a dynamic encoder is loaded) with.
+    pub rows: Vec<EvalRow>,
+    /// Pairs left out: `(which, why)`.
+    pub skipped: Vec<Skipped>,
+    /// Why there is no row with metadata, when there is none.
+    pub no_metadata_row: Option<String>,
+}
+
+/// A pair left out: `(which, why)`.
+type Skipped = (String, String);
+
+struct Pair {
+    overhead: PathBuf,
+    ground: PathBuf,
+    meta: Option<Meta>,
+}
+
+fn read_pairs(path: &Path) -> Result<(Vec<Pair>, Vec<Skipped>), JobError> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| JobError::input(format!("cannot read {}: {e}", path.display())))?;
+    let h = r
+        .headers()
+        .map_err(|e| JobError::input(format!("{}: {e}", path.display())))?
+        .clone();
+    let col = |n: &str| h.iter().position(|x| x.eq_ignore_ascii_case(n));
+    let (Some(co), Some(cg)) = (col("overhead"), col("ground")) else {
+        return Err(JobError::input(format!(
+            "{}: header must name overhead,ground[,lat,lon,datetime]",
+            path.display()
+        )));
+    };
+    let (clat, clon, cdt) = (col("lat"), col("lon"), col("datetime"));
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let row = format!("{} row {}", path.display(), i + 2);
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                bad.push((row, e.to_string()));
+                continue;
+            }
+        };
+        let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).unwrap_or("");
+        if get(Some(co)).is_empty() || get(Some(cg)).is_empty() {
+            bad.push((row, "empty path".to_string()));
+            continue;
+        }
+        let meta = (|| {
+            let t = crate::time::from_unix(crate::time::parse(get(cdt)).ok()?);
+            let m = Meta {
+                lat: get(clat).parse().ok()?,
+                lon: get(clon).parse().ok()?,
+                year: t.year,
+                month: t.month,
+                day: t.day,
+                hour: t.hour,
+            };
+            m.validate().ok().map(|_| m)
+        })();
+        out.push(Pair {
+            overhead: base.join(get(Some(co))),
+            ground: base.join(get(Some(cg))),
+            meta,
+        });
+    }
+    Ok((out, bad))
+}
+
+/// Ranks each overhead tile's own ground photo among the gallery of paired photos.
+/// A bad row or an unreadable image leaves that pair out (listed in the report).
+pub fn eval_retrieval(
+    model: &dyn Embedder,
+    opts: &EvalOptions,
+    progress: &dyn Progress,
+) -> Result<EvalReport, JobError> {
+    if opts.gallery == 0 {
+        return Err(JobError::input("the gallery must hold at least 1 pair"));
+    }
+    let (pairs, mut skipped) = read_pairs(&opts.pairs)?;
+    let mut ground = Vec::new();
+    let mut over = Vec::new();
+    let mut over_meta: Vec<Option<Vec<f32>>> = Vec::new();
+    progress.begin("pairs", Some(pairs.len().min(opts.gallery) as u64), Unit::Items);
+    for p in &pairs {
+        if ground.len() >= opts.gallery {
+            break;
+        }
+        let g = embed_image_file(model, &p.ground, false);
+        let o = embed_image_file(model, &p.overhead, true);
+        match (g, o) {
+            (Ok(g), Ok(o)) => {
+                let om = match (model.has_dynamic(), p.meta) {
+                    (true, Some(m)) => std::fs::read(&p.overhead)
+                        .ok()
+                        .and_then(|b| model.embed_overhead(&[&b], Some(&[m])).pop())
+                        .and_then(Result::ok),
+                    _ => None,
+                };
+                ground.push(g);
+                over.push(o);
+                over_meta.push(om);
+            }
+            (Err(e), _) | (_, Err(e)) => skipped.push((p.overhead.display().to_string(), e.to_string())),
+        }
+        progress.advance(1);
+    }
+    progress.end();
+    if ground.is_empty() {
+        return Err(JobError::input(format!(
+            "no usable pairs in {}",
+            opts.pairs.display()
+        )));
+    }
+    let ranks: Vec<usize> = over
+        .iter()
+        .enumerate()
+        .map(|(i, q)| rank_of(q, &ground, i))
+        .collect();
+    let mut rows = vec![EvalRow {
+        metadata: false,
+        metrics: metrics(&ranks, ground.len()),
+    }];
+    let mut no_metadata_row = None;
+    if model.has_dynamic() && over_meta.iter().all(Option::is_some) {
+        let ranks: Vec<usize> = over_meta
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.as_ref().map(|q| rank_of(q, &ground, i)))
+            .collect();
+        rows.push(EvalRow {
+            metadata: true,
+            metrics: metrics(&ranks, ground.len()),
+        });
+    } else {
+        no_metadata_row = Some(
+            if model.has_dynamic() {
+                "some pairs lack lat, lon, datetime"
+            } else {
+                "no dynamic encoder (geo_encoder.*) loaded"
+            }
+            .to_string(),
+        );
+    }
+    Ok(EvalReport {
+        rows,
+        skipped,
+        no_metadata_row,
+    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::storage::CollectionView;
+use crate::Collection;
 
 use super::JobError;
 
@@ -70,16 +70,19 @@ pub struct ModelFingerprint {
     pub clip: String,
 }
 
+#[cfg(feature = "encoders")]
 /// The identity of seeded random weights: `random:seed=<seed>:<shapes>`.
 pub fn random_weights_id(seed: u64, shapes: &str) -> String {
     format!("random:seed={seed}:{shapes}")
 }
 
+#[cfg(feature = "encoders")]
 /// The identity of a weights file from its CRC-32C and length: `crc32c:<8 hex>:<bytes>`.
 pub fn file_weights_id(crc: u32, len: u64) -> String {
     format!("crc32c:{crc:08x}:{len}")
 }
 
+#[cfg(feature = "encoders")]
 /// CRC-32C and length of a file, read in 8 MiB blocks.
 pub fn checksum_file(path: &std::path::Path) -> std::io::Result<(u32, u64)> {
     use std::io::Read;
@@ -113,7 +116,7 @@ pub fn describe_weights(id: &str) -> String {
 impl ModelFingerprint {
     /// The fingerprint recorded with `view`: `Ok(None)` if none is recorded (a collection made
     /// before fingerprints, or by `import`); an error if the property is not a fingerprint.
-    pub fn of(view: &CollectionView) -> Result<Option<ModelFingerprint>, JobError> {
+    pub fn of(view: &Collection<'_>) -> Result<Option<ModelFingerprint>, JobError> {
         let Some(text) = view.property(MODEL_PROPERTY) else {
             return Ok(None);
         };
@@ -183,6 +186,7 @@ impl ModelFingerprint {
     }
 }
 
+#[cfg(feature = "encoders")]
 /// What an ingest must do about the collection's fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestModelCheck {
@@ -192,11 +196,12 @@ pub enum IngestModelCheck {
     Record,
 }
 
+#[cfg(feature = "encoders")]
 /// Checks that `model` may add vectors to the existing collection `view` (the whole
 /// fingerprint must match). `force` accepts other weights of the same encoder (and a
 /// collection that records no model): the caller then records `model`.
 pub fn check_ingest(
-    view: &CollectionView,
+    view: &Collection<'_>,
     model: &ModelFingerprint,
     force: bool,
 ) -> Result<IngestModelCheck, JobError> {
@@ -206,27 +211,34 @@ pub fn check_ingest(
             None => Ok(IngestModelCheck::Same),
             // Another encoder is never the same model: --force-model does not cover it.
             Some(_) if force && stored.encoder == model.encoder => Ok(IngestModelCheck::Record),
-            Some(why) => Err(JobError::input(format!(
-                "collection '{name}' was made by a different model ({why}): embeddings of \
-                 different models must not mix; use the weights it was made with, another \
-                 --collection, or --force-model if the weights are known to be the same model"
-            ))),
+            Some(why) => Err(JobError::ModelMismatch {
+                message: format!(
+                    "collection '{name}' was made by a different model ({why}): embeddings of \
+                     different models must not mix; use the weights it was made with or \
+                     another collection"
+                ),
+                forceable: stored.encoder == model.encoder,
+            }),
         },
         None if view.is_empty() || force => Ok(IngestModelCheck::Record),
-        None => Err(JobError::input(format!(
-            "collection '{name}' holds {} vectors but records no model (made before model \
-             fingerprints, or by `import`); pass --force-model to record {} for it",
-            view.len(),
-            model.describe()
-        ))),
+        None => Err(JobError::ModelMismatch {
+            message: format!(
+                "collection '{name}' holds {} vectors but records no model (made before model \
+                 fingerprints, or by `import`); forcing records {} for it",
+                view.len(),
+                model.describe()
+            ),
+            forceable: true,
+        }),
     }
 }
 
+#[cfg(feature = "encoders")]
 /// Checks that vectors in the CLIP space `clip` (`what` says whose, e.g. "the query's text
 /// encoder") may be compared with the collection `view`. Returns a warning (to print) when the
 /// collection records no model, so that nothing can be checked.
 pub fn check_space(
-    view: &CollectionView,
+    view: &Collection<'_>,
     clip: &str,
     what: &str,
 ) -> Result<Option<String>, JobError> {
@@ -243,11 +255,12 @@ pub fn check_space(
     }
 }
 
+#[cfg(feature = "encoders")]
 /// Checks that the vectors of collection `from` may be compared with those of `to` (same CLIP
 /// space). Returns a warning when either records no model.
 pub fn check_collections(
-    from: &CollectionView,
-    to: &CollectionView,
+    from: &Collection<'_>,
+    to: &Collection<'_>,
 ) -> Result<Option<String>, JobError> {
     match ModelFingerprint::of(from)? {
         Some(f) => check_space(
@@ -259,6 +272,7 @@ pub fn check_collections(
     }
 }
 
+#[cfg(feature = "encoders")]
 fn unchecked(name: &str) -> String {
     format!(
         "warning: collection '{name}' records no model (made before model fingerprints, or by \

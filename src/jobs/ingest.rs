@@ -4,21 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
-
-use crate::encoders::Encoders;
-use crate::geo::Point;
-use crate::storage::Db;
-use crate::NewItem;
-
 use std::collections::{HashMap, HashSet};
 
 use super::fingerprint::{
     check_ingest, EncoderKind, IngestModelCheck, ModelFingerprint, MODEL_PROPERTY,
 };
-use super::model::ModelSource;
+use super::model::Embedder;
 use super::tiles::{scan_tiles, tile_key, TilePayload};
 use super::JobError;
+use crate::{Db, NewItem, Point, Progress, Unit};
 
 /// What an ingest did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -50,7 +44,8 @@ const BATCH: usize = 16;
 pub struct IngestOptions {
     /// Collection.
     pub collection: String,
-    /// Re-encode and replace items whose key is already present (default: skip them).
+    /// Re-encode and replace items whose key is already present (default: skip them and
+    /// count them in [`IngestReport::present`]).
     pub replace: bool,
     /// Add to a collection made by a different model (or recording none) and record this
     /// model for it; only for weights known to be the same model (e.g. re-saved as f16).
@@ -145,7 +140,7 @@ fn prepare(
                     model.dim
                 )));
             }
-            t.record = check_ingest(v, model, opts.force_model)? == IngestModelCheck::Record;
+            t.record = check_ingest(&v, model, opts.force_model)? == IngestModelCheck::Record;
             for item in v.iter() {
                 let item = item.map_err(JobError::runtime)?;
                 t.next_id = t.next_id.max(item.id.saturating_add(1));
@@ -206,7 +201,7 @@ fn read_all(paths: &[PathBuf]) -> Vec<Result<Vec<u8>, String>> {
 
 /// Encodes files (overhead or ground), one result per file.
 fn encode_files(
-    enc: &Encoders,
+    enc: &dyn Embedder,
     paths: &[PathBuf],
     overhead: bool,
 ) -> Vec<Result<Vec<f32>, String>> {
@@ -216,9 +211,9 @@ fn encode_files(
         .filter_map(|b| b.as_ref().ok().map(Vec::as_slice))
         .collect();
     let mut encoded = if overhead {
-        enc.encode_overhead_bytes(&ok, None)
+        enc.embed_overhead(&ok, None)
     } else {
-        enc.encode_ground_bytes(&ok)
+        enc.embed_ground(&ok)
     }
     .into_iter();
     bytes
@@ -235,26 +230,11 @@ fn encode_files(
 }
 
 /// "image 3: bad" -> "bad" (the batch index means nothing to the user).
-fn strip_index(m: &str) -> String {
+pub(crate) fn strip_index(m: &str) -> String {
     match m.split_once(": ") {
         Some((h, rest)) if h.starts_with("image ") => rest.to_string(),
         _ => m.to_string(),
     }
-}
-
-/// Encodes one image file: overhead (Sat2Cap) or ground (CLIP).
-pub fn encode_image_file(
-    enc: &Encoders,
-    path: &Path,
-    overhead: bool,
-) -> Result<Vec<f32>, JobError> {
-    if !path.is_file() {
-        return Err(JobError::input(format!("no image file {}", path.display())));
-    }
-    encode_files(enc, &[path.to_path_buf()], overhead)
-        .pop()
-        .unwrap_or_else(|| Err("not encoded".into()))
-        .map_err(|e| JobError::input(format!("{}: {e}", path.display())))
 }
 
 /// Options of [`ingest_tiles`].
@@ -274,11 +254,10 @@ pub struct TileOptions {
 /// present are skipped (or replaced with `replace`).
 pub fn ingest_tiles(
     db: &mut Db,
-    enc: &Encoders,
-    source: &ModelSource,
+    enc: &dyn Embedder,
     dir: &Path,
     opts: &TileOptions,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<IngestReport, JobError> {
     // Absolute paths in payloads, so `--mosaic` finds the tiles from any working folder.
     let dir = &std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
@@ -294,10 +273,7 @@ pub fn ingest_tiles(
         )));
     }
     let coll = &opts.common.collection;
-    let model = source.fingerprint(
-        EncoderKind::Sat2capOverhead,
-        enc.config().overhead.projection_dim,
-    );
+    let model = enc.fingerprint(EncoderKind::Sat2capOverhead);
     let derive = |p: &str| {
         Path::new(p)
             .strip_prefix(dir)
@@ -314,7 +290,7 @@ pub fn ingest_tiles(
             todo.push((t, key, slot));
         }
     }
-    progress.set_length(todo.len() as u64);
+    progress.begin("encode tiles", Some(todo.len() as u64), Unit::Items);
     for chunk in todo.chunks(BATCH) {
         let paths: Vec<PathBuf> = chunk.iter().map(|(t, _, _)| t.path.clone()).collect();
         for ((t, key, slot), r) in chunk.iter().zip(encode_files(enc, &paths, true)) {
@@ -339,8 +315,9 @@ pub fn ingest_tiles(
                 Err(e) => report.failed.push((t.path.display().to_string(), e)),
             }
         }
-        progress.inc(chunk.len() as u64);
+        progress.advance(chunk.len() as u64);
     }
+    progress.end();
     commit(db, &target, &mut report, &model)?;
     Ok(report)
 }
@@ -425,12 +402,11 @@ pub fn read_ground_csv(
 /// photo's key is its path under `dir`: photos already present are skipped (or replaced).
 pub fn ingest_ground(
     db: &mut Db,
-    enc: &Encoders,
-    source: &ModelSource,
+    enc: &dyn Embedder,
     dir: &Path,
     meta_csv: &Path,
     opts: &IngestOptions,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<IngestReport, JobError> {
     if !dir.is_dir() {
         return Err(JobError::input(format!(
@@ -452,7 +428,7 @@ pub fn ingest_ground(
         )));
     }
     let coll = &opts.collection;
-    let model = source.fingerprint(EncoderKind::ClipImage, enc.config().ground.projection_dim);
+    let model = enc.fingerprint(EncoderKind::ClipImage);
     let derive = |p: &str| Some(photo_key(dir, Path::new(p)));
     let mut target = prepare(db, opts, &model, &|p| payload_key(p, "path", &derive))?;
     let mut todo = Vec::new();
@@ -462,7 +438,7 @@ pub fn ingest_ground(
             todo.push((g, key, slot));
         }
     }
-    progress.set_length(todo.len() as u64);
+    progress.begin("encode photos", Some(todo.len() as u64), Unit::Items);
     for chunk in todo.chunks(BATCH) {
         let paths: Vec<PathBuf> = chunk.iter().map(|(g, _, _)| g.path.clone()).collect();
         for ((g, key, slot), r) in chunk.iter().zip(encode_files(enc, &paths, false)) {
@@ -483,8 +459,9 @@ pub fn ingest_ground(
                 Err(e) => report.failed.push((g.path.display().to_string(), e)),
             }
         }
-        progress.inc(chunk.len() as u64);
+        progress.advance(chunk.len() as u64);
     }
+    progress.end();
     commit(db, &target, &mut report, &model)?;
     Ok(report)
 }
@@ -529,15 +506,14 @@ pub fn read_captions(path: &Path) -> Result<Vec<String>, JobError> {
 /// (or replaced).
 pub fn ingest_captions(
     db: &mut Db,
-    enc: &Encoders,
-    source: &ModelSource,
+    enc: &dyn Embedder,
     captions: &[String],
     opts: &IngestOptions,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<IngestReport, JobError> {
     let mut report = IngestReport::default();
     let coll = &opts.collection;
-    let model = source.fingerprint(EncoderKind::ClipText, enc.config().text.projection_dim);
+    let model = enc.fingerprint(EncoderKind::ClipText);
     let mut target = prepare(db, opts, &model, &|p| {
         payload_key(p, "caption", &|c| Some(c.to_string()))
     })?;
@@ -548,10 +524,10 @@ pub fn ingest_captions(
             todo.push((c, slot));
         }
     }
-    progress.set_length(todo.len() as u64);
+    progress.begin("encode captions", Some(todo.len() as u64), Unit::Items);
     for chunk in todo.chunks(32) {
         let refs: Vec<&str> = chunk.iter().map(|(c, _)| c.as_str()).collect();
-        let vs = enc.encode_text(&refs).map_err(JobError::runtime)?;
+        let vs = enc.embed_text(&refs).map_err(JobError::runtime)?;
         for ((c, slot), v) in chunk.iter().zip(vs) {
             let payload = serde_json::json!({ "caption": c }).to_string();
             let item = NewItem {
@@ -563,8 +539,9 @@ pub fn ingest_captions(
             };
             target.add(db, coll, *slot, item, &mut report)?;
         }
-        progress.inc(chunk.len() as u64);
+        progress.advance(chunk.len() as u64);
     }
+    progress.end();
     commit(db, &target, &mut report, &model)?;
     Ok(report)
 }

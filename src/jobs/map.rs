@@ -1,36 +1,37 @@
-//! Zero-shot maps from a collection of tiles: cosine of a prompt against every tile in a
-//! region, min-max scaled over the region, written as PNG + GeoJSON + CSV + world file.
+//! Zero-shot maps from a collection of tiles: cosine of each prompt against every tile in a
+//! region, min-max scaled over the region, written as PNG + GeoJSON + CSV + world file
+//! ([`super::write_map`]). At a date and hour the tiles are re-encoded with the dynamic
+//! encoder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use image::RgbImage;
 
-use crate::index::flat::dot_f16_f32;
-use crate::map::{
-    min_max_scale, region_of, render_panels, write_geojson, write_world_file, Footprint, MapCell,
-    RenderOptions,
-};
-use crate::query::filter::BBox;
-use crate::storage::CollectionView;
-
+use super::fingerprint::{check_space, EncoderKind};
+use super::map_files::{write_map, MapFiles};
+use super::model::Embedder;
 use super::tiles::{infer_spacing, TilePayload};
 use super::JobError;
+use crate::encoders::Meta;
+use crate::index::flat::dot_f16_f32;
+use crate::map::{Footprint, MapCell};
+use crate::{BBox, Collection, Progress, Snapshot, Unit};
 
 /// A tile of the region: where it is, and its image file (from the payload) if known.
 #[derive(Debug, Clone)]
-pub struct RegionTile {
+pub(crate) struct RegionTile {
     /// Id in the collection.
-    pub id: u64,
+    pub(crate) id: u64,
     /// Centre and footprint.
-    pub cell: MapCell,
+    pub(crate) cell: MapCell,
     /// Image file, from the payload.
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
 }
 
 /// The tiles of `view` whose centre lies in `bbox` (all if `None`), ordered by id; `score`
 /// left at 0. Tiles without a footprint in their payload get squares of the inferred spacing.
-pub fn region_tiles(
-    view: &CollectionView,
+pub(crate) fn region_tiles(
+    view: &Collection<'_>,
     bbox: Option<&BBox>,
 ) -> Result<Vec<RegionTile>, JobError> {
     let mut out = Vec::new();
@@ -73,8 +74,8 @@ pub fn region_tiles(
 }
 
 /// Cosine of `query` (normalised here) against each tile's stored vector.
-pub fn score_stored(
-    view: &CollectionView,
+pub(crate) fn score_stored(
+    view: &Collection<'_>,
     tiles: &[RegionTile],
     query: &[f32],
 ) -> Result<Vec<MapCell>, JobError> {
@@ -101,7 +102,7 @@ pub fn score_stored(
 }
 
 /// Cosines of `query` against given tile vectors (e.g. re-encoded with metadata).
-pub fn score_vectors(tiles: &[RegionTile], vectors: &[Vec<f32>], query: &[f32]) -> Vec<MapCell> {
+fn score_vectors(tiles: &[RegionTile], vectors: &[Vec<f32>], query: &[f32]) -> Vec<MapCell> {
     tiles
         .iter()
         .zip(vectors)
@@ -112,168 +113,8 @@ pub fn score_vectors(tiles: &[RegionTile], vectors: &[Vec<f32>], query: &[f32]) 
         .collect()
 }
 
-/// The files a map wrote.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MapFiles {
-    /// The PNG (panels side by side).
-    pub png: PathBuf,
-    /// GeoJSON, one feature per tile (first prompt's scores; `panels`: every prompt's).
-    pub geojson: PathBuf,
-    /// CSV `id,lat,lon,prompt,similarity,norm_similarity`, one row per tile and panel.
-    pub csv: PathBuf,
-    /// World file of the PNG's first panel.
-    pub pgw: PathBuf,
-    /// Image size.
-    pub width: u32,
-    /// Image size.
-    pub height: u32,
-}
-
-/// Writes `PREFIX.{png,geojson,csv,pgw}` for `panels` (caption, cells). With `tiles` (images
-/// in the cells' order) the colours are blended over them. Written to temporary names and
-/// renamed at the end, so a failure leaves no half-written outputs.
-pub fn write_map(
-    prefix: &Path,
-    title: &str,
-    panels: &[(String, Vec<MapCell>)],
-    tiles: Option<&[Option<RgbImage>]>,
-) -> Result<MapFiles, JobError> {
-    let first = panels.first().ok_or_else(|| JobError::input("no prompt"))?;
-    let region = region_of(&first.1).ok_or(JobError::input("no tiles in the region"))?;
-    let norms: Vec<Vec<f32>> = panels
-        .iter()
-        .map(|(_, c)| min_max_scale(&c.iter().map(|c| c.score).collect::<Vec<_>>()))
-        .collect();
-    let ps: Vec<crate::map::Panel<'_>> = panels
-        .iter()
-        .zip(&norms)
-        .map(|((caption, cells), norm)| crate::map::Panel {
-            caption: caption.clone(),
-            cells,
-            norm,
-            tiles,
-        })
-        .collect();
-    let opts = RenderOptions {
-        panel_width: 512,
-        title: title.to_string(),
-        heat_alpha: 0.6,
-    };
-    let rendered = render_panels(region, &ps, &opts).map_err(JobError::input)?;
-    let with = |ext: &str| {
-        let mut s = prefix.as_os_str().to_owned();
-        s.push(".");
-        s.push(ext);
-        PathBuf::from(s)
-    };
-    let tmp = |p: &Path| {
-        let mut s = p.as_os_str().to_owned();
-        s.push(".tmp");
-        PathBuf::from(s)
-    };
-    let files = MapFiles {
-        png: with("png"),
-        geojson: with("geojson"),
-        csv: with("csv"),
-        pgw: with("pgw"),
-        width: rendered.image.width(),
-        height: rendered.image.height(),
-    };
-    if let Some(parent) = prefix.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !parent.is_dir() {
-            return Err(JobError::input(format!(
-                "output folder {} does not exist",
-                parent.display()
-            )));
-        }
-    }
-    let result = (|| -> Result<(), String> {
-        let e = |p: &Path, e: &dyn std::fmt::Display| format!("writing {}: {e}", p.display());
-        rendered
-            .image
-            .save_with_format(tmp(&files.png), image::ImageFormat::Png)
-            .map_err(|x| e(&files.png, &x))?;
-        // One GeoJSON feature per tile and panel; `prompt` carries the panel caption.
-        write_geojson_panels(&tmp(&files.geojson), panels, &norms)
-            .map_err(|x| e(&files.geojson, &x))?;
-        write_csv_panels(&tmp(&files.csv), panels, &norms).map_err(|x| e(&files.csv, &x))?;
-        write_world_file(&tmp(&files.pgw), &rendered).map_err(|x| e(&files.pgw, &x))?;
-        for p in [&files.png, &files.geojson, &files.csv, &files.pgw] {
-            std::fs::rename(tmp(p), p).map_err(|x| e(p, &x))?;
-        }
-        Ok(())
-    })();
-    if let Err(m) = result {
-        for p in [&files.png, &files.geojson, &files.csv, &files.pgw] {
-            let _ = std::fs::remove_file(tmp(p));
-        }
-        return Err(JobError::runtime(m));
-    }
-    Ok(files)
-}
-
-fn write_geojson_panels(
-    path: &Path,
-    panels: &[(String, Vec<MapCell>)],
-    norms: &[Vec<f32>],
-) -> std::io::Result<()> {
-    write_geojson(path, &panels[0].0, &panels[0].1, &norms[0])?;
-    if panels.len() == 1 {
-        return Ok(());
-    }
-    // One feature per tile: the first panel's properties, plus `panels` with every prompt's.
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
-    if let Some(fs) = v.get_mut("features").and_then(|f| f.as_array_mut()) {
-        for (i, f) in fs.iter_mut().enumerate() {
-            let per: Vec<serde_json::Value> = panels
-                .iter()
-                .zip(norms)
-                .map(|((caption, cells), norm)| {
-                    serde_json::json!({"prompt": caption,
-                        "similarity": cells.get(i).map(|c| c.score),
-                        "norm_similarity": norm.get(i)})
-                })
-                .collect();
-            if let Some(p) = f.get_mut("properties").and_then(|p| p.as_object_mut()) {
-                p.insert("panels".into(), serde_json::Value::Array(per));
-            }
-        }
-    }
-    std::fs::write(path, serde_json::to_vec(&v)?)
-}
-
-/// CSV: `id,lat,lon,prompt,similarity,norm_similarity`, one row per tile and panel.
-fn write_csv_panels(
-    path: &Path,
-    panels: &[(String, Vec<MapCell>)],
-    norms: &[Vec<f32>],
-) -> std::io::Result<()> {
-    let mut w = csv::Writer::from_path(path)?;
-    w.write_record([
-        "id",
-        "lat",
-        "lon",
-        "prompt",
-        "similarity",
-        "norm_similarity",
-    ])?;
-    for ((caption, cells), norm) in panels.iter().zip(norms) {
-        for (c, t) in cells.iter().zip(norm) {
-            w.write_record([
-                c.id.to_string(),
-                c.center.lat().to_string(),
-                c.center.lon().to_string(),
-                caption.clone(),
-                c.score.to_string(),
-                t.to_string(),
-            ])?;
-        }
-    }
-    w.flush()
-}
-
 /// Loads tile images (for `--mosaic`), `None` where unreadable.
-pub fn load_tile_images(tiles: &[RegionTile]) -> Vec<Option<RgbImage>> {
+pub(crate) fn load_tile_images(tiles: &[RegionTile]) -> Vec<Option<RgbImage>> {
     tiles
         .iter()
         .map(|t| {
@@ -282,4 +123,177 @@ pub fn load_tile_images(tiles: &[RegionTile]) -> Vec<Option<RgbImage>> {
             Some(image::imageops::thumbnail(&img, 128, 128))
         })
         .collect()
+}
+
+/// A zero-shot map of prompts over a region of a tile collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapRequest {
+    /// The tile collection.
+    pub collection: String,
+    /// One panel per prompt (and per hour).
+    pub prompts: Vec<String>,
+    /// The region: tiles whose centre lies in it (every tile when `None`).
+    pub bbox: Option<BBox>,
+    /// The date and time (unix seconds) the dynamic encoder is given; re-encodes the tiles.
+    pub time: Option<i64>,
+    /// Hours of the day (0..=23), one panel per prompt and hour; re-encodes the tiles, with
+    /// the date from `time`, else from each tile's stored time.
+    pub hours: Vec<u32>,
+    /// Output prefix: `PREFIX.png`, `.geojson`, `.csv`, `.pgw`.
+    pub out: PathBuf,
+    /// Blend the colours over the tile images (paths from the payloads).
+    pub mosaic: bool,
+}
+
+/// What a map job did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MapReport {
+    /// The files written.
+    #[serde(flatten)]
+    pub files: MapFiles,
+    /// Tiles in the region.
+    pub tiles: usize,
+    /// Panels drawn.
+    pub panels: usize,
+    /// Warnings for the user (a collection that records no model).
+    pub warnings: Vec<String>,
+}
+
+/// Tiles re-encoded per batch.
+const MAP_BATCH: usize = 16;
+
+/// Draws the map `req` asks for with `model`'s text encoder (and, at a date or hour, its
+/// overhead + dynamic encoder). Nothing is written unless every panel could be scored.
+pub fn map(
+    snap: &Snapshot,
+    model: &dyn Embedder,
+    req: &MapRequest,
+    progress: &dyn Progress,
+) -> Result<MapReport, JobError> {
+    if let Some(h) = req.hours.iter().find(|&&h| h > 23) {
+        return Err(JobError::input(format!("hour {h} is not in 0..=23")));
+    }
+    if req.prompts.is_empty() {
+        return Err(JobError::input("no prompt"));
+    }
+    let dynamic = req.time.is_some() || !req.hours.is_empty();
+    let view = super::collection(snap, &req.collection)?;
+    let tiles = region_tiles(&view, req.bbox.as_ref())?;
+    let clip = model.fingerprint(EncoderKind::ClipText).clip;
+    let warnings: Vec<String> = check_space(&view, &clip, "the prompts' text encoder")?
+        .into_iter()
+        .collect();
+    if dynamic && !model.has_dynamic() {
+        return Err(JobError::input(
+            "a date or hour needs the dynamic encoder (geo_encoder.* in the Sat2Cap weights, \
+             see docs/ENCODERS.md); the loaded model has none",
+        ));
+    }
+    let prompts: Vec<&str> = req.prompts.iter().map(String::as_str).collect();
+    let qs = model.embed_text(&prompts).map_err(JobError::runtime)?;
+    let mut panels = Vec::new();
+    if dynamic {
+        let hours: Vec<Option<u32>> = if req.hours.is_empty() {
+            vec![None]
+        } else {
+            req.hours.iter().map(|&h| Some(h)).collect()
+        };
+        let metas = tile_times(&view, &tiles, req.time)?;
+        progress.begin(
+            "re-encode tiles",
+            Some((tiles.len() * hours.len()) as u64),
+            Unit::Items,
+        );
+        for h in hours {
+            let vs = reencode(model, &tiles, &metas, h, progress)?;
+            for (p, q) in req.prompts.iter().zip(&qs) {
+                let caption = match h {
+                    Some(h) => format!("\"{p}\" at {h:02}:00"),
+                    None => format!("\"{p}\""),
+                };
+                panels.push((caption, score_vectors(&tiles, &vs, q)));
+            }
+        }
+        progress.end();
+    } else {
+        for (p, q) in req.prompts.iter().zip(&qs) {
+            panels.push((format!("\"{p}\""), score_stored(&view, &tiles, q)?));
+        }
+    }
+    let images = req.mosaic.then(|| load_tile_images(&tiles));
+    let title = if model.is_random() {
+        "zero-shot map (RANDOM weights: pipeline only)"
+    } else {
+        "sat2cap zero-shot map"
+    };
+    let files = write_map(&req.out, title, &panels, images.as_deref())?;
+    Ok(MapReport {
+        files,
+        tiles: tiles.len(),
+        panels: panels.len(),
+        warnings,
+    })
+}
+
+/// The image file and the dynamic encoder's input (without the hour) of every tile, checked
+/// before anything is encoded: the date from `time`, else from the tile's stored time.
+fn tile_times(
+    view: &Collection<'_>,
+    tiles: &[RegionTile],
+    time: Option<i64>,
+) -> Result<Vec<(PathBuf, Meta)>, JobError> {
+    tiles
+        .iter()
+        .map(|t| {
+            let path = t.path.clone().ok_or_else(|| {
+                JobError::input(format!("tile {} has no image path in its payload", t.id))
+            })?;
+            let stored = view.get(t.id).ok().flatten().and_then(|i| i.time);
+            let at = time.or(stored).ok_or_else(|| {
+                JobError::input(format!("tile {} has no stored time: give a date", t.id))
+            })?;
+            let d = crate::time::from_unix(at);
+            let meta = Meta {
+                lat: t.cell.center.lat(),
+                lon: t.cell.center.lon(),
+                year: d.year,
+                month: d.month,
+                day: d.day,
+                hour: d.hour,
+            };
+            Ok((path, meta))
+        })
+        .collect()
+}
+
+/// The tiles embedded with their metadata, at `hour` when given.
+fn reencode(
+    model: &dyn Embedder,
+    tiles: &[RegionTile],
+    metas: &[(PathBuf, Meta)],
+    hour: Option<u32>,
+    progress: &dyn Progress,
+) -> Result<Vec<Vec<f32>>, JobError> {
+    let mut vs: Vec<Vec<f32>> = Vec::with_capacity(tiles.len());
+    for chunk in metas.chunks(MAP_BATCH) {
+        let bytes: Vec<Vec<u8>> = chunk
+            .iter()
+            .map(|(p, _)| {
+                std::fs::read(p).map_err(|e| JobError::runtime(format!("{}: {e}", p.display())))
+            })
+            .collect::<Result<_, _>>()?;
+        let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        let ms: Vec<Meta> = chunk
+            .iter()
+            .map(|(_, m)| Meta {
+                hour: hour.unwrap_or(m.hour),
+                ..*m
+            })
+            .collect();
+        for ((p, _), r) in chunk.iter().zip(model.embed_overhead(&refs, Some(&ms))) {
+            vs.push(r.map_err(|e| JobError::runtime(format!("{}: {e}", p.display())))?);
+        }
+        progress.advance(chunk.len() as u64);
+    }
+    Ok(vs)
 }

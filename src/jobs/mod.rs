@@ -1,38 +1,86 @@
-//! The user's jobs end to end, as library functions the CLI (and examples) call: ingesting
-//! tiles, ground photos and captions; zero-shot maps; top-k lookups; retrieval evaluation;
-//! and the self-contained demo.
+//! The user's jobs end to end, as typed functions: what the `sat2cap` tool runs, for programs
+//! that want the same without the command line.
 //!
-//! Conventions shared by the jobs (and documented in the README / `--help`):
-//! - Collections: `overhead` (Sat2Cap tile embeddings), `ground` (CLIP image embeddings of
-//!   ground-level photos), `captions` (CLIP text embeddings of a caption bank).
-//! - Payloads are JSON: tiles `{"path", "footprint": [west, south, east, north]}`, ground
-//!   photos `{"path"}`, captions `{"caption": text}`. Captions have no place: they are stored
-//!   at the dummy point (0, 0) with no time; only their payload and vector matter.
-//! - Errors are [`JobError`]: `Input` (the user's input is wrong: exit code 2 in the CLI) or
-//!   `Runtime` (I/O, storage, encoders: exit code 1), one line each.
+//! | job | function | needs |
+//! |---|---|---|
+//! | import vectors + points (`.npy` + CSV) | [`import`] | |
+//! | answer a JSONL batch of vector queries | [`query_batch`] | |
+//! | top-k by a stored or given vector | [`search`] with [`QueryInput::Vector`] | |
+//! | draw a map from scored cells | [`write_map`] | |
+//! | ingest overhead tiles, ground photos, captions | [`ingest_tiles`], [`ingest_ground`], [`ingest_captions`] | encoders |
+//! | top-k by text or image | [`search`] | encoders |
+//! | zero-shot map of prompts over a region | [`map`] | encoders |
+//! | ground photos / captions for a tile | [`search`] with [`QueryInput::Tile`] | encoders |
+//! | overhead -> ground retrieval metrics | [`eval_retrieval`] | encoders |
+//! | the demo | [`run_demo`] | encoders |
+//!
+//! Jobs that embed take an [`Embedder`] (the seam between the jobs and the encoders; the
+//! built-in one is [`Model`]); jobs that run long report through a [`Progress`](crate::Progress).
+//! None of them prints, reads environment variables or exits.
+//!
+//! Conventions (documented in the README and the tool's `--help`):
+//! - Collections: [`OVERHEAD`] (Sat2Cap tile embeddings), [`GROUND`] (CLIP image embeddings
+//!   of ground-level photos), [`CAPTIONS`] (CLIP text embeddings of a caption bank).
+//! - Payloads are JSON: tiles `{"path", "footprint": [west, south, east, north], "key"}`,
+//!   ground photos `{"path", "key"}`, captions `{"caption"}`. Captions have no place: they
+//!   are stored at the point (0, 0) with no time.
+//! - Each collection records the model that made its vectors ([`ModelFingerprint`]);
+//!   adding to it or comparing with it checks that model.
+//! - Errors are [`JobError`]: `Input` (the input is wrong), `ModelMismatch` (a collection
+//!   holds another model's embeddings) or `Runtime` (I/O, storage, encoders), one line each.
 
-pub mod eval;
-pub mod fingerprint;
-pub mod map;
-pub mod tiles;
-pub mod topk;
+internal! {
+    mod batch;
+    mod fingerprint;
+    mod import;
+    mod map_files;
+    #[cfg(feature = "encoders")]
+    mod demo;
+    #[cfg(feature = "encoders")]
+    mod eval;
+    #[cfg(feature = "encoders")]
+    mod ingest;
+    #[cfg(feature = "encoders")]
+    mod lookup;
+    #[cfg(feature = "encoders")]
+    mod map;
+    #[cfg(feature = "encoders")]
+    mod model;
+    #[cfg(feature = "encoders")]
+    mod tiles;
+}
+
+pub use crate::map::{Footprint, MapCell};
+pub use batch::{query_batch, BatchOptions, BatchReport};
+pub use fingerprint::{EncoderKind, ModelFingerprint, MODEL_PROPERTY};
+pub use import::{import, ImportOptions, ImportReport};
+pub use map_files::{write_map, MapFiles};
 
 #[cfg(feature = "encoders")]
-pub mod demo;
+pub use demo::scene::{render_ground, render_overhead, LandClass, Region, SceneTile, LAUSANNE};
 #[cfg(feature = "encoders")]
-pub mod ingest;
+pub use demo::{run_demo, DemoOptions, DemoReport, StepTiming};
 #[cfg(feature = "encoders")]
-pub mod model;
+pub use eval::{eval_retrieval, EvalOptions, EvalReport, RetrievalMetrics};
+#[cfg(feature = "encoders")]
+pub use ingest::{
+    ingest_captions, ingest_ground, ingest_tiles, read_captions, IngestOptions, IngestReport,
+    TileOptions,
+};
+#[cfg(feature = "encoders")]
+pub use lookup::{read_vector, search, Match, QueryInput, SearchJob, SearchReport};
+#[cfg(feature = "encoders")]
+pub use map::{map, MapReport, MapRequest};
+#[cfg(feature = "encoders")]
+pub use model::{Embedder, Model, ModelOptions, ModelSource, RANDOM_SEED};
 
-use std::path::Path;
+use crate::{Collection, Snapshot};
 
-use crate::storage::{Db, OpenError};
-
-/// Default collection names.
+/// Default collection of overhead tiles.
 pub const OVERHEAD: &str = "overhead";
-/// Ground-level photos collection.
+/// Default collection of ground-level photos.
 pub const GROUND: &str = "ground";
-/// Caption bank collection.
+/// Default collection of the caption bank.
 pub const CAPTIONS: &str = "captions";
 
 /// Why a job failed: one line, with whether it was the user's input or the machine.
@@ -45,6 +93,15 @@ pub enum JobError {
     /// A runtime failure (I/O, storage, encoders, locked database).
     #[error("{0}")]
     Runtime(String),
+    /// Adding to a collection would mix embeddings of different models (bad input).
+    #[error("{message}")]
+    ModelMismatch {
+        /// What differs, in words.
+        message: String,
+        /// Whether [`IngestOptions::force_model`] would accept it (other weights of the same
+        /// encoder, or a collection that records no model).
+        forceable: bool,
+    },
 }
 
 impl JobError {
@@ -58,42 +115,8 @@ impl JobError {
     }
 }
 
-/// Opens the database in `path` for writing, creating it when the folder is missing or empty.
-pub fn open_or_create(path: &Path) -> Result<Db, JobError> {
-    let empty = match std::fs::read_dir(path) {
-        Ok(mut d) => d.next().is_none(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-        Err(e) => return Err(JobError::runtime(format!("{}: {e}", path.display()))),
-    };
-    // HNSW graphs are built at commit for large segments (`default_db_options`).
-    let r = if empty {
-        Db::create(path, crate::default_db_options())
-    } else {
-        Db::open_with(path, crate::default_db_options())
-    };
-    r.map_err(|e| open_error(path, e))
-}
-
-/// Opens a read-only snapshot of the database in `path`.
-pub fn open_snapshot(path: &Path) -> Result<crate::Snapshot, JobError> {
-    if !path.exists() {
-        return Err(JobError::input(format!(
-            "no database at {}: create one with an ingest command first",
-            path.display()
-        )));
-    }
-    Db::open_snapshot(path).map_err(|e| open_error(path, e))
-}
-
-fn open_error(path: &Path, e: OpenError) -> JobError {
-    JobError::runtime(format!("cannot open database {}: {e}", path.display()))
-}
-
-/// Looks up a collection, with a clear error naming the ones that exist.
-pub fn collection<'a>(
-    snap: &'a crate::Snapshot,
-    name: &str,
-) -> Result<&'a crate::storage::CollectionView, JobError> {
+/// The collection `name` of `snap`, or an input error naming the collections there are.
+pub fn collection<'s>(snap: &'s Snapshot, name: &str) -> Result<Collection<'s>, JobError> {
     snap.collection(name).map_err(|_| {
         let names: Vec<&str> = snap.collection_names().collect();
         JobError::input(format!(
@@ -105,29 +128,4 @@ pub fn collection<'a>(
             }
         ))
     })
-}
-
-/// Parses `W,S,E,N` into a bbox (degrees; west > east crosses the antimeridian).
-pub fn parse_bbox(s: &str) -> Result<crate::query::filter::BBox, JobError> {
-    let v = parse_floats(s, 4, "--bbox W,S,E,N")?;
-    crate::query::filter::BBox::new(v[0], v[1], v[2], v[3])
-        .map_err(|e| JobError::input(format!("bad --bbox '{s}': {e}")))
-}
-
-/// Parses `LAT,LON`.
-pub fn parse_lat_lon(s: &str) -> Result<(f64, f64), JobError> {
-    let v = parse_floats(s, 2, "LAT,LON")?;
-    crate::geo::Point::new(v[0], v[1])
-        .map_err(|e| JobError::input(format!("bad point '{s}': {e}")))?;
-    Ok((v[0], v[1]))
-}
-
-fn parse_floats(s: &str, n: usize, what: &str) -> Result<Vec<f64>, JobError> {
-    let v: Result<Vec<f64>, _> = s.split(',').map(|p| p.trim().parse::<f64>()).collect();
-    match v {
-        Ok(v) if v.len() == n && v.iter().all(|x| x.is_finite()) => Ok(v),
-        _ => Err(JobError::input(format!(
-            "expected {what} ({n} comma-separated numbers), got '{s}'"
-        ))),
-    }
 }

@@ -1,20 +1,53 @@
-//! Choosing the encoders a job runs: real weights from a folder, or seeded random weights
-//! (labelled as such everywhere: their embeddings show the pipeline, not meaning).
+//! The seam between the jobs and the encoders ([`Embedder`]), and the built-in encoders
+//! behind it ([`Model`]): real weights from a folder, or seeded random weights (labelled as
+//! such everywhere: their embeddings show the pipeline, not meaning).
 //!
-//! Test hook: with the environment variable `SAT2CAP_TINY_MODEL=1`, the encoders (random, or
-//! loaded from `--weights`, e.g. `tests/data/encoders/tiny`) use the tiny shapes of the parity
-//! tests (64 px images, width 64 / 16, 2 layers, still 512-d outputs) so that integration
-//! tests run the real binary in seconds. Never for real use.
+//! Adding an encoder (another CLIP size, a multispectral overhead model) is a type that
+//! implements [`Embedder`], and a way to choose it where the caller builds its model (for
+//! the built-in ones, [`ModelOptions`] and [`Model::load`]); the jobs need no change.
+//!
+//! [`ModelOptions::tiny`] selects the tiny shapes of the parity tests (64 px images, width
+//! 64 / 16, 2 layers, still 512-d outputs), so that integration tests run the real binary
+//! in seconds (random weights, or tiny checkpoints such as `tests/data/encoders/tiny`).
+//! Never for real use.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::encoders::config::{ClipTextConfig, ClipVisionConfig};
-use crate::encoders::{DeviceChoice, Encoders, EncodersConfig, OverheadPreprocess, Precision};
+use crate::encoders::{
+    ClipTextConfig, ClipVisionConfig, DeviceChoice, EncodeError, Encoders, EncodersConfig, Meta,
+    OverheadPreprocess, Precision,
+};
 
 use super::fingerprint::{
     checksum_file, file_weights_id, random_weights_id, EncoderKind, ModelFingerprint,
 };
 use super::JobError;
+
+/// What the jobs need from an encoder: embeddings of texts, ground-level photos and
+/// overhead tiles (image files as bytes), and the identity of the model behind each, which
+/// collections record and queries are checked against.
+pub trait Embedder: Send + Sync {
+    /// The identity of the vectors `encoder` makes.
+    fn fingerprint(&self, encoder: EncoderKind) -> ModelFingerprint;
+    /// L2-normalised text embeddings, one per text.
+    fn embed_text(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncodeError>;
+    /// L2-normalised embeddings of ground-level photos (encoded image files); a bad file is
+    /// an error for that file only.
+    fn embed_ground(&self, files: &[&[u8]]) -> Vec<Result<Vec<f32>, EncodeError>>;
+    /// L2-normalised embeddings of overhead tiles (encoded image files), with the date, hour
+    /// and place of each when `meta` is given (see [`Embedder::has_dynamic`]).
+    fn embed_overhead(
+        &self,
+        files: &[&[u8]],
+        meta: Option<&[Meta]>,
+    ) -> Vec<Result<Vec<f32>, EncodeError>>;
+    /// Whether overhead embeddings can take metadata.
+    fn has_dynamic(&self) -> bool;
+    /// Whether the weights are seeded random (embeddings then mean nothing).
+    fn is_random(&self) -> bool;
+    /// One line for the user: which weights, on which device, in which precision.
+    fn describe(&self) -> String;
+}
 
 /// The seed of the random encoders: every command uses the same one, so a database built
 /// with random weights can be queried consistently.
@@ -32,7 +65,7 @@ pub enum ModelSource {
         /// Identity of `sat2cap/model.safetensors`.
         sat2cap: String,
     },
-    /// Seeded random ViT-B/32 (or tiny, under `SAT2CAP_TINY_MODEL`).
+    /// Seeded random ViT-B/32 (or the tiny test shapes).
     Random {
         /// The seed.
         seed: u64,
@@ -94,13 +127,48 @@ fn shapes(tiny: bool) -> &'static str {
     }
 }
 
-/// The note printed once when random weights are used.
-pub const RANDOM_NOTE: &str = "note: no model weights given (--weights DIR or SAT2CAP_WEIGHTS): \
-using seeded RANDOM encoders. Everything runs, but scores, maps and matches show the pipeline, \
-not meaning. Real weights: docs/ENCODERS.md.";
+
+/// Which encoders [`Model::load`] loads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOptions {
+    /// The weights folder (layout: docs/ENCODERS.md); `None`: random weights if `random`.
+    pub weights: Option<PathBuf>,
+    /// Without `weights`, use seeded random encoders (else loading is an input error that
+    /// says how to choose).
+    pub random: bool,
+    /// The tiny test shapes (see the module docs).
+    pub tiny: bool,
+    /// Where the models run.
+    pub device: DeviceChoice,
+    /// Weights and activations precision.
+    pub precision: Precision,
+}
+
+impl Default for ModelOptions {
+    /// No weights, not random (loading then says how to choose), ViT-B/32, CPU, f32.
+    fn default() -> Self {
+        ModelOptions {
+            weights: None,
+            random: false,
+            tiny: false,
+            device: DeviceChoice::Cpu,
+            precision: Precision::F32,
+        }
+    }
+}
+
+impl ModelOptions {
+    /// Seeded random ViT-B/32 encoders on the CPU (demos and examples).
+    pub fn random() -> Self {
+        ModelOptions {
+            random: true,
+            ..ModelOptions::default()
+        }
+    }
+}
 
 /// The tiny test configuration (see the module docs).
-pub fn tiny_config() -> EncodersConfig {
+fn tiny_config() -> EncodersConfig {
     EncodersConfig {
         text: ClipTextConfig::tiny(),
         ground: ClipVisionConfig::tiny(),
@@ -115,85 +183,119 @@ pub fn tiny_config() -> EncodersConfig {
     }
 }
 
-/// Whether `SAT2CAP_TINY_MODEL` asks for the tiny test shapes.
-pub fn tiny_requested() -> bool {
-    std::env::var("SAT2CAP_TINY_MODEL").is_ok_and(|v| !v.is_empty() && v != "0")
+/// The built-in encoders (CLIP text and image towers, Sat2Cap overhead + dynamic encoder)
+/// with the identity of their weights.
+#[derive(Debug)]
+pub struct Model {
+    encoders: Encoders,
+    source: ModelSource,
 }
 
-/// The weights folder from `--weights` or `SAT2CAP_WEIGHTS`.
-pub fn weights_dir(flag: Option<&Path>) -> Option<PathBuf> {
-    flag.map(Path::to_path_buf).or_else(|| {
-        std::env::var_os("SAT2CAP_WEIGHTS")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    })
-}
-
-/// Loads the encoders: from `weights` if given, else random when `allow_random`, else an
-/// input error saying how to choose.
-pub fn load(
-    weights: Option<&Path>,
-    allow_random: bool,
-    device: DeviceChoice,
-) -> Result<(Encoders, ModelSource), JobError> {
-    load_with_precision(weights, allow_random, device, Precision::F32)
-}
-
-/// [`load`] in the given precision (f16: see [`Precision`]).
-pub fn load_with_precision(
-    weights: Option<&Path>,
-    allow_random: bool,
-    device: DeviceChoice,
-    precision: Precision,
-) -> Result<(Encoders, ModelSource), JobError> {
-    if let Some(dir) = weights_dir(weights) {
-        if !dir.is_dir() {
-            return Err(JobError::input(format!(
-                "weights folder {} does not exist",
-                dir.display()
-            )));
-        }
-        // The test hook loads tiny test checkpoints (tests/data/encoders/tiny) too.
-        let base = if tiny_requested() {
+impl Model {
+    /// Loads the encoders `opts` asks for.
+    pub fn load(opts: &ModelOptions) -> Result<Model, JobError> {
+        let base = if opts.tiny {
             tiny_config()
         } else {
             EncodersConfig::vit_b32()
         };
-        let cfg = EncodersConfig { precision, ..base };
-        let e = Encoders::load_with_config(&dir, device, cfg).map_err(|e| {
-            JobError::runtime(format!("loading weights from {}: {e}", dir.display()))
-        })?;
-        let id = |rel: &str| {
-            let p = dir.join(rel);
-            checksum_file(&p)
-                .map(|(crc, len)| file_weights_id(crc, len))
-                .map_err(|e| JobError::runtime(format!("reading {}: {e}", p.display())))
+        let cfg = EncodersConfig {
+            precision: opts.precision,
+            ..base
         };
-        let (clip, sat2cap) = (
-            id("clip/model.safetensors")?,
-            id("sat2cap/model.safetensors")?,
-        );
-        return Ok((e, ModelSource::Weights { dir, clip, sat2cap }));
-    }
-    if !allow_random {
-        return Err(JobError::input(
-            "no model weights: pass --weights DIR (or set SAT2CAP_WEIGHTS), or --random-weights \
-             to run the pipeline with seeded random encoders",
-        ));
-    }
-    let tiny = tiny_requested();
-    let mut cfg = if tiny {
-        tiny_config()
-    } else {
-        EncodersConfig::vit_b32()
-    };
-    cfg.precision = precision;
-    let e = Encoders::random_with_config(RANDOM_SEED, device, cfg).map_err(JobError::runtime)?;
-    Ok((
-        e,
-        ModelSource::Random {
+        if let Some(dir) = &opts.weights {
+            if !dir.is_dir() {
+                return Err(JobError::input(format!(
+                    "weights folder {} does not exist",
+                    dir.display()
+                )));
+            }
+            let encoders = Encoders::load_with_config(dir, opts.device, cfg).map_err(|e| {
+                JobError::runtime(format!("loading weights from {}: {e}", dir.display()))
+            })?;
+            let id = |rel: &str| {
+                let p = dir.join(rel);
+                checksum_file(&p)
+                    .map(|(crc, len)| file_weights_id(crc, len))
+                    .map_err(|e| JobError::runtime(format!("reading {}: {e}", p.display())))
+            };
+            let (clip, sat2cap) = (
+                id("clip/model.safetensors")?,
+                id("sat2cap/model.safetensors")?,
+            );
+            let source = ModelSource::Weights {
+                dir: dir.clone(),
+                clip,
+                sat2cap,
+            };
+            return Ok(Model { encoders, source });
+        }
+        if !opts.random {
+            return Err(JobError::input(
+                "no model weights given, and random weights were not asked for",
+            ));
+        }
+        let encoders = Encoders::random_with_config(RANDOM_SEED, opts.device, cfg)
+            .map_err(JobError::runtime)?;
+        let source = ModelSource::Random {
             seed: RANDOM_SEED,
-            tiny,
-        },
-    ))
+            tiny: opts.tiny,
+        };
+        Ok(Model { encoders, source })
+    }
+
+    /// The encoders.
+    pub fn encoders(&self) -> &Encoders {
+        &self.encoders
+    }
+
+    /// Which weights are loaded.
+    pub fn source(&self) -> &ModelSource {
+        &self.source
+    }
+}
+
+impl Embedder for Model {
+    fn fingerprint(&self, encoder: EncoderKind) -> ModelFingerprint {
+        let c = self.encoders.config();
+        let dim = match encoder {
+            EncoderKind::Sat2capOverhead => c.overhead.projection_dim,
+            EncoderKind::ClipImage => c.ground.projection_dim,
+            EncoderKind::ClipText => c.text.projection_dim,
+        };
+        self.source.fingerprint(encoder, dim)
+    }
+
+    fn embed_text(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncodeError> {
+        self.encoders.encode_text(texts)
+    }
+
+    fn embed_ground(&self, files: &[&[u8]]) -> Vec<Result<Vec<f32>, EncodeError>> {
+        self.encoders.encode_ground_bytes(files)
+    }
+
+    fn embed_overhead(
+        &self,
+        files: &[&[u8]],
+        meta: Option<&[Meta]>,
+    ) -> Vec<Result<Vec<f32>, EncodeError>> {
+        self.encoders.encode_overhead_bytes(files, meta)
+    }
+
+    fn has_dynamic(&self) -> bool {
+        self.encoders.has_dynamic()
+    }
+
+    fn is_random(&self) -> bool {
+        matches!(self.source, ModelSource::Random { .. })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} on {}, {}",
+            self.source,
+            self.encoders.device_name(),
+            self.encoders.precision()
+        )
+    }
 }

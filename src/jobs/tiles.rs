@@ -174,7 +174,7 @@ pub fn scan_tiles(
     }
     let deg = match tile_deg {
         Some(d) if d.is_finite() && d > 0.0 && d <= 10.0 => d,
-        Some(d) => return Err(JobError::input(format!("--tile-deg {d} outside (0, 10]"))),
+        Some(d) => return Err(JobError::input(format!("tile side {d} degrees outside (0, 10]"))),
         None => infer_spacing(&pending.iter().map(|(_, c)| *c).collect::<Vec<_>>()),
     };
     for (p, c) in pending {

@@ -1,6 +1,6 @@
-//! Zero-shot maps: scores of one prompt against every tile of a region, scaled and written as
-//! a PNG heatmap (with title, legend and a world file), a GeoJSON FeatureCollection of tile
-//! footprints and a CSV.
+//! Zero-shot maps: scores of one prompt against every tile of a region, scaled and drawn as a
+//! PNG heatmap (with title, legend and a world file) and a GeoJSON FeatureCollection of tile
+//! footprints (the CSV is written by the map job).
 //!
 //! Scaling follows the Sat2Cap reference: `norm = (s - min) / (max - min)` over the region.
 //! When every score is equal there is no contrast to show; every cell then gets `0.5`.
@@ -9,7 +9,7 @@ mod render;
 mod write;
 
 pub use render::{render_panels, Panel, RenderOptions, RenderedMap};
-pub use write::{write_csv, write_geojson, write_world_file};
+pub use write::{write_geojson, write_world_file};
 
 use crate::geo::Point;
 

@@ -51,24 +51,6 @@ pub fn write_geojson(
     f.flush()
 }
 
-/// Writes `lat,lon,similarity,norm_similarity` rows (with an `id` column first).
-pub fn write_csv(path: &Path, cells: &[MapCell], norm: &[f32]) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(f, "id,lat,lon,similarity,norm_similarity")?;
-    for (c, t) in cells.iter().zip(norm) {
-        writeln!(
-            f,
-            "{},{},{},{},{}",
-            c.id,
-            c.center.lat(),
-            c.center.lon(),
-            c.score,
-            t
-        )?;
-    }
-    f.flush()
-}
-
 /// Writes an ESRI world file (`.pgw`) placing the first panel's map area of `map`: pixel size,
 /// rotation terms, and the centre of the image's upper-left pixel, in degrees (EPSG:4326).
 pub fn write_world_file(path: &Path, map: &RenderedMap) -> std::io::Result<()> {

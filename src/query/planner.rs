@@ -138,11 +138,13 @@ impl RoutingSample {
         }
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Rows in the sample.
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Whether the sample is empty.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
@@ -277,6 +279,7 @@ pub struct SearchRequest {
 }
 
 impl SearchRequest {
+#[cfg(any(test, feature = "testing"))]
     /// Unfiltered approximate top-`k`.
     pub fn new(query: Vec<f32>, k: usize) -> SearchRequest {
         SearchRequest {
@@ -288,18 +291,21 @@ impl SearchRequest {
         }
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Sets the filter.
     pub fn with_filter(mut self, filter: Filter) -> SearchRequest {
         self.filter = filter;
         self
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Forces (or not) the exact scan.
     pub fn exact(mut self, exact: bool) -> SearchRequest {
         self.exact = exact;
         self
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Overrides the beam width.
     pub fn with_ef(mut self, ef: usize) -> SearchRequest {
         self.ef = Some(ef);
@@ -498,11 +504,13 @@ impl<'a> SegmentIndex<'a> {
         self
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Number of rows.
     pub fn len(&self) -> u32 {
         self.n
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Whether the segment has no rows.
     pub fn is_empty(&self) -> bool {
         self.n == 0

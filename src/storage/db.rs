@@ -1,12 +1,11 @@
 //! The database handle: one writer per folder, commits, compaction, snapshots.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use half::f16;
 
-use super::directory::{AlignedBytes, Directory, FsDirectory, LockGuard, LOCK_FILE};
+use super::directory::{AlignedBytes, Directory, LockGuard, LOCK_FILE};
 use super::error::{CommitError, OpenError, WriteError};
 use super::manifest::{
     check_property, segment_file_name, tombstone_file_name, CollectionEntry, FileEntry, Manifest,
@@ -22,9 +21,9 @@ use crate::geo::Point;
 /// Largest payload string, in bytes.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
-/// Options of a database handle.
+/// Options of a [`Store`].
 #[derive(Clone, Default)]
-pub struct DbOptions {
+pub struct StoreOptions {
     /// Called for every segment a commit or compaction writes, to add index sections.
     pub section_builders: Vec<Arc<dyn SectionBuilder>>,
     /// The order in which new segments store their rows.
@@ -44,9 +43,9 @@ pub enum RowOrder {
     Id,
 }
 
-impl std::fmt::Debug for DbOptions {
+impl std::fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DbOptions")
+        f.debug_struct("StoreOptions")
             .field("section_builders", &self.section_builders.len())
             .field("row_order", &self.row_order)
             .finish()
@@ -68,13 +67,12 @@ pub struct NewItem<'a> {
     pub payload: Option<&'a str>,
 }
 
-/// A cloneable, `Send + Sync` handle that always yields the writer's latest committed snapshot.
-#[derive(Clone, Debug)]
-pub struct SnapshotSource(Arc<RwLock<Snapshot>>);
+/// The writer's latest committed snapshot.
+#[derive(Debug)]
+struct Current(RwLock<Snapshot>);
 
-impl SnapshotSource {
-    /// The latest committed snapshot.
-    pub fn snapshot(&self) -> Snapshot {
+impl Current {
+    fn snapshot(&self) -> Snapshot {
         match self.0.read() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
@@ -94,27 +92,13 @@ struct Pending {
     ops: BTreeMap<u64, Option<RowData>>,
 }
 
-/// A database folder opened for writing (holds the folder's writer lock).
-///
-/// ```
-/// use sat2cap::geo::Point;
-/// use sat2cap::storage::{Db, DbOptions, NewItem};
-/// let tmp = tempfile::tempdir().unwrap();
-/// let mut db = Db::create(tmp.path(), DbOptions::default()).unwrap();
-/// db.create_collection("tiles", 3).unwrap();
-/// let p = Point::new(48.85, 2.35).unwrap();
-/// db.add("tiles", NewItem { id: 7, vector: &[1.0, 2.0, 2.0], point: p, time: None, payload: Some("paris") }).unwrap();
-/// db.commit().unwrap();
-/// let snap = Db::open_snapshot(tmp.path()).unwrap();
-/// let item = snap.get("tiles", 7).unwrap().unwrap();
-/// assert_eq!(item.payload, Some("paris"));
-/// assert!((item.vector[0].to_f32() - 1.0 / 3.0).abs() < 1e-3);
-/// ```
-pub struct Db {
+/// The storage engine's writer of one database folder (holds the folder's writer lock):
+/// pending operations, commits, compaction. [`crate::Db`] wraps it.
+pub struct Store {
     dir: Arc<dyn Directory>,
-    opts: DbOptions,
+    opts: StoreOptions,
     _lock: LockGuard,
-    current: SnapshotSource,
+    current: Current,
     new_collections: Vec<(String, u32)>,
     pending: BTreeMap<String, Pending>,
     /// Property changes per collection: `Some` = set, `None` = remove.
@@ -122,9 +106,9 @@ pub struct Db {
     poisoned: bool,
 }
 
-impl std::fmt::Debug for Db {
+impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db")
+        f.debug_struct("Store")
             .field("dir", &self.dir)
             .field("generation", &self.snapshot().generation())
             .finish()
@@ -195,47 +179,10 @@ fn prepare(dim: usize, item: &NewItem<'_>) -> Result<RowData, WriteError> {
     })
 }
 
-impl Db {
-    /// Creates a new database in folder `path` (created if missing).
-    pub fn create(path: impl AsRef<Path>, opts: DbOptions) -> Result<Db, OpenError> {
-        let path = path.as_ref();
-        if path.exists() && !path.is_dir() {
-            let e = std::io::Error::new(
-                std::io::ErrorKind::NotADirectory,
-                "exists and is not a folder",
-            );
-            return Err(OpenError::io(path.display().to_string(), e));
-        }
-        std::fs::create_dir_all(path).map_err(|e| OpenError::io(path.display().to_string(), e))?;
-        Db::create_in(Arc::new(FsDirectory::new(path)), opts)
-    }
-
-    /// Opens an existing database for writing, taking the folder's writer lock.
-    pub fn open(path: impl AsRef<Path>) -> Result<Db, OpenError> {
-        Db::open_with(path, DbOptions::default())
-    }
-
-    /// [`open`](Db::open) with options (e.g. section builders).
-    /// A missing folder is [`OpenError::NotFound`], like a folder without a database.
-    pub fn open_with(path: impl AsRef<Path>, opts: DbOptions) -> Result<Db, OpenError> {
-        let dir = FsDirectory::new(path.as_ref());
-        if !path.as_ref().is_dir() {
-            // Not a folder: taking the lock would fail with a confusing error on `LOCK`.
-            return Err(OpenError::NotFound {
-                path: dir.describe(""),
-            });
-        }
-        Db::open_in(Arc::new(dir), opts)
-    }
-
-    /// Opens a read-only snapshot of the database in `path` without taking the writer lock.
-    pub fn open_snapshot(path: impl AsRef<Path>) -> Result<Snapshot, OpenError> {
-        Db::snapshot_in(&FsDirectory::new(path.as_ref()))
-    }
-
+impl Store {
     /// Creates a new database in `dir`.
-    pub fn create_in(dir: Arc<dyn Directory>, opts: DbOptions) -> Result<Db, OpenError> {
-        let lock = Db::lock(&*dir)?;
+    pub fn create_in(dir: Arc<dyn Directory>, opts: StoreOptions) -> Result<Store, OpenError> {
+        let lock = Store::lock(&*dir)?;
         let desc = dir.describe(MANIFEST_FILE);
         if dir
             .exists(MANIFEST_FILE)
@@ -247,11 +194,11 @@ impl Db {
         }
         let manifest = Manifest::default();
         let snap = build_snapshot(&*dir, manifest.clone(), None)?;
-        let mut db = Db {
+        let mut db = Store {
             dir,
             opts,
             _lock: lock,
-            current: SnapshotSource(Arc::new(RwLock::new(snap))),
+            current: Current(RwLock::new(snap)),
             new_collections: Vec::new(),
             pending: BTreeMap::new(),
             pending_props: BTreeMap::new(),
@@ -269,15 +216,15 @@ impl Db {
     }
 
     /// Opens the database in `dir` for writing; removes files left by an interrupted commit.
-    pub fn open_in(dir: Arc<dyn Directory>, opts: DbOptions) -> Result<Db, OpenError> {
-        let lock = Db::lock(&*dir)?;
+    pub fn open_in(dir: Arc<dyn Directory>, opts: StoreOptions) -> Result<Store, OpenError> {
+        let lock = Store::lock(&*dir)?;
         let manifest = read_manifest(&*dir)?;
         let snap = build_snapshot(&*dir, manifest, None)?;
-        let db = Db {
+        let db = Store {
             dir,
             opts,
             _lock: lock,
-            current: SnapshotSource(Arc::new(RwLock::new(snap))),
+            current: Current(RwLock::new(snap)),
             new_collections: Vec::new(),
             pending: BTreeMap::new(),
             pending_props: BTreeMap::new(),
@@ -315,16 +262,6 @@ impl Db {
     /// The latest committed snapshot.
     pub fn snapshot(&self) -> Snapshot {
         self.current.snapshot()
-    }
-
-    /// A handle other threads can use to get the latest committed snapshot.
-    pub fn snapshot_source(&self) -> SnapshotSource {
-        self.current.clone()
-    }
-
-    /// The folder's directory.
-    pub fn directory(&self) -> &Arc<dyn Directory> {
-        &self.dir
     }
 
     /// Number of pending (uncommitted) operations.

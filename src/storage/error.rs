@@ -73,7 +73,7 @@ pub enum OpenError {
         path: String,
     },
     /// `open` found no database (no manifest).
-    #[error("no database at {path} (no MANIFEST)")]
+    #[error("no database at {path} (no MANIFEST there)")]
     NotFound {
         /// The database folder.
         path: String,
@@ -125,7 +125,7 @@ pub enum WriteError {
     /// After normalisation and rounding to fp16 every component is zero.
     #[error("vector rounds to all zeros in fp16")]
     Fp16Zero,
-    /// The payload is longer than [`MAX_PAYLOAD_BYTES`](crate::storage::MAX_PAYLOAD_BYTES).
+    /// The payload is longer than [`MAX_PAYLOAD_BYTES`](crate::MAX_PAYLOAD_BYTES).
     #[error("payload is {len} bytes, the limit is {max}")]
     PayloadTooLarge {
         /// Payload length in bytes.
@@ -140,6 +140,9 @@ pub enum WriteError {
     /// <= 64 KiB, at most 256 properties per collection).
     #[error("invalid collection property: {0}")]
     InvalidProperty(String),
+    /// The database was opened read-only.
+    #[error("the database is open read-only")]
+    ReadOnly,
     /// A previous commit failed after its manifest may have been renamed; reopen the database.
     #[error("the writer is poisoned by a failed commit; reopen the database")]
     Poisoned,
@@ -162,7 +165,7 @@ pub enum CommitError {
         #[source]
         source: io::Error,
     },
-    /// A registered [`SectionBuilder`](crate::storage::SectionBuilder) failed or misbehaved.
+    /// A registered section builder failed or misbehaved.
     #[error("section builder failed: {0}")]
     SectionBuilder(String),
     /// A file just written did not read back correctly, or an existing file is corrupt.

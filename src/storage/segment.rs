@@ -66,12 +66,9 @@ pub mod kind {
     /// `u32` rows in increasing id order, `rows * 4` bytes (format version 2); present only
     /// when the rows are stored in another order (the writer's spatial order).
     pub const ID_ORDER: u32 = 8;
-    /// First kind reserved for index sections.
+    /// First kind reserved for index sections (the index layer's: 100 the HNSW graph, 102
+    /// its calibration, 103 the int8 copy of the vectors).
     pub const FIRST_INDEX: u32 = 100;
-    /// HNSW graph links (index layer).
-    pub const HNSW: u32 = 100;
-    /// R-tree (index layer).
-    pub const RTREE: u32 = 101;
 }
 
 /// One entry of a segment's section table.
@@ -262,13 +259,7 @@ pub struct Segment {
     times: Option<Range<usize>>,
     payload: Option<(Range<usize>, Range<usize>, Range<usize>)>,
     id_order: Option<Range<usize>>,
-    derived: DerivedSlot,
 }
-
-/// A lazily filled slot where an upper layer keeps data derived from one segment (validated
-/// points, an R-tree, a parsed graph layout). Segments are immutable and shared across
-/// snapshots, so whatever is stored here is computed once per segment file, on first use.
-pub type DerivedSlot = std::sync::OnceLock<std::sync::Arc<dyn std::any::Any + Send + Sync>>;
 
 impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -503,7 +494,6 @@ impl Segment {
             payload,
             id_order,
             file: file.clone(),
-            derived: DerivedSlot::new(),
         };
         // Alignment of the typed views (always true for a page- or 8-aligned buffer).
         if bytemuck::try_cast_slice::<u8, f16>(&seg.buf()[seg.vectors.clone()]).is_err()
@@ -554,6 +544,7 @@ impl Segment {
     pub fn meta_crc(&self) -> u32 {
         self.meta_crc
     }
+#[cfg(any(test, feature = "testing"))]
     /// The section table.
     pub fn sections(&self) -> &[SectionInfo] {
         &self.sections
@@ -698,12 +689,6 @@ impl Segment {
         std::str::from_utf8(slice)
             .map(Some)
             .map_err(|_| self.corrupt(bytes.start + s as usize, "payload is not UTF-8"))
-    }
-
-    /// The slot for data derived from this segment by upper layers (empty at open; filled
-    /// lazily, once, by the first query that needs it).
-    pub fn derived(&self) -> &DerivedSlot {
-        &self.derived
     }
 
     /// Checks every byte: section CRCs, zero padding, ids strictly increasing, points valid,

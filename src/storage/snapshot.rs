@@ -33,12 +33,16 @@ impl SegmentView {
         }
         self.deleted[row / 64] & (1 << (row % 64)) != 0
     }
+    /// Whether `other` views the same segment file (the same open segment).
+    pub fn same_segment(&self, other: &SegmentView) -> bool {
+        Arc::ptr_eq(&self.segment, &other.segment)
+    }
     /// Number of live rows.
     pub fn live_len(&self) -> usize {
         self.live
     }
     /// The live rows, in row order (the order the segment stores them in: see
-    /// [`RowOrder`](crate::storage::RowOrder)).
+    /// [`RowOrder`](super::RowOrder)).
     pub fn live_rows(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.segment.len()).filter(|&r| !self.is_deleted(r))
     }
@@ -65,7 +69,7 @@ pub struct CollectionView {
 
 /// An item read from a snapshot, borrowing its vector and payload from the file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ItemRef<'a> {
+pub struct Item<'a> {
     /// The user id.
     pub id: u64,
     /// The L2-normalised vector as stored (fp16).
@@ -122,15 +126,15 @@ impl CollectionView {
         None
     }
     /// The live item with `id`, if any.
-    pub fn get(&self, id: u64) -> Result<Option<ItemRef<'_>>, ReadError> {
+    pub fn get(&self, id: u64) -> Result<Option<Item<'_>>, ReadError> {
         match self.locate(id) {
             Some((seg, row)) => Ok(Some(item_at(&self.segments[seg], row)?)),
             None => Ok(None),
         }
     }
     /// Every live item (segment by segment, oldest segment first; each segment in row order,
-    /// which need not be id order: see [`RowOrder`](crate::storage::RowOrder)).
-    pub fn iter(&self) -> impl Iterator<Item = Result<ItemRef<'_>, ReadError>> + '_ {
+    /// which need not be id order: see [`RowOrder`](super::RowOrder)).
+    pub fn iter(&self) -> impl Iterator<Item = Result<Item<'_>, ReadError>> + '_ {
         self.segments
             .iter()
             .flat_map(|s| s.live_rows().map(move |r| item_at(s, r)))
@@ -141,8 +145,8 @@ impl CollectionView {
     }
 }
 
-fn item_at(s: &SegmentView, row: usize) -> Result<ItemRef<'_>, ReadError> {
-    Ok(ItemRef {
+fn item_at(s: &SegmentView, row: usize) -> Result<Item<'_>, ReadError> {
+    Ok(Item {
         id: s.id(row).unwrap_or_default(),
         vector: s.vector(row),
         point: s.point(row)?,
@@ -189,20 +193,6 @@ impl Snapshot {
             .collections
             .get(name)
             .ok_or_else(|| ReadError::UnknownCollection(name.to_string()))
-    }
-    /// The live item `id` of collection `name`.
-    pub fn get(&self, collection: &str, id: u64) -> Result<Option<ItemRef<'_>>, ReadError> {
-        self.collection(collection)?.get(id)
-    }
-    /// Checks every byte of every segment (section CRCs and invariants). Tombstones and the
-    /// manifest were already fully checked when the snapshot was opened.
-    pub fn verify(&self) -> Result<(), OpenError> {
-        for c in self.0.collections.values() {
-            for s in &c.segments {
-                s.segment.verify()?;
-            }
-        }
-        Ok(())
     }
 }
 

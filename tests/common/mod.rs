@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use sat2cap::index::flat::{top_k, Hit};
 use sat2cap::index::hnsw::{build_graph, HnswParams};
-use sat2cap::index::synth::{generate, SynthData};
+use sat2cap::testing::synth::{generate, SynthData};
 
 /// Rows, dimension, clusters of the shared fixture.
 pub const N: usize = 20_000;

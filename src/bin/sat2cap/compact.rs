@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::default_db_options;
+use sat2cap::{OpenOptions, Progress, Unit};
 
-use crate::progress::rows_bar;
+use crate::output::out;
+use crate::progress::{Bars, Notes};
 use crate::CliError;
 
 /// Merge the segments of one collection (or of every collection) into one, dropping
@@ -28,10 +29,10 @@ pub struct CompactArgs {
 
 /// Runs the command.
 pub fn run(a: CompactArgs) -> Result<(), CliError> {
-    let mut db = crate::open_writer(&a.db, default_db_options())?;
+    let mut db = crate::open_db(&a.db, OpenOptions::read_write())?;
     let names: Vec<String> = match a.collection {
         Some(c) => {
-            sat2cap::jobs::collection(&db.snapshot(), &c).map_err(CliError::input)?;
+            sat2cap::jobs::collection(&db.snapshot(), &c)?;
             vec![c]
         }
         None => db
@@ -46,20 +47,20 @@ pub fn run(a: CompactArgs) -> Result<(), CliError> {
         .map(|n| snap.collection(n).map_or(0, |c| c.len() as u64))
         .collect();
     drop(snap);
-    let pb = rows_bar("compact", rows.iter().sum());
+    let bars = Bars::new(Notes::Stdout);
+    bars.begin("compact", Some(rows.iter().sum()), Unit::Rows);
     let mut done = Vec::new();
     for (n, r) in names.iter().zip(rows) {
-        pb.set_message(n.clone());
         let g = db.compact(n).map_err(CliError::runtime)?;
-        pb.inc(r);
+        bars.advance(r);
         done.push(serde_json::json!({"collection": n, "generation": g, "rows": r}));
         if !a.json {
-            pb.suspend(|| println!("compacted '{n}': {r} rows (generation {g})"));
+            bars.note(&format!("compacted '{n}': {r} rows (generation {g})"));
         }
     }
-    pb.finish_and_clear();
+    bars.end();
     if a.json {
-        println!("{}", serde_json::Value::Array(done));
+        out!("{}", serde_json::Value::Array(done));
     }
     Ok(())
 }

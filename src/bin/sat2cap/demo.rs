@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::encoders::DeviceChoice;
-use sat2cap::jobs::demo::{run_demo, DemoOptions};
+use sat2cap::encoders::{DeviceChoice, Precision};
+use sat2cap::jobs::{run_demo, DemoOptions, ModelOptions};
 
-use crate::jobs_common::{bar, print_json};
+use crate::jobs_common::{print_json, tiny_requested, weights_dir, RANDOM_NOTE};
+use crate::output::out;
+use crate::progress::{Bars, Notes};
 use crate::CliError;
 
 /// Runs the whole pipeline on a synthetic region over Lausanne: render, encode, store, map,
@@ -44,27 +46,32 @@ pub struct DemoArgs {
 
 /// Runs `demo`.
 pub fn run(a: DemoArgs) -> Result<(), CliError> {
+    let weights = weights_dir(a.weights.as_deref());
+    let random = weights.is_none();
     let opts = DemoOptions {
         out: a.out,
-        weights: a.weights,
+        model: ModelOptions {
+            weights,
+            random,
+            tiny: tiny_requested(),
+            device: a.device,
+            precision: Precision::F32,
+        },
         tiles: a.tiles,
-        device: a.device,
         grid: a.grid,
         tile_px: a.tile_px,
     };
     let start = std::time::Instant::now();
     let json = a.json;
-    let report = run_demo(
-        &opts,
-        &mut |s| {
-            if json {
-                eprintln!("{s}")
-            } else {
-                println!("{s}")
-            }
-        },
-        &|l| bar(l),
-    )?;
+    let notes = Bars::new(if json {
+        Notes::StderrPlain
+    } else {
+        Notes::Stdout
+    });
+    if random {
+        sat2cap::Progress::note(&notes, RANDOM_NOTE);
+    }
+    let report = run_demo(&opts, &notes)?;
     if json {
         return print_json(&serde_json::json!({
             "model": report.model.to_string(),
@@ -74,20 +81,20 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
             "seconds": start.elapsed().as_secs_f64(),
         }));
     }
-    println!();
-    println!("| step | items | seconds | items/s |");
-    println!("|---|---:|---:|---:|");
+    out!("");
+    out!("| step | items | seconds | items/s |");
+    out!("|---|---:|---:|---:|");
     for t in &report.timings {
         let rate = if t.items > 0 && t.seconds > 0.0 {
             format!("{:.1}", t.items as f64 / t.seconds)
         } else {
             "-".into()
         };
-        println!("| {} | {} | {:.2} | {rate} |", t.step, t.items, t.seconds);
+        out!("| {} | {} | {:.2} | {rate} |", t.step, t.items, t.seconds);
     }
-    println!("| total | | {:.2} | |", start.elapsed().as_secs_f64());
-    println!();
-    println!(
+    out!("| total | | {:.2} | |", start.elapsed().as_secs_f64());
+    out!("");
+    out!(
         "database: {}   model: {}",
         report.db.display(),
         report.model

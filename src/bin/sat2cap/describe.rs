@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::query::filter::Filter;
+use sat2cap::jobs::SearchJob;
+use sat2cap::Filter;
 
-use crate::jobs_common::{print_json, tile_query, ModelArgs};
+use crate::jobs_common::{print_json, run_search, tile_input, ModelArgs};
+use crate::output::out;
 use crate::CliError;
 
 /// Top-k captions (from `ingest-text`) for an overhead tile.
@@ -44,32 +46,28 @@ struct Caption {
 
 /// Runs `describe`.
 pub fn run(a: DescribeArgs) -> Result<(), CliError> {
-    let snap = sat2cap::jobs::open_snapshot(&a.db)?;
-    let cv = sat2cap::jobs::collection(&snap, &a.captions)?;
-    let (q, _) = tile_query(&a.tile, &snap, &a.collection, cv, &a.model)?;
-    let hits = sat2cap::jobs::topk::top_k(cv, &q, a.k.max(1), &Filter::new())?;
+    let snap = crate::open_snapshot(&a.db)?;
+    let job = SearchJob {
+        collection: a.captions,
+        query: tile_input(&a.tile, &a.collection)?,
+        filter: Filter::new(),
+        near_query_km: None,
+        k: a.k.max(1),
+    };
+    let hits = run_search(&snap, &job, &a.model, true)?;
     let caps: Vec<Caption> = hits
         .into_iter()
         .map(|h| Caption {
             id: h.id,
             score: h.score,
-            caption: h
-                .payload
-                .as_deref()
-                .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
-                .and_then(|v| {
-                    v.get("caption")
-                        .and_then(|c| c.as_str())
-                        .map(str::to_string)
-                })
-                .unwrap_or_default(),
+            caption: h.caption().unwrap_or_default(),
         })
         .collect();
     if a.json {
         return print_json(&caps);
     }
     for (i, c) in caps.iter().enumerate() {
-        println!("{:>2}. {:.4}  {}", i + 1, c.score, c.caption);
+        out!("{:>2}. {:.4}  {}", i + 1, c.score, c.caption);
     }
     Ok(())
 }

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::query::filter::{Filter, Radius};
+use sat2cap::jobs::SearchJob;
+use sat2cap::Filter;
 
-use crate::jobs_common::{print_matches, tile_query, ModelArgs};
+use crate::jobs_common::{print_matches, run_search, tile_input, ModelArgs};
 use crate::CliError;
 
 /// Overhead-to-ground lookup: the tile's Sat2Cap embedding against the ground collection.
@@ -44,19 +45,14 @@ pub struct GroundArgs {
 
 /// Runs `ground`.
 pub fn run(a: GroundArgs) -> Result<(), CliError> {
-    let snap = sat2cap::jobs::open_snapshot(&a.db)?;
-    let gv = sat2cap::jobs::collection(&snap, &a.ground)?;
-    let (q, point) = tile_query(&a.tile, &snap, &a.collection, gv, &a.model)?;
-    let mut filter = Filter::new();
-    if let Some(r) = a.radius_km {
-        let p = point.ok_or_else(|| {
-            CliError::input("--radius-km needs the tile's place: give an id or a {lat}_{lon} file")
-        })?;
-        filter = filter.radius(
-            Radius::new(p.lat(), p.lon(), r)
-                .map_err(|e| CliError::input(format!("bad radius: {e}")))?,
-        );
-    }
-    let hits = sat2cap::jobs::topk::top_k(gv, &q, a.k.max(1), &filter)?;
+    let snap = crate::open_snapshot(&a.db)?;
+    let job = SearchJob {
+        collection: a.ground,
+        query: tile_input(&a.tile, &a.collection)?,
+        filter: Filter::new(),
+        near_query_km: a.radius_km,
+        k: a.k.max(1),
+    };
+    let hits = run_search(&snap, &job, &a.model, true)?;
     print_matches(&hits, a.json)
 }

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::index::hnsw::SECTION_KIND;
-use sat2cap::jobs::fingerprint::ModelFingerprint;
+use sat2cap::jobs::ModelFingerprint;
 use serde_json::json;
 
+use crate::output::out;
 use crate::CliError;
 
 /// Show the collections, their sizes, the model that made each one's vectors, and their
@@ -35,18 +35,19 @@ pub fn run(a: InfoArgs) -> Result<(), CliError> {
             .iter()
             .map(|s| {
                 json!({
-                    "file": s.file(),
-                    "generation": s.generation(),
-                    "rows": s.len(),
-                    "live": s.live_len(),
-                    "bytes": s.file_len(),
-                    "graph": s.section(SECTION_KIND).is_some(),
+                    "file": s.file,
+                    "generation": s.generation,
+                    "rows": s.rows,
+                    "live": s.live,
+                    "bytes": s.bytes,
+                    "graph": s.graph,
+                    "int8": s.int8,
                 })
             })
             .collect();
         // A property that is not a fingerprint is shown as an error string, not a failure:
         // `info` must work on any database it can open.
-        let model = match ModelFingerprint::of(c) {
+        let model = match ModelFingerprint::of(&c) {
             Ok(Some(m)) => json!({
                 "encoder": m.encoder.name(),
                 "dim": m.dim,
@@ -64,17 +65,17 @@ pub fn run(a: InfoArgs) -> Result<(), CliError> {
             "model": model,
             "properties": c.properties(),
             "segments": segs,
-            "tombstone_sets": c.tombstones().len(),
+            "tombstone_sets": c.tombstone_sets(),
         }));
     }
     if a.json {
         let v = json!({ "generation": snap.generation(), "collections": cols });
-        println!("{v}");
+        out!("{v}");
         return Ok(());
     }
-    println!("generation {}", snap.generation());
+    out!("generation {}", snap.generation());
     for c in &cols {
-        println!(
+        out!(
             "collection {}: dim {}, {} live items, {} segments, {} tombstone sets",
             c["name"].as_str().unwrap_or(""),
             c["dim"],
@@ -90,9 +91,9 @@ pub fn run(a: InfoArgs) -> Result<(), CliError> {
         } else {
             "not recorded (made before model fingerprints, or by `import`)".to_string()
         };
-        println!("  model: {line}");
+        out!("  model: {line}");
         for s in c["segments"].as_array().into_iter().flatten() {
-            println!(
+            out!(
                 "  {}: generation {}, {} rows ({} live), {} bytes, graph: {}",
                 s["file"].as_str().unwrap_or(""),
                 s["generation"],

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::jobs::ingest::ingest_ground;
+use sat2cap::jobs::ingest_ground;
+use sat2cap::OpenOptions;
 
-use crate::jobs_common::{bar, finish_ingest, IngestFlags, ModelArgs};
+use crate::jobs_common::{bars, finish_ingest, IngestFlags, ModelArgs};
 use crate::CliError;
 
 /// Encodes ground-level photos with CLIP and stores them with place and time.
@@ -55,11 +56,9 @@ pub fn run(a: IngestGroundArgs) -> Result<(), CliError> {
             a.meta.display()
         )));
     }
-    let (enc, source) = a.model.load(a.json)?;
-    let mut db = sat2cap::jobs::open_or_create(&a.db)?;
-    let pb = bar("photos");
+    let model = a.model.load(a.json)?;
+    let mut db = crate::open_db(&a.db, OpenOptions::create_if_missing())?;
     let opts = a.ingest.options(a.collection);
-    let r = ingest_ground(&mut db, &enc, &source, &a.dir, &a.meta, &opts, &pb)?;
-    pb.finish_and_clear();
+    let r = ingest_ground(&mut db, &model, &a.dir, &a.meta, &opts, &bars())?;
     finish_ingest(&r, "photos", a.json)
 }

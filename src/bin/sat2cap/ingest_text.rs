@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::jobs::ingest::{ingest_captions, read_captions};
+use sat2cap::jobs::{ingest_captions, read_captions};
+use sat2cap::OpenOptions;
 
-use crate::jobs_common::{bar, finish_ingest, IngestFlags, ModelArgs};
+use crate::jobs_common::{bars, finish_ingest, IngestFlags, ModelArgs};
 use crate::CliError;
 
 /// Stores a caption bank (one caption per line; `#` lines are comments) for `describe`.
@@ -41,11 +42,9 @@ pub struct IngestTextArgs {
 /// Runs `ingest-text`.
 pub fn run(a: IngestTextArgs) -> Result<(), CliError> {
     let captions = read_captions(&a.file)?;
-    let (enc, source) = a.model.load(a.json)?;
-    let mut db = sat2cap::jobs::open_or_create(&a.db)?;
-    let pb = bar("captions");
+    let model = a.model.load(a.json)?;
+    let mut db = crate::open_db(&a.db, OpenOptions::create_if_missing())?;
     let opts = a.ingest.options(a.collection);
-    let r = ingest_captions(&mut db, &enc, &source, &captions, &opts, &pb)?;
-    pb.finish_and_clear();
+    let r = ingest_captions(&mut db, &model, &captions, &opts, &bars())?;
     finish_ingest(&r, "captions", a.json)
 }

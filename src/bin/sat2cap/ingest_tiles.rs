@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::jobs::ingest::{ingest_tiles, TileOptions};
+use sat2cap::jobs::{ingest_tiles, TileOptions};
+use sat2cap::OpenOptions;
 
-use crate::jobs_common::{bar, finish_ingest, IngestFlags, ModelArgs};
+use crate::jobs_common::{bars, finish_ingest, IngestFlags, ModelArgs};
 use crate::CliError;
 
 /// Encodes overhead tiles with Sat2Cap and stores them with centre, footprint and time.
@@ -61,15 +62,19 @@ pub fn run(a: IngestTilesArgs) -> Result<(), CliError> {
             a.dir.display()
         )));
     }
-    let (enc, source) = a.model.load(a.json)?;
-    let mut db = sat2cap::jobs::open_or_create(&a.db)?;
+    if let Some(d) = a
+        .tile_deg
+        .filter(|d| !(d.is_finite() && *d > 0.0 && *d <= 10.0))
+    {
+        return Err(CliError::input(format!("--tile-deg {d} outside (0, 10]")));
+    }
+    let model = a.model.load(a.json)?;
+    let mut db = crate::open_db(&a.db, OpenOptions::create_if_missing())?;
     let opts = TileOptions {
         common: a.ingest.options(a.collection),
         time,
         tile_deg: a.tile_deg,
     };
-    let pb = bar("tiles");
-    let r = ingest_tiles(&mut db, &enc, &source, &a.dir, &opts, &pb)?;
-    pb.finish_and_clear();
+    let r = ingest_tiles(&mut db, &model, &a.dir, &opts, &bars())?;
     finish_ingest(&r, "tiles", a.json)
 }

@@ -1,23 +1,19 @@
-//! What the job commands share: model flags, progress bars, error conversion, output.
+//! What the job commands share: model flags, error conversion, output.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::encoders::{DeviceChoice, Encoders, Precision};
-use sat2cap::jobs::fingerprint::{check_collections, check_space};
-use sat2cap::jobs::model::{self, ModelSource};
-use sat2cap::jobs::JobError;
+use sat2cap::encoders::{DeviceChoice, Precision};
+use sat2cap::jobs::{Embedder, IngestOptions, IngestReport, Match, Model, ModelOptions};
 
+use crate::output::out;
+use crate::progress::{Bars, Notes};
 use crate::CliError;
 
-impl From<JobError> for CliError {
-    fn from(e: JobError) -> CliError {
-        match e {
-            JobError::Input(m) => CliError::input(m),
-            e => CliError::runtime(e),
-        }
-    }
-}
+/// The note printed once when random weights are used.
+pub const RANDOM_NOTE: &str = "note: no model weights given (--weights DIR or SAT2CAP_WEIGHTS): \
+using seeded RANDOM encoders. Everything runs, but scores, maps and matches show the pipeline, \
+not meaning. Real weights: docs/ENCODERS.md.";
 
 /// Which encoders to run.
 #[derive(Args, Debug, Clone)]
@@ -37,22 +33,50 @@ pub struct ModelArgs {
     pub precision: Precision,
 }
 
+/// The weights folder from `flag` or `SAT2CAP_WEIGHTS`.
+pub fn weights_dir(flag: Option<&std::path::Path>) -> Option<PathBuf> {
+    flag.map(std::path::Path::to_path_buf).or_else(|| {
+        std::env::var_os("SAT2CAP_WEIGHTS")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// Whether `SAT2CAP_TINY_MODEL` asks for the tiny test shapes (integration tests only).
+pub fn tiny_requested() -> bool {
+    std::env::var("SAT2CAP_TINY_MODEL").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
 impl ModelArgs {
-    /// Loads the encoders, saying once on stderr when they are random.
-    pub fn load(&self, quiet: bool) -> Result<(Encoders, ModelSource), CliError> {
-        let (e, s) = model::load_with_precision(
-            self.weights.as_deref(),
-            self.random_weights,
-            self.device,
-            self.precision,
-        )?;
+    /// The library's options: the flags, `SAT2CAP_WEIGHTS` and `SAT2CAP_TINY_MODEL`.
+    pub fn options(&self) -> Result<ModelOptions, CliError> {
+        let weights = weights_dir(self.weights.as_deref());
+        if weights.is_none() && !self.random_weights {
+            return Err(CliError::input(
+                "no model weights: pass --weights DIR (or set SAT2CAP_WEIGHTS), or \
+                 --random-weights to run the pipeline with seeded random encoders",
+            ));
+        }
+        Ok(ModelOptions {
+            weights,
+            random: self.random_weights,
+            tiny: tiny_requested(),
+            device: self.device,
+            precision: self.precision,
+        })
+    }
+
+    /// Loads the encoders, saying on stderr which ones (unless `quiet`) and, always, when
+    /// they are random.
+    pub fn load(&self, quiet: bool) -> Result<Model, CliError> {
+        let m = Model::load(&self.options()?)?;
         if !quiet {
-            eprintln!("encoders: {s} on {}, {}", e.device_name(), e.precision());
+            eprintln!("encoders: {}", m.describe());
         }
-        if matches!(s, ModelSource::Random { .. }) {
-            eprintln!("{}", model::RANDOM_NOTE);
+        if m.is_random() {
+            eprintln!("{RANDOM_NOTE}");
         }
-        Ok((e, s))
+        Ok(m)
     }
 }
 
@@ -71,8 +95,8 @@ pub struct IngestFlags {
 
 impl IngestFlags {
     /// The library options for `collection`.
-    pub fn options(&self, collection: String) -> sat2cap::jobs::ingest::IngestOptions {
-        sat2cap::jobs::ingest::IngestOptions {
+    pub fn options(&self, collection: String) -> IngestOptions {
+        IngestOptions {
             collection,
             replace: self.replace,
             force_model: self.force_model,
@@ -80,28 +104,27 @@ impl IngestFlags {
     }
 }
 
-/// Prints a warning (one line, stderr) when there is one.
-pub fn warn(w: Option<String>) {
-    if let Some(w) = w {
+/// Bars for a command's progress; warnings go to stderr.
+pub fn bars() -> Bars {
+    Bars::new(Notes::Stderr)
+}
+
+/// Prints warnings (one line each, stderr).
+pub fn warn(warnings: &[String]) {
+    for w in warnings {
         eprintln!("sat2cap: {w}");
     }
 }
 
-pub use crate::progress::bar;
-
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
     let s = serde_json::to_string_pretty(v).map_err(CliError::runtime)?;
-    println!("{s}");
+    out!("{s}");
     Ok(())
 }
 
 /// Prints an ingest report; an error when nothing could be added.
-pub fn finish_ingest(
-    r: &sat2cap::jobs::ingest::IngestReport,
-    what: &str,
-    json: bool,
-) -> Result<(), CliError> {
+pub fn finish_ingest(r: &IngestReport, what: &str, json: bool) -> Result<(), CliError> {
     for (item, why) in &r.failed {
         eprintln!("sat2cap: skipped {item}: {why}");
     }
@@ -126,7 +149,7 @@ pub fn finish_ingest(
             ));
         }
         line.push_str(&format!("; {} failed", r.failed.len()));
-        println!("{line}");
+        out!("{line}");
     }
     if r.added + r.replaced + r.present == 0 {
         return Err(CliError::input(format!("no {what} could be added")));
@@ -134,28 +157,13 @@ pub fn finish_ingest(
     Ok(())
 }
 
-/// Resolves `TILE_OR_ID` for a lookup in `target`: a number is an item id of `collection`
-/// (its stored vector and place); anything else is an overhead image file (encoded; place
-/// from a `{lat}_{lon}` name). Refuses a query from another model's CLIP space than
-/// `target`'s (see `sat2cap::jobs::fingerprint`).
-pub fn tile_query(
-    arg: &str,
-    snap: &sat2cap::Snapshot,
-    collection: &str,
-    target: &sat2cap::storage::CollectionView,
-    model: &ModelArgs,
-) -> Result<(Vec<f32>, Option<sat2cap::geo::Point>), CliError> {
+/// `TILE_OR_ID`: a number is a tile id of `from`; anything else an overhead image file.
+pub fn tile_input(arg: &str, from: &str) -> Result<sat2cap::jobs::QueryInput, CliError> {
     if let Ok(id) = arg.parse::<u64>() {
-        let view = sat2cap::jobs::collection(snap, collection)?;
-        warn(check_collections(view, target)?);
-        let item = view
-            .get(id)
-            .map_err(CliError::runtime)?
-            .ok_or_else(|| CliError::input(format!("no tile with id {id} in '{collection}'")))?;
-        return Ok((
-            item.vector.iter().map(|h| h.to_f32()).collect(),
-            Some(item.point),
-        ));
+        return Ok(sat2cap::jobs::QueryInput::TileId {
+            id,
+            from: from.to_string(),
+        });
     }
     let path = std::path::Path::new(arg);
     if !path.is_file() {
@@ -163,31 +171,44 @@ pub fn tile_query(
             "'{arg}' is neither a tile id nor an image file"
         )));
     }
-    let (enc, source) = model.load(true)?;
-    warn(check_space(
-        target,
-        &source.clip_id(),
-        "the query tile's Sat2Cap encoder",
-    )?);
-    let v = sat2cap::jobs::ingest::encode_image_file(&enc, path, true)?;
-    let point = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .and_then(sat2cap::jobs::tiles::parse_lat_lon_name);
-    Ok((v, point))
+    Ok(sat2cap::jobs::QueryInput::Image {
+        path: path.to_path_buf(),
+        overhead: true,
+    })
+}
+
+/// Runs a lookup, loading the encoders only when the query needs them.
+pub fn run_search(
+    snap: &sat2cap::Snapshot,
+    job: &sat2cap::jobs::SearchJob,
+    model: &ModelArgs,
+    quiet: bool,
+) -> Result<Vec<Match>, CliError> {
+    let loaded = if job.query.needs_embedder() {
+        Some(model.load(quiet)?)
+    } else {
+        None
+    };
+    let r = sat2cap::jobs::search(snap, loaded.as_ref().map(|m| m as &dyn Embedder), job)?;
+    warn(&r.warnings);
+    Ok(r.matches)
 }
 
 /// Prints matches as a table (or JSON).
-pub fn print_matches(hits: &[sat2cap::jobs::topk::Match], json: bool) -> Result<(), CliError> {
+pub fn print_matches(hits: &[Match], json: bool) -> Result<(), CliError> {
     if json {
         return print_json(&hits);
     }
-    println!(
+    out!(
         "{:>4}  {:>8}  {:>8}  {:>10}  {:>11}  payload",
-        "rank", "id", "cosine", "lat", "lon"
+        "rank",
+        "id",
+        "cosine",
+        "lat",
+        "lon"
     );
     for (i, h) in hits.iter().enumerate() {
-        println!(
+        out!(
             "{:>4}  {:>8}  {:>8.4}  {:>10.5}  {:>11.5}  {}",
             i + 1,
             h.id,
@@ -198,7 +219,7 @@ pub fn print_matches(hits: &[sat2cap::jobs::topk::Match], json: bool) -> Result<
         );
     }
     if hits.is_empty() {
-        println!("(no matches)");
+        out!("(no matches)");
     }
     Ok(())
 }

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use sat2cap::storage::OpenError;
+use sat2cap::jobs::JobError;
+use sat2cap::{Db, OpenError, OpenOptions};
 
 mod compact;
 #[cfg(feature = "encoders")]
@@ -30,6 +31,7 @@ mod ingest_tiles;
 mod jobs_common;
 #[cfg(feature = "encoders")]
 mod map;
+mod output;
 mod progress;
 mod query;
 #[cfg(feature = "encoders")]
@@ -111,33 +113,59 @@ const EXIT_CODES: &str = "Exit codes: 0 success; 1 runtime failure (I/O, corrupt
 database, encoder failure); 2 bad usage or bad input (unknown flag, missing file, bad value, \
 unknown collection, model mismatch).";
 
-/// Opens a read-only snapshot: a missing database is bad input (2), anything else a runtime
-/// failure (1).
-pub fn open_snapshot(path: &Path) -> Result<sat2cap::Snapshot, CliError> {
-    sat2cap::Db::open_snapshot(path).map_err(|e| open_error(path, e))
-}
-
-/// Opens a database for writing (same exit codes as [`open_snapshot`]).
-pub fn open_writer(path: &Path, opts: sat2cap::DbOptions) -> Result<sat2cap::Db, CliError> {
-    // Checked first: opening takes the lock, which needs the folder.
-    if !path.is_dir() {
-        return Err(open_error(
-            path,
-            OpenError::NotFound {
-                path: path.display().to_string(),
-            },
-        ));
+impl From<JobError> for CliError {
+    fn from(e: JobError) -> CliError {
+        match e {
+            JobError::Input(m) => CliError::input(m),
+            JobError::ModelMismatch { message, forceable } => CliError::input(if forceable {
+                format!(
+                    "{message} (--force-model records this model for it, only for weights known \
+                     to be the same model)"
+                )
+            } else {
+                message
+            }),
+            e => CliError::runtime(e),
+        }
     }
-    sat2cap::Db::open_with(path, opts).map_err(|e| open_error(path, e))
 }
 
-fn open_error(path: &Path, e: OpenError) -> CliError {
-    match e {
-        OpenError::NotFound { .. } => CliError::input(format!(
-            "no database at {} (no MANIFEST there)",
-            path.display()
-        )),
+/// Opens the database in `path` as `opts` says, with the library's own message on failure:
+/// a missing database is bad input (2), anything else a runtime failure (1).
+pub fn open_db(path: &Path, opts: OpenOptions) -> Result<Db, CliError> {
+    Db::open(path, opts).map_err(|e| match e {
+        OpenError::NotFound { .. } => CliError::input(e),
         e => CliError::runtime(e),
+    })
+}
+
+/// The latest snapshot of the database in `path`, opened read-only (no lock).
+pub fn open_snapshot(path: &Path) -> Result<sat2cap::Snapshot, CliError> {
+    Ok(open_db(path, OpenOptions::read_only())?.snapshot())
+}
+
+/// Parses `W,S,E,N` into a box (degrees; west > east crosses the antimeridian).
+pub fn parse_bbox(s: &str) -> Result<sat2cap::BBox, CliError> {
+    let v = parse_floats(s, 4, "--bbox W,S,E,N")?;
+    sat2cap::BBox::new(v[0], v[1], v[2], v[3])
+        .map_err(|e| CliError::input(format!("bad --bbox '{s}': {e}")))
+}
+
+/// Parses `LAT,LON`.
+pub fn parse_lat_lon(s: &str) -> Result<(f64, f64), CliError> {
+    let v = parse_floats(s, 2, "LAT,LON")?;
+    sat2cap::Point::new(v[0], v[1])
+        .map_err(|e| CliError::input(format!("bad point '{s}': {e}")))?;
+    Ok((v[0], v[1]))
+}
+
+fn parse_floats(s: &str, n: usize, what: &str) -> Result<Vec<f64>, CliError> {
+    let v: Result<Vec<f64>, _> = s.split(',').map(|p| p.trim().parse::<f64>()).collect();
+    match v {
+        Ok(v) if v.len() == n && v.iter().all(|x| x.is_finite()) => Ok(v),
+        _ => Err(CliError::input(format!(
+            "expected {what} ({n} comma-separated numbers), got '{s}'"
+        ))),
     }
 }
 
@@ -178,6 +206,9 @@ fn main() -> ExitCode {
         #[cfg(feature = "encoders")]
         Command::EvalRetrieval(a) => eval_retrieval::run(a),
     };
+    let result = result.and_then(|()| {
+        output::finish().map_err(|e| CliError::runtime(format!("cannot write the output: {e}")))
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

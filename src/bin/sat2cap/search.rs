@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::query::filter::{Filter, Radius};
+use sat2cap::jobs::{read_vector, QueryInput, SearchJob};
+use sat2cap::{Filter, Radius};
 
-use sat2cap::jobs::fingerprint::check_space;
-
-use crate::jobs_common::{print_matches, warn, ModelArgs};
+use crate::jobs_common::{print_matches, run_search, ModelArgs};
 use crate::CliError;
 
 /// The k items most similar to a text, an image or a vector, optionally inside a box or
@@ -59,35 +58,14 @@ pub struct SearchArgs {
     model: ModelArgs,
 }
 
-fn read_vector(path: &std::path::Path) -> Result<Vec<f32>, CliError> {
-    if path.extension().is_some_and(|e| e == "npy") {
-        let mut r = sat2cap::io::npy::NpyReader::open(path)
-            .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
-        let mut v = Vec::new();
-        return match r.read_row(&mut v) {
-            Ok(true) => Ok(v),
-            Ok(false) => Err(CliError::input(format!("{}: no rows", path.display()))),
-            Err(e) => Err(CliError::input(format!("{}: {e}", path.display()))),
-        };
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str::<Vec<f32>>(&text).map_err(|e| {
-        CliError::input(format!(
-            "{}: expected a JSON array of numbers: {e}",
-            path.display()
-        ))
-    })
-}
-
 /// Runs `search`.
 pub fn run(a: SearchArgs) -> Result<(), CliError> {
     let mut filter = Filter::new();
     if let Some(b) = &a.bbox {
-        filter = filter.bbox(sat2cap::jobs::parse_bbox(b)?);
+        filter = filter.bbox(crate::parse_bbox(b)?);
     }
     if let (Some(n), Some(r)) = (&a.near, a.radius_km) {
-        let (lat, lon) = sat2cap::jobs::parse_lat_lon(n)?;
+        let (lat, lon) = crate::parse_lat_lon(n)?;
         filter = filter.radius(
             Radius::new(lat, lon, r).map_err(|e| CliError::input(format!("bad radius: {e}")))?,
         );
@@ -95,33 +73,26 @@ pub fn run(a: SearchArgs) -> Result<(), CliError> {
     if a.k == 0 {
         return Err(CliError::input("--k must be at least 1"));
     }
-    let snap = sat2cap::jobs::open_snapshot(&a.db)?;
-    let view = sat2cap::jobs::collection(&snap, &a.collection)?;
+    let snap = crate::open_snapshot(&a.db)?;
     let query = if let Some(t) = &a.text {
-        let (enc, source) = a.model.load(a.json)?;
-        warn(check_space(
-            view,
-            &source.clip_id(),
-            "the query's text encoder",
-        )?);
-        enc.encode_text(&[t.as_str()])
-            .map_err(CliError::runtime)?
-            .pop()
-            .ok_or_else(|| CliError::runtime("text not encoded"))?
+        QueryInput::Text(t.clone())
     } else if let Some(p) = &a.image {
-        let (enc, source) = a.model.load(a.json)?;
-        let what = if a.overhead_image {
-            "the query's Sat2Cap encoder"
-        } else {
-            "the query's image encoder"
-        };
-        warn(check_space(view, &source.clip_id(), what)?);
-        sat2cap::jobs::ingest::encode_image_file(&enc, p, a.overhead_image)?
+        QueryInput::Image {
+            path: p.clone(),
+            overhead: a.overhead_image,
+        }
     } else if let Some(p) = &a.vector {
-        read_vector(p)?
+        QueryInput::Vector(read_vector(p)?)
     } else {
         return Err(CliError::input("give a query: --text, --image or --vector"));
     };
-    let hits = sat2cap::jobs::topk::top_k(view, &query, a.k, &filter)?;
+    let job = SearchJob {
+        collection: a.collection,
+        query,
+        filter,
+        near_query_km: None,
+        k: a.k,
+    };
+    let hits = run_search(&snap, &job, &a.model, a.json)?;
     print_matches(&hits, a.json)
 }

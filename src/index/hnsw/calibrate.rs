@@ -145,7 +145,7 @@ pub fn calibrate(
 
 impl CalibratedEf {
     /// The section bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(self) -> Vec<u8> {
         let mut out = Vec::with_capacity(LEN);
         out.extend_from_slice(&MAGIC);
         for v in [

@@ -128,6 +128,7 @@ impl<'a> U32Le<'a> {
         self.0.len() / 4
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Whether there are no values.
     #[inline]
     pub fn is_empty(&self) -> bool {
@@ -431,11 +432,13 @@ impl<'a> GraphView<'a> {
         self.dim
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// The `m` the graph was built with.
     pub fn m(&self) -> u32 {
         self.m
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// The `ef_construction` the graph was built with.
     pub fn ef_construction(&self) -> u32 {
         self.ef_construction
@@ -451,6 +454,7 @@ impl<'a> GraphView<'a> {
         self.levels.len() as u32
     }
 
+#[cfg(any(test, feature = "testing"))]
     /// Number of nodes on `level` (0 for a level that does not exist).
     pub fn level_len(&self, level: u32) -> u32 {
         match self.levels.get(level as usize) {

@@ -27,13 +27,20 @@ use hnsw_rs::prelude::{Distance, Hnsw};
 
 use super::flat::dot_f16_f16;
 use super::{row_count, IndexError};
-pub use calibrate::{calibrate, CalibratedEf, Calibration, CALIBRATION_KIND};
-pub use layout::{GraphError, GraphLayout, GraphView};
-pub use search::{
-    search, search_bounded, search_filtered, search_filtered_seeded, search_with, SearchScratch,
-    WalkOutcome,
-};
+pub use calibrate::{CalibratedEf, CALIBRATION_KIND};
+pub use layout::{GraphLayout, GraphView};
+pub use search::search_bounded;
 pub use section::HnswSectionBuilder;
+
+// What the white-box tests, the fuzz targets and the recall benchmark drive directly.
+#[cfg(feature = "testing")]
+pub use calibrate::{calibrate, Calibration};
+#[cfg(feature = "testing")]
+pub use layout::GraphError;
+#[cfg(feature = "testing")]
+pub use search::{
+    search, search_filtered, search_filtered_seeded, search_with, SearchScratch, WalkOutcome,
+};
 
 /// Section kind under which storage keeps the graph bytes in a segment file.
 pub const SECTION_KIND: u32 = 100;

@@ -82,6 +82,7 @@ thread_local! {
     static SCRATCH: RefCell<SearchScratch> = RefCell::new(SearchScratch::new());
 }
 
+#[cfg(any(test, feature = "testing"))]
 /// [`search_with`] using a per-thread scratch.
 pub fn search(
     view: &GraphView<'_>,
@@ -186,6 +187,7 @@ pub fn search_bounded<F: Fn(u32) -> bool>(
     })
 }
 
+#[cfg(any(test, feature = "testing"))]
 /// Approximate top-`k` rows by dot product with `query` (normalised, length `dim`), walking
 /// the graph with beam width `max(ef, k)`. With a filter, only rows for which it returns true
 /// are returned. Results are sorted best first (ties by lower row); fewer than `k` come back

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use crate::encoders::clip_text::ClipTextModel;
+use crate::encoders::clip_vision::ClipVisionModel;
 use crate::encoders::config::{ClipTextConfig, ClipVisionConfig, GeoNetConfig};
 use crate::encoders::dynamic::{GeoNet, Sat2CapDynamic};
 use crate::encoders::preprocess::{
@@ -11,7 +13,7 @@ use crate::encoders::preprocess::{
 };
 use crate::encoders::tokenizer::{ClipTokenizer, CONTEXT, EOT, SOT};
 use crate::encoders::weights::{expected_tensors, Loader, WeightsError, WeightsFile, IGNORABLE};
-use crate::encoders::{ClipTextModel, ClipVisionModel, CpuBackend};
+use crate::encoders::CpuBackend;
 
 /// The text tower the `safetensors_load` body loads: vocabulary 64, width 8, 1 layer.
 pub fn fuzz_text_config() -> ClipTextConfig {

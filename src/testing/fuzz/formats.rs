@@ -1,18 +1,4 @@
-//! Fuzz-target bodies for the parsers of outside bytes outside the storage engine (`.npy`,
-//! point CSV, query JSONL, date/time text; the HNSW graph section and the query planner in
-//! [`query`]; safetensors, images and the tokenizer in `encoders`, feature `encoders`),
-//! shared by `fuzz/` (cargo-fuzz) and `tests/fuzz_replay.rs`. The storage bodies are in
-//! [`crate::storage::fuzzing`].
-//! Each function must never panic on any input, except to report a real bug.
-#![doc(hidden)]
-
-#[cfg(feature = "encoders")]
-pub mod encoders;
-pub mod query;
-
-#[cfg(feature = "encoders")]
-pub use encoders::{image_preprocess, safetensors_load, tokenizer};
-pub use query::{filter_plan, graph_section};
+//! Fuzz bodies of the import and batch-query formats: `.npy`, point CSV, query JSONL.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,30 +87,5 @@ pub fn query_jsonl(data: &[u8]) {
         for t in f.time.iter().flatten() {
             let _ = t.seconds();
         }
-    }
-}
-
-/// Parses `data` (if UTF-8) as a date/time; a parsed time's calendar fields convert back to
-/// the same seconds (within the years `DateTime` represents). Also converts the first 8 bytes
-/// as unix seconds both ways.
-pub fn time_parse(data: &[u8]) {
-    if data.len() >= 8 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&data[..8]);
-        round_trip(i64::from_le_bytes(b));
-    }
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(t) = crate::time::parse(text) {
-        round_trip(t);
-    }
-}
-
-fn round_trip(t: i64) {
-    let dt = crate::time::from_unix(t);
-    // Years outside i32 saturate in `from_unix`; those cannot round-trip.
-    if dt.year > i32::MIN && dt.year < i32::MAX {
-        assert_eq!(crate::time::to_unix(dt), Ok(t), "{dt:?}");
     }
 }

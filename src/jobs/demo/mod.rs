@@ -6,18 +6,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::ProgressBar;
+pub mod scene;
 
-use crate::demo::scene::{render_ground, render_overhead, Region, LAUSANNE};
-use crate::encoders::DeviceChoice;
-use crate::geo::Point;
-use crate::query::filter::{BBox, Filter, Radius};
+use scene::{render_ground, render_overhead, Region, LAUSANNE};
 
 use super::ingest::{ingest_captions, ingest_ground, ingest_tiles, IngestOptions, TileOptions};
-use super::map::{load_tile_images, region_tiles, score_stored, write_map, MapFiles};
-use super::model::{self, ModelSource};
-use super::topk::{top_k, Match};
+use super::lookup::{top_k, Match};
+use super::map::{load_tile_images, region_tiles, score_stored, RegionTile};
+use super::map_files::{write_map, MapFiles};
+use super::model::{Embedder, Model, ModelOptions, ModelSource};
 use super::{eval, JobError, CAPTIONS, GROUND, OVERHEAD};
+use crate::{BBox, Collection, Db, Filter, OpenOptions, Point, Progress, Radius, Snapshot, Unit};
 
 /// The caption bank the demo stores.
 pub const DEMO_CAPTIONS: [&str; 12] = [
@@ -43,12 +42,10 @@ pub const DEMO_PROMPTS: [&str; 2] = ["people fishing on a boat", "houses and bus
 pub struct DemoOptions {
     /// Output folder (the database is `OUT/demo.db`, replaced on each run).
     pub out: PathBuf,
-    /// Weights folder (random encoders if `None` and `SAT2CAP_WEIGHTS` is unset).
-    pub weights: Option<PathBuf>,
+    /// The encoders (default: seeded random ViT-B/32 on the CPU).
+    pub model: ModelOptions,
     /// The user's own tiles instead of the synthetic region.
     pub tiles: Option<PathBuf>,
-    /// Device.
-    pub device: DeviceChoice,
     /// Synthetic grid side (tiles per row and column).
     pub grid: u32,
     /// Synthetic tile side in pixels.
@@ -56,13 +53,12 @@ pub struct DemoOptions {
 }
 
 impl DemoOptions {
-    /// Defaults: `./demo-out`, 8 x 8 tiles of 800 px, CPU.
+    /// Defaults: 8 x 8 tiles of 800 px, random encoders on the CPU.
     pub fn new(out: PathBuf) -> DemoOptions {
         DemoOptions {
             out,
-            weights: None,
+            model: ModelOptions::random(),
             tiles: None,
-            device: DeviceChoice::Cpu,
             grid: 8,
             tile_px: 800,
         }
@@ -93,13 +89,10 @@ pub struct DemoReport {
     pub db: PathBuf,
 }
 
-/// Runs the demo, printing what it does through `say` and showing progress through bars made
-/// by `bar(label)`.
-pub fn run_demo(
-    opts: &DemoOptions,
-    say: &mut dyn FnMut(&str),
-    bar: &dyn Fn(&str) -> ProgressBar,
-) -> Result<DemoReport, JobError> {
+/// Runs the demo, telling what it does through `progress` (its notes are the demo's
+/// output: the map files, the search results, the metrics).
+pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoReport, JobError> {
+    let say = |m: &str| progress.note(m);
     let mut timings = Vec::new();
     let mut time = |step: &str, items: usize, t: Instant| {
         timings.push(StepTiming {
@@ -113,11 +106,9 @@ pub fn run_demo(
         .map_err(|e| JobError::runtime(format!("creating {}: {e}", out.display())))?;
 
     let t = Instant::now();
-    let (enc, source) = model::load(opts.weights.as_deref(), true, opts.device)?;
-    say(&format!("encoders: {source} on {}", enc.device_name()));
-    if matches!(source, ModelSource::Random { .. }) {
-        say(model::RANDOM_NOTE);
-    }
+    let model = Model::load(&opts.model)?;
+    say(&format!("encoders: {}", model.describe()));
+    let enc: &dyn Embedder = &model;
     time("load encoders", 0, t);
 
     // 1. The scene.
@@ -131,7 +122,7 @@ pub fn run_demo(
         }
         None => {
             let t = Instant::now();
-            let n = render_scene(opts, bar)?;
+            let n = render_scene(opts, progress)?;
             time("render synthetic region (tiles + photos)", n, t);
             (
                 out.join("tiles"),
@@ -146,7 +137,8 @@ pub fn run_demo(
         std::fs::remove_dir_all(&db_path)
             .map_err(|e| JobError::runtime(format!("removing old {}: {e}", db_path.display())))?;
     }
-    let mut db = super::open_or_create(&db_path)?;
+    let mut db = Db::open(&db_path, OpenOptions::create_new())
+        .map_err(|e| JobError::runtime(format!("{}: {e}", db_path.display())))?;
     let t = Instant::now();
     let opts_for = |collection: &str| IngestOptions {
         collection: collection.to_string(),
@@ -154,63 +146,46 @@ pub fn run_demo(
     };
     let r = ingest_tiles(
         &mut db,
-        &enc,
-        &source,
+        enc,
         &tile_dir,
         &TileOptions {
             common: opts_for(OVERHEAD),
             time: crate::time::parse("2023-06-21T12:00:00").ok(),
             tile_deg: None,
         },
-        &bar("overhead tiles"),
+        progress,
     )?;
-    report_failures(say, &r.failed);
+    report_failures(&say, &r.failed);
     time("encode + store overhead tiles (Sat2Cap)", r.added, t);
     if let Some((gdir, csv)) = &ground {
         let t = Instant::now();
-        let r = ingest_ground(
-            &mut db,
-            &enc,
-            &source,
-            gdir,
-            csv,
-            &opts_for(GROUND),
-            &bar("ground photos"),
-        )?;
-        report_failures(say, &r.failed);
+        let r = ingest_ground(&mut db, enc, gdir, csv, &opts_for(GROUND), progress)?;
+        report_failures(&say, &r.failed);
         time("encode + store ground photos (CLIP)", r.added, t);
     }
     let t = Instant::now();
     let caps: Vec<String> = DEMO_CAPTIONS.iter().map(|s| s.to_string()).collect();
-    let r = ingest_captions(
-        &mut db,
-        &enc,
-        &source,
-        &caps,
-        &opts_for(CAPTIONS),
-        &bar("captions"),
-    )?;
+    let r = ingest_captions(&mut db, enc, &caps, &opts_for(CAPTIONS), progress)?;
     time("encode + store captions (CLIP text)", r.added, t);
+    let snap = db.snapshot();
     drop(db);
 
     // 3. The map.
-    let snap = super::open_snapshot(&db_path)?;
     let tiles_view = super::collection(&snap, OVERHEAD)?;
     let t = Instant::now();
-    let tiles = region_tiles(tiles_view, None)?;
-    let prompts = enc.encode_text(&DEMO_PROMPTS).map_err(JobError::runtime)?;
+    let tiles = region_tiles(&tiles_view, None)?;
+    let prompts = enc.embed_text(&DEMO_PROMPTS).map_err(JobError::runtime)?;
     let mut panels = Vec::new();
     for (p, q) in DEMO_PROMPTS.iter().zip(&prompts) {
-        panels.push((format!("\"{p}\""), score_stored(tiles_view, &tiles, q)?));
+        panels.push((format!("\"{p}\""), score_stored(&tiles_view, &tiles, q)?));
     }
     let images = load_tile_images(&tiles);
-    let title = match &source {
-        ModelSource::Random { .. } => {
-            "sat2cap demo: zero-shot map (RANDOM weights: pipeline only)".to_string()
-        }
-        ModelSource::Weights { .. } => "sat2cap demo: zero-shot map".to_string(),
+    let title = if enc.is_random() {
+        "sat2cap demo: zero-shot map (RANDOM weights: pipeline only)"
+    } else {
+        "sat2cap demo: zero-shot map"
     };
-    let map = write_map(&out.join("map"), &title, &panels, Some(&images))?;
+    let map = write_map(&out.join("map"), title, &panels, Some(&images))?;
     time(
         "zero-shot map, 2 prompts (PNG, GeoJSON, CSV, world file)",
         tiles.len() * 2,
@@ -231,22 +206,22 @@ pub fn run_demo(
     let center = centre_of(&tiles);
     let [w, s, e, n] = bounds(&tiles);
     let south_half = BBox::new(w, s, e, (s + n) / 2.0).map_err(JobError::runtime)?;
-    let hits = top_k(tiles_view, &prompts[0], 3, &Filter::new().bbox(south_half))?;
+    let hits = top_k(&tiles_view, &prompts[0], 3, &Filter::new().bbox(south_half))?;
     say(&format!(
         "search \"{}\" in the southern half (bbox {w:.4},{s:.4},{e:.4},{:.4}):",
         DEMO_PROMPTS[0],
         (s + n) / 2.0
     ));
-    print_hits(say, &hits);
+    print_hits(&say, &hits);
     let near = Radius::new(center.lat(), center.lon(), 2.0).map_err(JobError::runtime)?;
-    let hits = top_k(tiles_view, &prompts[1], 3, &Filter::new().radius(near))?;
+    let hits = top_k(&tiles_view, &prompts[1], 3, &Filter::new().radius(near))?;
     say(&format!(
         "search \"{}\" within 2 km of {:.4},{:.4}:",
         DEMO_PROMPTS[1],
         center.lat(),
         center.lon()
     ));
-    print_hits(say, &hits);
+    print_hits(&say, &hits);
     time("filtered search (bbox, radius)", 2, t);
 
     // 5. Overhead -> ground, captions, retrieval.
@@ -257,29 +232,29 @@ pub fn run_demo(
                 .total_cmp(&crate::geo::haversine_km(b.cell.center, center))
         })
         .ok_or_else(|| JobError::runtime("no tiles"))?;
-    let probe_vec = stored_vector(tiles_view, probe.id)?;
+    let probe_vec = stored_vector(&tiles_view, probe.id)?;
     if ground.is_some() {
         let t = Instant::now();
         let gv = super::collection(&snap, GROUND)?;
         let r = Radius::new(probe.cell.center.lat(), probe.cell.center.lon(), 3.0)
             .map_err(JobError::runtime)?;
-        let hits = top_k(gv, &probe_vec, 3, &Filter::new().radius(r))?;
+        let hits = top_k(&gv, &probe_vec, 3, &Filter::new().radius(r))?;
         say(&format!(
             "ground photos predicted by tile {} (within 3 km):",
             probe.id
         ));
-        print_hits(say, &hits);
+        print_hits(&say, &hits);
         time("overhead -> ground lookup", 1, t);
     }
     let t = Instant::now();
     let hits = top_k(
-        super::collection(&snap, CAPTIONS)?,
+        &super::collection(&snap, CAPTIONS)?,
         &probe_vec,
         3,
         &Filter::new(),
     )?;
     say(&format!("captions for tile {}:", probe.id));
-    print_hits(say, &hits);
+    print_hits(&say, &hits);
     time("describe a tile (caption bank)", 1, t);
     if ground.is_some() {
         let t = Instant::now();
@@ -291,20 +266,20 @@ pub fn run_demo(
         time("retrieval eval (R@k, median rank)", m.queries, t);
     }
     Ok(DemoReport {
-        model: source,
+        model: model.source().clone(),
         timings,
         map,
         db: db_path,
     })
 }
 
-fn report_failures(say: &mut dyn FnMut(&str), failed: &[(String, String)]) {
+fn report_failures(say: &dyn Fn(&str), failed: &[(String, String)]) {
     for (what, why) in failed {
         say(&format!("skipped {what}: {why}"));
     }
 }
 
-fn print_hits(say: &mut dyn FnMut(&str), hits: &[Match]) {
+fn print_hits(say: &dyn Fn(&str), hits: &[Match]) {
     for h in hits {
         let label = h
             .payload
@@ -327,7 +302,7 @@ fn print_hits(say: &mut dyn FnMut(&str), hits: &[Match]) {
     }
 }
 
-fn stored_vector(view: &crate::storage::CollectionView, id: u64) -> Result<Vec<f32>, JobError> {
+fn stored_vector(view: &Collection<'_>, id: u64) -> Result<Vec<f32>, JobError> {
     let item = view
         .get(id)
         .map_err(JobError::runtime)?
@@ -335,12 +310,12 @@ fn stored_vector(view: &crate::storage::CollectionView, id: u64) -> Result<Vec<f
     Ok(item.vector.iter().map(|h| h.to_f32()).collect())
 }
 
-fn centre_of(tiles: &[super::map::RegionTile]) -> Point {
+fn centre_of(tiles: &[RegionTile]) -> Point {
     let [w, s, e, n] = bounds(tiles);
     Point::new((s + n) / 2.0, (w + e) / 2.0).unwrap_or(tiles[0].cell.center)
 }
 
-fn bounds(tiles: &[super::map::RegionTile]) -> [f64; 4] {
+fn bounds(tiles: &[RegionTile]) -> [f64; 4] {
     let mut b = [
         f64::INFINITY,
         f64::INFINITY,
@@ -361,7 +336,7 @@ fn bounds(tiles: &[super::map::RegionTile]) -> [f64; 4] {
 
 /// Each overhead tile against all ground photos; its pair is the photo taken nearest to its
 /// centre (the demo takes one photo inside each tile).
-fn retrieval(snap: &crate::Snapshot) -> Result<eval::RetrievalMetrics, JobError> {
+fn retrieval(snap: &Snapshot) -> Result<eval::RetrievalMetrics, JobError> {
     let ov = super::collection(snap, OVERHEAD)?;
     let gv = super::collection(snap, GROUND)?;
     let mut points = Vec::new();
@@ -386,7 +361,7 @@ fn retrieval(snap: &crate::Snapshot) -> Result<eval::RetrievalMetrics, JobError>
 
 /// Renders the synthetic tiles (`OUT/tiles/{lat}_{lon}.jpg`), one ground photo per tile
 /// (`OUT/ground/NNNN.jpg`, listed in `OUT/ground/photos.csv`) and `OUT/pairs.csv`.
-fn render_scene(opts: &DemoOptions, bar: &dyn Fn(&str) -> ProgressBar) -> Result<usize, JobError> {
+fn render_scene(opts: &DemoOptions, progress: &dyn Progress) -> Result<usize, JobError> {
     let out = &opts.out;
     let center = Point::new(LAUSANNE.0, LAUSANNE.1).map_err(JobError::runtime)?;
     let region = Region::new("Lausanne", center, opts.grid, opts.grid, 0.01, 7);
@@ -399,8 +374,7 @@ fn render_scene(opts: &DemoOptions, bar: &dyn Fn(&str) -> ProgressBar) -> Result
         std::fs::create_dir_all(d)
             .map_err(|e| JobError::runtime(format!("{}: {e}", d.display())))?;
     }
-    let pb = bar("render scene");
-    pb.set_length(region.tiles.len() as u64);
+    progress.begin("render scene", Some(region.tiles.len() as u64), Unit::Items);
     let mut photos = String::from("path,lat,lon,datetime\n");
     let mut pairs = String::from("overhead,ground,lat,lon,datetime\n");
     let io = |p: &Path, e: &dyn std::fmt::Display| {
@@ -428,9 +402,9 @@ fn render_scene(opts: &DemoOptions, bar: &dyn Fn(&str) -> ProgressBar) -> Result
         pairs.push_str(&format!(
             "tiles/{name},ground/{gname},{lat:.6},{lon:.6},2023-06-21T{hour:02}:00:00\n"
         ));
-        pb.inc(1);
+        progress.advance(1);
     }
-    pb.finish_and_clear();
+    progress.end();
     let w = |p: PathBuf, s: &str| std::fs::write(&p, s).map_err(|e| io(&p, &e));
     w(gdir.join("photos.csv"), &photos)?;
     w(out.join("pairs.csv"), &pairs)?;

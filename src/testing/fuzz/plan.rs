@@ -1,6 +1,5 @@
-//! Fuzz-target bodies for the index and query layers: the HNSW graph section read from a
-//! segment file (`graph_section`) and query JSONL lines run through the planner against a
-//! fixed collection (`filter_plan`).
+//! The `filter_plan` body: query JSONL lines run against a fixed two-segment collection,
+//! exactly and through the planner, checked against a brute force over a model.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
@@ -11,118 +10,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::geo::Point;
-use crate::index::flat::{dot_f16_f32, Hit};
-use crate::index::hnsw::{search_with, GraphView, HnswParams, HnswSectionBuilder, SearchScratch};
+use crate::index::flat::dot_f16_f32;
 use crate::io::query_jsonl::parse_query_line;
-use crate::query::filter::Filter;
-use crate::query::planner::{normalise_query, FlatReason, Plan, PlannerParams};
-use crate::query::QueryError;
-use crate::search::SearchResults;
-use crate::storage::{Db, DbOptions, MemDirectory, NewItem, Snapshot};
-
-/// Dimension of the vectors the graph bodies search over.
-pub const GRAPH_DIM: usize = 4;
-
-/// A unit vector for `row` (a point on a 4-d spiral: neighbouring rows are close).
-fn graph_vector(row: u32) -> [f32; GRAPH_DIM] {
-    let a = row as f32 * 0.37;
-    let b = row as f32 * 0.11;
-    let v = [a.cos(), a.sin(), b.cos(), b.sin()];
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.map(|x| x / n)
-}
-
-/// The vectors `graph_section` searches with, rows `0..n` (for building seed graphs).
-pub fn graph_vectors(n: u32) -> Vec<f16> {
-    (0..n).flat_map(graph_vector).map(f16::from_f32).collect()
-}
-
-/// Parses `data` as an HNSW graph section (over the row count its header names, and over 8
-/// rows); a section that validates must keep every neighbour list in range, rebuild the same
-/// view from its layout, and searches over it (unfiltered and filtered, with vectors for all
-/// rows or only some) return at most `k` distinct rows that exist, pass the filter, carry
-/// their exact score and come best first.
-pub fn graph_section(data: &[u8]) {
-    let header_n = data
-        .get(8..12)
-        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    let mut scratch = SearchScratch::new();
-    for n_rows in [header_n, 8] {
-        let Ok(view) = GraphView::parse(data, n_rows) else {
-            continue;
-        };
-        assert_eq!(view.n(), n_rows);
-        assert!(view.n_levels() <= crate::index::hnsw::layout::MAX_LEVELS);
-        let Some(again) = view.layout(data).view(data) else {
-            panic!("the layout of a parsed graph does not fit its own bytes")
-        };
-        let n = view.n();
-        for level in 0..view.n_levels() {
-            assert!(view.level_len(level) <= n);
-            for row in 0..n.min(256) {
-                let nb = view.neighbours(level, row);
-                assert!(nb.iter().all(|r| r < n), "neighbour out of range");
-                assert!(nb.iter().eq(again.neighbours(level, row).iter()));
-            }
-        }
-        if let Some(e) = view.entry() {
-            assert!(e < n);
-        }
-        // Vectors for every row, or (per the last byte) for only the first half.
-        let with_vectors = if data.last().is_some_and(|b| b & 1 == 1) {
-            n / 2
-        } else {
-            n
-        };
-        let vectors = graph_vectors(with_vectors);
-        let query = graph_vector(n / 3 + 1);
-        let odd = |r: u32| r % 2 == 1;
-        let filters: [Option<&dyn Fn(u32) -> bool>; 2] = [None, Some(&odd)];
-        for (k, ef) in [(1, 1), (3, 16), (n as usize + 1, 4)] {
-            for filter in filters {
-                let hits = search_with(
-                    &mut scratch,
-                    &view,
-                    &vectors,
-                    GRAPH_DIM,
-                    &query,
-                    k,
-                    ef,
-                    filter,
-                );
-                check_graph_hits(&hits, k, with_vectors, &vectors, &query, filter);
-            }
-        }
-    }
-}
-
-fn check_graph_hits(
-    hits: &[Hit],
-    k: usize,
-    with_vectors: u32,
-    vectors: &[f16],
-    query: &[f32],
-    filter: Option<&dyn Fn(u32) -> bool>,
-) {
-    assert!(hits.len() <= k, "{} hits for k = {k}", hits.len());
-    let mut seen = HashSet::new();
-    for h in hits {
-        assert!(h.row < with_vectors, "row {} has no vector", h.row);
-        assert!(seen.insert(h.row), "row {} returned twice", h.row);
-        assert!(
-            filter.is_none_or(|f| f(h.row)),
-            "row {} fails the filter",
-            h.row
-        );
-        let v = crate::index::flat::row_vector(vectors, GRAPH_DIM, h.row);
-        assert_eq!(h.score.to_bits(), dot_f16_f32(v, query).to_bits());
-    }
-    assert!(
-        hits.windows(2)
-            .all(|w| w[0].rank_cmp(&w[1]) == Ordering::Less),
-        "hits not best first"
-    );
-}
+use crate::query::planner::{normalise_query, PlannerParams};
+use crate::testing::MemDirectory;
+use crate::{
+    Db, Filter, FlatReason, GraphOptions, IndexOptions, NewItem, OpenOptions, Plan, QueryError,
+    SearchResults, Snapshot,
+};
 
 /// Dimension of the `filter_plan` collection.
 pub const PLAN_DIM: usize = 4;
@@ -176,20 +71,16 @@ fn plan_item(r: &mut ChaCha8Rng) -> (Vec<f32>, Point, Option<i64>) {
 }
 
 fn build_plan_fixture() -> PlanFixture {
-    let opts = DbOptions {
-        section_builders: vec![Arc::new(HnswSectionBuilder {
-            params: HnswParams {
-                m: 8,
-                ef_construction: 32,
-                ef_search: 16,
-            },
+    let opts = OpenOptions::create_new().indexes(IndexOptions {
+        graph: Some(GraphOptions {
+            m: 8,
+            ef_construction: 32,
             min_rows: 32,
-            calibration: None,
-        })],
-        ..Default::default()
-    };
+        }),
+        int8: false,
+    });
     let fail = |e: &dyn std::fmt::Display| -> ! { panic!("filter_plan fixture: {e}") };
-    let mut db = Db::create_in(Arc::new(MemDirectory::new()), opts).unwrap_or_else(|e| fail(&e));
+    let mut db = Db::open_in(Arc::new(MemDirectory::new()), opts).unwrap_or_else(|e| fail(&e));
     db.create_collection("c", PLAN_DIM)
         .unwrap_or_else(|e| fail(&e));
     let mut r = ChaCha8Rng::seed_from_u64(20_261_128);

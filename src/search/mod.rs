@@ -2,11 +2,10 @@
 //! tombstones and replaced ids excluded, merged into one ranked list.
 //!
 //! ```
-//! use sat2cap::geo::Point;
-//! use sat2cap::{default_db_options, Db, NewItem};
+//! use sat2cap::{Db, NewItem, OpenOptions, Point};
 //!
 //! let dir = tempfile::tempdir().unwrap();
-//! let mut db = Db::create(dir.path(), default_db_options()).unwrap();
+//! let mut db = Db::open(dir.path(), OpenOptions::create_new()).unwrap();
 //! db.create_collection("tiles", 2).unwrap();
 //! for (id, v, lat) in [(1u64, [1.0f32, 0.0], 10.0), (2, [0.0, 1.0], 20.0), (3, [0.7, 0.7], 30.0)] {
 //!     let point = Point::new(lat, 0.0).unwrap();
@@ -20,68 +19,37 @@
 //! ```
 //!
 //! Per-segment derived data (validated points, the time column, the R-tree, the parsed
-//! graph layout) is computed once per segment file, on the first query that touches it, and
-//! kept in the segment's [`DerivedSlot`](crate::storage::DerivedSlot): segments are shared
-//! between snapshots, so later snapshots reuse it too.
+//! graph layout) is computed once per segment file, on the first query that touches it
+//! ([`prepared`]), and kept with the segment in every snapshot that shares it.
 
-use std::any::Any;
-use std::sync::{Arc, OnceLock};
+mod prepared;
 
+pub use prepared::Prepared;
+pub(crate) use prepared::{verify_sections, Derived};
+
+use crate::db::Collection;
 use crate::geo::Point;
 use crate::index::flat::Hit;
-use crate::index::hnsw::{
-    CalibratedEf, GraphLayout, GraphView, HnswParams, HnswSectionBuilder, CALIBRATION_KIND,
-    SECTION_KIND,
-};
-use crate::index::quant::{QuantLayout, QuantSectionBuilder, QUANT_KIND};
-use crate::index::spatial::SpatialIndex;
+use crate::index::hnsw::SECTION_KIND;
+use crate::index::quant::QUANT_KIND;
 use crate::query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
 use crate::query::planner::{
     normalise_query, search_geo_ranked, search_segment, GeoRank, Plan, PlannerParams,
-    RoutingSample, SearchRequest, SegmentIndex, NO_TIME,
+    SearchRequest, SegmentIndex,
 };
 use crate::query::QueryError;
-use crate::storage::{CollectionView, DbOptions, Segment, SegmentView};
+use crate::storage::SegmentView;
 
 /// Default number of results.
 pub const DEFAULT_K: usize = 10;
 
 /// Default graph beam width of a search (before the planner widens it for filters) in
 /// segments whose graph has no calibration section; a calibrated segment uses its own
-/// calibrated `ef` instead (see [`crate::index::hnsw::calibrate`]). `.ef(n)` and
-/// `.planner(..)` override both.
+/// calibrated `ef` instead. [`SearchBuilder::ef`] overrides both.
 ///
 /// Chosen on geonames-minilm (144,563 x 384, m = 16, ef_construction = 200): see
 /// docs/BENCHMARKS.md, "Search (through the database)".
 pub const DEFAULT_EF_SEARCH: usize = 512;
-
-/// HNSW build parameters used by [`default_db_options`].
-pub const DEFAULT_HNSW: HnswParams = HnswParams {
-    m: 16,
-    ef_construction: 200,
-    ef_search: DEFAULT_EF_SEARCH,
-};
-
-/// Database options with the default indexes: an HNSW graph in every segment of at least
-/// [`DEFAULT_MIN_GRAPH_ROWS`] rows (smaller segments are scanned exactly), and the int8 copy
-/// of the vectors ([`QuantSectionBuilder`]) that exact scans read instead of the f16 vectors
-/// (same answers, about half the bytes).
-pub fn default_db_options() -> DbOptions {
-    DbOptions {
-        section_builders: vec![
-            Arc::new(HnswSectionBuilder {
-                params: DEFAULT_HNSW,
-                min_rows: DEFAULT_MIN_GRAPH_ROWS,
-                calibration: None,
-            }),
-            Arc::new(QuantSectionBuilder),
-        ],
-        ..Default::default()
-    }
-}
-
-/// Segments below this many rows get no graph under [`default_db_options`].
-pub const DEFAULT_MIN_GRAPH_ROWS: usize = 1_000;
 
 /// One result.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,10 +97,10 @@ impl SearchResults {
     }
 }
 
-/// A search being set up; see [`CollectionView::search`].
+/// A search being set up; see [`Collection::search`].
 #[derive(Debug, Clone)]
 pub struct SearchBuilder<'c> {
-    coll: &'c CollectionView,
+    coll: Collection<'c>,
     query: Vec<f32>,
     k: usize,
     filter: Filter,
@@ -145,12 +113,12 @@ pub struct SearchBuilder<'c> {
     error: Option<QueryError>,
 }
 
-impl CollectionView {
-    /// Starts a top-k search for `query` (`dim` finite values, not all zero; normalised).
-    /// Defaults: `k` = [`DEFAULT_K`], no filter, approximate (graph where a segment has one).
-    pub fn search(&self, query: &[f32]) -> SearchBuilder<'_> {
+impl<'c> SearchBuilder<'c> {
+    /// A search of `coll` for `query`. Defaults: `k` = [`DEFAULT_K`], no filter,
+    /// approximate (a graph walk where a segment has a graph and the planner chooses it).
+    pub(crate) fn new(coll: Collection<'c>, query: &[f32]) -> SearchBuilder<'c> {
         SearchBuilder {
-            coll: self,
+            coll,
             query: query.to_vec(),
             k: DEFAULT_K,
             filter: Filter::new(),
@@ -165,21 +133,7 @@ impl CollectionView {
             error: None,
         }
     }
-}
 
-impl CollectionView {
-    /// Computes now what the first query would compute lazily for each segment (validated
-    /// points, time column, R-tree, parsed graph layout), so that query timings and latency
-    /// start warm. Already-prepared segments cost nothing; a corrupt segment is an error.
-    pub fn prepare(&self) -> Result<(), QueryError> {
-        for s in self.segments() {
-            derived_of(s)?;
-        }
-        Ok(())
-    }
-}
-
-impl<'c> SearchBuilder<'c> {
     fn keep<T>(mut self, r: Result<T, QueryError>, set: impl FnOnce(&mut Self, T)) -> Self {
         match r {
             Ok(v) => set(&mut self, v),
@@ -239,6 +193,7 @@ impl<'c> SearchBuilder<'c> {
     }
 
     /// Planner knobs (flat thresholds, widening); `ef_search` here is the default beam.
+    #[cfg(feature = "testing")]
     pub fn planner(mut self, params: PlannerParams) -> Self {
         self.params = params;
         self.planner_set = true;
@@ -284,9 +239,16 @@ impl<'c> SearchBuilder<'c> {
         // (score, id, segment, row) of every per-segment hit.
         let mut all: Vec<(f32, u64, usize, u32)> = Vec::new();
         let mut explain = Vec::new();
-        let mut derived = Vec::with_capacity(self.coll.segments().len());
-        for (si, sv) in self.coll.segments().iter().enumerate() {
-            let d = derived_of(sv)?;
+        let segments = self.coll.view().segments();
+        if self.coll.segment_parts().count() != segments.len() {
+            return Err(QueryError::Segment(format!(
+                "collection '{}': the snapshot's prepared data does not match its segments",
+                self.coll.name()
+            )));
+        }
+        let mut derived = Vec::with_capacity(segments.len());
+        for (si, (sv, prepared)) in self.coll.segment_parts().enumerate() {
+            let d = prepared.get(sv)?;
             derived.push(d.clone());
             if sv.live_len() == 0 {
                 continue;
@@ -313,9 +275,12 @@ impl<'c> SearchBuilder<'c> {
         all.truncate(req.k);
         let mut hits = Vec::with_capacity(all.len());
         for (score, id, si, row) in all {
-            let sv = &self.coll.segments()[si];
+            let sv = &segments[si];
             let d = &derived[si];
             let r = row as usize;
+            let point = *d.points.get(r).ok_or_else(|| {
+                QueryError::Segment(format!("{}: row {r} out of range", sv.file()))
+            })?;
             let payload = sv
                 .payload(r)
                 .map_err(|e| QueryError::Corrupt(e.to_string()))?
@@ -323,7 +288,7 @@ impl<'c> SearchBuilder<'c> {
             hits.push(SearchHit {
                 id,
                 score,
-                point: d.points[r],
+                point,
                 time: sv.time(r),
                 payload,
             });
@@ -371,94 +336,4 @@ fn search_one(
         Some(g) => search_geo_ranked(&idx, req, g),
         None => search_segment(&idx, req),
     }
-}
-
-/// What a query needs from a segment beyond its raw columns, computed once per segment.
-struct Derived {
-    points: Vec<Point>,
-    times: Option<Vec<i64>>,
-    rtree: SpatialIndex,
-    /// The routing sample of unfiltered walks, built by the first one.
-    routing: OnceLock<RoutingSample>,
-    graph: Option<GraphLayout>,
-    /// The int8 copy of the vectors, when the segment has one (validated).
-    quant: Option<QuantLayout>,
-    /// The calibrated beam of the graph, when the segment has a calibration section.
-    calibrated_ef: Option<usize>,
-}
-
-fn derived_of(seg: &Segment) -> Result<Arc<Derived>, QueryError> {
-    let any: Arc<dyn Any + Send + Sync> = seg
-        .derived()
-        .get_or_init(|| {
-            let d: Result<Arc<Derived>, QueryError> = compute_derived(seg).map(Arc::new);
-            Arc::new(d) as Arc<dyn Any + Send + Sync>
-        })
-        .clone();
-    match any.downcast_ref::<Result<Arc<Derived>, QueryError>>() {
-        Some(Ok(d)) => Ok(d.clone()),
-        Some(Err(e)) => Err(e.clone()),
-        None => Err(QueryError::Corrupt(format!(
-            "{}: derived-data slot holds another type",
-            seg.file()
-        ))),
-    }
-}
-
-fn compute_derived(seg: &Segment) -> Result<Derived, QueryError> {
-    let n = seg.len();
-    let n32 = u32::try_from(n)
-        .map_err(|_| QueryError::Segment(format!("{}: {n} rows exceed u32", seg.file())))?;
-    let mut points = Vec::with_capacity(n);
-    for row in 0..n {
-        points.push(
-            seg.point(row)
-                .map_err(|e| QueryError::Corrupt(e.to_string()))?,
-        );
-    }
-    let times = seg
-        .has_times()
-        .then(|| (0..n).map(|r| seg.time(r).unwrap_or(NO_TIME)).collect());
-    let graph = match seg.section(SECTION_KIND) {
-        None => None,
-        Some(bytes) => {
-            let view = GraphView::parse(bytes, n32)
-                .map_err(|e| QueryError::Corrupt(format!("{}: graph section: {e}", seg.file())))?;
-            if view.dim() as usize != seg.dim() {
-                return Err(QueryError::Corrupt(format!(
-                    "{}: graph has dim {}, segment {}",
-                    seg.file(),
-                    view.dim(),
-                    seg.dim()
-                )));
-            }
-            Some(view.layout(bytes))
-        }
-    };
-    let calibrated_ef = match seg.section(CALIBRATION_KIND) {
-        None => None,
-        Some(bytes) => {
-            let c = CalibratedEf::parse(bytes).map_err(|e| {
-                QueryError::Corrupt(format!("{}: calibration section: {e}", seg.file()))
-            })?;
-            Some(c.ef as usize)
-        }
-    };
-    let quant = match seg.section(QUANT_KIND) {
-        None => None,
-        Some(bytes) => Some(
-            QuantLayout::parse(bytes, n, seg.dim())
-                .map_err(|e| QueryError::Corrupt(format!("{}: int8 section: {e}", seg.file())))?,
-        ),
-    };
-    let rtree = SpatialIndex::build(&points);
-    Ok(Derived {
-        points,
-        times,
-        rtree,
-        quant,
-        routing: OnceLock::new(),
-        graph,
-        calibrated_ef,
-    })
 }

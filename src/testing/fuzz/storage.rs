@@ -1,16 +1,14 @@
-//! Fuzz-target bodies, shared by `fuzz/` (cargo-fuzz) and `tests/fuzz_replay.rs`.
-//! Each function must never panic on any input, except to report a real bug.
-#![doc(hidden)]
+//! Fuzz bodies of the storage engine's files (segments, manifests, tombstones) and of a
+//! model-checked sequence of database operations over the fault-injecting directory.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::directory::{AlignedBytes, Directory, MemDirectory, RebootMode};
-use super::manifest::Manifest;
-use super::segment::Segment;
-use super::tombstone::{decode_tombstones, encode_tombstones};
-use super::{Db, DbOptions, NewItem};
-use crate::geo::Point;
+use crate::storage::{
+    decode_tombstones, encode_tombstones, AlignedBytes, Directory, Manifest, NewItem, Segment,
+};
+use crate::testing::{MemDirectory, RebootMode};
+use crate::{Db, IndexOptions, OpenOptions, Point, Silent, Snapshot};
 
 /// Opens `data` as a segment; if it opens, reads every row and runs `verify`.
 pub fn segment_open(data: &[u8]) {
@@ -62,7 +60,7 @@ pub fn tombstone_parse(data: &[u8]) {
 
 type Model = BTreeMap<u64, (Vec<u16>, (f64, f64), Option<i64>, Option<String>)>;
 
-fn observed(db: &super::Snapshot) -> Model {
+fn observed(db: &Snapshot) -> Model {
     let mut out = Model::new();
     if let Ok(c) = db.collection("c") {
         for it in c.iter() {
@@ -88,7 +86,8 @@ fn observed(db: &super::Snapshot) -> Model {
 /// reboot) on an in-memory database and compares every committed state with a model.
 pub fn db_ops(data: &[u8]) {
     let mem = MemDirectory::new();
-    let Ok(mut db) = Db::create_in(Arc::new(mem.clone()), DbOptions::default()) else {
+    let no_index = |o: OpenOptions| o.indexes(IndexOptions::none());
+    let Ok(mut db) = Db::open_in(Arc::new(mem.clone()), no_index(OpenOptions::create_new())) else {
         panic!("create failed")
     };
     let mut dir = mem;
@@ -155,7 +154,7 @@ pub fn db_ops(data: &[u8]) {
                 };
                 dir = dir.reboot(mode);
                 let d: Arc<dyn Directory> = Arc::new(dir.clone());
-                let Ok(reopened) = Db::open_in(d, DbOptions::default()) else {
+                let Ok(reopened) = Db::open_in(d, no_index(OpenOptions::read_write())) else {
                     panic!("reopen after crash failed")
                 };
                 db = reopened;
@@ -171,7 +170,7 @@ pub fn db_ops(data: &[u8]) {
         }
         assert_eq!(observed(&db.snapshot()), committed);
     }
-    if db.snapshot().verify().is_err() {
+    if db.snapshot().verify(&Silent).is_err() {
         panic!("verify failed on a clean database");
     }
 }

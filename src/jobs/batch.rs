@@ -1,0 +1,159 @@
+//! A batch of JSONL vector queries against one collection, answered in parallel, written as
+//! JSONL results in input order (see [`crate::io::query_jsonl`] for the line formats).
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::JobError;
+use crate::io::query_jsonl::{parse_query_line, QueryLine, ResultLine};
+use crate::{Filter, Progress, Snapshot, Unit};
+
+/// Options of [`query_batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchOptions {
+    /// The collection queried.
+    pub collection: String,
+    /// The queries: one JSON object a line.
+    pub input: PathBuf,
+    /// The results, one line per query in input order; written to a temporary file in the
+    /// same folder and renamed at the end.
+    pub output: PathBuf,
+    /// Worker threads (`None`: all cores).
+    pub threads: Option<usize>,
+    /// Exact scans (recall 1.0) instead of graph walks.
+    pub exact: bool,
+    /// Graph beam width (`None`: the search default).
+    pub ef: Option<usize>,
+    /// Answer the whole batch once, untimed, before the timed pass (steady-state figures,
+    /// with the pages the batch touches already read); the results are the timed pass's.
+    pub warm_up: bool,
+}
+
+/// What [`query_batch`] did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BatchReport {
+    /// Queries answered.
+    pub queries: usize,
+    /// Seconds of the timed pass (the searches alone: not parsing, not writing).
+    pub seconds: f64,
+    /// Queries per second of the timed pass.
+    pub queries_per_s: f64,
+    /// Seconds spent preparing the segments before the first query.
+    pub prepare_seconds: f64,
+    /// The results file.
+    pub out: PathBuf,
+}
+
+/// Answers the queries in `opts.input` and writes their results to `opts.output`.
+pub fn query_batch(
+    snap: &Snapshot,
+    opts: &BatchOptions,
+    progress: &dyn Progress,
+) -> Result<BatchReport, JobError> {
+    let coll = super::collection(snap, &opts.collection)?;
+    let input = &opts.input;
+    let queries = read_queries(input)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.unwrap_or(0))
+        .build()
+        .map_err(JobError::runtime)?;
+    let prep = Instant::now();
+    coll.prepare()
+        .map_err(|e| JobError::runtime(format!("collection '{}': {e}", opts.collection)))?;
+    let prep = prep.elapsed().as_secs_f64();
+    let pass = || -> Result<Vec<ResultLine>, JobError> {
+        pool.install(|| {
+            queries
+                .par_iter()
+                .map(|(no, q, f)| {
+                    let mut s = coll
+                        .search(&q.vector)
+                        .k(q.k)
+                        .filter(f.clone())
+                        .exact(opts.exact);
+                    if let Some(ef) = opts.ef {
+                        s = s.ef(ef);
+                    }
+                    let r = s
+                        .run()
+                        .map_err(|e| JobError::input(format!("{}:{no}: {e}", input.display())))?;
+                    progress.advance(1);
+                    Ok(ResultLine {
+                        id: q.id.clone(),
+                        neighbors: r.hits.iter().map(|h| h.id).collect(),
+                        scores: r.hits.iter().map(|h| h.score).collect(),
+                    })
+                })
+                .collect()
+        })
+    };
+    if opts.warm_up {
+        progress.begin("warm-up", Some(queries.len() as u64), Unit::Items);
+        let r = pass();
+        progress.end();
+        r?;
+    }
+    progress.begin("queries", Some(queries.len() as u64), Unit::Items);
+    let start = Instant::now();
+    let results = pass();
+    let secs = start.elapsed().as_secs_f64();
+    progress.end();
+    let results = results?;
+    write_results(&opts.output, &results)?;
+    let n = results.len();
+    Ok(BatchReport {
+        queries: n,
+        seconds: secs,
+        queries_per_s: n as f64 / secs.max(1e-9),
+        prepare_seconds: prep,
+        out: opts.output.clone(),
+    })
+}
+
+/// The queries of a JSONL file with their line numbers and filters.
+fn read_queries(input: &Path) -> Result<Vec<(u64, QueryLine, Filter)>, JobError> {
+    let file = std::fs::File::open(input)
+        .map_err(|e| JobError::input(format!("{}: {e}", input.display())))?;
+    let mut queries = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let no = i as u64 + 1;
+        let line = line.map_err(|e| JobError::input(format!("{}:{no}: {e}", input.display())))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let q = parse_query_line(&line, no)
+            .map_err(|e| JobError::input(format!("{}: {e}", input.display())))?;
+        let f = match &q.filter {
+            Some(f) => f
+                .to_filter()
+                .map_err(|e| JobError::input(format!("{}:{no}: {e}", input.display())))?,
+            None => Filter::new(),
+        };
+        queries.push((no, q, f));
+    }
+    Ok(queries)
+}
+
+/// Writes the result lines to a temporary file beside `out`, syncs it and renames it over
+/// `out`; on failure the temporary file is removed and `out` is untouched.
+fn write_results(out: &Path, results: &[ResultLine]) -> Result<(), JobError> {
+    let mut tmp_name = out.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let write = || -> std::io::Result<()> {
+        let mut w = BufWriter::new(std::fs::File::create(&tmp)?);
+        for r in results {
+            serde_json::to_writer(&mut w, r)?;
+            w.write_all(b"\n")?;
+        }
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, out)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        JobError::runtime(format!("{}: {e}", out.display()))
+    })
+}

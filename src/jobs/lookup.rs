@@ -1,0 +1,251 @@
+//! Top-k lookups: a text, an image, a tile or a vector against a collection, with a filter
+//! (search, the ground photos a tile predicts, the captions closest to a tile).
+
+use std::path::{Path, PathBuf};
+
+use super::fingerprint::{check_collections, check_space, EncoderKind};
+use super::model::Embedder;
+use super::tiles::parse_lat_lon_name;
+use super::JobError;
+use crate::{Collection, Filter, Radius, Snapshot};
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Match {
+    /// Item id.
+    pub id: u64,
+    /// Cosine similarity with the query.
+    pub score: f32,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+    /// Unix seconds, if any.
+    pub time: Option<i64>,
+    /// The payload, if any.
+    pub payload: Option<String>,
+}
+
+impl Match {
+    /// The caption of a caption-bank item (its payload's `caption`).
+    pub fn caption(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(self.payload.as_deref()?).ok()?;
+        Some(v.get("caption")?.as_str()?.to_string())
+    }
+}
+
+/// What a [`SearchJob`] looks up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryInput {
+    /// A text, embedded by the CLIP text tower.
+    Text(String),
+    /// An image file: a ground-level photo (CLIP image tower) or, with `overhead`, a tile
+    /// (Sat2Cap overhead tower).
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// Embed it as an overhead tile.
+        overhead: bool,
+    },
+    /// A stored tile (its vector and place) of collection `from`.
+    TileId {
+        /// The tile's id.
+        id: u64,
+        /// Its collection.
+        from: String,
+    },
+    /// A vector as given (no model check).
+    Vector(Vec<f32>),
+}
+
+impl QueryInput {
+    /// Whether answering it needs an [`Embedder`].
+    pub fn needs_embedder(&self) -> bool {
+        matches!(self, QueryInput::Text(_) | QueryInput::Image { .. })
+    }
+}
+
+/// A top-k lookup in one collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchJob {
+    /// The collection searched.
+    pub collection: String,
+    /// The query.
+    pub query: QueryInput,
+    /// Only items passing this filter.
+    pub filter: Filter,
+    /// Only items within this many km of the query's own place (a stored tile, or an image
+    /// file named `{lat}_{lon}`); an input error when the query has no place.
+    pub near_query_km: Option<f64>,
+    /// Number of results (>= 1).
+    pub k: usize,
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SearchReport {
+    /// Best first, ties by lower id.
+    pub matches: Vec<Match>,
+    /// Warnings for the user (e.g. a collection that records no model, so the query's model
+    /// could not be checked).
+    pub warnings: Vec<String>,
+}
+
+/// Embeds one image file with `model`: a tile (Sat2Cap) or a ground-level photo (CLIP).
+pub(crate) fn embed_image_file(
+    model: &dyn Embedder,
+    path: &Path,
+    overhead: bool,
+) -> Result<Vec<f32>, JobError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| JobError::input(format!("no image file {}: {e}", path.display())))?;
+    let mut r = if overhead {
+        model.embed_overhead(&[&bytes], None)
+    } else {
+        model.embed_ground(&[&bytes])
+    };
+    match r.pop() {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(JobError::input(format!(
+            "{}: {}",
+            path.display(),
+            super::ingest::strip_index(&e.to_string())
+        ))),
+        None => Err(JobError::runtime(format!("{}: not encoded", path.display()))),
+    }
+}
+
+/// Runs a lookup. `model` embeds texts and images (required for those queries, see
+/// [`QueryInput::needs_embedder`]); every query but a plain vector is checked against the
+/// model the collection records.
+pub fn search(
+    snap: &Snapshot,
+    model: Option<&dyn Embedder>,
+    job: &SearchJob,
+) -> Result<SearchReport, JobError> {
+    if job.k == 0 {
+        return Err(JobError::input("k must be at least 1"));
+    }
+    let target = super::collection(snap, &job.collection)?;
+    let mut warnings = Vec::new();
+    let need = || {
+        model.ok_or_else(|| JobError::input("this query needs an encoder, and none was given"))
+    };
+    let (query, place) = match &job.query {
+        QueryInput::Text(t) => {
+            let m = need()?;
+            let clip = m.fingerprint(EncoderKind::ClipText).clip;
+            warnings.extend(check_space(&target, &clip, "the query's text encoder")?);
+            let v = m
+                .embed_text(&[t.as_str()])
+                .map_err(JobError::runtime)?
+                .pop()
+                .ok_or_else(|| JobError::runtime("text not encoded"))?;
+            (v, None)
+        }
+        QueryInput::Image { path, overhead } => {
+            let m = need()?;
+            let (kind, what) = if *overhead {
+                (EncoderKind::Sat2capOverhead, "the query's Sat2Cap encoder")
+            } else {
+                (EncoderKind::ClipImage, "the query's image encoder")
+            };
+            warnings.extend(check_space(&target, &m.fingerprint(kind).clip, what)?);
+            if !path.is_file() {
+                return Err(JobError::input(format!("no image file {}", path.display())));
+            }
+            let v = embed_image_file(m, path, *overhead)?;
+            let place = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(parse_lat_lon_name);
+            (v, place)
+        }
+        QueryInput::TileId { id, from } => {
+            let view = super::collection(snap, from)?;
+            warnings.extend(check_collections(&view, &target)?);
+            let item = view
+                .get(*id)
+                .map_err(JobError::runtime)?
+                .ok_or_else(|| JobError::input(format!("no tile with id {id} in '{from}'")))?;
+            let v = item.vector.iter().map(|h| h.to_f32()).collect();
+            (v, Some(item.point))
+        }
+        QueryInput::Vector(v) => (v.clone(), None),
+    };
+    let mut filter = job.filter.clone();
+    if let Some(km) = job.near_query_km {
+        let p = place.ok_or_else(|| {
+            JobError::input(
+                "a radius around the query needs its place: a stored tile, or a file named {lat}_{lon}",
+            )
+        })?;
+        let r = Radius::new(p.lat(), p.lon(), km)
+            .map_err(|e| JobError::input(format!("bad radius: {e}")))?;
+        filter = filter.radius(r);
+    }
+    let matches = top_k(&target, &query, job.k, &filter)?;
+    Ok(SearchReport { matches, warnings })
+}
+
+/// The `k` items of `view` most similar (cosine) to `query` among those `filter` matches,
+/// best first (ties by smaller id).
+pub(crate) fn top_k(
+    view: &Collection<'_>,
+    query: &[f32],
+    k: usize,
+    filter: &Filter,
+) -> Result<Vec<Match>, JobError> {
+    if query.len() != view.dim() {
+        return Err(JobError::input(format!(
+            "query has {} dimensions, collection '{}' has {}",
+            query.len(),
+            view.name(),
+            view.dim()
+        )));
+    }
+    let norm = query.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if !norm.is_finite() || norm == 0.0 {
+        return Err(JobError::input("query vector is zero or not finite"));
+    }
+    let res = view
+        .search(query)
+        .k(k)
+        .filter(filter.clone())
+        .run()
+        .map_err(|e| JobError::input(format!("search failed: {e}")))?;
+    Ok(res
+        .hits
+        .into_iter()
+        .map(|h| Match {
+            id: h.id,
+            score: h.score,
+            lat: h.point.lat(),
+            lon: h.point.lon(),
+            time: h.time,
+            payload: h.payload,
+        })
+        .collect())
+}
+
+/// Reads a query vector from a file: a `.npy` (its first row) or a JSON array of numbers.
+pub fn read_vector(path: &Path) -> Result<Vec<f32>, JobError> {
+    if path.extension().is_some_and(|e| e == "npy") {
+        let mut r = crate::io::npy::NpyReader::open(path)
+            .map_err(|e| JobError::input(format!("{}: {e}", path.display())))?;
+        let mut v = Vec::new();
+        return match r.read_row(&mut v) {
+            Ok(true) => Ok(v),
+            Ok(false) => Err(JobError::input(format!("{}: no rows", path.display()))),
+            Err(e) => Err(JobError::input(format!("{}: {e}", path.display()))),
+        };
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| JobError::input(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str::<Vec<f32>>(&text).map_err(|e| {
+        JobError::input(format!(
+            "{}: expected a JSON array of numbers: {e}",
+            path.display()
+        ))
+    })
+}

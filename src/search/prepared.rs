@@ -1,0 +1,147 @@
+//! What a search derives from one segment beyond its raw columns (validated points, the time
+//! column, the spatial index, the parsed graph and int8 layouts), computed by the first search
+//! that touches the segment and kept with it in the snapshots that share it.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::geo::Point;
+use crate::index::hnsw::{CalibratedEf, GraphLayout, GraphView, CALIBRATION_KIND, SECTION_KIND};
+use crate::index::quant::{QuantLayout, QUANT_KIND};
+use crate::index::spatial::SpatialIndex;
+use crate::query::planner::{RoutingSample, NO_TIME};
+use crate::query::QueryError;
+use crate::storage::{CorruptError, Segment};
+
+/// The lazily computed [`Derived`] data of one segment (or why it could not be).
+#[derive(Debug, Default)]
+pub struct Prepared(OnceLock<Result<Arc<Derived>, QueryError>>);
+
+impl Prepared {
+    /// Where the derived data lives once computed (`None` before): tests check that
+    /// snapshots share it.
+    #[cfg(feature = "testing")]
+    pub(crate) fn address(&self) -> Option<usize> {
+        match self.0.get() {
+            Some(Ok(d)) => Some(Arc::as_ptr(d) as usize),
+            _ => None,
+        }
+    }
+
+    /// The derived data of `seg`, computed on first use.
+    pub(crate) fn get(&self, seg: &Segment) -> Result<Arc<Derived>, QueryError> {
+        self.0
+            .get_or_init(|| Derived::compute(seg).map(Arc::new))
+            .clone()
+    }
+}
+
+/// What a query needs from a segment beyond its raw columns.
+pub(crate) struct Derived {
+    pub points: Vec<Point>,
+    pub times: Option<Vec<i64>>,
+    pub rtree: SpatialIndex,
+    /// The routing sample of unfiltered walks, built by the first one.
+    pub routing: OnceLock<RoutingSample>,
+    pub graph: Option<GraphLayout>,
+    /// The int8 copy of the vectors, when the segment has one (validated).
+    pub quant: Option<QuantLayout>,
+    /// The calibrated beam of the graph, when the segment has a calibration section.
+    pub calibrated_ef: Option<usize>,
+}
+
+impl std::fmt::Debug for Derived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Derived")
+            .field("rows", &self.points.len())
+            .field("graph", &self.graph.is_some())
+            .field("int8", &self.quant.is_some())
+            .finish()
+    }
+}
+
+/// The index sections of `seg` parsed and checked against it: the graph, its calibration
+/// and the int8 copy (each `None` when absent).
+struct Sections {
+    graph: Option<GraphLayout>,
+    calibrated_ef: Option<usize>,
+    quant: Option<QuantLayout>,
+}
+
+fn corrupt(seg: &Segment, what: &str, e: impl std::fmt::Display) -> QueryError {
+    QueryError::Corrupt(format!("{}: {what}: {e}", seg.file()))
+}
+
+fn parse_sections(seg: &Segment) -> Result<Sections, QueryError> {
+    let n = seg.len();
+    let n32 = u32::try_from(n)
+        .map_err(|_| QueryError::Segment(format!("{}: {n} rows exceed u32", seg.file())))?;
+    let graph = match seg.section(SECTION_KIND) {
+        None => None,
+        Some(bytes) => {
+            let view = GraphView::parse(bytes, n32).map_err(|e| corrupt(seg, "graph section", e))?;
+            if view.dim() as usize != seg.dim() {
+                return Err(QueryError::Corrupt(format!(
+                    "{}: graph has dim {}, segment {}",
+                    seg.file(),
+                    view.dim(),
+                    seg.dim()
+                )));
+            }
+            Some(view.layout(bytes))
+        }
+    };
+    let calibrated_ef = match seg.section(CALIBRATION_KIND) {
+        None => None,
+        Some(bytes) => {
+            let c = CalibratedEf::parse(bytes).map_err(|e| corrupt(seg, "calibration section", e))?;
+            Some(c.ef as usize)
+        }
+    };
+    let quant = match seg.section(QUANT_KIND) {
+        None => None,
+        Some(bytes) => Some(
+            QuantLayout::parse(bytes, n, seg.dim()).map_err(|e| corrupt(seg, "int8 section", e))?,
+        ),
+    };
+    Ok(Sections {
+        graph,
+        calibrated_ef,
+        quant,
+    })
+}
+
+impl Derived {
+    fn compute(seg: &Segment) -> Result<Derived, QueryError> {
+        let n = seg.len();
+        let mut points = Vec::with_capacity(n);
+        for row in 0..n {
+            points.push(seg.point(row).map_err(|e| QueryError::Corrupt(e.to_string()))?);
+        }
+        let times = seg
+            .has_times()
+            .then(|| (0..n).map(|r| seg.time(r).unwrap_or(NO_TIME)).collect());
+        let Sections {
+            graph,
+            calibrated_ef,
+            quant,
+        } = parse_sections(seg)?;
+        let rtree = SpatialIndex::build(&points);
+        Ok(Derived {
+            points,
+            times,
+            rtree,
+            quant,
+            routing: OnceLock::new(),
+            graph,
+            calibrated_ef,
+        })
+    }
+}
+
+/// Checks the index sections of `seg` (graph, calibration, int8 copy) as a search would
+/// parse them; the storage engine checked their checksums.
+pub(crate) fn verify_sections(seg: &Segment) -> Result<(), CorruptError> {
+    parse_sections(seg)
+        .map(|_| ())
+        .map_err(|e| CorruptError::new(seg.file(), 0, e.to_string()))
+}
