@@ -54,6 +54,19 @@ macro_rules! internal {
     )*};
 }
 
+/// Declares associated functions public under the feature `testing` (the white-box tests
+/// call them), crate-visible otherwise.
+macro_rules! white_box {
+    ($($(#[$meta:meta])* fn $name:ident $args:tt $(-> $ret:ty)? $body:block)*) => {$(
+        $(#[$meta])*
+        #[cfg(feature = "testing")]
+        pub fn $name $args $(-> $ret)? $body
+        $(#[$meta])*
+        #[cfg(not(feature = "testing"))]
+        pub(crate) fn $name $args $(-> $ret)? $body
+    )*};
+}
+
 internal! {
     mod db;
     mod geo;
@@ -83,7 +96,7 @@ pub use db::{
 };
 pub use geo::{haversine_km, GeoError, Point, EARTH_RADIUS_KM};
 pub use progress::{Progress, Silent, Unit};
-pub use query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
+pub use query::filter::{BBox, Cardinality, Filter, Polygon, Predicate, Radius, TimeRange};
 pub use query::planner::{FlatReason, Plan};
 pub use query::QueryError;
 pub use search::{

@@ -186,12 +186,16 @@ fn exact_and_no_graph_paths() {
     let seg = segment(data, graph);
     let q = query_near(data, 1, 1);
     let (got, plan) = search_segment(&seg, &SearchRequest::new(q.clone(), 10).exact(true)).unwrap();
-    assert_eq!(
-        plan,
-        Plan::Flat {
-            candidates: N as u64,
-            reason: FlatReason::Requested
-        }
+    assert!(
+        matches!(
+            plan,
+            Plan::Flat {
+                candidates,
+                reason: FlatReason::Requested,
+                estimate,
+            } if candidates == N as u64 && estimate.min == N as u64 && estimate.max == N as u64
+        ),
+        "{plan:?}"
     );
     assert_eq!(rows(&got), rows(&exact(data, &q, 10, |_| true)));
     let no_graph = SegmentIndex::new(&data.vectors, DIM, &data.points, None, None).unwrap();
@@ -645,4 +649,122 @@ fn exact_rows(
 ) -> Vec<Hit> {
     let n = vectors.len() / dim;
     sat2cap::index::flat::top_k(vectors, dim, q, (0..n as u32).filter(|&r| keep(r)), k)
+}
+
+/// A random condition of a random kind: boxes (some across the antimeridian), radii from
+/// 1 to 5,000 km, triangles, time ranges over the fixture's times.
+fn random_predicate(r: &mut rand_chacha::ChaCha8Rng) -> sat2cap::Predicate {
+    use rand::Rng;
+    use sat2cap::query::filter::Polygon;
+    match r.random_range(0..4) {
+        0 => {
+            let w = r.random_range(-180.0..180.0f64);
+            let width = r.random_range(1.0..120.0f64);
+            let e = if w + width > 180.0 {
+                w + width - 360.0
+            } else {
+                w + width
+            };
+            let s = r.random_range(-90.0..80.0f64);
+            let n = (s + r.random_range(1.0..60.0f64)).min(90.0);
+            BBox::new(w, s, e, n).unwrap().into()
+        }
+        1 => Radius::new(
+            r.random_range(-90.0..=90.0),
+            r.random_range(-180.0..180.0),
+            r.random_range(1.0..5_000.0),
+        )
+        .unwrap()
+        .into(),
+        2 => {
+            let (lat, lon) = (
+                r.random_range(-70.0..70.0f64),
+                r.random_range(-180.0..180.0f64),
+            );
+            let d = r.random_range(1.0..20.0f64);
+            Polygon::new(&[(lon - d, lat - d), (lon + d, lat - d), (lon, lat + d)])
+                .unwrap()
+                .into()
+        }
+        _ => {
+            let t0 = r.random_range(1_300_000_000i64..1_700_000_000);
+            TimeRange::new(t0, t0 + r.random_range(0..200_000_000))
+                .unwrap()
+                .into()
+        }
+    }
+}
+
+/// The estimate a plan reports is a true bound: for random conjunctions of one to three
+/// conditions of every kind, over rows in Hilbert order of their points and in generation
+/// order, `min <= passing rows <= max` and `min <= expected <= max`. With rows in a spatial
+/// order the bounds are informative: a radius holding 200 of the 20,000 rows gets a maximum
+/// under 2,000 and an expectation within 4x.
+#[test]
+fn estimates_bound_the_candidate_count() {
+    use rand::{Rng, SeedableRng};
+    let (data, _) = fixture();
+    let mut order: Vec<usize> = (0..N).collect();
+    order.sort_by_key(|&r| (sat2cap::geo::hilbert_key(data.points[r]), r));
+    let points: Vec<Point> = order.iter().map(|&r| data.points[r]).collect();
+    let times: Vec<i64> = order.iter().map(|&r| data.times[r]).collect();
+    let vectors: Vec<half::f16> = order
+        .iter()
+        .flat_map(|&r| data.vectors[r * DIM..(r + 1) * DIM].iter().copied())
+        .collect();
+    let q = query_near(data, 0, 1);
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(20_261_204);
+    let orders = [
+        ("generation order", &data.vectors, &data.points, &data.times),
+        ("hilbert order", &vectors, &points, &times),
+    ];
+    for (name, vectors, points, times) in orders {
+        let seg = SegmentIndex::new(vectors, DIM, points, Some(times), None).unwrap();
+        for i in 0..300 {
+            let mut f = Filter::new();
+            for _ in 0..r.random_range(1..=3) {
+                f = f.and(random_predicate(&mut r));
+            }
+            let time = |row: usize| (times[row] != i64::MIN).then_some(times[row]);
+            let want = (0..N)
+                .filter(|&row| f.matches(points[row], time(row)))
+                .count() as u64;
+            let req = SearchRequest::new(q.clone(), 10)
+                .with_filter(f.clone())
+                .exact(true);
+            let (_, plan) = search_segment(&seg, &req).unwrap();
+            let Plan::Flat {
+                candidates,
+                estimate: e,
+                ..
+            } = plan
+            else {
+                panic!("{plan:?}")
+            };
+            assert_eq!(candidates, want, "{name} {i}");
+            assert!(
+                e.min <= want && want <= e.max,
+                "{name} {i}: {e:?} does not bound {want} for {f:?}"
+            );
+            assert!(
+                e.min as f64 <= e.expected && e.expected <= e.max as f64,
+                "{e:?}"
+            );
+        }
+    }
+    let sorted = SegmentIndex::new(&vectors, DIM, &points, Some(&times), None).unwrap();
+    for i in 0..20 {
+        let f = Filter::new().radius(radius_for(data, (i * 997) % N, 200));
+        let req = SearchRequest::new(q.clone(), 10).with_filter(f).exact(true);
+        let (_, plan) = search_segment(&sorted, &req).unwrap();
+        let Plan::Flat { estimate, .. } = plan else {
+            panic!("{plan:?}")
+        };
+        // About 200 rows pass: the bounds are within 10x, the expectation within 4x.
+        assert!(estimate.max <= 2_000, "{i}: {estimate:?}");
+        assert!(
+            (50.0..=800.0).contains(&estimate.expected),
+            "{i}: {estimate:?}"
+        );
+    }
 }

@@ -236,11 +236,12 @@ pub(crate) fn export_synth(
     let mut qf = std::io::BufWriter::new(std::fs::File::create(dir.join("queries.dev.jsonl"))?);
     let mut tf = std::io::BufWriter::new(std::fs::File::create(dir.join("truth.dev.jsonl"))?);
     for (id, q) in queries.iter().enumerate() {
-        let filter = match &q.filter.radius {
-            Some(r) => {
+        // The synthetic queries' filters are single radii.
+        let filter = match q.filter.predicates() {
+            [sat2cap::Predicate::Radius(r)] => {
                 serde_json::json!({"radius": {"lat": r.center().lat(), "lon": r.center().lon(), "km": r.radius_km()}})
             }
-            None => serde_json::Value::Null,
+            _ => serde_json::Value::Null,
         };
         let line = serde_json::json!({"id": id, "text": "", "k": 10, "filter": filter,
             "selectivity": q.selectivity, "vector": q.vector});

@@ -89,8 +89,14 @@ impl SpatialIndex {
         &self.blocks
     }
 
-    /// Whether the index answers from its block rectangles alone (they are compact: see
-    /// [`BlockRects::is_compact`]); otherwise it walks the R-tree.
+    /// Whether the block rectangles are compact (rows stored in a spatial order: see
+    /// [`BlockRects::is_compact`]).
+    pub fn blocks_compact(&self) -> bool {
+        self.compact
+    }
+
+    /// Whether spatial filters go through the block rectangles: they are compact and no
+    /// R-tree was built (once one is, it is used).
     pub fn uses_blocks(&self) -> bool {
         self.compact && self.tree.get().is_none()
     }
@@ -171,13 +177,15 @@ fn bulk_load(points: &[Point]) -> RTree<Entry> {
     RTree::bulk_load(entries)
 }
 
-/// How a run of rows relates to a region, as far as their bounding rectangle tells.
+/// How the rows in a rectangle relate to a region, as far as the rectangle tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coverage {
-    /// Every row surely lies in the region (the caller's `covers` said so).
-    Covered,
+    /// No row lies in the region.
+    Outside,
     /// Some rows may lie in the region: test each.
     Partial,
+    /// Every row surely lies in the region.
+    Covered,
 }
 
 /// Bounding rectangles of the rows in storage order: one per block of [`BlockRects::BLOCK`]
@@ -252,29 +260,49 @@ impl BlockRects {
         }
     }
 
-    /// Calls `f(start, end, coverage)` for runs of rows `start..end` (ascending, disjoint,
-    /// adjacent runs of the same coverage merged) that may lie in the region bounded by
-    /// `rects` (rows outside every rectangle of `rects` are never reported). A run is
-    /// [`Coverage::Covered`] when `covers` answered true for its rectangle (so `covers` must
-    /// only answer true for rectangles whose every point passes the caller's test). The
-    /// visit stops when `f` returns false; returns whether it ran to the end.
-    pub fn visit(
+    /// The group rectangles with the number of rows under each.
+    pub fn groups(&self) -> impl Iterator<Item = (Rect, u32)> + '_ {
+        let rows = (Self::BLOCK * Self::GROUP) as u32;
+        self.groups.iter().enumerate().map(move |(g, r)| {
+            let start = (g as u32).saturating_mul(rows);
+            (*r, rows.min(self.n.saturating_sub(start)))
+        })
+    }
+
+    /// The block rectangles of group `g` with the number of rows under each.
+    pub fn blocks_of(&self, g: usize) -> impl Iterator<Item = (Rect, u32)> + '_ {
+        let first = g.saturating_mul(Self::GROUP).min(self.blocks.len());
+        let last = (first + Self::GROUP).min(self.blocks.len());
+        self.blocks[first..last]
+            .iter()
+            .enumerate()
+            .map(move |(i, r)| {
+                let start = ((first + i) * Self::BLOCK) as u32;
+                (*r, (Self::BLOCK as u32).min(self.n.saturating_sub(start)))
+            })
+    }
+
+    /// Calls `f(start, end, verdict)` for runs of rows `start..end` (ascending, disjoint,
+    /// adjacent runs of the same verdict merged) whose rectangle `test` did not rule out.
+    /// `test` judges a rectangle of row locations: `None` when no row there can pass, else
+    /// a verdict; a group's verdict stands for all its blocks when `whole` says so (every
+    /// block of it would get the same), else each block is judged. The visit stops when `f`
+    /// returns false; returns whether it ran to the end.
+    pub fn visit<V: Copy + PartialEq>(
         &self,
-        rects: &[Rect],
-        covers: impl Fn(&Rect) -> bool,
-        mut f: impl FnMut(u32, u32, Coverage) -> bool,
+        test: impl Fn(&Rect) -> Option<V>,
+        whole: impl Fn(&V) -> bool,
+        mut f: impl FnMut(u32, u32, V) -> bool,
     ) -> bool {
-        let meets = |b: &Rect| rects.iter().any(|r| intersects(r, b));
-        let inside = |b: &Rect| rects.iter().any(|r| encloses(r, b)) && covers(b);
-        let mut run: Option<(u32, u32, Coverage)> = None;
+        let mut run: Option<(u32, u32, V)> = None;
         // Extends the pending run, or hands it to `f` and starts the next; false = stop.
-        let mut emit = |start: u32, end: u32, c: Coverage| match &mut run {
-            Some((_, e, rc)) if *e == start && *rc == c => {
+        let mut emit = |start: u32, end: u32, v: V| match &mut run {
+            Some((_, e, rv)) if *e == start && *rv == v => {
                 *e = end;
                 true
             }
-            _ => match run.replace((start, end, c)) {
-                Some((s, e, rc)) => f(s, e, rc),
+            _ => match run.replace((start, end, v)) {
+                Some((s, e, rv)) => f(s, e, rv),
                 None => true,
             },
         };
@@ -282,39 +310,35 @@ impl BlockRects {
         for (g, grect) in self.groups.iter().enumerate() {
             let first = g * Self::GROUP;
             let last = (first + Self::GROUP).min(self.blocks.len());
-            if !meets(grect) {
+            let Some(gv) = test(grect) else {
                 continue;
-            }
-            if inside(grect) {
+            };
+            if whole(&gv) {
                 let start = (first * Self::BLOCK) as u32;
-                if !emit(start, block_end(last - 1), Coverage::Covered) {
+                if !emit(start, block_end(last - 1), gv) {
                     return false;
                 }
                 continue;
             }
             for (b, brect) in self.blocks[first..last].iter().enumerate() {
                 let b = first + b;
-                if !meets(brect) {
+                let Some(v) = test(brect) else {
                     continue;
-                }
-                let c = if inside(brect) {
-                    Coverage::Covered
-                } else {
-                    Coverage::Partial
                 };
-                if !emit((b * Self::BLOCK) as u32, block_end(b), c) {
+                if !emit((b * Self::BLOCK) as u32, block_end(b), v) {
                     return false;
                 }
             }
         }
         match run {
-            Some((s, e, c)) => f(s, e, c),
+            Some((s, e, v)) => f(s, e, v),
             None => true,
         }
     }
 }
 
 /// Whether two closed rectangles share a point.
+#[cfg(test)]
 fn intersects(a: &Rect, b: &Rect) -> bool {
     a.lon_min <= b.lon_max
         && b.lon_min <= a.lon_max
@@ -323,6 +347,7 @@ fn intersects(a: &Rect, b: &Rect) -> bool {
 }
 
 /// Whether `outer` holds all of `inner`.
+#[cfg(test)]
 fn encloses(outer: &Rect, inner: &Rect) -> bool {
     outer.lon_min <= inner.lon_min
         && inner.lon_max <= outer.lon_max
@@ -426,12 +451,22 @@ mod tests {
             },
         ];
         let north = |r: &Rect| r.lat_min >= 0.0 && rects.iter().any(|x| encloses(x, r));
+        let test = |r: &Rect| {
+            rects.iter().any(|x| intersects(x, r)).then(|| {
+                if north(r) {
+                    Coverage::Covered
+                } else {
+                    Coverage::Partial
+                }
+            })
+        };
+        let whole = |c: &Coverage| *c == Coverage::Covered;
         for (name, points) in [("scattered", &scattered), ("hilbert", &sorted)] {
             let blocks = BlockRects::build(points);
             let mut seen = vec![None; points.len()];
             let mut last_end = 0;
             let mut covered_rows = 0;
-            blocks.visit(&rects, north, |start, end, c| {
+            blocks.visit(test, whole, |start, end, c| {
                 assert!(start >= last_end && start < end, "{name}: {start}..{end}");
                 last_end = end;
                 for row in start..end {
@@ -449,7 +484,7 @@ mod tests {
                     Some(Coverage::Covered) => {
                         assert!(inside && p.lat() >= 0.0, "{name}: row {row} covered")
                     }
-                    Some(Coverage::Partial) => {}
+                    Some(_) => {}
                 }
             }
             let reported = seen.iter().filter(|s| s.is_some()).count();
@@ -471,11 +506,11 @@ mod tests {
             }
         }
         let empty = BlockRects::build(&[]);
-        assert!(empty.visit(&rects, |_| true, |_, _, _| panic!("no rows")));
+        assert!(empty.visit(test, whole, |_, _, _| panic!("no rows")));
         // Stopping: the first run ends the visit.
         let blocks = BlockRects::build(&sorted);
         let mut runs = 0;
-        assert!(!blocks.visit(&rects, north, |_, _, _| {
+        assert!(!blocks.visit(test, whole, |_, _, _| {
             runs += 1;
             false
         }));

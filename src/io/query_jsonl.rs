@@ -175,8 +175,12 @@ mod tests {
             1_577_836_800
         );
         let filter = f.to_filter().unwrap();
-        assert!(filter.bbox.unwrap().crosses_antimeridian());
-        assert!(filter.time.is_some() && filter.radius.is_none());
+        match filter.predicates() {
+            [crate::Predicate::BBox(b), crate::Predicate::Time(_)] => {
+                assert!(b.crosses_antimeridian())
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

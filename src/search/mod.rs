@@ -32,7 +32,7 @@ use crate::geo::Point;
 use crate::index::flat::Hit;
 use crate::index::hnsw::SECTION_KIND;
 use crate::index::quant::QUANT_KIND;
-use crate::query::filter::{BBox, Filter, Polygon, Radius, TimeRange};
+use crate::query::filter::{BBox, Filter, Polygon, Predicate, Radius, TimeRange};
 use crate::query::planner::{
     normalise_query, search_geo_ranked, search_segment, GeoRank, Plan, PlannerParams,
     SearchRequest, SegmentIndex,
@@ -153,25 +153,35 @@ impl<'c> SearchBuilder<'c> {
     /// Only items inside the box (degrees; `west > east` crosses the antimeridian).
     pub fn within_bbox(self, west: f64, south: f64, east: f64, north: f64) -> Self {
         let b = BBox::new(west, south, east, north);
-        self.keep(b, |s, b| s.filter.bbox = Some(b))
+        self.keep(b, |s, b| s.add(b))
     }
 
     /// Only items within `radius_km` (great-circle) of `(lat, lon)`.
     pub fn within_radius(self, lat: f64, lon: f64, radius_km: f64) -> Self {
         let r = Radius::new(lat, lon, radius_km);
-        self.keep(r, |s, r| s.filter.radius = Some(r))
+        self.keep(r, |s, r| s.add(r))
     }
 
     /// Only items inside the polygon, a ring of `(lon, lat)` vertices.
     pub fn within_polygon(self, ring: &[(f64, f64)]) -> Self {
         let p = Polygon::new(ring);
-        self.keep(p, |s, p| s.filter.polygon = Some(p))
+        self.keep(p, |s, p| s.add(p))
     }
 
     /// Only items with a time in `[t0, t1]` (unix seconds, inclusive).
     pub fn between(self, t0: i64, t1: i64) -> Self {
         let t = TimeRange::new(t0, t1);
-        self.keep(t, |s, t| s.filter.time = Some(t))
+        self.keep(t, |s, t| s.add(t))
+    }
+
+    /// Only items passing `p` too (AND with the conditions set so far).
+    pub fn and(mut self, p: impl Into<Predicate>) -> Self {
+        self.add(p);
+        self
+    }
+
+    fn add(&mut self, p: impl Into<Predicate>) {
+        self.filter = std::mem::take(&mut self.filter).and(p);
     }
 
     /// Replaces the whole filter.
@@ -317,6 +327,9 @@ fn search_one(
         .with_params(params);
     if sv.live_len() < sv.len() {
         idx = idx.with_live(&live);
+    }
+    if let Some(t) = d.time_stats {
+        idx = idx.with_time_stats(t);
     }
     let quant = match (&d.quant, sv.section(QUANT_KIND)) {
         (Some(layout), Some(bytes)) => Some(layout.view(bytes).ok_or_else(|| {

@@ -8,6 +8,7 @@ use crate::geo::Point;
 use crate::index::hnsw::{CalibratedEf, GraphLayout, GraphView, CALIBRATION_KIND, SECTION_KIND};
 use crate::index::quant::{QuantLayout, QUANT_KIND};
 use crate::index::spatial::SpatialIndex;
+use crate::query::filter::TimeStats;
 use crate::query::planner::{RoutingSample, NO_TIME};
 use crate::query::QueryError;
 use crate::storage::{CorruptError, Segment};
@@ -39,6 +40,8 @@ impl Prepared {
 pub(crate) struct Derived {
     pub points: Vec<Point>,
     pub times: Option<Vec<i64>>,
+    /// The span of the rows' times (what the planner's time estimates read).
+    pub time_stats: Option<TimeStats>,
     pub rtree: SpatialIndex,
     /// The routing sample of unfiltered walks, built by the first one.
     pub routing: OnceLock<RoutingSample>,
@@ -117,9 +120,10 @@ impl Derived {
         for row in 0..n {
             points.push(seg.point(row).map_err(|e| QueryError::Corrupt(e.to_string()))?);
         }
-        let times = seg
+        let times: Option<Vec<i64>> = seg
             .has_times()
             .then(|| (0..n).map(|r| seg.time(r).unwrap_or(NO_TIME)).collect());
+        let time_stats = times.as_deref().map(|t| TimeStats::of(t, NO_TIME));
         let Sections {
             graph,
             calibrated_ef,
@@ -129,6 +133,7 @@ impl Derived {
         Ok(Derived {
             points,
             times,
+            time_stats,
             rtree,
             quant,
             routing: OnceLock::new(),

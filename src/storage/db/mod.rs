@@ -1,21 +1,23 @@
 //! The database handle: one writer per folder, commits, compaction, snapshots.
 
+mod commit;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use half::f16;
 
-use super::directory::{AlignedBytes, Directory, LockGuard, LOCK_FILE};
-use super::error::{CommitError, OpenError, WriteError};
-use super::manifest::{
+use crate::storage::directory::{AlignedBytes, Directory, LockGuard, LOCK_FILE};
+use crate::storage::error::{CommitError, OpenError, WriteError};
+use crate::storage::manifest::{
     check_property, segment_file_name, tombstone_file_name, CollectionEntry, FileEntry, Manifest,
     MANIFEST_FILE, MANIFEST_TMP_FILE, MANIFEST_VERSION, MAX_PROPERTIES,
 };
-use super::segment::{
+use crate::storage::segment::{
     encode_segment, RowData, SectionBuilder, Segment, MAX_DIM, METRIC_COSINE, SEGMENT_FOOTER_LEN,
 };
-use super::snapshot::{build_snapshot, Snapshot};
-use super::tombstone::encode_tombstones;
+use crate::storage::snapshot::{build_snapshot, Snapshot};
+use crate::storage::tombstone::encode_tombstones;
 use crate::geo::Point;
 
 /// Largest payload string, in bytes.
@@ -376,248 +378,5 @@ impl Store {
             .ops
             .insert(id, None);
         Ok(())
-    }
-
-    /// Makes all pending operations durable and visible, atomically. Returns the new
-    /// generation (unchanged if nothing was pending).
-    pub fn commit(&mut self) -> Result<u64, CommitError> {
-        if self.poisoned {
-            return Err(WriteError::Poisoned.into());
-        }
-        let snap = self.snapshot();
-        if self.pending_len() == 0 {
-            return Ok(snap.generation());
-        }
-        let mut m = snap.manifest().clone();
-        m.version = MANIFEST_VERSION;
-        m.generation += 1;
-        let generation = m.generation;
-        for (name, dim) in &self.new_collections {
-            m.collections.push(CollectionEntry {
-                name: name.clone(),
-                dim: *dim,
-                metric: METRIC_COSINE,
-                segments: Vec::new(),
-                tombstones: Vec::new(),
-                properties: BTreeMap::new(),
-            });
-        }
-        for (name, changes) in &self.pending_props {
-            let Some(entry) = m.collections.iter_mut().find(|c| &c.name == name) else {
-                return Err(WriteError::UnknownCollection(name.clone()).into());
-            };
-            for (k, v) in changes {
-                match v {
-                    Some(v) => entry.properties.insert(k.clone(), v.clone()),
-                    None => entry.properties.remove(k),
-                };
-            }
-        }
-        let mut files = Vec::new();
-        for (name, pending) in &self.pending {
-            let old = snap.collection(name).ok();
-            let Some(entry) = m.collections.iter_mut().find(|c| &c.name == name) else {
-                return Err(WriteError::UnknownCollection(name.clone()).into());
-            };
-            let mut rows: Vec<RowData> = pending.ops.values().flatten().cloned().collect();
-            let mut deletes = Vec::new();
-            for (id, op) in &pending.ops {
-                if op.is_none() && old.is_some_and(|c| c.contains(*id)) {
-                    deletes.push(*id);
-                }
-            }
-            if !rows.is_empty() {
-                self.stage_segment(
-                    &mut m.next_file_no,
-                    entry,
-                    generation,
-                    &mut rows,
-                    &mut files,
-                )?;
-            }
-            if !deletes.is_empty() {
-                let file_no = m.next_file_no;
-                m.next_file_no += 1;
-                let bytes = encode_tombstones(&deletes);
-                entry.tombstones.push(FileEntry {
-                    file_no,
-                    generation,
-                    count: deletes.len() as u64,
-                    size: bytes.len() as u64,
-                    crc: crc32c::crc32c(&bytes),
-                });
-                files.push((tombstone_file_name(file_no), bytes));
-            }
-        }
-        self.publish(m, files)?;
-        self.pending.clear();
-        self.pending_props.clear();
-        self.new_collections.clear();
-        Ok(generation)
-    }
-
-    /// Commits pending operations, then merges all segments of `collection` into one,
-    /// dropping deleted and replaced rows and all tombstones. Returns the new generation.
-    pub fn compact(&mut self, collection: &str) -> Result<u64, CommitError> {
-        self.commit()?;
-        let snap = self.snapshot();
-        let view = snap
-            .collection(collection)
-            .map_err(|_| WriteError::UnknownCollection(collection.to_string()))?;
-        let Some(ci) = snap
-            .manifest()
-            .collections
-            .iter()
-            .position(|c| c.name == collection)
-        else {
-            return Err(WriteError::UnknownCollection(collection.to_string()).into());
-        };
-        let entry = &snap.manifest().collections[ci];
-        if entry.segments.len() <= 1
-            && entry.tombstones.is_empty()
-            && view.segments().iter().all(|s| s.live_len() == s.len())
-        {
-            return Ok(snap.generation());
-        }
-        let mut rows = Vec::with_capacity(view.len());
-        for item in view.iter() {
-            let item = item.map_err(|e| match e {
-                super::error::ReadError::Corrupt(c) => CommitError::Open(c.into()),
-                other => CommitError::SectionBuilder(other.to_string()),
-            })?;
-            rows.push(RowData {
-                id: item.id,
-                vector: item.vector.to_vec(),
-                point: item.point,
-                time: item.time,
-                payload: item.payload.map(str::to_string),
-            });
-        }
-        let mut m = snap.manifest().clone();
-        m.version = MANIFEST_VERSION;
-        m.generation += 1;
-        let generation = m.generation;
-        let mut files = Vec::new();
-        let e = &mut m.collections[ci];
-        e.segments.clear();
-        e.tombstones.clear();
-        if !rows.is_empty() {
-            self.stage_segment(&mut m.next_file_no, e, generation, &mut rows, &mut files)?;
-        }
-        self.publish(m, files)?;
-        Ok(generation)
-    }
-
-    /// Puts `rows` (unique ids) in the configured row order, builds their segment for
-    /// `entry`'s collection under the next file number, records it in `entry` and queues
-    /// its bytes in `files` (written by `publish`).
-    fn stage_segment(
-        &self,
-        next_file_no: &mut u64,
-        entry: &mut CollectionEntry,
-        generation: u64,
-        rows: &mut [RowData],
-        files: &mut Vec<(String, Vec<u8>)>,
-    ) -> Result<(), CommitError> {
-        match self.opts.row_order {
-            RowOrder::Id => rows.sort_unstable_by_key(|r| r.id),
-            RowOrder::Spatial => {
-                rows.sort_by_cached_key(|r| (crate::geo::hilbert_key(r.point), r.id))
-            }
-        }
-        let file_no = *next_file_no;
-        *next_file_no += 1;
-        let (bytes, crc) = self.build_segment(&entry.name, entry.dim as usize, generation, rows)?;
-        entry.segments.push(FileEntry {
-            file_no,
-            generation,
-            count: rows.len() as u64,
-            size: bytes.len() as u64,
-            crc,
-        });
-        files.push((segment_file_name(file_no), bytes));
-        Ok(())
-    }
-
-    /// Encodes a segment, running the registered section builders. Returns bytes and meta CRC.
-    fn build_segment(
-        &self,
-        collection: &str,
-        dim: usize,
-        generation: u64,
-        rows: &[RowData],
-    ) -> Result<(Vec<u8>, u32), CommitError> {
-        let mut bytes = encode_segment(dim, generation, rows, &[])?;
-        if !self.opts.section_builders.is_empty() {
-            let base = Segment::open(Arc::new(AlignedBytes::from_slice(&bytes)), "new segment")?;
-            let mut extra = Vec::new();
-            for b in &self.opts.section_builders {
-                let mut more = b
-                    .build(collection, &base)
-                    .map_err(|e| CommitError::SectionBuilder(e.to_string()))?;
-                extra.append(&mut more);
-            }
-            drop(base);
-            bytes = encode_segment(dim, generation, rows, &extra)?;
-        }
-        let at = bytes.len() - SEGMENT_FOOTER_LEN as usize + 12;
-        let mut crc = [0u8; 4];
-        crc.copy_from_slice(&bytes[at..at + 4]);
-        Ok((bytes, u32::from_le_bytes(crc)))
-    }
-
-    /// The commit protocol: write + fsync new files, validate them, fsync the folder, write +
-    /// fsync `MANIFEST.tmp`, rename it to `MANIFEST`, fsync the folder, then remove garbage.
-    fn publish(&mut self, m: Manifest, files: Vec<(String, Vec<u8>)>) -> Result<(), CommitError> {
-        let d = &*self.dir;
-        let io = |name: &str| {
-            let desc = d.describe(name);
-            move |e| CommitError::io(desc, e)
-        };
-        for (name, bytes) in &files {
-            d.write(name, bytes).map_err(io(name))?;
-        }
-        for (name, _) in &files {
-            d.sync(name).map_err(io(name))?;
-        }
-        // Reads the new files back through the directory and validates them.
-        let snap = build_snapshot(d, m.clone(), Some(&self.snapshot()))?;
-        d.sync_dir().map_err(io(""))?;
-        d.write(MANIFEST_TMP_FILE, &m.encode())
-            .map_err(io(MANIFEST_TMP_FILE))?;
-        d.sync(MANIFEST_TMP_FILE).map_err(io(MANIFEST_TMP_FILE))?;
-        // From here on the new manifest may be on disk: a failure poisons the writer.
-        self.poisoned = true;
-        d.rename(MANIFEST_TMP_FILE, MANIFEST_FILE)
-            .map_err(io(MANIFEST_FILE))?;
-        d.sync_dir().map_err(io(""))?;
-        self.poisoned = false;
-        self.current.set(snap);
-        self.collect_garbage();
-        Ok(())
-    }
-
-    /// Best-effort removal of files no manifest references (left by compaction or by an
-    /// interrupted commit). Open snapshots keep their mapped bytes.
-    fn collect_garbage(&self) {
-        let snap = self.snapshot();
-        let mut keep = std::collections::BTreeSet::new();
-        for c in &snap.manifest().collections {
-            for e in &c.segments {
-                keep.insert(segment_file_name(e.file_no));
-            }
-            for e in &c.tombstones {
-                keep.insert(tombstone_file_name(e.file_no));
-            }
-        }
-        let Ok(names) = self.dir.list() else { return };
-        for name in names {
-            let ours = name == MANIFEST_TMP_FILE
-                || (name.starts_with("seg-") && name.ends_with(".s2seg"))
-                || (name.starts_with("tomb-") && name.ends_with(".s2tomb"));
-            if ours && !keep.contains(&name) && self.dir.remove(&name).is_err() {
-                return;
-            }
-        }
     }
 }

@@ -1,0 +1,125 @@
+//! [`Polygon`]: points inside one ring of `(lon, lat)` vertices.
+
+use super::{check_lat, lon_span_cover, Cardinality, Cover, SegmentStats};
+use crate::geo::Point;
+use crate::index::spatial::{Coverage, Rect};
+use crate::query::QueryError;
+
+/// One ring of `(lon, lat)` vertices, even-odd rule, edges straight in the lon/lat plane
+/// (plate carrée, not great circles). Dateline: consecutive vertices are unwrapped so that
+/// every edge takes the shorter way around (`|Δlon| <= 180`), so a ring given as
+/// `170 → -170` crosses the antimeridian rather than circling the globe. Rings are not
+/// allowed to enclose a pole (a ring around a pole covers the band it traces, not the cap).
+/// Points exactly on an edge may fall either way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Polygon {
+    /// Unwrapped ring: consecutive longitudes differ by at most 180.
+    ring: Vec<(f64, f64)>,
+    lon_min: f64,
+    lon_max: f64,
+    lat_min: f64,
+    lat_max: f64,
+    /// Rectangles covering the ring's bounding box (split at the antimeridian).
+    cover: Cover,
+}
+
+impl Polygon {
+    /// Validates a ring of at least 3 `(lon, lat)` vertices (the closing vertex may be
+    /// repeated or omitted); latitudes in `[-90, 90]`, longitudes finite.
+    pub fn new(ring: &[(f64, f64)]) -> Result<Polygon, QueryError> {
+        let mut v: Vec<(f64, f64)> = Vec::with_capacity(ring.len());
+        for &(lon, lat) in ring {
+            check_lat(lat)?;
+            if !lon.is_finite() {
+                return Err(QueryError::Longitude(lon));
+            }
+            let lon = crate::geo::wrap_lon(lon);
+            let lon = match v.last() {
+                Some(&(prev, _)) => {
+                    let mut d = lon - prev;
+                    d -= 360.0 * (d / 360.0).round();
+                    prev + d
+                }
+                None => lon,
+            };
+            v.push((lon, lat));
+        }
+        if v.len() > 1 {
+            let (f, l) = (v[0], v[v.len() - 1]);
+            if (f.0 - l.0).rem_euclid(360.0) == 0.0 && f.1 == l.1 {
+                v.pop();
+            }
+        }
+        if v.len() < 3 {
+            return Err(QueryError::PolygonTooSmall(v.len()));
+        }
+        let lon_min = v.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        let lon_max = v.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        let lat_min = v.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let lat_max = v.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        Ok(Polygon {
+            ring: v,
+            lon_min,
+            lon_max,
+            lat_min,
+            lat_max,
+            cover: lon_span_cover(lon_min, lon_max, lat_min, lat_max),
+        })
+    }
+
+    fn pip(&self, x: f64, y: f64) -> bool {
+        if x < self.lon_min || x > self.lon_max || y < self.lat_min || y > self.lat_max {
+            return false;
+        }
+        let mut inside = false;
+        let n = self.ring.len();
+        let mut j = n - 1;
+        for i in 0..n {
+            let (xi, yi) = self.ring[i];
+            let (xj, yj) = self.ring[j];
+            if (yi > y) != (yj > y) {
+                let t = (y - yi) / (yj - yi);
+                if x < xi + t * (xj - xi) {
+                    inside = !inside;
+                }
+            }
+            j = i;
+        }
+        inside
+    }
+
+    /// Exact membership (even-odd rule on the unwrapped ring; the point's longitude is tried
+    /// at every 360° shift that meets the ring's longitude span).
+    pub fn contains(&self, p: Point) -> bool {
+        let (lon, lat) = (p.lon(), p.lat());
+        let mut shift = ((self.lon_min - lon) / 360.0).ceil() * 360.0;
+        while lon + shift <= self.lon_max {
+            if self.pip(lon + shift, lat) {
+                return true;
+            }
+            shift += 360.0;
+        }
+        false
+    }
+
+    /// Rectangles covering the ring's bounding box (split at the antimeridian).
+    pub(crate) fn cover(&self) -> &Cover {
+        &self.cover
+    }
+
+    /// The block test: no row of a rectangle outside the ring's bounding box is inside;
+    /// of the others, each row is tested (a rectangle is never taken whole).
+    pub(crate) fn coverage(&self, rect: &Rect) -> Coverage {
+        if self.cover.meets(rect) {
+            Coverage::Partial
+        } else {
+            Coverage::Outside
+        }
+    }
+
+    /// How many rows of a segment may lie inside (from its block rectangles and the ring's
+    /// bounding box).
+    pub(crate) fn estimate(&self, stats: &SegmentStats<'_>) -> Cardinality {
+        stats.spatial_estimate(&self.cover, |r| self.coverage(r))
+    }
+}

@@ -1,0 +1,238 @@
+//! The execute stage: the exact scans, the graph walks and their fallback, over the plan the
+//! choose stage made.
+
+use super::choose::Choice;
+use super::enumerate::RowSet;
+use super::segment::SegmentIndex;
+use super::{normalise_query, FlatReason, GeoRank, Plan, SearchRequest, FILTER_SEEDS, SMALL_PROBE};
+use crate::index::flat::{dot_f16_f32, row_vector, top_k_bits_into, top_k_into, Hit};
+use crate::index::hnsw::{search_bounded, GraphView, MAX_EF};
+use crate::index::quant::top_k_bits_quantized;
+use crate::query::filter::Cardinality;
+use crate::query::QueryError;
+
+/// Searches one segment: validates the request, estimates, plans, runs, and reports the plan.
+pub fn search_segment(
+    seg: &SegmentIndex<'_>,
+    req: &SearchRequest,
+) -> Result<(Vec<Hit>, Plan), QueryError> {
+    let q = normalise_query(&req.query, seg.dim)?;
+    if req.k == 0 {
+        return Err(QueryError::ZeroK);
+    }
+    if let Some(ef) = req.ef {
+        if !(1..=MAX_EF).contains(&ef) {
+            return Err(QueryError::Ef(ef));
+        }
+    }
+    let n = seg.n as usize;
+    let k = req.k.min(n);
+    let filter = &req.filter;
+    if n == 0 {
+        let plan = Plan::Flat {
+            candidates: 0,
+            reason: FlatReason::Requested,
+            estimate: Cardinality::exactly(0),
+        };
+        return Ok((Vec::new(), plan));
+    }
+    let estimate = seg.estimate(filter);
+    let run = Run {
+        seg,
+        q: &q,
+        k,
+        estimate: estimate.rows,
+    };
+    let route = seg.route(&estimate);
+    let probe = match (seg.choose(req, &estimate.rows, k), &seg.graph) {
+        (Choice::Flat(reason), _) => {
+            let mut set = RowSet::new(seg.n);
+            seg.collect_all(filter, route, &mut set);
+            return Ok(run.flat(&set, reason));
+        }
+        (Choice::Walk, Some(graph)) => {
+            let base_ef = req.ef.unwrap_or(seg.params.ef_search).max(k);
+            return Ok(run.walk(graph, base_ef));
+        }
+        (Choice::Count { probe }, Some(_)) => probe,
+        // Walking and counting need a graph; the choice made none without one.
+        (_, None) => {
+            let mut set = RowSet::new(seg.n);
+            seg.collect_all(filter, route, &mut set);
+            return Ok(run.flat(&set, FlatReason::NoGraph));
+        }
+    };
+    // One enumeration (block rectangles, R-tree or a metadata scan, every condition tested
+    // exactly), into a bitset plus a row list. A short probe first when the estimate leaves
+    // room for a tiny set: it ends there, without the count.
+    let mut set = RowSet::new(seg.n);
+    let threshold = seg.thresholds(k).threshold;
+    if probe && seg.collect(filter, SMALL_PROBE.min(threshold), route, &mut set) {
+        return Ok(run.flat(&set, FlatReason::FewCandidates));
+    }
+    // Carries on from the probe (rows it found are skipped, not re-tested).
+    seg.collect_all(filter, route, &mut set);
+    if let Some(reason) = seg.after_count(&set, k) {
+        return Ok(run.flat(&set, reason));
+    }
+    match &seg.graph {
+        Some(graph) => Ok(run.filtered_walk(graph, req, &set)),
+        None => Ok(run.flat(&set, FlatReason::NoGraph)),
+    }
+}
+
+/// One query over one segment: the normalised query and `k`, and the estimate the plan
+/// reports.
+struct Run<'s, 'a> {
+    seg: &'s SegmentIndex<'a>,
+    q: &'s [f32],
+    k: usize,
+    estimate: Cardinality,
+}
+
+impl Run<'_, '_> {
+    /// The exact scan over an enumerated set: a few rows are sorted and read one by one;
+    /// otherwise the bitset drives the scan, block by block (see `top_k_bits_into`), on the
+    /// int8 copy when the segment has one.
+    fn flat(&self, set: &RowSet, reason: FlatReason) -> (Vec<Hit>, Plan) {
+        let seg = self.seg;
+        let (q, k) = (self.q, self.k);
+        let hits = match (set.is_tiny(), &seg.quant) {
+            (true, _) => {
+                let rows = set.sorted_rows().into_iter();
+                top_k_into(seg.vectors, seg.dim, q, rows, seg.collector(k))
+            }
+            (false, Some(quant)) => {
+                let (v, dim, bits) = (seg.vectors, seg.dim, &set.bits);
+                top_k_bits_quantized(v, dim, q, seg.n, bits, quant, seg.collector(k))
+            }
+            (false, None) => {
+                top_k_bits_into(seg.vectors, seg.dim, q, seg.n, &set.bits, seg.collector(k))
+            }
+        };
+        let plan = Plan::Flat {
+            candidates: set.rows.len() as u64,
+            reason,
+            estimate: self.estimate,
+        };
+        (hits, plan)
+    }
+
+    /// The unfiltered walk, its beam seeded with the best rows of the routing sample.
+    fn walk(&self, graph: &GraphView<'_>, ef: usize) -> (Vec<Hit>, Plan) {
+        let seg = self.seg;
+        let seeds = seg.routing_seeds(self.q);
+        let walk = search_bounded(
+            graph,
+            seg.vectors,
+            seg.dim,
+            self.q,
+            self.k,
+            ef,
+            None::<fn(u32) -> bool>,
+            &seeds,
+            usize::MAX,
+        );
+        let plan = Plan::Graph {
+            ef,
+            estimated_selectivity: 1.0,
+            fell_back: false,
+            scored: walk.scored,
+            matched: walk.matched,
+            estimate: self.estimate,
+        };
+        (walk.hits, plan)
+    }
+
+    /// The walk with the enumerated set as its filter (membership is one load and a shift),
+    /// seeded with an even sample of the set, within a budget of scored rows; the exact scan
+    /// over the set replaces its answer when it comes back short, runs past the budget or
+    /// finds only far rows.
+    fn filtered_walk(&self, graph: &GraphView<'_>, req: &SearchRequest, set: &RowSet) -> (Vec<Hit>, Plan) {
+        let seg = self.seg;
+        let k = self.k;
+        let count = set.rows.len();
+        let s = (count as f64 / f64::from(seg.n)).min(1.0);
+        let base_ef = req.ef.unwrap_or(seg.params.ef_search).max(k);
+        let ef = seg.filtered_ef(base_ef, s);
+        let bits = &set.bits;
+        let member = |row: u32| {
+            bits.get(row as usize / 64)
+                .is_some_and(|w| w >> (row % 64) & 1 == 1)
+        };
+        // Entry points inside the matching region: an even sample of the enumerated rows.
+        let stride = (count / FILTER_SEEDS).max(1);
+        let seeds: Vec<u32> = set
+            .rows
+            .iter()
+            .step_by(stride)
+            .take(FILTER_SEEDS)
+            .copied()
+            .collect();
+        let budget = (count as f64 * seg.params.walk_budget.max(0.0)).min(usize::MAX as f64) as usize;
+        let walk = search_bounded(
+            graph,
+            seg.vectors,
+            seg.dim,
+            self.q,
+            k,
+            ef,
+            Some(member),
+            &seeds,
+            budget.max(ef),
+        );
+        let far = walk
+            .hits
+            .first()
+            .is_some_and(|h| walk.best_score - h.score > seg.params.far_gap);
+        let fell_back = !walk.complete || walk.hits.len() < k || far;
+        let hits = if fell_back {
+            // The walk came back short, ran past its budget or found only far rows: settle
+            // it with the exact scan over the rows already enumerated.
+            self.flat(set, FlatReason::FewCandidates).0
+        } else {
+            walk.hits
+        };
+        let plan = Plan::Graph {
+            ef,
+            estimated_selectivity: s,
+            fell_back,
+            scored: walk.scored,
+            matched: walk.matched,
+            estimate: self.estimate,
+        };
+        (hits, plan)
+    }
+}
+
+/// Geo-ranked top-`k` by [`GeoRank::score`] over every row that passes the filter
+/// (an exact scan: the blend is not a metric the graph can walk).
+pub fn search_geo_ranked(
+    seg: &SegmentIndex<'_>,
+    req: &SearchRequest,
+    rank: &GeoRank,
+) -> Result<(Vec<Hit>, Plan), QueryError> {
+    let q = normalise_query(&req.query, seg.dim)?;
+    if req.k == 0 {
+        return Err(QueryError::ZeroK);
+    }
+    let estimate = seg.estimate(&req.filter);
+    let rows = seg.candidates(&req.filter, seg.route(&estimate));
+    let mut top = seg.collector(req.k.min(seg.n as usize));
+    for &row in &rows {
+        let v = row_vector(seg.vectors, seg.dim, row);
+        let Some(&p) = seg.points.get(row as usize) else {
+            continue;
+        };
+        if v.len() == seg.dim {
+            let score = rank.score(dot_f16_f32(v, &q), p);
+            top.push(Hit { row, score });
+        }
+    }
+    let plan = Plan::Flat {
+        candidates: rows.len() as u64,
+        reason: FlatReason::Requested,
+        estimate: estimate.rows,
+    };
+    Ok((top.into_sorted(), plan))
+}

@@ -1,0 +1,290 @@
+//! [`SegmentIndex`]: the indexes of one segment over borrowed slices, and the per-row tests
+//! of a filter against them.
+
+use std::sync::OnceLock;
+
+use half::f16;
+
+use super::routing::RoutingSample;
+use super::{PlannerParams, NO_TIME, ROUTING_KEEP};
+use crate::geo::Point;
+use crate::index::flat::TopK;
+use crate::index::hnsw::GraphView;
+use crate::index::quant::QuantView;
+use crate::index::spatial::SpatialIndex;
+use crate::query::filter::{Filter, Row, SegmentStats, TimeStats};
+use crate::query::QueryError;
+
+/// The indexes of one segment, over borrowed slices (memory-mapped in production).
+///
+/// Row `i` has vector `vectors[i*dim..(i+1)*dim]` (L2-normalised f16), location `points[i]`,
+/// timestamp `times[i]` ([`NO_TIME`] when unknown; no column = no row has a time), and is live
+/// unless the `live` closure says otherwise (tombstones). The R-tree is built on first use.
+pub struct SegmentIndex<'a> {
+    pub(super) vectors: &'a [f16],
+    pub(super) dim: usize,
+    pub(super) n: u32,
+    pub(super) points: &'a [Point],
+    pub(super) times: Option<&'a [i64]>,
+    pub(super) graph: Option<GraphView<'a>>,
+    pub(super) live: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
+    pub(super) rtree: OnceLock<SpatialIndex>,
+    pub(super) shared_rtree: Option<&'a SpatialIndex>,
+    pub(super) routing: OnceLock<RoutingSample>,
+    pub(super) shared_routing: Option<&'a OnceLock<RoutingSample>>,
+    pub(super) keep_ties: bool,
+    pub(super) quant: Option<QuantView<'a>>,
+    pub(super) params: PlannerParams,
+    /// The span of the rows' times, when the caller keeps it across queries (else worked
+    /// out by the first estimate that needs it).
+    pub(super) time_stats: OnceLock<TimeStats>,
+}
+
+impl std::fmt::Debug for SegmentIndex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentIndex")
+            .field("n", &self.n)
+            .field("dim", &self.dim)
+            .field("graph", &self.graph.is_some())
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+impl<'a> SegmentIndex<'a> {
+    /// Checks that the slices agree: `vectors.len() == n * dim`, `points.len() == n`,
+    /// `times.len() == n`, and the graph (if any) covers `n` rows of `dim`.
+    pub fn new(
+        vectors: &'a [f16],
+        dim: usize,
+        points: &'a [Point],
+        times: Option<&'a [i64]>,
+        graph: Option<GraphView<'a>>,
+    ) -> Result<SegmentIndex<'a>, QueryError> {
+        let bad = |s: String| Err(QueryError::Segment(s));
+        let n = match crate::index::row_count(vectors.len(), dim) {
+            Ok(n) => n,
+            Err(e) => return bad(e.to_string()),
+        };
+        if points.len() != n as usize {
+            return bad(format!("{} points for {n} rows", points.len()));
+        }
+        if let Some(t) = times {
+            if t.len() != n as usize {
+                return bad(format!("{} timestamps for {n} rows", t.len()));
+            }
+        }
+        if let Some(g) = &graph {
+            if g.n() != n || g.dim() as usize != dim {
+                return bad(format!(
+                    "graph covers {} rows of dim {}, segment has {n} of dim {dim}",
+                    g.n(),
+                    g.dim()
+                ));
+            }
+        }
+        Ok(SegmentIndex {
+            vectors,
+            dim,
+            n,
+            points,
+            times,
+            graph,
+            live: None,
+            rtree: OnceLock::new(),
+            shared_rtree: None,
+            routing: OnceLock::new(),
+            shared_routing: None,
+            keep_ties: false,
+            quant: None,
+            params: PlannerParams::default(),
+            time_stats: OnceLock::new(),
+        })
+    }
+
+    /// Gives the exact scans an int8 copy of the vectors (the segment's
+    /// [`QUANT_KIND`](crate::index::quant::QUANT_KIND) section): they then score the members
+    /// on it and rescore only the rows that may rank from the f16 vectors, with the same
+    /// answer ([`top_k_bits_quantized`]). A copy of another shape is ignored.
+    pub fn with_quantized(mut self, quant: QuantView<'a>) -> SegmentIndex<'a> {
+        if quant.rows() == self.n as usize && quant.dim() == self.dim {
+            self.quant = Some(quant);
+        }
+        self
+    }
+
+    /// Makes the exact paths return, past the best `k`, every row tied with the `k`-th
+    /// score (see [`TopK::keeping_ties`]): for a caller that breaks ties by something else
+    /// than row, such as the collection search over a segment whose rows are not in id
+    /// order.
+    pub fn with_ties_kept(mut self) -> SegmentIndex<'a> {
+        self.keep_ties = true;
+        self
+    }
+
+    /// The collector of the exact paths' best `k`.
+    pub(super) fn collector(&self, k: usize) -> TopK {
+        if self.keep_ties {
+            TopK::keeping_ties(k)
+        } else {
+            TopK::new(k)
+        }
+    }
+
+    /// Sets the liveness test (false = deleted row, never returned).
+    pub fn with_live(mut self, live: &'a (dyn Fn(u32) -> bool + Sync)) -> SegmentIndex<'a> {
+        self.live = Some(live);
+        self
+    }
+
+    /// Uses an R-tree built earlier over the same `points` (kept across queries by the
+    /// caller) instead of building one on first use. A tree over a different row count is
+    /// ignored.
+    pub fn with_rtree(mut self, tree: &'a SpatialIndex) -> SegmentIndex<'a> {
+        if tree.len() == self.n {
+            self.shared_rtree = Some(tree);
+        }
+        self
+    }
+
+    /// Keeps the routing sample ([`RoutingSample`]) in `cache`, owned by the caller across
+    /// queries, instead of in this index. The cache must only ever hold a sample of these
+    /// same vectors.
+    pub fn with_routing_cache(mut self, cache: &'a OnceLock<RoutingSample>) -> SegmentIndex<'a> {
+        self.shared_routing = Some(cache);
+        self
+    }
+
+    /// The best routing rows for `query` ([`PlannerParams::routing_stride`]); the sample
+    /// is built on first use (a cached sample of another stride is not used).
+    pub(super) fn routing_seeds(&self, query: &[f32]) -> Vec<u32> {
+        let stride = self.params.routing_stride;
+        if stride == 0 {
+            return Vec::new();
+        }
+        let build = || RoutingSample::build(self.vectors, self.dim, self.n, stride);
+        let cell = self.shared_routing.unwrap_or(&self.routing);
+        let sample = cell.get_or_init(build);
+        if sample.stride == stride {
+            sample.best(query, ROUTING_KEEP)
+        } else {
+            build().best(query, ROUTING_KEEP)
+        }
+    }
+
+    /// Gives the estimates the span of the rows' times, computed once per segment by the
+    /// caller (it must describe these rows' `times`).
+    pub(crate) fn with_time_stats(self, stats: TimeStats) -> SegmentIndex<'a> {
+        let _ = self.time_stats.set(stats);
+        self
+    }
+
+    /// What the estimates know about the segment: rows, block rectangles, time span.
+    pub(super) fn stats(&self) -> SegmentStats<'_> {
+        let times = self.times.map(|t| *self.time_stats.get_or_init(|| TimeStats::of(t, NO_TIME)));
+        SegmentStats {
+            rows: u64::from(self.n),
+            blocks: Some(self.rtree().blocks()),
+            compact: self.rtree().blocks_compact(),
+            times: Some(times.unwrap_or(TimeStats {
+                count: 0,
+                min: i64::MAX,
+                max: i64::MIN,
+            })),
+        }
+    }
+
+    /// Sets the planner knobs.
+    pub fn with_params(mut self, params: PlannerParams) -> SegmentIndex<'a> {
+        self.params = params;
+        self
+    }
+
+#[cfg(any(test, feature = "testing"))]
+    /// Number of rows.
+    pub fn len(&self) -> u32 {
+        self.n
+    }
+
+#[cfg(any(test, feature = "testing"))]
+    /// Whether the segment has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The R-tree, built on first call.
+    pub fn rtree(&self) -> &SpatialIndex {
+        if let Some(t) = self.shared_rtree {
+            return t;
+        }
+        self.rtree.get_or_init(|| SpatialIndex::build(self.points))
+    }
+
+    pub(super) fn time(&self, row: u32) -> Option<i64> {
+        self.times
+            .and_then(|t| t.get(row as usize).copied())
+            .filter(|&t| t != NO_TIME)
+    }
+
+    /// Whether `row` is alive and passes `filter`.
+    pub(super) fn passes(&self, filter: &Filter, row: u32) -> bool {
+        if let Some(live) = self.live {
+            if !live(row) {
+                return false;
+            }
+        }
+        if filter.is_empty() {
+            return true;
+        }
+        match self.points.get(row as usize) {
+            Some(&p) => filter.matches(p, self.time(row)),
+            None => false,
+        }
+    }
+
+    /// [`SegmentIndex::passes`], with radii tested on the rows' unit vectors
+    /// ([`Filter::matches_unit`]: one dot product, the haversine only near the boundary)
+    /// when `units` is given.
+    #[inline]
+    pub(super) fn passes_unit(
+        &self,
+        filter: &Filter,
+        row: u32,
+        units: Option<&[[f32; 3]]>,
+    ) -> bool {
+        let unit = units.and_then(|u| u.get(row as usize));
+        match (unit, self.points.get(row as usize)) {
+            (Some(&u), Some(&p)) => {
+                self.live.is_none_or(|l| l(row)) && filter.matches_unit(p, u, self.time(row))
+            }
+            _ => self.passes(filter, row),
+        }
+    }
+
+    /// Whether `row` is alive and passes the conditions of `filter` in `mask` (a block test
+    /// found the others true for every row of its block: see [`Filter::block_mask`]).
+    #[inline]
+    pub(super) fn passes_masked(
+        &self,
+        filter: &Filter,
+        row: u32,
+        units: Option<&[[f32; 3]]>,
+        mask: u64,
+    ) -> bool {
+        if self.live.is_some_and(|l| !l(row)) {
+            return false;
+        }
+        if filter.passes_whole(mask) {
+            return true;
+        }
+        let Some(&point) = self.points.get(row as usize) else {
+            return false;
+        };
+        let r = Row {
+            point,
+            unit: units.and_then(|u| u.get(row as usize)).copied(),
+            time: self.time(row),
+        };
+        filter.matches_masked(r, mask)
+    }
+}
