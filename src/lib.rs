@@ -96,7 +96,9 @@ pub use db::{
 };
 pub use geo::{haversine_km, GeoError, Point, EARTH_RADIUS_KM};
 pub use progress::{Progress, Silent, Unit};
-pub use query::filter::{BBox, Cardinality, Filter, Polygon, Predicate, Radius, TimeRange};
+pub use query::filter::{
+    BBox, Cardinality, Filter, Polygon, Predicate, Radius, TimeOfDay, TimeRange,
+};
 pub use query::planner::{FlatReason, Plan};
 pub use query::QueryError;
 pub use search::{

@@ -768,3 +768,24 @@ fn estimates_bound_the_candidate_count() {
         );
     }
 }
+
+/// A condition kind the planner was not written for (a window of the day) goes through
+/// search like the others: exactly the rows brute force finds.
+#[test]
+fn time_of_day_window_through_the_planner() {
+    let (data, graph) = fixture();
+    let seg = segment(data, graph);
+    let w = sat2cap::TimeOfDay::new(22 * 3600, 2 * 3600).unwrap();
+    let f = Filter::new().and(w);
+    let q = query_near(data, 3, 3);
+    let keep = |r: u32| {
+        let t = data.times[r as usize];
+        w.contains((t != i64::MIN).then_some(t))
+    };
+    let (got, _) = search_segment(
+        &seg,
+        &SearchRequest::new(q.clone(), 10).with_filter(f).exact(true),
+    )
+    .unwrap();
+    assert_eq!(rows(&got), rows(&exact(data, &q, 10, keep)));
+}

@@ -23,11 +23,13 @@ mod bbox;
 mod polygon;
 mod radius;
 mod time;
+mod time_of_day;
 
 pub use bbox::BBox;
 pub use polygon::Polygon;
 pub use radius::Radius;
 pub use time::TimeRange;
+pub use time_of_day::TimeOfDay;
 
 use crate::geo::Point;
 use crate::index::spatial::{BlockRects, Coverage, Rect};
@@ -282,6 +284,14 @@ pub enum Predicate {
     Polygon(Polygon),
     /// A time in a range.
     Time(TimeRange),
+    /// A time in a window of the day.
+    TimeOfDay(TimeOfDay),
+}
+
+impl From<TimeOfDay> for Predicate {
+    fn from(t: TimeOfDay) -> Predicate {
+        Predicate::TimeOfDay(t)
+    }
 }
 
 impl From<BBox> for Predicate {
@@ -339,6 +349,7 @@ impl Predicate {
             },
             Predicate::Polygon(p) => p.contains(row.point),
             Predicate::Time(t) => t.contains(row.time),
+            Predicate::TimeOfDay(t) => t.contains(row.time),
         }
     }
 
@@ -349,7 +360,7 @@ impl Predicate {
             Predicate::BBox(b) => b.coverage(rect),
             Predicate::Radius(r) => r.coverage(rect),
             Predicate::Polygon(p) => p.coverage(rect),
-            Predicate::Time(_) => Coverage::Partial,
+            Predicate::Time(_) | Predicate::TimeOfDay(_) => Coverage::Partial,
         }
     }
 
@@ -359,7 +370,7 @@ impl Predicate {
             Predicate::BBox(b) => Some(b.cover()),
             Predicate::Radius(r) => Some(r.cover()),
             Predicate::Polygon(p) => Some(p.cover()),
-            Predicate::Time(_) => None,
+            Predicate::Time(_) | Predicate::TimeOfDay(_) => None,
         }
     }
 
@@ -370,6 +381,7 @@ impl Predicate {
             Predicate::Radius(r) => r.estimate(stats),
             Predicate::Polygon(p) => p.estimate(stats),
             Predicate::Time(t) => t.estimate(stats),
+            Predicate::TimeOfDay(t) => t.estimate(stats),
         }
     }
 
