@@ -2,8 +2,8 @@
 //! random weights.
 //!
 //! ```text
-//! cargo run --release --example bench_encoders -- [--device cpu|cuda] [--precision f32,f16]
-//!     [--batches 1,32] [--iters 3] [--warmup 1] [--parity [--parity-only]] [--no-text] [--no-image]
+//! cargo run --release -p sat2cap-bench --features encoders --bin bench_encoders -- \
+//!     [--device cpu|cuda] [--precision f32,f16] [--batches 1,32] [--iters 3] [--warmup 1] [--parity [--parity-only]] [--no-text] [--no-image]
 //! ```
 //!
 //! Images: the ground tower on 224 px pixel tensors (preprocessing excluded, as in

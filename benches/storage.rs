@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! SAT2CAP_BENCH_N=1000000 SAT2CAP_BENCH_DIM=512 CARGO_TARGET_DIR=... \
-//!     cargo bench --no-default-features --bench storage
+//!     cargo bench -p sat2cap-bench --bench storage
 //! ```
 //! `SAT2CAP_BENCH_N` (default 200000) is the large size; the small size is N/10.
 //! `SAT2CAP_BENCH_BATCH` (default 100000) is the number of items per commit.

@@ -258,14 +258,15 @@ fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, String> {
 }
 
 enum Resolved {
-    Cpu,
+    /// The CPU, with why not the GPU when `auto` fell back.
+    Cpu(Option<String>),
     #[cfg(feature = "cuda")]
     Cuda(burn::backend::cuda::CudaDevice),
 }
 
 fn resolve(choice: DeviceChoice) -> Result<Resolved, EncodeError> {
     match choice {
-        DeviceChoice::Cpu => Ok(Resolved::Cpu),
+        DeviceChoice::Cpu => Ok(Resolved::Cpu(None)),
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda => cuda_device()
             .map(Resolved::Cuda)
@@ -277,20 +278,24 @@ fn resolve(choice: DeviceChoice) -> Result<Resolved, EncodeError> {
         #[cfg(feature = "cuda")]
         DeviceChoice::Auto => match cuda_device() {
             Ok(d) => Ok(Resolved::Cuda(d)),
-            Err(e) => {
-                eprintln!("sat2cap: CUDA unavailable ({e}); encoders run on the CPU");
-                Ok(Resolved::Cpu)
-            }
+            Err(e) => Ok(Resolved::Cpu(Some(format!("CUDA unavailable: {e}")))),
         },
         #[cfg(not(feature = "cuda"))]
-        DeviceChoice::Auto => {
-            eprintln!("sat2cap: built without the `cuda` feature; encoders run on the CPU");
-            Ok(Resolved::Cpu)
-        }
+        DeviceChoice::Auto => Ok(Resolved::Cpu(Some(
+            "built without the `cuda` feature".into(),
+        ))),
     }
 }
 
 const CPU_NAME: &str = "cpu (burn flex)";
+
+/// The CPU's device name, with why `auto` did not pick the GPU.
+fn cpu_name(why: Option<String>) -> String {
+    match why {
+        None => CPU_NAME.into(),
+        Some(w) => format!("{CPU_NAME}; auto chose the CPU: {w}"),
+    }
+}
 
 impl Engine {
     pub(crate) fn load(
@@ -299,9 +304,9 @@ impl Engine {
         config: &EncodersConfig,
     ) -> Result<(Self, String), EncodeError> {
         match resolve(choice)? {
-            Resolved::Cpu => Ok((
+            Resolved::Cpu(why) => Ok((
                 Engine::Cpu(Box::new(Models::load(dir, config, Default::default())?)),
-                CPU_NAME.into(),
+                cpu_name(why),
             )),
             #[cfg(feature = "cuda")]
             Resolved::Cuda(d) => Ok((
@@ -319,9 +324,9 @@ impl Engine {
         config: &EncodersConfig,
     ) -> Result<(Self, String), EncodeError> {
         match resolve(choice)? {
-            Resolved::Cpu => Ok((
+            Resolved::Cpu(why) => Ok((
                 Engine::Cpu(Box::new(Models::random(seed, config, Default::default())?)),
-                CPU_NAME.into(),
+                cpu_name(why),
             )),
             #[cfg(feature = "cuda")]
             Resolved::Cuda(d) => Ok((

@@ -15,7 +15,7 @@
 //!                                  tools/convert_sat2cap_ckpt.py, geo_encoder.fc{1,2}.{weight,bias}
 //! ```
 //!
-//! Loading is strict (see [`weights`]); without `geo_encoder.*` tensors the dynamic encoder
+//! Loading is strict (a missing or misshaped tensor is a [`WeightsError`]); without `geo_encoder.*` tensors the dynamic encoder
 //! is absent and [`Encoders::encode_overhead`] with metadata is an error.
 //!
 //! All outputs are L2-normalised 512-d vectors. [`Encoders`] is `Send + Sync`: the models
@@ -52,7 +52,7 @@ use std::path::Path;
 pub use config::{ClipTextConfig, ClipVisionConfig, GeoNetConfig};
 pub use device::{DeviceChoice, Precision};
 pub use dynamic::{InvalidMeta, Meta};
-pub use preprocess::{Image, ImageError, OverheadPreprocess};
+pub use preprocess::{Image, ImageError, OverheadPreprocess, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE};
 pub use tokenizer::{ClipTokenizer, TokenizerError};
 pub use weights::WeightsError;
 
@@ -446,7 +446,7 @@ impl Encoders {
 }
 
 /// `v / ||v||` (a zero vector stays zero).
-pub fn l2_normalise(mut v: Vec<f32>) -> Vec<f32> {
+fn l2_normalise(mut v: Vec<f32>) -> Vec<f32> {
     let n = v
         .iter()
         .map(|x| f64::from(*x) * f64::from(*x))

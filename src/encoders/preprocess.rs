@@ -75,7 +75,7 @@ fn decode_error(e: image::ImageError) -> ImageError {
 impl Image {
     /// Decodes JPEG / PNG / WebP / TIFF bytes to 8-bit RGB (grey replicated, alpha dropped as
     /// PIL's `convert("RGB")` does, 16-bit scaled to 8-bit). Images over the
-    /// [`decode_limits`] are refused ([`ImageError::TooLarge`]) before their pixels are
+    /// limits ([`MAX_IMAGE_SIDE`], [`MAX_IMAGE_BYTES`]) are refused ([`ImageError::TooLarge`]) before their pixels are
     /// allocated.
     pub fn decode(bytes: &[u8]) -> Result<Self, ImageError> {
         let mut reader = image::ImageReader::new(Cursor::new(bytes))

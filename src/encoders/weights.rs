@@ -69,7 +69,8 @@ pub enum WeightsError {
         missing: Vec<ExpectedTensor>,
         /// `(name, expected shape, found shape)`.
         misshaped: Vec<(String, Vec<usize>, Vec<usize>)>,
-        /// Tensors in the file that nothing loads (and not in [`IGNORABLE`]).
+        /// Tensors in the file that nothing loads (other than the ignorable ones, such as
+        /// `logit_scale`).
         unexpected: Vec<String>,
         /// `(name, dtype)` of tensors whose dtype cannot be converted to f32.
         bad_dtype: Vec<(String, String)>,
@@ -284,6 +285,19 @@ fn convertible(d: Dtype) -> bool {
     matches!(d, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64)
 }
 
+/// A row-major `rows x cols` matrix, transposed (checkpoint `[out, in]` -> burn `[in, out]`).
+fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            if let (Some(dst), Some(&v)) = (t.get_mut(c * rows + r), values.get(r * cols + c)) {
+                *dst = v;
+            }
+        }
+    }
+    t
+}
+
 /// Loads several modules from one file, collecting every problem before failing.
 ///
 /// ```no_run
@@ -350,14 +364,7 @@ impl<'a> Loader<'a> {
             };
             let mut burn_shape = shape.clone();
             if slot.transpose {
-                let (rows, cols) = (shape[0], shape[1]);
-                let mut t = vec![0f32; values.len()];
-                for r in 0..rows {
-                    for c in 0..cols {
-                        t[c * rows + r] = values[r * cols + c];
-                    }
-                }
-                values = t;
+                values = transposed(&values, shape[0], shape[1]);
                 burn_shape.reverse();
             }
             snapshots.push(TensorSnapshot::from_data(
@@ -460,14 +467,7 @@ pub fn seeded_random<B: Backend, M: Module<B>>(mut module: M, seed: u64) -> M {
         let mut values = values;
         if slot.transpose {
             // Values were drawn in checkpoint layout [out, in]; store as burn's [in, out].
-            let (rows, cols) = (shape[0], shape[1]);
-            let mut t = vec![0f32; values.len()];
-            for r in 0..rows {
-                for c in 0..cols {
-                    t[c * rows + r] = values[r * cols + c];
-                }
-            }
-            values = t;
+            values = transposed(&values, shape[0], shape[1]);
             shape.reverse();
         }
         snapshots.push(TensorSnapshot::from_data(

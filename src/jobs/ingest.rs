@@ -29,7 +29,7 @@ pub struct IngestReport {
     pub skipped: Vec<String>,
     /// Ids given to the new items (first..=last), if any.
     pub ids: Option<(u64, u64)>,
-    /// The model recorded with the collection (see [`super::fingerprint`]).
+    /// The model recorded with the collection.
     pub model: Option<ModelFingerprint>,
 }
 
@@ -248,10 +248,12 @@ pub struct TileOptions {
     pub tile_deg: Option<f64>,
 }
 
-/// Ingests the overhead tiles under `dir` (naming: see [`super::tiles`]). The stored vector is
-/// the Sat2Cap embedding WITHOUT metadata; maps at a date re-encode with the dynamic encoder.
-/// A tile's key is its path under `dir` without extension ([`tile_key`]): tiles already
-/// present are skipped (or replaced with `replace`).
+/// Ingests the overhead tiles under `dir`, named `{lat}_{lon}.jpg|png` (the footprint from
+/// `tile_deg` or the smallest spacing between tiles) or laid out as an XYZ folder
+/// `z/x/y.jpg|png` (web-mercator bounds). The stored vector is the Sat2Cap embedding WITHOUT
+/// metadata; maps at a date re-encode with the dynamic encoder. A tile's key is its path
+/// under `dir` without extension: tiles already present are skipped (or replaced with
+/// `replace`).
 pub fn ingest_tiles(
     db: &mut Db,
     enc: &dyn Embedder,

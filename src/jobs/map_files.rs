@@ -28,6 +28,22 @@ pub struct MapFiles {
     pub height: u32,
 }
 
+impl std::fmt::Display for MapFiles {
+    /// `PNG (W x H px), GEOJSON, CSV, PGW`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({} x {} px), {}, {}, {}",
+            self.png.display(),
+            self.width,
+            self.height,
+            self.geojson.display(),
+            self.csv.display(),
+            self.pgw.display()
+        )
+    }
+}
+
 /// Writes `PREFIX.{png,geojson,csv,pgw}` for `panels` (caption, cells). With `tiles` (images
 /// in the cells' order) the colours are blended over them. Written to temporary names and
 /// renamed at the end, so a failure leaves no half-written outputs.

@@ -10,7 +10,7 @@
 //! | ingest overhead tiles, ground photos, captions | [`ingest_tiles`], [`ingest_ground`], [`ingest_captions`] | encoders |
 //! | top-k by text or image | [`search`] | encoders |
 //! | zero-shot map of prompts over a region | [`map`] | encoders |
-//! | ground photos / captions for a tile | [`search`] with [`QueryInput::Tile`] | encoders |
+//! | ground photos / captions for a tile | [`search`] with [`QueryInput::TileId`] | encoders |
 //! | overhead -> ground retrieval metrics | [`eval_retrieval`] | encoders |
 //! | the demo | [`run_demo`] | encoders |
 //!

@@ -60,7 +60,7 @@ pub enum ModelSource {
     Weights {
         /// The folder.
         dir: PathBuf,
-        /// Identity of `clip/model.safetensors` (see [`super::fingerprint`]).
+        /// Identity of `clip/model.safetensors` (its CRC-32C and size).
         clip: String,
         /// Identity of `sat2cap/model.safetensors`.
         sat2cap: String,

@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use sat2cap::jobs::ingest_ground;
-use sat2cap::OpenOptions;
 
-use crate::jobs_common::{bars, finish_ingest, IngestFlags, ModelArgs};
+use crate::jobs_common::{bars, IngestArgs};
 use crate::CliError;
 
 /// Encodes ground-level photos with CLIP and stores them with place and time.
@@ -27,19 +26,11 @@ pub struct IngestGroundArgs {
     /// CSV: path,lat,lon[,datetime].
     #[arg(long)]
     meta: PathBuf,
-    /// Database folder (created if missing).
-    #[arg(long)]
-    db: PathBuf,
     /// Collection.
     #[arg(long, default_value = sat2cap::jobs::GROUND)]
     collection: String,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
-    ingest: IngestFlags,
-    #[command(flatten)]
-    model: ModelArgs,
+    common: IngestArgs,
 }
 
 /// Runs `ingest-ground`.
@@ -56,9 +47,8 @@ pub fn run(a: IngestGroundArgs) -> Result<(), CliError> {
             a.meta.display()
         )));
     }
-    let model = a.model.load(a.json)?;
-    let mut db = crate::open_db(&a.db, OpenOptions::create_if_missing())?;
-    let opts = a.ingest.options(a.collection);
+    let (model, mut db) = a.common.start()?;
+    let opts = a.common.flags.options(a.collection);
     let r = ingest_ground(&mut db, &model, &a.dir, &a.meta, &opts, &bars())?;
-    finish_ingest(&r, "photos", a.json)
+    a.common.finish(&r, "photos")
 }

@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use sat2cap::jobs::{ingest_captions, read_captions};
-use sat2cap::OpenOptions;
 
-use crate::jobs_common::{bars, finish_ingest, IngestFlags, ModelArgs};
+use crate::jobs_common::{bars, IngestArgs};
 use crate::CliError;
 
 /// Stores a caption bank (one caption per line; `#` lines are comments) for `describe`.
@@ -24,27 +23,18 @@ Examples:
 pub struct IngestTextArgs {
     /// Text file, one caption per line.
     file: PathBuf,
-    /// Database folder (created if missing).
-    #[arg(long)]
-    db: PathBuf,
     /// Collection.
     #[arg(long, default_value = sat2cap::jobs::CAPTIONS)]
     collection: String,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
-    ingest: IngestFlags,
-    #[command(flatten)]
-    model: ModelArgs,
+    common: IngestArgs,
 }
 
 /// Runs `ingest-text`.
 pub fn run(a: IngestTextArgs) -> Result<(), CliError> {
     let captions = read_captions(&a.file)?;
-    let model = a.model.load(a.json)?;
-    let mut db = crate::open_db(&a.db, OpenOptions::create_if_missing())?;
-    let opts = a.ingest.options(a.collection);
+    let (model, mut db) = a.common.start()?;
+    let opts = a.common.flags.options(a.collection);
     let r = ingest_captions(&mut db, &model, &captions, &opts, &bars())?;
-    finish_ingest(&r, "captions", a.json)
+    a.common.finish(&r, "captions")
 }

@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use sat2cap::jobs::{ingest_tiles, TileOptions};
-use sat2cap::OpenOptions;
 
-use crate::jobs_common::{bars, finish_ingest, IngestFlags, ModelArgs};
+use crate::jobs_common::{bars, IngestArgs};
 use crate::CliError;
 
 /// Encodes overhead tiles with Sat2Cap and stores them with centre, footprint and time.
@@ -27,9 +26,6 @@ Examples:
 pub struct IngestTilesArgs {
     /// Folder of tiles.
     dir: PathBuf,
-    /// Database folder (created if missing).
-    #[arg(long)]
-    db: PathBuf,
     /// Collection.
     #[arg(long, default_value = sat2cap::jobs::OVERHEAD)]
     collection: String,
@@ -39,23 +35,13 @@ pub struct IngestTilesArgs {
     /// Footprint side in degrees for {lat}_{lon} names.
     #[arg(long)]
     tile_deg: Option<f64>,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
-    ingest: IngestFlags,
-    #[command(flatten)]
-    model: ModelArgs,
+    common: IngestArgs,
 }
 
 /// Runs `ingest-tiles`.
 pub fn run(a: IngestTilesArgs) -> Result<(), CliError> {
-    let time = a
-        .datetime
-        .as_deref()
-        .map(sat2cap::time::parse)
-        .transpose()
-        .map_err(|e| CliError::input(format!("bad --datetime: {e}")))?;
+    let time = crate::parse_datetime(a.datetime.as_deref())?;
     if !a.dir.is_dir() {
         return Err(CliError::input(format!(
             "tile folder {} does not exist",
@@ -68,13 +54,12 @@ pub fn run(a: IngestTilesArgs) -> Result<(), CliError> {
     {
         return Err(CliError::input(format!("--tile-deg {d} outside (0, 10]")));
     }
-    let model = a.model.load(a.json)?;
-    let mut db = crate::open_db(&a.db, OpenOptions::create_if_missing())?;
+    let (model, mut db) = a.common.start()?;
     let opts = TileOptions {
-        common: a.ingest.options(a.collection),
+        common: a.common.flags.options(a.collection),
         time,
         tile_deg: a.tile_deg,
     };
     let r = ingest_tiles(&mut db, &model, &a.dir, &opts, &bars())?;
-    finish_ingest(&r, "tiles", a.json)
+    a.common.finish(&r, "tiles")
 }

@@ -70,13 +70,43 @@ impl ModelArgs {
     /// they are random.
     pub fn load(&self, quiet: bool) -> Result<Model, CliError> {
         let m = Model::load(&self.options()?)?;
-        if !quiet {
+        // With `--device auto` the device chosen (and why not the GPU) is always said.
+        if !quiet || self.device == DeviceChoice::Auto {
             eprintln!("encoders: {}", m.describe());
         }
         if m.is_random() {
             eprintln!("{RANDOM_NOTE}");
         }
         Ok(m)
+    }
+}
+
+/// What every ingest command takes besides its inputs and collection.
+#[derive(Args, Debug, Clone)]
+pub struct IngestArgs {
+    /// Database folder (created if missing).
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub flags: IngestFlags,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+impl IngestArgs {
+    /// Loads the encoders, then opens (or creates) the database.
+    pub fn start(&self) -> Result<(Model, sat2cap::Db), CliError> {
+        let model = self.model.load(self.json)?;
+        let db = crate::open_db(&self.db, sat2cap::OpenOptions::create_if_missing())?;
+        Ok((model, db))
+    }
+
+    /// Prints the report (see [`finish_ingest`]).
+    pub fn finish(&self, r: &IngestReport, what: &str) -> Result<(), CliError> {
+        finish_ingest(r, what, self.json)
     }
 }
 

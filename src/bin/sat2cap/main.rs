@@ -151,6 +151,14 @@ pub fn parse_bbox(s: &str) -> Result<sat2cap::BBox, CliError> {
         .map_err(|e| CliError::input(format!("bad --bbox '{s}': {e}")))
 }
 
+/// Parses `--datetime` (see `sat2cap::time::parse` for the forms).
+#[cfg(feature = "encoders")]
+pub fn parse_datetime(s: Option<&str>) -> Result<Option<i64>, CliError> {
+    s.map(sat2cap::time::parse)
+        .transpose()
+        .map_err(|e| CliError::input(format!("bad --datetime: {e}")))
+}
+
 /// Parses `LAT,LON`.
 pub fn parse_lat_lon(s: &str) -> Result<(f64, f64), CliError> {
     let v = parse_floats(s, 2, "LAT,LON")?;

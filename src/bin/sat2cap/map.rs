@@ -58,12 +58,7 @@ pub struct MapArgs {
 /// Runs `map`.
 pub fn run(a: MapArgs) -> Result<(), CliError> {
     let bbox = a.bbox.as_deref().map(crate::parse_bbox).transpose()?;
-    let time = a
-        .datetime
-        .as_deref()
-        .map(sat2cap::time::parse)
-        .transpose()
-        .map_err(|e| CliError::input(format!("bad --datetime: {e}")))?;
+    let time = crate::parse_datetime(a.datetime.as_deref())?;
     if let Some(h) = a.hours.iter().find(|&&h| h > 23) {
         return Err(CliError::input(format!(
             "--hours: {h} is not an hour (0..=23)"
@@ -92,17 +87,6 @@ pub fn run(a: MapArgs) -> Result<(), CliError> {
     if a.json {
         return print_json(&r.files);
     }
-    let f = &r.files;
-    out!(
-        "{} tiles, {} panel(s): {} ({} x {} px), {}, {}, {}",
-        r.tiles,
-        r.panels,
-        f.png.display(),
-        f.width,
-        f.height,
-        f.geojson.display(),
-        f.csv.display(),
-        f.pgw.display()
-    );
+    out!("{} tiles, {} panel(s): {}", r.tiles, r.panels, r.files);
     Ok(())
 }

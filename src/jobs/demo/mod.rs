@@ -191,15 +191,7 @@ pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoRepor
         tiles.len() * 2,
         t,
     );
-    say(&format!(
-        "map: {} ({} x {} px), {}, {}, {}",
-        map.png.display(),
-        map.width,
-        map.height,
-        map.geojson.display(),
-        map.csv.display(),
-        map.pgw.display()
-    ));
+    say(&format!("map: {map}"));
 
     // 4. Filtered search.
     let t = Instant::now();

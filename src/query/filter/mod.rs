@@ -90,9 +90,21 @@ impl Cover {
         })
     }
 
-    /// Whether one rectangle of the cover holds all of `rect` (a cheap first test before a
-    /// predicate's exact "does it cover every point" test).
-    pub(crate) fn encloses(&self, rect: &Rect) -> bool {
+    /// The block test of a spatial condition with this cover: outside when the cover misses
+    /// `rect`, covered when a cover rectangle holds it and `covers` (the condition's exact
+    /// "every point passes" test, asked only then) agrees, partial otherwise.
+    pub(crate) fn coverage(&self, rect: &Rect, covers: impl FnOnce(&Rect) -> bool) -> Coverage {
+        if !self.meets(rect) {
+            Coverage::Outside
+        } else if self.encloses(rect) && covers(rect) {
+            Coverage::Covered
+        } else {
+            Coverage::Partial
+        }
+    }
+
+    /// Whether one rectangle of the cover holds all of `rect`.
+    fn encloses(&self, rect: &Rect) -> bool {
         self.rects().iter().any(|r| {
             r.lon_min <= rect.lon_min
                 && rect.lon_max <= r.lon_max

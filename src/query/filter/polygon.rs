@@ -110,11 +110,7 @@ impl Polygon {
     /// The block test: no row of a rectangle outside the ring's bounding box is inside;
     /// of the others, each row is tested (a rectangle is never taken whole).
     pub(crate) fn coverage(&self, rect: &Rect) -> Coverage {
-        if self.cover.meets(rect) {
-            Coverage::Partial
-        } else {
-            Coverage::Outside
-        }
+        self.cover.coverage(rect, |_| false)
     }
 
     /// How many rows of a segment may lie inside (from its block rectangles and the ring's

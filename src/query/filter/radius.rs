@@ -198,13 +198,7 @@ impl Radius {
 
     /// The block test: whether no row, some rows or every row of a rectangle is within.
     pub(crate) fn coverage(&self, rect: &Rect) -> Coverage {
-        if !self.cover.meets(rect) {
-            Coverage::Outside
-        } else if self.cover.encloses(rect) && self.covers_rect(rect) {
-            Coverage::Covered
-        } else {
-            Coverage::Partial
-        }
+        self.cover.coverage(rect, |r| self.covers_rect(r))
     }
 
     /// How many rows of a segment may lie within the radius (from its block rectangles).

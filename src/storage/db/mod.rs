@@ -195,17 +195,7 @@ impl Store {
             });
         }
         let manifest = Manifest::default();
-        let snap = build_snapshot(&*dir, manifest.clone(), None)?;
-        let mut db = Store {
-            dir,
-            opts,
-            _lock: lock,
-            current: Current(RwLock::new(snap)),
-            new_collections: Vec::new(),
-            pending: BTreeMap::new(),
-            pending_props: BTreeMap::new(),
-            poisoned: false,
-        };
+        let mut db = Store::with(dir, opts, lock, manifest.clone())?;
         db.publish(manifest, Vec::new()).map_err(|e| match e {
             CommitError::Io { file, source } => OpenError::Io { file, source },
             CommitError::Open(o) => o,
@@ -221,8 +211,20 @@ impl Store {
     pub fn open_in(dir: Arc<dyn Directory>, opts: StoreOptions) -> Result<Store, OpenError> {
         let lock = Store::lock(&*dir)?;
         let manifest = read_manifest(&*dir)?;
+        let db = Store::with(dir, opts, lock, manifest)?;
+        db.collect_garbage();
+        Ok(db)
+    }
+
+    /// A writer holding `lock` over `dir`, nothing pending, showing `manifest`.
+    fn with(
+        dir: Arc<dyn Directory>,
+        opts: StoreOptions,
+        lock: LockGuard,
+        manifest: Manifest,
+    ) -> Result<Store, OpenError> {
         let snap = build_snapshot(&*dir, manifest, None)?;
-        let db = Store {
+        Ok(Store {
             dir,
             opts,
             _lock: lock,
@@ -231,9 +233,7 @@ impl Store {
             pending: BTreeMap::new(),
             pending_props: BTreeMap::new(),
             poisoned: false,
-        };
-        db.collect_garbage();
-        Ok(db)
+        })
     }
 
     /// A read-only snapshot of the database in `dir` (no lock). Retries if a commit removes
