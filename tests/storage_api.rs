@@ -721,3 +721,49 @@ fn manifest_properties_decode_is_strict() {
     reseal(&mut b);
     assert!(Manifest::decode(&b, "m").is_err());
 }
+
+/// `CreateIfMissing` creates over what an interrupted first create leaves (the lock file, a
+/// temporary manifest, unreferenced segment files: removed by the first commit), opens a
+/// database, and refuses a folder of other files instead of taking it over.
+#[test]
+fn create_if_missing_over_leftovers_but_not_over_foreign_files() {
+    let t = tempfile::tempdir().unwrap();
+    let left = t.path().join("left");
+    std::fs::create_dir(&left).unwrap();
+    std::fs::write(left.join("LOCK"), b"").unwrap();
+    std::fs::write(left.join("MANIFEST.tmp"), b"half a manifest").unwrap();
+    std::fs::write(left.join("seg-0000000000000001.s2seg"), b"half a segment").unwrap();
+    let mut db = Db::open(&left, OpenOptions::create_if_missing()).unwrap();
+    db.create_collection("c", 2).unwrap();
+    db.commit().unwrap();
+    drop(db);
+    let mut names: Vec<String> = std::fs::read_dir(&left)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["LOCK", "MANIFEST"], "the leftovers are gone");
+    let db = Db::open(&left, OpenOptions::create_if_missing()).unwrap();
+    assert_eq!(
+        db.snapshot().collection("c").unwrap().dim(),
+        2,
+        "opened, not re-created"
+    );
+    drop(db);
+
+    let foreign = t.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), b"mine").unwrap();
+    let e = Db::open(&foreign, OpenOptions::create_if_missing()).unwrap_err();
+    assert!(matches!(e, OpenError::NotADatabase { .. }), "{e}");
+    assert!(e.to_string().contains("holds other files"), "{e}");
+    assert!(matches!(
+        Db::open(&foreign, OpenOptions::read_write()).unwrap_err(),
+        OpenError::NotFound { .. }
+    ));
+    assert_eq!(
+        std::fs::read_dir(&foreign).unwrap().count(),
+        1,
+        "nothing written"
+    );
+}

@@ -15,7 +15,6 @@ use std::sync::{Arc, RwLock};
 pub use options::{GraphOptions, IndexOptions, OpenMode, OpenOptions};
 pub use snapshot::{Collection, SegmentInfo, Snapshot, SnapshotSource, VerifyReport};
 
-#[cfg(feature = "testing")]
 use crate::storage;
 use crate::storage::{CommitError, Directory, FsDirectory, NewItem, OpenError, Store, WriteError};
 
@@ -50,13 +49,31 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Whether `path` is a folder with no entries (or no folder at all).
-fn is_missing_or_empty(path: &Path) -> Result<bool, OpenError> {
-    match std::fs::read_dir(path) {
-        Ok(mut d) => Ok(d.next().is_none()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(OpenError::io(path.display().to_string(), e)),
+/// Whether `OpenMode::CreateIfMissing` creates a database in `path`: yes when there is no
+/// folder, or a folder holding nothing but what an interrupted first commit leaves (the lock
+/// file, a temporary manifest, segment and tombstone files, all removed by the first
+/// commit); no when it holds a `MANIFEST` (it is opened); an error when it holds other
+/// files (never taken over).
+fn creates_in(path: &Path) -> Result<bool, OpenError> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(OpenError::io(path.display().to_string(), e)),
+    };
+    let mut create = true;
+    for e in entries {
+        let e = e.map_err(|e| OpenError::io(path.display().to_string(), e))?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name == storage::MANIFEST_FILE {
+            create = false;
+        } else if !storage::is_own_file(&name) {
+            return Err(OpenError::NotADatabase {
+                path: path.display().to_string(),
+            });
+        }
     }
+    Ok(create)
 }
 
 impl Db {
@@ -87,7 +104,7 @@ impl Db {
                 }
                 false
             }
-            OpenMode::CreateIfMissing => is_missing_or_empty(path)?,
+            OpenMode::CreateIfMissing => creates_in(path)?,
             OpenMode::CreateNew => true,
         };
         if create {

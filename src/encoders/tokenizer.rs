@@ -24,11 +24,11 @@ pub use super::fix_text::html_unescape;
 /// `clip-anytorch` 2.6.0 wheel).
 static VOCAB_GZ: &[u8] = include_bytes!("assets/bpe_simple_vocab_16e6.txt.gz");
 
-#[cfg(any(test, feature = "testing"))]
 /// Start-of-text id.
-pub const SOT: u32 = 49406;
 #[cfg(any(test, feature = "testing"))]
+pub const SOT: u32 = 49406;
 /// End-of-text id.
+#[cfg(any(test, feature = "testing"))]
 pub const EOT: u32 = 49407;
 /// CLIP's context length.
 pub const CONTEXT: usize = 77;

@@ -159,8 +159,8 @@ fn slots<B: Backend, M: Module<B>>(module: &M) -> Vec<Slot> {
         .collect()
 }
 
-#[cfg(any(test, feature = "testing"))]
 /// The tensors (checkpoint names and PyTorch-layout shapes) that `module` expects, sorted.
+#[cfg(any(test, feature = "testing"))]
 pub fn expected_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<ExpectedTensor> {
     let mut v: Vec<ExpectedTensor> = slots::<B, M>(module).into_iter().map(|s| s.hf).collect();
     v.sort();
@@ -213,14 +213,14 @@ impl WeightsFile {
         })
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// The file's path.
+    #[cfg(any(test, feature = "testing"))]
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Names and shapes of every tensor in the file.
+    #[cfg(any(test, feature = "testing"))]
     pub fn tensors(&self) -> impl Iterator<Item = (&str, &[usize])> {
         self.index
             .iter()
@@ -232,8 +232,8 @@ impl WeightsFile {
         self.index.keys().any(|k| k.starts_with(prefix))
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Reads one tensor as f32 (converting f16 / bf16 / f64), with its shape.
+    #[cfg(any(test, feature = "testing"))]
     pub fn read_tensor(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>), WeightsError> {
         let shape = self
             .index

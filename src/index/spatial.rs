@@ -133,8 +133,8 @@ impl SpatialIndex {
         self.len
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Whether the tree is empty.
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -301,8 +301,8 @@ fn with_path(e: NpyError, path: &Path) -> NpyError {
     }
 }
 
-#[cfg(any(test, feature = "testing"))]
 /// Writes a 2-D little-endian `.npy` (version 1.0) holding `rows` of `f32` as `dtype`.
+#[cfg(any(test, feature = "testing"))]
 pub fn write_npy(path: &Path, dtype: NpyDtype, cols: usize, rows: &[f32]) -> std::io::Result<()> {
     use std::io::Write;
     if cols == 0 || !rows.len().is_multiple_of(cols) {

@@ -153,10 +153,12 @@ fn read_pairs(path: &Path) -> Result<(Vec<Pair>, Vec<Skipped>), JobError> {
     Ok((out, bad))
 }
 
-/// Ranks each overhead tile's own ground photo among the gallery of paired photos.
-/// A bad row or an unreadable image leaves that pair out (listed in the report).
-pub fn eval_retrieval(
-    model: &dyn Embedder,
+/// Ranks each overhead tile's own ground photo among the gallery of paired photos, with
+/// the model `load` returns (loaded once the pairs file has been read). A bad row or an
+/// unreadable image leaves that pair out: each is said through `progress` as it happens and
+/// listed in the report.
+pub fn eval_retrieval<E: Embedder>(
+    load: impl FnOnce() -> Result<E, JobError>,
     opts: &EvalOptions,
     progress: &dyn Progress,
 ) -> Result<EvalReport, JobError> {
@@ -164,6 +166,10 @@ pub fn eval_retrieval(
         return Err(JobError::input("the gallery must hold at least 1 pair"));
     }
     let (pairs, mut skipped) = read_pairs(&opts.pairs)?;
+    for (what, why) in &skipped {
+        progress.note(&format!("skipped {what}: {why}"));
+    }
+    let model = &load()?;
     let mut ground = Vec::new();
     let mut over = Vec::new();
     let mut over_meta: Vec<Option<Vec<f32>>> = Vec::new();
@@ -187,7 +193,11 @@ pub fn eval_retrieval(
                 over.push(o);
                 over_meta.push(om);
             }
-            (Err(e), _) | (_, Err(e)) => skipped.push((p.overhead.display().to_string(), e.to_string())),
+            (Err(e), _) | (_, Err(e)) => {
+                // The error names the file that failed.
+                progress.note(&format!("skipped pair: {e}"));
+                skipped.push((p.overhead.display().to_string(), e.to_string()));
+            }
         }
         progress.advance(1);
     }

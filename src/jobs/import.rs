@@ -77,8 +77,10 @@ pub fn import(
         )));
     }
     let open = |indexes: IndexOptions| {
-        Db::open(db_path, OpenOptions::create_if_missing().indexes(indexes))
-            .map_err(JobError::runtime)
+        Ok::<_, JobError>(Db::open(
+            db_path,
+            OpenOptions::create_if_missing().indexes(indexes),
+        )?)
     };
     // Batch commits skip the indexes when compaction will build them over the merged rows.
     let mut db = open(if opts.compact {

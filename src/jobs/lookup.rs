@@ -7,7 +7,7 @@ use super::fingerprint::{check_collections, check_space, EncoderKind};
 use super::model::Embedder;
 use super::tiles::parse_lat_lon_name;
 use super::JobError;
-use crate::{Collection, Filter, Radius, Snapshot};
+use crate::{Collection, Filter, Progress, Radius, Snapshot};
 
 /// One result.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -86,9 +86,6 @@ pub struct SearchJob {
 pub struct SearchReport {
     /// Best first, ties by lower id.
     pub matches: Vec<Match>,
-    /// Warnings for the user (e.g. a collection that records no model, so the query's model
-    /// could not be checked).
-    pub warnings: Vec<String>,
 }
 
 /// Embeds one image file with `model`: a tile (Sat2Cap) or a ground-level photo (CLIP).
@@ -117,17 +114,19 @@ pub(crate) fn embed_image_file(
 
 /// Runs a lookup. `model` embeds texts and images (required for those queries, see
 /// [`QueryInput::needs_embedder`]); every query but a plain vector is checked against the
-/// model the collection records.
+/// model the collection records, and a collection that records none is said through
+/// `progress` (the query's model cannot be checked).
 pub fn search(
     snap: &Snapshot,
     model: Option<&dyn Embedder>,
     job: &SearchJob,
+    progress: &dyn Progress,
 ) -> Result<SearchReport, JobError> {
     if job.k == 0 {
         return Err(JobError::input("k must be at least 1"));
     }
     let target = super::collection(snap, &job.collection)?;
-    let mut warnings = Vec::new();
+    let warn = |w: Option<String>| w.iter().for_each(|w| progress.note(w));
     let need = || {
         model.ok_or_else(|| JobError::input("this query needs an encoder, and none was given"))
     };
@@ -135,7 +134,7 @@ pub fn search(
         QueryInput::Text(t) => {
             let m = need()?;
             let clip = m.fingerprint(EncoderKind::ClipText).clip;
-            warnings.extend(check_space(&target, &clip, "the query's text encoder")?);
+            warn(check_space(&target, &clip, "the query's text encoder")?);
             let v = m
                 .embed_text(&[t.as_str()])
                 .map_err(JobError::runtime)?
@@ -150,7 +149,7 @@ pub fn search(
             } else {
                 (EncoderKind::ClipImage, "the query's image encoder")
             };
-            warnings.extend(check_space(&target, &m.fingerprint(kind).clip, what)?);
+            warn(check_space(&target, &m.fingerprint(kind).clip, what)?);
             if !path.is_file() {
                 return Err(JobError::input(format!("no image file {}", path.display())));
             }
@@ -163,7 +162,7 @@ pub fn search(
         }
         QueryInput::TileId { id, from } => {
             let view = super::collection(snap, from)?;
-            warnings.extend(check_collections(&view, &target)?);
+            warn(check_collections(&view, &target)?);
             let item = view
                 .get(*id)
                 .map_err(JobError::runtime)?
@@ -185,7 +184,7 @@ pub fn search(
         filter = filter.radius(r);
     }
     let matches = top_k(&target, &query, job.k, &filter)?;
-    Ok(SearchReport { matches, warnings })
+    Ok(SearchReport { matches })
 }
 
 /// The `k` items of `view` most similar (cosine) to `query` among those `filter` matches,

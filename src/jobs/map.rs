@@ -155,18 +155,18 @@ pub struct MapReport {
     pub tiles: usize,
     /// Panels drawn.
     pub panels: usize,
-    /// Warnings for the user (a collection that records no model).
-    pub warnings: Vec<String>,
 }
 
 /// Tiles re-encoded per batch.
 const MAP_BATCH: usize = 16;
 
-/// Draws the map `req` asks for with `model`'s text encoder (and, at a date or hour, its
-/// overhead + dynamic encoder). Nothing is written unless every panel could be scored.
-pub fn map(
+/// Draws the map `req` asks for with the text encoder of the model `load` returns (and, at
+/// a date or hour, its overhead + dynamic encoder). The request, the collection and the
+/// region's tiles are checked before the model is loaded; nothing is written unless every
+/// panel could be scored. A collection that records no model is said through `progress`.
+pub fn map<E: Embedder>(
     snap: &Snapshot,
-    model: &dyn Embedder,
+    load: impl FnOnce() -> Result<E, JobError>,
     req: &MapRequest,
     progress: &dyn Progress,
 ) -> Result<MapReport, JobError> {
@@ -179,10 +179,16 @@ pub fn map(
     let dynamic = req.time.is_some() || !req.hours.is_empty();
     let view = super::collection(snap, &req.collection)?;
     let tiles = region_tiles(&view, req.bbox.as_ref())?;
+    let metas = if dynamic {
+        tile_times(&view, &tiles, req.time)?
+    } else {
+        Vec::new()
+    };
+    let model = load()?;
     let clip = model.fingerprint(EncoderKind::ClipText).clip;
-    let warnings: Vec<String> = check_space(&view, &clip, "the prompts' text encoder")?
-        .into_iter()
-        .collect();
+    if let Some(w) = check_space(&view, &clip, "the prompts' text encoder")? {
+        progress.note(&w);
+    }
     if dynamic && !model.has_dynamic() {
         return Err(JobError::input(
             "a date or hour needs the dynamic encoder (geo_encoder.* in the Sat2Cap weights, \
@@ -198,14 +204,13 @@ pub fn map(
         } else {
             req.hours.iter().map(|&h| Some(h)).collect()
         };
-        let metas = tile_times(&view, &tiles, req.time)?;
         progress.begin(
             "re-encode tiles",
             Some((tiles.len() * hours.len()) as u64),
             Unit::Items,
         );
         for h in hours {
-            let vs = reencode(model, &tiles, &metas, h, progress)?;
+            let vs = reencode(&model, &tiles, &metas, h, progress)?;
             for (p, q) in req.prompts.iter().zip(&qs) {
                 let caption = match h {
                     Some(h) => format!("\"{p}\" at {h:02}:00"),
@@ -231,7 +236,6 @@ pub fn map(
         files,
         tiles: tiles.len(),
         panels: panels.len(),
-        warnings,
     })
 }
 

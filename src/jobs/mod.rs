@@ -115,6 +115,19 @@ impl JobError {
     }
 }
 
+impl From<crate::OpenError> for JobError {
+    /// No database where one is expected, or a folder that is not one, is bad input; the
+    /// rest (I/O, corruption, a locked database) a runtime failure.
+    fn from(e: crate::OpenError) -> JobError {
+        match e {
+            crate::OpenError::NotFound { .. }
+            | crate::OpenError::NotADatabase { .. }
+            | crate::OpenError::AlreadyExists { .. } => JobError::input(e),
+            e => JobError::runtime(e),
+        }
+    }
+}
+
 /// The collection `name` of `snap`, or an input error naming the collections there are.
 pub fn collection<'s>(snap: &'s Snapshot, name: &str) -> Result<Collection<'s>, JobError> {
     snap.collection(name).map_err(|_| {

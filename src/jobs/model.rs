@@ -128,6 +128,34 @@ fn shapes(tiny: bool) -> &'static str {
 }
 
 
+impl<T: Embedder + ?Sized> Embedder for &T {
+    fn fingerprint(&self, encoder: EncoderKind) -> ModelFingerprint {
+        (**self).fingerprint(encoder)
+    }
+    fn embed_text(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncodeError> {
+        (**self).embed_text(texts)
+    }
+    fn embed_ground(&self, files: &[&[u8]]) -> Vec<Result<Vec<f32>, EncodeError>> {
+        (**self).embed_ground(files)
+    }
+    fn embed_overhead(
+        &self,
+        files: &[&[u8]],
+        meta: Option<&[Meta]>,
+    ) -> Vec<Result<Vec<f32>, EncodeError>> {
+        (**self).embed_overhead(files, meta)
+    }
+    fn has_dynamic(&self) -> bool {
+        (**self).has_dynamic()
+    }
+    fn is_random(&self) -> bool {
+        (**self).is_random()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
 /// Which encoders [`Model::load`] loads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelOptions {

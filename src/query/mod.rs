@@ -84,6 +84,9 @@ pub enum QueryError {
         /// End.
         t1: i64,
     },
+    /// An end of a time-of-day window outside `0..86400` seconds.
+    #[error("time of day {0} s is not in 0..86400")]
+    TimeOfDay(i64),
     /// Geo-ranking blend parameters out of range.
     #[error("geo ranking: {0}")]
     GeoRank(String),

@@ -74,18 +74,36 @@ fn corrupt(seg: &Segment, what: &str, e: impl std::fmt::Display) -> QueryError {
     QueryError::Corrupt(format!("{}: {what}: {e}", seg.file()))
 }
 
+/// The index section kind and what is wrong with it.
+struct SectionError {
+    kind: u32,
+    what: String,
+}
+
 fn parse_sections(seg: &Segment) -> Result<Sections, QueryError> {
+    parse_sections_checked(seg).map_err(|e| corrupt(seg, section_name(e.kind), e.what))
+}
+
+fn section_name(kind: u32) -> &'static str {
+    match kind {
+        SECTION_KIND => "graph section",
+        CALIBRATION_KIND => "calibration section",
+        QUANT_KIND => "int8 section",
+        _ => "index section",
+    }
+}
+
+fn parse_sections_checked(seg: &Segment) -> Result<Sections, SectionError> {
+    let err = |kind: u32| move |e: String| SectionError { kind, what: e };
     let n = seg.len();
-    let n32 = u32::try_from(n)
-        .map_err(|_| QueryError::Segment(format!("{}: {n} rows exceed u32", seg.file())))?;
     let graph = match seg.section(SECTION_KIND) {
         None => None,
         Some(bytes) => {
-            let view = GraphView::parse(bytes, n32).map_err(|e| corrupt(seg, "graph section", e))?;
+            let n32 = u32::try_from(n).map_err(|_| err(SECTION_KIND)(format!("{n} rows exceed u32")))?;
+            let view = GraphView::parse(bytes, n32).map_err(|e| err(SECTION_KIND)(e.to_string()))?;
             if view.dim() as usize != seg.dim() {
-                return Err(QueryError::Corrupt(format!(
-                    "{}: graph has dim {}, segment {}",
-                    seg.file(),
+                return Err(err(SECTION_KIND)(format!(
+                    "graph has dim {}, segment {}",
                     view.dim(),
                     seg.dim()
                 )));
@@ -96,15 +114,13 @@ fn parse_sections(seg: &Segment) -> Result<Sections, QueryError> {
     let calibrated_ef = match seg.section(CALIBRATION_KIND) {
         None => None,
         Some(bytes) => {
-            let c = CalibratedEf::parse(bytes).map_err(|e| corrupt(seg, "calibration section", e))?;
+            let c = CalibratedEf::parse(bytes).map_err(|e| err(CALIBRATION_KIND)(e.to_string()))?;
             Some(c.ef as usize)
         }
     };
     let quant = match seg.section(QUANT_KIND) {
         None => None,
-        Some(bytes) => Some(
-            QuantLayout::parse(bytes, n, seg.dim()).map_err(|e| corrupt(seg, "int8 section", e))?,
-        ),
+        Some(bytes) => Some(QuantLayout::parse(bytes, n, seg.dim()).map_err(err(QUANT_KIND))?),
     };
     Ok(Sections {
         graph,
@@ -146,7 +162,12 @@ impl Derived {
 /// Checks the index sections of `seg` (graph, calibration, int8 copy) as a search would
 /// parse them; the storage engine checked their checksums.
 pub(crate) fn verify_sections(seg: &Segment) -> Result<(), CorruptError> {
-    parse_sections(seg)
-        .map(|_| ())
-        .map_err(|e| CorruptError::new(seg.file(), 0, e.to_string()))
+    parse_sections_checked(seg).map(|_| ()).map_err(|e| {
+        let at = seg
+            .sections()
+            .iter()
+            .find(|s| s.kind == e.kind)
+            .map_or(0, |s| s.offset);
+        CorruptError::new(seg.file(), at, format!("{}: {}", section_name(e.kind), e.what))
+    })
 }

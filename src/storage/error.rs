@@ -72,6 +72,12 @@ pub enum OpenError {
         /// The database folder.
         path: String,
     },
+    /// A folder to create a database in holds other files (and no database).
+    #[error("{path} holds other files and no database (no MANIFEST): not creating one there")]
+    NotADatabase {
+        /// The folder.
+        path: String,
+    },
     /// `open` found no database (no manifest).
     #[error("no database at {path} (no MANIFEST there)")]
     NotFound {

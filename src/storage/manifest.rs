@@ -101,6 +101,19 @@ pub fn tombstone_file_name(n: u64) -> String {
     format!("tomb-{n:016x}.s2tomb")
 }
 
+/// Whether `name` is a file a commit may leave that no manifest references yet (the
+/// garbage collector's to remove): the temporary manifest, segment and tombstone files.
+pub fn is_garbage_candidate(name: &str) -> bool {
+    name == MANIFEST_TMP_FILE
+        || (name.starts_with("seg-") && name.ends_with(".s2seg"))
+        || (name.starts_with("tomb-") && name.ends_with(".s2tomb"))
+}
+
+/// Whether `name` is one of the files the storage engine keeps in a database folder.
+pub fn is_own_file(name: &str) -> bool {
+    name == MANIFEST_FILE || name == super::directory::LOCK_FILE || is_garbage_candidate(name)
+}
+
 /// A `len u32` + UTF-8 string of at most `max` bytes at `*pos`; advances `*pos`.
 fn read_string(
     b: &Bytes<'_>,

@@ -22,6 +22,7 @@ mod snapshot;
 mod tombstone;
 
 pub use db::{NewItem, RowOrder, Store, StoreOptions, MAX_PAYLOAD_BYTES};
+pub use manifest::{is_own_file, MANIFEST_FILE};
 pub use directory::{Directory, FsDirectory};
 pub use error::{CommitError, CorruptError, OpenError, ReadError, WriteError};
 pub use segment::{ExtraSections, SectionBuildError, SectionBuilder, Segment};
@@ -32,7 +33,7 @@ pub use snapshot::{CollectionView, Item, SegmentView, Snapshot};
 pub use directory::{AlignedBytes, FileBytes, LockGuard, LOCK_FILE};
 #[cfg(feature = "testing")]
 pub use manifest::{
-    segment_file_name, tombstone_file_name, CollectionEntry, FileEntry, Manifest, MANIFEST_FILE,
+    segment_file_name, tombstone_file_name, CollectionEntry, FileEntry, Manifest,
     MANIFEST_MIN_VERSION, MANIFEST_TMP_FILE, MANIFEST_VERSION, MAX_PROPERTIES, MAX_PROPERTY_KEY,
     MAX_PROPERTY_VALUE,
 };

@@ -40,15 +40,11 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
     if a.gallery == 0 {
         return Err(CliError::input("--gallery must be at least 1"));
     }
-    let model = a.model.load(a.json)?;
     let opts = EvalOptions {
-        pairs: a.pairs,
+        pairs: a.pairs.clone(),
         gallery: a.gallery,
     };
-    let r = eval_retrieval(&model, &opts, &bars())?;
-    for (what, why) in &r.skipped {
-        eprintln!("sat2cap: skipped {what}: {why}");
-    }
+    let r = eval_retrieval(|| Ok(a.model.load(a.json)?), &opts, &bars())?;
     if a.json {
         return print_json(&r.rows);
     }

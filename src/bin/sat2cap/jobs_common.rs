@@ -139,13 +139,6 @@ pub fn bars() -> Bars {
     Bars::new(Notes::Stderr)
 }
 
-/// Prints warnings (one line each, stderr).
-pub fn warn(warnings: &[String]) {
-    for w in warnings {
-        eprintln!("sat2cap: {w}");
-    }
-}
-
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
     let s = serde_json::to_string_pretty(v).map_err(CliError::runtime)?;
@@ -207,21 +200,25 @@ pub fn tile_input(arg: &str, from: &str) -> Result<sat2cap::jobs::QueryInput, Cl
     })
 }
 
-/// Runs a lookup, loading the encoders only when the query needs them.
+/// Runs a lookup, loading the encoders only when the query needs them, after the
+/// collections are known to exist.
 pub fn run_search(
     snap: &sat2cap::Snapshot,
     job: &sat2cap::jobs::SearchJob,
     model: &ModelArgs,
     quiet: bool,
 ) -> Result<Vec<Match>, CliError> {
+    sat2cap::jobs::collection(snap, &job.collection)?;
+    if let sat2cap::jobs::QueryInput::TileId { from, .. } = &job.query {
+        sat2cap::jobs::collection(snap, from)?;
+    }
     let loaded = if job.query.needs_embedder() {
         Some(model.load(quiet)?)
     } else {
         None
     };
-    let r = sat2cap::jobs::search(snap, loaded.as_ref().map(|m| m as &dyn Embedder), job)?;
-    warn(&r.warnings);
-    Ok(r.matches)
+    let model = loaded.as_ref().map(|m| m as &dyn Embedder);
+    Ok(sat2cap::jobs::search(snap, model, job, &bars())?.matches)
 }
 
 /// Prints matches as a table (or JSON).

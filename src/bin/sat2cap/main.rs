@@ -130,11 +130,21 @@ impl From<JobError> for CliError {
     }
 }
 
+impl From<CliError> for JobError {
+    /// For a job's loader: bad input stays bad input, the rest is a runtime failure.
+    fn from(e: CliError) -> JobError {
+        match e.code {
+            2 => JobError::Input(e.message),
+            _ => JobError::Runtime(e.message),
+        }
+    }
+}
+
 /// Opens the database in `path` as `opts` says, with the library's own message on failure:
 /// a missing database is bad input (2), anything else a runtime failure (1).
 pub fn open_db(path: &Path, opts: OpenOptions) -> Result<Db, CliError> {
     Db::open(path, opts).map_err(|e| match e {
-        OpenError::NotFound { .. } => CliError::input(e),
+        OpenError::NotFound { .. } | OpenError::NotADatabase { .. } => CliError::input(e),
         e => CliError::runtime(e),
     })
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use sat2cap::jobs::{map, Embedder, MapRequest};
 
-use crate::jobs_common::{bars, print_json, warn, ModelArgs};
+use crate::jobs_common::{bars, print_json, ModelArgs};
 use crate::output::out;
 use crate::CliError;
 
@@ -66,24 +66,29 @@ pub fn run(a: MapArgs) -> Result<(), CliError> {
     }
     let snap = crate::open_snapshot(&a.db)?;
     sat2cap::jobs::collection(&snap, &a.collection)?;
-    let model = a.model.load(a.json)?;
-    if (time.is_some() || !a.hours.is_empty()) && !model.has_dynamic() {
-        return Err(CliError::input(
-            "--datetime/--hours need the dynamic encoder (geo_encoder.* in the Sat2Cap weights, \
-             see docs/ENCODERS.md); the loaded model has none",
-        ));
-    }
+    let dynamic = time.is_some() || !a.hours.is_empty();
+    let (model, json) = (&a.model, a.json);
+    let load = || {
+        let m = model.load(json)?;
+        if dynamic && !m.has_dynamic() {
+            return Err(CliError::input(
+                "--datetime/--hours need the dynamic encoder (geo_encoder.* in the Sat2Cap \
+                 weights, see docs/ENCODERS.md); the loaded model has none",
+            )
+            .into());
+        }
+        Ok(m)
+    };
     let req = MapRequest {
-        collection: a.collection,
-        prompts: a.prompts,
+        collection: a.collection.clone(),
+        prompts: a.prompts.clone(),
         bbox,
         time,
-        hours: a.hours,
-        out: a.out,
+        hours: a.hours.clone(),
+        out: a.out.clone(),
         mosaic: a.mosaic,
     };
-    let r = map(&snap, &model, &req, &bars())?;
-    warn(&r.warnings);
+    let r = map(&snap, load, &req, &bars())?;
     if a.json {
         return print_json(&r.files);
     }

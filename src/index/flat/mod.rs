@@ -137,14 +137,14 @@ impl TopK {
         self.k
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Number of hits held.
+    #[cfg(any(test, feature = "testing"))]
     pub fn len(&self) -> usize {
         self.heap.len()
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Whether no hit is held.
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }

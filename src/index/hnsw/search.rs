@@ -82,8 +82,8 @@ thread_local! {
     static SCRATCH: RefCell<SearchScratch> = RefCell::new(SearchScratch::new());
 }
 
-#[cfg(any(test, feature = "testing"))]
 /// [`search_with`] using a per-thread scratch.
+#[cfg(any(test, feature = "testing"))]
 pub fn search(
     view: &GraphView<'_>,
     vectors: &[f16],
@@ -187,12 +187,12 @@ pub fn search_bounded<F: Fn(u32) -> bool>(
     })
 }
 
-#[cfg(any(test, feature = "testing"))]
 /// Approximate top-`k` rows by dot product with `query` (normalised, length `dim`), walking
 /// the graph with beam width `max(ef, k)`. With a filter, only rows for which it returns true
 /// are returned. Results are sorted best first (ties by lower row); fewer than `k` come back
 /// when fewer matching rows are reached. Rows whose vector is missing from `vectors` are
 /// never returned; nothing here panics on any graph that passed [`GraphView::parse`].
+#[cfg(any(test, feature = "testing"))]
 #[allow(clippy::too_many_arguments)]
 pub fn search_with(
     scratch: &mut SearchScratch,

@@ -137,8 +137,7 @@ pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoRepor
         std::fs::remove_dir_all(&db_path)
             .map_err(|e| JobError::runtime(format!("removing old {}: {e}", db_path.display())))?;
     }
-    let mut db = Db::open(&db_path, OpenOptions::create_new())
-        .map_err(|e| JobError::runtime(format!("{}: {e}", db_path.display())))?;
+    let mut db = Db::open(&db_path, OpenOptions::create_new())?;
     let t = Instant::now();
     let opts_for = |collection: &str| IngestOptions {
         collection: collection.to_string(),

@@ -17,10 +17,8 @@ pub struct TimeOfDay {
 impl TimeOfDay {
     /// Validates both ends in `0..86400`.
     pub fn new(from_s: i64, to_s: i64) -> Result<TimeOfDay, QueryError> {
-        for t in [from_s, to_s] {
-            if !(0..DAY).contains(&t) {
-                return Err(QueryError::TimeRange { t0: from_s, t1: to_s });
-            }
+        if let Some(t) = [from_s, to_s].into_iter().find(|t| !(0..DAY).contains(t)) {
+            return Err(QueryError::TimeOfDay(t));
         }
         Ok(TimeOfDay {
             from: from_s,

@@ -44,8 +44,10 @@ impl SegmentIndex<'_> {
                 return;
             }
             set.clear();
+            self.collect(filter, usize::MAX, Route::Blocks, set);
+            return;
         }
-        self.collect(filter, usize::MAX, Route::Blocks, set);
+        self.collect(filter, usize::MAX, route, set);
     }
 
     /// Adds the rows passing the filter (and alive) to `set`, stopping once the set holds

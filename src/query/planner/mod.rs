@@ -210,8 +210,8 @@ pub struct SearchRequest {
 }
 
 impl SearchRequest {
-#[cfg(any(test, feature = "testing"))]
     /// Unfiltered approximate top-`k`.
+    #[cfg(any(test, feature = "testing"))]
     pub fn new(query: Vec<f32>, k: usize) -> SearchRequest {
         SearchRequest {
             query,
@@ -222,22 +222,22 @@ impl SearchRequest {
         }
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Sets the filter.
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_filter(mut self, filter: Filter) -> SearchRequest {
         self.filter = filter;
         self
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Forces (or not) the exact scan.
+    #[cfg(any(test, feature = "testing"))]
     pub fn exact(mut self, exact: bool) -> SearchRequest {
         self.exact = exact;
         self
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Overrides the beam width.
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_ef(mut self, ef: usize) -> SearchRequest {
         self.ef = Some(ef);
         self

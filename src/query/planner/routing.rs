@@ -5,7 +5,7 @@ use half::f16;
 use super::{ROUTING_DIMS, ROUTING_MIN};
 use crate::index::flat::{dot_f16_f32, row_vector, Hit, TopK};
 
-/// The routing sample of a segment ([`PlannerParams::routing_stride`]): one row in every
+/// The routing sample of a segment ([`PlannerParams::routing_stride`](super::PlannerParams::routing_stride)): one row in every
 /// `stride` (in runs of consecutive rows, one page of vectors per run), first
 /// [`ROUTING_DIMS`] components of each, contiguous, so that one query scores thousands
 /// of sample rows in one sequential read (at 1M x 512 with stride 64: 15,625 rows, 2 MB).
@@ -59,14 +59,14 @@ impl RoutingSample {
         }
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Rows in the sample.
+    #[cfg(any(test, feature = "testing"))]
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Whether the sample is empty.
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }

@@ -105,7 +105,7 @@ impl<'a> SegmentIndex<'a> {
     /// Gives the exact scans an int8 copy of the vectors (the segment's
     /// [`QUANT_KIND`](crate::index::quant::QUANT_KIND) section): they then score the members
     /// on it and rescore only the rows that may rank from the f16 vectors, with the same
-    /// answer ([`top_k_bits_quantized`]). A copy of another shape is ignored.
+    /// answer ([`top_k_bits_quantized`](crate::index::quant::top_k_bits_quantized)). A copy of another shape is ignored.
     pub fn with_quantized(mut self, quant: QuantView<'a>) -> SegmentIndex<'a> {
         if quant.rows() == self.n as usize && quant.dim() == self.dim {
             self.quant = Some(quant);
@@ -200,14 +200,14 @@ impl<'a> SegmentIndex<'a> {
         self
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Number of rows.
+    #[cfg(any(test, feature = "testing"))]
     pub fn len(&self) -> u32 {
         self.n
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Whether the segment has no rows.
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }

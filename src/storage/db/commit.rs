@@ -239,9 +239,7 @@ impl Store {
         }
         let Ok(names) = self.dir.list() else { return };
         for name in names {
-            let ours = name == MANIFEST_TMP_FILE
-                || (name.starts_with("seg-") && name.ends_with(".s2seg"))
-                || (name.starts_with("tomb-") && name.ends_with(".s2tomb"));
+            let ours = crate::storage::manifest::is_garbage_candidate(&name);
             if ours && !keep.contains(&name) && self.dir.remove(&name).is_err() {
                 return;
             }

@@ -208,7 +208,17 @@ impl Store {
     }
 
     /// Opens the database in `dir` for writing; removes files left by an interrupted commit.
+    /// A folder without a manifest is [`OpenError::NotFound`], before any lock file is made.
     pub fn open_in(dir: Arc<dyn Directory>, opts: StoreOptions) -> Result<Store, OpenError> {
+        let desc = dir.describe(MANIFEST_FILE);
+        if !dir
+            .exists(MANIFEST_FILE)
+            .map_err(|e| OpenError::io(&desc, e))?
+        {
+            return Err(OpenError::NotFound {
+                path: dir.describe(""),
+            });
+        }
         let lock = Store::lock(&*dir)?;
         let manifest = read_manifest(&*dir)?;
         let db = Store::with(dir, opts, lock, manifest)?;

@@ -98,7 +98,7 @@ pub type SectionBuildError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Adds extra sections (kind >= 100) to every segment a commit or compaction writes.
 ///
-/// Registered in [`DbOptions`](crate::storage::DbOptions). `build` sees the finished base
+/// Registered in [`StoreOptions`](crate::storage::StoreOptions). `build` sees the finished base
 /// segment (vectors, ids, points, ...) through the ordinary read API; rows are in their
 /// final order (see [`RowOrder`](crate::storage::RowOrder)) and row numbers are final, so an
 /// index can refer to rows by number.
@@ -187,7 +187,6 @@ impl Segment {
     pub fn meta_crc(&self) -> u32 {
         self.meta_crc
     }
-#[cfg(any(test, feature = "testing"))]
     /// The section table.
     pub fn sections(&self) -> &[SectionInfo] {
         &self.sections

@@ -132,8 +132,8 @@ impl<'a> U32Le<'a> {
         self.0.len() / 4
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Whether there are no values.
+    #[cfg(any(test, feature = "testing"))]
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.0.len() < 4
@@ -436,14 +436,14 @@ impl<'a> GraphView<'a> {
         self.dim
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// The `m` the graph was built with.
+    #[cfg(any(test, feature = "testing"))]
     pub fn m(&self) -> u32 {
         self.m
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// The `ef_construction` the graph was built with.
+    #[cfg(any(test, feature = "testing"))]
     pub fn ef_construction(&self) -> u32 {
         self.ef_construction
     }
@@ -458,8 +458,8 @@ impl<'a> GraphView<'a> {
         self.levels.len() as u32
     }
 
-#[cfg(any(test, feature = "testing"))]
     /// Number of nodes on `level` (0 for a level that does not exist).
+    #[cfg(any(test, feature = "testing"))]
     pub fn level_len(&self, level: u32) -> u32 {
         match self.levels.get(level as usize) {
             Some(_) if level == 0 => self.n,
