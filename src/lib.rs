@@ -95,6 +95,7 @@ pub use db::{
     SnapshotSource, VerifyReport,
 };
 pub use geo::{haversine_km, GeoError, Point, EARTH_RADIUS_KM};
+pub use index::hnsw::MAX_EF;
 pub use progress::{Progress, Silent, Unit};
 pub use query::filter::{
     BBox, Cardinality, Filter, Polygon, Predicate, Radius, TimeOfDay, TimeRange,

@@ -74,9 +74,6 @@ fn make_data(root: &Path) -> (PathBuf, PathBuf) {
             i += 1;
         }
     }
-    // An unreadable image with a valid name, and a CSV row with a bad latitude.
-    std::fs::write(tiles.join("46.53_6.63.png"), b"not a png").unwrap();
-    csv.push_str("p0.png,123.0,6.6,2023-06-21T12:00:00\n");
     std::fs::write(photos.join("photos.csv"), csv).unwrap();
     std::fs::write(root.join("pairs.csv"), pairs).unwrap();
     std::fs::write(
@@ -85,6 +82,16 @@ fn make_data(root: &Path) -> (PathBuf, PathBuf) {
     )
     .unwrap();
     (tiles, photos)
+}
+
+/// Adds an unreadable image with a valid name to the tiles of [`make_data`], and a CSV row
+/// with a bad latitude (line 11) to its photos.
+fn add_bad_inputs(tiles: &Path, photos: &Path) {
+    std::fs::write(tiles.join("46.53_6.63.png"), b"not a png").unwrap();
+    let csv = photos.join("photos.csv");
+    let mut text = std::fs::read_to_string(&csv).unwrap();
+    text.push_str("p0.png,123.0,6.6,2023-06-21T12:00:00\n");
+    std::fs::write(csv, text).unwrap();
 }
 
 #[test]
@@ -138,6 +145,7 @@ fn demo_runs_end_to_end_and_writes_a_map() {
 fn ingest_map_search_ground_describe_eval() {
     let tmp = tempfile::tempdir().unwrap();
     let (tiles, photos) = make_data(tmp.path());
+    add_bad_inputs(&tiles, &photos);
     let db = tmp.path().join("db");
     let (db, tiles, photos) = (
         db.to_str().unwrap(),
@@ -152,7 +160,17 @@ fn ingest_map_search_ground_describe_eval() {
     assert!(e.contains("--weights"), "{e}");
     assert!(!Path::new(db).exists());
 
-    // One bad image: reported, the other 9 stored.
+    // One bad image: the job fails naming it (exit 2), and no database is left behind ...
+    let e = fails(&["ingest-tiles", tiles, "--db", db, rw], 2);
+    assert!(
+        e.contains("46.53_6.63.png: cannot decode image") && e.contains("--skip-bad"),
+        "{e}"
+    );
+    assert!(
+        !Path::new(db).exists(),
+        "a failed first ingest leaves nothing"
+    );
+    // ... or, with --skip-bad, it is reported and the other 9 stored.
     let o = sat2cap(&[
         "ingest-tiles",
         tiles,
@@ -160,6 +178,7 @@ fn ingest_map_search_ground_describe_eval() {
         db,
         rw,
         "--json",
+        "--skip-bad",
         "--datetime",
         "2023-06-21T12:00:00",
     ]);
@@ -169,19 +188,28 @@ fn ingest_map_search_ground_describe_eval() {
     assert_eq!(r["added"], 9);
     assert_eq!(r["failed"].as_array().unwrap().len(), 1);
 
-    // One bad CSV row: reported, the other 9 stored.
+    // One bad CSV row: the job fails naming its line, the database keeps what it had ...
+    let meta = csv.to_str().unwrap();
+    let e = fails(
+        &["ingest-ground", photos, "--meta", meta, "--db", db, rw],
+        2,
+    );
+    assert!(e.contains("photos.csv line 11: latitude 123"), "{e}");
+    assert!(!e.contains("no such"), "{e}");
+    // ... or, with --skip-bad, it is reported and the other 9 stored.
     let o = sat2cap(&[
         "ingest-ground",
         photos,
         "--meta",
-        csv.to_str().unwrap(),
+        meta,
         "--db",
         db,
         rw,
         "--json",
+        "--skip-bad",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("row 11"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 11"));
     assert_eq!(json(&String::from_utf8_lossy(&o.stdout))["added"], 9);
     let caps = tmp.path().join("captions.txt");
     assert!(
@@ -464,7 +492,7 @@ fn reingest_skips_or_replaces_by_key() {
         (Some(9), Some(0))
     );
     assert_eq!(r["ids"], serde_json::json!([0, 8]));
-    // The same tiles again: nothing added, a report, exit 0; the bad image fails again.
+    // The same tiles again: nothing added, a report, exit 0.
     let out = ok(&["ingest-tiles", tiles, "--db", db, rw]);
     assert!(
         out.contains("added 0 tiles; 9 already present, skipped"),
@@ -479,7 +507,7 @@ fn reingest_skips_or_replaces_by_key() {
         ),
         (Some(9 - 9), Some(9), Some(0))
     );
-    assert_eq!(r["failed"].as_array().unwrap().len(), 1);
+    assert_eq!(r["failed"].as_array().unwrap().len(), 0);
     // --replace: re-encoded under the same ids, still 9 tiles.
     let r = ok_json(&["ingest-tiles", tiles, "--db", db, rw, "--replace", "--json"]);
     assert_eq!(

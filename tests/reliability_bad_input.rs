@@ -769,8 +769,8 @@ fn cli_query_missing_batch_or_output_folder() {
     cli::fails(
         t.path(),
         &cli::refs(&a),
-        1,
-        "nodir/o.jsonl: No such file or directory (os error 2)",
+        2,
+        "output folder nodir does not exist",
     );
 }
 

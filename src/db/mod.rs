@@ -207,6 +207,19 @@ impl Db {
         r
     }
 
+    /// Writes the pending rows to segment files now without making them visible: the next
+    /// [`commit`](Db::commit) publishes them with everything else, atomically, and a writer
+    /// dropped without committing removes them. For transactions larger than memory: spill
+    /// every so many rows, commit once.
+    pub fn spill(&mut self) -> Result<(), CommitError> {
+        self.writer()?.spill()
+    }
+
+    /// Rows spilled (see [`spill`](Db::spill)) and not yet committed.
+    pub fn spilled_rows(&self) -> u64 {
+        self.writer.as_ref().map_or(0, Store::spilled_rows)
+    }
+
     /// Commits, then merges every segment of `collection` into one (dropping deleted and
     /// replaced rows, rebuilding its indexes); returns the new generation.
     pub fn compact(&mut self, collection: &str) -> Result<u64, CommitError> {

@@ -158,11 +158,47 @@ impl<'a> QuantView<'a> {
             .scales
             .iter()
             .zip(view.l1)
-            .position(|(s, l)| !(s.is_finite() && *s >= 0.0 && l.is_finite() && *l >= 0.0))
+            .position(|(s, l)| !(s.is_finite() && *s > 0.0 && l.is_finite() && *l >= 0.0))
         {
-            return Err(format!("row {r}: scale or norm is negative or not finite"));
+            return Err(format!(
+                "row {r}: scale {} or norm {} is not a positive finite number",
+                view.scales[r], view.l1[r]
+            ));
         }
         Ok(view)
+    }
+
+    /// Checks every row against the f16 vectors it copies (`vector(row)`): codes in
+    /// `-127..=127`, `|x_i - s c_i| <= s / 2` for every component and `l1 >= sum |x_i|`,
+    /// the two facts the scan's bound rests on. O(rows x dim): `verify` runs it.
+    pub fn check_rows<'v>(&self, vector: impl Fn(usize) -> &'v [f16]) -> Result<(), String> {
+        for r in 0..self.rows() {
+            let (s, l1) = (self.scales[r], self.l1[r]);
+            let x = vector(r);
+            let c = self.codes(r as u32);
+            if x.len() != c.len() {
+                return Err(format!("row {r}: {} codes for {} values", c.len(), x.len()));
+            }
+            if let Some(i) = c.iter().position(|&c| c == i8::MIN) {
+                return Err(format!("row {r}: code {i} is -128, outside -127..=127"));
+            }
+            let sum: f64 = x.iter().map(|v| f64::from(v.to_f32()).abs()).sum();
+            if f64::from(l1) < sum * (1.0 - 1e-6) {
+                return Err(format!("row {r}: stored L1 norm {l1} is below the row's {sum}"));
+            }
+            let half = f64::from(s) / 2.0 * (1.0 + 1e-5);
+            for (i, (v, &c)) in x.iter().zip(c).enumerate() {
+                let err = (f64::from(v.to_f32()) - f64::from(s) * f64::from(c)).abs();
+                if err > half {
+                    return Err(format!(
+                        "row {r}: code {i} ({c} x scale {s}) is {err} from the value {}, more \
+                         than half the scale",
+                        v.to_f32()
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Rows covered.
@@ -401,10 +437,11 @@ mod tests {
     fn random_rows(r: &mut ChaCha8Rng, n: usize, dim: usize) -> Vec<f16> {
         (0..n * dim)
             .map(|i| {
-                // Mixed magnitudes, a few large components, some exact zeros.
-                let v: f32 = r.random_range(-1.0..1.0);
+                // Mixed magnitudes, a few large components, some exact zeros (never a
+                // whole row: stored rows are unit length).
+                let v: f32 = r.random_range(0.01..1.0) * if i % 2 == 0 { 1.0 } else { -1.0 };
                 let v = if i % 17 == 0 { v * 40.0 } else { v };
-                f16::from_f32(if i % 11 == 0 { 0.0 } else { v })
+                f16::from_f32(if i % 11 == 0 && i % dim != 0 { 0.0 } else { v })
             })
             .collect()
     }

@@ -3,5 +3,7 @@
 //! a typed error naming the file, line or byte offset; none panics on any input.
 
 pub mod npy;
+pub mod output;
 pub mod points_csv;
 pub mod query_jsonl;
+pub mod text;

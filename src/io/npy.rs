@@ -115,43 +115,63 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, NpyError> {
         .get(start..end)
         .ok_or_else(|| bad(start as u64, "header runs past the end of the file"))?;
     let text = std::str::from_utf8(text).map_err(|_| bad(start as u64, "header is not UTF-8"))?;
-    let dict = text.trim().trim_end_matches('\n');
-    let descr = dict_value(dict, "descr").ok_or_else(|| bad(start as u64, "no 'descr' key"))?;
-    let dtype = match descr.trim().trim_matches(|c| c == '\'' || c == '"') {
-        "<f2" => NpyDtype::F16,
-        "<f4" => NpyDtype::F32,
+    let at = |e: LiteralError| bad(start as u64 + e.at as u64, &e.what);
+    let dict = parse_dict(text).map_err(at)?;
+    let get = |key: &str| {
+        dict.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .ok_or_else(|| bad(start as u64, &format!("no '{key}' key")))
+    };
+    if let Some((k, _)) = dict
+        .iter()
+        .find(|(k, _)| !matches!(k.as_str(), "descr" | "fortran_order" | "shape"))
+    {
+        return Err(bad(start as u64, &format!("unexpected key '{k}'")));
+    }
+    let dtype = match get("descr")? {
+        Literal::Str(d) if d == "<f2" => NpyDtype::F16,
+        Literal::Str(d) if d == "<f4" => NpyDtype::F32,
         other => {
             return Err(bad(
                 start as u64,
-                &format!("dtype {other} not supported (want little-endian f16 '<f2' or f32 '<f4')"),
+                &format!(
+                    "dtype {} not supported (want little-endian f16 '<f2' or f32 '<f4')",
+                    other.show()
+                ),
             ))
         }
     };
-    let fortran = dict_value(dict, "fortran_order")
-        .ok_or_else(|| bad(start as u64, "no 'fortran_order' key"))?;
-    match fortran.trim() {
-        "False" => {}
-        "True" => {
+    match get("fortran_order")? {
+        Literal::Bool(false) => {}
+        Literal::Bool(true) => {
             return Err(bad(
                 start as u64,
                 "Fortran-ordered arrays are not supported",
             ))
         }
-        other => return Err(bad(start as u64, &format!("bad fortran_order {other}"))),
+        other => {
+            return Err(bad(
+                start as u64,
+                &format!("bad fortran_order {}", other.show()),
+            ))
+        }
     }
-    let shape = dict_value(dict, "shape").ok_or_else(|| bad(start as u64, "no 'shape' key"))?;
-    let dims: Vec<&str> = shape
-        .trim()
-        .trim_start_matches('(')
-        .trim_end_matches(')')
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
+    let shape = get("shape")?;
+    let dims: Vec<&str> = match shape {
+        Literal::Tuple(items) => items
+            .iter()
+            .map(|i| match i {
+                Literal::Int(n) => Ok(n.as_str()),
+                other => Err(bad(start as u64, &format!("shape entry {} is not an integer", other.show()))),
+            })
+            .collect::<Result<_, _>>()?,
+        other => return Err(bad(start as u64, &format!("shape {} is not a tuple", other.show()))),
+    };
     if dims.len() != 2 {
         return Err(bad(
             start as u64,
-            &format!("shape {shape} is not 2-D [rows, dim]"),
+            &format!("shape {} is not 2-D [rows, dim]", shape.show()),
         ));
     }
     let rows: u64 = dims[0]
@@ -177,29 +197,214 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, NpyError> {
     })
 }
 
-/// Finds the raw text of `key`'s value in a Python dict literal such as
-/// `{'descr': '<f2', 'fortran_order': False, 'shape': (3, 4), }`.
-fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
-    let quoted = [format!("'{key}'"), format!("\"{key}\"")];
-    let pos = quoted
-        .iter()
-        .find_map(|q| dict.find(q.as_str()).map(|p| p + q.len()))?;
-    let rest = dict
-        .get(pos..)?
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start();
-    // A value ends at the first top-level comma (tuples are parenthesised).
-    let mut depth = 0i32;
-    for (i, c) in rest.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' | '}' if depth <= 0 => return Some(&rest[..i]),
-            _ => {}
+/// A value of the Python literal subset an `.npy` header uses.
+#[derive(Debug, Clone, PartialEq)]
+enum Literal {
+    Str(String),
+    /// The digits, as written (an optional `-` then ASCII digits).
+    Int(String),
+    Bool(bool),
+    None,
+    Tuple(Vec<Literal>),
+    List(Vec<Literal>),
+}
+
+impl Literal {
+    /// The value as Python would print it.
+    fn show(&self) -> String {
+        let items = |v: &[Literal]| v.iter().map(Literal::show).collect::<Vec<_>>().join(", ");
+        match self {
+            Literal::Str(s) => format!("'{s}'"),
+            Literal::Int(n) => n.clone(),
+            Literal::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+            Literal::None => "None".to_string(),
+            Literal::Tuple(v) if v.len() == 1 => format!("({},)", items(v)),
+            Literal::Tuple(v) => format!("({})", items(v)),
+            Literal::List(v) => format!("[{}]", items(v)),
         }
     }
-    Some(rest)
+}
+
+/// Where (byte offset in the header text) and why the header is not a dict literal.
+#[derive(Debug)]
+struct LiteralError {
+    at: usize,
+    what: String,
+}
+
+/// Nesting allowed in a header value (numpy writes depth 2 at most: a dict of tuples).
+const MAX_DEPTH: usize = 16;
+
+/// A cursor over the header text.
+struct Lexer<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl Lexer<'_> {
+    fn err<T>(&self, what: impl Into<String>) -> Result<T, LiteralError> {
+        Err(LiteralError {
+            at: self.pos,
+            what: what.into(),
+        })
+    }
+
+    fn skip_space(&mut self) {
+        while self
+            .text
+            .get(self.pos)
+            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_space();
+        self.text.get(self.pos).copied()
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), LiteralError> {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            self.err(format!("expected '{}'", c as char))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Literal, LiteralError> {
+        if depth > MAX_DEPTH {
+            return self.err("values nested too deeply");
+        }
+        match self.peek() {
+            Some(q @ (b'\'' | b'"')) => self.string(q),
+            Some(b'(') => {
+                self.pos += 1;
+                let (items, trailing) = self.items(b')', depth)?;
+                if items.len() == 1 && !trailing {
+                    // `(x)` is x in Python, not a tuple.
+                    return Ok(items.into_iter().next().unwrap_or(Literal::None));
+                }
+                Ok(Literal::Tuple(items))
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                Ok(Literal::List(self.items(b']', depth)?.0))
+            }
+            Some(c) if c == b'-' || c.is_ascii_digit() => {
+                let from = self.pos;
+                self.pos += 1;
+                while self.text.get(self.pos).is_some_and(u8::is_ascii_digit) {
+                    self.pos += 1;
+                }
+                let digits = std::str::from_utf8(&self.text[from..self.pos]).unwrap_or("");
+                if digits == "-" {
+                    return self.err("a '-' without digits");
+                }
+                Ok(Literal::Int(digits.to_string()))
+            }
+            Some(c) if c.is_ascii_alphabetic() => {
+                let from = self.pos;
+                while self
+                    .text
+                    .get(self.pos)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                {
+                    self.pos += 1;
+                }
+                match &self.text[from..self.pos] {
+                    b"True" => Ok(Literal::Bool(true)),
+                    b"False" => Ok(Literal::Bool(false)),
+                    b"None" => Ok(Literal::None),
+                    w => {
+                        self.pos = from;
+                        self.err(format!("unknown name {}", String::from_utf8_lossy(w)))
+                    }
+                }
+            }
+            Some(c) => self.err(format!("unexpected '{}'", c as char)),
+            None => self.err("the header ends inside a value"),
+        }
+    }
+
+    /// Comma-separated values up to `close`; whether a comma trailed the last one.
+    fn items(&mut self, close: u8, depth: usize) -> Result<(Vec<Literal>, bool), LiteralError> {
+        let mut items = Vec::new();
+        let mut trailing = false;
+        loop {
+            if self.peek() == Some(close) {
+                self.pos += 1;
+                return Ok((items, trailing));
+            }
+            items.push(self.value(depth + 1)?);
+            trailing = false;
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    trailing = true;
+                }
+                Some(c) if c == close => {}
+                _ => return self.err(format!("expected ',' or '{}'", close as char)),
+            }
+        }
+    }
+
+    /// A quoted string (no escapes: numpy's keys and dtypes have none).
+    fn string(&mut self, quote: u8) -> Result<Literal, LiteralError> {
+        let from = self.pos + 1;
+        let Some(len) = self.text[from..].iter().position(|&c| c == quote) else {
+            return self.err("string not closed");
+        };
+        let raw = &self.text[from..from + len];
+        if raw.contains(&b'\\') {
+            return self.err("escapes in strings are not supported");
+        }
+        self.pos = from + len + 1;
+        Ok(Literal::Str(String::from_utf8_lossy(raw).into_owned()))
+    }
+}
+
+/// Parses a header's Python dict literal, such as
+/// `{'descr': '<f2', 'fortran_order': False, 'shape': (3, 4), }` followed by spaces and a
+/// newline: keys are strings, each at most once; nothing may follow the closing brace.
+fn parse_dict(text: &str) -> Result<Vec<(String, Literal)>, LiteralError> {
+    let mut lx = Lexer {
+        text: text.as_bytes(),
+        pos: 0,
+    };
+    lx.expect(b'{')?;
+    let mut out: Vec<(String, Literal)> = Vec::new();
+    loop {
+        if lx.peek() == Some(b'}') {
+            lx.pos += 1;
+            break;
+        }
+        let key_at = lx.pos;
+        let key = match lx.value(1)? {
+            Literal::Str(k) => k,
+            other => {
+                lx.pos = key_at;
+                return lx.err(format!("key {} is not a string", other.show()));
+            }
+        };
+        if out.iter().any(|(k, _)| *k == key) {
+            lx.pos = key_at;
+            return lx.err(format!("key '{key}' appears twice"));
+        }
+        lx.expect(b':')?;
+        let v = lx.value(1)?;
+        out.push((key, v));
+        match lx.peek() {
+            Some(b',') => lx.pos += 1,
+            Some(b'}') => {}
+            _ => return lx.err("expected ',' or '}'"),
+        }
+    }
+    if lx.peek().is_some() {
+        return lx.err("text after the closing '}'");
+    }
+    Ok(out)
 }
 
 /// Reads the rows of a 2-D `.npy` file one at a time as `f32`.
@@ -341,6 +546,47 @@ pub fn write_npy(path: &Path, dtype: NpyDtype, cols: usize, rows: &[f32]) -> std
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_is_read_as_a_dict_literal() {
+        let h = |dict: &str| {
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(&[1, 0]);
+            b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+            b.extend_from_slice(dict.as_bytes());
+            parse_header(&b).map_err(|e| e.to_string())
+        };
+        // What numpy writes, keys in any order, double quotes, no trailing comma.
+        let ok = h("{'descr': '<f2', 'fortran_order': False, 'shape': (3, 4), }   \n").unwrap();
+        assert_eq!((ok.rows, ok.cols, ok.dtype), (3, 4, NpyDtype::F16));
+        let ok = h("{\"shape\": (7,2), \"descr\": \"<f4\", \"fortran_order\": False}").unwrap();
+        assert_eq!((ok.rows, ok.cols, ok.dtype), (7, 2, NpyDtype::F32));
+        // A substring search would find these keys; a parser does not.
+        let e = h("{'descr': '<f2', 'fortran_order': False, 'notshape': (9, 9), 'shape': (3, 4)}")
+            .unwrap_err();
+        assert!(e.contains("unexpected key 'notshape'"), "{e}");
+        let e = h("{'descr': \"'shape': (1, 1)\", 'fortran_order': False, 'shape': (3, 4)}")
+            .unwrap_err();
+        assert!(e.contains("dtype ''shape': (1, 1)' not supported"), "{e}");
+        for (dict, want) in [
+            ("{'descr': '<f2', 'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)}", "appears twice"),
+            ("{'descr': '<f2', 'fortran_order': False, 'shape': (3, 4)} x", "text after"),
+            ("{'descr': '<f2', 'fortran_order': False, 'shape': (12)}", "not a tuple"),
+            ("{'descr': '<f2', 'fortran_order': False, 'shape': (12,)}", "not 2-D"),
+            ("{'descr': '<f2', 'fortran_order': 0, 'shape': (1, 2)}", "bad fortran_order 0"),
+            ("{'descr': [('a', '<f2')], 'fortran_order': False, 'shape': (1, 2)}", "dtype [('a', '<f2')]"),
+            ("{'descr': '<f2', 'fortran_order': False, 'shape': (1, 'x')}", "not an integer"),
+            ("{'descr': '<f2', 'fortran_order': Falsy, 'shape': (1, 2)}", "unknown name Falsy"),
+            ("{'descr': '<f2, 'fortran_order': False, 'shape': (1, 2)}", "expected"),
+            ("{'descr': '<f2', 'fortran_order': False, 'shape': ((((((((((((((((((1))))))))))))))))))}", "nested too deeply"),
+            ("{'descr': '<f2', 'fortran_order': False, 'shape': (1, -2)}", "bad column count -2"),
+            ("{'descr': '<f2' 'fortran_order': False}", "expected ',' or '}'"),
+            ("['descr']", "expected '{'"),
+        ] {
+            let e = h(dict).unwrap_err();
+            assert!(e.contains(want), "{dict}: {e}");
+        }
+    }
 
     #[test]
     fn round_trip_both_dtypes() {

@@ -10,6 +10,8 @@ use crate::geo::Point;
 /// One validated row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointRow {
+    /// Its 1-based line in the file.
+    pub line: u64,
     /// The user's id.
     pub id: u64,
     /// The validated location.
@@ -68,7 +70,7 @@ struct Columns {
     payload: Option<usize>,
 }
 
-impl PointsReader<std::fs::File> {
+impl PointsReader<crate::io::text::Guarded<std::fs::File>> {
     /// Opens `path` and checks its header.
     pub fn open(path: &Path) -> Result<Self, CsvError> {
         let file = std::fs::File::open(path).map_err(|source| CsvError::Io {
@@ -79,9 +81,15 @@ impl PointsReader<std::fs::File> {
     }
 }
 
-impl<R: std::io::Read> PointsReader<R> {
-    /// Reads from any reader; `path` is used in error messages only.
+impl<R: std::io::Read> PointsReader<crate::io::text::Guarded<R>> {
+    /// Reads from any reader (a UTF-8 byte-order mark at the start is dropped; lines are
+    /// at most [`crate::io::text::MAX_LINE_BYTES`]); `path` is used in error messages only.
     pub fn new(reader: R, path: &Path) -> Result<Self, CsvError> {
+        let reader = crate::io::text::guarded(reader, crate::io::text::MAX_LINE_BYTES)
+            .map_err(|source| CsvError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
@@ -124,10 +132,26 @@ impl<R: std::io::Read> Iterator for PointsReader<R> {
         let rec = self.records.next()?;
         let path = &self.path;
         Some(
-            rec.map_err(|e| CsvError::Row {
-                path: path.clone(),
-                line: e.position().map_or(0, |p| p.line()),
-                what: e.to_string(),
+            rec.map_err(|e| match e.position().map(|p| p.line()) {
+                Some(line) => CsvError::Row {
+                    path: path.clone(),
+                    line,
+                    what: e.to_string(),
+                },
+                None => {
+                    let what = e.to_string();
+                    match e.into_kind() {
+                        csv::ErrorKind::Io(source) => CsvError::Io {
+                            path: path.clone(),
+                            source,
+                        },
+                        _ => CsvError::Row {
+                            path: path.clone(),
+                            line: 0,
+                            what,
+                        },
+                    }
+                }
             })
             .and_then(|rec| {
                 let line = rec.position().map_or(0, |p| p.line());
@@ -163,6 +187,7 @@ impl<R: std::io::Read> Iterator for PointsReader<R> {
                     .filter(|s| !s.is_empty())
                     .map(str::to_string);
                 Ok(PointRow {
+                    line,
                     id,
                     point,
                     time,

@@ -1,13 +1,15 @@
 //! A batch of JSONL vector queries against one collection, answered in parallel, written as
 //! JSONL results in input order (see [`crate::io::query_jsonl`] for the line formats).
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
 
 use super::JobError;
+use super::map_files::output_error;
+use crate::io::output::Staged;
 use crate::io::query_jsonl::{parse_query_line, QueryLine, ResultLine};
 use crate::{Filter, Progress, Snapshot, Unit};
 
@@ -18,10 +20,11 @@ pub struct BatchOptions {
     pub collection: String,
     /// The queries: one JSON object a line.
     pub input: PathBuf,
-    /// The results, one line per query in input order; written to a temporary file in the
-    /// same folder and renamed at the end.
+    /// The results, one line per query in input order; written to a new temporary file in
+    /// the same folder and renamed at the end (a destination that is not a regular file is
+    /// refused).
     pub output: PathBuf,
-    /// Worker threads (`None`: all cores).
+    /// Worker threads (`None`: all cores; at most [`max_threads`]).
     pub threads: Option<usize>,
     /// Exact scans (recall 1.0) instead of graph walks.
     pub exact: bool,
@@ -53,11 +56,31 @@ pub fn query_batch(
     opts: &BatchOptions,
     progress: &dyn Progress,
 ) -> Result<BatchReport, JobError> {
+    let threads = match opts.threads {
+        None => 0,
+        Some(n) if (1..=max_threads()).contains(&n) => n,
+        Some(n) => {
+            return Err(JobError::input(format!(
+                "--threads {n}: must be in 1..={} (4 x the {} cores)",
+                max_threads(),
+                max_threads() / 4
+            )))
+        }
+    };
+    if let Some(ef) = opts.ef {
+        if !(1..=crate::index::hnsw::MAX_EF).contains(&ef) {
+            return Err(JobError::input(format!(
+                "--ef {ef}: must be in 1..={}",
+                crate::index::hnsw::MAX_EF
+            )));
+        }
+    }
     let coll = super::collection(snap, &opts.collection)?;
+    crate::io::output::check(&opts.output).map_err(output_error)?;
     let input = &opts.input;
     let queries = read_queries(input)?;
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads.unwrap_or(0))
+        .num_threads(threads)
         .build()
         .map_err(JobError::runtime)?;
     let prep = Instant::now();
@@ -87,6 +110,10 @@ pub fn query_batch(
                         scores: r.hits.iter().map(|h| h.score).collect(),
                     })
                 })
+                // Every query answered, then the first failure in input order: the line
+                // an error names does not depend on the threads' timing.
+                .collect::<Vec<Result<ResultLine, JobError>>>()
+                .into_iter()
                 .collect()
         })
     };
@@ -113,13 +140,17 @@ pub fn query_batch(
     })
 }
 
+/// The most worker threads a batch takes: 4 x the cores this process may use.
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) * 4
+}
+
 /// The queries of a JSONL file with their line numbers and filters.
 fn read_queries(input: &Path) -> Result<Vec<(u64, QueryLine, Filter)>, JobError> {
-    let file = std::fs::File::open(input)
+    let file = crate::io::text::open(input)
         .map_err(|e| JobError::input(format!("{}: {e}", input.display())))?;
     let mut queries = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let no = i as u64 + 1;
+    for (no, line) in crate::io::text::lines(file) {
         let line = line.map_err(|e| JobError::input(format!("{}:{no}: {e}", input.display())))?;
         if line.trim().is_empty() {
             continue;
@@ -137,23 +168,22 @@ fn read_queries(input: &Path) -> Result<Vec<(u64, QueryLine, Filter)>, JobError>
     Ok(queries)
 }
 
-/// Writes the result lines to a temporary file beside `out`, syncs it and renames it over
-/// `out`; on failure the temporary file is removed and `out` is untouched.
+/// Writes the result lines to a new temporary file beside `out`, syncs it and renames it
+/// over `out` (see [`crate::io::output`]); on failure `out` is untouched.
 fn write_results(out: &Path, results: &[ResultLine]) -> Result<(), JobError> {
-    let mut tmp_name = out.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let write = || -> std::io::Result<()> {
-        let mut w = BufWriter::new(std::fs::File::create(&tmp)?);
-        for r in results {
-            serde_json::to_writer(&mut w, r)?;
-            w.write_all(b"\n")?;
-        }
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, out)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        JobError::runtime(format!("{}: {e}", out.display()))
-    })
+    let mut staged = Staged::new(out).map_err(output_error)?;
+    {
+        let file = staged.file().map_err(output_error)?;
+        let mut w = BufWriter::new(file);
+        let written = (|| -> std::io::Result<()> {
+            for r in results {
+                serde_json::to_writer(&mut w, r)?;
+                w.write_all(b"\n")?;
+            }
+            w.flush()
+        })();
+        drop(w);
+        written.map_err(|e| output_error(staged.error(e)))?;
+    }
+    staged.commit().map_err(output_error)
 }

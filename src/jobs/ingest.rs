@@ -1,6 +1,8 @@
 //! Ingest jobs: overhead tiles, ground-level photos, a caption bank. Each encodes its inputs
-//! in batches, reports bad inputs one by one (the rest go on) and commits ONCE at the end, so
-//! an interrupted or failed job leaves the database as it was.
+//! in batches and commits ONCE at the end, so an interrupted or failed job leaves the
+//! database as it was. A bad input (an unreadable image, a bad CSV row) fails the job,
+//! naming it, unless [`IngestOptions::skip_bad`] is set: then it is reported in
+//! [`IngestReport::failed`] and the rest go on.
 
 use std::path::{Path, PathBuf};
 
@@ -25,8 +27,8 @@ pub struct IngestReport {
     pub present: usize,
     /// Inputs that failed: `(what, why)`.
     pub failed: Vec<(String, String)>,
-    /// Files skipped because their name places them nowhere.
-    pub skipped: Vec<String>,
+    /// Files skipped, and why (a name that places them nowhere, not a regular file).
+    pub skipped: Vec<Failure>,
     /// Ids given to the new items (first..=last), if any.
     pub ids: Option<(u64, u64)>,
     /// The model recorded with the collection.
@@ -50,12 +52,35 @@ pub struct IngestOptions {
     /// Add to a collection made by a different model (or recording none) and record this
     /// model for it; only for weights known to be the same model (e.g. re-saved as f16).
     pub force_model: bool,
+    /// Skip bad inputs (reporting each in [`IngestReport::failed`]) instead of failing the
+    /// job at the first one.
+    pub skip_bad: bool,
+    /// Ground photos: allow CSV paths that lead outside the photo folder (`../`, absolute
+    /// paths, symlinks out of it); refused by default.
+    pub allow_outside: bool,
+}
+
+impl IngestOptions {
+    /// Records a bad input: an error (the job fails, nothing committed) unless
+    /// `skip_bad`, then it goes into `report.failed`.
+    fn bad(&self, report: &mut IngestReport, what: String, why: String) -> Result<(), JobError> {
+        if self.skip_bad {
+            report.failed.push((what, why));
+            Ok(())
+        } else {
+            Err(JobError::input(format!(
+                "{what}: {why} (nothing was added; --skip-bad skips bad inputs and reports them)"
+            )))
+        }
+    }
 }
 
 /// The collection an ingest writes to: its next free id, the ids of its keys, and whether it
 /// existed before.
 struct Target {
     next_id: u64,
+    /// The collection holds `u64::MAX`: no id is free above it.
+    exhausted: bool,
     keys: HashMap<String, u64>,
     seen: HashSet<String>,
     existed: bool,
@@ -97,6 +122,12 @@ impl Target {
         report: &mut IngestReport,
     ) -> Result<(), JobError> {
         let id = match slot {
+            Slot::New if self.exhausted => {
+                return Err(JobError::runtime(format!(
+                    "collection '{coll}' holds id {}: no new id is left",
+                    u64::MAX
+                )))
+            }
             Slot::New => self.next_id,
             Slot::Replace(id) => id,
         };
@@ -104,7 +135,10 @@ impl Target {
             .map_err(JobError::runtime)?;
         match slot {
             Slot::New => {
-                self.next_id += 1;
+                match self.next_id.checked_add(1) {
+                    Some(n) => self.next_id = n,
+                    None => self.exhausted = true,
+                }
                 report.added += 1;
                 report.ids = Some(report.ids.map_or((id, id), |(a, _)| (a, id)));
             }
@@ -126,6 +160,7 @@ fn prepare(
     let snap = db.snapshot();
     let mut t = Target {
         next_id: 0,
+        exhausted: false,
         keys: HashMap::new(),
         seen: HashSet::new(),
         existed: true,
@@ -143,7 +178,10 @@ fn prepare(
             t.record = check_ingest(&v, model, opts.force_model)? == IngestModelCheck::Record;
             for item in v.iter() {
                 let item = item.map_err(JobError::runtime)?;
-                t.next_id = t.next_id.max(item.id.saturating_add(1));
+                match item.id.checked_add(1) {
+                    Some(n) => t.next_id = t.next_id.max(n),
+                    None => t.exhausted = true,
+                }
                 if let Some(k) = item.payload.and_then(key_of) {
                     t.keys.insert(k, item.id);
                 }
@@ -192,10 +230,15 @@ fn payload_key(
     derive(v.get(fallback)?.as_str()?)
 }
 
+/// Reads each file whole; only regular files (a FIFO or a device would block or never end).
 fn read_all(paths: &[PathBuf]) -> Vec<Result<Vec<u8>, String>> {
     paths
         .iter()
-        .map(|p| std::fs::read(p).map_err(|e| e.to_string()))
+        .map(|p| match std::fs::metadata(p) {
+            Ok(m) if !m.is_file() => Err("not a regular file".to_string()),
+            Ok(_) => std::fs::read(p).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        })
         .collect()
 }
 
@@ -265,7 +308,10 @@ pub fn ingest_tiles(
     let dir = &std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let (tiles, skipped) = scan_tiles(dir, opts.tile_deg)?;
     let mut report = IngestReport {
-        skipped: skipped.iter().map(|p| p.display().to_string()).collect(),
+        skipped: skipped
+            .iter()
+            .map(|(p, why)| (p.display().to_string(), why.to_string()))
+            .collect(),
         ..IngestReport::default()
     };
     if tiles.is_empty() {
@@ -314,7 +360,9 @@ pub fn ingest_tiles(
                     };
                     target.add(db, coll, *slot, item, &mut report)?;
                 }
-                Err(e) => report.failed.push((t.path.display().to_string(), e)),
+                Err(e) => opts
+                    .common
+                    .bad(&mut report, t.path.display().to_string(), e)?,
             }
         }
         progress.advance(chunk.len() as u64);
@@ -341,11 +389,12 @@ pub fn read_ground_csv(
     csv_path: &Path,
     photo_dir: &Path,
 ) -> Result<(Vec<GroundRow>, Vec<Failure>), JobError> {
+    let input = crate::io::text::open(csv_path)
+        .map_err(|e| JobError::input(format!("cannot read {}: {e}", csv_path.display())))?;
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_path(csv_path)
-        .map_err(|e| JobError::input(format!("cannot read {}: {e}", csv_path.display())))?;
+        .from_reader(input);
     let headers = r
         .headers()
         .map_err(|e| JobError::input(format!("{}: {e}", csv_path.display())))?
@@ -360,15 +409,25 @@ pub fn read_ground_csv(
     let cdt = col("datetime");
     let mut rows = Vec::new();
     let mut bad = Vec::new();
-    for (i, rec) in r.records().enumerate() {
-        let line = format!("{} row {}", csv_path.display(), i + 2);
+    for rec in r.records() {
         let rec = match rec {
             Ok(r) => r,
-            Err(e) => {
-                bad.push((line, e.to_string()));
-                continue;
-            }
+            Err(e) => match e.position() {
+                Some(p) => {
+                    bad.push((format!("{} line {}", csv_path.display(), p.line()), e.to_string()));
+                    continue;
+                }
+                // An I/O error (or a line over the limit): the rest cannot be read.
+                None => {
+                    return Err(JobError::input(format!("{}: {e}", csv_path.display())));
+                }
+            },
         };
+        let line = format!(
+            "{} line {}",
+            csv_path.display(),
+            rec.position().map_or(0, |p| p.line())
+        );
         let get = |c: usize| rec.get(c).unwrap_or("");
         let parsed = (|| -> Result<GroundRow, String> {
             let p = get(cp);
@@ -417,11 +476,22 @@ pub fn ingest_ground(
         )));
     }
     let dir = &std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let (rows, bad) = read_ground_csv(meta_csv, dir)?;
-    let mut report = IngestReport {
-        failed: bad,
-        ..IngestReport::default()
-    };
+    let (listed, bad) = read_ground_csv(meta_csv, dir)?;
+    let mut report = IngestReport::default();
+    for (what, why) in bad {
+        opts.bad(&mut report, what, why)?;
+    }
+    let mut rows = Vec::with_capacity(listed.len());
+    for g in listed {
+        match outside(dir, &g.path) {
+            Some(why) if !opts.allow_outside => opts.bad(
+                &mut report,
+                g.path.display().to_string(),
+                format!("{why} (--allow-outside allows it)"),
+            )?,
+            _ => rows.push(g),
+        }
+    }
     if rows.is_empty() {
         return Err(JobError::input(format!(
             "no usable rows in {} ({} bad)",
@@ -458,7 +528,7 @@ pub fn ingest_ground(
                     };
                     target.add(db, coll, *slot, item, &mut report)?;
                 }
-                Err(e) => report.failed.push((g.path.display().to_string(), e)),
+                Err(e) => opts.bad(&mut report, g.path.display().to_string(), e)?,
             }
         }
         progress.advance(chunk.len() as u64);
@@ -466,6 +536,28 @@ pub fn ingest_ground(
     progress.end();
     commit(db, &target, &mut report, &model)?;
     Ok(report)
+}
+
+/// Why `path` (listed in a CSV, joined to the photo folder `dir`, canonical) leads outside
+/// `dir`, if it does: an absolute path, a `..` component, or a symlink resolving elsewhere.
+fn outside(dir: &Path, path: &Path) -> Option<String> {
+    let Ok(rel) = path.strip_prefix(dir) else {
+        return Some(format!("{} is outside the photo folder", path.display()));
+    };
+    if rel
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+    {
+        return Some(format!("{} leads outside the photo folder", rel.display()));
+    }
+    match std::fs::canonicalize(path) {
+        Ok(real) if !real.starts_with(dir) => Some(format!(
+            "{} resolves to {}, outside the photo folder",
+            rel.display(),
+            real.display()
+        )),
+        _ => None,
+    }
 }
 
 /// The stable key of a photo: its path under the photo folder, `/`-separated (the path as
@@ -484,16 +576,31 @@ pub fn photo_key(dir: &Path, path: &Path) -> String {
     }
 }
 
-/// The captions of a caption-bank file: one per non-empty line, `#` lines are comments.
+/// The longest caption, in bytes (CLIP reads the first 77 tokens of it).
+pub const MAX_CAPTION_BYTES: usize = 4096;
+
+/// The captions of a caption-bank file: one per non-empty line, `#` lines are comments (a
+/// byte-order mark at the start is dropped). A line that is not UTF-8 or longer than
+/// [`MAX_CAPTION_BYTES`] is an error naming it.
 pub fn read_captions(path: &Path) -> Result<Vec<String>, JobError> {
-    let text = std::fs::read_to_string(path)
+    let input = crate::io::text::open(path)
         .map_err(|e| JobError::input(format!("cannot read {}: {e}", path.display())))?;
-    let v: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect();
+    let mut v = Vec::new();
+    for (no, line) in crate::io::text::lines(input) {
+        let line = line.map_err(|e| JobError::input(format!("{}:{no}: {e}", path.display())))?;
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        if l.len() > MAX_CAPTION_BYTES {
+            return Err(JobError::input(format!(
+                "{}:{no}: caption of {} bytes, the limit is {MAX_CAPTION_BYTES}",
+                path.display(),
+                l.len()
+            )));
+        }
+        v.push(l.to_string());
+    }
     if v.is_empty() {
         return Err(JobError::input(format!(
             "no captions in {}",

@@ -176,6 +176,7 @@ pub fn map<E: Embedder>(
     if req.prompts.is_empty() {
         return Err(JobError::input("no prompt"));
     }
+    super::map_files::check_map_outputs(&req.out)?;
     let dynamic = req.time.is_some() || !req.hours.is_empty();
     let view = super::collection(snap, &req.collection)?;
     let tiles = region_tiles(&view, req.bbox.as_ref())?;

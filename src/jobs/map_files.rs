@@ -1,14 +1,15 @@
 //! The files of a map: `PREFIX.png` (one heatmap panel per prompt), `.geojson`, `.csv` and
 //! the PNG's world file `.pgw`, written all or none.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
 use super::JobError;
+use crate::io::output::{commit_all, OutputError, Staged};
 use crate::map::{
-    min_max_scale, region_of, render_panels, write_geojson, write_world_file, MapCell,
-    RenderOptions,
+    geojson_feature, min_max_scale, region_of, render_panels, world_file, MapCell, RenderOptions,
 };
 
 /// The files a map wrote.
@@ -45,8 +46,9 @@ impl std::fmt::Display for MapFiles {
 }
 
 /// Writes `PREFIX.{png,geojson,csv,pgw}` for `panels` (caption, cells). With `tiles` (images
-/// in the cells' order) the colours are blended over them. Written to temporary names and
-/// renamed at the end, so a failure leaves no half-written outputs.
+/// in the cells' order) the colours are blended over them. All four or none: each is written
+/// to a new temporary file beside it and renamed at the end (see [`check_map_outputs`] for
+/// the destinations refused).
 pub fn write_map(
     prefix: &Path,
     title: &str,
@@ -75,95 +77,129 @@ pub fn write_map(
         heat_alpha: 0.6,
     };
     let rendered = render_panels(region, &ps, &opts).map_err(JobError::input)?;
-    let with = |ext: &str| {
-        let mut s = prefix.as_os_str().to_owned();
-        s.push(".");
-        s.push(ext);
-        PathBuf::from(s)
-    };
-    let tmp = |p: &Path| {
-        let mut s = p.as_os_str().to_owned();
-        s.push(".tmp");
-        PathBuf::from(s)
-    };
-    let files = MapFiles {
-        png: with("png"),
-        geojson: with("geojson"),
-        csv: with("csv"),
-        pgw: with("pgw"),
-        width: rendered.image.width(),
-        height: rendered.image.height(),
-    };
-    if let Some(parent) = prefix.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !parent.is_dir() {
-            return Err(JobError::input(format!(
-                "output folder {} does not exist",
-                parent.display()
-            )));
-        }
+    let files = MapFiles::at(prefix, rendered.image.width(), rendered.image.height());
+    let mut staged = Vec::new();
+    for p in files.paths() {
+        staged.push(Staged::new(p).map_err(output_error)?);
     }
-    let result = (|| -> Result<(), String> {
-        let e = |p: &Path, e: &dyn std::fmt::Display| format!("writing {}: {e}", p.display());
+    let [png, geojson, csv, pgw] = &mut staged[..] else {
+        return Err(JobError::runtime("four outputs"));
+    };
+    let fail = |p: &Path, source: std::io::Error| {
+        output_error(OutputError::Io {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    {
+        let mut w = std::io::BufWriter::new(png.file().map_err(output_error)?);
         rendered
             .image
-            .save_with_format(tmp(&files.png), image::ImageFormat::Png)
-            .map_err(|x| e(&files.png, &x))?;
-        // One GeoJSON feature per tile and panel; `prompt` carries the panel caption.
-        write_geojson_panels(&tmp(&files.geojson), panels, &norms)
-            .map_err(|x| e(&files.geojson, &x))?;
-        write_csv_panels(&tmp(&files.csv), panels, &norms).map_err(|x| e(&files.csv, &x))?;
-        write_world_file(&tmp(&files.pgw), &rendered).map_err(|x| e(&files.pgw, &x))?;
-        for p in [&files.png, &files.geojson, &files.csv, &files.pgw] {
-            std::fs::rename(tmp(p), p).map_err(|x| e(p, &x))?;
-        }
-        Ok(())
-    })();
-    if let Err(m) = result {
-        for p in [&files.png, &files.geojson, &files.csv, &files.pgw] {
-            let _ = std::fs::remove_file(tmp(p));
-        }
-        return Err(JobError::runtime(m));
+            .write_to(&mut w, image::ImageFormat::Png)
+            .map_err(|x| JobError::runtime(format!("writing {}: {x}", files.png.display())))?;
+        w.flush().map_err(|x| fail(&files.png, x))?;
     }
+    write_geojson_panels(geojson.file().map_err(output_error)?, panels, &norms)
+        .map_err(|x| fail(&files.geojson, x))?;
+    write_csv_panels(csv.file().map_err(output_error)?, panels, &norms)
+        .map_err(|x| fail(&files.csv, x))?;
+    pgw.write_all(world_file(&rendered).as_bytes())
+        .map_err(output_error)?;
+    commit_all(staged).map_err(output_error)?;
     Ok(files)
 }
 
+impl MapFiles {
+    /// The four files of `prefix`, for an image of `width` x `height` pixels.
+    fn at(prefix: &Path, width: u32, height: u32) -> MapFiles {
+        let with = |ext: &str| {
+            let mut s = prefix.as_os_str().to_owned();
+            s.push(".");
+            s.push(ext);
+            PathBuf::from(s)
+        };
+        MapFiles {
+            png: with("png"),
+            geojson: with("geojson"),
+            csv: with("csv"),
+            pgw: with("pgw"),
+            width,
+            height,
+        }
+    }
+
+    /// The four paths: PNG, GeoJSON, CSV, world file.
+    fn paths(&self) -> [&Path; 4] {
+        [&self.png, &self.geojson, &self.csv, &self.pgw]
+    }
+}
+
+/// Checks that the four outputs of `prefix` can be written (a folder that exists, no
+/// destination that is not a regular file) before a map's work begins.
+pub fn check_map_outputs(prefix: &Path) -> Result<(), JobError> {
+    for p in MapFiles::at(prefix, 0, 0).paths() {
+        crate::io::output::check(p).map_err(output_error)?;
+    }
+    Ok(())
+}
+
+/// A failed output: a bad destination is bad input, the rest a runtime failure.
+pub(crate) fn output_error(e: OutputError) -> JobError {
+    if e.is_input() {
+        JobError::input(e)
+    } else {
+        JobError::runtime(e)
+    }
+}
+
+/// One GeoJSON feature per tile: the first panel's properties, plus (with several prompts)
+/// `panels`, every prompt's scores.
 fn write_geojson_panels(
-    path: &Path,
+    out: &mut std::fs::File,
     panels: &[(String, Vec<MapCell>)],
     norms: &[Vec<f32>],
 ) -> std::io::Result<()> {
-    write_geojson(path, &panels[0].0, &panels[0].1, &norms[0])?;
-    if panels.len() == 1 {
-        return Ok(());
-    }
-    // One feature per tile: the first panel's properties, plus `panels` with every prompt's.
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
-    if let Some(fs) = v.get_mut("features").and_then(|f| f.as_array_mut()) {
-        for (i, f) in fs.iter_mut().enumerate() {
-            let per: Vec<serde_json::Value> = panels
-                .iter()
-                .zip(norms)
-                .map(|((caption, cells), norm)| {
-                    serde_json::json!({"prompt": caption,
-                        "similarity": cells.get(i).map(|c| c.score),
-                        "norm_similarity": norm.get(i)})
-                })
-                .collect();
-            if let Some(p) = f.get_mut("properties").and_then(|p| p.as_object_mut()) {
-                p.insert("panels".into(), serde_json::Value::Array(per));
+    let (caption, cells) = &panels[0];
+    let features: Vec<serde_json::Value> = cells
+        .iter()
+        .zip(&norms[0])
+        .enumerate()
+        .map(|(i, (c, &t))| {
+            let mut f = geojson_feature(caption, c, t);
+            if panels.len() > 1 {
+                let per: Vec<serde_json::Value> = panels
+                    .iter()
+                    .zip(norms)
+                    .map(|((caption, cells), norm)| {
+                        serde_json::json!({"prompt": caption,
+                            "similarity": cells.get(i).map(|c| c.score),
+                            "norm_similarity": norm.get(i)})
+                    })
+                    .collect();
+                if let Some(p) = f.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                    p.insert("panels".into(), serde_json::Value::Array(per));
+                }
             }
-        }
-    }
-    std::fs::write(path, serde_json::to_vec(&v)?)
+            f
+        })
+        .collect();
+    let doc = serde_json::json!({"type": "FeatureCollection", "features": features});
+    let mut w = std::io::BufWriter::new(out);
+    serde_json::to_writer(&mut w, &doc)?;
+    w.write_all(b"\n")?;
+    w.flush()?;
+    w.into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .flush()
 }
 
 /// CSV: `id,lat,lon,prompt,similarity,norm_similarity`, one row per tile and panel.
 fn write_csv_panels(
-    path: &Path,
+    out: &mut std::fs::File,
     panels: &[(String, Vec<MapCell>)],
     norms: &[Vec<f32>],
 ) -> std::io::Result<()> {
-    let mut w = csv::Writer::from_path(path)?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(out));
     w.write_record([
         "id",
         "lat",
@@ -184,5 +220,8 @@ fn write_csv_panels(
             ])?;
         }
     }
-    w.flush()
+    w.flush()?;
+    w.into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .flush()
 }

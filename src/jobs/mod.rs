@@ -128,6 +128,39 @@ impl From<crate::OpenError> for JobError {
     }
 }
 
+/// Runs `job` on the database in `path` opened with `opts` (which may create it). When the
+/// job fails, a database this call created is removed again (the storage engine's files,
+/// and the folder when this call made it and it is left empty): a failed first job leaves
+/// nothing behind.
+pub fn with_database<T>(
+    path: &std::path::Path,
+    opts: crate::OpenOptions,
+    job: impl FnOnce(&mut crate::Db) -> Result<T, JobError>,
+) -> Result<T, JobError> {
+    let folder_existed = path.exists();
+    let created = !path.join(crate::storage::MANIFEST_FILE).exists();
+    let mut db = crate::Db::open(path, opts)?;
+    let r = job(&mut db);
+    drop(db);
+    if r.is_err() && created {
+        if let Ok(entries) = std::fs::read_dir(path) {
+            for e in entries.flatten() {
+                let own = e
+                    .file_name()
+                    .to_str()
+                    .is_some_and(crate::storage::is_own_file);
+                if own && e.file_type().is_ok_and(|t| t.is_file()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        if !folder_existed {
+            let _ = std::fs::remove_dir(path);
+        }
+    }
+    r
+}
+
 /// The collection `name` of `snap`, or an input error naming the collections there are.
 pub fn collection<'s>(snap: &'s Snapshot, name: &str) -> Result<Collection<'s>, JobError> {
     snap.collection(name).map_err(|_| {

@@ -115,30 +115,81 @@ fn xyz_of(root: &Path, path: &Path) -> Option<Footprint> {
     xyz_footprint(z, x, y)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> std::io::Result<()> {
-    if depth > 8 {
+/// A file a scan skipped, and why.
+pub type Skipped = (PathBuf, &'static str);
+
+/// Why an image is not a tile: its name places it nowhere.
+const NO_PLACE: &str = "name gives no place ({lat}_{lon} or z/x/y)";
+
+/// Deepest folder nesting a tile walk enters (an XYZ pyramid needs 3, a year above it 4).
+const MAX_DEPTH: usize = 32;
+
+/// What a walk has seen: folders (canonical, so a symlink loop or a second link to a folder
+/// is entered once) and files (canonical, so a tile linked twice is read once).
+#[derive(Default)]
+struct Seen {
+    dirs: std::collections::HashSet<PathBuf>,
+    files: std::collections::HashSet<PathBuf>,
+}
+
+/// The image files under `dir`, sorted: regular files only (a FIFO or a device would block
+/// the reader; they are listed in `skipped`), each file and folder once.
+fn walk(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    skipped: &mut Vec<Skipped>,
+    seen: &mut Seen,
+    depth: usize,
+) -> Result<(), JobError> {
+    let io = |p: &Path, e: std::io::Error| JobError::runtime(format!("reading {}: {e}", p.display()));
+    let real = std::fs::canonicalize(dir).map_err(|e| io(dir, e))?;
+    if !seen.dirs.insert(real) {
         return Ok(());
     }
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.path());
-    for e in entries {
-        let p = e.path();
-        if p.is_dir() {
-            walk(&p, out, depth + 1)?;
+    if depth > MAX_DEPTH {
+        return Err(JobError::input(format!(
+            "{}: folders nested deeper than {MAX_DEPTH} levels",
+            dir.display()
+        )));
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| io(dir, e))?;
+    entries.sort();
+    for p in entries {
+        // Follows symlinks; a dangling one is skipped like any unreadable entry.
+        let Ok(meta) = std::fs::metadata(&p) else {
+            if is_image(&p) {
+                skipped.push((p, "unreadable (a dangling symlink?)"));
+            }
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&p, out, skipped, seen, depth + 1)?;
         } else if is_image(&p) {
-            out.push(p);
+            if !meta.is_file() {
+                skipped.push((p, "not a regular file"));
+            } else if seen
+                .files
+                .insert(std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone()))
+            {
+                out.push(p);
+            }
         }
     }
     Ok(())
 }
 
 /// The image files under `dir` (sorted) that are named as tiles, and the image files that are
-/// not (reported, skipped). `tile_deg`: footprint size for `{lat}_{lon}` names (inferred if
+/// not, or are not regular files (reported, skipped). Symlinks are followed, each folder and
+/// file is visited once. `tile_deg`: footprint size for `{lat}_{lon}` names (inferred if
 /// `None`).
 pub fn scan_tiles(
     dir: &Path,
     tile_deg: Option<f64>,
-) -> Result<(Vec<TileFile>, Vec<PathBuf>), JobError> {
+) -> Result<(Vec<TileFile>, Vec<Skipped>), JobError> {
     if !dir.is_dir() {
         return Err(JobError::input(format!(
             "tile folder {} does not exist",
@@ -146,11 +197,10 @@ pub fn scan_tiles(
         )));
     }
     let mut files = Vec::new();
-    walk(dir, &mut files, 0)
-        .map_err(|e| JobError::runtime(format!("reading {}: {e}", dir.display())))?;
+    let mut skipped = Vec::new();
+    walk(dir, &mut files, &mut skipped, &mut Seen::default(), 0)?;
     let mut named = Vec::new();
     let mut pending = Vec::new();
-    let mut skipped = Vec::new();
     for p in files {
         if let Some(fp) = xyz_of(dir, &p) {
             let c = Point::new((fp.north + fp.south) / 2.0, (fp.west + fp.east) / 2.0);
@@ -160,7 +210,7 @@ pub fn scan_tiles(
                     center,
                     footprint: fp,
                 }),
-                Err(_) => skipped.push(p),
+                Err(_) => skipped.push((p, NO_PLACE)),
             }
         } else if let Some(c) = p
             .file_stem()
@@ -169,7 +219,7 @@ pub fn scan_tiles(
         {
             pending.push((p, c));
         } else {
-            skipped.push(p);
+            skipped.push((p, NO_PLACE));
         }
     }
     let deg = match tile_deg {
@@ -187,8 +237,9 @@ pub fn scan_tiles(
     Ok((named, skipped))
 }
 
-/// The smallest positive spacing between distinct latitudes or longitudes of the centres
-/// (0.01 degree when there is a single tile).
+/// The smallest positive spacing between distinct latitudes or longitudes of the centres,
+/// longitudes measured on the circle (179.99 and -179.99 are 0.02 degree apart); 0.01
+/// degree when there is a single tile.
 pub fn infer_spacing(centers: &[Point]) -> f64 {
     let mut best = f64::INFINITY;
     for key in [0, 1] {
@@ -197,8 +248,13 @@ pub fn infer_spacing(centers: &[Point]) -> f64 {
             .map(|p| if key == 0 { p.lat() } else { p.lon() })
             .collect();
         v.sort_by(f64::total_cmp);
-        for w in v.windows(2) {
-            let d = w[1] - w[0];
+        v.dedup_by(|a, b| (*a - *b).abs() <= 1e-9);
+        let mut gaps: Vec<f64> = v.windows(2).map(|w| w[1] - w[0]).collect();
+        if key == 1 && v.len() > 1 {
+            // Across the antimeridian: from the easternmost round to the westernmost.
+            gaps.push(v[0] + 360.0 - v[v.len() - 1]);
+        }
+        for d in gaps {
             if d > 1e-9 {
                 best = best.min(d);
             }

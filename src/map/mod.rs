@@ -9,7 +9,7 @@ mod render;
 mod write;
 
 pub use render::{render_panels, Panel, RenderOptions, RenderedMap};
-pub use write::{write_geojson, write_world_file};
+pub use write::{geojson_feature, world_file};
 
 use crate::geo::Point;
 
@@ -27,12 +27,23 @@ pub struct Footprint {
 }
 
 impl Footprint {
-    /// A square of `half_deg` degrees either side of `center` (latitude clamped to the poles).
+    /// A box of `half_lat_deg` / `half_lon_deg` degrees either side of `center`: latitude
+    /// clamped to the poles, longitude wrapped across the antimeridian (`west > east` then),
+    /// the whole circle when `half_lon_deg >= 180`.
     pub fn around(center: Point, half_lat_deg: f64, half_lon_deg: f64) -> Footprint {
+        if half_lon_deg >= 180.0 {
+            return Footprint {
+                west: -180.0,
+                south: (center.lat() - half_lat_deg).max(-90.0),
+                east: 180.0,
+                north: (center.lat() + half_lat_deg).min(90.0),
+            };
+        }
+        let (w, e) = (center.lon() - half_lon_deg, center.lon() + half_lon_deg);
         Footprint {
-            west: crate::geo::wrap_lon(center.lon() - half_lon_deg),
+            west: if w >= -180.0 { w } else { w + 360.0 },
             south: (center.lat() - half_lat_deg).max(-90.0),
-            east: crate::geo::wrap_lon(center.lon() + half_lon_deg),
+            east: if e <= 180.0 { e } else { e - 360.0 },
             north: (center.lat() + half_lat_deg).min(90.0),
         }
     }

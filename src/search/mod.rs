@@ -283,6 +283,16 @@ impl<'c> SearchBuilder<'c> {
         }
         all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         all.truncate(req.k);
+        // Rows are unit length, so no cosine exceeds 1 (beyond fp16 rounding): a higher or
+        // non-finite score is a damaged row, reported, never returned.
+        let limit = 1.0 + crate::storage::UNIT_TOLERANCE as f32;
+        if let Some(&(score, id, si, _)) = all.iter().find(|h| h.0.is_nan() || h.0 > limit) {
+            return Err(QueryError::Corrupt(format!(
+                "{}: item {id} scores {score}, above the cosine's maximum 1: its vector is \
+                 damaged (run `sat2cap verify`)",
+                segments[si].file()
+            )));
+        }
         let mut hits = Vec::with_capacity(all.len());
         for (score, id, si, row) in all {
             let sv = &segments[si];

@@ -162,7 +162,21 @@ impl Derived {
 /// Checks the index sections of `seg` (graph, calibration, int8 copy) as a search would
 /// parse them; the storage engine checked their checksums.
 pub(crate) fn verify_sections(seg: &Segment) -> Result<(), CorruptError> {
-    parse_sections_checked(seg).map(|_| ()).map_err(|e| {
+    parse_sections_checked(seg)
+        .and_then(|sections| {
+            let (Some(layout), Some(bytes)) = (sections.quant, seg.section(QUANT_KIND)) else {
+                return Ok(());
+            };
+            let what = |what: String| SectionError {
+                kind: QUANT_KIND,
+                what,
+            };
+            let view = layout
+                .view(bytes)
+                .ok_or_else(|| what("section changed after parsing".into()))?;
+            view.check_rows(|r| seg.vector(r)).map_err(what)
+        })
+        .map_err(|e| {
         let at = seg
             .sections()
             .iter()

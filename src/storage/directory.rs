@@ -74,6 +74,19 @@ impl AsRef<[u8]> for MmapBytes {
 
 impl Directory for FsDirectory {
     fn read(&self, name: &str) -> io::Result<FileBytes> {
+        // Only regular files: a directory would read as "no such device", and opening a
+        // FIFO would block until someone writes to it.
+        let kind = std::fs::metadata(self.path(name))?.file_type();
+        if !kind.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                if kind.is_dir() {
+                    "is a directory, not a file"
+                } else {
+                    "is not a regular file"
+                },
+            ));
+        }
         let file = File::open(self.path(name))?;
         let len = file.metadata()?.len();
         if len == 0 {

@@ -105,8 +105,12 @@ pub enum WriteError {
     /// A collection of that name already exists.
     #[error("collection {0:?} already exists")]
     CollectionExists(String),
-    /// Collection names are 1..=255 bytes of UTF-8.
-    #[error("invalid collection name {0:?}: must be 1..=255 bytes")]
+    /// Collection names are 1..=255 bytes of UTF-8 with no control characters and no
+    /// leading or trailing whitespace.
+    #[error(
+        "invalid collection name {0:?}: must be 1..=255 bytes, no control characters, no \
+         leading or trailing space"
+    )]
     InvalidName(String),
     /// Dimensions are 1..=4096.
     #[error("invalid dimension {0}: must be in 1..=4096")]
@@ -183,6 +187,11 @@ pub enum CommitError {
     /// A segment would exceed the format's limits.
     #[error("segment too large: {0}")]
     TooLarge(String),
+    /// An on-disk counter (the manifest generation, the next file number) is at its
+    /// maximum: nothing more can be committed to this database (it stays readable and
+    /// unchanged; copy its collections into a new one).
+    #[error("the {0} is at its maximum: no further commit is possible")]
+    CounterExhausted(&'static str),
 }
 
 impl CommitError {

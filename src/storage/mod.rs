@@ -21,11 +21,15 @@ mod segment;
 mod snapshot;
 mod tombstone;
 
-pub use db::{NewItem, RowOrder, Store, StoreOptions, MAX_PAYLOAD_BYTES};
+pub use db::{
+    check_item, valid_collection_name, NewItem, RowOrder, Store, StoreOptions, MAX_PAYLOAD_BYTES,
+};
 pub use manifest::{is_own_file, MANIFEST_FILE};
 pub use directory::{Directory, FsDirectory};
 pub use error::{CommitError, CorruptError, OpenError, ReadError, WriteError};
-pub use segment::{ExtraSections, SectionBuildError, SectionBuilder, Segment};
+pub use segment::{
+    ExtraSections, SectionBuildError, SectionBuilder, Segment, MAX_DIM, UNIT_TOLERANCE,
+};
 pub use snapshot::{CollectionView, Item, SegmentView, Snapshot};
 
 // The file formats' constants and codecs, for the white-box tests and the fuzz targets.
@@ -38,6 +42,6 @@ pub use manifest::{
     MAX_PROPERTY_VALUE,
 };
 #[cfg(feature = "testing")]
-pub use segment::{kind, SectionInfo, MAX_DIM, SECTION_ALIGN, SEGMENT_VERSION};
+pub use segment::{kind, SectionInfo, SECTION_ALIGN, SEGMENT_VERSION};
 #[cfg(feature = "testing")]
 pub use tombstone::{decode_tombstones, encode_tombstones, TOMBSTONE_VERSION};

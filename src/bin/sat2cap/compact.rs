@@ -52,6 +52,7 @@ pub fn run(a: CompactArgs) -> Result<(), CliError> {
     let mut done = Vec::new();
     for (n, r) in names.iter().zip(rows) {
         let g = db.compact(n).map_err(CliError::runtime)?;
+        crate::output::committed(format!("the compaction of '{n}'"));
         bars.advance(r);
         done.push(serde_json::json!({"collection": n, "generation": g, "rows": r}));
         if !a.json {

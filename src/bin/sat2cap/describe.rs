@@ -22,7 +22,7 @@ pub struct DescribeArgs {
     #[arg(long)]
     db: PathBuf,
     /// Number of captions.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::k_value)]
     k: usize,
     /// Overhead collection.
     #[arg(long, default_value = sat2cap::jobs::OVERHEAD)]
@@ -52,7 +52,7 @@ pub fn run(a: DescribeArgs) -> Result<(), CliError> {
         query: tile_input(&a.tile, &a.collection)?,
         filter: Filter::new(),
         near_query_km: None,
-        k: a.k.max(1),
+        k: a.k,
     };
     let hits = run_search(&snap, &job, &a.model, true)?;
     let caps: Vec<Caption> = hits

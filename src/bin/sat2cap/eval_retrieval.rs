@@ -6,7 +6,7 @@ use clap::Args;
 use sat2cap::jobs::{eval_retrieval, EvalOptions};
 
 use crate::jobs_common::{bars, print_json, ModelArgs};
-use crate::output::out;
+use crate::output::{note, out};
 use crate::CliError;
 
 /// Each overhead tile queries a gallery of the paired ground photos; the rank of its own pair
@@ -49,7 +49,7 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
         return print_json(&r.rows);
     }
     if let Some(why) = &r.no_metadata_row {
-        eprintln!("note: {why}: only the no-metadata row is printed");
+        note!("note: {why}: only the no-metadata row is printed");
     }
     let n = r.rows.first().map_or(0, |row| row.metrics.gallery);
     out!("gallery {n} | queries {n}");

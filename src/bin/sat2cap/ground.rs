@@ -28,7 +28,7 @@ pub struct GroundArgs {
     #[arg(long)]
     radius_km: Option<f64>,
     /// Number of results.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::k_value)]
     k: usize,
     /// Overhead collection.
     #[arg(long, default_value = sat2cap::jobs::OVERHEAD)]
@@ -51,7 +51,7 @@ pub fn run(a: GroundArgs) -> Result<(), CliError> {
         query: tile_input(&a.tile, &a.collection)?,
         filter: Filter::new(),
         near_query_km: a.radius_km,
-        k: a.k.max(1),
+        k: a.k,
     };
     let hits = run_search(&snap, &job, &a.model, true)?;
     print_matches(&hits, a.json)

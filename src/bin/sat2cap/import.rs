@@ -6,18 +6,20 @@ use clap::Args;
 use sat2cap::jobs::{import, ImportOptions};
 use sat2cap::{GraphOptions, IndexOptions};
 
-use crate::output::out;
+use crate::output::{note, out};
 use crate::progress::{Bars, Notes};
 use crate::CliError;
 
 /// Import vectors and points into a collection (creates the database and collection if
-/// missing), commit in batches, build the HNSW graph and compact to one segment.
+/// missing): every row is checked first, then written and committed once; the segments
+/// are then compacted to one with its HNSW graph and int8 copy.
 #[derive(Args)]
 #[command(after_help = "Examples:
   sat2cap import --db ./db --collection places --vectors vectors.f16.npy --points places.csv
   sat2cap import --db ./db --collection places --vectors v.npy --points p.csv --json
 
---json prints {collection, rows, dim, compacted, seconds} on stdout.")]
+--json prints {collection, rows, replaced, dim, compacted, live, segments, graph_segments,
+int8_segments, created, seconds} on stdout (read back from the database after the commit).")]
 pub struct ImportArgs {
     /// Database folder.
     #[arg(long)]
@@ -31,7 +33,8 @@ pub struct ImportArgs {
     /// Points: CSV with a header holding at least id,lat,lon (row i describes vector row i).
     #[arg(long)]
     points: PathBuf,
-    /// Rows per commit.
+    /// Rows held in memory before they are written to a segment file. Every row is
+    /// published by one commit at the end: a failed import changes nothing.
     #[arg(long, default_value_t = 100_000)]
     batch: usize,
     /// HNSW: max neighbours per node (level 0 keeps 2m).
@@ -48,6 +51,10 @@ pub struct ImportArgs {
     /// f16 only the rows that may rank: the same answers, about half the bytes read.
     #[arg(long)]
     no_int8: bool,
+    /// Replace the items whose ids are already in the collection (without it such an id
+    /// is an error, exit 2, and nothing is imported).
+    #[arg(long)]
+    upsert: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -72,24 +79,34 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
             int8: !a.no_int8,
         },
         compact: !a.no_compact,
+        upsert: a.upsert,
     };
     let start = std::time::Instant::now();
     let r = import(&a.db, &opts, &Bars::new(Notes::Stderr))?;
+    crate::output::committed(format!(
+        "the import of {} rows into '{}'",
+        r.rows, r.collection
+    ));
     if a.json {
-        out!(
-            "{}",
-            serde_json::json!({
-                "collection": r.collection,
-                "rows": r.rows,
-                "dim": r.dim,
-                "compacted": r.compacted,
-                "seconds": start.elapsed().as_secs_f64(),
-            })
-        );
+        let mut v = serde_json::to_value(&r).map_err(CliError::runtime)?;
+        v["seconds"] = serde_json::json!(start.elapsed().as_secs_f64());
+        out!("{v}");
     }
-    eprintln!(
-        "imported {} rows of dimension {} into '{}'",
-        r.rows, r.dim, r.collection
+    let graph = match (r.graph_segments, r.segments) {
+        (g, n) if g == n => "with its HNSW graph".to_string(),
+        (0, _) => "no HNSW graph (too few rows: exact scans)".to_string(),
+        (g, n) => format!("HNSW graph in {g} of {n} segments"),
+    };
+    let int8 = if r.int8_segments == r.segments {
+        "int8 copy"
+    } else if r.int8_segments == 0 {
+        "no int8 copy"
+    } else {
+        "int8 copy in some segments"
+    };
+    note!(
+        "imported {} rows of dimension {} into '{}' ({} replaced): {} live in {} segment(s), {graph}, {int8}",
+        r.rows, r.dim, r.collection, r.replaced, r.live, r.segments
     );
     Ok(())
 }

@@ -12,7 +12,9 @@ use crate::CliError;
 #[derive(Args, Debug)]
 #[command(
     after_help = "The CSV has a header naming path,lat,lon[,datetime]; paths are relative to DIR.
-A bad row or unreadable image is reported and skipped; the rest go on. A photo's key is its
+A bad row or unreadable image fails the job (exit 2, nothing added) unless --skip-bad: then
+each is reported with its line and skipped. Paths leading outside DIR (../, absolute, a
+symlink out) are refused unless --allow-outside. A photo's key is its
 path as listed: photos already in the collection are skipped; --replace re-encodes them.
 The collection records the model that made it; another model is refused (--force-model).
 
@@ -29,6 +31,9 @@ pub struct IngestGroundArgs {
     /// Collection.
     #[arg(long, default_value = sat2cap::jobs::GROUND)]
     collection: String,
+    /// Allow CSV paths that lead outside DIR (`../`, absolute paths, symlinks out of it).
+    #[arg(long)]
+    allow_outside: bool,
     #[command(flatten)]
     common: IngestArgs,
 }
@@ -47,8 +52,10 @@ pub fn run(a: IngestGroundArgs) -> Result<(), CliError> {
             a.meta.display()
         )));
     }
-    let (model, mut db) = a.common.start()?;
-    let opts = a.common.flags.options(a.collection);
-    let r = ingest_ground(&mut db, &model, &a.dir, &a.meta, &opts, &bars())?;
+    let mut opts = a.common.flags.options(a.collection);
+    opts.allow_outside = a.allow_outside;
+    let r = a
+        .common
+        .run(|model, db| ingest_ground(db, model, &a.dir, &a.meta, &opts, &bars()))?;
     a.common.finish(&r, "photos")
 }

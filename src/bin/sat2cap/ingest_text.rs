@@ -33,8 +33,9 @@ pub struct IngestTextArgs {
 /// Runs `ingest-text`.
 pub fn run(a: IngestTextArgs) -> Result<(), CliError> {
     let captions = read_captions(&a.file)?;
-    let (model, mut db) = a.common.start()?;
     let opts = a.common.flags.options(a.collection);
-    let r = ingest_captions(&mut db, &model, &captions, &opts, &bars())?;
+    let r = a
+        .common
+        .run(|model, db| ingest_captions(db, model, &captions, &opts, &bars()))?;
     a.common.finish(&r, "captions")
 }

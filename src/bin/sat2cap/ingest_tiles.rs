@@ -54,12 +54,13 @@ pub fn run(a: IngestTilesArgs) -> Result<(), CliError> {
     {
         return Err(CliError::input(format!("--tile-deg {d} outside (0, 10]")));
     }
-    let (model, mut db) = a.common.start()?;
     let opts = TileOptions {
         common: a.common.flags.options(a.collection),
         time,
         tile_deg: a.tile_deg,
     };
-    let r = ingest_tiles(&mut db, &model, &a.dir, &opts, &bars())?;
+    let r = a
+        .common
+        .run(|model, db| ingest_tiles(db, model, &a.dir, &opts, &bars()))?;
     a.common.finish(&r, "tiles")
 }

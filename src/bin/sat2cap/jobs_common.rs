@@ -6,7 +6,7 @@ use clap::Args;
 use sat2cap::encoders::{DeviceChoice, Precision};
 use sat2cap::jobs::{Embedder, IngestOptions, IngestReport, Match, Model, ModelOptions};
 
-use crate::output::out;
+use crate::output::{note, out};
 use crate::progress::{Bars, Notes};
 use crate::CliError;
 
@@ -72,10 +72,10 @@ impl ModelArgs {
         let m = Model::load(&self.options()?)?;
         // With `--device auto` the device chosen (and why not the GPU) is always said.
         if !quiet || self.device == DeviceChoice::Auto {
-            eprintln!("encoders: {}", m.describe());
+            note!("encoders: {}", m.describe());
         }
         if m.is_random() {
-            eprintln!("{RANDOM_NOTE}");
+            note!("{RANDOM_NOTE}");
         }
         Ok(m)
     }
@@ -97,11 +97,17 @@ pub struct IngestArgs {
 }
 
 impl IngestArgs {
-    /// Loads the encoders, then opens (or creates) the database.
-    pub fn start(&self) -> Result<(Model, sat2cap::Db), CliError> {
+    /// Loads the encoders, then runs `job` on the database (created if missing; removed
+    /// again when the job fails and this call created it).
+    pub fn run(
+        &self,
+        job: impl FnOnce(&Model, &mut sat2cap::Db) -> Result<IngestReport, sat2cap::jobs::JobError>,
+    ) -> Result<IngestReport, CliError> {
         let model = self.model.load(self.json)?;
-        let db = crate::open_db(&self.db, sat2cap::OpenOptions::create_if_missing())?;
-        Ok((model, db))
+        let opts = sat2cap::OpenOptions::create_if_missing();
+        Ok(sat2cap::jobs::with_database(&self.db, opts, |db| {
+            job(&model, db)
+        })?)
     }
 
     /// Prints the report (see [`finish_ingest`]).
@@ -121,6 +127,11 @@ pub struct IngestFlags {
     /// model for it. Only for weights known to be the same model (e.g. re-saved as f16).
     #[arg(long)]
     pub force_model: bool,
+    /// Skip bad inputs (an unreadable image, a bad CSV row), reporting each on stderr with
+    /// its file and line, instead of failing the job at the first one (exit 2, nothing
+    /// added).
+    #[arg(long)]
+    pub skip_bad: bool,
 }
 
 impl IngestFlags {
@@ -130,6 +141,8 @@ impl IngestFlags {
             collection,
             replace: self.replace,
             force_model: self.force_model,
+            skip_bad: self.skip_bad,
+            allow_outside: false,
         }
     }
 }
@@ -148,11 +161,14 @@ pub fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
 
 /// Prints an ingest report; an error when nothing could be added.
 pub fn finish_ingest(r: &IngestReport, what: &str, json: bool) -> Result<(), CliError> {
-    for (item, why) in &r.failed {
-        eprintln!("sat2cap: skipped {item}: {why}");
+    if r.added + r.replaced > 0 {
+        crate::output::committed(format!("{} {what} added, {} replaced", r.added, r.replaced));
     }
-    for s in &r.skipped {
-        eprintln!("sat2cap: skipped {s}: name gives no location");
+    for (item, why) in &r.failed {
+        note!("sat2cap: skipped {item}: {why}");
+    }
+    for (s, why) in &r.skipped {
+        note!("sat2cap: skipped {s}: {why}");
     }
     if json {
         print_json(r)?;

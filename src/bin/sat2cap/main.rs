@@ -154,6 +154,28 @@ pub fn open_snapshot(path: &Path) -> Result<sat2cap::Snapshot, CliError> {
     Ok(open_db(path, OpenOptions::read_only())?.snapshot())
 }
 
+/// `--k`: the number of results, at least 1 (more than a collection holds returns all of
+/// it). One rule in every command.
+pub fn k_value(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(k) => Ok(k),
+        Err(e) => Err(format!("{e} (expected a whole number >= 1)")),
+    }
+}
+
+/// `--ef`: the graph beam width, in `1..=65536` (raised to k by the search).
+pub fn ef_value(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(ef) if (1..=sat2cap::MAX_EF).contains(&ef) => Ok(ef),
+        Ok(_) => Err(format!("must be in 1..={}", sat2cap::MAX_EF)),
+        Err(e) => Err(format!(
+            "{e} (expected a whole number in 1..={})",
+            sat2cap::MAX_EF
+        )),
+    }
+}
+
 /// Parses `W,S,E,N` into a box (degrees; west > east crosses the antimeridian).
 pub fn parse_bbox(s: &str) -> Result<sat2cap::BBox, CliError> {
     let v = parse_floats(s, 4, "--bbox W,S,E,N")?;
@@ -224,13 +246,11 @@ fn main() -> ExitCode {
         #[cfg(feature = "encoders")]
         Command::EvalRetrieval(a) => eval_retrieval::run(a),
     };
-    let result = result.and_then(|()| {
-        output::finish().map_err(|e| CliError::runtime(format!("cannot write the output: {e}")))
-    });
+    let result = result.and_then(|()| output::finish().map_err(CliError::runtime));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sat2cap: {}", e.message);
+            output::err_line(&format!("sat2cap: {}", e.message));
             ExitCode::from(e.code)
         }
     }

@@ -105,9 +105,9 @@ impl Progress for Bars {
 
     fn note(&self, message: &str) {
         let print = || match self.notes {
-            Notes::Stderr => eprintln!("sat2cap: {message}"),
+            Notes::Stderr => crate::output::err_line(&format!("sat2cap: {message}")),
             #[cfg(feature = "encoders")]
-            Notes::StderrPlain => eprintln!("{message}"),
+            Notes::StderrPlain => crate::output::err_line(message),
             Notes::Stdout => crate::output::line(message),
         };
         self.with(|c| match c {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use sat2cap::jobs::{query_batch, BatchOptions};
 
-use crate::output::out;
+use crate::output::{note, out};
 use crate::progress::{Bars, Notes};
 use crate::CliError;
 
@@ -34,14 +34,14 @@ pub struct QueryArgs {
     /// Results (JSONL), written to a temporary file and renamed at the end.
     #[arg(long)]
     out: PathBuf,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; at most 4 x the cores).
     #[arg(long)]
     threads: Option<usize>,
     /// Exact scan (recall 1.0) instead of the graph.
     #[arg(long)]
     exact: bool,
     /// Graph beam width (default: the library default).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ef_value)]
     ef: Option<usize>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
@@ -79,9 +79,12 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
             })
         );
     }
-    eprintln!(
+    note!(
         "queries: {}, seconds: {:.3}, queries/s: {:.1} (segments prepared in {:.3} s)",
-        r.queries, r.seconds, r.queries_per_s, r.prepare_seconds
+        r.queries,
+        r.seconds,
+        r.queries_per_s,
+        r.prepare_seconds
     );
     Ok(())
 }

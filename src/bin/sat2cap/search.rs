@@ -49,7 +49,7 @@ pub struct SearchArgs {
     #[arg(long, requires = "near")]
     radius_km: Option<f64>,
     /// Number of results.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = crate::k_value)]
     k: usize,
     /// Print JSON.
     #[arg(long)]
@@ -69,9 +69,6 @@ pub fn run(a: SearchArgs) -> Result<(), CliError> {
         filter = filter.radius(
             Radius::new(lat, lon, r).map_err(|e| CliError::input(format!("bad radius: {e}")))?,
         );
-    }
-    if a.k == 0 {
-        return Err(CliError::input("--k must be at least 1"));
     }
     let snap = crate::open_snapshot(&a.db)?;
     let query = if let Some(t) = &a.text {

@@ -90,7 +90,8 @@ impl TopK {
     /// when keeping ties).
     #[inline]
     pub fn push(&mut self, hit: Hit) {
-        if self.k == 0 {
+        // A NaN or infinite score (a damaged row) never ranks, let alone first.
+        if self.k == 0 || !hit.score.is_finite() {
             return;
         }
         if self.heap.len() < self.k {
@@ -388,7 +389,9 @@ mod tests {
         assert_eq!(run(&[0.7, 0.5, 0.7, 0.9], 2), [3, 0, 2]);
         assert_eq!(run(&[0.5, 0.5, 0.9, 0.5, 0.7, 0.5], 2), [2, 4]);
         assert_eq!(run(&[0.5, 0.5], 0), Vec::<u32>::new());
-        assert_eq!(run(&[f32::NAN, f32::NAN, 0.1], 1), [0, 1]);
+        // A NaN or infinite score (a damaged row) never ranks.
+        assert_eq!(run(&[f32::NAN, f32::NAN, 0.1], 1), [2]);
+        assert_eq!(run(&[f32::INFINITY, 0.1, f32::NEG_INFINITY], 2), [1]);
         // Without ties kept: the best k by score, then row.
         let mut top = TopK::new(2);
         for row in 0..4 {

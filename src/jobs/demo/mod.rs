@@ -102,8 +102,7 @@ pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoRepor
         })
     };
     let out = &opts.out;
-    std::fs::create_dir_all(out)
-        .map_err(|e| JobError::runtime(format!("creating {}: {e}", out.display())))?;
+    claim_folder(out)?;
 
     let t = Instant::now();
     let model = Model::load(&opts.model)?;
@@ -350,6 +349,43 @@ fn retrieval(snap: &Snapshot) -> Result<eval::RetrievalMetrics, JobError> {
     Ok(eval::metrics(&ranks, gallery.len()))
 }
 
+/// The file that marks a folder as the demo's own: the demo replaces what it made there
+/// before (`tiles/`, `ground/`, `demo.db/`, its CSVs and maps) and nothing else.
+const MARKER: &str = ".sat2cap-demo";
+
+/// Makes `out` the demo's folder: a new or empty folder gets the marker; a folder with the
+/// marker is the demo's from an earlier run; any other folder is refused (the demo removes
+/// and rewrites its subfolders, so it never works in a folder of the user's files).
+fn claim_folder(out: &Path) -> Result<(), JobError> {
+    let marker = out.join(MARKER);
+    match std::fs::symlink_metadata(out) {
+        Ok(m) if !m.is_dir() => {
+            return Err(JobError::input(format!(
+                "{} exists and is not a folder",
+                out.display()
+            )))
+        }
+        Ok(_) => {
+            let empty = std::fs::read_dir(out)
+                .map_err(|e| JobError::runtime(format!("{}: {e}", out.display())))?
+                .next()
+                .is_none();
+            let marked = std::fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file());
+            if !empty && !marked {
+                return Err(JobError::input(format!(
+                    "{} is not empty and was not made by the demo (no {MARKER} file in it): \
+                     give a new or empty folder",
+                    out.display()
+                )));
+            }
+        }
+        Err(_) => std::fs::create_dir_all(out)
+            .map_err(|e| JobError::runtime(format!("creating {}: {e}", out.display())))?,
+    }
+    crate::io::output::write_whole(&marker, b"made by sat2cap demo\n")
+        .map_err(super::map_files::output_error)
+}
+
 /// Renders the synthetic tiles (`OUT/tiles/{lat}_{lon}.jpg`), one ground photo per tile
 /// (`OUT/ground/NNNN.jpg`, listed in `OUT/ground/photos.csv`) and `OUT/pairs.csv`.
 fn render_scene(opts: &DemoOptions, progress: &dyn Progress) -> Result<usize, JobError> {
@@ -396,7 +432,10 @@ fn render_scene(opts: &DemoOptions, progress: &dyn Progress) -> Result<usize, Jo
         progress.advance(1);
     }
     progress.end();
-    let w = |p: PathBuf, s: &str| std::fs::write(&p, s).map_err(|e| io(&p, &e));
+    let w = |p: PathBuf, s: &str| {
+        crate::io::output::write_whole(&p, s.as_bytes())
+            .map_err(super::map_files::output_error)
+    };
     w(gdir.join("photos.csv"), &photos)?;
     w(out.join("pairs.csv"), &pairs)?;
     w(out.join("captions.txt"), &(DEMO_CAPTIONS.join("\n") + "\n"))?;

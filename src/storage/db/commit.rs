@@ -12,12 +12,16 @@ impl Store {
             return Err(WriteError::Poisoned.into());
         }
         let snap = self.snapshot();
-        if self.pending_len() == 0 {
+        if self.pending_len() == 0 && self.spilled.is_empty() {
             return Ok(snap.generation());
         }
         let mut m = snap.manifest().clone();
         m.version = MANIFEST_VERSION;
-        m.generation += 1;
+        let (last, next_file_no) = self
+            .reserved
+            .unwrap_or((m.generation, m.next_file_no));
+        m.generation = next(last, "manifest generation")?;
+        m.next_file_no = next_file_no;
         let generation = m.generation;
         for (name, dim) in &self.new_collections {
             m.collections.push(CollectionEntry {
@@ -40,6 +44,13 @@ impl Store {
                 };
             }
         }
+        // The spilled segments first (older than this commit's), in the order written.
+        for s in &self.spilled {
+            let Some(entry) = m.collections.iter_mut().find(|c| c.name == s.collection) else {
+                return Err(WriteError::UnknownCollection(s.collection.clone()).into());
+            };
+            entry.segments.push(s.entry);
+        }
         let mut files = Vec::new();
         for (name, pending) in &self.pending {
             let old = snap.collection(name).ok();
@@ -47,9 +58,14 @@ impl Store {
                 return Err(WriteError::UnknownCollection(name.clone()).into());
             };
             let mut rows: Vec<RowData> = pending.ops.values().flatten().cloned().collect();
+            let spilled = |id: u64| {
+                self.spilled
+                    .iter()
+                    .any(|s| &s.collection == name && s.ids.binary_search(&id).is_ok())
+            };
             let mut deletes = Vec::new();
             for (id, op) in &pending.ops {
-                if op.is_none() && old.is_some_and(|c| c.contains(*id)) {
+                if op.is_none() && (old.is_some_and(|c| c.contains(*id)) || spilled(*id)) {
                     deletes.push(*id);
                 }
             }
@@ -64,7 +80,7 @@ impl Store {
             }
             if !deletes.is_empty() {
                 let file_no = m.next_file_no;
-                m.next_file_no += 1;
+                m.next_file_no = next(file_no, "next file number")?;
                 let bytes = encode_tombstones(&deletes);
                 entry.tombstones.push(FileEntry {
                     file_no,
@@ -80,7 +96,111 @@ impl Store {
         self.pending.clear();
         self.pending_props.clear();
         self.new_collections.clear();
+        self.spilled.clear();
+        self.reserved = None;
         Ok(generation)
+    }
+
+    /// Writes the pending rows (adds and replacements; deletes stay pending) to segment
+    /// files now, without publishing them: the next commit publishes them with everything
+    /// else, atomically, and dropping the writer without a commit removes them. A
+    /// transaction larger than memory spills every so many rows and commits once. Each
+    /// spilled segment takes a generation of its own, so the commit that publishes `n`
+    /// spilled segments advances the generation by `n + 1`.
+    pub fn spill(&mut self) -> Result<(), CommitError> {
+        if self.poisoned {
+            return Err(WriteError::Poisoned.into());
+        }
+        let snap = self.snapshot();
+        let (mut last, mut file_no) = self
+            .reserved
+            .unwrap_or((snap.generation(), snap.manifest().next_file_no));
+        let names: Vec<String> = self.pending.keys().cloned().collect();
+        for name in names {
+            let Some(dim) = self.dim_of(&name) else {
+                return Err(WriteError::UnknownCollection(name).into());
+            };
+            let Some(pending) = self.pending.get_mut(&name) else {
+                continue;
+            };
+            let ids: Vec<u64> = pending
+                .ops
+                .iter()
+                .filter(|(_, op)| op.is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let generation = next(last, "manifest generation")?;
+            let after = next(file_no, "next file number")?;
+            let mut rows: Vec<RowData> = ids
+                .iter()
+                .filter_map(|id| pending.ops.remove(id).flatten())
+                .collect();
+            let written = self.write_spilled(&name, dim, generation, file_no, &mut rows);
+            let entry = match written {
+                Ok(e) => e,
+                Err(e) => {
+                    // Back into the pending operations: nothing is lost.
+                    if let Some(p) = self.pending.get_mut(&name) {
+                        for r in rows {
+                            p.ops.insert(r.id, Some(r));
+                        }
+                    }
+                    return Err(e);
+                }
+            };
+            self.spilled.push(Spilled {
+                collection: name.clone(),
+                entry,
+                ids,
+            });
+            (last, file_no) = (generation, after);
+            self.reserved = Some((last, file_no));
+            if self.pending.get(&name).is_some_and(|p| p.ops.is_empty()) {
+                self.pending.remove(&name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds, writes and syncs one spilled segment.
+    fn write_spilled(
+        &self,
+        name: &str,
+        dim: usize,
+        generation: u64,
+        file_no: u64,
+        rows: &mut [RowData],
+    ) -> Result<FileEntry, CommitError> {
+        self.sort_rows(rows);
+        let (bytes, crc) = self.build_segment(name, dim, generation, rows)?;
+        let file = segment_file_name(file_no);
+        let d = &*self.dir;
+        let io = |e| CommitError::io(d.describe(&file), e);
+        d.write(&file, &bytes).map_err(io)?;
+        if let Err(e) = d.sync(&file) {
+            let _ = d.remove(&file);
+            return Err(io(e));
+        }
+        Ok(FileEntry {
+            file_no,
+            generation,
+            count: rows.len() as u64,
+            size: bytes.len() as u64,
+            crc,
+        })
+    }
+
+    /// Puts `rows` in the configured row order.
+    fn sort_rows(&self, rows: &mut [RowData]) {
+        match self.opts.row_order {
+            RowOrder::Id => rows.sort_unstable_by_key(|r| r.id),
+            RowOrder::Spatial => {
+                rows.sort_by_cached_key(|r| (crate::geo::hilbert_key(r.point), r.id))
+            }
+        }
     }
 
     /// Commits pending operations, then merges all segments of `collection` into one,
@@ -122,7 +242,7 @@ impl Store {
         }
         let mut m = snap.manifest().clone();
         m.version = MANIFEST_VERSION;
-        m.generation += 1;
+        m.generation = next(m.generation, "manifest generation")?;
         let generation = m.generation;
         let mut files = Vec::new();
         let e = &mut m.collections[ci];
@@ -146,14 +266,9 @@ impl Store {
         rows: &mut [RowData],
         files: &mut Vec<(String, Vec<u8>)>,
     ) -> Result<(), CommitError> {
-        match self.opts.row_order {
-            RowOrder::Id => rows.sort_unstable_by_key(|r| r.id),
-            RowOrder::Spatial => {
-                rows.sort_by_cached_key(|r| (crate::geo::hilbert_key(r.point), r.id))
-            }
-        }
+        self.sort_rows(rows);
         let file_no = *next_file_no;
-        *next_file_no += 1;
+        *next_file_no = next(file_no, "next file number")?;
         let (bytes, crc) = self.build_segment(&entry.name, entry.dim as usize, generation, rows)?;
         entry.segments.push(FileEntry {
             file_no,

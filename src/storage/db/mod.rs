@@ -105,7 +105,32 @@ pub struct Store {
     pending: BTreeMap<String, Pending>,
     /// Property changes per collection: `Some` = set, `None` = remove.
     pending_props: BTreeMap<String, BTreeMap<String, Option<String>>>,
+    /// Segments written ahead of the next commit by [`Store::spill`], in order.
+    spilled: Vec<Spilled>,
+    /// The last generation and the next file number the spilled segments reserved.
+    reserved: Option<(u64, u64)>,
     poisoned: bool,
+}
+
+/// A segment written by [`Store::spill`], published by the next commit.
+#[derive(Debug)]
+struct Spilled {
+    collection: String,
+    entry: FileEntry,
+    /// Its ids, sorted (a delete after the spill must find them).
+    ids: Vec<u64>,
+}
+
+impl Drop for Store {
+    /// Removes the spilled segments no commit published (unless a failed commit may have
+    /// published them: then the next open removes whatever no manifest references).
+    fn drop(&mut self) {
+        if !self.poisoned {
+            for s in &self.spilled {
+                let _ = self.dir.remove(&segment_file_name(s.entry.file_no));
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -131,6 +156,25 @@ fn read_manifest(dir: &dyn Directory) -> Result<Manifest, OpenError> {
         .read(MANIFEST_FILE)
         .map_err(|e| OpenError::io(&desc, e))?;
     Manifest::decode((*bytes).as_ref(), &desc)
+}
+
+/// Whether `name` may name a new collection: 1..=255 bytes, no control characters, no
+/// leading or trailing whitespace.
+pub fn valid_collection_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.chars().any(char::is_control)
+        && name.trim() == name
+}
+
+/// Checks an item as [`Store::add`] would for a collection of dimension `dim`.
+pub fn check_item(dim: usize, item: &NewItem<'_>) -> Result<(), WriteError> {
+    prepare(dim, item).map(|_| ())
+}
+
+/// `n + 1`, or the error saying that the counter `what` is exhausted.
+pub(crate) fn next(n: u64, what: &'static str) -> Result<u64, CommitError> {
+    n.checked_add(1).ok_or(CommitError::CounterExhausted(what))
 }
 
 /// Validates an item and turns it into a stored row.
@@ -242,6 +286,8 @@ impl Store {
             new_collections: Vec::new(),
             pending: BTreeMap::new(),
             pending_props: BTreeMap::new(),
+            spilled: Vec::new(),
+            reserved: None,
             poisoned: false,
         })
     }
@@ -276,7 +322,13 @@ impl Store {
         self.current.snapshot()
     }
 
-    /// Number of pending (uncommitted) operations.
+    /// Rows written ahead by [`Store::spill`] that the next commit publishes.
+    pub fn spilled_rows(&self) -> u64 {
+        self.spilled.iter().map(|s| s.entry.count).sum()
+    }
+
+    /// Number of pending (uncommitted) operations held in memory (not counting the rows
+    /// spilled to segment files, see [`Store::spilled_rows`]).
     pub fn pending_len(&self) -> usize {
         self.new_collections.len()
             + self.pending.values().map(|p| p.ops.len()).sum::<usize>()
@@ -299,7 +351,7 @@ impl Store {
         if self.poisoned {
             return Err(WriteError::Poisoned);
         }
-        if name.is_empty() || name.len() > 255 {
+        if !valid_collection_name(name) {
             return Err(WriteError::InvalidName(name.to_string()));
         }
         if dim == 0 || dim > MAX_DIM {

@@ -16,6 +16,7 @@ use std::ops::Range;
 mod encode;
 mod open;
 mod verify;
+pub use verify::UNIT_TOLERANCE;
 
 pub(crate) use encode::{encode_segment, RowData};
 

@@ -2,9 +2,13 @@
 
 use super::*;
 
+/// How far from 1 a stored row's norm may be (fp16 rounding of a unit vector moves it by
+/// less than 2^-11 ~ 4.9e-4); a search refuses a score above `1 + UNIT_TOLERANCE`.
+pub const UNIT_TOLERANCE: f64 = 1e-3;
+
 impl Segment {
     /// Checks every byte: section CRCs, zero padding, ids strictly increasing, points valid,
-    /// payload offsets monotone and UTF-8, fp16 values finite.
+    /// payload offsets monotone and UTF-8, fp16 values finite, rows of unit length.
     pub fn verify(&self) -> Result<(), CorruptError> {
         let buf = self.buf();
         let mut sorted = self.sections.clone();
@@ -66,6 +70,20 @@ impl Segment {
                 return Err(
                     self.corrupt(self.vectors.start + row * self.dim * 2, "all-zero vector")
                 );
+            }
+            // Rows are stored normalised (then rounded to fp16, which moves the norm by
+            // less than 2^-11): a norm further from 1 is not a row this engine wrote, and
+            // would let a query score above 1.
+            let norm = v
+                .iter()
+                .map(|x| f64::from(x.to_f32()).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            if (norm - 1.0).abs() > UNIT_TOLERANCE {
+                return Err(self.corrupt(
+                    self.vectors.start + row * self.dim * 2,
+                    format!("row {row}: vector norm {norm:.6} is not 1 (rows are unit length)"),
+                ));
             }
         }
         if let Some((offs, _, bytes)) = &self.payload {
