@@ -3,7 +3,7 @@
 //! fuzz targets are exercised by plain `cargo test`.
 //! `SAT2CAP_WRITE_CORPUS=1 cargo test --test fuzz_replay write_seed_corpus` regenerates the
 //! committed seed corpus of the storage targets; the io targets (`npy_header`, `npy_file`,
-//! `points_csv`, `query_jsonl`, `time_parse`) have hand-made
+//! `points_csv`, `query_jsonl`, `time_parse`, `text_lines`) have hand-made
 //! seeds plus what cargo-fuzz runs produced. The index / query and encoder targets
 //! (`graph_section`, `filter_plan`; `safetensors_load`, `image_preprocess`, `tokenizer` with
 //! feature `encoders`) get their seeds from `write_seed_corpus` too (generated valid inputs
@@ -182,6 +182,11 @@ fn replay_points_csv() {
 #[test]
 fn replay_query_jsonl() {
     replay_io("query_jsonl", sat2cap::testing::fuzz::query_jsonl, 8, 3000);
+}
+
+#[test]
+fn replay_text_lines() {
+    replay_io("text_lines", sat2cap::testing::fuzz::text_lines, 10, 3000);
 }
 
 #[test]

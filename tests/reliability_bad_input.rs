@@ -65,9 +65,10 @@ fn bad_create_where_a_file_is() {
     let f = t.path().join("file");
     std::fs::write(&f, b"x").unwrap();
     let e = Db::open(&f, OpenOptions::create_new().indexes(IndexOptions::none())).unwrap_err();
-    assert!(matches!(e, OpenError::Io { .. }), "{e}");
+    assert!(matches!(e, OpenError::NotAFolder { .. }), "{e}");
     assert!(
-        e.to_string().ends_with(": exists and is not a folder"),
+        e.to_string()
+            .ends_with(" exists and is not a folder (a database is a folder)"),
         "{e}"
     );
 }
@@ -655,8 +656,8 @@ fn cli_import_db_is_a_file() {
     cli::fails(
         t.path(),
         &cli::refs(&a),
-        1,
-        "I/O error on p.csv: exists and is not a folder",
+        2,
+        "p.csv exists and is not a folder (a database is a folder)",
     );
 }
 

@@ -97,6 +97,28 @@ const TABLE: &[(&str, Expect)] = &[
     ("seg-inf-vector", VerifyCorrupt("non-finite fp16")),
     ("seg-zero-vector", VerifyCorrupt("all-zero vector")),
     (
+        "seg-not-unit",
+        VerifyCorrupt("is not 1 (rows are unit length)"),
+    ),
+    // The int8 copy (index section 103): what the exact scan's bound rests on.
+    (
+        "seg-int8-scale-zero",
+        VerifyCorrupt("not a positive finite number"),
+    ),
+    (
+        "seg-int8-scale-nan",
+        VerifyCorrupt("not a positive finite number"),
+    ),
+    (
+        "seg-int8-code-128",
+        VerifyCorrupt("is -128, outside -127..=127"),
+    ),
+    (
+        "seg-int8-code-off",
+        VerifyCorrupt("more than half the scale"),
+    ),
+    ("seg-int8-l1-low", VerifyCorrupt("stored L1 norm")),
+    (
         "seg-ids-unsorted",
         VerifyCorrupt("ids not strictly increasing"),
     ),
@@ -200,7 +222,10 @@ fn check(path: &Path, expect: Expect) {
         "seg" => {
             let r = Segment::open(Arc::new(AlignedBytes::from_slice(&bytes)), name.clone());
             match (r, expect) {
-                (Ok(seg), VerifyCorrupt(s)) => match seg.verify() {
+                (Ok(seg), VerifyCorrupt(s)) => match seg
+                    .verify()
+                    .and_then(|()| sat2cap::search::verify_sections(&seg))
+                {
                     Err(c) if c.what.contains(s) => {
                         // Reading the bad rows gives errors or values, never a panic.
                         for row in 0..seg.len() {
@@ -331,6 +356,42 @@ fn reseal_manifest(b: &mut [u8]) {
 fn reseal_tomb(b: &mut [u8]) {
     let c = crc32c::crc32c_append(crc32c::crc32c(&b[..24]), &b[32..]);
     put32(b, 24, c);
+}
+
+/// A valid segment with the int8 copy of its vectors (8 rows, dim 16).
+fn valid_int8_segment() -> Vec<u8> {
+    let mem = MemDirectory::new();
+    let indexes = IndexOptions {
+        graph: None,
+        int8: true,
+    };
+    let mut db = Db::open_in(
+        Arc::new(mem.clone()),
+        OpenOptions::create_new().indexes(indexes),
+    )
+    .unwrap();
+    db.create_collection("c", 16).unwrap();
+    for id in 0..8u64 {
+        let v: Vec<f32> = (0..16)
+            .map(|i| ((i * 7 + id as usize * 3) % 11) as f32 - 4.5)
+            .collect();
+        let item = NewItem {
+            id,
+            vector: &v,
+            point: Point::new(id as f64, id as f64).unwrap(),
+            time: None,
+            payload: None,
+        };
+        db.add("c", item).unwrap();
+    }
+    db.commit().unwrap();
+    let name = mem
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.ends_with(".s2seg"))
+        .unwrap();
+    (*mem.read(&name).unwrap()).as_ref().to_vec()
 }
 
 /// A valid segment (4 rows, dim 4, times and payloads), manifest and tombstone file.
@@ -578,6 +639,19 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
         &|b| {
             let v = section_off(b, 1) + 8;
             b[v..v + 8].fill(0);
+        },
+        true,
+    );
+    s(
+        "seg-not-unit",
+        &|b| {
+            // Row 0 at twice its length: finite, not zero, checksums re-sealed.
+            let v = section_off(b, 1);
+            for i in 0..4 {
+                let at = v + 2 * i;
+                let x = half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32() * 2.0;
+                b[at..at + 2].copy_from_slice(&half::f16::from_f32(x).to_le_bytes());
+            }
         },
         true,
     );
@@ -844,6 +918,28 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
     ] {
         out.push((name, text.as_bytes().to_vec()));
     }
+    // The int8 copy: header 64 bytes, 8 scales (f32), 8 L1 norms (each block 64-aligned),
+    // then 8 x 16 codes.
+    let int8 = valid_int8_segment();
+    let mut q = |name, f: &dyn Fn(&mut Vec<u8>, usize)| {
+        let mut b = int8.clone();
+        let at = section_off(&b, 103);
+        f(&mut b, at);
+        reseal_segment(&mut b);
+        out.push((name, b));
+    };
+    q("seg-int8-scale-zero", &|b, at| put32(b, at + 64 + 4, 0));
+    q("seg-int8-scale-nan", &|b, at| {
+        put32(b, at + 64, f32::NAN.to_bits())
+    });
+    q("seg-int8-code-128", &|b, at| b[at + 192 + 3] = 0x80);
+    q("seg-int8-code-off", &|b, at| {
+        let c = b[at + 192 + 5] as i8;
+        b[at + 192 + 5] = c.saturating_add(if c > 0 { -3 } else { 3 }) as u8;
+    });
+    q("seg-int8-l1-low", &|b, at| {
+        put32(b, at + 128, 0.1f32.to_bits())
+    });
     let deep = format!(
         r#"{{"id":{}{},"k":1,"vector":[1]}}"#,
         "[".repeat(10_000),

@@ -81,7 +81,8 @@ impl Db {
     ///
     /// Errors: [`OpenError::NotFound`] when there is no database and the mode does not
     /// create one, [`OpenError::WriterLocked`] when another handle writes the folder,
-    /// [`OpenError::AlreadyExists`] for [`OpenMode::CreateNew`] on a database, and the
+    /// [`OpenError::AlreadyExists`] for [`OpenMode::CreateNew`] on a database,
+    /// [`OpenError::NotAFolder`] when `path` is a file, and the
     /// I/O and corruption errors of reading the manifest and the segment files.
     pub fn open(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Db, OpenError> {
         let path = path.as_ref();
@@ -89,13 +90,9 @@ impl Db {
             path: path.display().to_string(),
         };
         if path.exists() && !path.is_dir() {
-            return Err(OpenError::io(
-                path.display().to_string(),
-                std::io::Error::new(
-                    std::io::ErrorKind::NotADirectory,
-                    "exists and is not a folder",
-                ),
-            ));
+            return Err(OpenError::NotAFolder {
+                path: path.display().to_string(),
+            });
         }
         let create = match opts.mode() {
             OpenMode::ReadOnly | OpenMode::ReadWrite => {

@@ -11,7 +11,7 @@ use super::JobError;
 use super::map_files::output_error;
 use crate::io::output::Staged;
 use crate::io::query_jsonl::{parse_query_line, QueryLine, ResultLine};
-use crate::{Filter, Progress, Snapshot, Unit};
+use crate::{Filter, Progress, QueryError, Snapshot, Unit};
 
 /// Options of [`query_batch`].
 #[derive(Debug, Clone, PartialEq)]
@@ -100,9 +100,14 @@ pub fn query_batch(
                     if let Some(ef) = opts.ef {
                         s = s.ef(ef);
                     }
-                    let r = s
-                        .run()
-                        .map_err(|e| JobError::input(format!("{}:{no}: {e}", input.display())))?;
+                    let r = s.run().map_err(|e| {
+                        let m = format!("{}:{no}: {e}", input.display());
+                        // A damaged segment is the database's fault, not the query's.
+                        match e {
+                            QueryError::Corrupt(_) | QueryError::Segment(_) => JobError::runtime(m),
+                            _ => JobError::input(m),
+                        }
+                    })?;
                     progress.advance(1);
                     Ok(ResultLine {
                         id: q.id.clone(),

@@ -186,8 +186,9 @@ pub fn import(
     check_rows(opts, &points, dim, progress)?;
 
     let created = !db_path.join(crate::storage::MANIFEST_FILE).exists();
-    // The batch segments skip the indexes when compaction will build them over all rows.
-    let first = if opts.compact {
+    // The batch segments skip the indexes when compaction will build them over all rows
+    // (rows that fit one batch make one segment, which compaction would leave as it is).
+    let first = if opts.compact && points.len() > opts.batch {
         IndexOptions::none()
     } else {
         opts.indexes
@@ -270,6 +271,8 @@ fn write_rows(
     }
     let mut npy = NpyReader::open(&opts.vectors).map_err(JobError::input)?;
     let mut v = Vec::with_capacity(dim);
+    // Rows added since the last spill.
+    let mut held = 0;
     progress.begin("import", Some(points.len() as u64), Unit::Rows);
     for (i, p) in points.iter().enumerate() {
         let more = npy.read_row(&mut v).map_err(JobError::input)?;
@@ -286,7 +289,9 @@ fn write_rows(
                 row_at(opts, i, p)
             ))
         })?;
-        if db.pending_len() >= opts.batch {
+        held += 1;
+        if held == opts.batch {
+            held = 0;
             db.spill().map_err(|e| {
                 JobError::runtime(format!("writing rows up to row {i}: {e}; nothing was imported"))
             })?;

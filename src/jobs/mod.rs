@@ -122,6 +122,7 @@ impl From<crate::OpenError> for JobError {
         match e {
             crate::OpenError::NotFound { .. }
             | crate::OpenError::NotADatabase { .. }
+            | crate::OpenError::NotAFolder { .. }
             | crate::OpenError::AlreadyExists { .. } => JobError::input(e),
             e => JobError::runtime(e),
         }

@@ -125,9 +125,12 @@ const NO_PLACE: &str = "name gives no place ({lat}_{lon} or z/x/y)";
 const MAX_DEPTH: usize = 32;
 
 /// What a walk has seen: folders (canonical, so a symlink loop or a second link to a folder
-/// is entered once) and files (canonical, so a tile linked twice is read once).
+/// is entered once, and one outside the root never) and files (canonical, so a tile linked
+/// twice is read once).
 #[derive(Default)]
 struct Seen {
+    /// The walk's root (canonical): folders outside it (a symlink out) are not entered.
+    root: Option<PathBuf>,
     dirs: std::collections::HashSet<PathBuf>,
     files: std::collections::HashSet<PathBuf>,
 }
@@ -143,6 +146,11 @@ fn walk(
 ) -> Result<(), JobError> {
     let io = |p: &Path, e: std::io::Error| JobError::runtime(format!("reading {}: {e}", p.display()));
     let real = std::fs::canonicalize(dir).map_err(|e| io(dir, e))?;
+    let root = seen.root.get_or_insert_with(|| real.clone()).clone();
+    if !real.starts_with(&root) {
+        skipped.push((dir.to_path_buf(), "a folder outside the tile folder: not entered"));
+        return Ok(());
+    }
     if !seen.dirs.insert(real) {
         return Ok(());
     }
@@ -176,6 +184,8 @@ fn walk(
                 .insert(std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone()))
             {
                 out.push(p);
+            } else {
+                skipped.push((p, "the same file as a tile listed before (a link)"));
             }
         }
     }

@@ -25,7 +25,11 @@
 mod prepared;
 
 pub use prepared::Prepared;
-pub(crate) use prepared::{verify_sections, Derived};
+pub(crate) use prepared::Derived;
+#[cfg(feature = "testing")]
+pub use prepared::verify_sections;
+#[cfg(not(feature = "testing"))]
+pub(crate) use prepared::verify_sections;
 
 use crate::db::Collection;
 use crate::geo::Point;

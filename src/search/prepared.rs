@@ -159,29 +159,31 @@ impl Derived {
     }
 }
 
-/// Checks the index sections of `seg` (graph, calibration, int8 copy) as a search would
-/// parse them; the storage engine checked their checksums.
-pub(crate) fn verify_sections(seg: &Segment) -> Result<(), CorruptError> {
-    parse_sections_checked(seg)
-        .and_then(|sections| {
-            let (Some(layout), Some(bytes)) = (sections.quant, seg.section(QUANT_KIND)) else {
-                return Ok(());
-            };
-            let what = |what: String| SectionError {
-                kind: QUANT_KIND,
-                what,
-            };
-            let view = layout
-                .view(bytes)
-                .ok_or_else(|| what("section changed after parsing".into()))?;
-            view.check_rows(|r| seg.vector(r)).map_err(what)
+white_box! {
+    /// Checks the index sections of `seg` (graph, calibration, int8 copy) as a search would
+    /// parse them; the storage engine checked their checksums.
+    fn verify_sections(seg: &Segment) -> Result<(), CorruptError> {
+        parse_sections_checked(seg)
+            .and_then(|sections| {
+                let (Some(layout), Some(bytes)) = (sections.quant, seg.section(QUANT_KIND)) else {
+                    return Ok(());
+                };
+                let what = |what: String| SectionError {
+                    kind: QUANT_KIND,
+                    what,
+                };
+                let view = layout
+                    .view(bytes)
+                    .ok_or_else(|| what("section changed after parsing".into()))?;
+                view.check_rows(|r| seg.vector(r)).map_err(what)
+            })
+            .map_err(|e| {
+            let at = seg
+                .sections()
+                .iter()
+                .find(|s| s.kind == e.kind)
+                .map_or(0, |s| s.offset);
+            CorruptError::new(seg.file(), at, format!("{}: {}", section_name(e.kind), e.what))
         })
-        .map_err(|e| {
-        let at = seg
-            .sections()
-            .iter()
-            .find(|s| s.kind == e.kind)
-            .map_or(0, |s| s.offset);
-        CorruptError::new(seg.file(), at, format!("{}: {}", section_name(e.kind), e.what))
-    })
+    }
 }

@@ -78,6 +78,12 @@ pub enum OpenError {
         /// The folder.
         path: String,
     },
+    /// The path of a database is a file (or something else that is not a folder).
+    #[error("{path} exists and is not a folder (a database is a folder)")]
+    NotAFolder {
+        /// The path.
+        path: String,
+    },
     /// `open` found no database (no manifest).
     #[error("no database at {path} (no MANIFEST there)")]
     NotFound {

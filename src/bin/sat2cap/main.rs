@@ -1,7 +1,8 @@
 //! The `sat2cap` command-line tool: one module per command.
 //!
-//! Exit codes (also in every command's `--help`): 0 success, 1 a runtime failure (I/O, corrupt
-//! file, locked database), 2 bad usage or bad input (clap's own code for usage errors).
+//! Exit codes (also in every command's `--help`, the table in docs/RELIABILITY.md): 0
+//! success, 1 a runtime failure (I/O, full disk, closed pipe, corrupt file, locked database),
+//! 2 bad usage or bad input (clap's own code for usage errors).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -109,9 +110,10 @@ impl CliError {
 }
 
 /// Appended to the help of the tool and of every command.
-const EXIT_CODES: &str = "Exit codes: 0 success; 1 runtime failure (I/O, corrupt or locked \
-database, encoder failure); 2 bad usage or bad input (unknown flag, missing file, bad value, \
-unknown collection, model mismatch).";
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 runtime failure (I/O, full disk, closed \
+pipe, corrupt or locked database, encoder failure); 2 bad usage or bad input (unknown flag, \
+flag out of range, missing file, bad value, unknown collection, model mismatch, an output that \
+is a link, FIFO, device or folder).";
 
 impl From<JobError> for CliError {
     fn from(e: JobError) -> CliError {
@@ -144,7 +146,9 @@ impl From<CliError> for JobError {
 /// a missing database is bad input (2), anything else a runtime failure (1).
 pub fn open_db(path: &Path, opts: OpenOptions) -> Result<Db, CliError> {
     Db::open(path, opts).map_err(|e| match e {
-        OpenError::NotFound { .. } | OpenError::NotADatabase { .. } => CliError::input(e),
+        OpenError::NotFound { .. }
+        | OpenError::NotADatabase { .. }
+        | OpenError::NotAFolder { .. } => CliError::input(e),
         e => CliError::runtime(e),
     })
 }

@@ -69,6 +69,43 @@ pub fn points_csv(data: &[u8]) {
     }
 }
 
+/// Reads `data` (after its first byte, which picks a line limit of 1..=256 bytes) through
+/// the guarded text reader: every line it yields is within the limit, a leading BOM is
+/// gone, and after a line over the limit it yields no more lines.
+pub fn text_lines(data: &[u8]) {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let Some((&max, rest)) = data.split_first() else {
+        return;
+    };
+    let max = usize::from(max) + 1;
+    let Ok(r) = crate::io::text::guarded(rest, max) else {
+        return;
+    };
+    let mut too_long = false;
+    for (no, line) in crate::io::text::lines(r).take(100_000) {
+        match line {
+            Ok(l) => {
+                assert!(!too_long, "line {no} read after a line over the limit");
+                assert!(
+                    l.len() <= max,
+                    "line {no} of {} bytes, limit {max}",
+                    l.len()
+                );
+                if no == 1 && rest.starts_with(BOM) && l.starts_with('\u{feff}') {
+                    assert!(rest[3..].starts_with(BOM), "the leading BOM was kept");
+                }
+            }
+            Err(e) if e.to_string().contains("longer than") => {
+                if too_long {
+                    break;
+                }
+                too_long = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// Parses `data` (if UTF-8) as one query JSONL line: a line that parses has a finite vector,
 /// and its time bounds either convert or give a typed error.
 pub fn query_jsonl(data: &[u8]) {

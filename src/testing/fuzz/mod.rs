@@ -17,7 +17,7 @@ pub mod storage;
 #[cfg(feature = "encoders")]
 pub use encoders::{image_preprocess, safetensors_load, tokenizer};
 #[cfg(feature = "jobs")]
-pub use formats::{npy_file, npy_header, points_csv, query_jsonl};
+pub use formats::{npy_file, npy_header, points_csv, query_jsonl, text_lines};
 #[cfg(feature = "jobs")]
 pub use plan::filter_plan;
 pub use query::graph_section;

@@ -42,6 +42,7 @@ pub fn segment_open(data: &[u8]) {
         assert_eq!(seg.section(s.kind).map(<[u8]>::len), Some(s.len as usize));
     }
     let _ = seg.verify();
+    let _ = crate::search::verify_sections(&seg);
 }
 
 /// Parses `data` as a manifest; a manifest that parses must re-encode to the same bytes.

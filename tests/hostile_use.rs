@@ -1,0 +1,1169 @@
+//! Hostile use: one test (at least) per class of docs/RELIABILITY.md "Hostile use", each
+//! driving the built `sat2cap` binary the way a careless user or an attacker would: closed
+//! pipes and full disks, counters at their maximum, outputs that are links, FIFOs and
+//! folders, imports that fail half-way, duplicate ids, claims checked against `info`, bad
+//! values, damaged segments, symlink loops and FIFOs in walks, the antimeridian and the
+//! poles, `k` and `ef` at their edges, and messages that must not mislead.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sat2cap::io::npy::{write_npy, NpyDtype};
+use sat2cap::storage::{FileEntry, Manifest};
+use sat2cap::{Db, OpenOptions};
+
+// ---- helpers --------------------------------------------------------------------------
+
+fn cmd(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sat2cap"));
+    c.args(args)
+        .current_dir(dir)
+        .env("SAT2CAP_TINY_MODEL", "1")
+        .env_remove("SAT2CAP_WEIGHTS");
+    c
+}
+
+/// Runs to the end, failing the test if it takes longer than 120 s (a hang).
+fn finish(mut child: Child, what: &str) -> Output {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().expect("output"),
+            Ok(None) if start.elapsed() > Duration::from_secs(120) => {
+                let _ = child.kill();
+                panic!("{what}: still running after 120 s (a hang)");
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    let child = cmd(dir, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sat2cap");
+    finish(child, &format!("sat2cap {args:?}"))
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// No panic, no abort: exit code `code` and a stderr line containing every `want`.
+fn expect(o: &Output, code: i32, want: &[&str]) -> String {
+    let e = err(o);
+    assert!(!e.contains("panicked"), "{e}");
+    assert_eq!(o.status.code(), Some(code), "stderr: {e}");
+    for w in want {
+        assert!(e.contains(w), "missing {w:?} in: {e}");
+    }
+    e
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = run(dir, args);
+    expect(&o, 0, &[]);
+    out(&o)
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Row `i` of the test vectors (dimension `dim`, never zero).
+fn vector(i: usize, dim: usize) -> Vec<f32> {
+    (0..dim)
+        .map(|j| ((i * 31 + j * 17) % 13) as f32 - 6.5)
+        .collect()
+}
+
+/// Writes `name.npy` (rows from `vector`, `f` may damage them) and `name.csv` with ids
+/// `0..n` at points spread over the globe.
+fn inputs(dir: &Path, name: &str, n: usize, dim: usize, f: impl Fn(usize, &mut Vec<f32>)) {
+    let mut flat = Vec::with_capacity(n * dim);
+    for i in 0..n {
+        let mut v = vector(i, dim);
+        f(i, &mut v);
+        flat.extend_from_slice(&v);
+    }
+    write_npy(&dir.join(format!("{name}.npy")), NpyDtype::F32, dim, &flat).unwrap();
+    let mut csv = String::from("id,lat,lon\n");
+    for i in 0..n {
+        let lat = (i % 179) as f64 - 89.0;
+        let lon = (i * 7 % 359) as f64 - 179.0;
+        csv.push_str(&format!("{i},{lat},{lon}\n"));
+    }
+    std::fs::write(dir.join(format!("{name}.csv")), csv).unwrap();
+}
+
+fn import_args<'a>(db: &'a str, coll: &'a str, name: &'a str, extra: &[&'a str]) -> Vec<String> {
+    let mut a = vec![
+        "import".to_string(),
+        "--db".into(),
+        db.into(),
+        "--collection".into(),
+        coll.into(),
+        "--vectors".into(),
+        format!("{name}.npy"),
+        "--points".into(),
+        format!("{name}.csv"),
+    ];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn import(dir: &Path, db: &str, coll: &str, name: &str, extra: &[&str]) -> Output {
+    let a = import_args(db, coll, name, extra);
+    run(dir, &a.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// A folder holding `db` with collection `c`: 20 rows of dimension 8 (from `inputs` "v").
+fn imported() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    inputs(t.path(), "v", 20, 8, |_, _| {});
+    expect(&import(t.path(), "db", "c", "v", &[]), 0, &[]);
+    t
+}
+
+fn info(dir: &Path, db: &str) -> serde_json::Value {
+    json(&ok(dir, &["info", "--db", db, "--json"]))
+}
+
+fn query_line(id: usize, k: usize, v: &[f32], filter: serde_json::Value) -> String {
+    serde_json::json!({"id": id, "k": k, "vector": v, "filter": filter}).to_string()
+}
+
+fn query(dir: &Path, batch: &str, extra: &[&str]) -> Output {
+    let mut a = vec![
+        "query",
+        "--db",
+        "db",
+        "--collection",
+        "c",
+        "--batch",
+        batch,
+        "--out",
+        "r.jsonl",
+    ];
+    a.extend_from_slice(extra);
+    run(dir, &a)
+}
+
+fn tmp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".sat2cap-") && n.ends_with(".tmp"))
+        .collect()
+}
+
+fn mkfifo(path: &Path) {
+    let s = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(s.success());
+}
+
+/// Overhead tiles `{lat}_{lon}.png` (64 px) rendered into `dir`.
+fn tiles(dir: &Path, names: &[(f64, f64)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (i, (lat, lon)) in names.iter().enumerate() {
+        let class = sat2cap::jobs::LandClass::ALL[i % 4];
+        sat2cap::jobs::render_overhead(class, i as u64, 64)
+            .save(dir.join(format!("{lat:.2}_{lon:.2}.png")))
+            .unwrap();
+    }
+}
+
+// ---- 1. Output failures never panic ---------------------------------------------------
+
+#[test]
+fn output_failures_never_panic() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    inputs(d, "v", 50, 8, |_, _| {});
+    // A full disk under stdout: the import is committed, and says so.
+    let a = import_args("db", "c", "v", &["--json"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let full = || File::options().write(true).open("/dev/full").unwrap();
+    let o = cmd(d, &a).stdout(full()).output().unwrap();
+    expect(
+        &o,
+        1,
+        &[
+            "cannot write the output",
+            "No space left on device",
+            "the import of 50 rows into 'c' committed all the same",
+        ],
+    );
+    assert_eq!(info(d, "db")["collections"][0]["live"], 50);
+    // A closed pipe (`| head -c0`): exit 1 with the reason, not a panic.
+    std::fs::write(
+        d.join("q.jsonl"),
+        query_line(1, 3, &vector(1, 8), serde_json::Value::Null),
+    )
+    .unwrap();
+    for args in [
+        &["info", "--db", "db"][..],
+        &["info", "--db", "db", "--json"],
+        &["verify", "--db", "db"],
+        &[
+            "query",
+            "--db",
+            "db",
+            "--collection",
+            "c",
+            "--batch",
+            "q.jsonl",
+            "--out",
+            "r.jsonl",
+            "--json",
+        ],
+    ] {
+        // The reading end is closed before the command starts.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let child = cmd(d, args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let o = finish(child, "closed pipe");
+        expect(&o, 1, &["cannot write the output", "Broken pipe"]);
+        let o = cmd(d, args).stdout(full()).output().unwrap();
+        expect(&o, 1, &["cannot write the output"]);
+    }
+    // A full stderr: the exit code still tells.
+    let o = cmd(d, &["info", "--db", "nope"])
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = cmd(d, &["compact", "--db", "db"])
+        .stdout(full())
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{:?}", o.status);
+}
+
+// ---- 2. Counters never wrap ------------------------------------------------------------
+
+fn edit_manifest(db: &Path, f: impl Fn(&mut Manifest)) -> Vec<u8> {
+    let p = db.join("MANIFEST");
+    let mut m = Manifest::decode(&std::fs::read(&p).unwrap(), "MANIFEST").unwrap();
+    f(&mut m);
+    let bytes = m.encode();
+    std::fs::write(&p, &bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn counters_never_wrap() {
+    let t = imported();
+    let d = t.path();
+    inputs(d, "w", 5, 8, |_, _| {});
+    let original = std::fs::read(d.join("db/MANIFEST")).unwrap();
+    for (what, edit) in [
+        (
+            "the manifest generation is at its maximum",
+            &(|m: &mut Manifest| m.generation = u64::MAX) as &dyn Fn(&mut Manifest),
+        ),
+        (
+            "the next file number is at its maximum",
+            &|m: &mut Manifest| m.next_file_no = u64::MAX,
+        ),
+    ] {
+        let before = edit_manifest(&d.join("db"), edit);
+        for o in [
+            import(d, "db", "more", "w", &[]),
+            import(d, "db", "c", "w", &["--upsert", "--no-compact"]),
+        ] {
+            expect(&o, 1, &[what, "nothing was imported"]);
+        }
+        assert_eq!(std::fs::read(d.join("db/MANIFEST")).unwrap(), before);
+        ok(d, &["verify", "--db", "db"]);
+        let i = info(d, "db");
+        assert_eq!(i["collections"].as_array().unwrap().len(), 1);
+        assert_eq!(i["collections"][0]["live"], 20);
+        std::fs::write(d.join("db/MANIFEST"), &original).unwrap();
+    }
+    // Ingest's next id: a collection holding id u64::MAX takes no new item.
+    std::fs::write(d.join("caps.txt"), "a lake\n").unwrap();
+    ok(
+        d,
+        &["ingest-text", "caps.txt", "--db", "db", "--random-weights"],
+    );
+    let mut db = Db::open(d.join("db"), OpenOptions::read_write()).unwrap();
+    let dim = db.snapshot().collection("captions").unwrap().dim();
+    let v = vector(3, dim);
+    let item = sat2cap::NewItem {
+        id: u64::MAX,
+        vector: &v,
+        point: sat2cap::Point::new(0.0, 0.0).unwrap(),
+        time: None,
+        payload: Some(r#"{"caption":"the last"}"#),
+    };
+    db.add("captions", item).unwrap();
+    db.commit().unwrap();
+    drop(db);
+    std::fs::write(d.join("caps2.txt"), "a forest\n").unwrap();
+    let o = run(
+        d,
+        &["ingest-text", "caps2.txt", "--db", "db", "--random-weights"],
+    );
+    expect(&o, 1, &["no new id is left"]);
+    let i = info(d, "db");
+    let caps = i["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "captions")
+        .unwrap()
+        .clone();
+    assert_eq!(caps["live"], 2);
+}
+
+// ---- 3. Outputs never destroy what is not theirs ---------------------------------------
+
+#[test]
+fn outputs_never_destroy_what_is_not_theirs() {
+    let t = imported();
+    let d = t.path();
+    std::fs::write(
+        d.join("q.jsonl"),
+        query_line(1, 3, &vector(1, 8), serde_json::Value::Null),
+    )
+    .unwrap();
+    std::fs::write(d.join("precious.txt"), "keep me").unwrap();
+    std::os::unix::fs::symlink("precious.txt", d.join("link.jsonl")).unwrap();
+    std::fs::create_dir(d.join("folder.jsonl")).unwrap();
+    mkfifo(&d.join("fifo.jsonl"));
+    for (out, kind) in [
+        ("link.jsonl", "a symlink"),
+        ("folder.jsonl", "a directory"),
+        ("fifo.jsonl", "a FIFO"),
+        ("/dev/null", "a device"),
+    ] {
+        let o = run(
+            d,
+            &[
+                "query",
+                "--db",
+                "db",
+                "--collection",
+                "c",
+                "--batch",
+                "q.jsonl",
+                "--out",
+                out,
+            ],
+        );
+        expect(&o, 2, &[out, kind, "refusing to replace it"]);
+    }
+    assert_eq!(
+        std::fs::read_to_string(d.join("precious.txt")).unwrap(),
+        "keep me"
+    );
+    assert!(std::fs::symlink_metadata(d.join("link.jsonl"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(d.join("folder.jsonl").is_dir());
+    // A regular file is replaced whole; another name linked to it keeps the old content.
+    std::fs::write(d.join("r.jsonl"), "old\n").unwrap();
+    std::fs::hard_link(d.join("r.jsonl"), d.join("r-old.jsonl")).unwrap();
+    expect(&query(d, "q.jsonl", &[]), 0, &[]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("r-old.jsonl")).unwrap(),
+        "old\n"
+    );
+    assert!(std::fs::read_to_string(d.join("r.jsonl"))
+        .unwrap()
+        .contains("neighbors"));
+    assert!(tmp_files(d).is_empty(), "{:?}", tmp_files(d));
+
+    // A map whose CSV destination is a folder: refused before any work, no file written.
+    let tdir = d.join("tiles");
+    tiles(&tdir, &[(46.50, 6.60), (46.51, 6.60), (46.50, 6.61)]);
+    ok(
+        d,
+        &["ingest-tiles", "tiles", "--db", "db", "--random-weights"],
+    );
+    std::fs::create_dir(d.join("m.csv")).unwrap();
+    let o = run(
+        d,
+        &[
+            "map",
+            "a lake",
+            "--db",
+            "db",
+            "--out",
+            "m",
+            "--random-weights",
+        ],
+    );
+    expect(&o, 2, &["m.csv", "a directory"]);
+    for ext in ["png", "geojson", "pgw"] {
+        assert!(!d.join(format!("m.{ext}")).exists(), "m.{ext} written");
+    }
+    assert!(tmp_files(d).is_empty());
+
+    // The demo works only in a new, empty or its own folder.
+    let user = d.join("mine");
+    std::fs::create_dir(&user).unwrap();
+    std::fs::write(user.join("notes.txt"), "mine").unwrap();
+    std::fs::create_dir(user.join("tiles")).unwrap();
+    std::fs::write(user.join("tiles/keep.jpg"), "mine").unwrap();
+    let o = run(
+        d,
+        &["demo", "--out", "mine", "--grid", "2", "--tile-px", "32"],
+    );
+    expect(&o, 2, &["not empty and was not made by the demo"]);
+    assert_eq!(
+        std::fs::read_to_string(user.join("tiles/keep.jpg")).unwrap(),
+        "mine"
+    );
+}
+
+// ---- 4. All or nothing -------------------------------------------------------------------
+
+#[test]
+fn imports_are_all_or_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    // Row 1,500 of 2,000 is NaN: a first import leaves no database ...
+    inputs(d, "bad", 2000, 8, |i, v| {
+        if i == 1500 {
+            v[2] = f32::NAN;
+        }
+    });
+    let o = import(d, "db", "c", "bad", &["--batch", "100"]);
+    expect(
+        &o,
+        2,
+        &["bad.npy row 1500 (id 1500, bad.csv line 1502): component 2 is NaN"],
+    );
+    assert!(
+        !d.join("db").exists(),
+        "a failed first import leaves nothing"
+    );
+    // ... nor anything in a folder that was there (empty) before.
+    std::fs::create_dir(d.join("empty")).unwrap();
+    expect(&import(d, "empty", "c", "bad", &[]), 2, &["row 1500"]);
+    assert_eq!(std::fs::read_dir(d.join("empty")).unwrap().count(), 0);
+    // Into an existing database: unchanged, to the byte.
+    inputs(d, "v", 20, 8, |_, _| {});
+    expect(&import(d, "db", "c", "v", &[]), 0, &[]);
+    let before = std::fs::read(d.join("db/MANIFEST")).unwrap();
+    expect(
+        &import(d, "db", "c2", "bad", &["--batch", "100"]),
+        2,
+        &["row 1500"],
+    );
+    expect(
+        &import(d, "db", "c", "bad", &["--upsert"]),
+        2,
+        &["row 1500"],
+    );
+    assert_eq!(std::fs::read(d.join("db/MANIFEST")).unwrap(), before);
+    let names: Vec<String> = std::fs::read_dir(d.join("db"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".s2seg")).count(),
+        1,
+        "{names:?}"
+    );
+
+    // Batch boundaries: every row lands once, one segment per batch.
+    inputs(d, "g", 60, 8, |_, _| {});
+    for (batch, segments) in [(1usize, 60usize), (7, 9), (59, 2), (60, 1), (61, 1)] {
+        let db = format!("b{batch}");
+        let b = batch.to_string();
+        let o = import(d, &db, "c", "g", &["--batch", &b, "--no-compact", "--json"]);
+        expect(&o, 0, &[]);
+        let r = json(&out(&o));
+        assert_eq!(
+            (r["rows"].as_u64(), r["segments"].as_u64()),
+            (Some(60), Some(segments as u64))
+        );
+        let snap = Db::open(d.join(&db), OpenOptions::read_only())
+            .unwrap()
+            .snapshot();
+        let c = snap.collection("c").unwrap();
+        assert_eq!(c.len(), 60);
+        for id in 0..60u64 {
+            assert!(c.contains(id), "batch {batch}: id {id} missing");
+        }
+    }
+
+    // An ingest with one bad caption: nothing added, no database.
+    let long = "x".repeat(5000);
+    std::fs::write(d.join("caps.txt"), format!("a lake\n{long}\n")).unwrap();
+    let o = run(
+        d,
+        &[
+            "ingest-text",
+            "caps.txt",
+            "--db",
+            "capdb",
+            "--random-weights",
+        ],
+    );
+    expect(
+        &o,
+        2,
+        &["caps.txt:2: caption of 5000 bytes, the limit is 4096"],
+    );
+    assert!(!d.join("capdb").exists());
+}
+
+// ---- 5. Duplicate ids ----------------------------------------------------------------
+
+#[test]
+fn duplicate_ids_are_an_error_unless_upsert() {
+    let t = imported();
+    let d = t.path();
+    inputs(d, "dup", 10, 8, |_, _| {});
+    let csv = std::fs::read_to_string(d.join("dup.csv")).unwrap();
+    // Line 9 (row 7) takes the id of line 4 (row 2).
+    let csv = csv.replacen("\n7,", "\n2,", 1);
+    std::fs::write(d.join("dup.csv"), csv).unwrap();
+    let o = import(d, "new", "c", "dup", &[]);
+    expect(
+        &o,
+        2,
+        &["dup.csv: id 2 appears on line 4 and on line 9 (ids must be unique)"],
+    );
+    assert!(!d.join("new").exists());
+    // Ids already stored: refused, naming the first line; --upsert replaces them.
+    let before = std::fs::read(d.join("db/MANIFEST")).unwrap();
+    let o = import(d, "db", "c", "v", &[]);
+    expect(
+        &o,
+        2,
+        &[
+            "v.csv line 2: id 0 is already in collection 'c'",
+            "--upsert",
+        ],
+    );
+    assert_eq!(std::fs::read(d.join("db/MANIFEST")).unwrap(), before);
+    let r = json(&out(&import(d, "db", "c", "v", &["--upsert", "--json"])));
+    assert_eq!(
+        (r["replaced"].as_u64(), r["live"].as_u64()),
+        (Some(20), Some(20))
+    );
+}
+
+// ---- 6. What is reported is true -----------------------------------------------------
+
+#[test]
+fn the_import_summary_matches_info() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    inputs(d, "small", 20, 8, |_, _| {});
+    inputs(d, "big", 1200, 8, |_, _| {});
+    for (db, name, extra, graphs, int8s, segs) in [
+        ("a", "small", &[][..], 0u64, 1u64, 1u64),
+        ("b", "big", &[][..], 1, 1, 1),
+        ("c", "big", &["--no-int8"][..], 1, 0, 1),
+        ("d", "big", &["--no-compact", "--batch", "500"][..], 0, 3, 3),
+        (
+            "e",
+            "big",
+            &["--no-compact", "--batch", "1000"][..],
+            1,
+            2,
+            2,
+        ),
+    ] {
+        let mut extra = extra.to_vec();
+        extra.push("--json");
+        let o = import(d, db, "c", name, &extra);
+        let e = expect(&o, 0, &[]);
+        let r = json(&out(&o));
+        assert_eq!(
+            (
+                r["graph_segments"].as_u64(),
+                r["int8_segments"].as_u64(),
+                r["segments"].as_u64()
+            ),
+            (Some(graphs), Some(int8s), Some(segs)),
+            "{db}: {r}"
+        );
+        let segments = info(d, db)["collections"][0]["segments"].clone();
+        let segments = segments.as_array().unwrap();
+        assert_eq!(segments.len() as u64, segs, "{db}");
+        let g = segments.iter().filter(|s| s["graph"] == true).count() as u64;
+        let q = segments.iter().filter(|s| s["int8"] == true).count() as u64;
+        assert_eq!(
+            (g, q),
+            (graphs, int8s),
+            "{db}: info disagrees with the summary"
+        );
+        if graphs == 0 {
+            assert!(e.contains("no HNSW graph (too few rows"), "{db}: {e}");
+        }
+    }
+}
+
+// ---- 7. Bad values: exit 2 and a message to act on -------------------------------------
+
+#[test]
+fn bad_values_get_exit_2_and_name_the_place() {
+    let t = imported();
+    let d = t.path();
+    inputs(d, "five", 3, 5, |_, _| {});
+    expect(
+        &import(d, "db", "c", "five", &[]),
+        2,
+        &["collection 'c' has dimension 8, the vectors have 5"],
+    );
+    inputs(d, "wide", 2, 5000, |_, _| {});
+    expect(
+        &import(d, "db", "w", "wide", &[]),
+        2,
+        &["wide.npy: rows of 5000 values; the dimension must be in 1..=4096"],
+    );
+    inputs(d, "inf", 4, 8, |i, v| {
+        if i == 3 {
+            v[6] = f32::INFINITY;
+        }
+    });
+    expect(
+        &import(d, "db", "c2", "inf", &[]),
+        2,
+        &["inf.npy row 3 (id 3, inf.csv line 5): component 6 is inf (vectors must be finite)"],
+    );
+    for name in ["bad\tname", " lead", ""] {
+        expect(
+            &import(d, "db", name, "v", &[]),
+            2,
+            &["invalid collection name"],
+        );
+    }
+    // A payload over its limit, named by line.
+    let big = "p".repeat(70_000);
+    std::fs::write(
+        d.join("pay.csv"),
+        format!("id,lat,lon,payload\n100,1,2,ok\n101,1,2,{big}\n"),
+    )
+    .unwrap();
+    write_npy(
+        &d.join("pay.npy"),
+        NpyDtype::F32,
+        8,
+        &[vector(1, 8), vector(2, 8)].concat(),
+    )
+    .unwrap();
+    expect(
+        &import(d, "db", "c", "pay", &[]),
+        2,
+        &["pay.csv line 3): payload is 70000 bytes, the limit is 65536"],
+    );
+    // A byte-order mark is dropped (CSV and JSONL).
+    std::fs::write(d.join("bom.csv"), "\u{feff}id,lat,lon\n200,1,2\n201,3,4\n").unwrap();
+    write_npy(
+        &d.join("bom.npy"),
+        NpyDtype::F32,
+        8,
+        &[vector(5, 8), vector(6, 8)].concat(),
+    )
+    .unwrap();
+    expect(&import(d, "db", "c", "bom", &[]), 0, &[]);
+    let line = query_line(1, 2, &vector(5, 8), serde_json::Value::Null);
+    std::fs::write(d.join("bom.jsonl"), format!("\u{feff}{line}\n")).unwrap();
+    expect(&query(d, "bom.jsonl", &[]), 0, &[]);
+    // A number beyond f32 in a query: said, with its line.
+    std::fs::write(
+        d.join("big.jsonl"),
+        format!("{line}\n{{\"id\":2,\"k\":1,\"vector\":[1e39,0,0,0,0,0,0,1]}}\n"),
+    )
+    .unwrap();
+    expect(
+        &query(d, "big.jsonl", &[]),
+        2,
+        &["big.jsonl: line 2: vector component 0 is outside the f32 range"],
+    );
+    // Bad flags are blamed on the flag, before any input is read.
+    for (flag, value, want) in [
+        ("--ef", "0", "must be in 1..=65536"),
+        ("--ef", "70000", "must be in 1..=65536"),
+        ("--ef", "x", "expected a whole number"),
+        ("--threads", "100000", "must be in 1..="),
+        ("--threads", "0", "must be in 1..="),
+    ] {
+        let o = query(d, "no-such-file.jsonl", &[flag, value]);
+        expect(&o, 2, &[flag, want]);
+    }
+    for sub in [
+        &["search", "--text", "a lake"][..],
+        &["ground", "0"],
+        &["describe", "0"],
+    ] {
+        let mut a = sub.to_vec();
+        a.extend_from_slice(&["--db", "db", "--k", "0", "--random-weights"]);
+        expect(&run(d, &a), 2, &["--k", "must be at least 1"]);
+    }
+}
+
+// ---- 8. verify checks what a query relies on -------------------------------------------
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// The offset of section `kind` of a segment file.
+fn section(b: &[u8], kind: u32) -> usize {
+    let (t, n) = (u64_at(b, 40) as usize, u32_at(b, 32) as usize);
+    let e = (0..n)
+        .map(|i| t + 32 * i)
+        .find(|&e| u32_at(b, e) == kind)
+        .expect("section");
+    u64_at(b, e + 8) as usize
+}
+
+/// Where the codes of the int8 section start (20 rows: a 64-byte header, 20 scales and 20
+/// L1 norms, each block 64-aligned).
+fn int8_codes(b: &[u8]) -> usize {
+    let align = |x: usize| x.div_ceil(64) * 64;
+    let l1 = align(64 + 4 * 20);
+    section(b, 103) + align(l1 + 4 * 20)
+}
+
+/// Damages the one segment of `db` with `f`, then re-seals every checksum (segment and
+/// manifest), so that only the damage remains: what a bad disk controller or an attacker
+/// with write access leaves.
+fn damage(db: &Path, f: impl Fn(&mut Vec<u8>)) {
+    let seg: PathBuf = std::fs::read_dir(db)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "s2seg"))
+        .unwrap();
+    let mut b = std::fs::read(&seg).unwrap();
+    f(&mut b);
+    let (t, n) = (u64_at(&b, 40) as usize, u32_at(&b, 32) as usize);
+    for i in 0..n {
+        let e = t + 32 * i;
+        let (off, len) = (u64_at(&b, e + 8) as usize, u64_at(&b, e + 16) as usize);
+        let c = crc32c::crc32c(&b[off..off + len]);
+        b[e + 24..e + 28].copy_from_slice(&c.to_le_bytes());
+    }
+    let meta = crc32c::crc32c_append(crc32c::crc32c(&b[..64]), &b[t..t + 32 * n]);
+    let foot = b.len() - 32;
+    b[foot + 12..foot + 16].copy_from_slice(&meta.to_le_bytes());
+    std::fs::write(&seg, &b).unwrap();
+    edit_manifest(db, |m| {
+        for c in &mut m.collections {
+            for s in &mut c.segments {
+                *s = FileEntry { crc: meta, ..*s };
+            }
+        }
+    });
+}
+
+#[test]
+fn verify_fails_before_a_query_goes_wrong() {
+    // An int8 code outside -127..=127, a code far from its value, a zero scale, a row that
+    // is not unit length (id 0, the query's own vector: it would score 2).
+    type Damage = fn(&mut Vec<u8>);
+    let cases: [(&str, Damage, &str); 4] = [
+        (
+            "code",
+            |b| {
+                let c = int8_codes(b);
+                b[c + 3] = 0x80;
+            },
+            "is -128",
+        ),
+        (
+            "far",
+            |b| {
+                let c = int8_codes(b);
+                b[c + 1] ^= 0x40;
+            },
+            "more than half the scale",
+        ),
+        (
+            "scale",
+            |b| {
+                let q = section(b, 103);
+                b[q + 64..q + 68].fill(0);
+            },
+            "not a positive finite number",
+        ),
+        (
+            "norm",
+            |b| {
+                let v = section(b, 1);
+                let row = (0..20)
+                    .find(|&r| {
+                        let ids = section(b, 2);
+                        u64_at(b, ids + 8 * r) == 0
+                    })
+                    .unwrap_or(0);
+                for j in 0..8 {
+                    let at = v + (row * 8 + j) * 2;
+                    let x = half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32() * 2.0;
+                    b[at..at + 2].copy_from_slice(&half::f16::from_f32(x).to_le_bytes());
+                }
+            },
+            "is not 1 (rows are unit length)",
+        ),
+    ];
+    for (name, f, want) in cases {
+        let t = imported();
+        let d = t.path();
+        damage(&d.join("db"), f);
+        // Opens (the cheap checks pass), but verify finds it.
+        let o = run(d, &["verify", "--db", "db"]);
+        expect(&o, 1, &[want]);
+        // A query never returns an impossible score.
+        std::fs::write(
+            d.join("q.jsonl"),
+            query_line(0, 20, &vector(0, 8), serde_json::Value::Null),
+        )
+        .unwrap();
+        for exact in [&[][..], &["--exact"]] {
+            let o = query(d, "q.jsonl", exact);
+            if name == "norm" {
+                // The damaged row is the query's own: it would score 2.
+                expect(&o, 1, &["above the cosine's maximum 1", "sat2cap verify"]);
+            } else if name == "scale" {
+                // The int8 copy is refused when the segment is prepared.
+                expect(&o, 1, &["not a positive finite number"]);
+            } else {
+                expect(&o, 0, &[]);
+            }
+            if o.status.success() {
+                let r = json(&std::fs::read_to_string(d.join("r.jsonl")).unwrap());
+                for s in r["scores"].as_array().unwrap() {
+                    let s = s.as_f64().unwrap_or(f64::NAN);
+                    assert!(s <= 1.001, "{name}: score {s}");
+                }
+            } else {
+                expect(&o, 1, &[]);
+            }
+        }
+    }
+}
+
+// ---- 9. Walks and inputs are bounded ---------------------------------------------------
+
+#[test]
+fn walks_and_inputs_are_bounded() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let td = d.join("tiles");
+    tiles(&td, &[(46.50, 6.60), (46.51, 6.60), (46.50, 6.61)]);
+    // A symlink loop, a second link to the folder, a link to a tile, a FIFO named as a tile.
+    std::os::unix::fs::symlink("..", td.join("loop")).unwrap();
+    std::os::unix::fs::symlink(".", td.join("again")).unwrap();
+    std::os::unix::fs::symlink("46.50_6.60.png", td.join("46.90_6.90.png")).unwrap();
+    mkfifo(&td.join("46.70_6.70.png"));
+    let o = run(
+        d,
+        &[
+            "ingest-tiles",
+            "tiles",
+            "--db",
+            "db",
+            "--random-weights",
+            "--json",
+        ],
+    );
+    let e = expect(&o, 0, &["46.70_6.70.png: not a regular file"]);
+    let r = json(&out(&o));
+    assert_eq!(r["added"], 3, "{e}");
+    // Photo paths leading outside the folder: refused unless --allow-outside.
+    let pd = d.join("photos");
+    std::fs::create_dir(&pd).unwrap();
+    sat2cap::jobs::render_ground(sat2cap::jobs::LandClass::ALL[0], 1, 48, 32)
+        .save(d.join("secret.png"))
+        .unwrap();
+    sat2cap::jobs::render_ground(sat2cap::jobs::LandClass::ALL[1], 2, 48, 32)
+        .save(pd.join("p.png"))
+        .unwrap();
+    std::os::unix::fs::symlink("../secret.png", pd.join("sneaky.png")).unwrap();
+    for (row, want) in [
+        ("../secret.png", "leads outside the photo folder"),
+        ("sneaky.png", "outside the photo folder"),
+    ] {
+        std::fs::write(
+            pd.join("m.csv"),
+            format!("path,lat,lon\np.png,1,2\n{row},1,2\n"),
+        )
+        .unwrap();
+        let a = [
+            "ingest-ground",
+            "photos",
+            "--meta",
+            "photos/m.csv",
+            "--db",
+            "db",
+            "--random-weights",
+        ];
+        expect(&run(d, &a), 2, &[want, "--allow-outside"]);
+        let mut a = a.to_vec();
+        a.push("--allow-outside");
+        ok(d, &a);
+    }
+    // A 17 MiB line: a clear error.
+    let t2 = imported();
+    let d2 = t2.path();
+    let line = query_line(1, 2, &vector(1, 8), serde_json::Value::Null);
+    let huge = format!("{line}\n{{\"id\":\"{}\"}}\n", "x".repeat(17 << 20));
+    std::fs::write(d2.join("huge.jsonl"), huge).unwrap();
+    expect(
+        &query(d2, "huge.jsonl", &[]),
+        2,
+        &["line 2 is longer than 16777216 bytes"],
+    );
+    std::fs::write(
+        d2.join("huge.csv"),
+        format!("id,lat,lon,payload\n1,2,3,{}\n", "y".repeat(17 << 20)),
+    )
+    .unwrap();
+    write_npy(&d2.join("huge.npy"), NpyDtype::F32, 8, &vector(1, 8)).unwrap();
+    expect(
+        &import(d2, "db", "c", "huge", &[]),
+        2,
+        &["line 2 is longer than 16777216 bytes"],
+    );
+}
+
+// ---- 10. Geography at the edges --------------------------------------------------------
+
+#[test]
+fn geography_at_the_edges() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    // Tiles either side of the antimeridian: footprints of their real size.
+    tiles(
+        &d.join("am"),
+        &[(10.0, 179.99), (10.0, -179.99), (10.02, 179.99)],
+    );
+    ok(d, &["ingest-tiles", "am", "--db", "db", "--random-weights"]);
+    let snap = Db::open(d.join("db"), OpenOptions::read_only())
+        .unwrap()
+        .snapshot();
+    for item in snap.collection("overhead").unwrap().iter() {
+        let item = item.unwrap();
+        let p = sat2cap::jobs::tiles::TilePayload::parse(item.payload).unwrap();
+        let f = p.footprint();
+        assert!((f.width_deg() - 0.02).abs() < 1e-9, "{f:?}");
+        assert!((f.north - f.south - 0.02).abs() < 1e-9, "{f:?}");
+    }
+    // Points at the poles and on the antimeridian, filters across both: the answers are
+    // brute force's.
+    let pts: Vec<(f64, f64)> = vec![
+        (90.0, 0.0),
+        (89.99, 180.0),
+        (89.9, -90.0),
+        (-90.0, 45.0),
+        (-89.95, 179.999),
+        (0.0, 179.999),
+        (0.0, -179.999),
+        (0.5, 180.0),
+        (-0.5, -180.0),
+        (0.0, 179.0),
+        (0.0, -179.0),
+        (45.0, 0.0),
+    ];
+    let mut csv = String::from("id,lat,lon\n");
+    let mut flat = Vec::new();
+    for (i, (lat, lon)) in pts.iter().enumerate() {
+        csv.push_str(&format!("{i},{lat},{lon}\n"));
+        flat.extend(vector(i, 8));
+    }
+    std::fs::write(d.join("edge.csv"), csv).unwrap();
+    write_npy(&d.join("edge.npy"), NpyDtype::F32, 8, &flat).unwrap();
+    expect(&import(d, "db", "c", "edge", &[]), 0, &[]);
+    let inside_box =
+        |lat: f64, lon: f64| (-1.0..=1.0).contains(&lat) && (lon >= 179.5 || lon <= -179.5);
+    type Truth = Box<dyn Fn(f64, f64) -> bool>;
+    let filters: Vec<(serde_json::Value, Truth)> = vec![
+        (
+            serde_json::json!({"bbox": [179.5, -1.0, -179.5, 1.0]}),
+            Box::new(inside_box),
+        ),
+        (
+            serde_json::json!({"radius": {"lat": 89.95, "lon": 90.0, "km": 20.0}}),
+            Box::new(|lat, lon| {
+                sat2cap::haversine_km(
+                    sat2cap::Point::new(89.95, 90.0).unwrap(),
+                    sat2cap::Point::new(lat, lon).unwrap(),
+                ) <= 20.0
+            }),
+        ),
+        (
+            serde_json::json!({"radius": {"lat": -90.0, "lon": 0.0, "km": 10.0}}),
+            Box::new(|lat, lon| {
+                sat2cap::haversine_km(
+                    sat2cap::Point::new(-90.0, 0.0).unwrap(),
+                    sat2cap::Point::new(lat, lon).unwrap(),
+                ) <= 10.0
+            }),
+        ),
+        (
+            serde_json::json!({"bbox": [-180.0, 89.0, 180.0, 90.0]}),
+            Box::new(|lat, _| lat >= 89.0),
+        ),
+    ];
+    let batch: Vec<String> = filters
+        .iter()
+        .enumerate()
+        .map(|(i, (f, _))| query_line(i, 100, &vector(1, 8), f.clone()))
+        .collect();
+    std::fs::write(d.join("edge.jsonl"), batch.join("\n")).unwrap();
+    for extra in [&[][..], &["--exact"]] {
+        let o = run(
+            d,
+            &[
+                &[
+                    "query",
+                    "--db",
+                    "db",
+                    "--collection",
+                    "c",
+                    "--batch",
+                    "edge.jsonl",
+                    "--out",
+                    "r.jsonl",
+                ][..],
+                extra,
+            ]
+            .concat(),
+        );
+        expect(&o, 0, &[]);
+        let text = std::fs::read_to_string(d.join("r.jsonl")).unwrap();
+        for (line, (f, want)) in text.lines().zip(&filters) {
+            let mut got: Vec<u64> = json(line)["neighbors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            got.sort_unstable();
+            let truth: Vec<u64> = pts
+                .iter()
+                .enumerate()
+                .filter(|(_, (lat, lon))| {
+                    let p = sat2cap::Point::new(*lat, *lon).unwrap();
+                    want(p.lat(), p.lon())
+                })
+                .map(|(i, _)| i as u64)
+                .collect();
+            assert_eq!(got, truth, "{f}");
+        }
+    }
+}
+
+// ---- 11. Consistent parameters --------------------------------------------------------
+
+#[test]
+fn k_and_ef_follow_one_rule() {
+    let t = imported();
+    let d = t.path();
+    let v = vector(4, 8);
+    // k = 0 in a query line: the line is named; in the library: QueryError::ZeroK.
+    std::fs::write(
+        d.join("k0.jsonl"),
+        query_line(1, 0, &v, serde_json::Value::Null),
+    )
+    .unwrap();
+    expect(
+        &query(d, "k0.jsonl", &[]),
+        2,
+        &["k0.jsonl:1:", "k must be at least 1"],
+    );
+    let snap = Db::open(d.join("db"), OpenOptions::read_only())
+        .unwrap()
+        .snapshot();
+    let c = snap.collection("c").unwrap();
+    assert_eq!(
+        c.search(&v).k(0).run().unwrap_err(),
+        sat2cap::QueryError::ZeroK
+    );
+    // A huge k returns everything, once; ef below k is raised to k.
+    assert_eq!(c.search(&v).k(usize::MAX).run().unwrap().hits.len(), 20);
+    assert_eq!(c.search(&v).k(10).ef(1).run().unwrap().hits.len(), 10);
+    std::fs::write(
+        d.join("big.jsonl"),
+        format!(
+            "{}\n{}\n",
+            query_line(1, 1_000_000, &v, serde_json::Value::Null),
+            query_line(2, 10, &v, serde_json::Value::Null)
+        ),
+    )
+    .unwrap();
+    for extra in [&["--ef", "1"][..], &["--exact"], &[]] {
+        expect(&query(d, "big.jsonl", extra), 0, &[]);
+        let text = std::fs::read_to_string(d.join("r.jsonl")).unwrap();
+        let n: Vec<usize> = text
+            .lines()
+            .map(|l| json(l)["neighbors"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(n, [20, 10], "{extra:?}");
+    }
+}
+
+// ---- 12. Misleading messages -----------------------------------------------------------
+
+#[test]
+fn messages_do_not_mislead() {
+    let t = imported();
+    let d = t.path();
+    // A folder where MANIFEST belongs.
+    std::fs::create_dir(d.join("odd")).unwrap();
+    std::fs::create_dir(d.join("odd/MANIFEST")).unwrap();
+    let o = run(d, &["info", "--db", "odd"]);
+    let e = expect(&o, 1, &["odd/MANIFEST", "is a directory, not a file"]);
+    assert!(!e.contains("No such device"), "{e}");
+    // A FIFO where MANIFEST belongs: an error, not a hang.
+    std::fs::create_dir(d.join("fifo")).unwrap();
+    mkfifo(&d.join("fifo/MANIFEST"));
+    expect(
+        &run(d, &["info", "--db", "fifo"]),
+        1,
+        &["is not a regular file"],
+    );
+    // The first bad line of a parallel batch, every time.
+    let mut lines = Vec::new();
+    for i in 0..300 {
+        let dim = if i == 39 || i == 249 { 5 } else { 8 };
+        lines.push(query_line(i, 3, &vector(i, dim), serde_json::Value::Null));
+    }
+    std::fs::write(d.join("two-bad.jsonl"), lines.join("\n")).unwrap();
+    for _ in 0..5 {
+        let o = query(d, "two-bad.jsonl", &["--threads", "8"]);
+        expect(&o, 2, &["two-bad.jsonl:40:"]);
+    }
+    // An .npy header read as the dict it is.
+    let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 8), 'shape': (2, 8), }";
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    b.extend_from_slice(dict.as_bytes());
+    b.extend(std::iter::repeat_n(0u8, 64));
+    std::fs::write(d.join("twice.npy"), b).unwrap();
+    std::fs::copy(d.join("v.csv"), d.join("twice.csv")).unwrap();
+    expect(
+        &import(d, "db", "t", "twice", &[]),
+        2,
+        &["key 'shape' appears twice"],
+    );
+}
