@@ -423,7 +423,7 @@ impl NpyReader {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(io)?;
+        let file = crate::io::input::open(path).map_err(io)?;
         let file_len = file.metadata().map_err(io)?.len();
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut head = Vec::new();
@@ -449,7 +449,7 @@ impl NpyReader {
             }
         }
         // Re-open positioned at the data: simpler than seeking a BufReader we read ahead on.
-        let mut file = File::open(path).map_err(io)?;
+        let mut file = crate::io::input::open(path).map_err(io)?;
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(header.data_offset)).map_err(io)?;
         Ok(NpyReader {
             path: path.to_path_buf(),

@@ -73,7 +73,7 @@ struct Columns {
 impl PointsReader<crate::io::text::Guarded<std::fs::File>> {
     /// Opens `path` and checks its header.
     pub fn open(path: &Path) -> Result<Self, CsvError> {
-        let file = std::fs::File::open(path).map_err(|source| CsvError::Io {
+        let file = crate::io::input::open(path).map_err(|source| CsvError::Io {
             path: path.to_path_buf(),
             source,
         })?;

@@ -78,7 +78,7 @@ pub fn guarded<R: Read>(reader: R, max: usize) -> std::io::Result<Guarded<R>> {
 
 /// Opens `path` as a guarded text input (lines of at most [`MAX_LINE_BYTES`]).
 pub fn open(path: &Path) -> std::io::Result<Guarded<File>> {
-    guarded(File::open(path)?, MAX_LINE_BYTES)
+    guarded(super::input::open(path)?, MAX_LINE_BYTES)
 }
 
 /// The lines of a guarded input, each with its 1-based number; a line that is not UTF-8

@@ -183,7 +183,7 @@ pub fn eval_retrieval<E: Embedder>(
         match (g, o) {
             (Ok(g), Ok(o)) => {
                 let om = match (model.has_dynamic(), p.meta) {
-                    (true, Some(m)) => std::fs::read(&p.overhead)
+                    (true, Some(m)) => crate::io::input::read_whole(&p.overhead, crate::io::input::MAX_WHOLE_FILE)
                         .ok()
                         .and_then(|b| model.embed_overhead(&[&b], Some(&[m])).pop())
                         .and_then(Result::ok),

@@ -236,7 +236,8 @@ fn read_all(paths: &[PathBuf]) -> Vec<Result<Vec<u8>, String>> {
         .iter()
         .map(|p| match std::fs::metadata(p) {
             Ok(m) if !m.is_file() => Err("not a regular file".to_string()),
-            Ok(_) => std::fs::read(p).map_err(|e| e.to_string()),
+            Ok(_) => crate::io::input::read_whole(p, crate::io::input::MAX_WHOLE_FILE)
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         })
         .collect()

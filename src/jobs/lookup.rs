@@ -94,8 +94,8 @@ pub(crate) fn embed_image_file(
     path: &Path,
     overhead: bool,
 ) -> Result<Vec<f32>, JobError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| JobError::input(format!("no image file {}: {e}", path.display())))?;
+    let bytes = crate::io::input::read_whole(path, crate::io::input::MAX_WHOLE_FILE)
+        .map_err(|e| JobError::input(format!("image file {}: {e}", path.display())))?;
     let mut r = if overhead {
         model.embed_overhead(&[&bytes], None)
     } else {
@@ -239,8 +239,10 @@ pub fn read_vector(path: &Path) -> Result<Vec<f32>, JobError> {
             Err(e) => Err(JobError::input(format!("{}: {e}", path.display()))),
         };
     }
-    let text = std::fs::read_to_string(path)
+    let bytes = crate::io::input::read_whole(path, crate::io::input::MAX_WHOLE_FILE)
         .map_err(|e| JobError::input(format!("cannot read {}: {e}", path.display())))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| JobError::input(format!("{}: not UTF-8 text", path.display())))?;
     serde_json::from_str::<Vec<f32>>(&text).map_err(|e| {
         JobError::input(format!(
             "{}: expected a JSON array of numbers: {e}",

@@ -284,7 +284,8 @@ fn reencode(
         let bytes: Vec<Vec<u8>> = chunk
             .iter()
             .map(|(p, _)| {
-                std::fs::read(p).map_err(|e| JobError::runtime(format!("{}: {e}", p.display())))
+                crate::io::input::read_whole(p, crate::io::input::MAX_WHOLE_FILE)
+                    .map_err(|e| JobError::runtime(format!("{}: {e}", p.display())))
             })
             .collect::<Result<_, _>>()?;
         let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();

@@ -46,7 +46,7 @@ pub fn run(a: IngestGroundArgs) -> Result<(), CliError> {
             a.dir.display()
         )));
     }
-    if !a.meta.is_file() {
+    if !a.meta.exists() {
         return Err(CliError::input(format!(
             "no metadata CSV {}",
             a.meta.display()
