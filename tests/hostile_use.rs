@@ -922,6 +922,23 @@ fn walks_and_inputs_are_bounded() {
         a.push("--allow-outside");
         ok(d, &a);
     }
+    // A thread count from the environment is bounded like --threads.
+    let o = cmd(d, &["info", "--db", "db"])
+        .env("RAYON_NUM_THREADS", "100000")
+        .output()
+        .unwrap();
+    expect(
+        &o,
+        2,
+        &["RAYON_NUM_THREADS=\"100000\": must be a whole number in 1..="],
+    );
+    // A named pipe nobody writes to, as an input: read as empty, no hang.
+    mkfifo(&d.join("caps.fifo"));
+    let o = run(
+        d,
+        &["ingest-text", "caps.fifo", "--db", "db", "--random-weights"],
+    );
+    expect(&o, 2, &["no captions in caps.fifo"]);
     // A 17 MiB line: a clear error.
     let t2 = imported();
     let d2 = t2.path();

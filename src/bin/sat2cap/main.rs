@@ -213,6 +213,27 @@ fn parse_floats(s: &str, n: usize, what: &str) -> Result<Vec<f64>, CliError> {
     }
 }
 
+/// Sizes the shared worker pool: all cores, or `RAYON_NUM_THREADS` when it is set, which must
+/// then be in 1..=4 x the cores (a typo there must not start thousands of threads).
+fn thread_pool() -> Result<(), CliError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = match std::env::var("RAYON_NUM_THREADS") {
+        Err(_) => cores,
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=4 * cores).contains(&n) => n,
+            _ => return Err(CliError::input(format!(
+                "RAYON_NUM_THREADS={v:?}: must be a whole number in 1..={} (4 x the {cores} cores)",
+                4 * cores
+            ))),
+        },
+    };
+    // Fails only when a pool exists already, which then is the one used.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cmd = Cli::command().after_help(EXIT_CODES).mut_subcommands(|sc| {
         let help = match sc.get_after_help() {
@@ -225,7 +246,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    let result: Result<(), CliError> = match cli.command {
+    let result: Result<(), CliError> = thread_pool().and_then(|()| match cli.command {
         Command::Import(a) => import::run(a),
         Command::Query(a) => query::run(a),
         Command::Info(a) => info::run(a),
@@ -249,7 +270,7 @@ fn main() -> ExitCode {
         Command::Describe(a) => describe::run(a),
         #[cfg(feature = "encoders")]
         Command::EvalRetrieval(a) => eval_retrieval::run(a),
-    };
+    });
     let result = result.and_then(|()| output::finish().map_err(CliError::runtime));
     match result {
         Ok(()) => ExitCode::SUCCESS,
