@@ -573,11 +573,18 @@ fn reingest_skips_or_replaces_by_key() {
     .unwrap();
     let r = ok_json(&["ingest-text", caps, "--db", db, rw, "--json"]);
     assert_eq!(
-        (r["added"].as_u64(), r["present"].as_u64()),
-        (Some(4), Some(1))
+        (
+            r["added"].as_u64(),
+            r["present"].as_u64(),
+            r["repeated"].as_u64()
+        ),
+        (Some(4), Some(0), Some(1))
     );
     let out = ok(&["ingest-text", caps, "--db", db, rw]);
-    assert!(out.contains("5 already present, skipped"), "{out}");
+    assert!(
+        out.contains("4 already present, skipped") && out.contains("1 repeated in the input"),
+        "{out}"
+    );
 
     let info = ok_json(&["info", "--db", db, "--json"]);
     for (name, live) in [("overhead", 10), ("ground", 9), ("captions", 4)] {

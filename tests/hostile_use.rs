@@ -900,8 +900,8 @@ fn walks_and_inputs_are_bounded() {
         .unwrap();
     std::os::unix::fs::symlink("../secret.png", pd.join("sneaky.png")).unwrap();
     for (row, want) in [
-        ("../secret.png", "leads outside the photo folder"),
-        ("sneaky.png", "outside the photo folder"),
+        ("../secret.png", "../secret.png leads outside"),
+        ("sneaky.png", "sneaky.png resolves to"),
     ] {
         std::fs::write(
             pd.join("m.csv"),
@@ -1182,5 +1182,430 @@ fn messages_do_not_mislead() {
         &import(d, "db", "t", "twice", &[]),
         2,
         &["key 'shape' appears twice"],
+    );
+}
+
+// ---- Second round: what a held-out probe of the same classes found ---------------------
+
+#[test]
+fn outputs_never_replace_database_files_and_are_checked_first() {
+    let t = imported();
+    let d = t.path();
+    std::fs::write(
+        d.join("q.jsonl"),
+        query_line(1, 3, &vector(1, 8), serde_json::Value::Null),
+    )
+    .unwrap();
+    let before = std::fs::read(d.join("db/MANIFEST")).unwrap();
+    let seg = std::fs::read_dir(d.join("db"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .find(|n| n.ends_with(".s2seg"))
+        .unwrap();
+    for out in [
+        "db/MANIFEST".to_string(),
+        format!("db/{seg}"),
+        "db/LOCK".into(),
+    ] {
+        let o = run(
+            d,
+            &[
+                "query",
+                "--db",
+                "db",
+                "--collection",
+                "c",
+                "--batch",
+                "q.jsonl",
+                "--out",
+                &out,
+            ],
+        );
+        expect(&o, 2, &["is a file of the database in db"]);
+    }
+    assert_eq!(std::fs::read(d.join("db/MANIFEST")).unwrap(), before);
+    ok(d, &["verify", "--db", "db"]);
+    // A stray file in a database folder changes nothing for its writers.
+    std::fs::write(d.join("db/README.txt"), "notes").unwrap();
+    inputs(d, "w", 5, 8, |i, v| v[0] += i as f32);
+    let csv = std::fs::read_to_string(d.join("w.csv"))
+        .unwrap()
+        .replace("\n0,", "\n100,");
+    let csv = csv
+        .replace("\n1,", "\n101,")
+        .replace("\n2,", "\n102,")
+        .replace("\n3,", "\n103,");
+    std::fs::write(d.join("w.csv"), csv.replace("\n4,", "\n104,")).unwrap();
+    expect(&import(d, "db", "c", "w", &[]), 0, &[]);
+    assert_eq!(info(d, "db")["collections"][0]["live"], 25);
+    // The demo checks every file it writes at its top level before any work.
+    let mine = d.join("demo-out");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join(".sat2cap-demo"), "").unwrap();
+    std::os::unix::fs::symlink("../db/README.txt", mine.join("map.png")).unwrap();
+    let o = run(
+        d,
+        &[
+            "demo",
+            "--out",
+            "demo-out",
+            "--grid",
+            "2",
+            "--tile-px",
+            "32",
+        ],
+    );
+    expect(&o, 2, &["map.png", "a symlink"]);
+    assert!(!mine.join("demo.db").exists() && !mine.join("tiles").exists());
+    // A map prefix that is a folder, or ends in '/'; too many panels; a repeated hour.
+    let tdir = d.join("tiles");
+    tiles(&tdir, &[(46.50, 6.60), (46.51, 6.60)]);
+    ok(
+        d,
+        &["ingest-tiles", "tiles", "--db", "db", "--random-weights"],
+    );
+    std::fs::create_dir(d.join("maps")).unwrap();
+    for out in ["maps/", "maps"] {
+        let o = run(
+            d,
+            &["map", "x", "--db", "db", "--out", out, "--random-weights"],
+        );
+        expect(&o, 2, &["--out"]);
+    }
+    let many: Vec<String> = (0..33).map(|i| format!("p{i}")).collect();
+    let mut a: Vec<&str> = vec!["map"];
+    a.extend(many.iter().map(String::as_str));
+    a.extend_from_slice(&["--db", "db", "--out", "m", "--random-weights"]);
+    expect(&run(d, &a), 2, &["33 panels; a map holds at most 32"]);
+    let o = run(
+        d,
+        &[
+            "map",
+            "x",
+            "--hours",
+            "6,6",
+            "--db",
+            "db",
+            "--out",
+            "m",
+            "--random-weights",
+        ],
+    );
+    expect(&o, 2, &["hour 6 is given twice"]);
+    // Help and version are output too.
+    let full = || File::options().write(true).open("/dev/full").unwrap();
+    for args in [&["--help"][..], &["--version"], &["info", "--help"]] {
+        let o = cmd(d, args).stdout(full()).output().unwrap();
+        expect(&o, 1, &["cannot write the output"]);
+    }
+}
+
+#[test]
+fn csv_rows_are_whole_or_refused() {
+    let t = imported();
+    let d = t.path();
+    inputs(d, "p", 4, 8, |_, _| {});
+    let rows = "id,lat,lon,payload\n50,1,2,ok\n51,1,2,{\"a\":1,\"b\":2}\n52,1,2,x\n53,1,2,y\n";
+    std::fs::write(d.join("p.csv"), rows).unwrap();
+    let o = import(d, "db", "c", "p", &[]);
+    expect(
+        &o,
+        2,
+        &["p.csv:3: 5 fields, the header has 4 (quote a field that holds a comma)"],
+    );
+    let rows = "id,lat,lon,payload\n50,1,2,ok\n51,1,2,\"open\n52,1,2,x\n53,1,2,y\n";
+    std::fs::write(d.join("p.csv"), rows).unwrap();
+    let o = import(d, "db", "c", "p", &[]);
+    expect(
+        &o,
+        2,
+        &["p.csv:3: a field runs over several lines (an unterminated quote?)"],
+    );
+    // Quoted, the same payload is whole.
+    let rows =
+        "id,lat,lon,payload\n50,1,2,ok\n51,1,2,\"{\"\"a\"\":1,\"\"b\"\":2}\"\n52,1,2,x\n53,1,2,y\n";
+    std::fs::write(d.join("p.csv"), rows).unwrap();
+    expect(&import(d, "db", "c", "p", &[]), 0, &[]);
+    let snap = Db::open(d.join("db"), OpenOptions::read_only())
+        .unwrap()
+        .snapshot();
+    let item = snap.collection("c").unwrap().get(51).unwrap().unwrap();
+    assert_eq!(item.payload, Some(r#"{"a":1,"b":2}"#));
+}
+
+#[test]
+fn vectors_polygons_and_boxes_at_their_edges() {
+    let t = imported();
+    let d = t.path();
+    // search --vector takes what a query line takes, and names what it refuses.
+    for (v, good) in [
+        ("[3e38,3e38,3e38,3e38,3e38,3e38,3e38,3e38]", true),
+        ("[1e-45,0,0,0,0,0,0,0]", true),
+    ] {
+        std::fs::write(d.join("v.json"), format!("\u{feff}{v}")).unwrap();
+        let o = run(
+            d,
+            &[
+                "search",
+                "--db",
+                "db",
+                "--collection",
+                "c",
+                "--vector",
+                "v.json",
+                "--k",
+                "3",
+            ],
+        );
+        expect(&o, if good { 0 } else { 2 }, &[]);
+    }
+    std::fs::write(d.join("v.json"), "[1e39,0,0,0,0,0,0,1]").unwrap();
+    let o = run(
+        d,
+        &[
+            "search",
+            "--db",
+            "db",
+            "--collection",
+            "c",
+            "--vector",
+            "v.json",
+        ],
+    );
+    expect(
+        &o,
+        2,
+        &["v.json: component 0 (1e39) is outside the f32 range"],
+    );
+    // Polygons that cannot mean what they seem: refused, naming why.
+    let v = vector(1, 8);
+    for (ring, want) in [
+        (
+            serde_json::json!([[-180, 85], [0, 85], [180, 85], [180, 90], [-180, 90]]),
+            "spans exactly 180 degrees",
+        ),
+        (
+            serde_json::json!([[-170, 80], [-10, 80], [10, 80], [170, 80]]),
+            "winds around the globe",
+        ),
+        (
+            serde_json::json!([[0, 0], [0, 0], [0, 0]]),
+            "polygon has 1 distinct vertices",
+        ),
+    ] {
+        let line = query_line(1, 3, &v, serde_json::json!({ "polygon": ring }));
+        std::fs::write(d.join("poly.jsonl"), line).unwrap();
+        expect(&query(d, "poly.jsonl", &[]), 2, &["poly.jsonl:1:", want]);
+    }
+    // A box of zero width is empty whichever way it is written.
+    for b in [
+        [180.0, -10.0, -180.0, 10.0],
+        [-180.0, -10.0, -180.0, 10.0],
+        [180.0, -10.0, 180.0, 10.0],
+    ] {
+        let line = query_line(1, 3, &v, serde_json::json!({ "bbox": b }));
+        std::fs::write(d.join("box.jsonl"), line).unwrap();
+        expect(&query(d, "box.jsonl", &[]), 2, &["bounding box is empty"]);
+    }
+}
+
+#[test]
+fn ingest_inputs_are_named_and_bounded() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    // Captions repeated within one file are repeats, not "already present".
+    std::fs::write(d.join("c.txt"), "a cat\na cat\n").unwrap();
+    let r = json(&ok(
+        d,
+        &[
+            "ingest-text",
+            "c.txt",
+            "--db",
+            "db",
+            "--random-weights",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        (
+            r["added"].as_u64(),
+            r["present"].as_u64(),
+            r["repeated"].as_u64()
+        ),
+        (Some(1), Some(0), Some(1))
+    );
+    // A map, a ground lookup and a caption lookup refuse a collection of the wrong kind.
+    expect(
+        &run(
+            d,
+            &[
+                "map",
+                "x",
+                "--db",
+                "db",
+                "--collection",
+                "captions",
+                "--out",
+                "m",
+                "--random-weights",
+            ],
+        ),
+        2,
+        &["holds clip-text embeddings; a map needs sat2cap-overhead"],
+    );
+    // A photo path that climbs and comes back stays inside; one per-photo failure names its line.
+    let pd = d.join("photos");
+    std::fs::create_dir_all(pd.join("sub")).unwrap();
+    sat2cap::jobs::render_ground(sat2cap::jobs::LandClass::ALL[0], 1, 48, 32)
+        .save(pd.join("a.png"))
+        .unwrap();
+    std::fs::write(
+        pd.join("m.csv"),
+        "path,lat,lon\nsub/../a.png,1,2\nmissing.png,1,2\n",
+    )
+    .unwrap();
+    let a = [
+        "ingest-ground",
+        "photos",
+        "--meta",
+        "photos/m.csv",
+        "--db",
+        "db",
+        "--random-weights",
+    ];
+    expect(&run(d, &a), 2, &["m.csv line 3 (", "missing.png"]);
+    let mut a = a.to_vec();
+    a.push("--skip-bad");
+    let e = expect(&run(d, &a), 0, &["m.csv line 3"]);
+    assert!(!e.contains("leads outside"), "{e}");
+    // Tiles: only names that place nothing, listed; a tile side too small to be a tile.
+    let xyz = d.join("xyz");
+    std::fs::create_dir_all(xyz.join("1/2")).unwrap();
+    std::fs::write(xyz.join("1/2/0.png"), "x").unwrap();
+    expect(
+        &run(
+            d,
+            &["ingest-tiles", "xyz", "--db", "db", "--random-weights"],
+        ),
+        2,
+        &["no tiles in", "0.png: name gives no place"],
+    );
+    tiles(&d.join("t"), &[(10.0, 10.0)]);
+    expect(
+        &run(
+            d,
+            &[
+                "ingest-tiles",
+                "t",
+                "--db",
+                "db",
+                "--tile-deg",
+                "1e-300",
+                "--random-weights",
+            ],
+        ),
+        2,
+        &["--tile-deg 1e-300 outside [1e-6, 10]"],
+    );
+    // Special files as weights and as images are named for what they are, never read.
+    std::fs::create_dir_all(d.join("w/clip")).unwrap();
+    mkfifo(&d.join("w/clip/model.safetensors"));
+    let o = run(
+        d,
+        &[
+            "search",
+            "--db",
+            "db",
+            "--collection",
+            "captions",
+            "--text",
+            "x",
+            "--weights",
+            "w",
+        ],
+    );
+    expect(&o, 1, &["not a regular file"]);
+    let o = cmd(
+        d,
+        &[
+            "search",
+            "--db",
+            "db",
+            "--collection",
+            "captions",
+            "--text",
+            "x",
+        ],
+    )
+    .env("SAT2CAP_WEIGHTS", "/dev/null")
+    .output()
+    .unwrap();
+    expect(&o, 2, &["weights folder /dev/null is not a folder"]);
+    let o = run(
+        d,
+        &[
+            "search",
+            "--db",
+            "db",
+            "--collection",
+            "captions",
+            "--image",
+            "photos",
+            "--random-weights",
+        ],
+    );
+    expect(&o, 2, &["photos is a folder, not an image file"]);
+    // An evaluation reads no file outside its CSV's folder unless allowed.
+    std::fs::create_dir(d.join("ev")).unwrap();
+    std::fs::write(
+        d.join("ev/pairs.csv"),
+        "overhead,ground\n../t/10.00_10.00.png,/etc/hostname\n",
+    )
+    .unwrap();
+    let o = run(
+        d,
+        &[
+            "eval-retrieval",
+            "--pairs",
+            "ev/pairs.csv",
+            "--random-weights",
+        ],
+    );
+    expect(
+        &o,
+        2,
+        &[
+            "pairs.csv line 2: ",
+            "leads outside",
+            "--allow-outside",
+            "no usable pairs",
+        ],
+    );
+}
+
+#[test]
+fn the_first_bad_line_of_a_batch_is_named_whatever_kind_it_is() {
+    let t = imported();
+    let d = t.path();
+    let mut lines = Vec::new();
+    for i in 0..300 {
+        let dim = if i == 99 { 3 } else { 8 };
+        lines.push(query_line(i, 3, &vector(i, dim), serde_json::Value::Null));
+    }
+    lines[199] = "{bad".to_string();
+    std::fs::write(d.join("mixed.jsonl"), lines.join("\n")).unwrap();
+    for _ in 0..3 {
+        expect(
+            &query(d, "mixed.jsonl", &["--threads", "8"]),
+            2,
+            &["mixed.jsonl:100:"],
+        );
+    }
+    lines[99] = query_line(99, 3, &vector(99, 8), serde_json::Value::Null);
+    std::fs::write(d.join("mixed.jsonl"), lines.join("\n")).unwrap();
+    expect(
+        &query(d, "mixed.jsonl", &[]),
+        2,
+        &["mixed.jsonl: line 200:"],
     );
 }

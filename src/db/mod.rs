@@ -60,20 +60,23 @@ fn creates_in(path: &Path) -> Result<bool, OpenError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
         Err(e) => return Err(OpenError::io(path.display().to_string(), e)),
     };
-    let mut create = true;
+    let mut foreign = false;
     for e in entries {
         let e = e.map_err(|e| OpenError::io(path.display().to_string(), e))?;
         let name = e.file_name();
         let name = name.to_string_lossy();
         if name == storage::MANIFEST_FILE {
-            create = false;
-        } else if !storage::is_own_file(&name) {
-            return Err(OpenError::NotADatabase {
-                path: path.display().to_string(),
-            });
+            // A database: opened, whatever else the folder holds (a README, .DS_Store).
+            return Ok(false);
         }
+        foreign |= !storage::is_own_file(&name);
     }
-    Ok(create)
+    if foreign {
+        return Err(OpenError::NotADatabase {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(true)
 }
 
 impl Db {

@@ -129,10 +129,20 @@ impl ClipTokenizer {
     /// A tokenizer from Hugging Face files (`vocab.json` + `merges.txt`).
     pub fn from_files(vocab_json: &Path, merges_txt: &Path) -> Result<Self, TokenizerError> {
         let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|e| TokenizerError::Io {
+            let io = |message: String| TokenizerError::Io {
                 path: p.display().to_string(),
-                message: e.to_string(),
-            })
+                message,
+            };
+            // Only regular files (a FIFO would block, a device never end), at most 64 MiB
+            // (CLIP's vocab.json and merges.txt are 2 MiB together).
+            let meta = std::fs::metadata(p).map_err(|e| io(e.to_string()))?;
+            if !meta.is_file() {
+                return Err(io("not a regular file".into()));
+            }
+            if meta.len() > 64 << 20 {
+                return Err(io(format!("{} bytes, more than 64 MiB", meta.len())));
+            }
+            std::fs::read_to_string(p).map_err(|e| io(e.to_string()))
         };
         let encoder: HashMap<String, u32> = serde_json::from_str(&read(vocab_json)?)
             .map_err(|e| TokenizerError::Malformed(format!("vocab.json: {e}")))?;

@@ -187,10 +187,19 @@ impl std::fmt::Debug for WeightsFile {
 impl WeightsFile {
     /// Reads and validates a safetensors file.
     pub fn open(path: &Path) -> Result<Self, WeightsError> {
-        let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
+        let io = |source| WeightsError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // Only a regular file: a FIFO would block, a device (`/dev/zero`) never end.
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
         Self::from_bytes(path, bytes)
     }
 

@@ -58,6 +58,35 @@ pub fn read_whole(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Why `path` (a file named by an input, joined to the folder `dir` it is relative to)
+/// leads outside `dir`, if it does: an absolute path elsewhere, `..` climbing above `dir`
+/// (`sub/../a.jpg` stays inside), or a symlink resolving elsewhere.
+pub fn outside(dir: &Path, path: &Path) -> Option<String> {
+    use std::path::Component;
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let Ok(rel) = path.strip_prefix(&dir) else {
+        return Some(format!("{} is outside {}", path.display(), dir.display()));
+    };
+    let mut depth = 0usize;
+    for c in rel.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir if depth > 0 => depth -= 1,
+            _ => return Some(format!("{} leads outside {}", rel.display(), dir.display())),
+        }
+    }
+    match std::fs::canonicalize(path) {
+        Ok(real) if !real.starts_with(&dir) => Some(format!(
+            "{} resolves to {}, outside {}",
+            rel.display(),
+            real.display(),
+            dir.display()
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,15 @@ pub enum OutputError {
         /// What it is.
         kind: &'static str,
     },
+    /// The destination is one of the files of a database (its manifest, lock, segments or
+    /// tombstones).
+    #[error("{path} is a file of the database in {folder}: refusing to replace it")]
+    DatabaseFile {
+        /// The destination.
+        path: String,
+        /// The database folder.
+        folder: String,
+    },
     /// The destination's folder does not exist.
     #[error("output folder {0} does not exist")]
     NoFolder(String),
@@ -72,7 +81,8 @@ fn non_file_kind(path: &Path) -> Option<&'static str> {
 }
 
 /// Checks that `dest` may be written: it is missing or a regular file (not a directory,
-/// symlink, FIFO, socket or device), and its folder exists. Returns the folder.
+/// symlink, FIFO, socket or device), not one of the files of a database (a folder with a
+/// `MANIFEST`), and its folder exists. Returns the folder.
 pub fn check(dest: &Path) -> Result<PathBuf, OutputError> {
     if let Some(kind) = non_file_kind(dest) {
         return Err(OutputError::NotAFile {
@@ -86,6 +96,13 @@ pub fn check(dest: &Path) -> Result<PathBuf, OutputError> {
     };
     if !parent.is_dir() {
         return Err(OutputError::NoFolder(parent.display().to_string()));
+    }
+    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if crate::storage::is_own_file(name) && parent.join(crate::storage::MANIFEST_FILE).exists() {
+        return Err(OutputError::DatabaseFile {
+            path: dest.display().to_string(),
+            folder: parent.display().to_string(),
+        });
     }
     Ok(parent)
 }

@@ -59,6 +59,8 @@ pub struct PointsReader<R: std::io::Read> {
     path: PathBuf,
     records: csv::StringRecordsIntoIter<R>,
     cols: Columns,
+    /// Fields in the header.
+    width: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,10 +119,12 @@ impl<R: std::io::Read> PointsReader<crate::io::text::Guarded<R>> {
             time: find(&["time", "datetime", "timestamp"]),
             payload: find(&["payload"]),
         };
+        let width = headers.len();
         Ok(PointsReader {
             path: path.to_path_buf(),
             records: rdr.into_records(),
             cols,
+            width,
         })
     }
 }
@@ -160,6 +164,9 @@ impl<R: std::io::Read> Iterator for PointsReader<R> {
                     line,
                     what,
                 };
+                if let Some(why) = crate::io::text::record_problem(&rec, self.width) {
+                    return Err(bad(why));
+                }
                 let field = |i: usize, name: &str| {
                     rec.get(i)
                         .map(str::trim)

@@ -87,6 +87,32 @@ pub fn lines<R: BufRead>(r: R) -> impl Iterator<Item = (u64, std::io::Result<Str
     r.lines().enumerate().map(|(i, l)| (i as u64 + 1, l))
 }
 
+/// A CSV reader over the guarded input `path`: a header row, fields trimmed, rows may be
+/// shorter than the header (missing optional fields); see [`record_problem`] for the rows
+/// every reader refuses.
+pub fn csv_reader(path: &Path) -> std::io::Result<csv::Reader<Guarded<File>>> {
+    Ok(csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(open(path)?))
+}
+
+/// What is wrong with a record of a CSV whose header has `columns` fields, if anything:
+/// more fields than the header (an unquoted comma: the rest would be dropped), or a field
+/// that runs over several lines (an unterminated quote swallows the rest of the file).
+pub fn record_problem(rec: &csv::StringRecord, columns: usize) -> Option<String> {
+    if rec.len() > columns {
+        return Some(format!(
+            "{} fields, the header has {columns} (quote a field that holds a comma)",
+            rec.len()
+        ));
+    }
+    if rec.iter().any(|f| f.contains('\n') || f.contains('\r')) {
+        return Some("a field runs over several lines (an unterminated quote?)".into());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

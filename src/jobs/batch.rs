@@ -78,7 +78,9 @@ pub fn query_batch(
     let coll = super::collection(snap, &opts.collection)?;
     crate::io::output::check(&opts.output).map_err(output_error)?;
     let input = &opts.input;
-    let queries = read_queries(input)?;
+    // The lines before the first unreadable one; that line's error is reported unless a
+    // query before it fails (the error names the first bad line either way).
+    let (queries, unreadable) = read_queries(input)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -122,7 +124,7 @@ pub fn query_batch(
                 .collect()
         })
     };
-    if opts.warm_up {
+    if opts.warm_up && unreadable.is_none() {
         progress.begin("warm-up", Some(queries.len() as u64), Unit::Items);
         let r = pass();
         progress.end();
@@ -134,6 +136,9 @@ pub fn query_batch(
     let secs = start.elapsed().as_secs_f64();
     progress.end();
     let results = results?;
+    if let Some(e) = unreadable {
+        return Err(e);
+    }
     write_results(&opts.output, &results)?;
     let n = results.len();
     Ok(BatchReport {
@@ -151,26 +156,39 @@ pub fn max_threads() -> usize {
 }
 
 /// The queries of a JSONL file with their line numbers and filters.
-fn read_queries(input: &Path) -> Result<Vec<(u64, QueryLine, Filter)>, JobError> {
+/// A batch's queries up to its first unreadable line, and that line's error.
+type Queries = (Vec<(u64, QueryLine, Filter)>, Option<JobError>);
+
+/// The queries of a JSONL file with their line numbers and filters, up to the first line
+/// that does not parse (returned as the error beside them).
+fn read_queries(input: &Path) -> Result<Queries, JobError> {
     let file = crate::io::text::open(input)
         .map_err(|e| JobError::input(format!("{}: {e}", input.display())))?;
     let mut queries = Vec::new();
     for (no, line) in crate::io::text::lines(file) {
-        let line = line.map_err(|e| JobError::input(format!("{}:{no}: {e}", input.display())))?;
+        let bad = |e: &dyn std::fmt::Display| JobError::input(format!("{}:{no}: {e}", input.display()));
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => return Ok((queries, Some(bad(&e)))),
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let q = parse_query_line(&line, no)
-            .map_err(|e| JobError::input(format!("{}: {e}", input.display())))?;
-        let f = match &q.filter {
-            Some(f) => f
-                .to_filter()
-                .map_err(|e| JobError::input(format!("{}:{no}: {e}", input.display())))?,
+        let q = match parse_query_line(&line, no) {
+            Ok(q) => q,
+            Err(e) => {
+                let e = JobError::input(format!("{}: {e}", input.display()));
+                return Ok((queries, Some(e)));
+            }
+        };
+        let f = match q.filter.as_ref().map(|f| f.to_filter()) {
             None => Filter::new(),
+            Some(Ok(f)) => f,
+            Some(Err(e)) => return Ok((queries, Some(bad(&e)))),
         };
         queries.push((no, q, f));
     }
-    Ok(queries)
+    Ok((queries, None))
 }
 
 /// Writes the result lines to a new temporary file beside `out`, syncs it and renames it

@@ -65,6 +65,9 @@ pub struct EvalOptions {
     pub pairs: PathBuf,
     /// Gallery size: the first this many usable pairs (>= 1).
     pub gallery: usize,
+    /// Allow image paths leading outside the CSV's folder (`../`, absolute paths, symlinks
+    /// out of it); without it such a pair is skipped, never read.
+    pub allow_outside: bool,
 }
 
 /// One row of the result table.
@@ -92,17 +95,20 @@ pub struct EvalReport {
 type Skipped = (String, String);
 
 struct Pair {
+    /// Where it is listed: `FILE line N`.
+    line: String,
     overhead: PathBuf,
     ground: PathBuf,
     meta: Option<Meta>,
 }
 
-fn read_pairs(path: &Path) -> Result<(Vec<Pair>, Vec<Skipped>), JobError> {
-    let base = path.parent().unwrap_or(Path::new("."));
-    let mut r = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(path)
+fn read_pairs(path: &Path, allow_outside: bool) -> Result<(Vec<Pair>, Vec<Skipped>), JobError> {
+    let base = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let base = &std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
+    let mut r = crate::io::text::csv_reader(path)
         .map_err(|e| JobError::input(format!("cannot read {}: {e}", path.display())))?;
     let h = r
         .headers()
@@ -118,19 +124,40 @@ fn read_pairs(path: &Path) -> Result<(Vec<Pair>, Vec<Skipped>), JobError> {
     let (clat, clon, cdt) = (col("lat"), col("lon"), col("datetime"));
     let mut out = Vec::new();
     let mut bad = Vec::new();
-    for (i, rec) in r.records().enumerate() {
-        let row = format!("{} row {}", path.display(), i + 2);
+    for rec in r.records() {
         let rec = match rec {
             Ok(r) => r,
-            Err(e) => {
-                bad.push((row, e.to_string()));
-                continue;
-            }
+            Err(e) => match e.position() {
+                Some(p) => {
+                    bad.push((format!("{} line {}", path.display(), p.line()), e.to_string()));
+                    continue;
+                }
+                None => return Err(JobError::input(format!("{}: {e}", path.display()))),
+            },
         };
+        let row = format!(
+            "{} line {}",
+            path.display(),
+            rec.position().map_or(0, |p| p.line())
+        );
+        if let Some(why) = crate::io::text::record_problem(&rec, h.len()) {
+            bad.push((row, why));
+            continue;
+        }
         let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).unwrap_or("");
         if get(Some(co)).is_empty() || get(Some(cg)).is_empty() {
             bad.push((row, "empty path".to_string()));
             continue;
+        }
+        let (overhead, ground) = (base.join(get(Some(co))), base.join(get(Some(cg))));
+        if !allow_outside {
+            let why = [&overhead, &ground]
+                .iter()
+                .find_map(|p| crate::io::input::outside(base, p));
+            if let Some(why) = why {
+                bad.push((row, format!("{why} (--allow-outside allows it)")));
+                continue;
+            }
         }
         let meta = (|| {
             let t = crate::time::from_unix(crate::time::parse(get(cdt)).ok()?);
@@ -145,8 +172,9 @@ fn read_pairs(path: &Path) -> Result<(Vec<Pair>, Vec<Skipped>), JobError> {
             m.validate().ok().map(|_| m)
         })();
         out.push(Pair {
-            overhead: base.join(get(Some(co))),
-            ground: base.join(get(Some(cg))),
+            line: row,
+            overhead,
+            ground,
             meta,
         });
     }
@@ -165,7 +193,7 @@ pub fn eval_retrieval<E: Embedder>(
     if opts.gallery == 0 {
         return Err(JobError::input("the gallery must hold at least 1 pair"));
     }
-    let (pairs, mut skipped) = read_pairs(&opts.pairs)?;
+    let (pairs, mut skipped) = read_pairs(&opts.pairs, opts.allow_outside)?;
     for (what, why) in &skipped {
         progress.note(&format!("skipped {what}: {why}"));
     }
@@ -195,8 +223,8 @@ pub fn eval_retrieval<E: Embedder>(
             }
             (Err(e), _) | (_, Err(e)) => {
                 // The error names the file that failed.
-                progress.note(&format!("skipped pair: {e}"));
-                skipped.push((p.overhead.display().to_string(), e.to_string()));
+                progress.note(&format!("skipped {}: {e}", p.line));
+                skipped.push((p.line.clone(), e.to_string()));
             }
         }
         progress.advance(1);

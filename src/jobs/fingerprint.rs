@@ -234,6 +234,24 @@ pub fn check_ingest(
 }
 
 #[cfg(feature = "encoders")]
+/// Checks that collection `view` holds embeddings of `kind` when it records its model
+/// (`needed_by` names the job, for the message); a collection that records none passes.
+pub fn check_kind(
+    view: &Collection<'_>,
+    kind: EncoderKind,
+    needed_by: &str,
+) -> Result<(), JobError> {
+    match ModelFingerprint::of(view)? {
+        Some(f) if f.encoder != kind => Err(JobError::input(format!(
+            "collection '{}' holds {} embeddings; {needed_by} needs {kind} embeddings",
+            view.name(),
+            f.encoder
+        ))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(feature = "encoders")]
 /// Checks that vectors in the CLIP space `clip` (`what` says whose, e.g. "the query's text
 /// encoder") may be compared with the collection `view`. Returns a warning (to print) when the
 /// collection records no model, so that nothing can be checked.

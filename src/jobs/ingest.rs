@@ -23,8 +23,10 @@ pub struct IngestReport {
     pub added: usize,
     /// Items whose key was already present, re-encoded and replaced (`--replace`).
     pub replaced: usize,
-    /// Items whose key was already present (or repeated in the input), skipped.
+    /// Items whose key was already in the collection, skipped.
     pub present: usize,
+    /// Inputs repeating a key given earlier in the same input, skipped.
+    pub repeated: usize,
     /// Inputs that failed: `(what, why)`.
     pub failed: Vec<(String, String)>,
     /// Files skipped, and why (a name that places them nowhere, not a regular file).
@@ -99,7 +101,7 @@ impl Target {
     /// repeat within this run).
     fn slot(&mut self, key: &str, replace: bool, report: &mut IngestReport) -> Option<Slot> {
         if !self.seen.insert(key.to_string()) {
-            report.present += 1;
+            report.repeated += 1;
             return None;
         }
         match self.keys.get(key) {
@@ -316,8 +318,22 @@ pub fn ingest_tiles(
         ..IngestReport::default()
     };
     if tiles.is_empty() {
+        let mut seen: Vec<String> = report
+            .skipped
+            .iter()
+            .take(5)
+            .map(|(p, why)| format!("{p}: {why}"))
+            .collect();
+        if report.skipped.len() > 5 {
+            seen.push(format!("and {} more", report.skipped.len() - 5));
+        }
+        let listed = if seen.is_empty() {
+            String::new()
+        } else {
+            format!("; skipped: {}", seen.join("; "))
+        };
         return Err(JobError::input(format!(
-            "no tiles in {} (expected {{lat}}_{{lon}}.jpg|png or z/x/y.jpg|png)",
+            "no tiles in {} (expected {{lat}}_{{lon}}.jpg|png or z/x/y.jpg|png){listed}",
             dir.display()
         )));
     }
@@ -382,6 +398,8 @@ pub struct GroundRow {
     pub point: Point,
     /// When (unix seconds), if given.
     pub time: Option<i64>,
+    /// Where it is listed: `FILE line N`.
+    pub line: String,
 }
 
 /// Reads `path,lat,lon[,datetime]` rows (header required). Bad rows are returned as
@@ -390,12 +408,8 @@ pub fn read_ground_csv(
     csv_path: &Path,
     photo_dir: &Path,
 ) -> Result<(Vec<GroundRow>, Vec<Failure>), JobError> {
-    let input = crate::io::text::open(csv_path)
+    let mut r = crate::io::text::csv_reader(csv_path)
         .map_err(|e| JobError::input(format!("cannot read {}: {e}", csv_path.display())))?;
-    let mut r = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(input);
     let headers = r
         .headers()
         .map_err(|e| JobError::input(format!("{}: {e}", csv_path.display())))?
@@ -431,6 +445,9 @@ pub fn read_ground_csv(
         );
         let get = |c: usize| rec.get(c).unwrap_or("");
         let parsed = (|| -> Result<GroundRow, String> {
+            if let Some(why) = crate::io::text::record_problem(&rec, headers.len()) {
+                return Err(why);
+            }
             let p = get(cp);
             if p.is_empty() {
                 return Err("empty path".into());
@@ -450,6 +467,7 @@ pub fn read_ground_csv(
                 path: photo_dir.join(p),
                 point,
                 time,
+                line: line.clone(),
             })
         })();
         match parsed {
@@ -484,10 +502,10 @@ pub fn ingest_ground(
     }
     let mut rows = Vec::with_capacity(listed.len());
     for g in listed {
-        match outside(dir, &g.path) {
+        match crate::io::input::outside(dir, &g.path) {
             Some(why) if !opts.allow_outside => opts.bad(
                 &mut report,
-                g.path.display().to_string(),
+                g.line.clone(),
                 format!("{why} (--allow-outside allows it)"),
             )?,
             _ => rows.push(g),
@@ -529,7 +547,11 @@ pub fn ingest_ground(
                     };
                     target.add(db, coll, *slot, item, &mut report)?;
                 }
-                Err(e) => opts.bad(&mut report, g.path.display().to_string(), e)?,
+                Err(e) => opts.bad(
+                    &mut report,
+                    format!("{} ({})", g.line, g.path.display()),
+                    e,
+                )?,
             }
         }
         progress.advance(chunk.len() as u64);
@@ -537,28 +559,6 @@ pub fn ingest_ground(
     progress.end();
     commit(db, &target, &mut report, &model)?;
     Ok(report)
-}
-
-/// Why `path` (listed in a CSV, joined to the photo folder `dir`, canonical) leads outside
-/// `dir`, if it does: an absolute path, a `..` component, or a symlink resolving elsewhere.
-fn outside(dir: &Path, path: &Path) -> Option<String> {
-    let Ok(rel) = path.strip_prefix(dir) else {
-        return Some(format!("{} is outside the photo folder", path.display()));
-    };
-    if rel
-        .components()
-        .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
-    {
-        return Some(format!("{} leads outside the photo folder", rel.display()));
-    }
-    match std::fs::canonicalize(path) {
-        Ok(real) if !real.starts_with(dir) => Some(format!(
-            "{} resolves to {}, outside the photo folder",
-            rel.display(),
-            real.display()
-        )),
-        _ => None,
-    }
 }
 
 /// The stable key of a photo: its path under the photo folder, `/`-separated (the path as

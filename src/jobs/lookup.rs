@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::fingerprint::{check_collections, check_space, EncoderKind};
+use super::fingerprint::{check_collections, check_kind, check_space, EncoderKind};
 use super::model::Embedder;
 use super::tiles::parse_lat_lon_name;
 use super::JobError;
@@ -79,6 +79,9 @@ pub struct SearchJob {
     pub near_query_km: Option<f64>,
     /// Number of results (>= 1).
     pub k: usize,
+    /// What the searched collection must hold (photos for `ground`, captions for
+    /// `describe`), checked against the model it records; `None`: anything.
+    pub holds: Option<EncoderKind>,
 }
 
 /// What a lookup found.
@@ -94,6 +97,18 @@ pub(crate) fn embed_image_file(
     path: &Path,
     overhead: bool,
 ) -> Result<Vec<f32>, JobError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(JobError::input(format!("{} is a folder, not an image file", path.display())))
+        }
+        Ok(m) if !m.is_file() => {
+            return Err(JobError::input(format!(
+                "{} is not a regular file (a FIFO or a device), not an image file",
+                path.display()
+            )))
+        }
+        _ => {}
+    }
     let bytes = crate::io::input::read_whole(path, crate::io::input::MAX_WHOLE_FILE)
         .map_err(|e| JobError::input(format!("image file {}: {e}", path.display())))?;
     let mut r = if overhead {
@@ -126,6 +141,13 @@ pub fn search(
         return Err(JobError::input("k must be at least 1"));
     }
     let target = super::collection(snap, &job.collection)?;
+    if let Some(kind) = job.holds {
+        check_kind(&target, kind, "this lookup")?;
+    }
+    if let QueryInput::TileId { from, .. } = &job.query {
+        let tiles = super::collection(snap, from)?;
+        check_kind(&tiles, EncoderKind::Sat2capOverhead, "a tile id")?;
+    }
     let warn = |w: Option<String>| w.iter().for_each(|w| progress.note(w));
     let need = || {
         model.ok_or_else(|| JobError::input("this query needs an encoder, and none was given"))
@@ -150,7 +172,7 @@ pub fn search(
                 (EncoderKind::ClipImage, "the query's image encoder")
             };
             warn(check_space(&target, &m.fingerprint(kind).clip, what)?);
-            if !path.is_file() {
+            if !path.exists() {
                 return Err(JobError::input(format!("no image file {}", path.display())));
             }
             let v = embed_image_file(m, path, *overhead)?;
@@ -195,24 +217,19 @@ pub(crate) fn top_k(
     k: usize,
     filter: &Filter,
 ) -> Result<Vec<Match>, JobError> {
-    if query.len() != view.dim() {
-        return Err(JobError::input(format!(
-            "query has {} dimensions, collection '{}' has {}",
-            query.len(),
-            view.name(),
-            view.dim()
-        )));
-    }
-    let norm = query.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if !norm.is_finite() || norm == 0.0 {
-        return Err(JobError::input("query vector is zero or not finite"));
-    }
+    // The library checks the query (length, finite values, a norm computed in f64, so
+    // f32::MAX and subnormal components are fine), as for a batch query.
     let res = view
         .search(query)
         .k(k)
         .filter(filter.clone())
         .run()
-        .map_err(|e| JobError::input(format!("search failed: {e}")))?;
+        .map_err(|e| match e {
+            crate::QueryError::Corrupt(_) | crate::QueryError::Segment(_) => {
+                JobError::runtime(format!("collection '{}': {e}", view.name()))
+            }
+            e => JobError::input(format!("collection '{}': {e}", view.name())),
+        })?;
     Ok(res
         .hits
         .into_iter()
@@ -243,10 +260,26 @@ pub fn read_vector(path: &Path) -> Result<Vec<f32>, JobError> {
         .map_err(|e| JobError::input(format!("cannot read {}: {e}", path.display())))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| JobError::input(format!("{}: not UTF-8 text", path.display())))?;
-    serde_json::from_str::<Vec<f32>>(&text).map_err(|e| {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    // Parsed as f64 first: a number beyond the f32 range is named, not made infinite.
+    let v = serde_json::from_str::<Vec<f64>>(text).map_err(|e| {
         JobError::input(format!(
             "{}: expected a JSON array of numbers: {e}",
             path.display()
         ))
-    })
+    })?;
+    v.iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let f = x as f32;
+            if f.is_finite() {
+                Ok(f)
+            } else {
+                Err(JobError::input(format!(
+                    "{}: component {i} ({x:e}) is outside the f32 range",
+                    path.display()
+                )))
+            }
+        })
+        .collect()
 }

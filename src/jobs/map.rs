@@ -157,6 +157,10 @@ pub struct MapReport {
     pub panels: usize,
 }
 
+/// The most panels (prompts x hours) one map draws: 32 panels of 512 px make a PNG of
+/// 16,384 px, the largest image side the tool reads.
+pub const MAX_PANELS: usize = 32;
+
 /// Tiles re-encoded per batch.
 const MAP_BATCH: usize = 16;
 
@@ -176,9 +180,30 @@ pub fn map<E: Embedder>(
     if req.prompts.is_empty() {
         return Err(JobError::input("no prompt"));
     }
+    for (i, h) in req.hours.iter().enumerate() {
+        if req.hours[..i].contains(h) {
+            return Err(JobError::input(format!("hour {h} is given twice")));
+        }
+    }
+    for (i, p) in req.prompts.iter().enumerate() {
+        if req.prompts[..i].contains(p) {
+            return Err(JobError::input(format!("prompt \"{p}\" is given twice")));
+        }
+    }
+    let panels = req.prompts.len() * req.hours.len().max(1);
+    if panels > MAX_PANELS {
+        return Err(JobError::input(format!(
+            "{} prompt(s) x {} hour(s) = {panels} panels; a map holds at most {MAX_PANELS} \
+             (panels of 512 px side by side: at most {} px wide)",
+            req.prompts.len(),
+            req.hours.len().max(1),
+            MAX_PANELS * 512
+        )));
+    }
     super::map_files::check_map_outputs(&req.out)?;
     let dynamic = req.time.is_some() || !req.hours.is_empty();
     let view = super::collection(snap, &req.collection)?;
+    super::fingerprint::check_kind(&view, EncoderKind::Sat2capOverhead, "a map")?;
     let tiles = region_tiles(&view, req.bbox.as_ref())?;
     let metas = if dynamic {
         tile_times(&view, &tiles, req.time)?

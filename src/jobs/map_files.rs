@@ -137,6 +137,18 @@ impl MapFiles {
 /// Checks that the four outputs of `prefix` can be written (a folder that exists, no
 /// destination that is not a regular file) before a map's work begins.
 pub fn check_map_outputs(prefix: &Path) -> Result<(), JobError> {
+    let shown = prefix.display().to_string();
+    if shown.ends_with('/') || prefix.file_name().is_none() {
+        return Err(JobError::input(format!(
+            "--out {shown}: a map's outputs are PREFIX.png, .geojson, .csv and .pgw: give a \
+             file prefix, not a folder"
+        )));
+    }
+    if std::fs::symlink_metadata(prefix).is_ok_and(|m| !m.is_file()) {
+        return Err(JobError::input(format!(
+            "--out {shown} exists and is not a regular file: give a new file prefix"
+        )));
+    }
     for p in MapFiles::at(prefix, 0, 0).paths() {
         crate::io::output::check(p).map_err(output_error)?;
     }

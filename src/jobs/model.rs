@@ -233,10 +233,11 @@ impl Model {
         };
         if let Some(dir) = &opts.weights {
             if !dir.is_dir() {
-                return Err(JobError::input(format!(
-                    "weights folder {} does not exist",
-                    dir.display()
-                )));
+                return Err(JobError::input(if dir.exists() {
+                    format!("weights folder {} is not a folder", dir.display())
+                } else {
+                    format!("weights folder {} does not exist", dir.display())
+                }));
             }
             let encoders = Encoders::load_with_config(dir, opts.device, cfg).map_err(|e| {
                 JobError::runtime(format!("loading weights from {}: {e}", dir.display()))

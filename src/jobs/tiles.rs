@@ -115,6 +115,9 @@ fn xyz_of(root: &Path, path: &Path) -> Option<Footprint> {
     xyz_footprint(z, x, y)
 }
 
+/// The smallest tile side accepted: 1e-6 degree (about 0.1 m).
+pub const MIN_TILE_DEG: f64 = 1e-6;
+
 /// A file a scan skipped, and why.
 pub type Skipped = (PathBuf, &'static str);
 
@@ -233,8 +236,12 @@ pub fn scan_tiles(
         }
     }
     let deg = match tile_deg {
-        Some(d) if d.is_finite() && d > 0.0 && d <= 10.0 => d,
-        Some(d) => return Err(JobError::input(format!("tile side {d} degrees outside (0, 10]"))),
+        Some(d) if d.is_finite() && (MIN_TILE_DEG..=10.0).contains(&d) => d,
+        Some(d) => {
+            return Err(JobError::input(format!(
+                "tile side {d} degrees outside [{MIN_TILE_DEG}, 10]"
+            )))
+        }
         None => infer_spacing(&pending.iter().map(|(_, c)| *c).collect::<Vec<_>>()),
     };
     for (p, c) in pending {

@@ -73,9 +73,22 @@ pub enum QueryError {
     /// Radius negative or not finite.
     #[error("radius {0} km is not a finite number >= 0")]
     Radius(f64),
-    /// A polygon ring with fewer than 3 vertices.
-    #[error("polygon has {0} vertices, needs at least 3")]
+    /// A polygon ring with fewer than 3 distinct vertices.
+    #[error("polygon has {0} distinct vertices, needs at least 3")]
     PolygonTooSmall(usize),
+    /// A polygon edge (ending at vertex `0`, counted from 0; the ring's length for the
+    /// closing edge) spans exactly 180 degrees of longitude, so its direction is ambiguous.
+    #[error(
+        "polygon edge to vertex {0} spans exactly 180 degrees of longitude: its direction is \
+         ambiguous (add a vertex on the way)"
+    )]
+    PolygonHalfTurn(usize),
+    /// A polygon ring that winds around the globe (it encloses a pole).
+    #[error(
+        "polygon ring winds around the globe (it encloses a pole): a lon/lat ring cannot; for \
+         a polar cap use a box up to latitude 90"
+    )]
+    PolygonAroundPole,
     /// `t0 > t1`.
     #[error("time range is inverted: {t0} > {t1}")]
     TimeRange {

@@ -110,8 +110,13 @@ impl Directory for FsDirectory {
             .write(true)
             .create_new(true)
             .open(self.path(name))?;
-        f.write_all(data)?;
-        f.flush()
+        // A failed write (a full disk) leaves no partial file behind.
+        if let Err(e) = f.write_all(data).and_then(|()| f.flush()) {
+            drop(f);
+            let _ = std::fs::remove_file(self.path(name));
+            return Err(e);
+        }
+        Ok(())
     }
 
     fn sync(&self, name: &str) -> io::Result<()> {

@@ -53,6 +53,7 @@ pub fn run(a: DescribeArgs) -> Result<(), CliError> {
         filter: Filter::new(),
         near_query_km: None,
         k: a.k,
+        holds: Some(sat2cap::jobs::EncoderKind::ClipText),
     };
     let hits = run_search(&snap, &job, &a.model, true)?;
     let caps: Vec<Caption> = hits

@@ -15,7 +15,8 @@ use crate::CliError;
 #[derive(Args, Debug)]
 #[command(
     after_help = "pairs.csv: header overhead,ground[,lat,lon,datetime]; paths relative to the CSV's
-folder. A bad row or unreadable image drops that pair (reported); the rest go on.
+folder; a path leading outside it is skipped unless --allow-outside. A bad row or
+unreadable image drops that pair (reported with its CSV line); the rest go on.
 
 Examples:
   sat2cap eval-retrieval --pairs pairs.csv --weights ~/sat2cap-weights
@@ -28,6 +29,9 @@ pub struct EvalArgs {
     /// Gallery size (the first N valid pairs).
     #[arg(long, default_value_t = 10_000)]
     gallery: usize,
+    /// Allow image paths leading outside the CSV's folder (`../`, absolute, symlinks out).
+    #[arg(long)]
+    allow_outside: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -43,6 +47,7 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
     let opts = EvalOptions {
         pairs: a.pairs.clone(),
         gallery: a.gallery,
+        allow_outside: a.allow_outside,
     };
     let r = eval_retrieval(|| Ok(a.model.load(a.json)?), &opts, &bars())?;
     if a.json {

@@ -52,6 +52,7 @@ pub fn run(a: GroundArgs) -> Result<(), CliError> {
         filter: Filter::new(),
         near_query_km: a.radius_km,
         k: a.k,
+        holds: Some(sat2cap::jobs::EncoderKind::ClipImage),
     };
     let hits = run_search(&snap, &job, &a.model, true)?;
     print_matches(&hits, a.json)

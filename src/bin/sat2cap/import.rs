@@ -93,11 +93,14 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
         out!("{v}");
     }
     let graph = match (r.graph_segments, r.segments) {
+        (_, 0) => "no segments (no rows)".to_string(),
         (g, n) if g == n => "with its HNSW graph".to_string(),
         (0, _) => "no HNSW graph (too few rows: exact scans)".to_string(),
         (g, n) => format!("HNSW graph in {g} of {n} segments"),
     };
-    let int8 = if r.int8_segments == r.segments {
+    let int8 = if r.segments == 0 {
+        "nothing stored"
+    } else if r.int8_segments == r.segments {
         "int8 copy"
     } else if r.int8_segments == 0 {
         "no int8 copy"

@@ -50,9 +50,17 @@ pub fn run(a: IngestTilesArgs) -> Result<(), CliError> {
     }
     if let Some(d) = a
         .tile_deg
-        .filter(|d| !(d.is_finite() && *d > 0.0 && *d <= 10.0))
+        .filter(|d| !(d.is_finite() && (1e-6..=10.0).contains(d)))
     {
-        return Err(CliError::input(format!("--tile-deg {d} outside (0, 10]")));
+        return Err(CliError::input(format!(
+            "--tile-deg {} outside [1e-6, 10]",
+            // Tiny and huge values in scientific notation, as they were most likely typed.
+            if d != 0.0 && !(1e-4..1e6).contains(&d.abs()) {
+                format!("{d:e}")
+            } else {
+                d.to_string()
+            }
+        )));
     }
     let opts = TileOptions {
         common: a.common.flags.options(a.collection),

@@ -187,10 +187,13 @@ pub fn finish_ingest(r: &IngestReport, what: &str, json: bool) -> Result<(), Cli
                 r.present
             ));
         }
+        if r.repeated > 0 {
+            line.push_str(&format!("; {} repeated in the input, skipped", r.repeated));
+        }
         line.push_str(&format!("; {} failed", r.failed.len()));
         out!("{line}");
     }
-    if r.added + r.replaced + r.present == 0 {
+    if r.added + r.replaced + r.present + r.repeated == 0 {
         return Err(CliError::input(format!("no {what} could be added")));
     }
     Ok(())

@@ -221,10 +221,12 @@ fn thread_pool() -> Result<(), CliError> {
         Err(_) => cores,
         Ok(v) => match v.trim().parse::<usize>() {
             Ok(n) if (1..=4 * cores).contains(&n) => n,
-            _ => return Err(CliError::input(format!(
+            _ => {
+                return Err(CliError::input(format!(
                 "RAYON_NUM_THREADS={v:?}: must be a whole number in 1..={} (4 x the {cores} cores)",
                 4 * cores
-            ))),
+            )))
+            }
         },
     };
     // Fails only when a pool exists already, which then is the one used.
@@ -242,8 +244,23 @@ fn main() -> ExitCode {
         };
         sc.after_help(help)
     });
-    let cli = match Cli::from_arg_matches(&cmd.get_matches()) {
+    let parsed = cmd
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
+        // Help and version go to stdout: a failed write there is exit 1, like any output.
+        Err(e) if !e.use_stderr() => {
+            let text = e.render().to_string();
+            output::line(text.trim_end_matches('\n'));
+            return match output::finish() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(m) => {
+                    output::err_line(&format!("sat2cap: {m}"));
+                    ExitCode::from(1)
+                }
+            };
+        }
         Err(e) => e.exit(),
     };
     let result: Result<(), CliError> = thread_pool().and_then(|()| match cli.command {

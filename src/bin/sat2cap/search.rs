@@ -36,7 +36,7 @@ pub struct SearchArgs {
     /// Encode --image as an overhead tile (Sat2Cap) instead of a ground photo.
     #[arg(long)]
     overhead_image: bool,
-    /// Query vector: a .npy file (first row) or a JSON array.
+    /// Query vector: a .npy file (its first row), or a file holding a JSON array of numbers.
     #[arg(long, group = "q")]
     vector: Option<PathBuf>,
     /// Only items inside W,S,E,N (degrees; W > E crosses the antimeridian).
@@ -89,6 +89,7 @@ pub fn run(a: SearchArgs) -> Result<(), CliError> {
         filter,
         near_query_km: None,
         k: a.k,
+        holds: None,
     };
     let hits = run_search(&snap, &job, &a.model, a.json)?;
     print_matches(&hits, a.json)

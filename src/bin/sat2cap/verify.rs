@@ -9,8 +9,9 @@ use crate::progress::{Bars, Notes};
 use crate::CliError;
 
 /// Check the manifest, tombstones and every segment: checksums of every section, format
-/// invariants (ids increasing, valid points, finite vectors, payload offsets) and the HNSW
-/// graph sections. Exits 1 on the first failure.
+/// invariants (ids increasing, valid points, finite unit-length vectors, payload offsets),
+/// the HNSW graph sections and the int8 copy against the vectors it copies. Exits 1 on the
+/// first failure.
 #[derive(Args)]
 #[command(after_help = "Examples:
   sat2cap verify --db ./db

@@ -103,6 +103,11 @@ pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoRepor
     };
     let out = &opts.out;
     claim_folder(out)?;
+    // Every file the demo writes at the top of its folder, checked before any work.
+    super::map_files::check_map_outputs(&out.join("map"))?;
+    for name in ["pairs.csv", "captions.txt"] {
+        crate::io::output::check(&out.join(name)).map_err(super::map_files::output_error)?;
+    }
 
     let t = Instant::now();
     let model = Model::load(&opts.model)?;

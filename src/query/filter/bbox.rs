@@ -31,7 +31,14 @@ impl BBox {
         if south > north {
             return Err(QueryError::InvertedBBox { south, north });
         }
-        if south == north || west == east {
+        // Width measured eastward from west to east, across the antimeridian when
+        // west > east: [180, .., -180, ..] is as empty as [10, .., 10, ..].
+        let width = if west <= east {
+            east - west
+        } else {
+            east + 360.0 - west
+        };
+        if south == north || width == 0.0 {
             return Err(QueryError::EmptyBBox);
         }
         let r = |lon_min, lon_max| Rect {

@@ -27,22 +27,34 @@ impl Polygon {
     /// Validates a ring of at least 3 `(lon, lat)` vertices (the closing vertex may be
     /// repeated or omitted); latitudes in `[-90, 90]`, longitudes finite.
     pub fn new(ring: &[(f64, f64)]) -> Result<Polygon, QueryError> {
+        // The signed longitude step from `a` to `b` the shorter way round.
+        let step = |a: f64, b: f64| {
+            let mut d = b - a;
+            d -= 360.0 * (d / 360.0).round();
+            d
+        };
         let mut v: Vec<(f64, f64)> = Vec::with_capacity(ring.len());
-        for &(lon, lat) in ring {
+        for (i, &(lon, lat)) in ring.iter().enumerate() {
             check_lat(lat)?;
             if !lon.is_finite() {
                 return Err(QueryError::Longitude(lon));
             }
             let lon = crate::geo::wrap_lon(lon);
             let lon = match v.last() {
-                Some(&(prev, _)) => {
-                    let mut d = lon - prev;
-                    d -= 360.0 * (d / 360.0).round();
+                Some(&(prev, plat)) => {
+                    let d = step(prev, lon);
+                    // Half a turn either way: which way the edge goes is a guess.
+                    if d.abs() == 180.0 && plat.abs() != 90.0 && lat.abs() != 90.0 {
+                        return Err(QueryError::PolygonHalfTurn(i));
+                    }
                     prev + d
                 }
                 None => lon,
             };
-            v.push((lon, lat));
+            // Repeated vertices add nothing.
+            if v.last() != Some(&(lon, lat)) {
+                v.push((lon, lat));
+            }
         }
         if v.len() > 1 {
             let (f, l) = (v[0], v[v.len() - 1]);
@@ -52,6 +64,17 @@ impl Polygon {
         }
         if v.len() < 3 {
             return Err(QueryError::PolygonTooSmall(v.len()));
+        }
+        // Around the ring and back to its start: a ring that winds round the globe encloses
+        // a pole, which a lon/lat ring cannot describe (its inside would be the band it
+        // traces).
+        let (first, last) = (v[0], v[v.len() - 1]);
+        let back = step(last.0, first.0);
+        if back.abs() == 180.0 && first.1.abs() != 90.0 && last.1.abs() != 90.0 {
+            return Err(QueryError::PolygonHalfTurn(v.len()));
+        }
+        if (last.0 + back - first.0).abs() > 180.0 {
+            return Err(QueryError::PolygonAroundPole);
         }
         let lon_min = v.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
         let lon_max = v.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);

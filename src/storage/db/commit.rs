@@ -179,7 +179,10 @@ impl Store {
         let file = segment_file_name(file_no);
         let d = &*self.dir;
         let io = |e| CommitError::io(d.describe(&file), e);
-        d.write(&file, &bytes).map_err(io)?;
+        if let Err(e) = d.write(&file, &bytes) {
+            let _ = d.remove(&file);
+            return Err(io(e));
+        }
         if let Err(e) = d.sync(&file) {
             let _ = d.remove(&file);
             return Err(io(e));
@@ -316,18 +319,30 @@ impl Store {
             let desc = d.describe(name);
             move |e| CommitError::io(desc, e)
         };
+        // Before the rename nothing refers to the new files: a failure removes them (a full
+        // disk keeps no partial segment).
+        let undo = |e: CommitError| {
+            for (name, _) in &files {
+                let _ = d.remove(name);
+            }
+            let _ = d.remove(MANIFEST_TMP_FILE);
+            e
+        };
         for (name, bytes) in &files {
-            d.write(name, bytes).map_err(io(name))?;
+            d.write(name, bytes).map_err(io(name)).map_err(undo)?;
         }
         for (name, _) in &files {
-            d.sync(name).map_err(io(name))?;
+            d.sync(name).map_err(io(name)).map_err(undo)?;
         }
         // Reads the new files back through the directory and validates them.
-        let snap = build_snapshot(d, m.clone(), Some(&self.snapshot()))?;
-        d.sync_dir().map_err(io(""))?;
+        let snap = build_snapshot(d, m.clone(), Some(&self.snapshot())).map_err(|e| undo(e.into()))?;
+        d.sync_dir().map_err(io("")).map_err(undo)?;
         d.write(MANIFEST_TMP_FILE, &m.encode())
-            .map_err(io(MANIFEST_TMP_FILE))?;
-        d.sync(MANIFEST_TMP_FILE).map_err(io(MANIFEST_TMP_FILE))?;
+            .map_err(io(MANIFEST_TMP_FILE))
+            .map_err(undo)?;
+        d.sync(MANIFEST_TMP_FILE)
+            .map_err(io(MANIFEST_TMP_FILE))
+            .map_err(undo)?;
         // From here on the new manifest may be on disk: a failure poisons the writer.
         self.poisoned = true;
         d.rename(MANIFEST_TMP_FILE, MANIFEST_FILE)
