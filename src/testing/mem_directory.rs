@@ -32,6 +32,8 @@ struct MemState {
     ops: u64,
     crash_at: Option<u64>,
     crashed: bool,
+    /// The operation that fails once, as on a full disk (the others go on).
+    fail_once: Option<u64>,
     locked: bool,
     log: Vec<String>,
 }
@@ -46,6 +48,10 @@ pub struct MemDirectory {
 
 fn injected() -> io::Error {
     io::Error::other("injected crash")
+}
+
+fn full() -> io::Error {
+    io::Error::new(io::ErrorKind::StorageFull, "injected full disk")
 }
 
 impl MemDirectory {
@@ -68,6 +74,15 @@ impl MemDirectory {
         s.ops = 0;
         s.crash_at = op;
         s.crashed = false;
+    }
+
+    /// The mutating operation with index `op` (0-based, counted from now on) fails once with
+    /// `StorageFull`, as on a full disk: a `write` leaves half the bytes behind; every other
+    /// operation succeeds.
+    pub fn fail_once_at(&self, op: u64) {
+        let mut s = self.lock();
+        s.ops = 0;
+        s.fail_once = Some(op);
     }
 
     /// Number of mutating operations since the last [`crash_at`](MemDirectory::crash_at).
@@ -142,6 +157,10 @@ impl MemDirectory {
             s.crashed = true;
             return Err(injected());
         }
+        if s.fail_once == Some(n) {
+            s.fail_once = None;
+            return Err(full());
+        }
         let out = f(&mut s)?;
         s.log.push(what);
         Ok(out)
@@ -160,15 +179,25 @@ impl Directory for MemDirectory {
     }
 
     fn write(&self, name: &str, data: &[u8]) -> io::Result<()> {
-        self.op(format!("write {name}"), |s| {
+        let put = |s: &mut MemState, data: &[u8]| {
             s.inodes.push(Inode {
                 data: Arc::new(AlignedBytes::from_slice(data)),
                 durable: None,
             });
             let ino = s.inodes.len() - 1;
             s.entries.insert(name.to_string(), ino);
+        };
+        let r = self.op(format!("write {name}"), |s| {
+            put(s, data);
             Ok(())
-        })
+        });
+        if let Err(e) = &r {
+            if e.kind() == io::ErrorKind::StorageFull {
+                // The disk filled up half-way through.
+                put(&mut self.lock(), &data[..data.len() / 2]);
+            }
+        }
+        r
     }
 
     fn sync(&self, name: &str) -> io::Result<()> {
