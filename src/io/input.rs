@@ -4,11 +4,11 @@
 //! endless pipe is an error, not an allocation that grows until the machine gives out).
 
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 /// The largest file [`read_whole`] reads by default: 256 MiB (an image of the largest size
 /// the encoders take is smaller).
+#[cfg(feature = "encoders")]
 pub const MAX_WHOLE_FILE: u64 = 256 << 20;
 
 /// Opens `path` for reading without blocking on a FIFO that has no writer.
@@ -39,6 +39,7 @@ pub fn open(path: &Path) -> std::io::Result<File> {
 }
 
 /// Reads all of `path` (opened with [`open`]), refusing more than `max` bytes.
+#[cfg(feature = "encoders")]
 pub fn read_whole(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     let file = open(path)?;
     if file.metadata()?.is_dir() {
@@ -48,7 +49,7 @@ pub fn read_whole(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
         ));
     }
     let mut bytes = Vec::new();
-    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, max.saturating_add(1)), &mut bytes)?;
     if bytes.len() as u64 > max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -61,6 +62,7 @@ pub fn read_whole(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
 /// Why `path` (a file named by an input, joined to the folder `dir` it is relative to)
 /// leads outside `dir`, if it does: an absolute path elsewhere, `..` climbing above `dir`
 /// (`sub/../a.jpg` stays inside), or a symlink resolving elsewhere.
+#[cfg(feature = "encoders")]
 pub fn outside(dir: &Path, path: &Path) -> Option<String> {
     use std::path::Component;
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
@@ -87,7 +89,7 @@ pub fn outside(dir: &Path, path: &Path) -> Option<String> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "encoders"))]
 mod tests {
     use super::*;
 

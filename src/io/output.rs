@@ -234,6 +234,7 @@ pub fn commit_all(mut staged: Vec<Staged>) -> Result<(), OutputError> {
 }
 
 /// Writes `bytes` to `dest` whole or not at all (a [`Staged`] output).
+#[cfg(feature = "encoders")]
 pub fn write_whole(dest: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     let mut s = Staged::new(dest)?;
     s.write_all(bytes)?;

@@ -90,6 +90,7 @@ pub fn lines<R: BufRead>(r: R) -> impl Iterator<Item = (u64, std::io::Result<Str
 /// A CSV reader over the guarded input `path`: a header row, fields trimmed, rows may be
 /// shorter than the header (missing optional fields); see [`record_problem`] for the rows
 /// every reader refuses.
+#[cfg(feature = "encoders")]
 pub fn csv_reader(path: &Path) -> std::io::Result<csv::Reader<Guarded<File>>> {
     Ok(csv::ReaderBuilder::new()
         .flexible(true)

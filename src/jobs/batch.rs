@@ -24,7 +24,7 @@ pub struct BatchOptions {
     /// the same folder and renamed at the end (a destination that is not a regular file is
     /// refused).
     pub output: PathBuf,
-    /// Worker threads (`None`: all cores; at most [`max_threads`]).
+    /// Worker threads (`None`: all cores; at most 4 x the cores).
     pub threads: Option<usize>,
     /// Exact scans (recall 1.0) instead of graph walks.
     pub exact: bool,

@@ -582,7 +582,7 @@ pub const MAX_CAPTION_BYTES: usize = 4096;
 
 /// The captions of a caption-bank file: one per non-empty line, `#` lines are comments (a
 /// byte-order mark at the start is dropped). A line that is not UTF-8 or longer than
-/// [`MAX_CAPTION_BYTES`] is an error naming it.
+/// 4096 bytes is an error naming it.
 pub fn read_captions(path: &Path) -> Result<Vec<String>, JobError> {
     let input = crate::io::text::open(path)
         .map_err(|e| JobError::input(format!("cannot read {}: {e}", path.display())))?;

@@ -47,8 +47,8 @@ impl std::fmt::Display for MapFiles {
 
 /// Writes `PREFIX.{png,geojson,csv,pgw}` for `panels` (caption, cells). With `tiles` (images
 /// in the cells' order) the colours are blended over them. All four or none: each is written
-/// to a new temporary file beside it and renamed at the end (see [`check_map_outputs`] for
-/// the destinations refused).
+/// to a new temporary file beside it and renamed at the end; a destination that is not a
+/// regular file, or one of a database's files, is refused before anything is written.
 pub fn write_map(
     prefix: &Path,
     title: &str,
@@ -136,6 +136,7 @@ impl MapFiles {
 
 /// Checks that the four outputs of `prefix` can be written (a folder that exists, no
 /// destination that is not a regular file) before a map's work begins.
+#[cfg(feature = "encoders")]
 pub fn check_map_outputs(prefix: &Path) -> Result<(), JobError> {
     let shown = prefix.display().to_string();
     if shown.ends_with('/') || prefix.file_name().is_none() {

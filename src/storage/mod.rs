@@ -21,15 +21,16 @@ mod segment;
 mod snapshot;
 mod tombstone;
 
-pub use db::{
-    check_item, valid_collection_name, NewItem, RowOrder, Store, StoreOptions, MAX_PAYLOAD_BYTES,
-};
+pub use db::{NewItem, RowOrder, Store, StoreOptions, MAX_PAYLOAD_BYTES};
 pub use manifest::{is_own_file, MANIFEST_FILE};
 pub use directory::{Directory, FsDirectory};
 pub use error::{CommitError, CorruptError, OpenError, ReadError, WriteError};
-pub use segment::{
-    ExtraSections, SectionBuildError, SectionBuilder, Segment, MAX_DIM, UNIT_TOLERANCE,
-};
+pub use segment::{ExtraSections, SectionBuildError, SectionBuilder, Segment, UNIT_TOLERANCE};
+// What the jobs check before they write (an import checks every row first).
+#[cfg(any(feature = "jobs", feature = "testing"))]
+pub use db::{check_item, valid_collection_name};
+#[cfg(any(feature = "jobs", feature = "testing"))]
+pub use segment::MAX_DIM;
 pub use snapshot::{CollectionView, Item, SegmentView, Snapshot};
 
 // The file formats' constants and codecs, for the white-box tests and the fuzz targets.

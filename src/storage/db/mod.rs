@@ -168,6 +168,7 @@ pub fn valid_collection_name(name: &str) -> bool {
 }
 
 /// Checks an item as [`Store::add`] would for a collection of dimension `dim`.
+#[cfg(any(feature = "jobs", feature = "testing"))]
 pub fn check_item(dim: usize, item: &NewItem<'_>) -> Result<(), WriteError> {
     prepare(dim, item).map(|_| ())
 }
