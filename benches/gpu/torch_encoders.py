@@ -6,7 +6,7 @@ CLIPConfig (= openai/clip-vit-base-patch32 shapes) with random weights, eager at
 torch.inference_mode, on one device. Per (dtype, batch): 3 warm-up batches, then the mean
 of 10 timed batches (torch.cuda.synchronize around each). Images: random 224 px pixel
 tensors (no preprocessing); texts: 77 random token ids with the end token last.
-Prints the same table as examples/bench_encoders.rs.
+Prints the same table as benches/encoders.rs (`cargo run --release -p sat2cap-bench --features encoders --bin bench_encoders`).
 
     python benches/gpu/torch_encoders.py [--device cuda] [--dtypes f32,f16] [--batches 1,32,256]
 """

@@ -87,15 +87,74 @@ pub fn lines<R: BufRead>(r: R) -> impl Iterator<Item = (u64, std::io::Result<Str
     r.lines().enumerate().map(|(i, l)| (i as u64 + 1, l))
 }
 
-/// A CSV reader over the guarded input `path`: a header row, fields trimmed, rows may be
-/// shorter than the header (missing optional fields); see [`record_problem`] for the rows
-/// every reader refuses.
+/// A CSV file with a header row over the guarded input: fields trimmed, rows may be
+/// shorter than the header (missing optional fields). Each row is named `FILE line N`;
+/// rows that [`record_problem`] refuses, or that the reader cannot parse, are reported
+/// with that name and reading goes on.
 #[cfg(feature = "encoders")]
-pub fn csv_reader(path: &Path) -> std::io::Result<csv::Reader<Guarded<File>>> {
-    Ok(csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(open(path)?))
+pub struct CsvTable {
+    path: std::path::PathBuf,
+    header: csv::StringRecord,
+    reader: csv::Reader<Guarded<File>>,
+}
+
+#[cfg(feature = "encoders")]
+impl CsvTable {
+    /// Opens `path` and reads its header; the error is one line naming the file.
+    pub fn open(path: &Path) -> Result<CsvTable, String> {
+        let file = open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(file);
+        let header = reader
+            .headers()
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .clone();
+        Ok(CsvTable {
+            path: path.to_path_buf(),
+            header,
+            reader,
+        })
+    }
+
+    /// The index of the column named `name` (ASCII case ignored).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h.eq_ignore_ascii_case(name))
+    }
+
+    /// Calls `row` with each record and its name (`FILE line N`); a record that cannot be
+    /// read, has a [`record_problem`] or that `row` refuses (`Err(why)`) is returned in the
+    /// list of `(name, why)`. An I/O error (or a line over the limit) ends the reading: the
+    /// rest of the file cannot be read, so it is the error.
+    pub fn rows(
+        mut self,
+        mut row: impl FnMut(&str, &csv::StringRecord) -> Result<(), String>,
+    ) -> Result<Vec<(String, String)>, String> {
+        let file = self.path.display().to_string();
+        let mut bad = Vec::new();
+        for rec in self.reader.records() {
+            let rec = match rec {
+                Ok(r) => r,
+                Err(e) => match e.position() {
+                    Some(p) => {
+                        bad.push((format!("{file} line {}", p.line()), e.to_string()));
+                        continue;
+                    }
+                    None => return Err(format!("{file}: {e}")),
+                },
+            };
+            let name = format!("{file} line {}", rec.position().map_or(0, |p| p.line()));
+            let verdict = match record_problem(&rec, self.header.len()) {
+                Some(why) => Err(why),
+                None => row(&name, &rec),
+            };
+            if let Err(why) = verdict {
+                bad.push((name, why));
+            }
+        }
+        Ok(bad)
+    }
 }
 
 /// What is wrong with a record of a CSV whose header has `columns` fields, if anything:

@@ -108,76 +108,51 @@ fn read_pairs(path: &Path, allow_outside: bool) -> Result<(Vec<Pair>, Vec<Skippe
         _ => Path::new("."),
     };
     let base = &std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
-    let mut r = crate::io::text::csv_reader(path)
-        .map_err(|e| JobError::input(format!("cannot read {}: {e}", path.display())))?;
-    let h = r
-        .headers()
-        .map_err(|e| JobError::input(format!("{}: {e}", path.display())))?
-        .clone();
-    let col = |n: &str| h.iter().position(|x| x.eq_ignore_ascii_case(n));
-    let (Some(co), Some(cg)) = (col("overhead"), col("ground")) else {
+    let table = crate::io::text::CsvTable::open(path).map_err(JobError::input)?;
+    let (Some(co), Some(cg)) = (table.column("overhead"), table.column("ground")) else {
         return Err(JobError::input(format!(
             "{}: header must name overhead,ground[,lat,lon,datetime]",
             path.display()
         )));
     };
-    let (clat, clon, cdt) = (col("lat"), col("lon"), col("datetime"));
+    let (clat, clon, cdt) = (table.column("lat"), table.column("lon"), table.column("datetime"));
     let mut out = Vec::new();
-    let mut bad = Vec::new();
-    for rec in r.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => match e.position() {
-                Some(p) => {
-                    bad.push((format!("{} line {}", path.display(), p.line()), e.to_string()));
-                    continue;
-                }
-                None => return Err(JobError::input(format!("{}: {e}", path.display()))),
-            },
-        };
-        let row = format!(
-            "{} line {}",
-            path.display(),
-            rec.position().map_or(0, |p| p.line())
-        );
-        if let Some(why) = crate::io::text::record_problem(&rec, h.len()) {
-            bad.push((row, why));
-            continue;
-        }
-        let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).unwrap_or("");
-        if get(Some(co)).is_empty() || get(Some(cg)).is_empty() {
-            bad.push((row, "empty path".to_string()));
-            continue;
-        }
-        let (overhead, ground) = (base.join(get(Some(co))), base.join(get(Some(cg))));
-        if !allow_outside {
-            let why = [&overhead, &ground]
-                .iter()
-                .find_map(|p| crate::io::input::outside(base, p));
-            if let Some(why) = why {
-                bad.push((row, format!("{why} (--allow-outside allows it)")));
-                continue;
+    let bad = table
+        .rows(|row, rec| {
+            let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).unwrap_or("");
+            if get(Some(co)).is_empty() || get(Some(cg)).is_empty() {
+                return Err("empty path".to_string());
             }
-        }
-        let meta = (|| {
-            let t = crate::time::from_unix(crate::time::parse(get(cdt)).ok()?);
-            let m = Meta {
-                lat: get(clat).parse().ok()?,
-                lon: get(clon).parse().ok()?,
-                year: t.year,
-                month: t.month,
-                day: t.day,
-                hour: t.hour,
-            };
-            m.validate().ok().map(|_| m)
-        })();
-        out.push(Pair {
-            line: row,
-            overhead,
-            ground,
-            meta,
-        });
-    }
+            let (overhead, ground) = (base.join(get(Some(co))), base.join(get(Some(cg))));
+            if !allow_outside {
+                let why = [&overhead, &ground]
+                    .iter()
+                    .find_map(|p| crate::io::input::outside(base, p));
+                if let Some(why) = why {
+                    return Err(format!("{why} (--allow-outside allows it)"));
+                }
+            }
+            let meta = (|| {
+                let t = crate::time::from_unix(crate::time::parse(get(cdt)).ok()?);
+                let m = Meta {
+                    lat: get(clat).parse().ok()?,
+                    lon: get(clon).parse().ok()?,
+                    year: t.year,
+                    month: t.month,
+                    day: t.day,
+                    hour: t.hour,
+                };
+                m.validate().ok().map(|_| m)
+            })();
+            out.push(Pair {
+                line: row.to_string(),
+                overhead,
+                ground,
+                meta,
+            });
+            Ok(())
+        })
+        .map_err(JobError::input)?;
     Ok((out, bad))
 }
 

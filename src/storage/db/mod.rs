@@ -142,16 +142,24 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn read_manifest(dir: &dyn Directory) -> Result<Manifest, OpenError> {
+/// [`OpenError::NotFound`] unless `dir` holds a manifest.
+fn require_manifest(dir: &dyn Directory) -> Result<(), OpenError> {
     let desc = dir.describe(MANIFEST_FILE);
-    if !dir
+    if dir
         .exists(MANIFEST_FILE)
         .map_err(|e| OpenError::io(&desc, e))?
     {
-        return Err(OpenError::NotFound {
+        Ok(())
+    } else {
+        Err(OpenError::NotFound {
             path: dir.describe(""),
-        });
+        })
     }
+}
+
+fn read_manifest(dir: &dyn Directory) -> Result<Manifest, OpenError> {
+    require_manifest(dir)?;
+    let desc = dir.describe(MANIFEST_FILE);
     let bytes = dir
         .read(MANIFEST_FILE)
         .map_err(|e| OpenError::io(&desc, e))?;
@@ -255,15 +263,7 @@ impl Store {
     /// Opens the database in `dir` for writing; removes files left by an interrupted commit.
     /// A folder without a manifest is [`OpenError::NotFound`], before any lock file is made.
     pub fn open_in(dir: Arc<dyn Directory>, opts: StoreOptions) -> Result<Store, OpenError> {
-        let desc = dir.describe(MANIFEST_FILE);
-        if !dir
-            .exists(MANIFEST_FILE)
-            .map_err(|e| OpenError::io(&desc, e))?
-        {
-            return Err(OpenError::NotFound {
-                path: dir.describe(""),
-            });
-        }
+        require_manifest(&*dir)?;
         let lock = Store::lock(&*dir)?;
         let manifest = read_manifest(&*dir)?;
         let db = Store::with(dir, opts, lock, manifest)?;

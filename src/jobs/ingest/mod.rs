@@ -1,0 +1,291 @@
+//! Ingest jobs: overhead tiles, ground-level photos, a caption bank. Each encodes its inputs
+//! in batches and commits ONCE at the end, so an interrupted or failed job leaves the
+//! database as it was. A bad input (an unreadable image, a bad CSV row) fails the job,
+//! naming it, unless [`IngestOptions::skip_bad`] is set: then it is reported in
+//! [`IngestReport::failed`] and the rest go on.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+mod captions;
+mod ground;
+mod tiles;
+
+pub use captions::{ingest_captions, read_captions};
+pub use ground::ingest_ground;
+pub use tiles::{ingest_tiles, TileOptions};
+
+use super::fingerprint::{
+    check_ingest, EncoderKind, IngestModelCheck, ModelFingerprint, MODEL_PROPERTY,
+};
+use super::model::Embedder;
+use super::tiles::{scan_tiles, tile_key, TilePayload};
+use super::JobError;
+use crate::{Db, NewItem, Point, Progress, Unit};
+
+/// What an ingest did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct IngestReport {
+    /// New items added (committed).
+    pub added: usize,
+    /// Items whose key was already present, re-encoded and replaced (`--replace`).
+    pub replaced: usize,
+    /// Items whose key was already in the collection, skipped.
+    pub present: usize,
+    /// Inputs repeating a key given earlier in the same input, skipped.
+    pub repeated: usize,
+    /// Inputs that failed: `(what, why)`.
+    pub failed: Vec<(String, String)>,
+    /// Files skipped, and why (a name that places them nowhere, not a regular file).
+    pub skipped: Vec<Failure>,
+    /// Ids given to the new items (first..=last), if any.
+    pub ids: Option<(u64, u64)>,
+    /// The model recorded with the collection.
+    pub model: Option<ModelFingerprint>,
+}
+
+/// An input that failed: `(what, why)`.
+pub type Failure = (String, String);
+
+/// Files encoded per batch (progress granularity).
+const BATCH: usize = 16;
+
+/// How an ingest treats keys already present and a collection made by another model.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Collection.
+    pub collection: String,
+    /// Re-encode and replace items whose key is already present (default: skip them and
+    /// count them in [`IngestReport::present`]).
+    pub replace: bool,
+    /// Add to a collection made by a different model (or recording none) and record this
+    /// model for it; only for weights known to be the same model (e.g. re-saved as f16).
+    pub force_model: bool,
+    /// Skip bad inputs (reporting each in [`IngestReport::failed`]) instead of failing the
+    /// job at the first one.
+    pub skip_bad: bool,
+    /// Ground photos: allow CSV paths that lead outside the photo folder (`../`, absolute
+    /// paths, symlinks out of it); refused by default.
+    pub allow_outside: bool,
+}
+
+impl IngestOptions {
+    /// Records a bad input: an error (the job fails, nothing committed) unless
+    /// `skip_bad`, then it goes into `report.failed`.
+    fn bad(&self, report: &mut IngestReport, what: String, why: String) -> Result<(), JobError> {
+        if self.skip_bad {
+            report.failed.push((what, why));
+            Ok(())
+        } else {
+            Err(JobError::input(format!(
+                "{what}: {why} (nothing was added; --skip-bad skips bad inputs and reports them)"
+            )))
+        }
+    }
+}
+
+/// The collection an ingest writes to: its next free id, the ids of its keys, and whether it
+/// existed before.
+struct Target {
+    next_id: u64,
+    /// The collection holds `u64::MAX`: no id is free above it.
+    exhausted: bool,
+    keys: HashMap<String, u64>,
+    seen: HashSet<String>,
+    existed: bool,
+    record: bool,
+}
+
+/// Where an input goes.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    New,
+    Replace(u64),
+}
+
+impl Target {
+    /// The slot of an input with `key`, or `None` to skip it (present without `replace`, or a
+    /// repeat within this run).
+    fn slot(&mut self, key: &str, replace: bool, report: &mut IngestReport) -> Option<Slot> {
+        if !self.seen.insert(key.to_string()) {
+            report.repeated += 1;
+            return None;
+        }
+        match self.keys.get(key) {
+            Some(&id) if replace => Some(Slot::Replace(id)),
+            Some(_) => {
+                report.present += 1;
+                None
+            }
+            None => Some(Slot::New),
+        }
+    }
+
+    /// Adds an item in `slot`.
+    fn add(
+        &mut self,
+        db: &mut Db,
+        coll: &str,
+        slot: Slot,
+        item: NewItem<'_>,
+        report: &mut IngestReport,
+    ) -> Result<(), JobError> {
+        let id = match slot {
+            Slot::New if self.exhausted => {
+                return Err(JobError::runtime(format!(
+                    "collection '{coll}' holds id {}: no new id is left",
+                    u64::MAX
+                )))
+            }
+            Slot::New => self.next_id,
+            Slot::Replace(id) => id,
+        };
+        db.add(coll, NewItem { id, ..item })
+            .map_err(JobError::runtime)?;
+        match slot {
+            Slot::New => {
+                match self.next_id.checked_add(1) {
+                    Some(n) => self.next_id = n,
+                    None => self.exhausted = true,
+                }
+                report.added += 1;
+                report.ids = Some(report.ids.map_or((id, id), |(a, _)| (a, id)));
+            }
+            Slot::Replace(_) => report.replaced += 1,
+        }
+        Ok(())
+    }
+}
+
+/// Opens (or creates) `opts.collection` for `model`'s vectors: checks the dimension and the
+/// model (see [`check_ingest`]) and reads the keys of the items present (`key_of` a payload).
+fn prepare(
+    db: &mut Db,
+    opts: &IngestOptions,
+    model: &ModelFingerprint,
+    key_of: &dyn Fn(&str) -> Option<String>,
+) -> Result<Target, JobError> {
+    let coll = &opts.collection;
+    let snap = db.snapshot();
+    let mut t = Target {
+        next_id: 0,
+        exhausted: false,
+        keys: HashMap::new(),
+        seen: HashSet::new(),
+        existed: true,
+        record: true,
+    };
+    match snap.collection(coll) {
+        Ok(v) => {
+            if v.dim() != model.dim as usize {
+                return Err(JobError::input(format!(
+                    "collection '{coll}' has dimension {}, the encoder gives {}",
+                    v.dim(),
+                    model.dim
+                )));
+            }
+            t.record = check_ingest(&v, model, opts.force_model)? == IngestModelCheck::Record;
+            for item in v.iter() {
+                let item = item.map_err(JobError::runtime)?;
+                match item.id.checked_add(1) {
+                    Some(n) => t.next_id = t.next_id.max(n),
+                    None => t.exhausted = true,
+                }
+                if let Some(k) = item.payload.and_then(key_of) {
+                    t.keys.insert(k, item.id);
+                }
+            }
+        }
+        Err(_) => {
+            db.create_collection(coll, model.dim as usize)
+                .map_err(JobError::runtime)?;
+            t.existed = false;
+        }
+    }
+    if t.record {
+        db.set_property(coll, MODEL_PROPERTY, Some(&model.to_json()))
+            .map_err(JobError::runtime)?;
+    }
+    Ok(t)
+}
+
+/// Commits once at the end: when something was added or replaced, or when an existing
+/// collection gets its model recorded. A new collection nothing could be added to is not
+/// created.
+fn commit(
+    db: &mut Db,
+    t: &Target,
+    report: &mut IngestReport,
+    model: &ModelFingerprint,
+) -> Result<(), JobError> {
+    if report.added + report.replaced > 0 || (t.existed && t.record) {
+        db.commit()
+            .map_err(|e| JobError::runtime(format!("commit failed: {e}")))?;
+    }
+    report.model = Some(model.clone());
+    Ok(())
+}
+
+/// A payload's stored key (`"key"`), else the value of `fallback` passed to `derive`.
+fn payload_key(
+    payload: &str,
+    fallback: &str,
+    derive: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+    if let Some(k) = v.get("key").and_then(|k| k.as_str()) {
+        return Some(k.to_string());
+    }
+    derive(v.get(fallback)?.as_str()?)
+}
+
+/// Reads each file whole; only regular files (a FIFO or a device would block or never end).
+fn read_all(paths: &[PathBuf]) -> Vec<Result<Vec<u8>, String>> {
+    paths
+        .iter()
+        .map(|p| match std::fs::metadata(p) {
+            Ok(m) if !m.is_file() => Err("not a regular file".to_string()),
+            Ok(_) => crate::io::input::read_whole(p, crate::io::input::MAX_WHOLE_FILE)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        })
+        .collect()
+}
+
+/// Encodes files (overhead or ground), one result per file.
+fn encode_files(
+    enc: &dyn Embedder,
+    paths: &[PathBuf],
+    overhead: bool,
+) -> Vec<Result<Vec<f32>, String>> {
+    let bytes = read_all(paths);
+    let ok: Vec<&[u8]> = bytes
+        .iter()
+        .filter_map(|b| b.as_ref().ok().map(Vec::as_slice))
+        .collect();
+    let mut encoded = if overhead {
+        enc.embed_overhead(&ok, None)
+    } else {
+        enc.embed_ground(&ok)
+    }
+    .into_iter();
+    bytes
+        .into_iter()
+        .map(|b| match b {
+            Err(e) => Err(e),
+            Ok(_) => match encoded.next() {
+                Some(Ok(v)) => Ok(v),
+                Some(Err(e)) => Err(strip_index(&e.to_string())),
+                None => Err("not encoded".into()),
+            },
+        })
+        .collect()
+}
+
+/// "image 3: bad" -> "bad" (the batch index means nothing to the user).
+pub(crate) fn strip_index(m: &str) -> String {
+    match m.split_once(": ") {
+        Some((h, rest)) if h.starts_with("image ") => rest.to_string(),
+        _ => m.to_string(),
+    }
+}

@@ -1,0 +1,109 @@
+//! Ingest of overhead tiles: a folder of `{lat}_{lon}` or `z/x/y` images.
+
+use super::*;
+
+/// Options of [`ingest_tiles`].
+#[derive(Debug, Clone, Default)]
+pub struct TileOptions {
+    /// Collection (default `overhead`), `--replace`, `--force-model`.
+    pub common: IngestOptions,
+    /// Capture time stored with every tile (unix seconds).
+    pub time: Option<i64>,
+    /// Footprint side for `{lat}_{lon}` names (inferred if `None`).
+    pub tile_deg: Option<f64>,
+}
+
+/// Ingests the overhead tiles under `dir`, named `{lat}_{lon}.jpg|png` (the footprint from
+/// `tile_deg` or the smallest spacing between tiles) or laid out as an XYZ folder
+/// `z/x/y.jpg|png` (web-mercator bounds). The stored vector is the Sat2Cap embedding WITHOUT
+/// metadata; maps at a date re-encode with the dynamic encoder. A tile's key is its path
+/// under `dir` without extension: tiles already present are skipped (or replaced with
+/// `replace`).
+pub fn ingest_tiles(
+    db: &mut Db,
+    enc: &dyn Embedder,
+    dir: &Path,
+    opts: &TileOptions,
+    progress: &dyn Progress,
+) -> Result<IngestReport, JobError> {
+    // Absolute paths in payloads, so `--mosaic` finds the tiles from any working folder.
+    let dir = &std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let (tiles, skipped) = scan_tiles(dir, opts.tile_deg)?;
+    let mut report = IngestReport {
+        skipped: skipped
+            .iter()
+            .map(|(p, why)| (p.display().to_string(), why.to_string()))
+            .collect(),
+        ..IngestReport::default()
+    };
+    if tiles.is_empty() {
+        let mut seen: Vec<String> = report
+            .skipped
+            .iter()
+            .take(5)
+            .map(|(p, why)| format!("{p}: {why}"))
+            .collect();
+        if report.skipped.len() > 5 {
+            seen.push(format!("and {} more", report.skipped.len() - 5));
+        }
+        let listed = if seen.is_empty() {
+            String::new()
+        } else {
+            format!("; skipped: {}", seen.join("; "))
+        };
+        return Err(JobError::input(format!(
+            "no tiles in {} (expected {{lat}}_{{lon}}.jpg|png or z/x/y.jpg|png){listed}",
+            dir.display()
+        )));
+    }
+    let coll = &opts.common.collection;
+    let model = enc.fingerprint(EncoderKind::Sat2capOverhead);
+    let derive = |p: &str| {
+        Path::new(p)
+            .strip_prefix(dir)
+            .ok()
+            .map(|_| tile_key(dir, Path::new(p)))
+    };
+    let mut target = prepare(db, &opts.common, &model, &|p| {
+        payload_key(p, "path", &derive)
+    })?;
+    let mut todo = Vec::new();
+    for t in &tiles {
+        let key = tile_key(dir, &t.path);
+        if let Some(slot) = target.slot(&key, opts.common.replace, &mut report) {
+            todo.push((t, key, slot));
+        }
+    }
+    progress.begin("encode tiles", Some(todo.len() as u64), Unit::Items);
+    for chunk in todo.chunks(BATCH) {
+        let paths: Vec<PathBuf> = chunk.iter().map(|(t, _, _)| t.path.clone()).collect();
+        for ((t, key, slot), r) in chunk.iter().zip(encode_files(enc, &paths, true)) {
+            match r {
+                Ok(v) => {
+                    let f = t.footprint;
+                    let payload = serde_json::to_string(&TilePayload {
+                        path: t.path.display().to_string(),
+                        footprint: [f.west, f.south, f.east, f.north],
+                        key: Some(key.clone()),
+                    })
+                    .map_err(JobError::runtime)?;
+                    let item = NewItem {
+                        id: 0,
+                        vector: &v,
+                        point: t.center,
+                        time: opts.time,
+                        payload: Some(&payload),
+                    };
+                    target.add(db, coll, *slot, item, &mut report)?;
+                }
+                Err(e) => opts
+                    .common
+                    .bad(&mut report, t.path.display().to_string(), e)?,
+            }
+        }
+        progress.advance(chunk.len() as u64);
+    }
+    progress.end();
+    commit(db, &target, &mut report, &model)?;
+    Ok(report)
+}
