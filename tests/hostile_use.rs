@@ -1609,3 +1609,259 @@ fn the_first_bad_line_of_a_batch_is_named_whatever_kind_it_is() {
         &["mixed.jsonl: line 200:"],
     );
 }
+
+// ---- Outputs that are inputs, planted lock files, flags and files named ----------------
+
+#[test]
+fn an_output_is_never_an_input() {
+    let t = imported();
+    let d = t.path();
+    let line = query_line(1, 3, &vector(1, 8), serde_json::Value::Null);
+    std::fs::write(d.join("q.jsonl"), &line).unwrap();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    // The batch as its own output, by its name or another path to it (or a hard link).
+    std::fs::hard_link(d.join("q.jsonl"), d.join("q-link.jsonl")).unwrap();
+    for out in ["q.jsonl", "./sub/../q.jsonl", "q-link.jsonl"] {
+        let o = run(
+            d,
+            &[
+                "query",
+                "--db",
+                "db",
+                "--collection",
+                "c",
+                "--batch",
+                "q.jsonl",
+                "--out",
+                out,
+            ],
+        );
+        expect(&o, 2, &[out, "also an input", "q.jsonl"]);
+        assert_eq!(std::fs::read_to_string(d.join("q.jsonl")).unwrap(), line);
+    }
+    // An output folder that is a file.
+    std::fs::write(d.join("precious.txt"), "keep me").unwrap();
+    let o = run(
+        d,
+        &[
+            "query",
+            "--db",
+            "db",
+            "--collection",
+            "c",
+            "--batch",
+            "q.jsonl",
+            "--out",
+            "precious.txt/r.jsonl",
+        ],
+    );
+    expect(&o, 2, &["precious.txt is not a folder"]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("precious.txt")).unwrap(),
+        "keep me"
+    );
+
+    // A map whose PNG would be one of the tiles the database points to.
+    let tdir = d.join("tiles");
+    tiles(&tdir, &[(30.0, 30.0), (30.01, 30.0), (30.0, 30.01)]);
+    ok(
+        d,
+        &["ingest-tiles", "tiles", "--db", "db", "--random-weights"],
+    );
+    let tile = std::fs::read(tdir.join("30.00_30.00.png")).unwrap();
+    for mosaic in [false, true] {
+        let mut a = vec![
+            "map",
+            "a lake",
+            "--db",
+            "db",
+            "--out",
+            "tiles/30.00_30.00",
+            "--random-weights",
+        ];
+        if mosaic {
+            a.push("--mosaic");
+        }
+        expect(&run(d, &a), 2, &["30.00_30.00.png", "also an input"]);
+        assert_eq!(std::fs::read(tdir.join("30.00_30.00.png")).unwrap(), tile);
+        assert!(!tdir.join("30.00_30.00.csv").exists());
+    }
+    // A tile that became a FIFO is drawn without its image: the mosaic does not wait on it.
+    std::fs::remove_file(tdir.join("30.01_30.00.png")).unwrap();
+    mkfifo(&tdir.join("30.01_30.00.png"));
+    let o = run(
+        d,
+        &[
+            "map",
+            "a lake",
+            "--db",
+            "db",
+            "--out",
+            "m",
+            "--mosaic",
+            "--random-weights",
+        ],
+    );
+    expect(&o, 0, &[]);
+    assert!(d.join("m.png").is_file());
+}
+
+#[test]
+fn a_planted_lock_file_is_refused() {
+    let t = imported();
+    let d = t.path();
+    inputs(d, "w", 5, 8, |_, _| {});
+    let before = std::fs::read(d.join("db/MANIFEST")).unwrap();
+    // LOCK as a symlink to a file that does not exist (a writer following it would make
+    // it), then to a FIFO-like non-file: refused, nothing made, the database unchanged.
+    std::fs::remove_file(d.join("db/LOCK")).ok();
+    std::os::unix::fs::symlink(d.join("made-by-lock"), d.join("db/LOCK")).unwrap();
+    let o = import(d, "db", "c", "w", &["--upsert"]);
+    expect(&o, 1, &["LOCK", "is a symlink"]);
+    assert!(!d.join("made-by-lock").exists());
+    std::fs::remove_file(d.join("db/LOCK")).unwrap();
+    std::fs::create_dir(d.join("db/LOCK")).unwrap();
+    let o = import(d, "db", "c", "w", &["--upsert"]);
+    expect(&o, 1, &["LOCK", "not a regular file"]);
+    assert_eq!(std::fs::read(d.join("db/MANIFEST")).unwrap(), before);
+    std::fs::remove_dir(d.join("db/LOCK")).unwrap();
+    expect(&import(d, "db", "c", "w", &["--upsert"]), 0, &[]);
+}
+
+#[test]
+fn flags_files_and_lines_are_named() {
+    let t = imported();
+    let d = t.path();
+    // A negative value reaches the flag's own check, which names the flag.
+    expect(
+        &run(
+            d,
+            &[
+                "search",
+                "--db",
+                "db",
+                "--collection",
+                "c",
+                "--vector",
+                "v.npy",
+                "--k",
+                "-1",
+            ],
+        ),
+        2,
+        &["--k"],
+    );
+    expect(
+        &run(
+            d,
+            &[
+                "search",
+                "--db",
+                "db",
+                "--collection",
+                "c",
+                "--vector",
+                "v.npy",
+                "--near",
+                "1,1",
+                "--radius-km",
+                "-5",
+            ],
+        ),
+        2,
+        &["radius"],
+    );
+    expect(
+        &query(d, "q.jsonl", &["--threads", "-1"]),
+        2,
+        &["--threads"],
+    );
+    // Graph parameters are blamed on their flags.
+    expect(&import(d, "db2", "c", "v", &["--m", "0"]), 2, &["--m"]);
+    expect(
+        &import(d, "db2", "c", "v", &["--m", "1000000"]),
+        2,
+        &["--m"],
+    );
+    expect(
+        &import(d, "db2", "c", "v", &["--ef-construction", "4"]),
+        2,
+        &["--ef-construction", "--m"],
+    );
+    assert!(!d.join("db2").exists());
+    // A query vector with an infinity names its file.
+    let mut v = vec![1.0f32; 8];
+    v[3] = f32::INFINITY;
+    write_npy(&d.join("inf.npy"), NpyDtype::F16, 8, &v).unwrap();
+    expect(
+        &run(
+            d,
+            &[
+                "search",
+                "--db",
+                "db",
+                "--collection",
+                "c",
+                "--vector",
+                "inf.npy",
+            ],
+        ),
+        2,
+        &["inf.npy", "component 3"],
+    );
+    // A header naming a column twice, and an .npy with bytes after its rows.
+    inputs(d, "h", 3, 8, |_, _| {});
+    std::fs::write(
+        d.join("h.csv"),
+        "id,latitude,lon,lat\n0,1,1,2\n1,1,1,2\n2,1,1,2\n",
+    )
+    .unwrap();
+    expect(
+        &import(d, "db3", "c", "h", &[]),
+        2,
+        &["h.csv:1", "both name the column 'lat'"],
+    );
+    inputs(d, "x", 3, 8, |_, _| {});
+    let mut b = std::fs::read(d.join("x.npy")).unwrap();
+    b.extend_from_slice(&[0; 32]);
+    std::fs::write(d.join("x.npy"), b).unwrap();
+    expect(
+        &import(d, "db3", "c", "x", &[]),
+        2,
+        &["x.npy", "its header promises 96"],
+    );
+    assert!(!d.join("db3").exists());
+    // Line numbers are the editor's: CRLF, lone CR and blank lines before the bad row.
+    inputs(d, "l", 3, 8, |_, _| {});
+    for (text, line) in [
+        ("id,lat,lon\r\n0,1,1\r\n1,1,1\r\n2,95,1\r\n", "l.csv:4"),
+        ("id,lat,lon\r0,1,1\r1,1,1\r2,95,1\r", "l.csv:4"),
+        ("id,lat,lon\n0,1,1\n\n\n1,1,1\n2,95,1\n", "l.csv:6"),
+    ] {
+        std::fs::write(d.join("l.csv"), text).unwrap();
+        expect(&import(d, "db3", "c", "l", &[]), 2, &[line, "latitude 95"]);
+    }
+    std::fs::write(
+        d.join("l.csv"),
+        "id,lat,lon\r\n0,1,1\r\n\r\n1,1,1\r\n0,2,2\r\n",
+    )
+    .unwrap();
+    expect(
+        &import(d, "db3", "c", "l", &[]),
+        2,
+        &["id 0", "line 2", "line 5"],
+    );
+    // Two tiles with one key: the one skipped is named with the one kept.
+    let tdir = d.join("tiles");
+    tiles(&tdir, &[(10.0, 10.0), (10.01, 10.0)]);
+    std::fs::copy(tdir.join("10.00_10.00.png"), tdir.join("10.00_10.00.jpg")).unwrap();
+    let o = run(
+        d,
+        &["ingest-tiles", "tiles", "--db", "dbt", "--random-weights"],
+    );
+    let e = expect(&o, 0, &["same key '10.00_10.00'"]);
+    assert!(
+        e.contains("10.00_10.00.jpg") && e.contains("10.00_10.00.png"),
+        "{e}"
+    );
+}

@@ -35,8 +35,8 @@ enum Expect {
     Unsupported(u32),
     /// `NpyError::Header` containing the text.
     NpyHeader(&'static str),
-    /// `NpyError::Truncated`.
-    NpyTruncated,
+    /// `NpyError::WrongLength`.
+    NpyWrongLength,
     /// `CsvError::Row` containing the text.
     CsvRow(&'static str),
     /// `CsvError::MissingColumn` of this column.
@@ -184,8 +184,8 @@ const TABLE: &[(&str, Expect)] = &[
     ("npy-3d", NpyHeader("not 2-D")),
     ("npy-zero-cols", NpyHeader("dimension 0")),
     ("npy-zero-rows-huge-cols", NpyHeader("implausible")),
-    ("npy-rows-overflow", NpyTruncated),
-    ("npy-truncated", NpyTruncated),
+    ("npy-rows-overflow", NpyWrongLength),
+    ("npy-truncated", NpyWrongLength),
     // Point CSVs.
     ("csv-missing-lat", CsvMissing("lat")),
     ("csv-lat-91", CsvRow("latitude")),
@@ -248,7 +248,7 @@ fn check(path: &Path, expect: Expect) {
             });
             match (r, expect) {
                 (Err(NpyError::Header { what, .. }), NpyHeader(s)) if what.contains(s) => {}
-                (Err(NpyError::Truncated { .. }), NpyTruncated) => {}
+                (Err(NpyError::WrongLength { .. }), NpyWrongLength) => {}
                 (r, _) => fail(format!("{r:?}")),
             }
         }

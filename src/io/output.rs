@@ -33,6 +33,17 @@ pub enum OutputError {
     /// The destination's folder does not exist.
     #[error("output folder {0} does not exist")]
     NoFolder(String),
+    /// What should be the destination's folder is not a folder.
+    #[error("{0} is not a folder: an output cannot be written inside it")]
+    NotAFolder(String),
+    /// The destination is one of the command's inputs (another path to it included).
+    #[error("{path} is also an input of this command ({input}): refusing to replace it")]
+    IsInput {
+        /// The destination.
+        path: String,
+        /// The input it is.
+        input: String,
+    },
     /// Writing, syncing or renaming failed.
     #[error("writing {path}: {source}")]
     Io {
@@ -95,7 +106,11 @@ pub fn check(dest: &Path) -> Result<PathBuf, OutputError> {
         _ => PathBuf::from("."),
     };
     if !parent.is_dir() {
-        return Err(OutputError::NoFolder(parent.display().to_string()));
+        let shown = parent.display().to_string();
+        return Err(match std::fs::metadata(&parent) {
+            Ok(_) => OutputError::NotAFolder(shown),
+            Err(_) => OutputError::NoFolder(shown),
+        });
     }
     let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if crate::storage::is_own_file(name) && parent.join(crate::storage::MANIFEST_FILE).exists() {
@@ -105,6 +120,45 @@ pub fn check(dest: &Path) -> Result<PathBuf, OutputError> {
         });
     }
     Ok(parent)
+}
+
+/// Refuses `dest` when it is the same file as one of `inputs`: the same device and inode,
+/// so another path to the file (`./a/../q.jsonl`, a hard link) counts. Nothing is read
+/// when `dest` does not exist yet.
+pub fn check_not_input<'a>(
+    dest: &Path,
+    inputs: impl IntoIterator<Item = &'a Path>,
+) -> Result<(), OutputError> {
+    let Some(out) = file_id(dest) else {
+        return Ok(());
+    };
+    match inputs.into_iter().find(|i| file_id(i) == Some(out)) {
+        Some(input) => Err(OutputError::IsInput {
+            path: dest.display().to_string(),
+            input: input.display().to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The device and inode of the file `path` names (links followed), when it exists.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        std::fs::canonicalize(path).ok().map(|p| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            p.hash(&mut h);
+            (0, h.finish())
+        })
+    }
 }
 
 static STAGED: AtomicU64 = AtomicU64::new(0);

@@ -63,6 +63,15 @@ pub struct PointsReader<R: std::io::Read> {
     width: usize,
 }
 
+/// The names each column may go by (the first is the one messages use).
+const ALIASES: &[&[&str]; 5] = &[
+    &["id"],
+    &["lat", "latitude"],
+    &["lon", "lng", "longitude"],
+    &["time", "datetime", "timestamp"],
+    &["payload"],
+];
+
 #[derive(Debug, Clone, Copy)]
 struct Columns {
     id: usize,
@@ -87,7 +96,7 @@ impl<R: std::io::Read> PointsReader<crate::io::text::Guarded<R>> {
     /// Reads from any reader (a UTF-8 byte-order mark at the start is dropped; lines are
     /// at most [`crate::io::text::MAX_LINE_BYTES`]); `path` is used in error messages only.
     pub fn new(reader: R, path: &Path) -> Result<Self, CsvError> {
-        let reader = crate::io::text::guarded(reader, crate::io::text::MAX_LINE_BYTES)
+        let reader = crate::io::text::guarded_tracked(reader, crate::io::text::MAX_LINE_BYTES)
             .map_err(|source| CsvError::Io {
                 path: path.to_path_buf(),
                 source,
@@ -101,6 +110,13 @@ impl<R: std::io::Read> PointsReader<crate::io::text::Guarded<R>> {
             line: 1,
             what: format!("unreadable header: {e}"),
         })?;
+        if let Some(why) = crate::io::text::repeated_column(headers, ALIASES) {
+            return Err(CsvError::Row {
+                path: path.to_path_buf(),
+                line: 1,
+                what: why,
+            });
+        }
         let find = |names: &[&str]| {
             headers
                 .iter()
@@ -112,12 +128,13 @@ impl<R: std::io::Read> PointsReader<crate::io::text::Guarded<R>> {
                 column: names[0],
             })
         };
+        let [id, lat, lon, time, payload] = ALIASES;
         let cols = Columns {
-            id: need(&["id"])?,
-            lat: need(&["lat", "latitude"])?,
-            lon: need(&["lon", "lng", "longitude"])?,
-            time: find(&["time", "datetime", "timestamp"]),
-            payload: find(&["payload"]),
+            id: need(id)?,
+            lat: need(lat)?,
+            lon: need(lon)?,
+            time: find(time),
+            payload: find(payload),
         };
         let width = headers.len();
         Ok(PointsReader {
@@ -129,14 +146,16 @@ impl<R: std::io::Read> PointsReader<crate::io::text::Guarded<R>> {
     }
 }
 
-impl<R: std::io::Read> Iterator for PointsReader<R> {
+impl<R: std::io::Read> Iterator for PointsReader<crate::io::text::Guarded<R>> {
     type Item = Result<PointRow, CsvError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let rec = self.records.next()?;
         let path = &self.path;
+        let input = self.records.reader().get_ref();
+        let line_of = |p: &csv::Position| crate::io::text::physical_line(input, p);
         Some(
-            rec.map_err(|e| match e.position().map(|p| p.line()) {
+            rec.map_err(|e| match e.position().map(line_of) {
                 Some(line) => CsvError::Row {
                     path: path.clone(),
                     line,
@@ -158,7 +177,7 @@ impl<R: std::io::Read> Iterator for PointsReader<R> {
                 }
             })
             .and_then(|rec| {
-                let line = rec.position().map_or(0, |p| p.line());
+                let line = rec.position().map_or(0, line_of);
                 let bad = |what: String| CsvError::Row {
                     path: path.clone(),
                     line,
@@ -241,5 +260,32 @@ mod tests {
             read("id,lon\n1,2\n"),
             Err(CsvError::MissingColumn { column: "lat", .. })
         ));
+    }
+
+    #[test]
+    fn line_numbers_are_the_lines_an_editor_shows() {
+        // The bad row is on physical line 4 whatever the line ends, blank lines or a
+        // byte-order mark before it.
+        for text in [
+            "id,lat,lon\n1,1,1\n2,2,2\n3,95,1\n",
+            "id,lat,lon\r\n1,1,1\r\n2,2,2\r\n3,95,1\r\n",
+            "id,lat,lon\r1,1,1\r2,2,2\r3,95,1\r",
+            "id,lat,lon\n1,1,1\n\n3,95,1\n",
+            "id,lat,lon\r\n\r\n\r\n3,95,1\r\n",
+            "\u{feff}id,lat,lon\n1,1,1\n2,2,2\n3,95,1\n",
+        ] {
+            let e = read(text).unwrap_err().to_string();
+            assert!(e.contains("t.csv:4") && e.contains("latitude"), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_column_named_twice_is_refused() {
+        for header in ["id,lat,lon,lat", "id,latitude,lon,lat", "ID,lat,lon,id", "id,lat,lng,longitude"] {
+            let e = read(&format!("{header}\n1,2,3,4\n")).unwrap_err().to_string();
+            assert!(e.contains("t.csv:1") && e.contains("both name"), "{header}: {e}");
+        }
+        // Unknown columns may repeat a known name's neighbour without harm.
+        assert!(read("id,lat,lon,note,note2\n1,2,3,a,b\n").is_ok());
     }
 }

@@ -12,7 +12,9 @@ pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// A reader that fails once a line grows beyond its limit.
+/// A reader that fails once a line grows beyond its limit, and that can say on which
+/// physical line a byte of its input lies: a line ends at `\n`, at `\r\n` or at a lone
+/// `\r` (files from old Mac tools), so the numbers are the ones an editor shows.
 #[derive(Debug)]
 pub struct LineLimit<R> {
     inner: R,
@@ -20,6 +22,62 @@ pub struct LineLimit<R> {
     line: u64,
     len: usize,
     failed: bool,
+    /// Bytes read so far.
+    pos: u64,
+    /// Whether the last byte read was `\r` (a `\n` right after it ends no second line).
+    after_cr: bool,
+    /// The lines read ahead of the last question, when tracked ([`LineLimit::track_lines`]).
+    lines: Option<std::cell::RefCell<Lines>>,
+    /// Bytes dropped before the reader's consumer saw any (a byte-order mark).
+    dropped: u64,
+}
+
+/// One physical line: where it starts and where its terminator starts (`None` until read).
+#[derive(Debug, Clone, Copy, Default)]
+struct Line {
+    start: u64,
+    end: Option<u64>,
+}
+
+impl Line {
+    fn blank(&self) -> bool {
+        self.end == Some(self.start)
+    }
+}
+
+/// The line holding the last answer, and the lines read after it.
+#[derive(Debug, Default)]
+struct Lines {
+    /// Lines before `current`.
+    before: u64,
+    current: Line,
+    ahead: std::collections::VecDeque<Line>,
+}
+
+impl Lines {
+    /// The line being read.
+    fn open(&mut self) -> &mut Line {
+        match self.ahead.back_mut() {
+            Some(l) => l,
+            None => &mut self.current,
+        }
+    }
+
+    fn end_open(&mut self, at: u64) {
+        let l = self.open();
+        l.end.get_or_insert(at);
+    }
+
+    fn advance(&mut self) -> bool {
+        match self.ahead.pop_front() {
+            Some(l) => {
+                self.current = l;
+                self.before += 1;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl<R: Read> LineLimit<R> {
@@ -31,6 +89,64 @@ impl<R: Read> LineLimit<R> {
             line: 1,
             len: 0,
             failed: false,
+            pos: 0,
+            after_cr: false,
+            lines: None,
+            dropped: 0,
+        }
+    }
+
+    /// Keeps the lines from here on, for [`LineLimit::line_at`]. The lines read ahead of
+    /// the last question are held (a buffer's worth for a reader that asks as it goes), so
+    /// only a caller that asks should turn this on.
+    pub fn track_lines(&mut self) {
+        self.lines = Some(Default::default());
+    }
+
+    /// The 1-based physical line of the first byte at or after `offset` (of what the
+    /// consumer read, after a dropped byte-order mark) that is neither a line break nor on
+    /// a blank line: where a record that a CSV reader says starts at `offset` really
+    /// starts. Questions must come in increasing order of offset (records are read in
+    /// order); without [`LineLimit::track_lines`] it is 0.
+    pub fn line_at(&self, offset: u64) -> u64 {
+        let Some(lines) = &self.lines else {
+            return 0;
+        };
+        let offset = offset.saturating_add(self.dropped);
+        let mut l = lines.borrow_mut();
+        while l.ahead.front().is_some_and(|next| next.start <= offset) {
+            l.advance();
+        }
+        let in_content = !l.current.blank() && l.current.end.is_none_or(|end| offset < end);
+        if !in_content {
+            while l.advance() && l.current.blank() {}
+        }
+        l.before + 1
+    }
+
+    fn track(&mut self, b: u8, at: u64) {
+        let Some(lines) = &mut self.lines else {
+            return;
+        };
+        let lines = lines.get_mut();
+        if self.after_cr {
+            // The line after a `\r` starts past a `\n` that follows it, else here.
+            let start = if b == b'\n' { at + 1 } else { at };
+            lines.ahead.push_back(Line { start, end: None });
+            if b == b'\n' {
+                return;
+            }
+        }
+        match b {
+            b'\r' => lines.end_open(at),
+            b'\n' => {
+                lines.end_open(at);
+                lines.ahead.push_back(Line {
+                    start: at + 1,
+                    end: None,
+                });
+            }
+            _ => {}
         }
     }
 }
@@ -48,8 +164,15 @@ impl<R: Read> Read for LineLimit<R> {
         }
         let n = self.inner.read(buf)?;
         for &b in &buf[..n] {
-            if b == b'\n' {
+            let at = self.pos;
+            self.pos += 1;
+            self.track(b, at);
+            let ends = b == b'\r' || (b == b'\n' && !self.after_cr);
+            self.after_cr = b == b'\r';
+            if ends {
                 self.line += 1;
+            }
+            if b == b'\r' || b == b'\n' {
                 self.len = 0;
             } else {
                 self.len += 1;
@@ -68,12 +191,31 @@ pub type Guarded<R> = BufReader<LineLimit<R>>;
 
 /// A buffered reader over `reader` with the guards (BOM dropped, lines bounded by `max`).
 pub fn guarded<R: Read>(reader: R, max: usize) -> std::io::Result<Guarded<R>> {
-    let mut r = BufReader::new(LineLimit::new(reader, max));
+    guard(LineLimit::new(reader, max))
+}
+
+/// [`guarded`], keeping line starts so that [`physical_line`] can number a CSV record.
+pub fn guarded_tracked<R: Read>(reader: R, max: usize) -> std::io::Result<Guarded<R>> {
+    let mut limit = LineLimit::new(reader, max);
+    limit.track_lines();
+    guard(limit)
+}
+
+fn guard<R: Read>(lines: LineLimit<R>) -> std::io::Result<Guarded<R>> {
+    let mut r = BufReader::new(lines);
     let head = r.fill_buf()?;
     if head.starts_with(BOM) {
         r.consume(BOM.len());
+        r.get_mut().dropped = BOM.len() as u64;
     }
     Ok(r)
+}
+
+/// The physical line of a CSV position over a tracked guarded input
+/// ([`guarded_tracked`]): the csv crate counts lines its own way (`\r\n` and blank lines
+/// throw it off), so the byte offset is mapped back to the line an editor shows.
+pub fn physical_line<R: Read>(input: &Guarded<R>, pos: &csv::Position) -> u64 {
+    input.get_ref().line_at(pos.byte())
 }
 
 /// Opens `path` as a guarded text input (lines of at most [`MAX_LINE_BYTES`]).
@@ -102,7 +244,9 @@ pub struct CsvTable {
 impl CsvTable {
     /// Opens `path` and reads its header; the error is one line naming the file.
     pub fn open(path: &Path) -> Result<CsvTable, String> {
-        let file = open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file = super::input::open(path)
+            .and_then(|f| guarded_tracked(f, MAX_LINE_BYTES))
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .trim(csv::Trim::All)
@@ -111,6 +255,9 @@ impl CsvTable {
             .headers()
             .map_err(|e| format!("{}: {e}", path.display()))?
             .clone();
+        if let Some(why) = repeated_column(&header, &[]) {
+            return Err(format!("{}: line 1: {why}", path.display()));
+        }
         Ok(CsvTable {
             path: path.to_path_buf(),
             header,
@@ -133,18 +280,24 @@ impl CsvTable {
     ) -> Result<Vec<(String, String)>, String> {
         let file = self.path.display().to_string();
         let mut bad = Vec::new();
-        for rec in self.reader.records() {
-            let rec = match rec {
-                Ok(r) => r,
+        let mut rec = csv::StringRecord::new();
+        loop {
+            let line = |r: &csv::Reader<Guarded<File>>, p: Option<&csv::Position>| {
+                p.map_or(0, |p| physical_line(r.get_ref(), p))
+            };
+            match self.reader.read_record(&mut rec) {
+                Ok(true) => {}
+                Ok(false) => break,
                 Err(e) => match e.position() {
                     Some(p) => {
-                        bad.push((format!("{file} line {}", p.line()), e.to_string()));
+                        let n = line(&self.reader, Some(p));
+                        bad.push((format!("{file} line {n}"), e.to_string()));
                         continue;
                     }
                     None => return Err(format!("{file}: {e}")),
                 },
-            };
-            let name = format!("{file} line {}", rec.position().map_or(0, |p| p.line()));
+            }
+            let name = format!("{file} line {}", line(&self.reader, rec.position()));
             let verdict = match record_problem(&rec, self.header.len()) {
                 Some(why) => Err(why),
                 None => row(&name, &rec),
@@ -169,6 +322,32 @@ pub fn record_problem(rec: &csv::StringRecord, columns: usize) -> Option<String>
     }
     if rec.iter().any(|f| f.contains('\n') || f.contains('\r')) {
         return Some("a field runs over several lines (an unterminated quote?)".into());
+    }
+    None
+}
+
+/// A header that names one column twice: two fields of the same name (ASCII case
+/// ignored), or two of the names in one of `aliases` (say `lat` and `latitude`). Which one
+/// a reader would take is a guess, so it is refused.
+pub fn repeated_column(header: &csv::StringRecord, aliases: &[&[&str]]) -> Option<String> {
+    let names: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let group = |n: &str| -> String {
+        aliases
+            .iter()
+            .find(|g| g.iter().any(|a| a.eq_ignore_ascii_case(n)))
+            .map_or_else(|| n.to_string(), |g| g[0].to_string())
+    };
+    for (j, b) in names.iter().enumerate() {
+        if let Some(i) = names[..j].iter().position(|a| !a.is_empty() && group(a) == group(b)) {
+            return Some(format!(
+                "columns {} ('{}') and {} ('{}') both name the column '{}'",
+                i + 1,
+                header.get(i).unwrap_or("").trim(),
+                j + 1,
+                header.get(j).unwrap_or("").trim(),
+                group(b)
+            ));
+        }
     }
     None
 }

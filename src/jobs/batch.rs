@@ -77,6 +77,8 @@ pub fn query_batch(
     }
     let coll = super::collection(snap, &opts.collection)?;
     crate::io::output::check(&opts.output).map_err(output_error)?;
+    crate::io::output::check_not_input(&opts.output, [opts.input.as_path()])
+        .map_err(output_error)?;
     let input = &opts.input;
     // The lines before the first unreadable one; that line's error is reported unless a
     // query before it fails (the error names the first bad line either way).

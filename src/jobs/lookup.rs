@@ -251,7 +251,14 @@ pub fn read_vector(path: &Path) -> Result<Vec<f32>, JobError> {
             .map_err(|e| JobError::input(format!("{}: {e}", path.display())))?;
         let mut v = Vec::new();
         return match r.read_row(&mut v) {
-            Ok(true) => Ok(v),
+            Ok(true) => match v.iter().position(|x| !x.is_finite()) {
+                Some(i) => Err(JobError::input(format!(
+                    "{}: component {i} of the first row is {}, not a finite number",
+                    path.display(),
+                    v[i]
+                ))),
+                None => Ok(v),
+            },
             Ok(false) => Err(JobError::input(format!("{}: no rows", path.display()))),
             Err(e) => Err(JobError::input(format!("{}: {e}", path.display()))),
         };

@@ -118,8 +118,13 @@ pub(crate) fn load_tile_images(tiles: &[RegionTile]) -> Vec<Option<RgbImage>> {
     tiles
         .iter()
         .map(|t| {
+            // Read as every input is (a FIFO does not block, the size is bounded) and
+            // decoded within the encoders' limits; a tile that fails is drawn without it.
             let p = t.path.as_ref()?;
-            let img = image::open(p).ok()?.to_rgb8();
+            let bytes = crate::io::input::read_whole(p, crate::io::input::MAX_WHOLE_FILE).ok()?;
+            let img = crate::encoders::Image::decode(&bytes).ok()?;
+            let (w, h) = (u32::try_from(img.width()).ok()?, u32::try_from(img.height()).ok()?);
+            let img = RgbImage::from_raw(w, h, img.as_rgb8().to_vec())?;
             Some(image::imageops::thumbnail(&img, 128, 128))
         })
         .collect()
@@ -205,6 +210,8 @@ pub fn map<E: Embedder>(
     let view = super::collection(snap, &req.collection)?;
     super::fingerprint::check_kind(&view, EncoderKind::Sat2capOverhead, "a map")?;
     let tiles = region_tiles(&view, req.bbox.as_ref())?;
+    // No output may be one of the tiles (the mosaic reads them; every payload names one).
+    super::map_files::check_map_inputs(&req.out, tiles.iter().filter_map(|t| t.path.as_deref()))?;
     let metas = if dynamic {
         tile_times(&view, &tiles, req.time)?
     } else {

@@ -156,6 +156,18 @@ pub fn check_map_outputs(prefix: &Path) -> Result<(), JobError> {
     Ok(())
 }
 
+/// Checks that none of the four outputs of `prefix` is one of `inputs`.
+#[cfg(feature = "encoders")]
+pub fn check_map_inputs<'a>(
+    prefix: &Path,
+    inputs: impl Iterator<Item = &'a Path> + Clone,
+) -> Result<(), JobError> {
+    for p in MapFiles::at(prefix, 0, 0).paths() {
+        crate::io::output::check_not_input(p, inputs.clone()).map_err(output_error)?;
+    }
+    Ok(())
+}
+
 /// A failed output: a bad destination is bad input, the rest a runtime failure.
 pub(crate) fn output_error(e: OutputError) -> JobError {
     if e.is_input() {

@@ -155,12 +155,35 @@ impl Directory for FsDirectory {
     }
 
     fn try_lock_writer(&self) -> io::Result<Option<LockGuard>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(self.path(LOCK_FILE))?;
+        let mut open = OpenOptions::new();
+        open.read(true).write(true).create(true).truncate(false);
+        // A LOCK that is a symlink is not followed (it could make the writer create or
+        // lock a file anywhere), and a LOCK that is not a regular file is refused.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            open.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        let path = self.path(LOCK_FILE);
+        let not_lock = |what: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("is {what}, not the database's lock file: remove it"),
+            )
+        };
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => return Err(not_lock("a symlink")),
+            Ok(m) if !m.is_file() => return Err(not_lock("not a regular file")),
+            _ => {}
+        }
+        let file = open.open(&path).map_err(|e| match e.raw_os_error() {
+            #[cfg(unix)]
+            Some(libc::ELOOP) => not_lock("a symlink"),
+            _ => e,
+        })?;
+        if !file.metadata()?.is_file() {
+            return Err(not_lock("not a regular file"));
+        }
         match file.try_lock() {
             Ok(()) => Ok(Some(Box::new(file))),
             Err(TryLockError::WouldBlock) => Ok(None),

@@ -37,12 +37,14 @@ pub struct ImportArgs {
     /// published by one commit at the end: a failed import changes nothing.
     #[arg(long, default_value_t = 100_000)]
     batch: usize,
-    /// HNSW: max neighbours per node (level 0 keeps 2m).
-    #[arg(long, default_value_t = GraphOptions::default().m)]
-    m: usize,
-    /// HNSW: beam width while building.
-    #[arg(long, default_value_t = GraphOptions::default().ef_construction)]
-    ef_construction: usize,
+    /// HNSW: max neighbours per node (level 0 keeps 2m), 2..=128.
+    #[arg(long, default_value_t = GraphOptions::default().m as u64,
+          value_parser = clap::value_parser!(u64).range(2..=128))]
+    m: u64,
+    /// HNSW: beam width while building, --m..=4096.
+    #[arg(long, default_value_t = GraphOptions::default().ef_construction as u64,
+          value_parser = clap::value_parser!(u64).range(2..=4096))]
+    ef_construction: u64,
     /// Keep the batch segments (each with its own graph) instead of compacting to one.
     #[arg(long)]
     no_compact: bool,
@@ -65,6 +67,12 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
     if a.batch == 0 {
         return Err(CliError::input("--batch must be at least 1"));
     }
+    if a.ef_construction < a.m {
+        return Err(CliError::input(format!(
+            "--ef-construction {} must be at least --m {}",
+            a.ef_construction, a.m
+        )));
+    }
     let opts = ImportOptions {
         collection: a.collection,
         vectors: a.vectors,
@@ -72,8 +80,8 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
         batch: a.batch,
         indexes: IndexOptions {
             graph: Some(GraphOptions {
-                m: a.m,
-                ef_construction: a.ef_construction,
+                m: a.m as usize,
+                ef_construction: a.ef_construction as usize,
                 ..GraphOptions::default()
             }),
             int8: !a.no_int8,

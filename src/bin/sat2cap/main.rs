@@ -242,7 +242,9 @@ fn main() -> ExitCode {
             Some(h) => format!("{h}\n\n{EXIT_CODES}"),
             None => EXIT_CODES.to_string(),
         };
-        sc.after_help(help)
+        // `--k -1` reaches the flag's own check, which names it, instead of reading as an
+        // unknown flag `-1`.
+        sc.after_help(help).allow_negative_numbers(true)
     });
     let parsed = cmd
         .try_get_matches()

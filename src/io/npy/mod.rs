@@ -70,13 +70,15 @@ pub enum NpyError {
         /// What was wrong.
         what: String,
     },
-    /// The file is shorter than its header says.
-    #[error("{path}: file has {actual} data bytes, header promises {expected} ({rows} x {cols} {dtype:?})")]
-    Truncated {
+    /// The data is shorter or longer than its header says: a cut file, or bytes after the
+    /// rows (a file that is not what its header describes; numpy itself would ignore them).
+    #[error("{path}: file has {actual} data bytes, its header promises {} ({rows} x {cols} {dtype:?})",
+            expected.map_or_else(|| "more than 2^64".to_string(), |e| e.to_string()))]
+    WrongLength {
         /// The file.
         path: PathBuf,
-        /// Bytes the header implies.
-        expected: u64,
+        /// Bytes the header implies (`None`: more than a `u64` counts).
+        expected: Option<u64>,
         /// Bytes present.
         actual: u64,
         /// Rows in the header.
@@ -211,7 +213,8 @@ pub struct NpyReader {
 }
 
 impl NpyReader {
-    /// Opens `path`, validates its header and that the file holds all the rows it promises.
+    /// Opens `path`, validates its header and that the file holds exactly the rows it
+    /// promises.
     pub fn open(path: &Path) -> Result<NpyReader, NpyError> {
         let io = |source| NpyError::Io {
             path: path.to_path_buf(),
@@ -230,11 +233,11 @@ impl NpyReader {
         let expected = row_len.and_then(|r| (r as u64).checked_mul(header.rows));
         let actual = file_len.saturating_sub(header.data_offset);
         match expected {
-            Some(e) if e <= actual => {}
+            Some(e) if e == actual => {}
             _ => {
-                return Err(NpyError::Truncated {
+                return Err(NpyError::WrongLength {
                     path: path.to_path_buf(),
-                    expected: expected.unwrap_or(u64::MAX),
+                    expected,
                     actual,
                     rows: header.rows,
                     cols: header.cols,
@@ -451,8 +454,15 @@ mod tests {
         f.set_len(len - 3).unwrap();
         assert!(matches!(
             NpyReader::open(&p),
-            Err(NpyError::Truncated { .. })
+            Err(NpyError::WrongLength { .. })
         ));
+        // Bytes after the rows are refused too.
+        write_npy(&p, NpyDtype::F32, 4, &[1.0; 12]).unwrap();
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes.extend_from_slice(&[0; 4]);
+        std::fs::write(&p, &bytes).unwrap();
+        let e = NpyReader::open(&p).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("52 data bytes, its header promises 48"), "{e}");
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn ingest_captions(
     let origin = Point::new(0.0, 0.0).map_err(JobError::runtime)?;
     let mut todo = Vec::new();
     for c in captions {
-        if let Some(slot) = target.slot(c, opts.replace, &mut report) {
+        if let Some(slot) = target.slot(c, &format!("caption \"{c}\""), opts.replace, &mut report) {
             todo.push((c, slot));
         }
     }

@@ -111,7 +111,7 @@ pub fn ingest_ground(
     let mut todo = Vec::new();
     for g in &rows {
         let key = photo_key(dir, &g.path);
-        if let Some(slot) = target.slot(&key, opts.replace, &mut report) {
+        if let Some(slot) = target.slot(&key, &g.line, opts.replace, &mut report) {
             todo.push((g, key, slot));
         }
     }

@@ -4,7 +4,7 @@
 //! naming it, unless [`IngestOptions::skip_bad`] is set: then it is reported in
 //! [`IngestReport::failed`] and the rest go on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod captions;
@@ -91,7 +91,8 @@ struct Target {
     /// The collection holds `u64::MAX`: no id is free above it.
     exhausted: bool,
     keys: HashMap<String, u64>,
-    seen: HashSet<String>,
+    /// The keys given so far in this run, each with the input that gave it first.
+    seen: HashMap<String, String>,
     existed: bool,
     record: bool,
 }
@@ -104,13 +105,27 @@ enum Slot {
 }
 
 impl Target {
-    /// The slot of an input with `key`, or `None` to skip it (present without `replace`, or a
-    /// repeat within this run).
-    fn slot(&mut self, key: &str, replace: bool, report: &mut IngestReport) -> Option<Slot> {
-        if !self.seen.insert(key.to_string()) {
+    /// The slot of the input `what` with `key`, or `None` to skip it (present without
+    /// `replace`, or a repeat within this run: counted, and said in the report's `skipped`
+    /// with the input that gave the key first).
+    fn slot(
+        &mut self,
+        key: &str,
+        what: &str,
+        replace: bool,
+        report: &mut IngestReport,
+    ) -> Option<Slot> {
+        if let Some(first) = self.seen.get(key) {
             report.repeated += 1;
+            let why = if first == what {
+                "given earlier in the same input".to_string()
+            } else {
+                format!("same key '{key}' as {first}")
+            };
+            report.skipped.push((what.to_string(), why));
             return None;
         }
+        self.seen.insert(key.to_string(), what.to_string());
         match self.keys.get(key) {
             Some(&id) if replace => Some(Slot::Replace(id)),
             Some(_) => {
@@ -171,7 +186,7 @@ fn prepare(
         next_id: 0,
         exhausted: false,
         keys: HashMap::new(),
-        seen: HashSet::new(),
+        seen: HashMap::new(),
         existed: true,
         record: true,
     };

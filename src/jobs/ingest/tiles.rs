@@ -70,7 +70,7 @@ pub fn ingest_tiles(
     let mut todo = Vec::new();
     for t in &tiles {
         let key = tile_key(dir, &t.path);
-        if let Some(slot) = target.slot(&key, opts.common.replace, &mut report) {
+        if let Some(slot) = target.slot(&key, &t.path.display().to_string(), opts.common.replace, &mut report) {
             todo.push((t, key, slot));
         }
     }
