@@ -56,6 +56,7 @@ const PLANNER: PlannerParams = PlannerParams {
     walk_budget: 0.25,
     far_gap: 0.3,
     routing_stride: 64,
+    hop_slack: true,
 };
 
 /// Graphs in every segment of 64+ rows (compactions, the larger commits).

@@ -577,3 +577,66 @@ fn int8_copy_gives_the_same_answers() {
         }
     }
 }
+
+/// Without an `ef`, a walk keeps the best `k` and expands every candidate within the graph's
+/// hop slack of the `k`-th (the plan reports the slack, from the data); queries between the
+/// clusters (mixtures of rows from two clusters, plus noise) keep recall@10 >= 0.97 against
+/// the exact scan. `.ef(n)` still asks for a beam of `n`.
+#[test]
+fn default_walks_go_as_far_as_the_data_says() {
+    use sat2cap::index::hnsw::hop_slack;
+    use sat2cap::testing::synth::generate_low_rank;
+    let n = 6_000;
+    let d = generate_low_rank(n, DIM, 40, 31);
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Db::open(dir.path().join("db"), opts()).unwrap();
+    db.create_collection("c", DIM).unwrap();
+    for r in 0..n {
+        add_row(&mut db, &d, r as u64, r);
+    }
+    db.commit().unwrap();
+    let snap = db.snapshot();
+    let c = snap.collection("c").unwrap();
+    let seg = &c.storage().segments()[0];
+    let graph =
+        sat2cap::index::hnsw::GraphView::parse(seg.section(100).unwrap(), n as u32).unwrap();
+    let expected = hop_slack(&graph, seg.vectors(), DIM).expect("a graph with edges");
+    assert!(expected > 0.0 && expected < 1.0, "{expected}");
+    let mut total = 0.0;
+    let queries = 40;
+    for i in 0..queries {
+        let (a, b) = ((i * 131) % n, (i * 977 + 17) % n);
+        let mut q: Vec<f32> = vec_f32(&d, a)
+            .iter()
+            .zip(vec_f32(&d, b))
+            .map(|(x, y)| x + 0.7 * y)
+            .collect();
+        let noise = query_near(&d, i, 1_000 + i as u64);
+        q.iter_mut().zip(&noise).for_each(|(x, e)| *x += 0.5 * e);
+        let r = c.search(&q).k(K).run().unwrap();
+        match r.explain[0].plan {
+            Plan::Graph { slack, ef, .. } => {
+                assert_eq!(slack, Some(expected));
+                assert_eq!(ef, K);
+            }
+            p => panic!("{p:?}"),
+        }
+        let truth: HashSet<u64> = brute(&c, &q, &Filter::new(), K).into_iter().collect();
+        total += r.ids().iter().filter(|id| truth.contains(id)).count() as f64 / K as f64;
+        let beam = c.search(&q).k(K).ef(48).run().unwrap();
+        assert!(
+            matches!(
+                beam.explain[0].plan,
+                Plan::Graph {
+                    slack: None,
+                    ef: 48,
+                    ..
+                }
+            ),
+            "{:?}",
+            beam.explain[0].plan
+        );
+    }
+    let recall = total / queries as f64;
+    assert!(recall >= 0.97, "recall@10 {recall}");
+}

@@ -47,12 +47,15 @@ use crate::storage::SegmentView;
 /// Default number of results.
 pub const DEFAULT_K: usize = 10;
 
-/// Default graph beam width of a search (before the planner widens it for filters) in
-/// segments whose graph has no calibration section; a calibrated segment uses its own
-/// calibrated `ef` instead. [`SearchBuilder::ef`] overrides both.
+/// Beam width of a walk that has neither an `ef` of its own ([`SearchBuilder::ef`]) nor a
+/// hop slack to go by (a graph without edges), before the planner widens it for filters.
 ///
-/// Chosen on geonames-minilm (144,563 x 384, m = 16, ef_construction = 200): see
-/// docs/BENCHMARKS.md, "Search (through the database)".
+/// By default a walk is not a beam of fixed width: it keeps the best `k` rows and expands
+/// every candidate within the graph's hop slack of the `k`-th (how far one hop along the
+/// graph moves a score, for queries like the data: a quantile of `|q . (a - b)|` over
+/// sampled graph edges `(a, b)` and rows `q`, worked out once per segment), so that the
+/// effort follows the data and the query. A
+/// segment with a calibration section uses its calibrated `ef` as a beam instead.
 pub const DEFAULT_EF_SEARCH: usize = 512;
 
 /// One result.
@@ -131,6 +134,7 @@ impl<'c> SearchBuilder<'c> {
             geo: None,
             params: PlannerParams {
                 ef_search: DEFAULT_EF_SEARCH,
+                hop_slack: true,
                 ..PlannerParams::default()
             },
             planner_set: false,
@@ -200,7 +204,9 @@ impl<'c> SearchBuilder<'c> {
         self
     }
 
-    /// Graph beam width (`1..=65536`; default [`DEFAULT_EF_SEARCH`], raised to `k`).
+    /// Walks the graph as a beam of this width (`1..=65536`, raised to `k`) instead of as
+    /// far as the data's hop slack says (the default; see [`DEFAULT_EF_SEARCH`]): a
+    /// smaller `ef` is faster and may miss more, a larger one slower.
     pub fn ef(mut self, ef: usize) -> Self {
         self.ef = Some(ef);
         self
@@ -270,6 +276,7 @@ impl<'c> SearchBuilder<'c> {
             let mut params = self.params;
             if let (Some(ef), false) = (d.calibrated_ef, self.planner_set) {
                 params.ef_search = ef;
+                params.hop_slack = false;
             }
             let (hits, plan) = search_one(sv, &d, &req, self.geo.as_ref(), params)?;
             for Hit { row, score } in hits {
@@ -338,6 +345,7 @@ fn search_one(
     let mut idx = SegmentIndex::new(sv.vectors(), sv.dim(), &d.points, d.times.as_deref(), graph)?
         .with_rtree(&d.rtree)
         .with_routing_cache(&d.routing)
+        .with_slack_cache(&d.slack)
         .with_params(params);
     if sv.live_len() < sv.len() {
         idx = idx.with_live(&live);

@@ -45,6 +45,8 @@ pub(crate) struct Derived {
     pub rtree: SpatialIndex,
     /// The routing sample of unfiltered walks, built by the first one.
     pub routing: OnceLock<RoutingSample>,
+    /// The graph's hop slack (how far default walks go), worked out by the first one.
+    pub slack: OnceLock<Option<f32>>,
     pub graph: Option<GraphLayout>,
     /// The int8 copy of the vectors, when the segment has one (validated).
     pub quant: Option<QuantLayout>,
@@ -153,6 +155,7 @@ impl Derived {
             rtree,
             quant,
             routing: OnceLock::new(),
+            slack: OnceLock::new(),
             graph,
             calibrated_ef,
         })

@@ -21,6 +21,7 @@ pub mod calibrate;
 pub mod layout;
 pub mod search;
 mod section;
+mod slack;
 
 use half::f16;
 use hnsw_rs::prelude::{Distance, Hnsw};
@@ -29,7 +30,8 @@ use super::flat::dot_f16_f16;
 use super::{row_count, IndexError};
 pub use calibrate::{CalibratedEf, CALIBRATION_KIND};
 pub use layout::{GraphLayout, GraphView};
-pub use search::search_bounded;
+pub use search::{search_bounded, Effort};
+pub use slack::hop_slack;
 pub use section::HnswSectionBuilder;
 
 // What the white-box tests, the fuzz targets and the recall benchmark drive directly.

@@ -129,7 +129,8 @@ pub fn search_filtered_seeded<F: Fn(u32) -> bool>(
     filter: Option<F>,
     seeds: &[u32],
 ) -> Vec<Hit> {
-    search_bounded(view, vectors, dim, query, k, ef, filter, seeds, usize::MAX).hits
+    let effort = Effort::Beam(ef);
+    search_bounded(view, vectors, dim, query, k, effort, filter, seeds, usize::MAX).hits
 }
 
 /// What a bounded walk ([`search_bounded`]) did.
@@ -150,6 +151,20 @@ pub struct WalkOutcome {
     pub complete: bool,
 }
 
+/// How far a walk goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Effort {
+    /// The classic beam: the best `ef` rows found are kept, and the walk ends when no
+    /// unexpanded candidate beats the worst of them.
+    Beam(usize),
+    /// A beam bounded by score instead of width: the best `k` rows are kept, and every
+    /// candidate scoring at least the `k`-th best minus `slack` is expanded. A query whose
+    /// neighbourhood is flat (many rows scoring alike, as for a text query among place
+    /// names) is walked further than one with a clear top `k`; see [`hop_slack`](super::hop_slack)
+    /// for the slack the planner uses.
+    Slack(f32),
+}
+
 /// [`search_filtered_seeded`] that gives up once it has scored more than `max_scored` rows
 /// on level 0 ([`WalkOutcome::complete`] is then false). A filtered walk whose matching rows
 /// lie far from the query in vector space has to expand every closer row first; the planner
@@ -161,7 +176,7 @@ pub fn search_bounded<F: Fn(u32) -> bool>(
     dim: usize,
     query: &[f32],
     k: usize,
-    ef: usize,
+    effort: Effort,
     filter: Option<F>,
     seeds: &[u32],
     max_scored: usize,
@@ -174,7 +189,7 @@ pub fn search_bounded<F: Fn(u32) -> bool>(
             dim,
             query,
             k,
-            ef,
+            effort,
             filter.as_ref(),
             seeds,
             max_scored,
@@ -211,7 +226,7 @@ pub fn search_with(
         dim,
         query,
         k,
-        ef,
+        Effort::Beam(ef),
         filter,
         &[],
         usize::MAX,
@@ -227,7 +242,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     dim: usize,
     query: &[f32],
     k: usize,
-    ef: usize,
+    effort: Effort,
     filter: Option<&F>,
     seeds: &[u32],
     max_scored: usize,
@@ -245,7 +260,17 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     if k == 0 || dim == 0 {
         return empty;
     }
-    let ef = ef.max(k);
+    // The rows kept, and how far below the worst of them a candidate may score and still
+    // be expanded.
+    let (keep, slack) = match effort {
+        Effort::Beam(ef) => (ef.max(k), None),
+        Effort::Slack(s) => (k, Some(if s.is_finite() { s.max(0.0) } else { 0.0 })),
+    };
+    // Whether `hit` is worth expanding, against the worst row kept.
+    let worth = |hit: &Hit, worst: &Hit| match slack {
+        None => hit.rank_cmp(worst) == Ordering::Less,
+        Some(s) => hit.score >= worst.score - s,
+    };
     let score = |row: u32| -> Option<f32> {
         let v = row_vector(vectors, dim, row);
         (v.len() == dim).then(|| dot_f16_f32(v, query))
@@ -275,7 +300,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     // Level-0 beam.
     scratch.begin(view.n() as usize);
     let matches = |row: u32| filter.is_none_or(|f| f(row));
-    let mut results = TopK::new(ef);
+    let mut results = TopK::new(keep);
     scratch.visit(cur);
     let start = Hit {
         row: cur,
@@ -306,7 +331,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     }
     while let Some(Best(c)) = scratch.candidates.pop() {
         if let Some(worst) = results.threshold() {
-            if c.score < worst.score {
+            if c.score < worst.score - slack.unwrap_or(0.0) {
                 break;
             }
         }
@@ -329,13 +354,10 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
             scored += 1;
             best_score = best_score.max(s);
             let hit = Hit { row: nb, score: s };
-            let worth = match results.threshold() {
-                Some(w) => hit.rank_cmp(&w) == Ordering::Less,
-                None => true,
-            };
+            let expand = results.threshold().is_none_or(|w| worth(&hit, &w));
             let ok = matches(nb);
             matched += usize::from(ok);
-            if worth {
+            if expand {
                 scratch.candidates.push(Best(hit));
                 if ok {
                     results.push(hit);

@@ -6,7 +6,7 @@ use super::enumerate::RowSet;
 use super::segment::SegmentIndex;
 use super::{normalise_query, FlatReason, GeoRank, Plan, SearchRequest, FILTER_SEEDS, SMALL_PROBE};
 use crate::index::flat::{dot_f16_f32, row_vector, top_k_bits_into, top_k_into, Hit};
-use crate::index::hnsw::{search_bounded, GraphView, MAX_EF};
+use crate::index::hnsw::{search_bounded, Effort, GraphView, MAX_EF};
 use crate::index::quant::top_k_bits_quantized;
 use crate::query::filter::Cardinality;
 use crate::query::QueryError;
@@ -51,8 +51,8 @@ pub fn search_segment(
             return Ok(run.flat(&set, reason));
         }
         (Choice::Walk, Some(graph)) => {
-            let base_ef = req.ef.unwrap_or(seg.params.ef_search).max(k);
-            return Ok(run.walk(graph, base_ef));
+            let effort = seg.effort(graph, req.ef, k);
+            return Ok(run.walk(graph, effort));
         }
         (Choice::Count { probe }, Some(_)) => probe,
         // Walking and counting need a graph; the choice made none without one.
@@ -119,7 +119,7 @@ impl Run<'_, '_> {
     }
 
     /// The unfiltered walk, its beam seeded with the best rows of the routing sample.
-    fn walk(&self, graph: &GraphView<'_>, ef: usize) -> (Vec<Hit>, Plan) {
+    fn walk(&self, graph: &GraphView<'_>, effort: Effort) -> (Vec<Hit>, Plan) {
         let seg = self.seg;
         let seeds = seg.routing_seeds(self.q);
         let walk = search_bounded(
@@ -128,13 +128,15 @@ impl Run<'_, '_> {
             seg.dim,
             self.q,
             self.k,
-            ef,
+            effort,
             None::<fn(u32) -> bool>,
             &seeds,
             usize::MAX,
         );
+        let (ef, slack) = effort_shown(effort, self.k);
         let plan = Plan::Graph {
             ef,
+            slack,
             estimated_selectivity: 1.0,
             fell_back: false,
             scored: walk.scored,
@@ -153,8 +155,12 @@ impl Run<'_, '_> {
         let k = self.k;
         let count = set.rows.len();
         let s = (count as f64 / f64::from(seg.n)).min(1.0);
-        let base_ef = req.ef.unwrap_or(seg.params.ef_search).max(k);
-        let ef = seg.filtered_ef(base_ef, s);
+        // A beam is widened for restrictive filters; a walk bounded by slack widens itself
+        // (until it holds `k` matching rows it expands every candidate).
+        let effort = match seg.effort(graph, req.ef, k) {
+            Effort::Beam(ef) => Effort::Beam(seg.filtered_ef(ef, s)),
+            slack => slack,
+        };
         let bits = &set.bits;
         let member = |row: u32| {
             bits.get(row as usize / 64)
@@ -176,10 +182,10 @@ impl Run<'_, '_> {
             seg.dim,
             self.q,
             k,
-            ef,
+            effort,
             Some(member),
             &seeds,
-            budget.max(ef),
+            budget.max(effort_shown(effort, k).0),
         );
         let far = walk
             .hits
@@ -193,8 +199,10 @@ impl Run<'_, '_> {
         } else {
             walk.hits
         };
+        let (ef, slack) = effort_shown(effort, k);
         let plan = Plan::Graph {
             ef,
+            slack,
             estimated_selectivity: s,
             fell_back,
             scored: walk.scored,
@@ -202,6 +210,14 @@ impl Run<'_, '_> {
             estimate: self.estimate,
         };
         (hits, plan)
+    }
+}
+
+/// The beam width and slack a plan reports for `effort`.
+fn effort_shown(effort: Effort, k: usize) -> (usize, Option<f32>) {
+    match effort {
+        Effort::Beam(ef) => (ef, None),
+        Effort::Slack(s) => (k, Some(s)),
     }
 }
 

@@ -130,6 +130,12 @@ pub struct PlannerParams {
     /// beam a way in. Measured at 1M x 512 (3,333 clusters): without it, 3 of 50 queries
     /// found nothing of their top 10.
     pub routing_stride: usize,
+    /// Walks without an explicit `ef` keep the best `k` rows and expand every candidate
+    /// within the segment's hop slack of the `k`-th ([`crate::index::hnsw::hop_slack`]):
+    /// the effort comes from the data and the query instead of from `ef_search`. Off, they
+    /// are beams of width `ef_search`. The search builder turns it on; off by default here,
+    /// so that knobs set by hand mean what they say.
+    pub hop_slack: bool,
 }
 
 impl Default for PlannerParams {
@@ -143,6 +149,7 @@ impl Default for PlannerParams {
             walk_budget: 0.25,
             far_gap: 0.3,
             routing_stride: 64,
+            hop_slack: false,
         }
     }
 }
@@ -161,8 +168,12 @@ pub enum Plan {
     },
     /// Filtered graph walk.
     Graph {
-        /// Beam width used.
+        /// Beam width used (rows kept: `k` for a walk bounded by slack).
         ef: usize,
+        /// The score slack the walk was bounded by (the segment's hop slack: see
+        /// [`DEFAULT_EF_SEARCH`](crate::DEFAULT_EF_SEARCH)); `None` for a beam of width
+        /// `ef`.
+        slack: Option<f32>,
         /// Fraction of rows passing the filter, counted exactly by the enumeration
         /// (1.0 without a filter).
         estimated_selectivity: f64,

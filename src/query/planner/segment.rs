@@ -9,7 +9,7 @@ use super::routing::RoutingSample;
 use super::{PlannerParams, NO_TIME, ROUTING_KEEP};
 use crate::geo::Point;
 use crate::index::flat::TopK;
-use crate::index::hnsw::GraphView;
+use crate::index::hnsw::{hop_slack, Effort, GraphView};
 use crate::index::quant::QuantView;
 use crate::index::spatial::SpatialIndex;
 use crate::query::filter::{Filter, Row, SegmentStats, TimeStats};
@@ -32,6 +32,8 @@ pub struct SegmentIndex<'a> {
     pub(super) shared_rtree: Option<&'a SpatialIndex>,
     pub(super) routing: OnceLock<RoutingSample>,
     pub(super) shared_routing: Option<&'a OnceLock<RoutingSample>>,
+    pub(super) slack: OnceLock<Option<f32>>,
+    pub(super) shared_slack: Option<&'a OnceLock<Option<f32>>>,
     pub(super) keep_ties: bool,
     pub(super) quant: Option<QuantView<'a>>,
     pub(super) params: PlannerParams,
@@ -95,6 +97,8 @@ impl<'a> SegmentIndex<'a> {
             shared_rtree: None,
             routing: OnceLock::new(),
             shared_routing: None,
+            slack: OnceLock::new(),
+            shared_slack: None,
             keep_ties: false,
             quant: None,
             params: PlannerParams::default(),
@@ -153,6 +157,27 @@ impl<'a> SegmentIndex<'a> {
     pub fn with_routing_cache(mut self, cache: &'a OnceLock<RoutingSample>) -> SegmentIndex<'a> {
         self.shared_routing = Some(cache);
         self
+    }
+
+    /// Keeps the hop slack of the graph ([`crate::index::hnsw::hop_slack`]) in `cache`,
+    /// owned by the caller across queries. The cache must only ever hold the slack of this
+    /// same graph and vectors.
+    pub fn with_slack_cache(mut self, cache: &'a OnceLock<Option<f32>>) -> SegmentIndex<'a> {
+        self.shared_slack = Some(cache);
+        self
+    }
+
+    /// How far a walk goes: a beam of `ef` when the request gives one (or the planner
+    /// knobs ask for beams), else the graph's hop slack, worked out on first use.
+    pub(super) fn effort(&self, graph: &GraphView<'_>, ef: Option<usize>, k: usize) -> Effort {
+        if let (None, true) = (ef, self.params.hop_slack) {
+            let cell = self.shared_slack.unwrap_or(&self.slack);
+            let slack = cell.get_or_init(|| hop_slack(graph, self.vectors, self.dim));
+            if let Some(s) = *slack {
+                return Effort::Slack(s);
+            }
+        }
+        Effort::Beam(ef.unwrap_or(self.params.ef_search).max(k))
     }
 
     /// The best routing rows for `query` ([`PlannerParams::routing_stride`]); the sample

@@ -39,6 +39,7 @@ pub const PLAN_PARAMS: PlannerParams = PlannerParams {
     walk_budget: 0.25,
     far_gap: 0.3,
     routing_stride: 64,
+    hop_slack: true,
 };
 
 fn plan_item(r: &mut ChaCha8Rng) -> (Vec<f32>, Point, Option<i64>) {
