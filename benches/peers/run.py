@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""sat2cap vs the tools users would pick instead (FAISS, USearch, hnswlib), in one run.
+"""sat2cap vs the tools users would pick instead (FAISS, USearch, hnswlib, LanceDB, DuckDB),
+in one run.
 
 Same vectors, same points, same queries, same ground truth for every system. Each peer builds an
 HNSW graph with sat2cap's parameters (M = 16, ef_construction = 200, inner product over
@@ -16,6 +17,11 @@ before the timed loop; their cost is reported in its own column ("mask ms") and 
 peers' QPS -- this is the peers' best case (a user would have to pay it, or keep a spatial index
 of their own). sat2cap's QPS includes its own spatial filtering (it reads the JSON filters).
 
+LanceDB (IVF_HNSW_SQ + BTree indexes on lat/lon, `.where(sql, prefilter=True)`, pinned to one
+core) and DuckDB (exact `ORDER BY array_inner_product(...) LIMIT k`, threads = 1) get the filter
+as SQL and evaluate it themselves, inside the timed call; their cells use their own strategies
+only.
+
 sat2cap is driven through its CLI: `sat2cap import` and `sat2cap query --threads 1 [--ef E]
 [--exact]`; its QPS is the one it prints on stderr (search loop only, not JSON parsing/writing).
 
@@ -24,13 +30,18 @@ Usage (the binary: `cargo build --release --no-default-features --features cli -
       --dataset geonames --data /work/shared/data/geonames-minilm --work /tmp/peers-work \
       --json-out geonames.json
   python benches/peers/run.py --dataset synth --synth-n 100000 --synth-dim 512 ...
+  python benches/peers/run.py --systems faiss,hnswlib,usearch,lancedb,duckdb ...  # no sat2cap
   python benches/peers/run.py --tables a.json [b.json ...]   # tables of saved runs, merged
 
 Every result file starts with "schema": SCHEMA; --tables refuses files of another schema.
 """
 import os
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+           # LanceDB (read once, when its runtimes start): compute pool, I/O pool, and the tokio
+           # runtime of its Python binding; they shrink its pools but do not make it one thread,
+           # so its searches are also pinned to one core (LanceDB.__init__, README "LanceDB")
+           "LANCE_CPU_THREADS", "LANCE_IO_THREADS", "TOKIO_WORKER_THREADS", "RAYON_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import argparse
@@ -53,7 +64,7 @@ SCHEMA = 1
 
 
 # ----------------------------------------------------------------------------------------- data
-def load_geonames(d, per_bucket):
+def load_geonames(d, per_bucket, qfile=None, tfile=None):
     x16 = np.load(os.path.join(d, "vectors.f16.npy"))
     lat, lon = [], []
     import csv
@@ -65,13 +76,13 @@ def load_geonames(d, per_bucket):
             lon.append(float(row[2]))
     pts = np.stack([np.array(lat), np.array(lon)], 1)
     truth = {}
-    with open(os.path.join(d, "truth.dev.jsonl")) as f:
+    with open(tfile or os.path.join(d, "truth.dev.jsonl")) as f:
         for line in f:
             t = json.loads(line)
             truth[t["id"]] = t["neighbors"]
     qs = []
     counts = {}
-    with open(os.path.join(d, "queries.dev.jsonl")) as f:
+    with open(qfile or os.path.join(d, "queries.dev.jsonl"), encoding="utf-8") as f:
         for line in f:
             q = json.loads(line)
             b = bucket_of(q["selectivity"])
@@ -295,6 +306,204 @@ def usearch_has_filter():
         return False
 
 
+def where_sql(flt):
+    """The filter as an SQL predicate on columns lat, lon (DataFusion for LanceDB, DuckDB), the
+    same rows as filter_mask: bbox as BETWEENs (across the antimeridian: an OR of two longitude
+    ranges); radius as the haversine (R_EARTH, same formula as haversine_km) ANDed with a bbox
+    that surely contains the circle, so that an index or zonemap on lat/lon can prune first."""
+    if flt is None:
+        return None
+    parts = []
+    if "bbox" in flt:
+        parts.append(_bbox_sql(*flt["bbox"]))
+    if "radius" in flt:
+        r = flt["radius"]
+        la, lo, km = float(r["lat"]), float(r["lon"]), float(r["km"])
+        box = _circle_bbox(la, lo, km)
+        if box is not None:
+            parts.append(_bbox_sql(*box))
+        parts.append(
+            f"2.0 * {R_EARTH!r} * asin(sqrt(pow(sin(radians(lat - ({la!r})) / 2.0), 2) + "
+            f"cos(radians({la!r})) * cos(radians(lat)) * "
+            f"pow(sin(radians(lon - ({lo!r})) / 2.0), 2)))"
+            f" <= {km!r}")
+    return " AND ".join(f"({p})" for p in parts)
+
+
+def _bbox_sql(w, s, e, n):
+    lat = f"lat BETWEEN {float(s)!r} AND {float(n)!r}"
+    if w <= e:
+        if w <= -180 and e >= 180:
+            return lat
+        return f"{lat} AND lon BETWEEN {float(w)!r} AND {float(e)!r}"
+    return f"{lat} AND (lon >= {float(w)!r} OR lon <= {float(e)!r})"
+
+
+def _circle_bbox(la, lo, km):
+    """[w, s, e, n] containing every point within km of (la, lo) (w > e: across the
+    antimeridian), with a margin of 1e-6 degrees; None when that is the whole globe."""
+    r = km / R_EARTH
+    eps = 1e-6
+    if r >= math.pi:
+        return None
+    dlat = math.degrees(r) + eps
+    s, n = la - dlat, la + dlat
+    if s <= -90 or n >= 90:  # the circle holds a pole: every longitude
+        return [-180.0, max(s, -90.0), 180.0, min(n, 90.0)]
+    # widest longitude offset of a small circle that holds no pole: asin(sin r / cos lat0)
+    dlon = math.degrees(math.asin(min(1.0, math.sin(r) / math.cos(math.radians(la))))) + eps
+    w, e = lo - dlon, lo + dlon
+    if dlon >= 180:
+        return [-180.0, s, 180.0, n]
+    if w < -180:
+        w += 360
+    if e > 180:
+        e -= 360
+    return [w, s, e, n]
+
+
+def _pin_one_core():
+    """Pin the calling thread to one core (threads it starts later inherit it); returns the
+    previous set, for _unpin."""
+    try:
+        old = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {max(old)})
+        return old
+    except (AttributeError, OSError):
+        return None
+
+
+def _unpin(old):
+    if old is not None:
+        os.sched_setaffinity(0, old)
+
+
+LANCE_BUILD = r"""
+import os, sys, time, json, shutil
+path, vpath, ppath, cores = sys.argv[1:5]
+os.sched_setaffinity(0, {int(c) for c in cores.split(",")})  # before its runtimes start
+import numpy as np, pyarrow as pa, lancedb
+from lancedb.index import HnswSq, BTree
+x = np.load(vpath)
+pts = np.load(ppath)
+n, dim = x.shape
+tbl = pa.table({"id": pa.array(np.arange(n, dtype=np.int64)), "lat": pa.array(pts[:, 0]),
+                "lon": pa.array(pts[:, 1]),
+                "vector": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), dim)})
+shutil.rmtree(path, ignore_errors=True)
+t0 = time.perf_counter()
+t = lancedb.connect(path).create_table("places", tbl)
+# IVF_HNSW_SQ; partitions: LanceDB's default (its target partition size; one partition at this
+# size: nprobes made no difference on geonames)
+t.create_index("vector", config=HnswSq(distance_type="dot", m=16, ef_construction=200))
+t.create_index("lat", config=BTree())
+t.create_index("lon", config=BTree())
+print(json.dumps({"build_s": time.perf_counter() - t0}))
+"""
+
+
+class LanceDB:
+    """LanceDB: a table (id, lat, lon, vector f16), an IVF_HNSW_SQ index (dot, m 16,
+    ef_construction 200) and BTree scalar indexes on lat and lon; filtered queries are
+    `.where(sql, prefilter=True)` with where_sql (radius: haversine in SQL). Search is pinned
+    to one core (env vars alone leave several threads busy: README)."""
+    name = "lancedb"
+
+    def __init__(self):
+        # pin before the import: its background event loop thread and its runtimes' threads
+        # are started from here (import, connect, first query) and inherit the one core
+        self._aff = _pin_one_core()
+        import lancedb
+        self.ldb = lancedb
+
+    def release(self):
+        """Give the harness's thread its cores back (LanceDB's own threads stay pinned)."""
+        _unpin(self._aff)
+
+    def build(self, x, threads):
+        # the index build runs in a child process with `threads` threads (its pool sizes are
+        # read once per process; this one is set to 1 for search)
+        env = dict(os.environ, LANCE_CPU_THREADS=str(threads),
+                   TOKIO_WORKER_THREADS=str(threads), RAYON_NUM_THREADS=str(threads))
+        env.pop("LANCE_IO_THREADS", None)
+        cores = ",".join(str(c) for c in sorted(self._aff or os.sched_getaffinity(0)))
+        cmd = [sys.executable, "-c", LANCE_BUILD, self.path, self.vpath, self.ptspath, cores]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"lancedb build failed: {out.stderr[-2000:]}")
+        self.load(self.path)
+
+    def save(self, path):
+        pass  # the table is its folder
+
+    def load(self, path, dim=None):
+        self.table = self.ldb.connect(path).open_table("places")
+
+    def _query(self, q, k, where):
+        b = self.table.search(q).distance_type("dot").limit(k).select(["id", "_distance"])
+        if where is not None:
+            b = b.where(where, prefilter=True)
+        return b
+
+    def search(self, q, k, ef, where, refine=None):
+        b = self._query(q, k, where).ef(ef)
+        if refine:
+            b = b.refine_factor(refine)
+        return b.to_arrow()["id"].to_pylist()
+
+    def exact(self, q, k, where):
+        """LanceDB's own exact search: bypass_vector_index (flat scan of the rows passing the
+        prefilter, on the stored f16 vectors)."""
+        return self._query(q, k, where).bypass_vector_index().to_arrow()["id"].to_pylist()
+
+
+class DuckDB:
+    """DuckDB, exact SQL: table t(id, lat, lon, vec FLOAT[dim]); SELECT id FROM t WHERE <filter>
+    ORDER BY array_inner_product(vec, ?) DESC, id LIMIT k, with SET threads = 1."""
+    name = "duckdb"
+
+    def __init__(self):
+        import duckdb
+        self.duckdb = duckdb
+
+    def build(self, x, threads):
+        import pyarrow as pa
+        for f in (self.path, self.path + ".wal"):
+            if os.path.exists(f):
+                os.remove(f)
+        n, dim = x.shape
+        tbl = pa.table({"id": pa.array(np.arange(n, dtype=np.int64)),
+                        "lat": pa.array(self.pts[:, 0]), "lon": pa.array(self.pts[:, 1]),
+                        "vec": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), dim)})
+        con = self.duckdb.connect(self.path)
+        con.execute(f"SET threads = {int(threads)}")
+        con.register("src", tbl)
+        con.execute(f"CREATE TABLE t AS SELECT id, lat, lon, vec::FLOAT[{dim}] AS vec FROM src")
+        con.execute("CHECKPOINT")
+        con.close()
+        self.load(self.path, dim)
+
+    def save(self, path):
+        pass  # the database file
+
+    def load(self, path, dim):
+        self.con = self.duckdb.connect(path, read_only=True)
+        self.con.execute("SET threads = 1")
+        self.dim = dim
+
+    def exact(self, q, k, where):
+        w = f" WHERE {where}" if where else ""
+        sql = (f"SELECT id FROM t{w} ORDER BY array_inner_product(vec, $1::FLOAT[{self.dim}]) "
+               f"DESC, id LIMIT {int(k)}")
+        return [r[0] for r in self.con.execute(sql, [q]).fetchall()]
+
+    def search(self, q, k, ef, where):  # no ANN index here (its vss extension is not bundled)
+        return self.exact(q, k, where)
+
+
+SQL_PEERS = ("lancedb", "duckdb")
+
+
 def brute(xf, q, k, mask):
     ids = None
     if mask is None:
@@ -343,7 +552,8 @@ import run as R
 kind, path, dim = sys.argv[2], sys.argv[3], int(sys.argv[4])
 q = np.load(sys.argv[5])
 t1 = time.perf_counter()
-p = {"faiss": R.Faiss, "hnswlib": R.Hnswlib, "usearch": R.USearch}[kind]()
+p = {"faiss": R.Faiss, "hnswlib": R.Hnswlib, "usearch": R.USearch, "lancedb": R.LanceDB,
+     "duckdb": R.DuckDB}[kind]()
 if kind == "faiss":
     p.load(path)
 else:
@@ -407,18 +617,115 @@ def sat2cap_query(bin_, db, batch, out, extra):
     return float(m.group(1)) if m else float("nan"), res, wall, rss
 
 
+def run_peer(name, p, a, tag, xf, dim, byb, masks, preds, bf, efs, qpath, vpath, ptspath, pts):
+    """Build (or load) one peer, probe it in a fresh process, sweep it over the buckets."""
+    buckets = list(byb)
+    ext = {"lancedb": "lance", "duckdb": "duckdb"}.get(name, "index")
+    path = os.path.join(a.work, f"{tag}.{name}.{ext}")
+    p.path, p.vpath, p.ptspath, p.pts = path, vpath, ptspath, pts
+    if a.reuse_index and os.path.exists(path):  # searched again, e.g. on a quieter machine
+        p.load(path) if name == "faiss" else p.load(path, dim)
+        build_s = None
+    else:
+        t = time.perf_counter()
+        p.build(xf, a.build_threads)
+        build_s = time.perf_counter() - t
+        p.save(path)
+    size = dir_size(path) if os.path.isdir(path) else os.path.getsize(path)
+    probe = probe_peer(name, path, dim, qpath)
+    sysrep = {"build_s": build_s, "build_threads": a.build_threads, "index_bytes": size,
+              "probe": probe, "buckets": {}}
+    print(f"  {name}: build {build_s} s, {size/2**20:.1f} MiB, probe {probe}", flush=True)
+    if name in SQL_PEERS:
+        return sweep_sql_peer(name, p, a, sysrep, byb, preds, efs)
+    in_graph = name != "usearch" or usearch_has_filter()  # else: over-fetch + post-filter
+    for b in buckets:
+        filtered = b < 1.0
+        sweep = []
+        if filtered and not in_graph and b < 0.1:
+            sweep = None
+        else:
+            for ef in efs:
+                rec, qps, ran = time_cell(lambda v, k, m: p.search(v, k, ef, m), byb[b],
+                                          masks[b], a.cap_s)
+                sweep.append({"ef": ef, "recall": rec, "qps": qps, "ran": ran})
+                print(f"    {name} {b:>7.2%} ef {ef:5d}: recall {rec:.3f} qps {qps:8.1f}"
+                      f" ({ran}/{len(byb[b])})", flush=True)
+                if rec >= TARGET or ran < len(byb[b]):
+                    break
+                if filtered and qps < bf[str(b)]["qps"]:
+                    break  # already slower than the exact scan: a wider beam cannot win
+        sysrep["buckets"][str(b)] = {"graph_sweep": sweep}
+        if name == "usearch":
+            rec, qps, ran = time_cell(lambda v, k, m: p.exact_subset(xf, v, k, m), byb[b],
+                                      masks[b], a.cap_s)
+            sysrep["buckets"][str(b)]["own_exact"] = {"recall": rec, "qps": qps, "ran": ran}
+            print(f"    usearch {b:>7.2%} exact over filtered rows: recall {rec:.3f}"
+                  f" qps {qps:8.1f}", flush=True)
+    return sysrep
+
+
+def sweep_sql_peer(name, p, a, sysrep, byb, preds, efs):
+    """LanceDB / DuckDB: the filter is theirs to evaluate (SQL, in the timed call). Per bucket:
+    `own_exact` (LanceDB bypass_vector_index; DuckDB's ORDER BY ... LIMIT) and, for LanceDB,
+    the ef sweep of its IVF_HNSW_SQ index without and then with refine_factor (each stops at
+    the first ef reaching TARGET, or, filtered, once slower than its own exact search). Their
+    cells are chosen among their own strategies only (not the numpy brute force)."""
+    q0 = next(iter(byb.values()))[0]  # untimed warm-up: the first search loads index / pages
+    p.exact(q0["vector"], q0["k"], None)
+    if name == "lancedb":
+        p.search(q0["vector"], q0["k"], max(efs), None)
+    for b in byb:
+        cell = {}
+        rec, qps, ran = time_cell(lambda v, k, w: p.exact(v, k, w), byb[b], preds[b], a.cap_s)
+        cell["own_exact"] = {"recall": rec, "qps": qps, "ran": ran}
+        print(f"    {name} {b:>7.2%} own exact: recall {rec:.3f} qps {qps:8.1f}"
+              f" ({ran}/{len(byb[b])})", flush=True)
+        if name != "lancedb":
+            cell["graph_sweep"] = None
+            sysrep["buckets"][str(b)] = cell
+            continue
+        sweep = []
+        k = max(q["k"] for q in byb[b])
+        for rf in [None] + ([a.lance_refine] if a.lance_refine else []):
+            for ef in efs:
+                if rf and ef < k * rf:
+                    continue  # LanceDB requires ef >= k * refine_factor
+                rec, qps, ran = time_cell(lambda v, k, w: p.search(v, k, ef, w, rf), byb[b],
+                                          preds[b], a.cap_s)
+                sweep.append({"ef": ef, "refine_factor": rf, "recall": rec, "qps": qps,
+                              "ran": ran})
+                print(f"    {name} {b:>7.2%} ef {ef:5d} refine {rf}: recall {rec:.3f}"
+                      f" qps {qps:8.1f} ({ran}/{len(byb[b])})", flush=True)
+                if rec >= TARGET or ran < len(byb[b]):
+                    break
+                if b < 1.0 and qps < cell["own_exact"]["qps"]:
+                    break
+        cell["graph_sweep"] = sweep
+        sysrep["buckets"][str(b)] = cell
+    return sysrep
+
+
 # ---------------------------------------------------------------------------------------- main
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", choices=["geonames", "synth"], default="geonames")
     ap.add_argument("--data", default="/work/shared/data/geonames-minilm")
+    ap.add_argument("--queries", default=None,
+                    help="geonames: queries file (default DATA/queries.dev.jsonl), e.g. the "
+                         "held-out ones of make_text_queries.py")
+    ap.add_argument("--truth", default=None, help="geonames: its truth (default "
+                                                   "DATA/truth.dev.jsonl)")
     ap.add_argument("--synth-n", type=int, default=100_000)
     ap.add_argument("--synth-dim", type=int, default=512)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--per-bucket", type=int, default=100, help="queries per bucket (0 = all)")
     ap.add_argument("--work", default="/tmp/peers-work")
     ap.add_argument("--sat2cap", default=None, help="path of the sat2cap binary (omit to skip)")
-    ap.add_argument("--systems", default="faiss,usearch,hnswlib,sat2cap")
+    ap.add_argument("--systems", default="faiss,usearch,hnswlib,sat2cap",
+                    help="comma list of faiss, usearch, hnswlib, lancedb, duckdb, sat2cap")
+    ap.add_argument("--lance-refine", type=int, default=4,
+                    help="LanceDB: refine_factor of its second ef sweep (0: no second sweep)")
     ap.add_argument("--efs", default="16,32,64,128,256,512,1024")
     ap.add_argument("--build-threads", type=int, default=2)
     ap.add_argument("--cap-s", type=float, default=5.0, help="search seconds per cell, then stop")
@@ -435,7 +742,7 @@ def main():
 
     t0 = time.perf_counter()
     if a.dataset == "geonames":
-        x16, pts, qs, vpath, ppath = load_geonames(a.data, a.per_bucket)
+        x16, pts, qs, vpath, ppath = load_geonames(a.data, a.per_bucket, a.queries, a.truth)
         tag = "geonames"
     else:
         x16, pts, qs, vpath, ppath = make_synth(a.synth_n, a.synth_dim, a.seed, a.per_bucket,
@@ -471,55 +778,29 @@ def main():
         print(f"  brute  {b:>7.2%}: recall {rec:.3f} qps {qps:8.1f}", flush=True)
     report["brute_force"] = bf
 
+    # the SQL peers get the filters as SQL (built here, untimed; evaluating them is theirs)
+    preds = {b: [None if m is None else where_sql(q["filter"])
+                 for q, m in zip(byb[b], masks[b])] for b in buckets}
+    ptspath = os.path.join(a.work, f"{tag}-pts.npy")
+    np.save(ptspath, pts)
+
     for name in [s for s in a.systems.split(",") if s]:
         if name == "sat2cap":
             continue
-        cls = {"faiss": Faiss, "hnswlib": Hnswlib, "usearch": USearch}[name]
+        cls = {"faiss": Faiss, "hnswlib": Hnswlib, "usearch": USearch, "lancedb": LanceDB,
+               "duckdb": DuckDB}[name]
         try:
             p = cls()
         except Exception as e:  # a missing wheel: say so, go on
             print(f"  {name}: unavailable ({e})", flush=True)
             report["systems"][name] = {"error": str(e)}
             continue
-        path = os.path.join(a.work, f"{tag}.{name}.index")
-        if a.reuse_index and os.path.exists(path):  # searched again, e.g. on a quieter machine
-            p.load(path) if name == "faiss" else p.load(path, dim)
-            build_s = None
-        else:
-            t = time.perf_counter()
-            p.build(xf, a.build_threads)
-            build_s = time.perf_counter() - t
-            p.save(path)
-        size = os.path.getsize(path)
-        probe = probe_peer(name, path, dim, qpath)
-        sysrep = {"build_s": build_s, "build_threads": a.build_threads, "index_bytes": size,
-                  "probe": probe, "buckets": {}}
-        print(f"  {name}: build {build_s} s, {size/2**20:.1f} MiB, probe {probe}", flush=True)
-        in_graph = name != "usearch" or usearch_has_filter()  # else: over-fetch + post-filter
-        for b in buckets:
-            filtered = b < 1.0
-            sweep = []
-            if filtered and not in_graph and b < 0.1:
-                sweep = None
-            else:
-                for ef in efs:
-                    rec, qps, ran = time_cell(lambda v, k, m: p.search(v, k, ef, m), byb[b],
-                                              masks[b], a.cap_s)
-                    sweep.append({"ef": ef, "recall": rec, "qps": qps, "ran": ran})
-                    print(f"    {name} {b:>7.2%} ef {ef:5d}: recall {rec:.3f} qps {qps:8.1f}"
-                          f" ({ran}/{len(byb[b])})", flush=True)
-                    if rec >= TARGET or ran < len(byb[b]):
-                        break
-                    if filtered and qps < bf[str(b)]["qps"]:
-                        break  # already slower than the exact scan: a wider beam cannot win
-            sysrep["buckets"][str(b)] = {"graph_sweep": sweep}
-            if name == "usearch":
-                rec, qps, ran = time_cell(lambda v, k, m: p.exact_subset(xf, v, k, m), byb[b],
-                                          masks[b], a.cap_s)
-                sysrep["buckets"][str(b)]["own_exact"] = {"recall": rec, "qps": qps, "ran": ran}
-                print(f"    usearch {b:>7.2%} exact over filtered rows: recall {rec:.3f}"
-                      f" qps {qps:8.1f}", flush=True)
-        report["systems"][name] = sysrep
+        try:
+            report["systems"][name] = run_peer(name, p, a, tag, xf, dim, byb, masks, preds, bf,
+                                               efs, qpath, vpath, ptspath, pts)
+        finally:
+            if hasattr(p, "release"):
+                p.release()
 
     if a.sat2cap and "sat2cap" in a.systems.split(","):
         db = os.path.join(a.work, f"{tag}.sat2cap.db")
@@ -594,18 +875,25 @@ def load_report(path):
 
 def best_peer_cell(rep, name, b):
     """Best honest strategy of a peer in a bucket: fastest of (graph at the smallest ef reaching
-    TARGET, brute force) among those reaching TARGET; else the highest recall."""
+    TARGET, brute force) among those reaching TARGET; else the highest recall. The SQL peers
+    (LanceDB, DuckDB) are measured on their own strategies only: no numpy brute force."""
     s = rep["systems"][name]
     cands = []
     sw = s["buckets"][str(b)]["graph_sweep"]
     if sw:
+        # a sweep is one or more runs of rising ef (LanceDB: without, then with refine_factor),
+        # each stopped at its first ef reaching TARGET: the fastest of those, else best recall
         ok = [c for c in sw if c["recall"] >= TARGET]
-        c = ok[0] if ok else max(sw, key=lambda c: c["recall"])
-        cands.append(("graph ef %d" % c["ef"], c))
-    bf = rep["brute_force"][str(b)]
-    cands.append(("numpy brute", bf))
+        c = max(ok, key=lambda c: c["qps"]) if ok else max(sw, key=lambda c: c["recall"])
+        how = "graph ef %d" % c["ef"]
+        if c.get("refine_factor"):
+            how += " refine %d" % c["refine_factor"]
+        cands.append((how, c))
+    if name not in SQL_PEERS:
+        cands.append(("numpy brute", rep["brute_force"][str(b)]))
     if "own_exact" in s["buckets"][str(b)]:
-        cands.append(("own exact", s["buckets"][str(b)]["own_exact"]))
+        cands.append(({"lancedb": "flat", "duckdb": "SQL exact"}.get(name, "own exact"),
+                      s["buckets"][str(b)]["own_exact"]))
     ok = [c for c in cands if c[1]["recall"] >= TARGET]
     if ok:
         return max(ok, key=lambda c: c[1]["qps"])
