@@ -55,6 +55,9 @@ impl Point {
 
 /// Wraps a finite longitude into `[-180, 180)`.
 pub fn wrap_lon(lon: f64) -> f64 {
+    if (-180.0..180.0).contains(&lon) {
+        return lon;
+    }
     let w = (lon + 180.0).rem_euclid(360.0) - 180.0;
     // rem_euclid can round up to exactly 360 for tiny negative inputs.
     if w >= 180.0 {

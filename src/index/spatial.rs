@@ -41,6 +41,51 @@ impl Rect {
 
 type Entry = GeomWithData<[f64; 2], u32>;
 
+/// Rows whose unit vectors are computed together ([`SpatialIndex::unit_vectors`]).
+pub const UNIT_GROUP: usize = 256;
+
+/// The unit vectors of a segment's rows, computed a group of [`UNIT_GROUP`] rows at a time
+/// on first use ([`SpatialIndex::unit_vectors`]).
+#[derive(Clone, Copy)]
+pub struct Units<'a> {
+    groups: &'a [std::sync::OnceLock<Box<[[f32; 3]]>>],
+    points: &'a [Point],
+}
+
+impl<'a> Units<'a> {
+    /// The unit vectors of rows `group * UNIT_GROUP ..`, computed now if they were not.
+    fn group(&self, group: usize) -> Option<&'a [[f32; 3]]> {
+        let cell = self.groups.get(group)?;
+        let start = group * UNIT_GROUP;
+        let points = self.points.get(start..(start + UNIT_GROUP).min(self.points.len()))?;
+        Some(cell.get_or_init(|| points.iter().map(|&p| crate::geo::unit_vector_f32(p)).collect()))
+    }
+
+    /// The unit vector of `row`.
+    #[inline]
+    pub fn get(&self, row: u32) -> Option<[f32; 3]> {
+        let row = row as usize;
+        self.group(row / UNIT_GROUP)?.get(row % UNIT_GROUP).copied()
+    }
+
+    /// The unit vectors of rows `start..end` in the slices of their groups: `(first row,
+    /// vectors)` pieces, in order, covering the range.
+    pub fn pieces(&self, start: usize, end: usize) -> impl Iterator<Item = (usize, &'a [[f32; 3]])> + 'a {
+        let this = *self;
+        let end = end.min(self.points.len());
+        std::iter::successors((start < end).then_some(start), move |&a| {
+            let next = (a / UNIT_GROUP + 1) * UNIT_GROUP;
+            (next < end).then_some(next)
+        })
+        .filter_map(move |a| {
+            let g = a / UNIT_GROUP;
+            let b = end.min((g + 1) * UNIT_GROUP);
+            let units = this.group(g)?;
+            Some((a, units.get(a - g * UNIT_GROUP..b - g * UNIT_GROUP)?))
+        })
+    }
+}
+
 /// The spatial index of a segment's row locations: the [`BlockRects`] of the rows in storage
 /// order, and, when those are not compact (rows not stored in a spatial order), an R-tree
 /// whose entries are `([lon, lat], row)`.
@@ -49,8 +94,10 @@ pub struct SpatialIndex {
     /// (from the points handed to the call that needs it).
     tree: std::sync::OnceLock<RTree<Entry>>,
     len: u32,
-    /// Unit vectors of the same points ([`crate::geo::unit_vector`], f32), made on first use.
-    units: std::sync::OnceLock<Vec<[f32; 3]>>,
+    /// Unit vectors of the same points ([`crate::geo::unit_vector`], f32), made on first use,
+    /// [`UNIT_GROUP`] rows at a time: a query near one place computes a few groups, not
+    /// every row's trigonometry.
+    units: Vec<std::sync::OnceLock<Box<[[f32; 3]]>>>,
     /// Bounding rectangles of runs of consecutive rows.
     blocks: BlockRects,
     /// Whether `blocks` is compact (computed once, at build).
@@ -78,7 +125,9 @@ impl SpatialIndex {
         SpatialIndex {
             tree,
             len: points.len() as u32,
-            units: std::sync::OnceLock::new(),
+            units: (0..points.len().div_ceil(UNIT_GROUP))
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
             blocks,
             compact,
         }
@@ -110,22 +159,16 @@ impl SpatialIndex {
         Some(self.tree.get_or_init(|| bulk_load(points)))
     }
 
-    /// The unit vectors of `points` (the points the tree was built over), computed on the
-    /// first call and kept with the tree (12 bytes a row); `None` when `points` has another
-    /// length than the tree. Radius filters test rows with them, in linear scans and under
-    /// R-tree nodes the circle does not cover
+    /// The unit vectors of `points` (the points the index was built over), each group of
+    /// [`UNIT_GROUP`] rows computed on its first use and kept with the index (12 bytes a
+    /// row); `None` when `points` has another length. Radius filters test rows with them, in
+    /// linear scans and under R-tree nodes the circle does not cover
     /// ([`crate::query::filter::Radius::contains_unit`]), instead of trigonometry per row.
-    pub fn unit_vectors(&self, points: &[Point]) -> Option<&[[f32; 3]]> {
-        if points.len() != self.len as usize {
-            return None;
-        }
-        let units = self.units.get_or_init(|| {
-            points
-                .iter()
-                .map(|&p| crate::geo::unit_vector_f32(p))
-                .collect()
-        });
-        Some(units)
+    pub fn unit_vectors<'a>(&'a self, points: &'a [Point]) -> Option<Units<'a>> {
+        (points.len() == self.len as usize).then_some(Units {
+            groups: &self.units,
+            points,
+        })
     }
 
     /// Number of points.

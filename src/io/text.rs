@@ -163,25 +163,38 @@ impl<R: Read> Read for LineLimit<R> {
             return Err(too_long(self));
         }
         let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            let at = self.pos;
-            self.pos += 1;
-            self.track(b, at);
-            let ends = b == b'\r' || (b == b'\n' && !self.after_cr);
-            self.after_cr = b == b'\r';
-            if ends {
-                self.line += 1;
-            }
-            if b == b'\r' || b == b'\n' {
-                self.len = 0;
-            } else {
-                self.len += 1;
+        let mut at = 0;
+        // From line break to line break (found a word at a time), not byte by byte.
+        while at < n {
+            let rest = &buf[at..n];
+            let next = memchr::memchr2(b'\n', b'\r', rest);
+            let run = next.unwrap_or(rest.len());
+            if run > 0 {
+                // Bytes that are not line breaks: the line grows; after a lone `\r` a new
+                // line starts at the first of them.
+                if self.after_cr {
+                    self.track(rest[0], self.pos + at as u64);
+                }
+                self.after_cr = false;
+                self.len += run;
                 if self.len > self.max {
                     self.failed = true;
                     return Err(too_long(self));
                 }
             }
+            let Some(i) = next else { break };
+            let b = rest[i];
+            let offset = self.pos + (at + i) as u64;
+            self.track(b, offset);
+            let ends = b == b'\r' || !self.after_cr;
+            self.after_cr = b == b'\r';
+            if ends {
+                self.line += 1;
+            }
+            self.len = 0;
+            at += i + 1;
         }
+        self.pos += n as u64;
         Ok(n)
     }
 }
@@ -223,10 +236,65 @@ pub fn open(path: &Path) -> std::io::Result<Guarded<File>> {
     guarded(super::input::open(path)?, MAX_LINE_BYTES)
 }
 
-/// The lines of a guarded input, each with its 1-based number; a line that is not UTF-8
-/// or too long is an error naming it.
+/// The lines of a guarded input, each with its 1-based number; a line ends at `\n`, at
+/// `\r\n` or at a lone `\r` (so the numbers are the ones an editor shows), and a line that
+/// is not UTF-8 or too long is an error naming it (reading stops after an I/O error).
 pub fn lines<R: BufRead>(r: R) -> impl Iterator<Item = (u64, std::io::Result<String>)> {
-    r.lines().enumerate().map(|(i, l)| (i as u64 + 1, l))
+    let mut r = r;
+    let mut no = 0u64;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut line = Vec::new();
+        let ended = loop {
+            let buf = match r.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    done = true;
+                    no += 1;
+                    return Some((no, Err(e)));
+                }
+            };
+            if buf.is_empty() {
+                break false;
+            }
+            match memchr::memchr2(b'\n', b'\r', buf) {
+                Some(i) => {
+                    line.extend_from_slice(&buf[..i]);
+                    let cr = buf[i] == b'\r';
+                    r.consume(i + 1);
+                    if cr {
+                        // `\r\n` is one line end.
+                        if let Ok(b) = r.fill_buf() {
+                            if b.first() == Some(&b'\n') {
+                                r.consume(1);
+                            }
+                        }
+                    }
+                    break true;
+                }
+                None => {
+                    let n = buf.len();
+                    line.extend_from_slice(buf);
+                    r.consume(n);
+                }
+            }
+        };
+        if !ended && line.is_empty() {
+            return None;
+        }
+        no += 1;
+        let text = String::from_utf8(line).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )
+        });
+        Some((no, text))
+    })
 }
 
 /// A CSV file with a header row over the guarded input: fields trimmed, rows may be
@@ -361,6 +429,25 @@ mod tests {
         lines(r)
             .map(|(_, l)| l.map_err(|e| e.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn lines_end_at_lf_crlf_and_lone_cr() {
+        for text in [&b"a\nb\nc"[..], b"a\r\nb\r\nc\r\n", b"a\rb\rc\r", b"a\nb\r\nc\n"] {
+            let got: Vec<(u64, String)> = lines(guarded(text, 16).unwrap())
+                .map(|(n, l)| (n, l.unwrap()))
+                .collect();
+            let want = [(1, "a"), (2, "b"), (3, "c")].map(|(n, l)| (n, l.to_string()));
+            assert_eq!(got, want, "{text:?}");
+        }
+        // Blank lines count; a lone CR then LF is one end, LF then CR two.
+        let got: Vec<String> = lines(guarded(&b"a\n\nb\n\rc"[..], 16).unwrap())
+            .map(|(_, l)| l.unwrap())
+            .collect();
+        assert_eq!(got, ["a", "", "b", "", "c"]);
+        let e = lines(guarded(&b"ok\r\xff\r"[..], 16).unwrap()).nth(1).unwrap();
+        assert_eq!(e.0, 2);
+        assert!(e.1.is_err());
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub(crate) use prepared::verify_sections;
 use crate::db::Collection;
 use crate::geo::Point;
 use crate::index::flat::Hit;
-use crate::index::hnsw::SECTION_KIND;
+use crate::index::hnsw::{GraphView, SECTION_KIND};
 use crate::index::quant::QUANT_KIND;
 use crate::query::filter::{BBox, Filter, Polygon, Predicate, Radius, TimeRange};
 use crate::query::planner::{
@@ -335,18 +335,25 @@ fn search_one(
     geo: Option<&GeoRank>,
     params: PlannerParams,
 ) -> Result<(Vec<Hit>, Plan), QueryError> {
-    let graph = match (&d.graph, sv.section(SECTION_KIND)) {
-        (Some(layout), Some(bytes)) => Some(layout.view(bytes).ok_or_else(|| {
+    // The graph is parsed by the first walk that needs it (see `Derived::graph_layout`).
+    let graph = || -> Result<GraphView<'_>, QueryError> {
+        let layout = d
+            .graph_layout(sv)
+            .ok_or_else(|| QueryError::Segment(format!("{}: no graph section", sv.file())))??;
+        let bytes = sv.section(SECTION_KIND).unwrap_or(&[]);
+        layout.view(bytes).ok_or_else(|| {
             QueryError::Corrupt(format!("{}: graph section changed size", sv.file()))
-        })?),
-        _ => None,
+        })
     };
     let live = |r: u32| !sv.is_deleted(r as usize);
-    let mut idx = SegmentIndex::new(sv.vectors(), sv.dim(), &d.points, d.times.as_deref(), graph)?
+    let mut idx = SegmentIndex::new(sv.vectors(), sv.dim(), &d.points, d.times.as_deref(), None)?
         .with_rtree(&d.rtree)
         .with_routing_cache(&d.routing)
         .with_slack_cache(&d.slack)
         .with_params(params);
+    if d.graph.is_some() {
+        idx = idx.with_deferred_graph(&graph);
+    }
     if sv.live_len() < sv.len() {
         idx = idx.with_live(&live);
     }

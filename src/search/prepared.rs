@@ -47,7 +47,9 @@ pub(crate) struct Derived {
     pub routing: OnceLock<RoutingSample>,
     /// The graph's hop slack (how far default walks go), worked out by the first one.
     pub slack: OnceLock<Option<f32>>,
-    pub graph: Option<GraphLayout>,
+    /// The graph's layout, when the segment has a graph section: parsed and validated by
+    /// the first walk (a batch answered by exact scans never reads the section).
+    pub graph: Option<OnceLock<Result<GraphLayout, QueryError>>>,
     /// The int8 copy of the vectors, when the segment has one (validated).
     pub quant: Option<QuantLayout>,
     /// The calibrated beam of the graph, when the segment has a calibration section.
@@ -64,10 +66,9 @@ impl std::fmt::Debug for Derived {
     }
 }
 
-/// The index sections of `seg` parsed and checked against it: the graph, its calibration
-/// and the int8 copy (each `None` when absent).
+/// The index sections of `seg` parsed and checked against it: the graph's calibration and
+/// the int8 copy (each `None` when absent).
 struct Sections {
-    graph: Option<GraphLayout>,
     calibrated_ef: Option<usize>,
     quant: Option<QuantLayout>,
 }
@@ -82,8 +83,27 @@ struct SectionError {
     what: String,
 }
 
-fn parse_sections(seg: &Segment) -> Result<Sections, QueryError> {
-    parse_sections_checked(seg).map_err(|e| corrupt(seg, section_name(e.kind), e.what))
+fn parse_sections(seg: &Segment, graph: bool) -> Result<Sections, QueryError> {
+    parse_sections_checked(seg, graph).map_err(|e| corrupt(seg, section_name(e.kind), e.what))
+}
+
+/// The graph section of `seg` parsed and checked against it.
+fn parse_graph(seg: &Segment, bytes: &[u8]) -> Result<GraphLayout, SectionError> {
+    let err = |e: String| SectionError {
+        kind: SECTION_KIND,
+        what: e,
+    };
+    let n = seg.len();
+    let n32 = u32::try_from(n).map_err(|_| err(format!("{n} rows exceed u32")))?;
+    let view = GraphView::parse(bytes, n32).map_err(|e| err(e.to_string()))?;
+    if view.dim() as usize != seg.dim() {
+        return Err(err(format!(
+            "graph has dim {}, segment {}",
+            view.dim(),
+            seg.dim()
+        )));
+    }
+    Ok(view.layout(bytes))
 }
 
 fn section_name(kind: u32) -> &'static str {
@@ -95,24 +115,12 @@ fn section_name(kind: u32) -> &'static str {
     }
 }
 
-fn parse_sections_checked(seg: &Segment) -> Result<Sections, SectionError> {
+fn parse_sections_checked(seg: &Segment, with_graph: bool) -> Result<Sections, SectionError> {
     let err = |kind: u32| move |e: String| SectionError { kind, what: e };
     let n = seg.len();
-    let graph = match seg.section(SECTION_KIND) {
-        None => None,
-        Some(bytes) => {
-            let n32 = u32::try_from(n).map_err(|_| err(SECTION_KIND)(format!("{n} rows exceed u32")))?;
-            let view = GraphView::parse(bytes, n32).map_err(|e| err(SECTION_KIND)(e.to_string()))?;
-            if view.dim() as usize != seg.dim() {
-                return Err(err(SECTION_KIND)(format!(
-                    "graph has dim {}, segment {}",
-                    view.dim(),
-                    seg.dim()
-                )));
-            }
-            Some(view.layout(bytes))
-        }
-    };
+    if let (true, Some(bytes)) = (with_graph, seg.section(SECTION_KIND)) {
+        parse_graph(seg, bytes)?;
+    }
     let calibrated_ef = match seg.section(CALIBRATION_KIND) {
         None => None,
         Some(bytes) => {
@@ -125,7 +133,6 @@ fn parse_sections_checked(seg: &Segment) -> Result<Sections, SectionError> {
         Some(bytes) => Some(QuantLayout::parse(bytes, n, seg.dim()).map_err(err(QUANT_KIND))?),
     };
     Ok(Sections {
-        graph,
         calibrated_ef,
         quant,
     })
@@ -134,19 +141,18 @@ fn parse_sections_checked(seg: &Segment) -> Result<Sections, SectionError> {
 impl Derived {
     fn compute(seg: &Segment) -> Result<Derived, QueryError> {
         let n = seg.len();
-        let mut points = Vec::with_capacity(n);
-        for row in 0..n {
-            points.push(seg.point(row).map_err(|e| QueryError::Corrupt(e.to_string()))?);
-        }
+        let points = seg
+            .points()
+            .map_err(|e| QueryError::Corrupt(e.to_string()))?;
         let times: Option<Vec<i64>> = seg
             .has_times()
             .then(|| (0..n).map(|r| seg.time(r).unwrap_or(NO_TIME)).collect());
         let time_stats = times.as_deref().map(|t| TimeStats::of(t, NO_TIME));
         let Sections {
-            graph,
             calibrated_ef,
             quant,
-        } = parse_sections(seg)?;
+        } = parse_sections(seg, false)?;
+        let graph = seg.section(SECTION_KIND).map(|_| OnceLock::new());
         let rtree = SpatialIndex::build(&points);
         Ok(Derived {
             points,
@@ -162,11 +168,26 @@ impl Derived {
     }
 }
 
+impl Derived {
+    /// The graph layout of `seg` (the segment this was derived from), parsed and validated
+    /// on first use; `None` when it has no graph section.
+    pub(crate) fn graph_layout(&self, seg: &Segment) -> Option<Result<GraphLayout, QueryError>> {
+        let cell = self.graph.as_ref()?;
+        let bytes = seg.section(SECTION_KIND)?;
+        Some(
+            cell.get_or_init(|| {
+                parse_graph(seg, bytes).map_err(|e| corrupt(seg, section_name(e.kind), e.what))
+            })
+            .clone(),
+        )
+    }
+}
+
 white_box! {
     /// Checks the index sections of `seg` (graph, calibration, int8 copy) as a search would
     /// parse them; the storage engine checked their checksums.
     fn verify_sections(seg: &Segment) -> Result<(), CorruptError> {
-        parse_sections_checked(seg)
+        parse_sections_checked(seg, true)
             .and_then(|sections| {
                 let (Some(layout), Some(bytes)) = (sections.quant, seg.section(QUANT_KIND)) else {
                     return Ok(());

@@ -20,7 +20,10 @@ use crate::CliError;
   sat2cap query --db ./db --collection places --batch queries.jsonl --out results.jsonl --threads 4
   sat2cap query --db ./db --collection places --batch q.jsonl --out r.jsonl --exact --json
 
---json prints {queries, seconds, queries_per_s, prepare_seconds, out} on stdout.")]
+--json prints {queries, seconds, queries_per_s, prepare_seconds, read_seconds, write_seconds,
+total_seconds, end_to_end_queries_per_s, out} on stdout: `seconds` and `queries_per_s` are the
+searches alone, `total_seconds` everything after the database was opened (reading, preparing,
+searching, writing; a --warm-up pass not counted).")]
 pub struct QueryArgs {
     /// Database folder.
     #[arg(long)]
@@ -75,16 +78,25 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
                 "seconds": r.seconds,
                 "queries_per_s": r.queries_per_s,
                 "prepare_seconds": r.prepare_seconds,
+                "read_seconds": r.read_seconds,
+                "write_seconds": r.write_seconds,
+                "total_seconds": r.total_seconds,
+                "end_to_end_queries_per_s": r.end_to_end_queries_per_s,
                 "out": r.out.display().to_string(),
             })
         );
     }
     note!(
-        "queries: {}, seconds: {:.3}, queries/s: {:.1} (segments prepared in {:.3} s)",
+        "queries: {}, searches: {:.3} s ({:.1} queries/s); whole batch: {:.3} s ({:.1} \
+         queries/s: reading {:.3} s, preparing {:.3} s, writing {:.3} s)",
         r.queries,
         r.seconds,
         r.queries_per_s,
-        r.prepare_seconds
+        r.total_seconds,
+        r.end_to_end_queries_per_s,
+        r.read_seconds,
+        r.prepare_seconds,
+        r.write_seconds
     );
     Ok(())
 }

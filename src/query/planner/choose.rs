@@ -45,11 +45,11 @@ impl SegmentIndex<'_> {
     /// The plan before any row is read.
     pub(super) fn choose(&self, req: &SearchRequest, estimate: &Cardinality, k: usize) -> Choice {
         let unfiltered = req.filter.is_empty() && self.live.is_none();
-        match (&self.graph, req.exact) {
+        match (self.has_graph(), req.exact) {
             (_, true) => return Choice::Flat(FlatReason::Requested),
-            (None, false) => return Choice::Flat(FlatReason::NoGraph),
-            (Some(_), false) if unfiltered => return Choice::Walk,
-            (Some(_), false) => {}
+            (false, false) => return Choice::Flat(FlatReason::NoGraph),
+            (true, false) if unfiltered => return Choice::Walk,
+            (true, false) => {}
         }
         let t = self.thresholds(k);
         if estimate.max <= t.threshold as u64 {

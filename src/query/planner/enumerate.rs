@@ -129,15 +129,18 @@ impl SegmentIndex<'_> {
             let (a, b) = (start as usize, end as usize);
             if filter.passes_whole(mask) && plain && fresh {
                 set.insert_run(start, end);
-            } else if let (Some(p), true) = (filter.single(mask), plain) {
-                let points = self.points.get(a..b).unwrap_or(&[]);
-                let us = units.and_then(|u| u.get(a..b)).unwrap_or(&[]);
-                let times = self.times.and_then(|t| t.get(a..b));
-                p.scan(start, points, us, times, super::NO_TIME, |row| {
-                    if !set.contains(row) {
-                        set.insert(row);
-                    }
-                });
+            } else if let (Some(p), true, Some(units)) = (filter.single(mask), plain, units) {
+                // A group of unit vectors at a time (a run may span groups).
+                for (a, us) in units.pieces(a, b) {
+                    let b = a + us.len();
+                    let points = self.points.get(a..b).unwrap_or(&[]);
+                    let times = self.times.and_then(|t| t.get(a..b));
+                    p.scan(a as u32, points, us, times, super::NO_TIME, |row| {
+                        if !set.contains(row) {
+                            set.insert(row);
+                        }
+                    });
+                }
             } else {
                 for row in start..end {
                     if !set.contains(row) && self.passes_masked(filter, row, units, mask) {

@@ -44,7 +44,12 @@ pub fn search_segment(
         estimate: estimate.rows,
     };
     let route = seg.route(&estimate);
-    let probe = match (seg.choose(req, &estimate.rows, k), &seg.graph) {
+    let choice = seg.choose(req, &estimate.rows, k);
+    let graph = match choice {
+        Choice::Flat(_) => None,
+        _ => seg.graph()?,
+    };
+    let probe = match (choice, graph) {
         (Choice::Flat(reason), _) => {
             let mut set = RowSet::new(seg.n);
             seg.collect_all(filter, route, &mut set);
@@ -75,7 +80,7 @@ pub fn search_segment(
     if let Some(reason) = seg.after_count(&set, k) {
         return Ok(run.flat(&set, reason));
     }
-    match &seg.graph {
+    match graph {
         Some(graph) => Ok(run.filtered_walk(graph, req, &set)),
         None => Ok(run.flat(&set, FlatReason::NoGraph)),
     }

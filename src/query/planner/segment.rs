@@ -11,9 +11,13 @@ use crate::geo::Point;
 use crate::index::flat::TopK;
 use crate::index::hnsw::{hop_slack, Effort, GraphView};
 use crate::index::quant::QuantView;
-use crate::index::spatial::SpatialIndex;
+use crate::index::spatial::{SpatialIndex, Units};
 use crate::query::filter::{Filter, Row, SegmentStats, TimeStats};
 use crate::query::QueryError;
+
+/// A graph parsed (and validated) only when a walk needs it: a batch of small filtered
+/// queries, answered by exact scans, never pays for it.
+pub type DeferredGraph<'a> = dyn Fn() -> Result<GraphView<'a>, QueryError> + Sync + 'a;
 
 /// The indexes of one segment, over borrowed slices (memory-mapped in production).
 ///
@@ -27,6 +31,9 @@ pub struct SegmentIndex<'a> {
     pub(super) points: &'a [Point],
     pub(super) times: Option<&'a [i64]>,
     pub(super) graph: Option<GraphView<'a>>,
+    /// Where the graph comes from when it is parsed on first use ([`Self::with_deferred_graph`]).
+    pub(super) deferred_graph: Option<&'a DeferredGraph<'a>>,
+    pub(super) resolved_graph: OnceLock<Result<GraphView<'a>, QueryError>>,
     pub(super) live: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
     pub(super) rtree: OnceLock<SpatialIndex>,
     pub(super) shared_rtree: Option<&'a SpatialIndex>,
@@ -92,6 +99,8 @@ impl<'a> SegmentIndex<'a> {
             points,
             times,
             graph,
+            deferred_graph: None,
+            resolved_graph: OnceLock::new(),
             live: None,
             rtree: OnceLock::new(),
             shared_rtree: None,
@@ -157,6 +166,47 @@ impl<'a> SegmentIndex<'a> {
     pub fn with_routing_cache(mut self, cache: &'a OnceLock<RoutingSample>) -> SegmentIndex<'a> {
         self.shared_routing = Some(cache);
         self
+    }
+
+    /// Gives the segment a graph that `parse` produces on first use (when the index was
+    /// made without one): the planner plans as if the graph were there and parses it only
+    /// for a walk. A graph of another shape is an error then.
+    pub fn with_deferred_graph(mut self, parse: &'a DeferredGraph<'a>) -> SegmentIndex<'a> {
+        if self.graph.is_none() {
+            self.deferred_graph = Some(parse);
+        }
+        self
+    }
+
+    /// Whether the segment has a graph (parsed or not yet).
+    pub(super) fn has_graph(&self) -> bool {
+        self.graph.is_some() || self.deferred_graph.is_some()
+    }
+
+    /// The graph, parsed now if it was deferred; `None` without one.
+    pub(super) fn graph(&self) -> Result<Option<&GraphView<'a>>, QueryError> {
+        if let Some(g) = &self.graph {
+            return Ok(Some(g));
+        }
+        let Some(parse) = self.deferred_graph else {
+            return Ok(None);
+        };
+        let (n, dim) = (self.n, self.dim);
+        let view = self.resolved_graph.get_or_init(|| {
+            let g = parse()?;
+            if g.n() != n || g.dim() as usize != dim {
+                return Err(QueryError::Segment(format!(
+                    "graph covers {} rows of dim {}, segment has {n} of dim {dim}",
+                    g.n(),
+                    g.dim()
+                )));
+            }
+            Ok(g)
+        });
+        match view {
+            Ok(g) => Ok(Some(g)),
+            Err(e) => Err(e.clone()),
+        }
     }
 
     /// Keeps the hop slack of the graph ([`crate::index::hnsw::hop_slack`]) in `cache`,
@@ -275,11 +325,11 @@ impl<'a> SegmentIndex<'a> {
         &self,
         filter: &Filter,
         row: u32,
-        units: Option<&[[f32; 3]]>,
+        units: Option<Units<'_>>,
     ) -> bool {
-        let unit = units.and_then(|u| u.get(row as usize));
+        let unit = units.and_then(|u| u.get(row));
         match (unit, self.points.get(row as usize)) {
-            (Some(&u), Some(&p)) => {
+            (Some(u), Some(&p)) => {
                 self.live.is_none_or(|l| l(row)) && filter.matches_unit(p, u, self.time(row))
             }
             _ => self.passes(filter, row),
@@ -293,7 +343,7 @@ impl<'a> SegmentIndex<'a> {
         &self,
         filter: &Filter,
         row: u32,
-        units: Option<&[[f32; 3]]>,
+        units: Option<Units<'_>>,
         mask: u64,
     ) -> bool {
         if self.live.is_some_and(|l| !l(row)) {
@@ -307,7 +357,7 @@ impl<'a> SegmentIndex<'a> {
         };
         let r = Row {
             point,
-            unit: units.and_then(|u| u.get(row as usize)).copied(),
+            unit: units.and_then(|u| u.get(row)),
             time: self.time(row),
         };
         filter.matches_masked(r, mask)

@@ -289,6 +289,29 @@ impl Segment {
             _ => Err(self.corrupt(off, format!("invalid point ({lat}, {lon})"))),
         }
     }
+
+    /// Every row's point, validated as [`Segment::point`] validates one (in one pass over
+    /// the section: what search keeps per segment).
+    pub fn points(&self) -> Result<Vec<Point>, CorruptError> {
+        let section = &self.buf()[self.points.clone()];
+        let mut out = Vec::with_capacity(self.len());
+        for (row, b) in section.chunks_exact(16).take(self.len()).enumerate() {
+            let lat = f64::from_le_bytes(b[..8].try_into().unwrap_or_default());
+            let lon = f64::from_le_bytes(b[8..].try_into().unwrap_or_default());
+            match Point::new(lat, lon) {
+                Ok(p) if p.lon() == lon => out.push(p),
+                _ => {
+                    let off = self.points.start.saturating_add(row.saturating_mul(16));
+                    return Err(self.corrupt(off, format!("invalid point ({lat}, {lon})")));
+                }
+            }
+        }
+        if out.len() != self.len() {
+            return self.point(out.len()).map(|_| out);
+        }
+        Ok(out)
+    }
+
     /// The timestamp of `row` (unix seconds, UTC), if it has one.
     pub fn time(&self, row: usize) -> Option<i64> {
         let r = self.times.clone()?;
