@@ -7,7 +7,8 @@
 
 use sat2cap::encoders::Image;
 use sat2cap::jobs::{
-    render_overhead, write_map, Embedder, Footprint, MapCell, Model, ModelOptions, Region, LAUSANNE,
+    render_overhead, write_map, Embedder, Footprint, MapCell, MapPanel, Model, ModelOptions,
+    Region, LAUSANNE,
 };
 use sat2cap::Point;
 
@@ -56,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 score: v.iter().zip(q).map(|(a, b)| a * b).sum(),
             })
             .collect();
-        panels.push((p.to_string(), cells));
+        panels.push(MapPanel::new(*p, cells));
     }
     let files = write_map(
         std::path::Path::new(&prefix),

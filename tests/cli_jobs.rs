@@ -411,7 +411,18 @@ fn ingest_map_search_ground_describe_eval() {
     );
     let rows = std::fs::read_to_string(h.with_extension("csv")).unwrap();
     assert_eq!(rows.lines().count(), 1 + 2 * 9);
-    assert!(rows.contains("at 06:00") && rows.contains("at 18:00"));
+    // The prompt as given; the hour in its own column.
+    let mut r = csv::Reader::from_reader(rows.as_bytes());
+    let header = r.headers().unwrap().clone();
+    assert_eq!((&header[3], &header[4]), ("prompt", "hour"));
+    let hours: std::collections::BTreeSet<(String, String)> = r
+        .records()
+        .map(|rec| rec.unwrap())
+        .map(|rec| (rec[3].to_string(), rec[4].to_string()))
+        .collect();
+    assert_eq!(hours.len(), 2);
+    assert!(hours.iter().all(|(p, _)| p == "a lake"), "{hours:?}");
+    assert!(hours.iter().any(|(_, h)| h == "6") && hours.iter().any(|(_, h)| h == "18"));
     let e = fails(
         &[
             "map",

@@ -321,7 +321,7 @@ fn counters_never_wrap() {
         d,
         &["ingest-text", "caps2.txt", "--db", "db", "--random-weights"],
     );
-    expect(&o, 1, &["no new id is left"]);
+    expect(&o, 1, &["no new id left"]);
     let i = info(d, "db");
     let caps = i["collections"]
         .as_array()
@@ -1524,7 +1524,7 @@ fn ingest_inputs_are_named_and_bounded() {
             "w",
         ],
     );
-    expect(&o, 1, &["not a regular file"]);
+    expect(&o, 2, &["not a regular file"]);
     let o = cmd(
         d,
         &[
@@ -1863,5 +1863,253 @@ fn flags_files_and_lines_are_named() {
     assert!(
         e.contains("10.00_10.00.jpg") && e.contains("10.00_10.00.png"),
         "{e}"
+    );
+}
+
+#[test]
+fn many_rows_with_one_vector_are_all_found() {
+    // 1,500 rows, only 13 distinct vectors (the formula of `vector`), one segment with a
+    // graph: a k of the collection's size returns all of them, and the rows tied at the
+    // top are found however many share the vector.
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    inputs(d, "v", 1_500, 8, |_, _| {});
+    expect(&import(d, "db", "c", "v", &[]), 0, &[]);
+    let q = vector(5, 8);
+    std::fs::write(
+        d.join("q.jsonl"),
+        query_line(1, 1_500, &q, serde_json::Value::Null),
+    )
+    .unwrap();
+    expect(&query(d, "q.jsonl", &[]), 0, &[]);
+    let r = json(&std::fs::read_to_string(d.join("r.jsonl")).unwrap());
+    assert_eq!(r["neighbors"].as_array().unwrap().len(), 1_500);
+    std::fs::write(
+        d.join("q.jsonl"),
+        query_line(1, 200, &q, serde_json::Value::Null),
+    )
+    .unwrap();
+    expect(&query(d, "q.jsonl", &[]), 0, &[]);
+    let graph = json(&std::fs::read_to_string(d.join("r.jsonl")).unwrap());
+    expect(&query(d, "q.jsonl", &["--exact"]), 0, &[]);
+    let exact = json(&std::fs::read_to_string(d.join("r.jsonl")).unwrap());
+    let top = |v: &serde_json::Value| {
+        v["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s.as_f64().unwrap() > 0.999)
+            .count()
+    };
+    assert!(top(&exact) > 100, "{}", top(&exact));
+    assert_eq!(top(&graph), top(&exact));
+}
+
+#[test]
+fn paths_names_and_flags_that_are_not_what_they_seem() {
+    let t = imported();
+    let d = t.path();
+    std::fs::write(
+        d.join("q.jsonl"),
+        query_line(1, 3, &vector(1, 8), serde_json::Value::Null),
+    )
+    .unwrap();
+    // An output ending in '/' names a folder: refused before any query runs.
+    for out in ["nodir/", "r.jsonl/"] {
+        let o = run(
+            d,
+            &[
+                "query",
+                "--db",
+                "db",
+                "--collection",
+                "c",
+                "--batch",
+                "q.jsonl",
+                "--out",
+                out,
+            ],
+        );
+        expect(&o, 2, &[out, "names a folder"]);
+    }
+    // A database path that is a symlink to nothing.
+    std::os::unix::fs::symlink(d.join("nowhere"), d.join("dangling")).unwrap();
+    expect(
+        &import(d, "dangling", "c", "v", &[]),
+        2,
+        &["dangling", "symlink", "does not exist"],
+    );
+    assert!(!d.join("nowhere").exists());
+    // A folder holding a user's file with a database file's name is not a database's
+    // leftovers: refused, the file kept.
+    std::fs::create_dir(d.join("mine")).unwrap();
+    std::fs::write(d.join("mine/seg-0000000000000001.s2seg"), "mine").unwrap();
+    expect(&import(d, "mine", "c", "v", &[]), 2, &["mine"]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("mine/seg-0000000000000001.s2seg")).unwrap(),
+        "mine"
+    );
+    // A collection name of invisible characters, or with a bidirectional control.
+    for name in ["\u{200b}", "a\u{202e}b", "\u{feff}\u{200d}"] {
+        expect(
+            &import(d, "db", name, "v", &[]),
+            2,
+            &["invalid collection name"],
+        );
+    }
+    // --near names itself; NaN is not a finite number; two values are needed.
+    for (near, want) in [
+        ("NaN,6.6", "not a finite number"),
+        ("91,0", "--near"),
+        ("1,2,3", "3 values"),
+        (",", "not a number"),
+    ] {
+        let o = run(
+            d,
+            &[
+                "search",
+                "--db",
+                "db",
+                "--collection",
+                "c",
+                "--vector",
+                "v.npy",
+                "--near",
+                near,
+                "--radius-km",
+                "5",
+            ],
+        );
+        expect(&o, 2, &["--near", want]);
+    }
+    // A zero query vector names its file; --overhead-image needs --image.
+    write_npy(&d.join("zeros.npy"), NpyDtype::F32, 8, &[0.0; 8]).unwrap();
+    std::fs::write(d.join("zeros.json"), "[0, 0, 0, 0, 0, 0, 0, 0]").unwrap();
+    for f in ["zeros.npy", "zeros.json"] {
+        let o = run(
+            d,
+            &["search", "--db", "db", "--collection", "c", "--vector", f],
+        );
+        expect(&o, 2, &[f, "all zeros"]);
+    }
+    let o = run(
+        d,
+        &[
+            "search",
+            "--db",
+            "db",
+            "--collection",
+            "c",
+            "--vector",
+            "v.npy",
+            "--overhead-image",
+        ],
+    );
+    expect(&o, 2, &["--image"]);
+    // An error naming a path with a line break stays one line.
+    let o = run(d, &["info", "--db", "no\ndb"]);
+    let e = expect(&o, 2, &["no\\ndb"]);
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    // A weights folder without its files is the user's input (exit 2).
+    std::fs::create_dir(d.join("empty-weights")).unwrap();
+    let o = run(
+        d,
+        &[
+            "search",
+            "--db",
+            "db",
+            "--collection",
+            "c",
+            "--text",
+            "x",
+            "--weights",
+            "empty-weights",
+        ],
+    );
+    expect(&o, 2, &["empty-weights"]);
+    // Captions and batches whose lines end in a lone CR.
+    std::fs::write(d.join("cr.txt"), "a cat\ra dog\ra cow\r").unwrap();
+    let r = json(&ok(
+        d,
+        &[
+            "ingest-text",
+            "cr.txt",
+            "--db",
+            "dbc",
+            "--random-weights",
+            "--json",
+        ],
+    ));
+    assert_eq!(r["added"].as_u64(), Some(3));
+    let lines: Vec<String> = (1..4)
+        .map(|i| query_line(i, 2, &vector(i, 8), serde_json::Value::Null))
+        .collect();
+    std::fs::write(d.join("cr.jsonl"), lines.join("\r")).unwrap();
+    expect(&query(d, "cr.jsonl", &[]), 0, &[]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("r.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn a_map_writes_its_prompts_as_given() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    tiles(&d.join("tiles"), &[(46.5, 6.6), (46.51, 6.6), (46.5, 6.61)]);
+    ok(
+        d,
+        &["ingest-tiles", "tiles", "--db", "db", "--random-weights"],
+    );
+    ok(
+        d,
+        &[
+            "map",
+            "a lake",
+            "a \"quoted\" field, with a comma",
+            "--db",
+            "db",
+            "--out",
+            "m",
+            "--random-weights",
+        ],
+    );
+    let mut r = csv::Reader::from_path(d.join("m.csv")).unwrap();
+    let prompts: std::collections::BTreeSet<String> =
+        r.records().map(|rec| rec.unwrap()[3].to_string()).collect();
+    let want: std::collections::BTreeSet<String> = ["a lake", "a \"quoted\" field, with a comma"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(prompts, want);
+    let g = json(&std::fs::read_to_string(d.join("m.geojson")).unwrap());
+    assert_eq!(g["features"][0]["properties"]["prompt"], "a lake");
+}
+
+#[test]
+fn a_demo_already_writing_a_folder_keeps_it() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let out = d.join("demo");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join(".sat2cap-demo"), "made by sat2cap demo\n").unwrap();
+    let lock = File::create(out.join(".sat2cap-demo.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let o = run(
+        d,
+        &["demo", "--out", "demo", "--grid", "2", "--tile-px", "32"],
+    );
+    expect(&o, 1, &["another sat2cap demo is writing into"]);
+    drop(lock);
+    expect(
+        &run(
+            d,
+            &["demo", "--out", "demo", "--grid", "2", "--tile-px", "32"],
+        ),
+        0,
+        &[],
     );
 }

@@ -69,7 +69,7 @@ fn creates_in(path: &Path) -> Result<bool, OpenError> {
             // A database: opened, whatever else the folder holds (a README, .DS_Store).
             return Ok(false);
         }
-        foreign |= !storage::is_own_file(&name);
+        foreign |= !storage::is_own_file(&name) || !storage::is_leftover(&e.path(), &name);
     }
     if foreign {
         return Err(OpenError::NotADatabase {
@@ -96,6 +96,14 @@ impl Db {
             return Err(OpenError::NotAFolder {
                 path: path.display().to_string(),
             });
+        }
+        if !path.exists() {
+            if let Ok(target) = std::fs::read_link(path) {
+                return Err(OpenError::DanglingLink {
+                    path: path.display().to_string(),
+                    target: target.display().to_string(),
+                });
+            }
         }
         let create = match opts.mode() {
             OpenMode::ReadOnly | OpenMode::ReadWrite => {

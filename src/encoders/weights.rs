@@ -85,6 +85,25 @@ pub enum WeightsError {
     },
 }
 
+impl WeightsError {
+    /// Whether the user's files are at fault (a file that is missing, not a regular file,
+    /// not safetensors, or not this model's), rather than the machine (an I/O failure, a
+    /// tensor the backend could not take).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            WeightsError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::InvalidInput
+                    | std::io::ErrorKind::InvalidData
+                    | std::io::ErrorKind::IsADirectory
+            ),
+            WeightsError::Format { .. } | WeightsError::Mismatch { .. } => true,
+            WeightsError::Apply { .. } => false,
+        }
+    }
+}
+
 fn summary(
     missing: &[ExpectedTensor],
     misshaped: &[(String, Vec<usize>, Vec<usize>)],

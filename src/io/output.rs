@@ -33,6 +33,9 @@ pub enum OutputError {
     /// The destination's folder does not exist.
     #[error("output folder {0} does not exist")]
     NoFolder(String),
+    /// The destination ends with a path separator: it names a folder, not a file.
+    #[error("{0} ends with '/': it names a folder; give a file name")]
+    FolderPath(String),
     /// What should be the destination's folder is not a folder.
     #[error("{0} is not a folder: an output cannot be written inside it")]
     NotAFolder(String),
@@ -95,6 +98,10 @@ fn non_file_kind(path: &Path) -> Option<&'static str> {
 /// symlink, FIFO, socket or device), not one of the files of a database (a folder with a
 /// `MANIFEST`), and its folder exists. Returns the folder.
 pub fn check(dest: &Path) -> Result<PathBuf, OutputError> {
+    let shown = dest.as_os_str().to_string_lossy();
+    if shown.ends_with('/') || shown.ends_with(std::path::MAIN_SEPARATOR) {
+        return Err(OutputError::FolderPath(shown.into_owned()));
+    }
     if let Some(kind) = non_file_kind(dest) {
         return Err(OutputError::NotAFile {
             path: dest.display().to_string(),

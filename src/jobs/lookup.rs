@@ -257,7 +257,7 @@ pub fn read_vector(path: &Path) -> Result<Vec<f32>, JobError> {
                     path.display(),
                     v[i]
                 ))),
-                None => Ok(v),
+                None => nonzero(path, v),
             },
             Ok(false) => Err(JobError::input(format!("{}: no rows", path.display()))),
             Err(e) => Err(JobError::input(format!("{}: {e}", path.display()))),
@@ -275,7 +275,8 @@ pub fn read_vector(path: &Path) -> Result<Vec<f32>, JobError> {
             path.display()
         ))
     })?;
-    v.iter()
+    let v = v
+        .iter()
         .enumerate()
         .map(|(i, &x)| {
             let f = x as f32;
@@ -288,5 +289,23 @@ pub fn read_vector(path: &Path) -> Result<Vec<f32>, JobError> {
                 )))
             }
         })
-        .collect()
+        .collect::<Result<Vec<f32>, JobError>>()?;
+    nonzero(path, v)
+}
+
+/// `v`, unless it is all zeros (no direction to search in): an error naming `path`.
+fn nonzero(path: &Path, v: Vec<f32>) -> Result<Vec<f32>, JobError> {
+    if v.is_empty() {
+        return Err(JobError::input(format!(
+            "{}: the vector is empty (0 components)",
+            path.display()
+        )));
+    }
+    if v.iter().all(|&x| x == 0.0) {
+        return Err(JobError::input(format!(
+            "{}: the vector is all zeros (it has no direction to search in)",
+            path.display()
+        )));
+    }
+    Ok(v)
 }

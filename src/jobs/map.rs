@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use image::RgbImage;
 
 use super::fingerprint::{check_space, EncoderKind};
-use super::map_files::{write_map, MapFiles};
+use super::map_files::{write_map, MapFiles, MapPanel};
 use super::model::Embedder;
 use super::tiles::{infer_spacing, TilePayload};
 use super::JobError;
@@ -245,17 +245,17 @@ pub fn map<E: Embedder>(
         for h in hours {
             let vs = reencode(&model, &tiles, &metas, h, progress)?;
             for (p, q) in req.prompts.iter().zip(&qs) {
-                let caption = match h {
-                    Some(h) => format!("\"{p}\" at {h:02}:00"),
-                    None => format!("\"{p}\""),
-                };
-                panels.push((caption, score_vectors(&tiles, &vs, q)));
+                panels.push(MapPanel {
+                    prompt: p.clone(),
+                    hour: h,
+                    cells: score_vectors(&tiles, &vs, q),
+                });
             }
         }
         progress.end();
     } else {
         for (p, q) in req.prompts.iter().zip(&qs) {
-            panels.push((format!("\"{p}\""), score_stored(&view, &tiles, q)?));
+            panels.push(MapPanel::new(p.clone(), score_stored(&view, &tiles, q)?));
         }
     }
     let images = req.mosaic.then(|| load_tile_images(&tiles));

@@ -45,28 +45,59 @@ impl std::fmt::Display for MapFiles {
     }
 }
 
-/// Writes `PREFIX.{png,geojson,csv,pgw}` for `panels` (caption, cells). With `tiles` (images
+/// One panel of a map: a prompt (at an hour of the day, for the dynamic encoder) and its
+/// scored tiles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapPanel {
+    /// The prompt, as the user wrote it (the GeoJSON and CSV carry it verbatim).
+    pub prompt: String,
+    /// The hour of the day the tiles were encoded at, if one was asked for.
+    pub hour: Option<u32>,
+    /// The scored tiles.
+    pub cells: Vec<MapCell>,
+}
+
+impl MapPanel {
+    /// A panel of `prompt` without an hour.
+    pub fn new(prompt: impl Into<String>, cells: Vec<MapCell>) -> MapPanel {
+        MapPanel {
+            prompt: prompt.into(),
+            hour: None,
+            cells,
+        }
+    }
+
+    /// The caption drawn over the panel: the prompt in quotes, and its hour.
+    pub fn caption(&self) -> String {
+        match self.hour {
+            Some(h) => format!("\"{}\" at {h:02}:00", self.prompt),
+            None => format!("\"{}\"", self.prompt),
+        }
+    }
+}
+
+/// Writes `PREFIX.{png,geojson,csv,pgw}` for `panels`. With `tiles` (images
 /// in the cells' order) the colours are blended over them. All four or none: each is written
 /// to a new temporary file beside it and renamed at the end; a destination that is not a
 /// regular file, or one of a database's files, is refused before anything is written.
 pub fn write_map(
     prefix: &Path,
     title: &str,
-    panels: &[(String, Vec<MapCell>)],
+    panels: &[MapPanel],
     tiles: Option<&[Option<RgbImage>]>,
 ) -> Result<MapFiles, JobError> {
     let first = panels.first().ok_or_else(|| JobError::input("no prompt"))?;
-    let region = region_of(&first.1).ok_or(JobError::input("no tiles in the region"))?;
+    let region = region_of(&first.cells).ok_or(JobError::input("no tiles in the region"))?;
     let norms: Vec<Vec<f32>> = panels
         .iter()
-        .map(|(_, c)| min_max_scale(&c.iter().map(|c| c.score).collect::<Vec<_>>()))
+        .map(|p| min_max_scale(&p.cells.iter().map(|c| c.score).collect::<Vec<_>>()))
         .collect();
     let ps: Vec<crate::map::Panel<'_>> = panels
         .iter()
         .zip(&norms)
-        .map(|((caption, cells), norm)| crate::map::Panel {
-            caption: caption.clone(),
-            cells,
+        .map(|(p, norm)| crate::map::Panel {
+            caption: p.caption(),
+            cells: &p.cells,
             norm,
             tiles,
         })
@@ -181,27 +212,35 @@ pub(crate) fn output_error(e: OutputError) -> JobError {
 /// `panels`, every prompt's scores.
 fn write_geojson_panels(
     out: &mut std::fs::File,
-    panels: &[(String, Vec<MapCell>)],
+    panels: &[MapPanel],
     norms: &[Vec<f32>],
 ) -> std::io::Result<()> {
-    let (caption, cells) = &panels[0];
-    let features: Vec<serde_json::Value> = cells
+    let first = &panels[0];
+    let features: Vec<serde_json::Value> = first
+        .cells
         .iter()
         .zip(&norms[0])
         .enumerate()
         .map(|(i, (c, &t))| {
-            let mut f = geojson_feature(caption, c, t);
-            if panels.len() > 1 {
-                let per: Vec<serde_json::Value> = panels
-                    .iter()
-                    .zip(norms)
-                    .map(|((caption, cells), norm)| {
-                        serde_json::json!({"prompt": caption,
-                            "similarity": cells.get(i).map(|c| c.score),
-                            "norm_similarity": norm.get(i)})
-                    })
-                    .collect();
-                if let Some(p) = f.get_mut("properties").and_then(|p| p.as_object_mut()) {
+            let mut f = geojson_feature(&first.prompt, c, t);
+            if let Some(p) = f.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                if let Some(h) = first.hour {
+                    p.insert("hour".into(), h.into());
+                }
+                if panels.len() > 1 {
+                    let per: Vec<serde_json::Value> = panels
+                        .iter()
+                        .zip(norms)
+                        .map(|(panel, norm)| {
+                            let mut v = serde_json::json!({"prompt": panel.prompt,
+                                "similarity": panel.cells.get(i).map(|c| c.score),
+                                "norm_similarity": norm.get(i)});
+                            if let (Some(h), Some(o)) = (panel.hour, v.as_object_mut()) {
+                                o.insert("hour".into(), h.into());
+                            }
+                            v
+                        })
+                        .collect();
                     p.insert("panels".into(), serde_json::Value::Array(per));
                 }
             }
@@ -218,31 +257,34 @@ fn write_geojson_panels(
         .flush()
 }
 
-/// CSV: `id,lat,lon,prompt,similarity,norm_similarity`, one row per tile and panel.
+/// CSV: `id,lat,lon,prompt,similarity,norm_similarity` (and `hour` when the panels have
+/// one), one row per tile and panel; the prompt as the user wrote it.
 fn write_csv_panels(
     out: &mut std::fs::File,
-    panels: &[(String, Vec<MapCell>)],
+    panels: &[MapPanel],
     norms: &[Vec<f32>],
 ) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(out));
-    w.write_record([
-        "id",
-        "lat",
-        "lon",
-        "prompt",
-        "similarity",
-        "norm_similarity",
-    ])?;
-    for ((caption, cells), norm) in panels.iter().zip(norms) {
-        for (c, t) in cells.iter().zip(norm) {
-            w.write_record([
+    let hours = panels.iter().any(|p| p.hour.is_some());
+    let mut header = vec!["id", "lat", "lon", "prompt"];
+    if hours {
+        header.push("hour");
+    }
+    header.extend(["similarity", "norm_similarity"]);
+    w.write_record(&header)?;
+    for (panel, norm) in panels.iter().zip(norms) {
+        for (c, t) in panel.cells.iter().zip(norm) {
+            let mut row = vec![
                 c.id.to_string(),
                 c.center.lat().to_string(),
                 c.center.lon().to_string(),
-                caption.clone(),
-                c.score.to_string(),
-                t.to_string(),
-            ])?;
+                panel.prompt.clone(),
+            ];
+            if hours {
+                row.push(panel.hour.map_or(String::new(), |h| h.to_string()));
+            }
+            row.extend([c.score.to_string(), t.to_string()]);
+            w.write_record(&row)?;
         }
     }
     w.flush()?;

@@ -54,7 +54,7 @@ pub use crate::map::{Footprint, MapCell};
 pub use batch::{query_batch, BatchOptions, BatchReport};
 pub use fingerprint::{EncoderKind, ModelFingerprint, MODEL_PROPERTY};
 pub use import::{import, ImportOptions, ImportReport};
-pub use map_files::{write_map, MapFiles};
+pub use map_files::{write_map, MapFiles, MapPanel};
 
 #[cfg(feature = "encoders")]
 pub use demo::scene::{render_ground, render_overhead, LandClass, Region, SceneTile, LAUSANNE};
@@ -123,6 +123,7 @@ impl From<crate::OpenError> for JobError {
             crate::OpenError::NotFound { .. }
             | crate::OpenError::NotADatabase { .. }
             | crate::OpenError::NotAFolder { .. }
+            | crate::OpenError::DanglingLink { .. }
             | crate::OpenError::AlreadyExists { .. } => JobError::input(e),
             e => JobError::runtime(e),
         }

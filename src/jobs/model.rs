@@ -240,7 +240,14 @@ impl Model {
                 }));
             }
             let encoders = Encoders::load_with_config(dir, opts.device, cfg).map_err(|e| {
-                JobError::runtime(format!("loading weights from {}: {e}", dir.display()))
+                let bad_input = matches!(&e, EncodeError::Weights(w) if w.is_bad_input())
+                    || matches!(&e, EncodeError::Tokenizer(_));
+                let m = format!("loading weights from {}: {e}", dir.display());
+                if bad_input {
+                    JobError::input(m)
+                } else {
+                    JobError::runtime(m)
+                }
             })?;
             let id = |rel: &str| {
                 let p = dir.join(rel);

@@ -84,6 +84,14 @@ pub enum OpenError {
         /// The path.
         path: String,
     },
+    /// The path of a database is a symlink to nothing.
+    #[error("{path} is a symlink to {target}, which does not exist: create the folder it points to, or give another path")]
+    DanglingLink {
+        /// The path.
+        path: String,
+        /// Where the link points.
+        target: String,
+    },
     /// `open` found no database (no manifest).
     #[error("no database at {path} (no MANIFEST there)")]
     NotFound {
@@ -111,11 +119,11 @@ pub enum WriteError {
     /// A collection of that name already exists.
     #[error("collection {0:?} already exists")]
     CollectionExists(String),
-    /// Collection names are 1..=255 bytes of UTF-8 with no control characters and no
-    /// leading or trailing whitespace.
+    /// Collection names are 1..=255 bytes of UTF-8 with no control characters (nor
+    /// bidirectional ones), no leading or trailing whitespace, and something visible.
     #[error(
-        "invalid collection name {0:?}: must be 1..=255 bytes, no control characters, no \
-         leading or trailing space"
+        "invalid collection name {0:?}: must be 1..=255 bytes, no control or bidirectional \
+         characters, no leading or trailing space, not only invisible characters"
     )]
     InvalidName(String),
     /// Dimensions are 1..=4096.

@@ -114,6 +114,33 @@ pub fn is_own_file(name: &str) -> bool {
     name == MANIFEST_FILE || name == super::directory::LOCK_FILE || is_garbage_candidate(name)
 }
 
+/// Whether the file `path` (named `name`, one of the storage engine's names) can be what an
+/// interrupted first create left: a regular file, empty or starting with the magic of its
+/// kind (a lock file may hold anything). A user's file that only has such a name is not,
+/// and is never removed as garbage.
+pub fn is_leftover(path: &std::path::Path, name: &str) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    if name == super::directory::LOCK_FILE || meta.len() == 0 {
+        return true;
+    }
+    let magic: &[u8] = if name.ends_with(".s2seg") {
+        &super::segment::SEGMENT_MAGIC
+    } else if name.ends_with(".s2tomb") {
+        &super::tombstone::TOMBSTONE_MAGIC
+    } else {
+        &MANIFEST_MAGIC
+    };
+    let mut head = [0u8; 8];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head));
+    matches!(read, Ok(n) if head[..n] == magic[..n])
+}
+
 /// A `len u32` + UTF-8 string of at most `max` bytes at `*pos`; advances `*pos`.
 fn read_string(
     b: &Bytes<'_>,

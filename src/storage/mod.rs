@@ -22,7 +22,7 @@ mod snapshot;
 mod tombstone;
 
 pub use db::{NewItem, RowOrder, Store, StoreOptions, MAX_PAYLOAD_BYTES};
-pub use manifest::{is_own_file, MANIFEST_FILE};
+pub use manifest::{is_leftover, is_own_file, MANIFEST_FILE};
 pub use directory::{Directory, FsDirectory};
 pub use error::{CommitError, CorruptError, OpenError, ReadError, WriteError};
 pub use segment::{ExtraSections, SectionBuildError, SectionBuilder, Segment, UNIT_TOLERANCE};

@@ -148,7 +148,8 @@ pub fn open_db(path: &Path, opts: OpenOptions) -> Result<Db, CliError> {
     Db::open(path, opts).map_err(|e| match e {
         OpenError::NotFound { .. }
         | OpenError::NotADatabase { .. }
-        | OpenError::NotAFolder { .. } => CliError::input(e),
+        | OpenError::NotAFolder { .. }
+        | OpenError::DanglingLink { .. } => CliError::input(e),
         e => CliError::runtime(e),
     })
 }
@@ -195,22 +196,55 @@ pub fn parse_datetime(s: Option<&str>) -> Result<Option<i64>, CliError> {
         .map_err(|e| CliError::input(format!("bad --datetime: {e}")))
 }
 
-/// Parses `LAT,LON`.
-pub fn parse_lat_lon(s: &str) -> Result<(f64, f64), CliError> {
-    let v = parse_floats(s, 2, "LAT,LON")?;
+/// Parses `LAT,LON` given to `flag`.
+pub fn parse_lat_lon(s: &str, flag: &str) -> Result<(f64, f64), CliError> {
+    let v = parse_floats(s, 2, &format!("{flag} LAT,LON"))?;
     sat2cap::Point::new(v[0], v[1])
-        .map_err(|e| CliError::input(format!("bad point '{s}': {e}")))?;
+        .map_err(|e| CliError::input(format!("bad {flag} '{s}': {e}")))?;
     Ok((v[0], v[1]))
 }
 
 fn parse_floats(s: &str, n: usize, what: &str) -> Result<Vec<f64>, CliError> {
-    let v: Result<Vec<f64>, _> = s.split(',').map(|p| p.trim().parse::<f64>()).collect();
-    match v {
-        Ok(v) if v.len() == n && v.iter().all(|x| x.is_finite()) => Ok(v),
-        _ => Err(CliError::input(format!(
-            "expected {what} ({n} comma-separated numbers), got '{s}'"
-        ))),
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    if parts.len() != n {
+        return Err(CliError::input(format!(
+            "expected {what} ({n} comma-separated numbers), got '{s}' ({} values)",
+            parts.len()
+        )));
     }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p.parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(x),
+            Ok(_) => Err(CliError::input(format!(
+                "{what}: value {} ('{p}') is not a finite number",
+                i + 1
+            ))),
+            Err(_) => Err(CliError::input(format!(
+                "{what}: value {} ('{p}') is not a number",
+                i + 1
+            ))),
+        })
+        .collect()
+}
+
+/// `message` on one line: a line break or other control character in it (a path given
+/// with one) is written escaped, so that an error is always one line.
+fn one_line(message: &str) -> String {
+    if !message.chars().any(char::is_control) {
+        return message.to_string();
+    }
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Sizes the shared worker pool: all cores, or `RAYON_NUM_THREADS` when it is set, which must
@@ -236,7 +270,35 @@ fn thread_pool() -> Result<(), CliError> {
     Ok(())
 }
 
+/// A database file is read through a memory map: when another process truncates it while
+/// this one reads, the read is a bus error (SIGBUS), which would kill the process without a
+/// word. This handler says what happened in one line and exits 1 (a runtime failure);
+/// nothing the command was writing is left half-done (outputs are staged, commits are
+/// atomic).
+#[cfg(unix)]
+fn on_bus_error() {
+    extern "C" fn handler(_: libc::c_int) {
+        const MSG: &[u8] = b"sat2cap: a database file was truncated or replaced by another \
+process while this one read it (bus error); run `sat2cap verify` once it is quiet\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; MSG is a static buffer.
+        unsafe {
+            libc::write(2, MSG.as_ptr().cast(), MSG.len());
+            libc::_exit(1);
+        }
+    }
+    // SAFETY: a zeroed sigaction with a plain handler and an empty mask is valid; the
+    // handler only calls async-signal-safe functions.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    on_bus_error();
     let cmd = Cli::command().after_help(EXIT_CODES).mut_subcommands(|sc| {
         let help = match sc.get_after_help() {
             Some(h) => format!("{h}\n\n{EXIT_CODES}"),
@@ -294,7 +356,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            output::err_line(&format!("sat2cap: {}", e.message));
+            output::err_line(&format!("sat2cap: {}", one_line(&e.message)));
             ExitCode::from(e.code)
         }
     }

@@ -60,12 +60,17 @@ pub struct SearchArgs {
 
 /// Runs `search`.
 pub fn run(a: SearchArgs) -> Result<(), CliError> {
+    if a.overhead_image && a.image.is_none() {
+        return Err(CliError::input(
+            "--overhead-image says how to encode --image: give --image FILE with it",
+        ));
+    }
     let mut filter = Filter::new();
     if let Some(b) = &a.bbox {
         filter = filter.bbox(crate::parse_bbox(b)?);
     }
     if let (Some(n), Some(r)) = (&a.near, a.radius_km) {
-        let (lat, lon) = crate::parse_lat_lon(n)?;
+        let (lat, lon) = crate::parse_lat_lon(n, "--near")?;
         filter = filter.radius(
             Radius::new(lat, lon, r).map_err(|e| CliError::input(format!("bad radius: {e}")))?,
         );

@@ -19,6 +19,7 @@
 
 pub mod calibrate;
 pub mod layout;
+mod repair;
 pub mod search;
 mod section;
 mod slack;
@@ -148,12 +149,25 @@ fn scramble(x: u64) -> u64 {
 /// Neighbour lists keep `hnsw_rs`'s order; self-loops, duplicates and neighbours absent from
 /// a level are dropped. The entry node is the first node placed on the top level (the
 /// `hnsw_rs` entry point for a sequential build; for any build a valid start, since every
-/// top-level node reaches the others through the greedy descent).
+/// top-level node reaches the others through the greedy descent). Level 0 is as `hnsw_rs`
+/// built it: [`build_graph`] also links identical rows and unlinked rows (`repair`).
+#[cfg(any(test, feature = "testing"))]
 pub fn export_graph(
     hnsw: &HnswRs,
     n: u32,
     dim: u32,
     params: &HnswParams,
+) -> Result<Vec<u8>, IndexError> {
+    export(hnsw, n, dim, params, None)
+}
+
+/// [`export_graph`], with level 0 repaired over `vectors` when given (see [`repair`]).
+fn export(
+    hnsw: &HnswRs,
+    n: u32,
+    dim: u32,
+    params: &HnswParams,
+    vectors: Option<&[f16]>,
 ) -> Result<Vec<u8>, IndexError> {
     let m = params.m as u32;
     let efc = params.ef_construction as u32;
@@ -247,6 +261,9 @@ pub fn export_graph(
         }
         levels.push(out);
     }
+    if let (Some(v), Some(level0)) = (vectors, levels.first_mut()) {
+        repair::connect(&mut level0.adjacency, v, dim as usize);
+    }
     layout::write(header(entry), &levels).map_err(bad)
 }
 
@@ -280,5 +297,5 @@ pub fn build_graph(
         });
     }
     let hnsw = build_hnsw(vectors, dim, params)?;
-    export_graph(&hnsw, n, dim32, params)
+    export(&hnsw, n, dim32, params, Some(vectors))
 }

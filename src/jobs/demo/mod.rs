@@ -103,6 +103,9 @@ pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoRepor
     };
     let out = &opts.out;
     claim_folder(out)?;
+    // Held until the demo ends: a second demo into the same folder stops here instead of
+    // deleting the files this one is writing.
+    let _lock = lock_folder(out)?;
     // Every file the demo writes at the top of its folder, checked before any work.
     super::map_files::check_map_outputs(&out.join("map"))?;
     for name in ["pairs.csv", "captions.txt"] {
@@ -180,7 +183,7 @@ pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoRepor
     let prompts = enc.embed_text(&DEMO_PROMPTS).map_err(JobError::runtime)?;
     let mut panels = Vec::new();
     for (p, q) in DEMO_PROMPTS.iter().zip(&prompts) {
-        panels.push((format!("\"{p}\""), score_stored(&tiles_view, &tiles, q)?));
+        panels.push(super::MapPanel::new(*p, score_stored(&tiles_view, &tiles, q)?));
     }
     let images = load_tile_images(&tiles);
     let title = if enc.is_random() {
@@ -389,6 +392,33 @@ fn claim_folder(out: &Path) -> Result<(), JobError> {
     }
     crate::io::output::write_whole(&marker, b"made by sat2cap demo\n")
         .map_err(super::map_files::output_error)
+}
+
+/// The demo's lock on its folder (`.sat2cap-demo.lock`, an exclusive lock on an open file:
+/// released when the process ends, however it ends).
+fn lock_folder(out: &Path) -> Result<std::fs::File, JobError> {
+    let path = out.join(".sat2cap-demo.lock");
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = open
+        .open(&path)
+        .map_err(|e| JobError::runtime(format!("{}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(JobError::runtime(format!(
+            "another sat2cap demo is writing into {}: wait for it to finish, or give another \
+             folder",
+            out.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(JobError::runtime(format!("{}: {e}", path.display())))
+        }
+    }
 }
 
 /// Renders the synthetic tiles (`OUT/tiles/{lat}_{lon}.jpg`), one ground photo per tile

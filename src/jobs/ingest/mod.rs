@@ -147,10 +147,19 @@ impl Target {
     ) -> Result<(), JobError> {
         let id = match slot {
             Slot::New if self.exhausted => {
+                let why = match report.ids {
+                    // Every id above the highest held was given to this run's new items.
+                    Some((first, _)) => format!(
+                        "ids {first}..={} went to this ingest's first {} new items and none \
+                         is left for more",
+                        u64::MAX,
+                        report.added
+                    ),
+                    None => format!("it holds id {}, the highest there is", u64::MAX),
+                };
                 return Err(JobError::runtime(format!(
-                    "collection '{coll}' holds id {}: no new id is left",
-                    u64::MAX
-                )))
+                    "collection '{coll}' has no new id left: {why} (nothing was added)"
+                )));
             }
             Slot::New => self.next_id,
             Slot::Replace(id) => id,

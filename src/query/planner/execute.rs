@@ -8,7 +8,7 @@ use super::{normalise_query, FlatReason, GeoRank, Plan, SearchRequest, FILTER_SE
 use crate::index::flat::{dot_f16_f32, row_vector, top_k_bits_into, top_k_into, Hit};
 use crate::index::hnsw::{search_bounded, Effort, GraphView, MAX_EF};
 use crate::index::quant::top_k_bits_quantized;
-use crate::query::filter::Cardinality;
+use crate::query::filter::{Cardinality, Filter};
 use crate::query::QueryError;
 
 /// Searches one segment: validates the request, estimates, plans, runs, and reports the plan.
@@ -138,17 +138,28 @@ impl Run<'_, '_> {
             &seeds,
             usize::MAX,
         );
+        // Every row is live and passes: a walk that returns fewer than `k` rows could not
+        // reach them all (a graph damaged or degenerate), and the exact scan answers.
+        let fell_back = walk.hits.len() < self.k;
+        let hits = if fell_back {
+            let all = Filter::new();
+            let mut set = RowSet::new(seg.n);
+            seg.collect_all(&all, seg.route(&seg.estimate(&all)), &mut set);
+            self.flat(&set, FlatReason::FewCandidates).0
+        } else {
+            walk.hits
+        };
         let (ef, slack) = effort_shown(effort, self.k);
         let plan = Plan::Graph {
             ef,
             slack,
             estimated_selectivity: 1.0,
-            fell_back: false,
+            fell_back,
             scored: walk.scored,
             matched: walk.matched,
             estimate: self.estimate,
         };
-        (walk.hits, plan)
+        (hits, plan)
     }
 
     /// The walk with the enumerated set as its filter (membership is one load and a shift),

@@ -166,13 +166,26 @@ fn read_manifest(dir: &dyn Directory) -> Result<Manifest, OpenError> {
     Manifest::decode((*bytes).as_ref(), &desc)
 }
 
-/// Whether `name` may name a new collection: 1..=255 bytes, no control characters, no
-/// leading or trailing whitespace.
+/// Whether `name` may name a new collection: 1..=255 bytes, no control characters and no
+/// bidirectional controls, no leading or trailing whitespace, and at least one character
+/// that draws something (not only zero-width ones).
 pub fn valid_collection_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
-        && !name.chars().any(char::is_control)
+        && !name.chars().any(|c| c.is_control() || reorders(c))
         && name.trim() == name
+        && name.chars().any(|c| !c.is_whitespace() && !invisible(c))
+}
+
+/// Characters that draw nothing (zero-width spaces and joiners, the byte-order mark, the
+/// soft hyphen, word joiners): a name of them alone cannot be read or typed.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+}
+
+/// Bidirectional controls, which make a name display as something else.
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Checks an item as [`Store::add`] would for a collection of dimension `dim`.
