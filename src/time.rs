@@ -97,8 +97,25 @@ pub fn from_unix(t: i64) -> DateTime {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SS` (no offset): a wall-clock time as [`parse_wall`] reads it back.
+pub fn format_wall(d: DateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        d.year, d.month, d.day, d.hour, d.minute, d.second
+    )
+}
+
 /// Parses the accepted forms (see the module docs) into unix seconds.
 pub fn parse(input: &str) -> Result<i64, TimeError> {
+    parse_wall(input).map(|(t, _)| t)
+}
+
+/// Parses the accepted forms into the instant (unix seconds, what time filters compare) and
+/// the date and time as written, before any UTC offset is applied: the local wall clock,
+/// which is what Sat2Cap's reference feeds its dynamic encoder (`2012-06-15T01:30:00+05:00`
+/// is day 15, hour 1 for GeoNet, though the instant is 20:30 on the 14th UTC). Unix
+/// seconds and times without an offset (or with `Z`) are UTC both ways.
+pub fn parse_wall(input: &str) -> Result<(i64, DateTime), TimeError> {
     let s = input.trim();
     let err = |what| TimeError {
         input: input.to_string(),
@@ -109,7 +126,7 @@ pub fn parse(input: &str) -> Result<i64, TimeError> {
     }
     if let Ok(n) = s.parse::<i64>() {
         if !s.contains('-') || s.starts_with('-') {
-            return Ok(n);
+            return Ok((n, from_unix(n)));
         }
     }
     let num = |t: &str, what| -> Result<u32, TimeError> {
@@ -170,12 +187,24 @@ pub fn parse(input: &str) -> Result<i64, TimeError> {
         }
     }
     let t = to_unix(dt).map_err(|e| err(e.what))?;
-    Ok(t - offset_s)
+    Ok((t - offset_s, dt))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wall_clock_is_the_time_as_written() {
+        let (t, wall) = parse_wall("2012-06-15T01:30:00+05:00").unwrap();
+        assert_eq!(t, parse("2012-06-14T20:30:00Z").unwrap());
+        assert_eq!((wall.year, wall.month, wall.day, wall.hour, wall.minute), (2012, 6, 15, 1, 30));
+        let (t, wall) = parse_wall("2012-06-15T23:00:00-03:00").unwrap();
+        assert_eq!(from_unix(t).day, 16);
+        assert_eq!((wall.day, wall.hour), (15, 23));
+        let (t, wall) = parse_wall("1339723800").unwrap();
+        assert_eq!(wall, from_unix(t));
+    }
 
     #[test]
     fn parses_forms() {

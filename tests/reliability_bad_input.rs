@@ -983,7 +983,7 @@ mod cli_encoders {
             t.path(),
             &cli::refs(&a),
             2,
-            "expected --bbox W,S,E,N (4 comma-separated numbers), got '10,0,20'",
+            "expected --bbox W,S,E,N (4 comma-separated numbers), got '10,0,20' (3 values)",
         );
         cli::fails(
             t.path(),

@@ -52,8 +52,10 @@ use std::path::Path;
 pub use config::{ClipTextConfig, ClipVisionConfig, GeoNetConfig};
 pub use device::{DeviceChoice, Precision};
 pub use dynamic::{InvalidMeta, Meta};
-pub use preprocess::{Image, ImageError, OverheadPreprocess, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE};
-pub use tokenizer::{ClipTokenizer, TokenizerError};
+pub use preprocess::{
+    GroundResize, Image, ImageError, OverheadPreprocess, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE,
+};
+pub use tokenizer::{ClipTokenizer, TextNorm, TokenizerError};
 pub use weights::WeightsError;
 
 use engine::Engine;
@@ -118,6 +120,10 @@ pub struct EncodersConfig {
     pub geo: GeoNetConfig,
     /// Overhead preprocessing.
     pub overhead_preprocess: OverheadPreprocess,
+    /// How ground-level photos are resized (default: Sat2Cap's bilinear squash).
+    pub ground_resize: GroundResize,
+    /// How text is normalised before tokenising (default: the fast tokenizer's).
+    pub text_norm: TextNorm,
     /// Largest batch sent to the model at once (>= 1).
     pub max_batch: usize,
     /// Weights / activations precision (default f32).
@@ -133,6 +139,8 @@ impl EncodersConfig {
             overhead: ClipVisionConfig::vit_b32(),
             geo: GeoNetConfig::sat2cap(),
             overhead_preprocess: OverheadPreprocess::default(),
+            ground_resize: GroundResize::default(),
+            text_norm: TextNorm::default(),
             max_batch: 32,
             precision: Precision::F32,
         }
@@ -198,7 +206,8 @@ impl Encoders {
             ClipTokenizer::from_files(&vocab, &merges)?
         } else {
             ClipTokenizer::embedded()?
-        };
+        }
+        .with_norm(config.text_norm);
         let (engine, device_name) = Engine::load(dir, device, &config)?;
         Ok(Self {
             engine,
@@ -224,7 +233,7 @@ impl Encoders {
         let (engine, device_name) = Engine::random(seed, device, &config)?;
         Ok(Self {
             engine,
-            tokenizer: ClipTokenizer::embedded()?,
+            tokenizer: ClipTokenizer::embedded()?.with_norm(config.text_norm),
             config,
             device_name,
         })
@@ -289,7 +298,7 @@ impl Encoders {
         let s = self.config.ground.image_size;
         images
             .iter()
-            .map(|i| preprocess::ground_pixels(i, s))
+            .map(|i| preprocess::ground_pixels(i, s, self.config.ground_resize))
             .collect()
     }
 

@@ -1,13 +1,18 @@
-//! Image decoding and the two reference preprocessing pipelines.
+//! Image decoding and the preprocessing pipelines.
 //!
-//! * Ground-level CLIP (transformers `CLIPImageProcessor`, PIL path): resize the shortest side
-//!   to 224 with PIL bicubic (the long side to `int(224 * long / short)`), centre-crop 224
-//!   (`top = (h - 224) // 2`), `/ 255`, CLIP mean/std.
-//! * Overhead (Sat2Cap): centre-crop 800 (torchvision `CenterCrop` semantics: zero padding
-//!   when the image is smaller, offsets `int(round((h - 800) / 2))`), then resize to 224 x 224
-//!   with PIL bilinear (torchvision `Resize((224, 224))` on a PIL image, as in the reference
-//!   `geoclip/utils/preprocess.py`), `/ 255`, overhead mean/std. The crop is configurable:
-//!   the reference inference script has no crop (`crop: None`), DESIGN.md specifies 800.
+//! * Ground-level photos, [`GroundResize::Squash`] (the default): the whole photo resized to
+//!   224 x 224 with PIL bilinear, whatever its shape (torchvision `Resize((224, 224))` on a
+//!   PIL image, as Sat2Cap's evaluation data path computes its ground targets and galleries,
+//!   mvrl/Sat2Cap `sat2cap/multidata.py` `valid_img_transforms`; its `CenterCrop(224)` after
+//!   the resize changes nothing), `/ 255`, CLIP mean/std.
+//! * Ground-level photos, [`GroundResize::ClipCrop`] (CLIP's own, transformers
+//!   `CLIPImageProcessor`, PIL path): the shortest side resized to 224 with PIL bicubic (the
+//!   long side to `int(224 * long / short)`), centre-cropped to 224 (`top = (h - 224) // 2`),
+//!   `/ 255`, CLIP mean/std.
+//! * Overhead tiles: the whole tile resized to 224 x 224 with PIL bilinear (Sat2Cap's
+//!   `valid_imo_transforms`), `/ 255`, overhead mean/std. [`OverheadPreprocess::crop`]
+//!   optionally takes a centred square of at most that side first; it never pads, so a tile
+//!   smaller than the crop (a 256 px XYZ tile) is resized whole, never put in a black frame.
 //!
 //! Resampling is a port of Pillow's `ImagingResample` (src/libImaging/Resample.c, Pillow
 //! 10-12): separable, horizontal pass first, support scaled by the downscale factor
@@ -332,14 +337,43 @@ pub fn normalise(img: &Image, mean: [f32; 3], std: [f32; 3]) -> Vec<f32> {
     out
 }
 
-/// Ground-level CLIP preprocessing (`CLIPImageProcessor` defaults for ViT-B/32):
-/// `[3, size, size]` normalised floats.
-pub fn ground_pixels(img: &Image, size: usize) -> Vec<f32> {
-    normalise(&ground_image(img, size), CLIP_MEAN, CLIP_STD)
+/// How a ground-level photo becomes a `size x size` image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroundResize {
+    /// The whole photo resized to `size x size` (PIL bilinear): how Sat2Cap computed its
+    /// ground-level targets and galleries. The default.
+    #[default]
+    Squash,
+    /// CLIP's own: the shortest side resized to `size` (PIL bicubic), then the centre
+    /// `size x size` cropped (transformers `CLIPImageProcessor`).
+    ClipCrop,
 }
 
-/// The 8-bit `size x size` image that [`ground_pixels`] normalises (resize + crop).
-pub fn ground_image(img: &Image, size: usize) -> Image {
+impl GroundResize {
+    /// The name recorded with the embeddings and taken by `--ground-resize`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroundResize::Squash => "squash",
+            GroundResize::ClipCrop => "clip-crop",
+        }
+    }
+}
+
+/// Ground-level preprocessing: `[3, size, size]` normalised floats (CLIP mean/std).
+pub fn ground_pixels(img: &Image, size: usize, resize_mode: GroundResize) -> Vec<f32> {
+    normalise(&ground_image(img, size, resize_mode), CLIP_MEAN, CLIP_STD)
+}
+
+/// The 8-bit `size x size` image that [`ground_pixels`] normalises.
+pub fn ground_image(img: &Image, size: usize, resize_mode: GroundResize) -> Image {
+    match resize_mode {
+        GroundResize::Squash => resize(img, size, size, Filter::Bilinear),
+        GroundResize::ClipCrop => clip_crop(img, size),
+    }
+}
+
+/// CLIP's resize + centre crop.
+fn clip_crop(img: &Image, size: usize) -> Image {
     // transformers get_resize_output_image_size(default_to_square=False)
     let (w, h) = (img.width, img.height);
     let (short, long) = if w <= h { (w, h) } else { (h, w) };
@@ -372,7 +406,9 @@ pub fn ground_image(img: &Image, size: usize) -> Image {
 /// Settings of the overhead pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OverheadPreprocess {
-    /// Centre crop side before resizing (`Some(800)` per DESIGN.md; `None`: no crop).
+    /// A centred square of at most this side taken before resizing (`None`, the default:
+    /// the whole tile, as Sat2Cap's evaluation path). Never pads: a tile smaller than it
+    /// keeps all of its side.
     pub crop: Option<usize>,
     /// Output side (224).
     pub size: usize,
@@ -387,11 +423,21 @@ pub struct OverheadPreprocess {
 impl Default for OverheadPreprocess {
     fn default() -> Self {
         Self {
-            crop: Some(800),
+            crop: None,
             size: 224,
             filter: Filter::Bilinear,
             mean: OVERHEAD_MEAN,
             std: OVERHEAD_STD,
+        }
+    }
+}
+
+impl OverheadPreprocess {
+    /// The name recorded with the embeddings: `resize224`, or `crop800+resize224`.
+    pub fn name(&self) -> String {
+        match self.crop {
+            Some(c) if c > 0 => format!("crop{c}+resize{}", self.size),
+            _ => format!("resize{}", self.size),
         }
     }
 }
@@ -416,21 +462,12 @@ pub fn overhead_image(img: &Image, p: &OverheadPreprocess) -> Image {
     let cropped;
     let src = match p.crop {
         Some(c) if c > 0 => {
-            // torchvision center_crop: pad (zeros) when smaller, then
-            // crop_top = int(round((h - c) / 2.0)).
-            let (w, h) = (img.width as i64, img.height as i64);
-            let ci = c as i64;
-            let left = if w < ci {
-                -((ci - w) / 2)
-            } else {
-                round_half_even((w - ci) as f64 / 2.0)
-            };
-            let top = if h < ci {
-                -((ci - h) / 2)
-            } else {
-                round_half_even((h - ci) as f64 / 2.0)
-            };
-            cropped = img.crop(left, top, c, c);
+            // torchvision center_crop offsets, crop_top = int(round((h - c) / 2.0)), on a
+            // window that never leaves the tile: a side shorter than `c` is kept whole.
+            let (cw, ch) = (c.min(img.width), c.min(img.height));
+            let left = round_half_even((img.width - cw) as f64 / 2.0);
+            let top = round_half_even((img.height - ch) as f64 / 2.0);
+            cropped = img.crop(left, top, cw, ch);
             &cropped
         }
         _ => img,

@@ -1,9 +1,16 @@
 //! CLIP's byte-level BPE tokenizer.
 //!
-//! Follows OpenAI's `clip/simple_tokenizer.py` (as shipped in `clip-anytorch` 2.6.0):
-//! clean (`ftfy.fix_text`, see [`super::fix_text`]; Python's `html.unescape` twice; collapse
-//! whitespace, strip), lowercase, split with CLIP's
-//! pattern, map bytes to unicode, BPE with `</w>` end-of-word markers, then
+//! Text is first normalised one of two ways ([`TextNorm`]):
+//! - [`TextNorm::HfFast`], the default: what the fast tokenizer Sat2Cap used does
+//!   (transformers `CLIPTokenizerFast`, its normaliser `Sequence([NFC(), Replace(\s+, " "),
+//!   Lowercase()])`): Unicode NFC, every run of whitespace to one space, lowercase character
+//!   by character; no ftfy, no HTML unescaping, no accent stripping;
+//! - [`TextNorm::Ftfy`]: OpenAI's `clip/simple_tokenizer.py` (as shipped in `clip-anytorch`
+//!   2.6.0): `ftfy.fix_text` (see [`super::fix_text`]), Python's `html.unescape` twice,
+//!   whitespace collapsed and stripped, lowercase.
+//!
+//! Then both split with CLIP's pattern, map bytes to unicode, BPE with `</w>` end-of-word
+//! markers, then
 //! `[49406] + ids + [49407]`, truncated to the context length keeping the end token, and
 //! padded with 49407 (what `openai/clip-vit-base-patch32`'s HF tokenizer pads with; with the
 //! causal mask and end-token pooling the padding value does not change embeddings).
@@ -55,6 +62,57 @@ pub enum TokenizerError {
     Malformed(String),
 }
 
+/// How text is normalised before it is split into tokens (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextNorm {
+    /// The fast tokenizer's normaliser (NFC, whitespace collapsed, lowercase): what Sat2Cap
+    /// embedded its text with. The default.
+    #[default]
+    HfFast,
+    /// OpenAI's CLIP cleaning (ftfy, HTML unescaping, whitespace, lowercase).
+    Ftfy,
+}
+
+impl TextNorm {
+    /// The name recorded with the embeddings and taken by `--text-norm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TextNorm::HfFast => "hf-fast",
+            TextNorm::Ftfy => "ftfy",
+        }
+    }
+
+    /// `text` normalised.
+    pub fn apply(self, text: &str) -> String {
+        match self {
+            TextNorm::HfFast => {
+                use unicode_normalization::UnicodeNormalization;
+                let nfc: String = text.nfc().collect();
+                // `Replace(Regex(r"\s+"), " ")` (no strip), then `Lowercase()`: each char on its
+                // own (no final-sigma rule, unlike `str::to_lowercase`).
+                let mut out = String::with_capacity(nfc.len());
+                let mut space = false;
+                for c in nfc.chars() {
+                    if c.is_whitespace() {
+                        if !space {
+                            out.push(' ');
+                        }
+                        space = true;
+                    } else {
+                        space = false;
+                        out.extend(c.to_lowercase());
+                    }
+                }
+                out
+            }
+            TextNorm::Ftfy => {
+                let fixed = fix_text(text);
+                whitespace_clean(&html_unescape(&html_unescape(&fixed))).to_lowercase()
+            }
+        }
+    }
+}
+
 /// CLIP BPE tokenizer. Immutable after construction; `Send + Sync`.
 #[derive(Debug)]
 pub struct ClipTokenizer {
@@ -65,6 +123,7 @@ pub struct ClipTokenizer {
     sot: u32,
     eot: u32,
     context: usize,
+    norm: TextNorm,
 }
 
 /// GPT-2 / CLIP byte -> printable unicode map (`bytes_to_unicode`).
@@ -192,7 +251,19 @@ impl ClipTokenizer {
             sot,
             eot,
             context: CONTEXT,
+            norm: TextNorm::default(),
         })
+    }
+
+    /// The same tokenizer normalising text with `norm`.
+    pub fn with_norm(mut self, norm: TextNorm) -> Self {
+        self.norm = norm;
+        self
+    }
+
+    /// How this tokenizer normalises text.
+    pub fn norm(&self) -> TextNorm {
+        self.norm
     }
 
     /// Start-of-text id.
@@ -258,9 +329,7 @@ impl ClipTokenizer {
     /// once `limit` ids are out, so the cost of [`ClipTokenizer::encode`] does not grow with
     /// text that truncation drops.
     fn encode_up_to(&self, text: &str, limit: usize) -> Vec<u32> {
-        // basic_clean: ftfy.fix_text, html.unescape twice, strip; then whitespace_clean.
-        let fixed = fix_text(text);
-        let cleaned = whitespace_clean(&html_unescape(&html_unescape(&fixed))).to_lowercase();
+        let cleaned = self.norm.apply(text);
         let mut ids = Vec::new();
         for m in self.pattern.find_iter(&cleaned) {
             if ids.len() >= limit {

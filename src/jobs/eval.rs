@@ -133,7 +133,8 @@ fn read_pairs(path: &Path, allow_outside: bool) -> Result<(Vec<Pair>, Vec<Skippe
                 }
             }
             let meta = (|| {
-                let t = crate::time::from_unix(crate::time::parse(get(cdt)).ok()?);
+                // The local wall clock as written, as the reference feeds GeoNet.
+                let (_, t) = crate::time::parse_wall(get(cdt)).ok()?;
                 let m = Meta {
                     lat: get(clat).parse().ok()?,
                     lon: get(clon).parse().ok()?,

@@ -68,6 +68,11 @@ pub struct ModelFingerprint {
     pub weights: String,
     /// The CLIP weights whose embedding space the vectors live in.
     pub clip: String,
+    /// How the inputs were prepared: `resize224` / `crop800+resize224` (overhead tiles),
+    /// `squash224` / `clip-crop224` (ground-level photos), `hf-fast` / `ftfy` (text);
+    /// `None` in collections made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocess: Option<String>,
 }
 
 #[cfg(feature = "encoders")]

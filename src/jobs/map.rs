@@ -26,6 +26,8 @@ pub(crate) struct RegionTile {
     pub(crate) cell: MapCell,
     /// Image file, from the payload.
     pub(crate) path: Option<PathBuf>,
+    /// The capture time on the local wall clock, from the payload.
+    pub(crate) local: Option<crate::time::DateTime>,
 }
 
 /// The tiles of `view` whose centre lies in `bbox` (all if `None`), ordered by id; `score`
@@ -54,6 +56,11 @@ pub(crate) fn region_tiles(
                 footprint: footprint.unwrap_or(Footprint::around(item.point, 0.0, 0.0)),
                 score: 0.0,
             },
+            local: p
+                .as_ref()
+                .and_then(|p| p.local_time.as_deref())
+                .and_then(|t| crate::time::parse_wall(t).ok())
+                .map(|(_, wall)| wall),
             path: p.map(|p| PathBuf::from(p.path)),
         });
     }
@@ -139,8 +146,9 @@ pub struct MapRequest {
     pub prompts: Vec<String>,
     /// The region: tiles whose centre lies in it (every tile when `None`).
     pub bbox: Option<BBox>,
-    /// The date and time (unix seconds) the dynamic encoder is given; re-encodes the tiles.
-    pub time: Option<i64>,
+    /// The date and hour the dynamic encoder is given, on the local wall clock (as Sat2Cap's
+    /// reference feeds it: see [`crate::time::parse_wall`]); re-encodes the tiles.
+    pub time: Option<crate::time::DateTime>,
     /// Hours of the day (0..=23), one panel per prompt and hour; re-encodes the tiles, with
     /// the date from `time`, else from each tile's stored time.
     pub hours: Vec<u32>,
@@ -277,7 +285,7 @@ pub fn map<E: Embedder>(
 fn tile_times(
     view: &Collection<'_>,
     tiles: &[RegionTile],
-    time: Option<i64>,
+    time: Option<crate::time::DateTime>,
 ) -> Result<Vec<(PathBuf, Meta)>, JobError> {
     tiles
         .iter()
@@ -285,11 +293,15 @@ fn tile_times(
             let path = t.path.clone().ok_or_else(|| {
                 JobError::input(format!("tile {} has no image path in its payload", t.id))
             })?;
-            let stored = view.get(t.id).ok().flatten().and_then(|i| i.time);
-            let at = time.or(stored).ok_or_else(|| {
+            // The date asked for, else the tile's own: its local wall clock when it was
+            // ingested with one, else its stored instant in UTC.
+            let stored = || {
+                let item = view.get(t.id).ok().flatten()?;
+                item.time.map(crate::time::from_unix)
+            };
+            let d = time.or(t.local).or_else(stored).ok_or_else(|| {
                 JobError::input(format!("tile {} has no stored time: give a date", t.id))
             })?;
-            let d = crate::time::from_unix(at);
             let meta = Meta {
                 lat: t.cell.center.lat(),
                 lon: t.cell.center.lon(),

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use crate::encoders::{
     ClipTextConfig, ClipVisionConfig, DeviceChoice, EncodeError, Encoders, EncodersConfig, Meta,
-    OverheadPreprocess, Precision,
+    GroundResize, OverheadPreprocess, Precision, TextNorm,
 };
 
 use super::fingerprint::{
@@ -115,6 +115,7 @@ impl ModelSource {
             dim: u32::try_from(dim).unwrap_or(u32::MAX),
             weights,
             clip: self.clip_id(),
+            preprocess: None,
         }
     }
 }
@@ -170,6 +171,12 @@ pub struct ModelOptions {
     pub device: DeviceChoice,
     /// Weights and activations precision.
     pub precision: Precision,
+    /// How ground-level photos are resized (default: Sat2Cap's squash to 224 x 224).
+    pub ground_resize: GroundResize,
+    /// A centred square crop of overhead tiles before resizing (default none: the whole tile).
+    pub overhead_crop: Option<usize>,
+    /// How text is normalised (default: the fast tokenizer Sat2Cap used).
+    pub text_norm: TextNorm,
 }
 
 impl Default for ModelOptions {
@@ -181,6 +188,9 @@ impl Default for ModelOptions {
             tiny: false,
             device: DeviceChoice::Cpu,
             precision: Precision::F32,
+            ground_resize: GroundResize::default(),
+            overhead_crop: None,
+            text_norm: TextNorm::default(),
         }
     }
 }
@@ -229,6 +239,12 @@ impl Model {
         };
         let cfg = EncodersConfig {
             precision: opts.precision,
+            ground_resize: opts.ground_resize,
+            text_norm: opts.text_norm,
+            overhead_preprocess: OverheadPreprocess {
+                crop: opts.overhead_crop,
+                ..base.overhead_preprocess.clone()
+            },
             ..base
         };
         if let Some(dir) = &opts.weights {
@@ -294,12 +310,22 @@ impl Model {
 impl Embedder for Model {
     fn fingerprint(&self, encoder: EncoderKind) -> ModelFingerprint {
         let c = self.encoders.config();
-        let dim = match encoder {
-            EncoderKind::Sat2capOverhead => c.overhead.projection_dim,
-            EncoderKind::ClipImage => c.ground.projection_dim,
-            EncoderKind::ClipText => c.text.projection_dim,
+        let (dim, preprocess) = match encoder {
+            EncoderKind::Sat2capOverhead => {
+                let mut p = c.overhead_preprocess.clone();
+                p.size = c.overhead.image_size;
+                (c.overhead.projection_dim, p.name())
+            }
+            EncoderKind::ClipImage => (
+                c.ground.projection_dim,
+                format!("{}{}", c.ground_resize.name(), c.ground.image_size),
+            ),
+            EncoderKind::ClipText => (c.text.projection_dim, c.text_norm.name().to_string()),
         };
-        self.source.fingerprint(encoder, dim)
+        ModelFingerprint {
+            preprocess: Some(preprocess),
+            ..self.source.fingerprint(encoder, dim)
+        }
     }
 
     fn embed_text(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncodeError> {

@@ -36,6 +36,10 @@ pub struct TilePayload {
     /// or `z/x/y`); re-ingesting a tile with the same key skips or replaces it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The capture time on the local wall clock (`YYYY-MM-DDTHH:MM:SS`, no offset), when the
+    /// tile was ingested with one: the date and hour maps give the dynamic encoder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_time: Option<String>,
 }
 
 impl TilePayload {

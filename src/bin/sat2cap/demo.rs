@@ -56,6 +56,7 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
             tiny: tiny_requested(),
             device: a.device,
             precision: Precision::F32,
+            ..ModelOptions::default()
         },
         tiles: a.tiles,
         grid: a.grid,

@@ -29,7 +29,9 @@ pub struct IngestTilesArgs {
     /// Collection.
     #[arg(long, default_value = sat2cap::jobs::OVERHEAD)]
     collection: String,
-    /// Capture time stored with the tiles (e.g. 2023-06-21T12:00:00).
+    /// Capture time stored with the tiles (e.g. 2023-06-21T12:00:00, or with a UTC offset:
+    /// 2023-06-21T14:00:00+02:00). Time filters compare the instant; maps at the tiles' own
+    /// time give the dynamic encoder the local date and hour as written.
     #[arg(long)]
     datetime: Option<String>,
     /// Footprint side in degrees for {lat}_{lon} names.
@@ -42,6 +44,7 @@ pub struct IngestTilesArgs {
 /// Runs `ingest-tiles`.
 pub fn run(a: IngestTilesArgs) -> Result<(), CliError> {
     let time = crate::parse_datetime(a.datetime.as_deref())?;
+    let (time, wall) = (time.map(|(t, _)| t), time.map(|(_, w)| w));
     if !a.dir.is_dir() {
         return Err(CliError::input(format!(
             "tile folder {} does not exist",
@@ -65,6 +68,7 @@ pub fn run(a: IngestTilesArgs) -> Result<(), CliError> {
     let opts = TileOptions {
         common: a.common.flags.options(a.collection),
         time,
+        wall,
         tile_deg: a.tile_deg,
     };
     let r = a

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::encoders::{DeviceChoice, Precision};
+use sat2cap::encoders::{DeviceChoice, GroundResize, Precision, TextNorm};
 use sat2cap::jobs::{Embedder, IngestOptions, IngestReport, Match, Model, ModelOptions};
 
 use crate::output::{note, out};
@@ -31,6 +31,35 @@ pub struct ModelArgs {
     /// activations; embeddings within cosine 0.999 of f32).
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
+    /// How ground-level photos become 224 x 224: `squash` (the whole photo resized, as
+    /// Sat2Cap computed its ground embeddings) or `clip-crop` (CLIP's own: shortest side to
+    /// 224, centre crop). Recorded with the embeddings.
+    #[arg(long, value_name = "MODE", default_value = "squash", value_parser = ground_resize)]
+    pub ground_resize: GroundResize,
+    /// Take a centred square of at most N px from each overhead tile before resizing it to
+    /// 224 (default: the whole tile, as Sat2Cap's evaluation; never pads). Recorded with the
+    /// embeddings.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16_384))]
+    pub overhead_crop: Option<u64>,
+    /// How text is normalised before tokenising: `hf-fast` (NFC, whitespace, lowercase: the
+    /// fast tokenizer Sat2Cap used) or `ftfy` (OpenAI CLIP's cleaning: ftfy, HTML entities).
+    /// Recorded with the embeddings.
+    #[arg(long, value_name = "MODE", default_value = "hf-fast", value_parser = text_norm)]
+    pub text_norm: TextNorm,
+}
+
+fn ground_resize(s: &str) -> Result<GroundResize, String> {
+    [GroundResize::Squash, GroundResize::ClipCrop]
+        .into_iter()
+        .find(|m| m.name() == s)
+        .ok_or_else(|| "expected squash or clip-crop".to_string())
+}
+
+fn text_norm(s: &str) -> Result<TextNorm, String> {
+    [TextNorm::HfFast, TextNorm::Ftfy]
+        .into_iter()
+        .find(|m| m.name() == s)
+        .ok_or_else(|| "expected hf-fast or ftfy".to_string())
 }
 
 /// The weights folder from `flag` or `SAT2CAP_WEIGHTS`.
@@ -63,6 +92,9 @@ impl ModelArgs {
             tiny: tiny_requested(),
             device: self.device,
             precision: self.precision,
+            ground_resize: self.ground_resize,
+            overhead_crop: self.overhead_crop.map(|c| c as usize),
+            text_norm: self.text_norm,
         })
     }
 

@@ -188,10 +188,13 @@ pub fn parse_bbox(s: &str) -> Result<sat2cap::BBox, CliError> {
         .map_err(|e| CliError::input(format!("bad --bbox '{s}': {e}")))
 }
 
-/// Parses `--datetime` (see `sat2cap::time::parse` for the forms).
+/// Parses `--datetime` (see `sat2cap::time::parse` for the forms): the instant and the
+/// local wall-clock time as written (`sat2cap::time::parse_wall`).
 #[cfg(feature = "encoders")]
-pub fn parse_datetime(s: Option<&str>) -> Result<Option<i64>, CliError> {
-    s.map(sat2cap::time::parse)
+pub fn parse_datetime(
+    s: Option<&str>,
+) -> Result<Option<(i64, sat2cap::time::DateTime)>, CliError> {
+    s.map(sat2cap::time::parse_wall)
         .transpose()
         .map_err(|e| CliError::input(format!("bad --datetime: {e}")))
 }

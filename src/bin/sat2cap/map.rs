@@ -58,7 +58,8 @@ pub struct MapArgs {
 /// Runs `map`.
 pub fn run(a: MapArgs) -> Result<(), CliError> {
     let bbox = a.bbox.as_deref().map(crate::parse_bbox).transpose()?;
-    let time = crate::parse_datetime(a.datetime.as_deref())?;
+    // GeoNet takes the date and hour as written (the local wall clock), as Sat2Cap's.
+    let time = crate::parse_datetime(a.datetime.as_deref())?.map(|(_, wall)| wall);
     if let Some(h) = a.hours.iter().find(|&&h| h > 23) {
         return Err(CliError::input(format!(
             "--hours: {h} is not an hour (0..=23)"

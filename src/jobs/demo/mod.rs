@@ -157,6 +157,7 @@ pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoRepor
         &TileOptions {
             common: opts_for(OVERHEAD),
             time: crate::time::parse("2023-06-21T12:00:00").ok(),
+            wall: None,
             tile_deg: None,
         },
         progress,

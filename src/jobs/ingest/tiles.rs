@@ -9,6 +9,9 @@ pub struct TileOptions {
     pub common: IngestOptions,
     /// Capture time stored with every tile (unix seconds).
     pub time: Option<i64>,
+    /// The same time on the local wall clock, as written (what the dynamic encoder is given:
+    /// see [`crate::time::parse_wall`]); recorded in each tile's payload.
+    pub wall: Option<crate::time::DateTime>,
     /// Footprint side for `{lat}_{lon}` names (inferred if `None`).
     pub tile_deg: Option<f64>,
 }
@@ -85,6 +88,7 @@ pub fn ingest_tiles(
                         path: t.path.display().to_string(),
                         footprint: [f.west, f.south, f.east, f.north],
                         key: Some(key.clone()),
+                        local_time: opts.wall.map(crate::time::format_wall),
                     })
                     .map_err(JobError::runtime)?;
                     let item = NewItem {

@@ -9,7 +9,8 @@ use crate::encoders::clip_vision::ClipVisionModel;
 use crate::encoders::config::{ClipTextConfig, ClipVisionConfig, GeoNetConfig};
 use crate::encoders::dynamic::{GeoNet, Sat2CapDynamic};
 use crate::encoders::preprocess::{
-    ground_pixels, overhead_pixels, Image, OverheadPreprocess, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE,
+    ground_pixels, overhead_pixels, GroundResize, Image, OverheadPreprocess, MAX_IMAGE_BYTES,
+    MAX_IMAGE_SIDE,
 };
 use crate::encoders::tokenizer::{ClipTokenizer, CONTEXT, EOT, SOT};
 use crate::encoders::weights::{expected_tensors, Loader, WeightsError, WeightsFile, IGNORABLE};
@@ -222,17 +223,21 @@ pub fn image_preprocess(data: &[u8]) {
     assert!((w * h * 3) as u64 <= MAX_IMAGE_BYTES);
     assert_eq!(img.as_rgb8().len(), w * h * 3);
     let size = 224;
-    let no_crop = OverheadPreprocess {
-        crop: None,
+    let crop = OverheadPreprocess {
+        crop: Some(800),
         ..OverheadPreprocess::default()
     };
     for (what, px) in [
-        ("ground", ground_pixels(&img, size)),
+        ("ground", ground_pixels(&img, size, GroundResize::Squash)),
+        (
+            "ground, CLIP crop",
+            ground_pixels(&img, size, GroundResize::ClipCrop),
+        ),
         (
             "overhead",
             overhead_pixels(&img, &OverheadPreprocess::default()),
         ),
-        ("overhead without crop", overhead_pixels(&img, &no_crop)),
+        ("overhead with a crop", overhead_pixels(&img, &crop)),
     ] {
         assert_eq!(
             px.len(),
