@@ -97,6 +97,13 @@ pub fn from_unix(t: i64) -> DateTime {
     }
 }
 
+/// [`parse_wall`] of an optional text: its wall clock.
+pub fn parse_wall_opt(input: Option<&str>) -> Result<Option<DateTime>, TimeError> {
+    input
+        .map(|s| parse_wall(s).map(|(_, wall)| wall))
+        .transpose()
+}
+
 /// `YYYY-MM-DDTHH:MM:SS` (no offset): a wall-clock time as [`parse_wall`] reads it back.
 pub fn format_wall(d: DateTime) -> String {
     format!(
@@ -198,7 +205,10 @@ mod tests {
     fn the_wall_clock_is_the_time_as_written() {
         let (t, wall) = parse_wall("2012-06-15T01:30:00+05:00").unwrap();
         assert_eq!(t, parse("2012-06-14T20:30:00Z").unwrap());
-        assert_eq!((wall.year, wall.month, wall.day, wall.hour, wall.minute), (2012, 6, 15, 1, 30));
+        assert_eq!(
+            (wall.year, wall.month, wall.day, wall.hour, wall.minute),
+            (2012, 6, 15, 1, 30)
+        );
         let (t, wall) = parse_wall("2012-06-15T23:00:00-03:00").unwrap();
         assert_eq!(from_unix(t).day, 16);
         assert_eq!((wall.day, wall.hour), (15, 23));

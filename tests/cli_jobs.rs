@@ -321,19 +321,138 @@ fn ingest_map_search_ground_describe_eval() {
         "--json",
     ]));
     let e = e.as_array().unwrap();
-    assert_eq!(e.len(), 2);
+    // Without and with metadata, each both ways.
+    let shape: Vec<(bool, &str)> = e
+        .iter()
+        .map(|r| {
+            (
+                r["metadata"].as_bool().unwrap(),
+                r["direction"].as_str().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
-        (e[0]["metadata"].as_bool(), e[1]["metadata"].as_bool()),
-        (Some(false), Some(true))
+        shape,
+        [
+            (false, "overhead->ground"),
+            (false, "ground->overhead"),
+            (true, "overhead->ground"),
+            (true, "ground->overhead")
+        ]
     );
-    assert_eq!(e[0]["gallery"], 9);
-    for k in ["r_at_1", "r_at_5", "r_at_10"] {
-        assert!((0.0..=1.0).contains(&e[0][k].as_f64().unwrap()));
+    for r in e {
+        assert_eq!(r["gallery"], 9);
+        for k in ["r_at_1", "r_at_5", "r_at_10"] {
+            assert!((0.0..=1.0).contains(&r[k].as_f64().unwrap()));
+        }
+        assert_eq!(
+            r["r_at_10"], 1.0,
+            "gallery of 9: the pair is always in the top 10"
+        );
+        let m = r["median_rank"].as_f64().unwrap();
+        assert!((1.0..=9.0).contains(&m), "{m}");
     }
-    assert_eq!(
-        e[0]["r_at_10"], 1.0,
-        "gallery of 9: the pair is always in the top 10"
+    // A date and hour for every pair changes the embeddings with metadata only.
+    let d = json(&ok(&[
+        "eval-retrieval",
+        "--pairs",
+        pairs.to_str().unwrap(),
+        "--date-time",
+        "2012-01-05T03:00:00+09:00",
+        rw,
+        "--json",
+    ]));
+    assert_eq!(d[0], e[0]);
+    assert_eq!(d.as_array().unwrap().len(), 4);
+    let e = fails(
+        &[
+            "eval-retrieval",
+            "--pairs",
+            pairs.to_str().unwrap(),
+            "--date-time",
+            "noon",
+            rw,
+        ],
+        2,
     );
+    assert!(e.contains("--date-time"), "{e}");
+
+    // Zero-shot classification of tiles, and its accuracy over a labelled CSV.
+    let mut tiles: Vec<String> = std::fs::read_dir(tmp.path().join("tiles"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| !p.contains("46.53_6.63.png")) // the one that does not decode
+        .collect();
+    tiles.sort();
+    let mut args = vec!["classify"];
+    args.extend(tiles.iter().take(2).map(String::as_str));
+    args.extend([
+        "--labels",
+        "a lake,a forest,a town",
+        "--top",
+        "2",
+        rw,
+        "--json",
+    ]);
+    let c = json(&ok(&args));
+    assert_eq!(c.as_array().unwrap().len(), 2);
+    assert_eq!(c[0]["labels"].as_array().unwrap().len(), 2);
+    let mut csv = String::from("path,label\n");
+    for (i, t) in tiles.iter().take(6).enumerate() {
+        csv.push_str(&format!(
+            "tiles/{},{}\n",
+            t.rsplit('/').next().unwrap(),
+            ["lake", "forest"][i % 2]
+        ));
+    }
+    csv.push_str("tiles/missing.jpg,lake\n");
+    std::fs::write(tmp.path().join("labels.csv"), csv).unwrap();
+    let r = json(&ok(&[
+        "eval-classify",
+        "--data",
+        tmp.path().join("labels.csv").to_str().unwrap(),
+        rw,
+        "--json",
+    ]));
+    assert_eq!(
+        (r["tiles"].as_u64(), r["labels"].as_u64()),
+        (Some(6), Some(2))
+    );
+    assert_eq!(
+        r["top5"], 1.0,
+        "two labels: the true one is always in the top 5"
+    );
+    assert_eq!(r["skipped"].as_array().unwrap().len(), 1);
+    let e = fails(
+        &[
+            "eval-classify",
+            "--data",
+            tmp.path().join("labels.csv").to_str().unwrap(),
+            "--labels",
+            "lake",
+            rw,
+        ],
+        2,
+    );
+    assert!(e.contains("'forest' is not among the labels"), "{e}");
+
+    // Caption <-> image retrieval over ground photos.
+    let mut csv = String::from("image,caption\n");
+    for i in 0..5 {
+        csv.push_str(&format!("photos/p{i}.png,photo number {i}\n"));
+    }
+    std::fs::write(tmp.path().join("captions.csv"), csv).unwrap();
+    let r = json(&ok(&[
+        "eval-text-retrieval",
+        "--pairs",
+        tmp.path().join("captions.csv").to_str().unwrap(),
+        rw,
+        "--json",
+    ]));
+    for d in ["text_to_image", "image_to_text"] {
+        assert_eq!(r[d]["gallery"], 5);
+        assert_eq!(r[d]["r_at_5"], 1.0);
+    }
 
     // Bad inputs: one-line errors, right exit codes, nothing half-written.
     let e = fails(&["ingest-tiles", "/no/such/folder", "--db", db, rw], 2);
@@ -939,6 +1058,9 @@ fn every_command_has_help_with_examples_and_exit_codes() {
         "ground",
         "describe",
         "eval-retrieval",
+        "classify",
+        "eval-classify",
+        "eval-text-retrieval",
         "info",
         "verify",
         "compact",

@@ -126,7 +126,10 @@ fn resize_and_crop_match_pil_at_224() {
     let mut report = Vec::new();
     for (name, img) in images() {
         for (kind, ours) in [
-            ("ground", preprocess::ground_image(&img, 224, preprocess::GroundResize::ClipCrop)),
+            (
+                "ground",
+                preprocess::ground_image(&img, 224, preprocess::GroundResize::ClipCrop),
+            ),
             (
                 "overhead",
                 preprocess::overhead_image(&img, &preprocess::OverheadPreprocess::default()),

@@ -97,6 +97,31 @@ pub(crate) fn embed_image_file(
     path: &Path,
     overhead: bool,
 ) -> Result<Vec<f32>, JobError> {
+    let bytes = read_image_file(path)?;
+    let mut r = if overhead {
+        model.embed_overhead(&[&bytes], None)
+    } else {
+        model.embed_ground(&[&bytes])
+    };
+    match r.pop() {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(image_error(path, &e)),
+        None => Err(JobError::runtime(format!("{}: not encoded", path.display()))),
+    }
+}
+
+/// An image that did not encode, named by its file.
+pub(crate) fn image_error(path: &Path, e: &crate::encoders::EncodeError) -> JobError {
+    JobError::input(format!(
+        "{}: {}",
+        path.display(),
+        super::ingest::strip_index(&e.to_string())
+    ))
+}
+
+/// The bytes of an image file: a folder, FIFO or device is named for what it is, the size
+/// is bounded.
+pub(crate) fn read_image_file(path: &Path) -> Result<Vec<u8>, JobError> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => {
             return Err(JobError::input(format!("{} is a folder, not an image file", path.display())))
@@ -109,22 +134,8 @@ pub(crate) fn embed_image_file(
         }
         _ => {}
     }
-    let bytes = crate::io::input::read_whole(path, crate::io::input::MAX_WHOLE_FILE)
-        .map_err(|e| JobError::input(format!("image file {}: {e}", path.display())))?;
-    let mut r = if overhead {
-        model.embed_overhead(&[&bytes], None)
-    } else {
-        model.embed_ground(&[&bytes])
-    };
-    match r.pop() {
-        Some(Ok(v)) => Ok(v),
-        Some(Err(e)) => Err(JobError::input(format!(
-            "{}: {}",
-            path.display(),
-            super::ingest::strip_index(&e.to_string())
-        ))),
-        None => Err(JobError::runtime(format!("{}: not encoded", path.display()))),
-    }
+    crate::io::input::read_whole(path, crate::io::input::MAX_WHOLE_FILE)
+        .map_err(|e| JobError::input(format!("image file {}: {e}", path.display())))
 }
 
 /// Runs a lookup. `model` embeds texts and images (required for those queries, see

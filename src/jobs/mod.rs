@@ -11,7 +11,9 @@
 //! | top-k by text or image | [`search`] | encoders |
 //! | zero-shot map of prompts over a region | [`map`] | encoders |
 //! | ground photos / captions for a tile | [`search`] with [`QueryInput::TileId`] | encoders |
-//! | overhead -> ground retrieval metrics | [`eval_retrieval`] | encoders |
+//! | overhead <-> ground retrieval metrics (Sat2Cap's Table 1) | [`eval_retrieval`] | encoders |
+//! | zero-shot classification of tiles, and its accuracy | [`Classifier`], [`eval_classify`] | encoders |
+//! | caption <-> image retrieval metrics | [`eval_text_retrieval`] | encoders |
 //! | the demo | [`run_demo`] | encoders |
 //!
 //! Jobs that embed take an [`Embedder`] (the seam between the jobs and the encoders; the
@@ -21,7 +23,8 @@
 //! Conventions (documented in the README and the tool's `--help`):
 //! - Collections: [`OVERHEAD`] (Sat2Cap tile embeddings), [`GROUND`] (CLIP image embeddings
 //!   of ground-level photos), [`CAPTIONS`] (CLIP text embeddings of a caption bank).
-//! - Payloads are JSON: tiles `{"path", "footprint": [west, south, east, north], "key"}`,
+//! - Payloads are JSON: tiles `{"path", "footprint": [west, south, east, north], "key"}`
+//!   (and `"local_time"` when ingested with a capture time),
 //!   ground photos `{"path", "key"}`, captions `{"caption"}`. Captions have no place: they
 //!   are stored at the point (0, 0) with no time.
 //! - Each collection records the model that made its vectors ([`ModelFingerprint`]);
@@ -35,9 +38,13 @@ internal! {
     mod import;
     mod map_files;
     #[cfg(feature = "encoders")]
+    mod classify;
+    #[cfg(feature = "encoders")]
     mod demo;
     #[cfg(feature = "encoders")]
     mod eval;
+    #[cfg(feature = "encoders")]
+    mod eval_text;
     #[cfg(feature = "encoders")]
     mod ingest;
     #[cfg(feature = "encoders")]
@@ -57,11 +64,18 @@ pub use import::{import, ImportOptions, ImportReport};
 pub use map_files::{write_map, MapFiles, MapPanel};
 
 #[cfg(feature = "encoders")]
+pub use classify::{
+    eval_classify, ClassAccuracy, Classifier, ClassifyEvalOptions, ClassifyReport, Labels, Ranked,
+    DEFAULT_TEMPLATE,
+};
+#[cfg(feature = "encoders")]
 pub use demo::scene::{render_ground, render_overhead, LandClass, Region, SceneTile, LAUSANNE};
 #[cfg(feature = "encoders")]
 pub use demo::{run_demo, DemoOptions, DemoReport, StepTiming};
 #[cfg(feature = "encoders")]
-pub use eval::{eval_retrieval, EvalOptions, EvalReport, RetrievalMetrics};
+pub use eval::{eval_retrieval, Direction, EvalOptions, EvalReport, EvalRow, RetrievalMetrics};
+#[cfg(feature = "encoders")]
+pub use eval_text::{eval_text_retrieval, TextEvalOptions, TextEvalReport};
 #[cfg(feature = "encoders")]
 pub use ingest::{
     ingest_captions, ingest_ground, ingest_tiles, read_captions, IngestOptions, IngestReport,

@@ -11,6 +11,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use sat2cap::jobs::JobError;
 use sat2cap::{Db, OpenError, OpenOptions};
 
+#[cfg(feature = "encoders")]
+mod classify;
 mod compact;
 #[cfg(feature = "encoders")]
 mod demo;
@@ -18,6 +20,8 @@ mod demo;
 mod describe;
 #[cfg(feature = "encoders")]
 mod eval_retrieval;
+#[cfg(feature = "encoders")]
+mod eval_text;
 #[cfg(feature = "encoders")]
 mod ground;
 mod import;
@@ -78,9 +82,18 @@ enum Command {
     /// The captions closest to an overhead tile.
     #[cfg(feature = "encoders")]
     Describe(describe::DescribeArgs),
-    /// Overhead -> ground retrieval: R@1/5/10 and median rank.
+    /// Overhead <-> ground retrieval: R@1/5/10 and median rank, both directions.
     #[cfg(feature = "encoders")]
     EvalRetrieval(eval_retrieval::EvalArgs),
+    /// Zero-shot classification of overhead tiles against a label list.
+    #[cfg(feature = "encoders")]
+    Classify(classify::ClassifyArgs),
+    /// Zero-shot classification accuracy over a CSV of labelled tiles.
+    #[cfg(feature = "encoders")]
+    EvalClassify(classify::EvalClassifyArgs),
+    /// Caption <-> image retrieval: R@1/5/10 and median rank, both directions.
+    #[cfg(feature = "encoders")]
+    EvalTextRetrieval(eval_text::EvalTextArgs),
 }
 
 /// A failure a command reports: a one-line message and an exit code.
@@ -191,9 +204,7 @@ pub fn parse_bbox(s: &str) -> Result<sat2cap::BBox, CliError> {
 /// Parses `--datetime` (see `sat2cap::time::parse` for the forms): the instant and the
 /// local wall-clock time as written (`sat2cap::time::parse_wall`).
 #[cfg(feature = "encoders")]
-pub fn parse_datetime(
-    s: Option<&str>,
-) -> Result<Option<(i64, sat2cap::time::DateTime)>, CliError> {
+pub fn parse_datetime(s: Option<&str>) -> Result<Option<(i64, sat2cap::time::DateTime)>, CliError> {
     s.map(sat2cap::time::parse_wall)
         .transpose()
         .map_err(|e| CliError::input(format!("bad --datetime: {e}")))
@@ -354,6 +365,12 @@ fn main() -> ExitCode {
         Command::Describe(a) => describe::run(a),
         #[cfg(feature = "encoders")]
         Command::EvalRetrieval(a) => eval_retrieval::run(a),
+        #[cfg(feature = "encoders")]
+        Command::Classify(a) => classify::run(a),
+        #[cfg(feature = "encoders")]
+        Command::EvalClassify(a) => classify::run_eval(a),
+        #[cfg(feature = "encoders")]
+        Command::EvalTextRetrieval(a) => eval_text::run(a),
     });
     let result = result.and_then(|()| output::finish().map_err(CliError::runtime));
     match result {

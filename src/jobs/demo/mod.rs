@@ -345,7 +345,7 @@ fn retrieval(snap: &Snapshot) -> Result<eval::RetrievalMetrics, JobError> {
         points.push(item.point);
         gallery.push(item.vector.iter().map(|h| h.to_f32()).collect::<Vec<f32>>());
     }
-    let mut ranks = Vec::new();
+    let mut ranks: Vec<f64> = Vec::new();
     for item in ov.iter() {
         let item = item.map_err(JobError::runtime)?;
         let d = |p: &Point| crate::geo::haversine_km(*p, item.point);
