@@ -8,7 +8,7 @@ of 10 timed batches (torch.cuda.synchronize around each). Images: random 224 px 
 tensors (no preprocessing); texts: 77 random token ids with the end token last.
 Prints the same table as benches/encoders.rs (`cargo run --release -p sat2cap-bench --features encoders --bin bench_encoders`).
 
-    python benches/gpu/torch_encoders.py [--device cuda] [--dtypes f32,f16] [--batches 1,32,256]
+    python benches/gpu/torch_encoders.py [--device cuda] [--dtypes f32,f16] [--batches 1,32,256] [--threads N]
 """
 import argparse
 import time
@@ -39,7 +39,10 @@ def main():
     ap.add_argument("--batches", default="1,32,256")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     device = torch.device(a.device)
     batches = [int(b) for b in a.batches.split(",")]
     cfg = CLIPConfig()

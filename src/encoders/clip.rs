@@ -8,14 +8,20 @@
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
-/// CLIP's activation, `quick_gelu(x) = x * sigmoid(1.702 x)` (transformers `QuickGELUActivation`,
-/// <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/activations.py#L117>).
-pub fn quick_gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    x.clone() * sigmoid(x * 1.702)
+pub use super::activation::quick_gelu;
+
+/// A linear layer over `[batch, seq, in]` as one `[batch * seq, in]` matrix product: burn
+/// runs a 3-d input as one product per batch item, packing the weight again for each (on
+/// the CPU a fifth to a third slower at batch 32 than one product).
+pub fn linear3<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [b, s, d] = x.dims();
+    let y = layer.forward(x.reshape([b * s, d]));
+    let [_, out] = y.dims();
+    y.reshape([b, s, out])
 }
 
 /// Multi-head self-attention with separate q/k/v/out projections (`CLIPAttention`,
@@ -55,9 +61,9 @@ impl<B: Backend> ClipAttention<B> {
         let scale = (hd as f64).powf(-0.5);
         let split = |t: Tensor<B, 3>| t.reshape([b, s, h, hd]).swap_dims(1, 2);
         // CLIPAttention.forward: queries, keys, values -> [b, h, s, hd].
-        let q = split(self.q_proj.forward(x.clone()));
-        let k = split(self.k_proj.forward(x.clone()));
-        let v = split(self.v_proj.forward(x));
+        let q = split(linear3(&self.q_proj, x.clone()));
+        let k = split(linear3(&self.k_proj, x.clone()));
+        let v = split(linear3(&self.v_proj, x));
         // eager_attention_forward: softmax(q k^T * scale + mask) v
         let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
         if let Some(mask) = mask {
@@ -66,7 +72,7 @@ impl<B: Backend> ClipAttention<B> {
         }
         let attn = softmax(scores, 3);
         let out = attn.matmul(v).swap_dims(1, 2).reshape([b, s, d]);
-        self.out_proj.forward(out)
+        linear3(&self.out_proj, out)
     }
 }
 
@@ -90,7 +96,7 @@ impl<B: Backend> ClipMlp<B> {
 
     /// Applies the block to `[batch, seq, hidden]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.fc2.forward(quick_gelu(self.fc1.forward(x)))
+        linear3(&self.fc2, quick_gelu(linear3(&self.fc1, x)))
     }
 }
 

@@ -34,6 +34,7 @@
 //! ```
 
 internal! {
+    mod activation;
     mod clip;
     mod clip_text;
     mod clip_vision;
@@ -375,6 +376,71 @@ impl Encoders {
             let pixels = self.overhead_pixels(chunk);
             let rows = meta.map(|m| &m[ci * mb..ci * mb + chunk.len()]);
             out.extend(self.engine.overhead(pixels, s, rows)?);
+        }
+        Ok(out.into_iter().map(l2_normalise).collect())
+    }
+
+    /// Decodes and preprocesses image files into model inputs (pixel tensors `[3, S, S]`
+    /// flattened), without running a model: for a worker that prepares the next batch while
+    /// the model runs on this one. A bad file is an error for that file only.
+    pub fn prepare_bytes(
+        &self,
+        files: &[&[u8]],
+        overhead: bool,
+    ) -> Vec<Result<Vec<f32>, EncodeError>> {
+        files
+            .iter()
+            .enumerate()
+            .map(|(index, bytes)| {
+                let img =
+                    Image::decode(bytes).map_err(|source| EncodeError::Image { index, source })?;
+                let one = std::slice::from_ref(&img);
+                let mut px = if overhead {
+                    self.overhead_pixels(one)
+                } else {
+                    self.ground_pixels(one)
+                };
+                px.pop()
+                    .ok_or_else(|| EncodeError::Input("no pixels".into()))
+            })
+            .collect()
+    }
+
+    /// Encodes overhead pixel tensors (as from [`Encoders::prepare_bytes`]) with Sat2Cap,
+    /// with `meta` (one per tensor) through the dynamic encoder: L2-normalised embeddings.
+    pub fn encode_overhead_pixels(
+        &self,
+        pixels: &[Vec<f32>],
+        meta: Option<&[Meta]>,
+    ) -> Result<Vec<Vec<f32>>, EncodeError> {
+        let s = self.config.overhead.image_size;
+        if let Some((i, p)) = pixels
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.len() != 3 * s * s)
+        {
+            return Err(EncodeError::Input(format!(
+                "pixel tensor {i} has {} values, expected 3 x {s} x {s}",
+                p.len()
+            )));
+        }
+        if let Some(m) = meta {
+            if m.len() != pixels.len() {
+                return Err(EncodeError::Input(format!(
+                    "{} pixel tensors but {} metadata rows",
+                    pixels.len(),
+                    m.len()
+                )));
+            }
+            if !self.has_dynamic() {
+                return Err(EncodeError::NoDynamicEncoder);
+            }
+        }
+        let mb = self.config.max_batch;
+        let mut out = Vec::with_capacity(pixels.len());
+        for (ci, chunk) in pixels.chunks(mb).enumerate() {
+            let rows = meta.map(|m| &m[ci * mb..ci * mb + chunk.len()]);
+            out.extend(self.engine.overhead(chunk.to_vec(), s, rows)?);
         }
         Ok(out.into_iter().map(l2_normalise).collect())
     }

@@ -86,7 +86,7 @@ pub use lookup::{read_vector, search, Match, QueryInput, SearchJob, SearchReport
 #[cfg(feature = "encoders")]
 pub use map::{map, MapReport, MapRequest};
 #[cfg(feature = "encoders")]
-pub use model::{Embedder, Model, ModelOptions, ModelSource, RANDOM_SEED};
+pub use model::{Embedder, Model, ModelOptions, ModelSource, Prepared, RANDOM_SEED};
 
 use crate::{Collection, Snapshot};
 

@@ -47,6 +47,41 @@ pub trait Embedder: Send + Sync {
     fn is_random(&self) -> bool;
     /// One line for the user: which weights, on which device, in which precision.
     fn describe(&self) -> String;
+    /// Makes image files ready for [`Embedder::embed_prepared`] without running a model:
+    /// ingest prepares the next batch (decoding, resizing) while the model runs on this one.
+    /// The default keeps the bytes; one result per file.
+    fn prepare(&self, files: &[&[u8]], overhead: bool) -> Vec<Result<Prepared, EncodeError>> {
+        let _ = overhead;
+        files.iter().map(|f| Ok(Prepared::File(f.to_vec()))).collect()
+    }
+    /// Embeds what [`Embedder::prepare`] made (overhead tiles without metadata, or
+    /// ground-level photos), one result per item.
+    fn embed_prepared(&self, items: &[Prepared], overhead: bool) -> Vec<Result<Vec<f32>, EncodeError>> {
+        let files: Option<Vec<&[u8]>> = items
+            .iter()
+            .map(|p| match p {
+                Prepared::File(f) => Some(f.as_slice()),
+                Prepared::Pixels(_) => None,
+            })
+            .collect();
+        match (files, overhead) {
+            (Some(f), true) => self.embed_overhead(&f, None),
+            (Some(f), false) => self.embed_ground(&f),
+            (None, _) => items
+                .iter()
+                .map(|_| Err(EncodeError::Input("pixel tensors this encoder did not prepare".into())))
+                .collect(),
+        }
+    }
+}
+
+/// An image made ready for a model by [`Embedder::prepare`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prepared {
+    /// The file's bytes, as given.
+    File(Vec<u8>),
+    /// The model's input: a pixel tensor `[3, S, S]`, flattened.
+    Pixels(Vec<f32>),
 }
 
 /// The seed of the random encoders: every command uses the same one, so a database built
@@ -154,6 +189,12 @@ impl<T: Embedder + ?Sized> Embedder for &T {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn prepare(&self, files: &[&[u8]], overhead: bool) -> Vec<Result<Prepared, EncodeError>> {
+        (**self).prepare(files, overhead)
+    }
+    fn embed_prepared(&self, items: &[Prepared], overhead: bool) -> Vec<Result<Vec<f32>, EncodeError>> {
+        (**self).embed_prepared(items, overhead)
     }
 }
 
@@ -346,6 +387,50 @@ impl Embedder for Model {
 
     fn has_dynamic(&self) -> bool {
         self.encoders.has_dynamic()
+    }
+
+    fn prepare(&self, files: &[&[u8]], overhead: bool) -> Vec<Result<Prepared, EncodeError>> {
+        self.encoders
+            .prepare_bytes(files, overhead)
+            .into_iter()
+            .map(|r| r.map(Prepared::Pixels))
+            .collect()
+    }
+
+    fn embed_prepared(&self, items: &[Prepared], overhead: bool) -> Vec<Result<Vec<f32>, EncodeError>> {
+        let pixels: Option<Vec<Vec<f32>>> = items
+            .iter()
+            .map(|p| match p {
+                Prepared::Pixels(px) => Some(px.clone()),
+                Prepared::File(_) => None,
+            })
+            .collect();
+        let Some(pixels) = pixels else {
+            let files: Vec<&[u8]> = items
+                .iter()
+                .map(|p| match p {
+                    Prepared::File(f) => f.as_slice(),
+                    Prepared::Pixels(_) => &[],
+                })
+                .collect();
+            return if overhead {
+                self.embed_overhead(&files, None)
+            } else {
+                self.embed_ground(&files)
+            };
+        };
+        let r = if overhead {
+            self.encoders.encode_overhead_pixels(&pixels, None)
+        } else {
+            self.encoders.encode_ground_pixels(&pixels)
+        };
+        match r {
+            Ok(vs) => vs.into_iter().map(Ok).collect(),
+            Err(e) => {
+                let m = e.to_string();
+                items.iter().map(|_| Err(EncodeError::Backend(m.clone()))).collect()
+            }
+        }
     }
 
     fn is_random(&self) -> bool {

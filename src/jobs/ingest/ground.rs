@@ -116,9 +116,8 @@ pub fn ingest_ground(
         }
     }
     progress.begin("encode photos", Some(todo.len() as u64), Unit::Items);
-    for chunk in todo.chunks(BATCH) {
-        let paths: Vec<PathBuf> = chunk.iter().map(|(g, _, _)| g.path.clone()).collect();
-        for ((g, key, slot), r) in chunk.iter().zip(encode_files(enc, &paths, false)) {
+    encode_pipelined(enc, &todo, |(g, _, _)| g.path.as_path(), false, BATCH, |chunk, results| {
+        for ((g, key, slot), r) in chunk.iter().zip(results) {
             match r {
                 Ok(v) => {
                     let payload =
@@ -141,7 +140,8 @@ pub fn ingest_ground(
             }
         }
         progress.advance(chunk.len() as u64);
-    }
+        Ok(())
+    })?;
     progress.end();
     commit(db, &target, &mut report, &model)?;
     Ok(report)

@@ -18,7 +18,7 @@ pub use tiles::{ingest_tiles, TileOptions};
 use super::fingerprint::{
     check_ingest, EncoderKind, IngestModelCheck, ModelFingerprint, MODEL_PROPERTY,
 };
-use super::model::Embedder;
+use super::model::{Embedder, Prepared};
 use super::tiles::{scan_tiles, tile_key, TilePayload};
 use super::JobError;
 use crate::{Db, NewItem, Point, Progress, Unit};
@@ -47,8 +47,8 @@ pub struct IngestReport {
 /// An input that failed: `(what, why)`.
 pub type Failure = (String, String);
 
-/// Files encoded per batch (progress granularity).
-const BATCH: usize = 16;
+/// Files encoded per batch: the encoders' largest batch (one model call each).
+const BATCH: usize = 32;
 
 /// How an ingest treats keys already present and a collection made by another model.
 #[derive(Debug, Clone, Default)]
@@ -276,34 +276,79 @@ fn read_all(paths: &[PathBuf]) -> Vec<Result<Vec<u8>, String>> {
         .collect()
 }
 
-/// Encodes files (overhead or ground), one result per file.
-fn encode_files(
+/// Batches in flight between the worker that reads and prepares files and the model: the
+/// worker stays at most this many batches ahead (the pixel tensors of a batch of 32 are
+/// about 19 MB).
+const AHEAD: usize = 2;
+
+/// Encodes the files of `items` (overhead tiles or ground photos) a batch of `batch` at a
+/// time and hands each batch's results, one per item in order, to `each`. A worker thread
+/// reads and prepares (decodes, resizes) the next batches while the model encodes this
+/// one, at most [`AHEAD`] batches ahead; an error from `each` stops both.
+fn encode_pipelined<T: Sync>(
     enc: &dyn Embedder,
-    paths: &[PathBuf],
+    items: &[T],
+    path: impl Fn(&T) -> &Path + Sync,
     overhead: bool,
-) -> Vec<Result<Vec<f32>, String>> {
-    let bytes = read_all(paths);
-    let ok: Vec<&[u8]> = bytes
-        .iter()
-        .filter_map(|b| b.as_ref().ok().map(Vec::as_slice))
-        .collect();
-    let mut encoded = if overhead {
-        enc.embed_overhead(&ok, None)
-    } else {
-        enc.embed_ground(&ok)
-    }
-    .into_iter();
-    bytes
-        .into_iter()
-        .map(|b| match b {
-            Err(e) => Err(e),
-            Ok(_) => match encoded.next() {
-                Some(Ok(v)) => Ok(v),
-                Some(Err(e)) => Err(strip_index(&e.to_string())),
-                None => Err("not encoded".into()),
-            },
-        })
-        .collect()
+    batch: usize,
+    mut each: impl FnMut(&[T], Vec<Result<Vec<f32>, String>>) -> Result<(), JobError>,
+) -> Result<(), JobError> {
+    type Ready = Vec<Result<Prepared, String>>;
+    let batch = batch.max(1);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Ready>(AHEAD);
+        let path = &path;
+        scope.spawn(move || {
+            for chunk in items.chunks(batch) {
+                let paths: Vec<PathBuf> = chunk.iter().map(|t| path(t).to_path_buf()).collect();
+                let bytes = read_all(&paths);
+                let ok: Vec<&[u8]> = bytes
+                    .iter()
+                    .filter_map(|b| b.as_ref().ok().map(Vec::as_slice))
+                    .collect();
+                let mut prepared = enc.prepare(&ok, overhead).into_iter();
+                let ready: Ready = bytes
+                    .iter()
+                    .map(|b| match b {
+                        Err(e) => Err(e.clone()),
+                        Ok(_) => match prepared.next() {
+                            Some(Ok(p)) => Ok(p),
+                            Some(Err(e)) => Err(strip_index(&e.to_string())),
+                            None => Err("not prepared".into()),
+                        },
+                    })
+                    .collect();
+                // The receiver is gone when the model side stopped: so does this.
+                if tx.send(ready).is_err() {
+                    return;
+                }
+            }
+        });
+        for chunk in items.chunks(batch) {
+            let ready = rx
+                .recv()
+                .map_err(|_| JobError::runtime("the file reader stopped"))?;
+            let mut ok: Vec<Prepared> = Vec::with_capacity(ready.len());
+            let slots: Vec<Result<(), String>> = ready
+                .into_iter()
+                .map(|r| r.map(|p| ok.push(p)))
+                .collect();
+            let mut encoded = enc.embed_prepared(&ok, overhead).into_iter();
+            let results = slots
+                .into_iter()
+                .map(|r| match r {
+                    Err(e) => Err(e),
+                    Ok(()) => match encoded.next() {
+                        Some(Ok(v)) => Ok(v),
+                        Some(Err(e)) => Err(strip_index(&e.to_string())),
+                        None => Err("not encoded".into()),
+                    },
+                })
+                .collect();
+            each(chunk, results)?;
+        }
+        Ok(())
+    })
 }
 
 /// "image 3: bad" -> "bad" (the batch index means nothing to the user).

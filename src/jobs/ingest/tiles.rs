@@ -78,9 +78,8 @@ pub fn ingest_tiles(
         }
     }
     progress.begin("encode tiles", Some(todo.len() as u64), Unit::Items);
-    for chunk in todo.chunks(BATCH) {
-        let paths: Vec<PathBuf> = chunk.iter().map(|(t, _, _)| t.path.clone()).collect();
-        for ((t, key, slot), r) in chunk.iter().zip(encode_files(enc, &paths, true)) {
+    encode_pipelined(enc, &todo, |(t, _, _)| t.path.as_path(), true, BATCH, |chunk, results| {
+        for ((t, key, slot), r) in chunk.iter().zip(results) {
             match r {
                 Ok(v) => {
                     let f = t.footprint;
@@ -106,7 +105,8 @@ pub fn ingest_tiles(
             }
         }
         progress.advance(chunk.len() as u64);
-    }
+        Ok(())
+    })?;
     progress.end();
     commit(db, &target, &mut report, &model)?;
     Ok(report)
