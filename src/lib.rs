@@ -98,7 +98,7 @@ pub use geo::{haversine_km, GeoError, Point, EARTH_RADIUS_KM};
 pub use index::hnsw::MAX_EF;
 pub use progress::{Progress, Silent, Unit};
 pub use query::filter::{
-    BBox, Cardinality, Filter, Polygon, Predicate, Radius, TimeOfDay, TimeRange,
+    Area, BBox, Cardinality, Filter, Polygon, Predicate, Radius, TimeOfDay, TimeRange,
 };
 pub use query::planner::{FlatReason, Plan};
 pub use query::QueryError;

@@ -1762,8 +1762,10 @@ fn flags_files_and_lines_are_named() {
                 "c",
                 "--vector",
                 "v.npy",
-                "--near",
-                "1,1",
+                "--lon",
+                "1",
+                "--lat",
+                "1",
                 "--radius-km",
                 "-5",
             ],
@@ -1957,30 +1959,37 @@ fn paths_names_and_flags_that_are_not_what_they_seem() {
             &["invalid collection name"],
         );
     }
-    // --near names itself; NaN is not a finite number; two values are needed.
-    for (near, want) in [
-        ("NaN,6.6", "not a finite number"),
-        ("91,0", "--near"),
-        ("1,2,3", "3 values"),
-        (",", "not a number"),
+    // The point flags name themselves; NaN is not a finite number; all three are needed;
+    // the old lat-first --near says what to write instead.
+    for (flags, want) in [
+        (
+            &["--lon", "NaN", "--lat", "6.6", "--radius-km", "5"][..],
+            &["--lon", "not a finite number"][..],
+        ),
+        (
+            &["--lon", "0", "--lat", "91", "--radius-km", "5"],
+            &["--lat 91", "latitude 91"],
+        ),
+        (
+            &["--lon", "0", "--lat", "1"],
+            &["--lon, --lat and --radius-km"],
+        ),
+        (
+            &["--near", "46.5,6.6", "--radius-km", "5"],
+            &["--near", "--lat 46.5 and --lon 6.6"],
+        ),
     ] {
-        let o = run(
-            d,
-            &[
-                "search",
-                "--db",
-                "db",
-                "--collection",
-                "c",
-                "--vector",
-                "v.npy",
-                "--near",
-                near,
-                "--radius-km",
-                "5",
-            ],
-        );
-        expect(&o, 2, &["--near", want]);
+        let mut args = vec![
+            "search",
+            "--db",
+            "db",
+            "--collection",
+            "c",
+            "--vector",
+            "v.npy",
+        ];
+        args.extend_from_slice(flags);
+        expect(&run(d, &args), 2, want);
     }
     // A zero query vector names its file; --overhead-image needs --image.
     write_npy(&d.join("zeros.npy"), NpyDtype::F32, 8, &[0.0; 8]).unwrap();

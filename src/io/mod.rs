@@ -2,6 +2,7 @@
 //! files, point CSVs and batch-query JSONL. Every reader validates what it reads and returns
 //! a typed error naming the file, line or byte offset; none panics on any input.
 
+pub mod geojson;
 pub mod input;
 pub mod npy;
 pub mod output;

@@ -19,6 +19,9 @@ use super::JobError;
 use crate::encoders::Meta;
 use crate::{Progress, Unit};
 
+/// A file's bytes, or why it could not be read.
+type FileBytes = Result<Vec<u8>, JobError>;
+
 /// Recall@1/5/10 and median rank (1-based) over the queries.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct RetrievalMetrics {
@@ -258,7 +261,7 @@ pub fn eval_retrieval<E: Embedder>(
         let chunk = &pairs[next..(next + take).min(pairs.len())];
         next += chunk.len();
         let read = super::lookup::read_image_file;
-        let files: Vec<(Result<Vec<u8>, JobError>, Result<Vec<u8>, JobError>)> = chunk
+        let files: Vec<(FileBytes, FileBytes)> = chunk
             .iter()
             .map(|p| (read(&p.ground), read(&p.overhead)))
             .collect();

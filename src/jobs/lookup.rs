@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::examples::Examples;
 use super::fingerprint::{check_collections, check_kind, check_space, EncoderKind};
 use super::model::Embedder;
 use super::tiles::parse_lat_lon_name;
@@ -34,6 +35,51 @@ impl Match {
     }
 }
 
+/// Matches as a GeoJSON FeatureCollection (RFC 7946), best first: each feature's geometry
+/// is the item's footprint (a Polygon, where its payload has `"footprint": [w, s, e, n]`;
+/// cut in two at the antimeridian when `w > e`) or its point, `[lon, lat]`; its properties are `id`, `score`, `rank` (1 = best), `time`
+/// (RFC 3339, UTC; null without one) and `payload` (the stored JSON as JSON, other text as
+/// a string).
+pub fn matches_geojson(matches: &[Match]) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let features: Vec<Value> = matches
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let payload: Value = m.payload.as_deref().map_or(Value::Null, |p| {
+                serde_json::from_str(p).unwrap_or_else(|_| Value::String(p.to_string()))
+            });
+            let footprint = payload
+                .get("footprint")
+                .and_then(Value::as_array)
+                .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+                .filter(|b| b.len() == 4 && b.iter().all(|x| x.is_finite()));
+            let ring =
+                |w: f64, s: f64, e: f64, n: f64| json!([[[w, s], [e, s], [e, n], [w, n], [w, s]]]);
+            let geometry = match footprint {
+                // A footprint across the antimeridian is cut there (RFC 7946 §3.1.9).
+                Some(b) if b[0] > b[2] => json!({"type": "MultiPolygon", "coordinates": [
+                    ring(b[0], b[1], 180.0, b[3]), ring(-180.0, b[1], b[2], b[3])
+                ]}),
+                Some(b) => json!({"type": "Polygon", "coordinates": ring(b[0], b[1], b[2], b[3])}),
+                None => json!({"type": "Point", "coordinates": [m.lon, m.lat]}),
+            };
+            let time = m
+                .time
+                .map(|t| format!("{}Z", crate::time::format_wall(crate::time::from_unix(t))));
+            json!({
+                "type": "Feature",
+                "id": m.id,
+                "geometry": geometry,
+                "properties": {
+                    "id": m.id, "score": m.score, "rank": i + 1, "time": time, "payload": payload,
+                },
+            })
+        })
+        .collect();
+    json!({"type": "FeatureCollection", "features": features})
+}
+
 /// What a [`SearchJob`] looks up.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryInput {
@@ -56,6 +102,9 @@ pub enum QueryInput {
     },
     /// A vector as given (no model check).
     Vector(Vec<f32>),
+    /// Examples of the searched collection (see [`Examples`]): the results are like the
+    /// positives, unlike the negatives, and never the examples themselves.
+    Examples(Examples),
 }
 
 impl QueryInput {
@@ -106,7 +155,10 @@ pub(crate) fn embed_image_file(
     match r.pop() {
         Some(Ok(v)) => Ok(v),
         Some(Err(e)) => Err(image_error(path, &e)),
-        None => Err(JobError::runtime(format!("{}: not encoded", path.display()))),
+        None => Err(JobError::runtime(format!(
+            "{}: not encoded",
+            path.display()
+        ))),
     }
 }
 
@@ -124,7 +176,10 @@ pub(crate) fn image_error(path: &Path, e: &crate::encoders::EncodeError) -> JobE
 pub(crate) fn read_image_file(path: &Path) -> Result<Vec<u8>, JobError> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => {
-            return Err(JobError::input(format!("{} is a folder, not an image file", path.display())))
+            return Err(JobError::input(format!(
+                "{} is a folder, not an image file",
+                path.display()
+            )))
         }
         Ok(m) if !m.is_file() => {
             return Err(JobError::input(format!(
@@ -160,9 +215,9 @@ pub fn search(
         check_kind(&tiles, EncoderKind::Sat2capOverhead, "a tile id")?;
     }
     let warn = |w: Option<String>| w.iter().for_each(|w| progress.note(w));
-    let need = || {
-        model.ok_or_else(|| JobError::input("this query needs an encoder, and none was given"))
-    };
+    let need =
+        || model.ok_or_else(|| JobError::input("this query needs an encoder, and none was given"));
+    let mut exclude = std::collections::BTreeSet::new();
     let (query, place) = match &job.query {
         QueryInput::Text(t) => {
             let m = need()?;
@@ -204,6 +259,11 @@ pub fn search(
             (v, Some(item.point))
         }
         QueryInput::Vector(v) => (v.clone(), None),
+        QueryInput::Examples(ex) => {
+            let (q, ids) = super::examples::example_query(&target, ex)?;
+            exclude = ids;
+            (q, None)
+        }
     };
     let mut filter = job.filter.clone();
     if let Some(km) = job.near_query_km {
@@ -216,7 +276,14 @@ pub fn search(
             .map_err(|e| JobError::input(format!("bad radius: {e}")))?;
         filter = filter.radius(r);
     }
-    let matches = top_k(&target, &query, job.k, &filter)?;
+    let mut matches = top_k(
+        &target,
+        &query,
+        job.k.saturating_add(exclude.len()),
+        &filter,
+    )?;
+    matches.retain(|m| !exclude.contains(&m.id));
+    matches.truncate(job.k);
     Ok(SearchReport { matches })
 }
 

@@ -15,7 +15,7 @@ use super::JobError;
 use crate::encoders::Meta;
 use crate::index::flat::dot_f16_f32;
 use crate::map::{Footprint, MapCell};
-use crate::{BBox, Collection, Progress, Snapshot, Unit};
+use crate::{Collection, Filter, Progress, Snapshot, Unit};
 
 /// A tile of the region: where it is, and its image file (from the payload) if known.
 #[derive(Debug, Clone)]
@@ -30,17 +30,18 @@ pub(crate) struct RegionTile {
     pub(crate) local: Option<crate::time::DateTime>,
 }
 
-/// The tiles of `view` whose centre lies in `bbox` (all if `None`), ordered by id; `score`
-/// left at 0. Tiles without a footprint in their payload get squares of the inferred spacing.
+/// The tiles of `view` whose centre (and time) `region` matches (all when it is empty),
+/// ordered by id; `score` left at 0. Tiles without a footprint in their payload get squares
+/// of the inferred spacing.
 pub(crate) fn region_tiles(
     view: &Collection<'_>,
-    bbox: Option<&BBox>,
+    region: &Filter,
 ) -> Result<Vec<RegionTile>, JobError> {
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for item in view.iter() {
         let item = item.map_err(JobError::runtime)?;
-        if bbox.is_some_and(|b| !b.contains(item.point)) {
+        if !region.matches(item.point, item.time) {
             continue;
         }
         let p = TilePayload::parse(item.payload);
@@ -130,7 +131,10 @@ pub(crate) fn load_tile_images(tiles: &[RegionTile]) -> Vec<Option<RgbImage>> {
             let p = t.path.as_ref()?;
             let bytes = crate::io::input::read_whole(p, crate::io::input::MAX_WHOLE_FILE).ok()?;
             let img = crate::encoders::Image::decode(&bytes).ok()?;
-            let (w, h) = (u32::try_from(img.width()).ok()?, u32::try_from(img.height()).ok()?);
+            let (w, h) = (
+                u32::try_from(img.width()).ok()?,
+                u32::try_from(img.height()).ok()?,
+            );
             let img = RgbImage::from_raw(w, h, img.as_rgb8().to_vec())?;
             Some(image::imageops::thumbnail(&img, 128, 128))
         })
@@ -144,8 +148,9 @@ pub struct MapRequest {
     pub collection: String,
     /// One panel per prompt (and per hour).
     pub prompts: Vec<String>,
-    /// The region: tiles whose centre lies in it (every tile when `None`).
-    pub bbox: Option<BBox>,
+    /// The region: the tiles whose centre and time it matches (a box, an area of interest,
+    /// a radius, a time range; every tile when it is empty).
+    pub region: Filter,
     /// The date and hour the dynamic encoder is given, on the local wall clock (as Sat2Cap's
     /// reference feeds it: see [`crate::time::parse_wall`]); re-encodes the tiles.
     pub time: Option<crate::time::DateTime>,
@@ -217,7 +222,7 @@ pub fn map<E: Embedder>(
     let dynamic = req.time.is_some() || !req.hours.is_empty();
     let view = super::collection(snap, &req.collection)?;
     super::fingerprint::check_kind(&view, EncoderKind::Sat2capOverhead, "a map")?;
-    let tiles = region_tiles(&view, req.bbox.as_ref())?;
+    let tiles = region_tiles(&view, &req.region)?;
     // No output may be one of the tiles (the mosaic reads them; every payload names one).
     super::map_files::check_map_inputs(&req.out, tiles.iter().filter_map(|t| t.path.as_deref()))?;
     let metas = if dynamic {

@@ -1,5 +1,6 @@
-//! The files of a map: `PREFIX.png` (one heatmap panel per prompt), `.geojson`, `.csv` and
-//! the PNG's world file `.pgw`, written all or none.
+//! The files of a map: `PREFIX.png` (one heatmap panel per prompt), `.geojson`, `.csv`, the
+//! PNG's world file `.pgw` and its CRS `.prj`, and `.tif` (the raw scores, one float32 band
+//! per panel, a Cloud-Optimized GeoTIFF in EPSG:4326), written all or none.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,10 @@ pub struct MapFiles {
     pub csv: PathBuf,
     /// World file of the PNG's first panel.
     pub pgw: PathBuf,
+    /// The world file's CRS (ESRI WKT of EPSG:4326).
+    pub prj: PathBuf,
+    /// The scores as a GeoTIFF: one float32 band per panel, NaN where no tile lies.
+    pub tif: PathBuf,
     /// Image size.
     pub width: u32,
     /// Image size.
@@ -30,17 +35,19 @@ pub struct MapFiles {
 }
 
 impl std::fmt::Display for MapFiles {
-    /// `PNG (W x H px), GEOJSON, CSV, PGW`.
+    /// `PNG (W x H px), GEOJSON, CSV, PGW, PRJ, TIF`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} ({} x {} px), {}, {}, {}",
+            "{} ({} x {} px), {}, {}, {}, {}, {}",
             self.png.display(),
             self.width,
             self.height,
             self.geojson.display(),
             self.csv.display(),
-            self.pgw.display()
+            self.pgw.display(),
+            self.prj.display(),
+            self.tif.display()
         )
     }
 }
@@ -76,8 +83,8 @@ impl MapPanel {
     }
 }
 
-/// Writes `PREFIX.{png,geojson,csv,pgw}` for `panels`. With `tiles` (images
-/// in the cells' order) the colours are blended over them. All four or none: each is written
+/// Writes `PREFIX.{png,geojson,csv,pgw,prj,tif}` for `panels`. With `tiles` (images
+/// in the cells' order) the colours are blended over them. All six or none: each is written
 /// to a new temporary file beside it and renamed at the end; a destination that is not a
 /// regular file, or one of a database's files, is refused before anything is written.
 pub fn write_map(
@@ -108,13 +115,14 @@ pub fn write_map(
         heat_alpha: 0.6,
     };
     let rendered = render_panels(region, &ps, &opts).map_err(JobError::input)?;
+    let tif_bytes = score_tiff(panels)?;
     let files = MapFiles::at(prefix, rendered.image.width(), rendered.image.height());
     let mut staged = Vec::new();
     for p in files.paths() {
         staged.push(Staged::new(p).map_err(output_error)?);
     }
-    let [png, geojson, csv, pgw] = &mut staged[..] else {
-        return Err(JobError::runtime("four outputs"));
+    let [png, geojson, csv, pgw, prj, tif] = &mut staged[..] else {
+        return Err(JobError::runtime("six outputs"));
     };
     let fail = |p: &Path, source: std::io::Error| {
         output_error(OutputError::Io {
@@ -136,6 +144,9 @@ pub fn write_map(
         .map_err(|x| fail(&files.csv, x))?;
     pgw.write_all(world_file(&rendered).as_bytes())
         .map_err(output_error)?;
+    prj.write_all(crate::map::WGS84_PRJ.as_bytes())
+        .map_err(output_error)?;
+    tif.write_all(&tif_bytes).map_err(output_error)?;
     commit_all(staged).map_err(output_error)?;
     Ok(files)
 }
@@ -154,26 +165,35 @@ impl MapFiles {
             geojson: with("geojson"),
             csv: with("csv"),
             pgw: with("pgw"),
+            prj: with("prj"),
+            tif: with("tif"),
             width,
             height,
         }
     }
 
-    /// The four paths: PNG, GeoJSON, CSV, world file.
-    fn paths(&self) -> [&Path; 4] {
-        [&self.png, &self.geojson, &self.csv, &self.pgw]
+    /// The six paths: PNG, GeoJSON, CSV, world file, its CRS, GeoTIFF.
+    fn paths(&self) -> [&Path; 6] {
+        [
+            &self.png,
+            &self.geojson,
+            &self.csv,
+            &self.pgw,
+            &self.prj,
+            &self.tif,
+        ]
     }
 }
 
-/// Checks that the four outputs of `prefix` can be written (a folder that exists, no
+/// Checks that the six outputs of `prefix` can be written (a folder that exists, no
 /// destination that is not a regular file) before a map's work begins.
 #[cfg(feature = "encoders")]
 pub fn check_map_outputs(prefix: &Path) -> Result<(), JobError> {
     let shown = prefix.display().to_string();
     if shown.ends_with('/') || prefix.file_name().is_none() {
         return Err(JobError::input(format!(
-            "--out {shown}: a map's outputs are PREFIX.png, .geojson, .csv and .pgw: give a \
-             file prefix, not a folder"
+            "--out {shown}: a map's outputs are PREFIX.png, .geojson, .csv, .pgw, .prj and \
+             .tif: give a file prefix, not a folder"
         )));
     }
     if std::fs::symlink_metadata(prefix).is_ok_and(|m| !m.is_file()) {
@@ -187,7 +207,7 @@ pub fn check_map_outputs(prefix: &Path) -> Result<(), JobError> {
     Ok(())
 }
 
-/// Checks that none of the four outputs of `prefix` is one of `inputs`.
+/// Checks that none of the six outputs of `prefix` is one of `inputs`.
 #[cfg(feature = "encoders")]
 pub fn check_map_inputs<'a>(
     prefix: &Path,
@@ -197,6 +217,23 @@ pub fn check_map_inputs<'a>(
         crate::io::output::check_not_input(p, inputs.clone()).map_err(output_error)?;
     }
     Ok(())
+}
+
+/// The GeoTIFF of the panels' raw scores: one band per panel, described by its prompt (and
+/// hour).
+fn score_tiff(panels: &[MapPanel]) -> Result<Vec<u8>, JobError> {
+    let named: Vec<(String, &[crate::map::MapCell])> = panels
+        .iter()
+        .map(|p| {
+            let name = match p.hour {
+                Some(h) => format!("{} at {h:02}:00", p.prompt),
+                None => p.prompt.clone(),
+            };
+            (name, &p.cells[..])
+        })
+        .collect();
+    let raster = crate::map::score_raster(&named).map_err(JobError::input)?;
+    crate::map::encode_cog(&raster).map_err(JobError::input)
 }
 
 /// A failed output: a bad destination is bad input, the rest a runtime failure.

@@ -9,6 +9,7 @@
 //! | draw a map from scored cells | [`write_map`] | |
 //! | ingest overhead tiles, ground photos, captions | [`ingest_tiles`], [`ingest_ground`], [`ingest_captions`] | encoders |
 //! | top-k by text or image | [`search`] | encoders |
+//! | top-k like some stored items and unlike others | [`search`] with [`QueryInput::Examples`] | encoders |
 //! | zero-shot map of prompts over a region | [`map`] | encoders |
 //! | ground photos / captions for a tile | [`search`] with [`QueryInput::TileId`] | encoders |
 //! | overhead <-> ground retrieval metrics (Sat2Cap's Table 1) | [`eval_retrieval`] | encoders |
@@ -34,6 +35,7 @@
 
 internal! {
     mod batch;
+    mod examples;
     mod fingerprint;
     mod import;
     mod map_files;
@@ -59,6 +61,9 @@ internal! {
 
 pub use crate::map::{Footprint, MapCell};
 pub use batch::{query_batch, BatchOptions, BatchReport};
+pub use examples::{
+    read_area, read_examples, Example, Examples, MAX_AREA_EXAMPLES, MAX_EXAMPLE_KM, UNLIKE_WEIGHT,
+};
 pub use fingerprint::{EncoderKind, ModelFingerprint, MODEL_PROPERTY};
 pub use import::{import, ImportOptions, ImportReport};
 pub use map_files::{write_map, MapFiles, MapPanel};
@@ -82,7 +87,9 @@ pub use ingest::{
     TileOptions,
 };
 #[cfg(feature = "encoders")]
-pub use lookup::{read_vector, search, Match, QueryInput, SearchJob, SearchReport};
+pub use lookup::{
+    matches_geojson, read_vector, search, Match, QueryInput, SearchJob, SearchReport,
+};
 #[cfg(feature = "encoders")]
 pub use map::{map, MapReport, MapRequest};
 #[cfg(feature = "encoders")]

@@ -1,13 +1,18 @@
 //! Zero-shot maps: scores of one prompt against every tile of a region, scaled and drawn as a
-//! PNG heatmap (with title, legend and a world file) and a GeoJSON FeatureCollection of tile
-//! footprints (the CSV is written by the map job).
+//! PNG heatmap (with title, legend and a world file), a GeoJSON FeatureCollection of tile
+//! footprints and a float32 Cloud-Optimized GeoTIFF of the raw scores (the CSV is written by
+//! the map job).
 //!
 //! Scaling follows the Sat2Cap reference: `norm = (s - min) / (max - min)` over the region.
 //! When every score is equal there is no contrast to show; every cell then gets `0.5`.
 
+mod geotiff;
+mod grid;
 mod render;
 mod write;
 
+pub use geotiff::{encode_cog, WGS84_PRJ};
+pub use grid::score_raster;
 pub use render::{render_panels, Panel, RenderOptions, RenderedMap};
 pub use write::{geojson_feature, world_file};
 

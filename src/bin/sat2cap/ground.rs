@@ -6,7 +6,8 @@ use clap::Args;
 use sat2cap::jobs::SearchJob;
 use sat2cap::Filter;
 
-use crate::jobs_common::{print_matches, run_search, tile_input, ModelArgs};
+use crate::jobs_common::{print_matches_as, run_search, tile_input, ModelArgs, OutputFormat};
+use crate::place_args::AreaArgs;
 use crate::CliError;
 
 /// Overhead-to-ground lookup: the tile's Sat2Cap embedding against the ground collection.
@@ -16,6 +17,7 @@ use crate::CliError;
 
 Examples:
   sat2cap ground 12 --db my.db --radius-km 3
+  sat2cap ground 12 --db my.db --between 2023-06-01 2023-08-31 --format geojson
   sat2cap ground tiles/46.52_6.63.jpg --db my.db --k 5 --weights ~/sat2cap-weights"
 )]
 pub struct GroundArgs {
@@ -36,7 +38,12 @@ pub struct GroundArgs {
     /// Ground collection.
     #[arg(long, default_value = sat2cap::jobs::GROUND)]
     ground: String,
-    /// Print JSON.
+    #[command(flatten)]
+    area: AreaArgs,
+    /// Output: table, json (an array of matches) or geojson (a FeatureCollection).
+    #[arg(long, default_value = "table", value_parser = crate::jobs_common::output_format)]
+    format: OutputFormat,
+    /// Print JSON (the same as --format json).
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -45,15 +52,16 @@ pub struct GroundArgs {
 
 /// Runs `ground`.
 pub fn run(a: GroundArgs) -> Result<(), CliError> {
+    let format = if a.json { OutputFormat::Json } else { a.format };
     let snap = crate::open_snapshot(&a.db)?;
     let job = SearchJob {
         collection: a.ground,
         query: tile_input(&a.tile, &a.collection)?,
-        filter: Filter::new(),
+        filter: a.area.add_to(Filter::new())?,
         near_query_km: a.radius_km,
         k: a.k,
         holds: Some(sat2cap::jobs::EncoderKind::ClipImage),
     };
     let hits = run_search(&snap, &job, &a.model, true)?;
-    print_matches(&hits, a.json)
+    print_matches_as(&hits, format)
 }

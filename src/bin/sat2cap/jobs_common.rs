@@ -272,6 +272,40 @@ pub fn run_search(
     Ok(sat2cap::jobs::search(snap, model, job, &bars())?.matches)
 }
 
+/// How a command prints its matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A table for people.
+    Table,
+    /// A JSON array of matches.
+    Json,
+    /// A GeoJSON FeatureCollection.
+    GeoJson,
+}
+
+/// `--format`.
+pub fn output_format(s: &str) -> Result<OutputFormat, String> {
+    match s {
+        "table" => Ok(OutputFormat::Table),
+        "json" => Ok(OutputFormat::Json),
+        "geojson" => Ok(OutputFormat::GeoJson),
+        _ => Err("expected table, json or geojson".into()),
+    }
+}
+
+/// Prints matches as `format` says.
+pub fn print_matches_as(hits: &[Match], format: OutputFormat) -> Result<(), CliError> {
+    match format {
+        OutputFormat::Table => print_matches(hits, false),
+        OutputFormat::Json => print_matches(hits, true),
+        // One line: GeoJSON is read by tools, and coordinates one per line would triple it.
+        OutputFormat::GeoJson => {
+            out!("{}", sat2cap::jobs::matches_geojson(hits));
+            Ok(())
+        }
+    }
+}
+
 /// Prints matches as a table (or JSON).
 pub fn print_matches(hits: &[Match], json: bool) -> Result<(), CliError> {
     if json {

@@ -37,6 +37,8 @@ mod jobs_common;
 #[cfg(feature = "encoders")]
 mod map;
 mod output;
+#[cfg(feature = "encoders")]
+mod place_args;
 mod progress;
 mod query;
 #[cfg(feature = "encoders")]
@@ -70,7 +72,7 @@ enum Command {
     /// Encode a caption bank (CLIP text), one caption per line.
     #[cfg(feature = "encoders")]
     IngestText(ingest_text::IngestTextArgs),
-    /// Top-k by text, image or vector, with bbox / radius filters.
+    /// Top-k by text, image, vector or examples, with place and time filters.
     #[cfg(feature = "encoders")]
     Search(search::SearchArgs),
     /// Zero-shot map of prompts over a region (PNG, GeoJSON, CSV, world file).
@@ -208,14 +210,6 @@ pub fn parse_datetime(s: Option<&str>) -> Result<Option<(i64, sat2cap::time::Dat
     s.map(sat2cap::time::parse_wall)
         .transpose()
         .map_err(|e| CliError::input(format!("bad --datetime: {e}")))
-}
-
-/// Parses `LAT,LON` given to `flag`.
-pub fn parse_lat_lon(s: &str, flag: &str) -> Result<(f64, f64), CliError> {
-    let v = parse_floats(s, 2, &format!("{flag} LAT,LON"))?;
-    sat2cap::Point::new(v[0], v[1])
-        .map_err(|e| CliError::input(format!("bad {flag} '{s}': {e}")))?;
-    Ok((v[0], v[1]))
 }
 
 fn parse_floats(s: &str, n: usize, what: &str) -> Result<Vec<f64>, CliError> {

@@ -7,6 +7,7 @@ use sat2cap::jobs::{map, Embedder, MapRequest};
 
 use crate::jobs_common::{bars, print_json, ModelArgs};
 use crate::output::out;
+use crate::place_args::AreaArgs;
 use crate::CliError;
 
 /// Cosine of each prompt against every tile in the box, min-max scaled over the region:
@@ -21,7 +22,8 @@ Examples:
   sat2cap map \"people fishing on a boat\" \"a busy street\" --db my.db \\
       --bbox 6.59,46.49,6.68,46.55 --out maps/lausanne --mosaic
   sat2cap map \"a crowded beach\" --db my.db --bbox 6.59,46.49,6.68,46.55 \\
-      --datetime 2023-07-01T00:00:00 --hours 6,12,18 --out maps/beach --weights w/"
+      --datetime 2023-07-01T00:00:00 --hours 6,12,18 --out maps/beach --weights w/
+  sat2cap map \"a marina\" --db my.db --aoi lake.geojson --out maps/lake"
 )]
 pub struct MapArgs {
     /// One or more prompts (one panel each).
@@ -30,9 +32,10 @@ pub struct MapArgs {
     /// Database folder.
     #[arg(long)]
     db: PathBuf,
-    /// Region W,S,E,N (default: every tile).
-    #[arg(long, allow_hyphen_values = true)]
-    bbox: Option<String>,
+    /// The region (default: every tile): the tiles inside the box and the area of interest,
+    /// taken in the time range.
+    #[command(flatten)]
+    area: AreaArgs,
     /// Date and time for the dynamic encoder.
     #[arg(long)]
     datetime: Option<String>,
@@ -57,7 +60,7 @@ pub struct MapArgs {
 
 /// Runs `map`.
 pub fn run(a: MapArgs) -> Result<(), CliError> {
-    let bbox = a.bbox.as_deref().map(crate::parse_bbox).transpose()?;
+    let region = a.area.add_to(sat2cap::Filter::new())?;
     // GeoNet takes the date and hour as written (the local wall clock), as Sat2Cap's.
     let time = crate::parse_datetime(a.datetime.as_deref())?.map(|(_, wall)| wall);
     if let Some(h) = a.hours.iter().find(|&&h| h > 23) {
@@ -83,7 +86,7 @@ pub fn run(a: MapArgs) -> Result<(), CliError> {
     let req = MapRequest {
         collection: a.collection.clone(),
         prompts: a.prompts.clone(),
-        bbox,
+        region,
         time,
         hours: a.hours.clone(),
         out: a.out.clone(),

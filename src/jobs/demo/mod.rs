@@ -180,7 +180,7 @@ pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoRepor
     // 3. The map.
     let tiles_view = super::collection(&snap, OVERHEAD)?;
     let t = Instant::now();
-    let tiles = region_tiles(&tiles_view, None)?;
+    let tiles = region_tiles(&tiles_view, &crate::Filter::new())?;
     let prompts = enc.embed_text(&DEMO_PROMPTS).map_err(JobError::runtime)?;
     let mut panels = Vec::new();
     for (p, q) in DEMO_PROMPTS.iter().zip(&prompts) {

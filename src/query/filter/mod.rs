@@ -19,6 +19,7 @@
 //! - the cardinality estimate over a segment (`estimate`: min / expected / max rows);
 //! - optionally a batch test of a run of rows (`scan`; the radius tests 64 rows at a time).
 
+mod area;
 mod bbox;
 mod polygon;
 mod radius;
@@ -26,6 +27,7 @@ mod stats;
 mod time;
 mod time_of_day;
 
+pub use area::Area;
 pub use bbox::BBox;
 pub use polygon::Polygon;
 pub use radius::Radius;
@@ -173,6 +175,8 @@ pub enum Predicate {
     Radius(Radius),
     /// Inside a polygon ring.
     Polygon(Polygon),
+    /// Inside an area: polygons with holes.
+    Area(Area),
     /// A time in a range.
     Time(TimeRange),
     /// A time in a window of the day.
@@ -182,6 +186,12 @@ pub enum Predicate {
 impl From<TimeOfDay> for Predicate {
     fn from(t: TimeOfDay) -> Predicate {
         Predicate::TimeOfDay(t)
+    }
+}
+
+impl From<Area> for Predicate {
+    fn from(a: Area) -> Predicate {
+        Predicate::Area(a)
     }
 }
 
@@ -239,6 +249,7 @@ impl Predicate {
                 None => r.contains(row.point),
             },
             Predicate::Polygon(p) => p.contains(row.point),
+            Predicate::Area(a) => a.contains(row.point),
             Predicate::Time(t) => t.contains(row.time),
             Predicate::TimeOfDay(t) => t.contains(row.time),
         }
@@ -251,6 +262,7 @@ impl Predicate {
             Predicate::BBox(b) => b.coverage(rect),
             Predicate::Radius(r) => r.coverage(rect),
             Predicate::Polygon(p) => p.coverage(rect),
+            Predicate::Area(a) => a.coverage(rect),
             Predicate::Time(_) | Predicate::TimeOfDay(_) => Coverage::Partial,
         }
     }
@@ -261,6 +273,7 @@ impl Predicate {
             Predicate::BBox(b) => Some(b.cover()),
             Predicate::Radius(r) => Some(r.cover()),
             Predicate::Polygon(p) => Some(p.cover()),
+            Predicate::Area(a) => Some(a.cover()),
             Predicate::Time(_) | Predicate::TimeOfDay(_) => None,
         }
     }
@@ -271,6 +284,7 @@ impl Predicate {
             Predicate::BBox(b) => b.estimate(stats),
             Predicate::Radius(r) => r.estimate(stats),
             Predicate::Polygon(p) => p.estimate(stats),
+            Predicate::Area(a) => a.estimate(stats),
             Predicate::Time(t) => t.estimate(stats),
             Predicate::TimeOfDay(t) => t.estimate(stats),
         }

@@ -125,6 +125,12 @@ impl Polygon {
         false
     }
 
+    /// The ring's bounding box: `(lon_min, lon_max, lat_min, lat_max)`, longitudes unwrapped
+    /// (the span may run past 180).
+    pub(crate) fn bounds(&self) -> (f64, f64, f64, f64) {
+        (self.lon_min, self.lon_max, self.lat_min, self.lat_max)
+    }
+
     /// Rectangles covering the ring's bounding box (split at the antimeridian).
     pub(crate) fn cover(&self) -> &Cover {
         &self.cover
