@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use sat2cap::encoders::{EncodeError, Meta};
 use sat2cap::jobs::{
-    ingest_tiles, render_overhead, EncoderKind, Embedder, IngestOptions, LandClass, Model,
+    ingest_tiles, render_overhead, Embedder, EncoderKind, IngestOptions, LandClass, Model,
     ModelFingerprint, ModelOptions, TileOptions,
 };
 use sat2cap::{Db, OpenOptions, Silent};
@@ -41,7 +41,11 @@ impl Embedder for Serial<'_> {
     fn embed_ground(&self, f: &[&[u8]]) -> Vec<Result<Vec<f32>, EncodeError>> {
         self.0.embed_ground(f)
     }
-    fn embed_overhead(&self, f: &[&[u8]], m: Option<&[Meta]>) -> Vec<Result<Vec<f32>, EncodeError>> {
+    fn embed_overhead(
+        &self,
+        f: &[&[u8]],
+        m: Option<&[Meta]>,
+    ) -> Vec<Result<Vec<f32>, EncodeError>> {
         self.0.embed_overhead(f, m)
     }
     fn has_dynamic(&self) -> bool {
@@ -60,7 +64,11 @@ fn render(dir: &Path, n: usize) -> Res<()> {
     let side = (n as f64).sqrt().ceil() as usize;
     for i in 0..n {
         let (r, c) = (i / side, i % side);
-        let name = dir.join(format!("{:.4}_{:.4}.jpg", 46.0 + 0.001 * r as f64, 6.0 + 0.001 * c as f64));
+        let name = dir.join(format!(
+            "{:.4}_{:.4}.jpg",
+            46.0 + 0.001 * r as f64,
+            6.0 + 0.001 * c as f64
+        ));
         if !name.exists() {
             render_overhead(LandClass::ALL[i % 4], i as u64, 256).save(&name)?;
         }
@@ -89,7 +97,10 @@ fn ingest(dir: &Path, enc: &dyn Embedder) -> Res<(usize, f64)> {
 
 fn main() -> Res<()> {
     let n: usize = arg("--tiles").map_or(Ok(2000), |v| v.parse())?;
-    let dir = arg("--dir").map_or_else(|| PathBuf::from(format!("target/bench-ingest-{n}")), PathBuf::from);
+    let dir = arg("--dir").map_or_else(
+        || PathBuf::from(format!("target/bench-ingest-{n}")),
+        PathBuf::from,
+    );
     render(&dir, n)?;
     let model = Model::load(&ModelOptions::random())?;
     // The encoder alone, on prepared tensors (preparing not timed).
@@ -98,7 +109,10 @@ fn main() -> Res<()> {
         .map(|e| std::fs::read(e?.path()).map_err(Into::into))
         .collect::<Res<_>>()?;
     let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
-    let prepared = model.prepare(&refs, true).into_iter().collect::<Result<Vec<_>, _>>()?;
+    let prepared = model
+        .prepare(&refs, true)
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
     let t = Instant::now();
     for chunk in prepared.chunks(32) {
         model.embed_prepared(chunk, true);
@@ -106,11 +120,17 @@ fn main() -> Res<()> {
     let encoder = prepared.len() as f64 / t.elapsed().as_secs_f64();
     let (added, serial) = ingest(&dir, &Serial(&model))?;
     let (_, piped) = ingest(&dir, &model)?;
-    println!("{n} tiles of 256 px (JPEG), ViT-B/32 (random weights), {}", model.describe());
+    println!(
+        "{n} tiles of 256 px (JPEG), ViT-B/32 (random weights), {}",
+        model.describe()
+    );
     println!("| path | tiles/s | of the encoder |");
     println!("|---|---:|---:|");
     println!("| encoder alone (prepared tensors, batches of 32) | {encoder:.1} | 1.00 |");
-    for (what, secs) in [("ingest-tiles, serial preparing", serial), ("ingest-tiles, pipelined", piped)] {
+    for (what, secs) in [
+        ("ingest-tiles, serial preparing", serial),
+        ("ingest-tiles, pipelined", piped),
+    ] {
         let r = added as f64 / secs;
         println!("| {what} | {r:.1} | {:.2} |", r / encoder);
     }

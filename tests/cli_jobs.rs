@@ -1122,3 +1122,58 @@ fn json_outputs_of_verify_and_compact() {
         "clip-text"
     );
 }
+
+/// Published PyTorch files as they are: a folder of `clip/pytorch_model.bin` and a Lightning
+/// `sat2cap/*.ckpt` runs the jobs from the command line, and the collection records those
+/// files as its model.
+#[test]
+fn a_folder_of_pytorch_files_runs_the_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tiles, _) = make_data(tmp.path());
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/encoders/pytorch");
+    let w = weights.to_str().unwrap();
+    let db = tmp.path().join("db");
+    let db = db.to_str().unwrap();
+    let caps = tmp.path().join("captions.txt");
+    ok(&[
+        "ingest-text",
+        caps.to_str().unwrap(),
+        "--db",
+        db,
+        "--weights",
+        w,
+    ]);
+    ok(&[
+        "ingest-tiles",
+        tiles.to_str().unwrap(),
+        "--db",
+        db,
+        "--weights",
+        w,
+    ]);
+    let hits = json(&ok(&[
+        "search",
+        "--db",
+        db,
+        "--text",
+        "a lake",
+        "--k",
+        "3",
+        "--weights",
+        w,
+        "--json",
+    ]));
+    assert_eq!(hits.as_array().unwrap().len(), 3);
+    let info = ok_json(&["info", "--db", db, "--json"]);
+    let model = &collection_info(&info, "overhead")["model"];
+    assert!(model.to_string().contains("crc32c"), "{model}");
+    // Random weights are another model: refused.
+    let e = fails(
+        &["search", "--db", db, "--text", "a lake", "--random-weights"],
+        2,
+    );
+    assert!(
+        e.contains("the weights the collection was ingested with"),
+        "{e}"
+    );
+}

@@ -260,3 +260,97 @@ fn extreme_aspect_ratios_are_cheap_and_well_formed() {
         }
     }
 }
+
+/// `EncodersConfig::{text_norm, ground_resize, overhead_preprocess}` select the pipelines.
+#[test]
+fn preprocessing_options_follow_the_config() {
+    use sat2cap::encoders::preprocess;
+    use sat2cap::encoders::{ClipTokenizer, GroundResize, TextNorm};
+    let default = random_tiny(5);
+    assert_eq!(default.tokenizer().norm(), TextNorm::HfFast);
+    let mut cfg = tiny_config();
+    cfg.text_norm = TextNorm::Ftfy;
+    cfg.ground_resize = GroundResize::ClipCrop;
+    cfg.overhead_preprocess.crop = Some(40);
+    let opts = Encoders::random_with_config(5, DeviceChoice::Cpu, cfg).expect("random");
+    assert_eq!(opts.tokenizer().norm(), TextNorm::Ftfy);
+
+    // Text: each encoder tokenises with its own normalisation.
+    let text = "\u{201c}Caf&eacute;\u{201d} \u{ff26}\u{ff35}\u{ff2c}\u{ff2c}";
+    let tok = ClipTokenizer::embedded().expect("tokenizer");
+    let (hf_ids, ftfy_ids) = (
+        tok.encode(text),
+        ClipTokenizer::embedded()
+            .expect("tokenizer")
+            .with_norm(TextNorm::Ftfy)
+            .encode(text),
+    );
+    assert_ne!(hf_ids, ftfy_ids);
+    for (enc, ids) in [(&default, &hf_ids), (&opts, &ftfy_ids)] {
+        let a = enc.encode_text(&[text]).expect("text");
+        let b = enc
+            .encode_token_ids(std::slice::from_ref(ids))
+            .expect("ids");
+        assert!(max_abs(&a[0], &b[0]) <= 1e-6);
+    }
+
+    // Images: a 90 x 30 image; with crop 40 the window is 40 x 30 (a side shorter than the
+    // crop is kept whole, never padded).
+    let img = Image::from_rgb8(
+        90,
+        30,
+        (0..90 * 30 * 3).map(|i| (i * 7 % 251) as u8).collect(),
+    )
+    .expect("img");
+    let imgs = std::slice::from_ref(&img);
+    assert_eq!(
+        default.ground_pixels(imgs)[0],
+        preprocess::ground_pixels(&img, 64, GroundResize::Squash)
+    );
+    assert_eq!(
+        opts.ground_pixels(imgs)[0],
+        preprocess::ground_pixels(&img, 64, GroundResize::ClipCrop)
+    );
+    assert_ne!(default.ground_pixels(imgs), opts.ground_pixels(imgs));
+    let whole = preprocess::OverheadPreprocess {
+        size: 64,
+        ..preprocess::OverheadPreprocess::default()
+    };
+    assert_eq!(
+        default.overhead_pixels(imgs)[0],
+        preprocess::overhead_pixels(&img, &whole)
+    );
+    assert_eq!(
+        default.overhead_pixels(imgs)[0],
+        preprocess::normalise(
+            &preprocess::resize(&img, 64, 64, preprocess::Filter::Bilinear),
+            preprocess::OVERHEAD_MEAN,
+            preprocess::OVERHEAD_STD
+        )
+    );
+    // The crop: the centred 40 x 30 window (left = 25), resized; no black border.
+    let window = Image::from_rgb8(
+        40,
+        30,
+        (0..30)
+            .flat_map(|y| {
+                let row = &img.as_rgb8()[(y * 90 + 25) * 3..(y * 90 + 65) * 3];
+                row.to_vec()
+            })
+            .collect(),
+    )
+    .expect("window");
+    assert_eq!(
+        opts.overhead_pixels(imgs)[0],
+        preprocess::overhead_pixels(&window, &whole)
+    );
+    // A crop larger than the tile takes the whole tile.
+    let big = preprocess::OverheadPreprocess {
+        crop: Some(500),
+        ..whole.clone()
+    };
+    assert_eq!(
+        preprocess::overhead_image(&img, &big),
+        preprocess::overhead_image(&img, &whole)
+    );
+}

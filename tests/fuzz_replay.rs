@@ -7,7 +7,8 @@
 //! seeds plus what cargo-fuzz runs produced. The index / query and encoder targets
 //! (`graph_section`, `filter_plan`; `safetensors_load`, `image_preprocess`, `tokenizer` with
 //! feature `encoders`) get their seeds from `write_seed_corpus` too (generated valid inputs
-//! plus hand-made edge cases).
+//! plus hand-made edge cases); `pytorch_load`'s seeds are written by
+//! tools/make_pytorch_fixtures.py (files `torch.save` wrote, bare pickles, hostile files).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -426,6 +427,19 @@ fn replay_tokenizer() {
     );
 }
 
+/// The committed seeds (made by torch itself: tools/make_pytorch_fixtures.py) as bases.
+#[cfg(feature = "encoders")]
+#[test]
+fn replay_pytorch_load() {
+    replay(
+        "pytorch_load",
+        sat2cap::testing::fuzz::pytorch_load,
+        &[],
+        15,
+        3000,
+    );
+}
+
 #[test]
 fn write_seed_corpus() {
     if std::env::var("SAT2CAP_WRITE_CORPUS").is_err() {
@@ -478,4 +492,29 @@ fn write_seed_corpus() {
             std::fs::write(d.join(format!("mutated-{i}")), mutate(&mut r, base)).unwrap();
         }
     }
+}
+
+/// Hand-made areas and examples: holes, labels, the antimeridian cut and uncut, a pole.
+#[cfg(feature = "encoders")]
+#[test]
+fn replay_geojson_area() {
+    replay_io(
+        "geojson_area",
+        sat2cap::testing::fuzz::geojson_area,
+        16,
+        3000,
+    );
+}
+
+/// Small scenes GDAL wrote (striped, tiled deflate, band-interleaved LZW, float with NaN
+/// nodata in Web Mercator, 16-bit PackBits across the antimeridian, a COG).
+#[cfg(feature = "encoders")]
+#[test]
+fn replay_geotiff_scene() {
+    replay_io(
+        "geotiff_scene",
+        sat2cap::testing::fuzz::geotiff_scene,
+        17,
+        1500,
+    );
 }

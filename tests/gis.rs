@@ -546,3 +546,134 @@ fn negatives_help_on_confusable_classes() {
         "precision@500 positives alone / with negatives at 0.5 / at 1.0: {gains:?}"
     );
 }
+
+/// The web map: XYZ tiles of the scores and the imagery and a viewer that opens offline; a
+/// headless Chromium screenshot of it shows the map (the score colours inside the region,
+/// the dark page around it), not a blank page.
+#[test]
+fn the_web_map_opens_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["demo", "--out", "demo"]);
+    ok(
+        d,
+        &[
+            "map",
+            "a forest",
+            "a lake",
+            "--db",
+            "demo/demo.db",
+            "--out",
+            "m",
+            "--xyz",
+            "web",
+            "--random-weights",
+        ],
+    );
+    let web = d.join("web");
+    for f in [
+        "index.html",
+        "leaflet.js",
+        "leaflet.css",
+        "LEAFLET-LICENSE.txt",
+    ] {
+        assert!(web.join(f).is_file(), "{f}");
+    }
+    let html = std::fs::read_to_string(web.join("index.html")).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the viewer fetches nothing"
+    );
+    for layer in ["imagery", "scores-1", "scores-2"] {
+        let n = walk(&web.join(layer))
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "png"))
+            .count();
+        assert!(n > 0, "{layer}: no tiles");
+    }
+    // Again into the same folder: replaced; into a folder of other files: refused.
+    ok(
+        d,
+        &[
+            "map",
+            "a forest",
+            "--db",
+            "demo/demo.db",
+            "--out",
+            "m",
+            "--xyz",
+            "web",
+            "--random-weights",
+        ],
+    );
+    assert!(!web.join("scores-2").exists());
+    std::fs::create_dir(d.join("mine")).unwrap();
+    std::fs::write(d.join("mine/notes.txt"), "mine").unwrap();
+    fails(
+        d,
+        &[
+            "map",
+            "a forest",
+            "--db",
+            "demo/demo.db",
+            "--out",
+            "m2",
+            "--xyz",
+            "mine",
+            "--random-weights",
+        ],
+        &["--xyz", "not a web map this tool wrote"],
+    );
+    assert!(d.join("mine/notes.txt").is_file() && !d.join("m2.png").exists());
+    let Some(chromium) = tool("chromium") else {
+        return;
+    };
+    let shot = d.join("shot.png");
+    let o = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--allow-file-access-from-files",
+            "--window-size=900,700",
+            "--virtual-time-budget=10000",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", web.join("index.html").display()))
+        .output()
+        .unwrap();
+    assert!(
+        shot.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let img = image::open(&shot).unwrap().to_rgb8();
+    let mut colours = std::collections::HashSet::new();
+    let (mut page, mut inside) = (0, 0);
+    for p in img.pixels() {
+        colours.insert(p.0);
+        match p.0 {
+            [0x22, 0x22, 0x22] => page += 1,
+            _ => inside += 1,
+        }
+    }
+    // The page's dark background around a map of many colours (tiles, legend, controls).
+    assert!(
+        page > 10_000 && inside > 20_000 && colours.len() > 100,
+        "page {page}, map {inside}, {} colours",
+        colours.len()
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,6 +1,7 @@
 //! Storage API: round trips, replace/delete, compaction, reopen, validation, snapshots,
 //! index-section hook, writer lock (in-process and across two processes).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
@@ -728,11 +729,38 @@ fn manifest_properties_decode_is_strict() {
 #[test]
 fn create_if_missing_over_leftovers_but_not_over_foreign_files() {
     let t = tempfile::tempdir().unwrap();
+    // What an interrupted create leaves: the first bytes of a real manifest and segment
+    // (their headers are written first), and the lock file.
+    let real = t.path().join("real");
+    let mut db = Db::open(&real, OpenOptions::create_if_missing()).unwrap();
+    db.create_collection("c", 2).unwrap();
+    db.add(
+        "c",
+        NewItem {
+            id: 1,
+            vector: &[1.0, 0.0],
+            point: Point::new(0.0, 0.0).unwrap(),
+            time: None,
+            payload: None,
+        },
+    )
+    .unwrap();
+    db.commit().unwrap();
+    drop(db);
+    let seg = std::fs::read_dir(&real)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "s2seg"))
+        .unwrap();
+    let half = |p: &Path| {
+        let b = std::fs::read(p).unwrap();
+        b[..b.len() / 2].to_vec()
+    };
     let left = t.path().join("left");
     std::fs::create_dir(&left).unwrap();
     std::fs::write(left.join("LOCK"), b"").unwrap();
-    std::fs::write(left.join("MANIFEST.tmp"), b"half a manifest").unwrap();
-    std::fs::write(left.join("seg-0000000000000001.s2seg"), b"half a segment").unwrap();
+    std::fs::write(left.join("MANIFEST.tmp"), half(&real.join("MANIFEST"))).unwrap();
+    std::fs::write(left.join("seg-0000000000000001.s2seg"), half(&seg)).unwrap();
     let mut db = Db::open(&left, OpenOptions::create_if_missing()).unwrap();
     db.create_collection("c", 2).unwrap();
     db.commit().unwrap();

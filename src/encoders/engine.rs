@@ -11,7 +11,9 @@ use super::clip_text::ClipTextModel;
 use super::clip_vision::ClipVisionModel;
 use super::device::{panic_message, DeviceChoice, Precision};
 use super::dynamic::{GeoNet, Meta, Sat2CapDynamic};
-use super::weights::{seeded_random, Loader, WeightsFile};
+use super::weights::{
+    clip_weights_file, sat2cap_weights_file, seeded_random, Loader, WeightsFile,
+};
 use super::{CpuBackend, EncodeError, EncodersConfig};
 
 /// Models on one backend.
@@ -140,14 +142,16 @@ impl<B: Backend> Models<B> {
     }
 
     fn load(dir: &Path, config: &EncodersConfig, device: B::Device) -> Result<Self, EncodeError> {
-        let clip_file = WeightsFile::open(&dir.join("clip/model.safetensors"))?;
+        // Each tower's file: model.safetensors, else pytorch_model.bin (else, for sat2cap/,
+        // the one *.ckpt); found just before it is read, so errors come in tower order.
+        let clip_file = WeightsFile::open_any(&clip_weights_file(dir)?)?;
         let mut loader = Loader::new(&clip_file);
         let text = loader.load(ClipTextModel::init(&config.text, &device));
         let ground = loader.load(ClipVisionModel::init(&config.ground, &device));
         loader.finish()?;
         drop(clip_file);
 
-        let sat_file = WeightsFile::open(&dir.join("sat2cap/model.safetensors"))?;
+        let sat_file = WeightsFile::open_any(&sat2cap_weights_file(dir)?)?;
         let mut loader = Loader::new(&sat_file);
         let overhead = loader.load(ClipVisionModel::init(&config.overhead, &device));
         let dynamic = if sat_file.has_prefix("geo_encoder.") {

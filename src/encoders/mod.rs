@@ -1,22 +1,30 @@
 //! Encoders: CLIP ViT-B/32 text and image towers and the Sat2Cap overhead + dynamic encoder,
 //! in burn 0.21 (CPU: burn Flex; GPU: feature `cuda`).
 //!
-//! Weights folder layout read by [`Encoders::load`]:
+//! Weights folder layout read by [`Encoders::load`] (each tower takes the first of its files
+//! that exists; [`find_weights`] says which):
 //!
 //! ```text
 //! <dir>/clip/model.safetensors     openai/clip-vit-base-patch32 `model.safetensors` (CLIPModel:
 //!                                  text_model.*, vision_model.*, text_projection.weight,
 //!                                  visual_projection.weight, logit_scale [ignored])
+//! <dir>/clip/pytorch_model.bin     or the same as a PyTorch state dict (torch.save)
 //! <dir>/clip/vocab.json            optional, with merges.txt: HF tokenizer files; when absent
 //! <dir>/clip/merges.txt            the BPE vocabulary embedded in this crate is used
 //! <dir>/sat2cap/model.safetensors  overhead tower: vision_model.*, visual_projection.weight
 //!                                  (MVRL/Sat2Cap, CLIPVisionModelWithProjection) and, when
 //!                                  converted from the training checkpoint with
 //!                                  tools/convert_sat2cap_ckpt.py, geo_encoder.fc{1,2}.{weight,bias}
+//! <dir>/sat2cap/pytorch_model.bin  or the same as a PyTorch state dict
+//! <dir>/sat2cap/*.ckpt             or (exactly one) the Sat2Cap PyTorch Lightning training
+//!                                  checkpoint, read directly: its state_dict's
+//!                                  imo_encoder.vision_model.* and geo_encoder.*, renamed
 //! ```
 //!
-//! Loading is strict (a missing or misshaped tensor is a [`WeightsError`]); without `geo_encoder.*` tensors the dynamic encoder
-//! is absent and [`Encoders::encode_overhead`] with metadata is an error.
+//! PyTorch files are read by a reader of our own that never executes anything in them (see
+//! docs/ENCODERS.md). Loading is strict (a missing or misshaped tensor is a
+//! [`WeightsError`]); without `geo_encoder.*` tensors the dynamic encoder is absent and
+//! [`Encoders::encode_overhead`] with metadata is an error.
 //!
 //! All outputs are L2-normalised 512-d vectors. [`Encoders`] is `Send + Sync`: the models
 //! are immutable after loading and each call builds its own tensors, so many threads may
@@ -44,6 +52,7 @@ internal! {
     mod engine;
     mod fix_text;
     mod preprocess;
+    mod pytorch;
     mod tokenizer;
     mod weights;
 }
@@ -57,7 +66,7 @@ pub use preprocess::{
     GroundResize, Image, ImageError, OverheadPreprocess, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE,
 };
 pub use tokenizer::{ClipTokenizer, TextNorm, TokenizerError};
-pub use weights::WeightsError;
+pub use weights::{find_weights, WeightsError, WeightsFiles};
 
 use engine::Engine;
 

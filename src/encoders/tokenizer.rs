@@ -1,22 +1,37 @@
 //! CLIP's byte-level BPE tokenizer.
 //!
-//! Text is first normalised one of two ways ([`TextNorm`]):
+//! Two pipelines, chosen by [`TextNorm`]:
 //! - [`TextNorm::HfFast`], the default: what the fast tokenizer Sat2Cap used does
-//!   (transformers `CLIPTokenizerFast`, its normaliser `Sequence([NFC(), Replace(\s+, " "),
-//!   Lowercase()])`): Unicode NFC, every run of whitespace to one space, lowercase character
-//!   by character; no ftfy, no HTML unescaping, no accent stripping;
+//!   (transformers `CLIPTokenizerFast`, the `tokenizers` backend of
+//!   `openai/clip-vit-base-patch32`). The special tokens `<|startoftext|>` / `<|endoftext|>`
+//!   are found first, in the raw text, written exactly (case-sensitive; the added tokens are
+//!   not normalised), wherever they stand (also right after punctuation). Each part between
+//!   them is normalised on its own (its normaliser `Sequence([NFC(), Replace(\s+, " "),
+//!   Lowercase()])`: Unicode NFC, every run of whitespace to one space, lowercase character
+//!   by character; no ftfy, no HTML unescaping, no accent stripping), split with CLIP's
+//!   pattern matched case-sensitively, then each piece with the byte-level pre-tokeniser's
+//!   GPT-2 pattern (which only splits a marker that was not special, e.g. `<|STARTOFTEXT|>`
+//!   lower-cased: `<|`, `startoftext`, `|>`);
 //! - [`TextNorm::Ftfy`]: OpenAI's `clip/simple_tokenizer.py` (as shipped in `clip-anytorch`
 //!   2.6.0): `ftfy.fix_text` (see [`super::fix_text`]), Python's `html.unescape` twice,
-//!   whitespace collapsed and stripped, lowercase.
+//!   whitespace collapsed and stripped, lowercase, then CLIP's pattern matched
+//!   case-insensitively (`re.IGNORECASE`), the markers in it giving the special tokens.
 //!
-//! Then both split with CLIP's pattern, map bytes to unicode, BPE with `</w>` end-of-word
-//! markers, then
-//! `[49406] + ids + [49407]`, truncated to the context length keeping the end token, and
+//! Then the bytes of each piece are mapped to unicode, BPE'd with `</w>` end-of-word markers,
+//! then `[49406] + ids + [49407]`, truncated to the context length keeping the end token, and
 //! padded with 49407 (what `openai/clip-vit-base-patch32`'s HF tokenizer pads with; with the
 //! causal mask and end-token pooling the padding value does not change embeddings).
 //!
-//! The known differences from the reference are those of [`super::fix_text`] (listed in
-//! docs/ENCODERS.md).
+//! Known differences from the references (docs/ENCODERS.md, each rare in captions):
+//! - both: a pre-token longer than [`MAX_BPE_CHARS`] bytes (e.g. over 256 letters written
+//!   without a space) is merged in pieces, the references merge it whole; the ids differ
+//!   where a cut falls within the 75 kept;
+//! - [`TextNorm::HfFast`]: the Unicode tables (NFC, lower-casing, `\p{L}`, `\p{N}`) are
+//!   Rust's and the crates', not the fast tokenizer's, so characters assigned recently may
+//!   normalise or split otherwise (Unicode 16's Tulu-Tigalari vowel signs compose here, not
+//!   there);
+//! - [`TextNorm::Ftfy`]: those of [`super::fix_text`], and U+0345, which Python's `regex`
+//!   drops and the case-insensitive pattern here takes into a letter run.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -65,7 +80,8 @@ pub enum TokenizerError {
 /// How text is normalised before it is split into tokens (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TextNorm {
-    /// The fast tokenizer's normaliser (NFC, whitespace collapsed, lowercase): what Sat2Cap
+    /// The fast tokenizer's pipeline (special tokens found in the raw text, exactly; the
+    /// text between them normalised: NFC, whitespace collapsed, lowercase): what Sat2Cap
     /// embedded its text with. The default.
     #[default]
     HfFast,
@@ -82,7 +98,8 @@ impl TextNorm {
         }
     }
 
-    /// `text` normalised.
+    /// `text` normalised (with [`TextNorm::HfFast`] the tokenizer normalises the parts
+    /// between exactly written special tokens, each on its own).
     pub fn apply(self, text: &str) -> String {
         match self {
             TextNorm::HfFast => {
@@ -119,7 +136,10 @@ pub struct ClipTokenizer {
     encoder: HashMap<String, u32>,
     ranks: HashMap<(String, String), u32>,
     byte_encoder: [char; 256],
+    /// [`PATTERN`], case-sensitive ([`TextNorm::HfFast`]).
     pattern: Regex,
+    /// [`PATTERN`], case-insensitive ([`TextNorm::Ftfy`]).
+    pattern_ci: Regex,
     sot: u32,
     eot: u32,
     context: usize,
@@ -147,7 +167,15 @@ fn bytes_to_unicode() -> [char; 256] {
     table
 }
 
-const PATTERN: &str = r"(?i)<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+";
+/// CLIP's pre-tokenisation pattern. simple_tokenizer matches it with `re.IGNORECASE`, the
+/// fast tokenizer's `Split` pre-tokeniser case-sensitively (so there `'s` does not match
+/// `'ſ`, and U+0345, a mark that case-folds to a letter, is not in `[\p{L}]`).
+const PATTERN: &str =
+    r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+";
+
+/// The special tokens as written.
+const SOT_TEXT: &str = "<|startoftext|>";
+const EOT_TEXT: &str = "<|endoftext|>";
 
 impl ClipTokenizer {
     /// The tokenizer with OpenAI's vocabulary embedded in this crate.
@@ -175,8 +203,8 @@ impl ClipTokenizer {
         let with_w: Vec<String> = vocab.iter().map(|v| format!("{v}</w>")).collect();
         vocab.extend(with_w);
         vocab.extend(merges.iter().map(|(a, b)| format!("{a}{b}")));
-        vocab.push("<|startoftext|>".into());
-        vocab.push("<|endoftext|>".into());
+        vocab.push(SOT_TEXT.into());
+        vocab.push(EOT_TEXT.into());
         let encoder = vocab
             .into_iter()
             .enumerate()
@@ -224,10 +252,10 @@ impl ClipTokenizer {
         merges: Vec<(String, String)>,
     ) -> Result<Self, TokenizerError> {
         let sot = *encoder
-            .get("<|startoftext|>")
+            .get(SOT_TEXT)
             .ok_or_else(|| TokenizerError::Malformed("no <|startoftext|>".into()))?;
         let eot = *encoder
-            .get("<|endoftext|>")
+            .get(EOT_TEXT)
             .ok_or_else(|| TokenizerError::Malformed("no <|endoftext|>".into()))?;
         let byte_encoder = bytes_to_unicode();
         for c in byte_encoder {
@@ -242,12 +270,15 @@ impl ClipTokenizer {
             .enumerate()
             .map(|(i, m)| (m, i as u32))
             .collect();
-        let pattern = Regex::new(PATTERN).map_err(|e| TokenizerError::Malformed(e.to_string()))?;
+        let regex = |p: &str| Regex::new(p).map_err(|e| TokenizerError::Malformed(e.to_string()));
+        let pattern = regex(PATTERN)?;
+        let pattern_ci = regex(&format!("(?i){PATTERN}"))?;
         Ok(Self {
             encoder,
             ranks,
             byte_encoder,
             pattern,
+            pattern_ci,
             sot,
             eot,
             context: CONTEXT,
@@ -329,36 +360,86 @@ impl ClipTokenizer {
     /// once `limit` ids are out, so the cost of [`ClipTokenizer::encode`] does not grow with
     /// text that truncation drops.
     fn encode_up_to(&self, text: &str, limit: usize) -> Vec<u32> {
-        let cleaned = self.norm.apply(text);
         let mut ids = Vec::new();
-        for m in self.pattern.find_iter(&cleaned) {
-            if ids.len() >= limit {
-                break;
-            }
-            let tok = m.as_str();
-            match tok {
-                "<|startoftext|>" => ids.push(self.sot),
-                "<|endoftext|>" => ids.push(self.eot),
-                _ => {
-                    let mapped: Vec<char> =
-                        tok.bytes().map(|b| self.byte_encoder[b as usize]).collect();
-                    let pieces = mapped.len().div_ceil(MAX_BPE_CHARS);
-                    for (i, piece) in mapped.chunks(MAX_BPE_CHARS).enumerate() {
-                        if ids.len() >= limit {
-                            break;
+        match self.norm {
+            TextNorm::HfFast => {
+                // The fast tokenizer: the special tokens are added tokens, matched in the raw
+                // text (exactly, `normalized: false`) before anything else; the text between
+                // them is normalised and pre-tokenised part by part.
+                let mut rest = text;
+                while ids.len() < limit {
+                    let (part, special, after) = match find_special(rest) {
+                        Some((at, len, is_sot)) => {
+                            let id = if is_sot { self.sot } else { self.eot };
+                            (&rest[..at], Some(id), &rest[at + len..])
                         }
-                        for sym in self.bpe(piece, i + 1 == pieces) {
-                            // Every symbol is a byte symbol or a merge result: always in
-                            // vocab for a consistent vocabulary; skip (never panic) otherwise.
-                            if let Some(&id) = self.encoder.get(&sym) {
-                                ids.push(id);
+                        None => (rest, None, ""),
+                    };
+                    if !part.is_empty() {
+                        let cleaned = TextNorm::HfFast.apply(part);
+                        for m in self.pattern.find_iter(&cleaned) {
+                            if ids.len() >= limit {
+                                break;
+                            }
+                            let tok = m.as_str();
+                            // The byte-level pre-tokeniser then splits each piece with GPT-2's
+                            // pattern (`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+|
+                            // ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`). A piece of CLIP's pattern
+                            // other than a marker (a contraction, a letter run, a digit, a run
+                            // of neither letters, digits nor spaces) is one GPT-2 piece; a
+                            // marker here is text (lower-cased from another case, or made by
+                            // lower-casing) and splits in three: `<|`, the word, `|>`.
+                            if tok == SOT_TEXT || tok == EOT_TEXT {
+                                let word = &tok[2..tok.len() - 2];
+                                for piece in ["<|", word, "|>"] {
+                                    self.push_bpe(piece, &mut ids, limit);
+                                }
+                            } else {
+                                self.push_bpe(tok, &mut ids, limit);
                             }
                         }
+                    }
+                    match special {
+                        Some(id) if ids.len() < limit => ids.push(id),
+                        _ => break,
+                    }
+                    rest = after;
+                }
+            }
+            TextNorm::Ftfy => {
+                let cleaned = self.norm.apply(text);
+                for m in self.pattern_ci.find_iter(&cleaned) {
+                    if ids.len() >= limit {
+                        break;
+                    }
+                    match m.as_str() {
+                        SOT_TEXT => ids.push(self.sot),
+                        EOT_TEXT => ids.push(self.eot),
+                        tok => self.push_bpe(tok, &mut ids, limit),
                     }
                 }
             }
         }
         ids
+    }
+
+    /// Appends the ids of the pre-token `tok` (byte-mapped, BPE with the end-of-word marker),
+    /// merged in pieces of [`MAX_BPE_CHARS`]; stops between pieces once `limit` ids are out.
+    fn push_bpe(&self, tok: &str, ids: &mut Vec<u32>, limit: usize) {
+        let mapped: Vec<char> = tok.bytes().map(|b| self.byte_encoder[b as usize]).collect();
+        let pieces = mapped.len().div_ceil(MAX_BPE_CHARS);
+        for (i, piece) in mapped.chunks(MAX_BPE_CHARS).enumerate() {
+            if ids.len() >= limit {
+                break;
+            }
+            for sym in self.bpe(piece, i + 1 == pieces) {
+                // Every symbol is a byte symbol or a merge result: always in vocab for a
+                // consistent vocabulary; skip (never panic) otherwise.
+                if let Some(&id) = self.encoder.get(&sym) {
+                    ids.push(id);
+                }
+            }
+        }
     }
 
     /// `[sot] + ids + [eot]`, truncated to 77 keeping the end token, padded with `eot` to 77.
@@ -371,6 +452,24 @@ impl ClipTokenizer {
         ids.resize(self.context, self.eot);
         ids
     }
+}
+
+/// The first special token written exactly in `text`: (byte offset, length, whether it is
+/// `<|startoftext|>`).
+fn find_special(text: &str) -> Option<(usize, usize, bool)> {
+    let mut from = 0;
+    while let Some(i) = text[from..].find("<|") {
+        let at = from + i;
+        let rest = &text[at..];
+        if rest.starts_with(SOT_TEXT) {
+            return Some((at, SOT_TEXT.len(), true));
+        }
+        if rest.starts_with(EOT_TEXT) {
+            return Some((at, EOT_TEXT.len(), false));
+        }
+        from = at + 2;
+    }
+    None
 }
 
 /// `re.sub(r'\s+', ' ', text).strip()`.

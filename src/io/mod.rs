@@ -2,9 +2,12 @@
 //! files, point CSVs and batch-query JSONL. Every reader validates what it reads and returns
 //! a typed error naming the file, line or byte offset; none panics on any input.
 
+#[cfg(feature = "encoders")]
 pub mod geojson;
 pub mod input;
 pub mod npy;
+#[cfg(feature = "encoders")]
+pub mod raster;
 pub mod output;
 pub mod points_csv;
 pub mod query_jsonl;

@@ -28,6 +28,8 @@ pub(crate) struct RegionTile {
     pub(crate) path: Option<PathBuf>,
     /// The capture time on the local wall clock, from the payload.
     pub(crate) local: Option<crate::time::DateTime>,
+    /// The payload: where the tile's image comes from (a file, or a chip of a scene).
+    pub(crate) source: Option<TilePayload>,
 }
 
 /// The tiles of `view` whose centre (and time) `region` matches (all when it is empty),
@@ -62,7 +64,8 @@ pub(crate) fn region_tiles(
                 .and_then(|p| p.local_time.as_deref())
                 .and_then(|t| crate::time::parse_wall(t).ok())
                 .map(|(_, wall)| wall),
-            path: p.map(|p| PathBuf::from(p.path)),
+            path: p.as_ref().map(|p| PathBuf::from(&p.path)),
+            source: p,
         });
     }
     if !missing.is_empty() {
@@ -126,10 +129,10 @@ pub(crate) fn load_tile_images(tiles: &[RegionTile]) -> Vec<Option<RgbImage>> {
     tiles
         .iter()
         .map(|t| {
-            // Read as every input is (a FIFO does not block, the size is bounded) and
-            // decoded within the encoders' limits; a tile that fails is drawn without it.
-            let p = t.path.as_ref()?;
-            let bytes = crate::io::input::read_whole(p, crate::io::input::MAX_WHOLE_FILE).ok()?;
+            // Read as every input is (a FIFO does not block, the size is bounded; a chip cut
+            // from its scene again) and decoded within the encoders' limits; a tile that
+            // fails is drawn without it.
+            let bytes = t.source.as_ref()?.image_bytes().ok()?;
             let img = crate::encoders::Image::decode(&bytes).ok()?;
             let (w, h) = (
                 u32::try_from(img.width()).ok()?,
@@ -161,6 +164,11 @@ pub struct MapRequest {
     pub out: PathBuf,
     /// Blend the colours over the tile images (paths from the payloads).
     pub mosaic: bool,
+    /// Also write a web map into this folder (XYZ tiles of the scores and the imagery,
+    /// `index.html`): see [`super::write_web_map`].
+    pub web: Option<PathBuf>,
+    /// The web map's basemap: a `{z}/{x}/{y}` tile URL template.
+    pub basemap: Option<String>,
 }
 
 /// What a map job did.
@@ -173,6 +181,8 @@ pub struct MapReport {
     pub tiles: usize,
     /// Panels drawn.
     pub panels: usize,
+    /// The web map's folder, when one was asked for.
+    pub web: Option<PathBuf>,
 }
 
 /// The most panels (prompts x hours) one map draws: 32 panels of 512 px make a PNG of
@@ -219,6 +229,9 @@ pub fn map<E: Embedder>(
         )));
     }
     super::map_files::check_map_outputs(&req.out)?;
+    if let Some(dir) = &req.web {
+        super::map_files::check_web_map_dir(dir)?;
+    }
     let dynamic = req.time.is_some() || !req.hours.is_empty();
     let view = super::collection(snap, &req.collection)?;
     super::fingerprint::check_kind(&view, EncoderKind::Sat2capOverhead, "a map")?;
@@ -271,17 +284,26 @@ pub fn map<E: Embedder>(
             panels.push(MapPanel::new(p.clone(), score_stored(&view, &tiles, q)?));
         }
     }
-    let images = req.mosaic.then(|| load_tile_images(&tiles));
+    let images = (req.mosaic || req.web.is_some()).then(|| load_tile_images(&tiles));
     let title = if model.is_random() {
         "zero-shot map (RANDOM weights: pipeline only)"
     } else {
         "sat2cap zero-shot map"
     };
-    let files = write_map(&req.out, title, &panels, images.as_deref())?;
+    // The web map first: when it fails, nothing is written.
+    let web = match &req.web {
+        Some(dir) => {
+            let imagery = images.as_deref().filter(|i| i.iter().any(Option::is_some));
+            Some(super::map_files::write_web_map(dir, title, &panels, imagery, req.basemap.as_deref())?)
+        }
+        None => None,
+    };
+    let files = write_map(&req.out, title, &panels, images.as_deref().filter(|_| req.mosaic))?;
     Ok(MapReport {
         files,
         tiles: tiles.len(),
         panels: panels.len(),
+        web,
     })
 }
 
@@ -291,11 +313,11 @@ fn tile_times(
     view: &Collection<'_>,
     tiles: &[RegionTile],
     time: Option<crate::time::DateTime>,
-) -> Result<Vec<(PathBuf, Meta)>, JobError> {
+) -> Result<Vec<(TilePayload, Meta)>, JobError> {
     tiles
         .iter()
         .map(|t| {
-            let path = t.path.clone().ok_or_else(|| {
+            let path = t.source.clone().ok_or_else(|| {
                 JobError::input(format!("tile {} has no image path in its payload", t.id))
             })?;
             // The date asked for, else the tile's own: its local wall clock when it was
@@ -324,7 +346,7 @@ fn tile_times(
 fn reencode(
     model: &dyn Embedder,
     tiles: &[RegionTile],
-    metas: &[(PathBuf, Meta)],
+    metas: &[(TilePayload, Meta)],
     hour: Option<u32>,
     progress: &dyn Progress,
 ) -> Result<Vec<Vec<f32>>, JobError> {
@@ -332,10 +354,7 @@ fn reencode(
     for chunk in metas.chunks(MAP_BATCH) {
         let bytes: Vec<Vec<u8>> = chunk
             .iter()
-            .map(|(p, _)| {
-                crate::io::input::read_whole(p, crate::io::input::MAX_WHOLE_FILE)
-                    .map_err(|e| JobError::runtime(format!("{}: {e}", p.display())))
-            })
+            .map(|(p, _)| p.image_bytes().map_err(JobError::runtime))
             .collect::<Result<_, _>>()?;
         let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
         let ms: Vec<Meta> = chunk
@@ -346,7 +365,7 @@ fn reencode(
             })
             .collect();
         for ((p, _), r) in chunk.iter().zip(model.embed_overhead(&refs, Some(&ms))) {
-            vs.push(r.map_err(|e| JobError::runtime(format!("{}: {e}", p.display())))?);
+            vs.push(r.map_err(|e| JobError::runtime(format!("{}: {e}", p.path)))?);
         }
         progress.advance(chunk.len() as u64);
     }

@@ -236,6 +236,93 @@ fn score_tiff(panels: &[MapPanel]) -> Result<Vec<u8>, JobError> {
     crate::map::encode_cog(&raster).map_err(JobError::input)
 }
 
+/// The file that marks a folder as a web map this tool wrote (and may replace).
+const WEB_MAP_MARK: &str = ".sat2cap-web-map";
+
+/// Checks that `dir` can take a web map: new, or one this tool wrote before.
+pub(crate) fn check_web_map_dir(dir: &Path) -> Result<(), JobError> {
+    match std::fs::symlink_metadata(dir) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() && dir.join(WEB_MAP_MARK).is_file() => Ok(()),
+        Ok(_) => Err(JobError::input(format!(
+            "--xyz {}: exists and is not a web map this tool wrote: give a new folder",
+            dir.display()
+        ))),
+    }
+}
+
+/// Writes a web map of `panels` into the folder `dir`: `scores-N/{z}/{x}/{y}.png` per panel,
+/// `imagery/...` when `images` are given (in the cells' order), `index.html` (the viewer,
+/// over `basemap` if given), Leaflet beside it. Written into a new folder beside `dir` and
+/// renamed to it at the end (a web map written before is replaced; nothing else is).
+pub fn write_web_map(
+    dir: &Path,
+    title: &str,
+    panels: &[MapPanel],
+    images: Option<&[Option<RgbImage>]>,
+    basemap: Option<&str>,
+) -> Result<PathBuf, JobError> {
+    check_web_map_dir(dir)?;
+    let first = panels.first().ok_or_else(|| JobError::input("no prompt"))?;
+    let grid = crate::map::Grid::of(&first.cells, 1).map_err(JobError::input)?;
+    let index = grid.cell_index(&first.cells);
+    let mut layers = Vec::new();
+    if let Some(images) = images {
+        layers.push(crate::map::imagery_layer(&grid, &index, &first.cells, images).map_err(JobError::runtime)?);
+    }
+    for (i, p) in panels.iter().enumerate() {
+        let name = match p.hour {
+            Some(h) => format!("{} at {h:02}:00", p.prompt),
+            None => p.prompt.clone(),
+        };
+        layers.push(
+            crate::map::score_layer(&grid, &index, &p.cells, &name, &format!("scores-{}", i + 1))
+                .map_err(JobError::runtime)?,
+        );
+    }
+    let name = dir.file_name().ok_or_else(|| JobError::input(format!("--xyz {}: not a folder name", dir.display())))?;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = parent.join(tmp_name);
+    let io = |p: &Path, e: std::io::Error| JobError::runtime(format!("writing {}: {e}", p.display()));
+    let result = (|| {
+        std::fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
+        let put = |rel: &str, bytes: &[u8]| {
+            let p = tmp.join(rel);
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
+            }
+            std::fs::write(&p, bytes).map_err(|e| io(&p, e))
+        };
+        for l in &layers {
+            for ((z, x, y), png) in &l.tiles {
+                put(&format!("{}/{z}/{x}/{y}.png", l.folder), png)?;
+            }
+        }
+        put("index.html", crate::map::viewer_html(title, &grid, &layers, basemap).as_bytes())?;
+        put("leaflet.js", crate::map::LEAFLET_JS.as_bytes())?;
+        put("leaflet.css", crate::map::LEAFLET_CSS.as_bytes())?;
+        put("LEAFLET-LICENSE.txt", crate::map::LEAFLET_LICENSE.as_bytes())?;
+        put(WEB_MAP_MARK, b"written by sat2cap map --xyz; the tool may replace this folder\n")?;
+        // The web map written before, if any, makes way.
+        let old = parent.join(format!("{}.old-{}", name.to_string_lossy(), std::process::id()));
+        let had = dir.exists();
+        if had {
+            std::fs::rename(dir, &old).map_err(|e| io(dir, e))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| io(dir, e))?;
+        if had {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result.map(|()| dir.to_path_buf())
+}
+
 /// A failed output: a bad destination is bad input, the rest a runtime failure.
 pub(crate) fn output_error(e: OutputError) -> JobError {
     if e.is_input() {

@@ -8,6 +8,7 @@
 //! | top-k by a stored or given vector | [`search`] with [`QueryInput::Vector`] | |
 //! | draw a map from scored cells | [`write_map`] | |
 //! | ingest overhead tiles, ground photos, captions | [`ingest_tiles`], [`ingest_ground`], [`ingest_captions`] | encoders |
+//! | ingest GeoTIFF / COG scenes as chips | [`ingest_raster`] | encoders |
 //! | top-k by text or image | [`search`] | encoders |
 //! | top-k like some stored items and unlike others | [`search`] with [`QueryInput::Examples`] | encoders |
 //! | zero-shot map of prompts over a region | [`map`] | encoders |
@@ -35,6 +36,7 @@
 
 internal! {
     mod batch;
+    #[cfg(feature = "encoders")]
     mod examples;
     mod fingerprint;
     mod import;
@@ -61,12 +63,13 @@ internal! {
 
 pub use crate::map::{Footprint, MapCell};
 pub use batch::{query_batch, BatchOptions, BatchReport};
+#[cfg(feature = "encoders")]
 pub use examples::{
     read_area, read_examples, Example, Examples, MAX_AREA_EXAMPLES, MAX_EXAMPLE_KM, UNLIKE_WEIGHT,
 };
 pub use fingerprint::{EncoderKind, ModelFingerprint, MODEL_PROPERTY};
 pub use import::{import, ImportOptions, ImportReport};
-pub use map_files::{write_map, MapFiles, MapPanel};
+pub use map_files::{write_map, write_web_map, MapFiles, MapPanel};
 
 #[cfg(feature = "encoders")]
 pub use classify::{
@@ -83,8 +86,8 @@ pub use eval::{eval_retrieval, Direction, EvalOptions, EvalReport, EvalRow, Retr
 pub use eval_text::{eval_text_retrieval, TextEvalOptions, TextEvalReport};
 #[cfg(feature = "encoders")]
 pub use ingest::{
-    ingest_captions, ingest_ground, ingest_tiles, read_captions, IngestOptions, IngestReport,
-    TileOptions,
+    ingest_captions, ingest_ground, ingest_raster, ingest_tiles, read_captions, IngestOptions,
+    IngestReport, RasterOptions, TileOptions, DEFAULT_CHIP_PX,
 };
 #[cfg(feature = "encoders")]
 pub use lookup::{

@@ -11,11 +11,13 @@
 //! in seconds (random weights, or tiny checkpoints such as `tests/data/encoders/tiny`).
 //! Never for real use.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use image::ImageEncoder;
 
 use crate::encoders::{
-    ClipTextConfig, ClipVisionConfig, DeviceChoice, EncodeError, Encoders, EncodersConfig, Meta,
-    GroundResize, OverheadPreprocess, Precision, TextNorm,
+    ClipTextConfig, ClipVisionConfig, DeviceChoice, EncodeError, Encoders, EncodersConfig,
+    GroundResize, Image, Meta, OverheadPreprocess, Precision, TextNorm,
 };
 
 use super::fingerprint::{
@@ -54,6 +56,13 @@ pub trait Embedder: Send + Sync {
         let _ = overhead;
         files.iter().map(|f| Ok(Prepared::File(f.to_vec()))).collect()
     }
+    /// Makes decoded images ready for [`Embedder::embed_prepared`] (for pixels that were
+    /// never a file: chips cut from a scene). The default writes each as a PNG file; one
+    /// result per image.
+    fn prepare_images(&self, images: &[Image], overhead: bool) -> Vec<Result<Prepared, EncodeError>> {
+        let _ = overhead;
+        images.iter().map(|i| Ok(Prepared::File(png_bytes(i)?))).collect()
+    }
     /// Embeds what [`Embedder::prepare`] made (overhead tiles without metadata, or
     /// ground-level photos), one result per item.
     fn embed_prepared(&self, items: &[Prepared], overhead: bool) -> Vec<Result<Vec<f32>, EncodeError>> {
@@ -73,6 +82,19 @@ pub trait Embedder: Send + Sync {
                 .collect(),
         }
     }
+}
+
+/// `img` as PNG file bytes.
+pub(crate) fn png_bytes(img: &Image) -> Result<Vec<u8>, EncodeError> {
+    let (w, h) = (u32::try_from(img.width()), u32::try_from(img.height()));
+    let (Ok(w), Ok(h)) = (w, h) else {
+        return Err(EncodeError::Input("image too large".into()));
+    };
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(img.as_rgb8(), w, h, image::ExtendedColorType::Rgb8)
+        .map_err(|e| EncodeError::Input(format!("writing a PNG: {e}")))?;
+    Ok(out)
 }
 
 /// An image made ready for a model by [`Embedder::prepare`].
@@ -95,9 +117,11 @@ pub enum ModelSource {
     Weights {
         /// The folder.
         dir: PathBuf,
-        /// Identity of `clip/model.safetensors` (its CRC-32C and size).
+        /// Identity (CRC-32C and size) of the CLIP weights file the encoders were loaded
+        /// from (`clip/model.safetensors` or `clip/pytorch_model.bin`).
         clip: String,
-        /// Identity of `sat2cap/model.safetensors`.
+        /// Identity of the Sat2Cap weights file (`sat2cap/model.safetensors`,
+        /// `sat2cap/pytorch_model.bin` or the `*.ckpt`).
         sat2cap: String,
     },
     /// Seeded random ViT-B/32 (or the tiny test shapes).
@@ -306,16 +330,16 @@ impl Model {
                     JobError::runtime(m)
                 }
             })?;
-            let id = |rel: &str| {
-                let p = dir.join(rel);
-                checksum_file(&p)
+            // The files the encoders were loaded from (safetensors, pytorch_model.bin or a
+            // Lightning checkpoint: see `find_weights`).
+            let files = crate::encoders::find_weights(dir)
+                .map_err(|e| JobError::input(format!("weights in {}: {e}", dir.display())))?;
+            let id = |p: &Path| {
+                checksum_file(p)
                     .map(|(crc, len)| file_weights_id(crc, len))
                     .map_err(|e| JobError::runtime(format!("reading {}: {e}", p.display())))
             };
-            let (clip, sat2cap) = (
-                id("clip/model.safetensors")?,
-                id("sat2cap/model.safetensors")?,
-            );
+            let (clip, sat2cap) = (id(&files.clip)?, id(&files.sat2cap)?);
             let source = ModelSource::Weights {
                 dir: dir.clone(),
                 clip,
@@ -387,6 +411,15 @@ impl Embedder for Model {
 
     fn has_dynamic(&self) -> bool {
         self.encoders.has_dynamic()
+    }
+
+    fn prepare_images(&self, images: &[Image], overhead: bool) -> Vec<Result<Prepared, EncodeError>> {
+        let px = if overhead {
+            self.encoders.overhead_pixels(images)
+        } else {
+            self.encoders.ground_pixels(images)
+        };
+        px.into_iter().map(|p| Ok(Prepared::Pixels(p))).collect()
     }
 
     fn prepare(&self, files: &[&[u8]], overhead: bool) -> Vec<Result<Prepared, EncodeError>> {

@@ -40,6 +40,32 @@ pub struct TilePayload {
     /// tile was ingested with one: the date and hour maps give the dynamic encoder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_time: Option<String>,
+    /// For a chip of a scene (`path` is then the scene): its pixel window `[col, row, w, h]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<[u32; 4]>,
+    /// For a chip: the scene's bands (1-based) that made its red, green and blue (or grey).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bands: Option<Vec<u16>>,
+    /// For a chip: each band's sample values mapped to 0 and 255.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stretch: Option<Vec<[f32; 2]>>,
+}
+
+impl TilePayload {
+    /// The image of this tile: its file's bytes, or for a chip its pixels cut from the scene
+    /// again, as PNG bytes.
+    pub(crate) fn image_bytes(&self) -> Result<Vec<u8>, String> {
+        let path = std::path::Path::new(&self.path);
+        match (&self.window, &self.bands, &self.stretch) {
+            (Some(w), Some(b), Some(s)) => {
+                let img = super::ingest::chip_image(path, *w, b, s)?;
+                super::model::png_bytes(&img).map_err(|e| e.to_string())
+            }
+            (Some(_), _, _) => Err("a chip stored without its bands and stretch".into()),
+            _ => crate::io::input::read_whole(path, crate::io::input::MAX_WHOLE_FILE)
+                .map_err(|e| format!("{}: {e}", path.display())),
+        }
+    }
 }
 
 impl TilePayload {

@@ -10,9 +10,11 @@ mod geotiff;
 mod grid;
 mod render;
 mod write;
+mod xyz;
 
 pub use geotiff::{encode_cog, WGS84_PRJ};
-pub use grid::score_raster;
+pub use grid::{score_raster, Grid};
+pub use xyz::{imagery_layer, score_layer, viewer_html, LEAFLET_CSS, LEAFLET_JS, LEAFLET_LICENSE};
 pub use render::{render_panels, Panel, RenderOptions, RenderedMap};
 pub use write::{geojson_feature, world_file};
 

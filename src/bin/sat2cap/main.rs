@@ -29,6 +29,8 @@ mod info;
 #[cfg(feature = "encoders")]
 mod ingest_ground;
 #[cfg(feature = "encoders")]
+mod ingest_raster;
+#[cfg(feature = "encoders")]
 mod ingest_text;
 #[cfg(feature = "encoders")]
 mod ingest_tiles;
@@ -66,6 +68,9 @@ enum Command {
     /// Encode overhead tiles (Sat2Cap) into a collection.
     #[cfg(feature = "encoders")]
     IngestTiles(ingest_tiles::IngestTilesArgs),
+    /// Cut GeoTIFF / COG scenes into chips and encode them (Sat2Cap).
+    #[cfg(feature = "encoders")]
+    IngestRaster(ingest_raster::IngestRasterArgs),
     /// Encode ground-level photos (CLIP) listed in a CSV.
     #[cfg(feature = "encoders")]
     IngestGround(ingest_ground::IngestGroundArgs),
@@ -345,6 +350,8 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a),
         #[cfg(feature = "encoders")]
         Command::IngestTiles(a) => ingest_tiles::run(a),
+        #[cfg(feature = "encoders")]
+        Command::IngestRaster(a) => ingest_raster::run(a),
         #[cfg(feature = "encoders")]
         Command::IngestGround(a) => ingest_ground::run(a),
         #[cfg(feature = "encoders")]

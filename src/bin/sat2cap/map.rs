@@ -11,7 +11,8 @@ use crate::place_args::AreaArgs;
 use crate::CliError;
 
 /// Cosine of each prompt against every tile in the box, min-max scaled over the region:
-/// PREFIX.png (one panel per prompt / hour), PREFIX.geojson, PREFIX.csv, PREFIX.pgw.
+/// PREFIX.tif (float32 COG of the scores), PREFIX.png (one panel per prompt / hour) with
+/// PREFIX.pgw + .prj, PREFIX.geojson, PREFIX.csv; with --xyz a web map folder.
 #[derive(Args, Debug)]
 #[command(
     after_help = "With --datetime or --hours the tiles are re-encoded with the dynamic encoder
@@ -23,7 +24,7 @@ Examples:
       --bbox 6.59,46.49,6.68,46.55 --out maps/lausanne --mosaic
   sat2cap map \"a crowded beach\" --db my.db --bbox 6.59,46.49,6.68,46.55 \\
       --datetime 2023-07-01T00:00:00 --hours 6,12,18 --out maps/beach --weights w/
-  sat2cap map \"a marina\" --db my.db --aoi lake.geojson --out maps/lake"
+  sat2cap map \"a marina\" --db my.db --aoi lake.geojson --out maps/lake --xyz maps/lake-web"
 )]
 pub struct MapArgs {
     /// One or more prompts (one panel each).
@@ -42,12 +43,20 @@ pub struct MapArgs {
     /// Hours of the day, comma-separated (one panel per prompt and hour).
     #[arg(long, value_delimiter = ',')]
     hours: Vec<u32>,
-    /// Output prefix (PREFIX.png, .geojson, .csv, .pgw).
+    /// Output prefix (PREFIX.tif, .png, .pgw, .prj, .geojson, .csv).
     #[arg(long)]
     out: PathBuf,
     /// Blend the colours over the tile images (paths from the payloads).
     #[arg(long)]
     mosaic: bool,
+    /// Also write a web map into this folder: XYZ tiles of the scores (one layer per
+    /// panel) and of the tile imagery, and index.html (Leaflet, vendored: opens offline).
+    #[arg(long, value_name = "DIR")]
+    xyz: Option<PathBuf>,
+    /// Basemap of the web map: a tile URL template such as
+    /// https://tile.openstreetmap.org/{z}/{x}/{y}.png or a local folder's tiles/{z}/{x}/{y}.png.
+    #[arg(long, value_name = "URL", requires = "xyz")]
+    basemap: Option<String>,
     /// Collection of tiles.
     #[arg(long, default_value = sat2cap::jobs::OVERHEAD)]
     collection: String,
@@ -91,11 +100,16 @@ pub fn run(a: MapArgs) -> Result<(), CliError> {
         hours: a.hours.clone(),
         out: a.out.clone(),
         mosaic: a.mosaic,
+        web: a.xyz.clone(),
+        basemap: a.basemap.clone(),
     };
     let r = map(&snap, load, &req, &bars())?;
     if a.json {
-        return print_json(&r.files);
+        return print_json(&r);
     }
     out!("{} tiles, {} panel(s): {}", r.tiles, r.panels, r.files);
+    if let Some(w) = &r.web {
+        out!("web map: {}", w.join("index.html").display());
+    }
     Ok(())
 }

@@ -1,6 +1,6 @@
-//! Ingest jobs: overhead tiles, ground-level photos, a caption bank. Each encodes its inputs
-//! in batches and commits ONCE at the end, so an interrupted or failed job leaves the
-//! database as it was. A bad input (an unreadable image, a bad CSV row) fails the job,
+//! Ingest jobs: overhead tiles, GeoTIFF scenes, ground-level photos, a caption bank. Each
+//! encodes its inputs in batches and commits ONCE at the end, so an interrupted or failed
+//! job leaves the database as it was. A bad input (an unreadable image, a bad CSV row) fails the job,
 //! naming it, unless [`IngestOptions::skip_bad`] is set: then it is reported in
 //! [`IngestReport::failed`] and the rest go on.
 
@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 
 mod captions;
 mod ground;
+mod raster;
 mod tiles;
 
 pub use captions::{ingest_captions, read_captions};
 pub use ground::ingest_ground;
+pub(crate) use raster::chip_image;
+pub use raster::{ingest_raster, RasterOptions, DEFAULT_CHIP_PX};
 pub use tiles::{ingest_tiles, TileOptions};
 
 use super::fingerprint::{
@@ -284,7 +287,7 @@ const AHEAD: usize = 2;
 /// Encodes the files of `items` (overhead tiles or ground photos) a batch of `batch` at a
 /// time and hands each batch's results, one per item in order, to `each`. A worker thread
 /// reads and prepares (decodes, resizes) the next batches while the model encodes this
-/// one, at most [`AHEAD`] batches ahead; an error from `each` stops both.
+/// one (see [`encode_stream`]).
 fn encode_pipelined<T: Sync>(
     enc: &dyn Embedder,
     items: &[T],
@@ -293,41 +296,65 @@ fn encode_pipelined<T: Sync>(
     batch: usize,
     mut each: impl FnMut(&[T], Vec<Result<Vec<f32>, String>>) -> Result<(), JobError>,
 ) -> Result<(), JobError> {
-    type Ready = Vec<Result<Prepared, String>>;
     let batch = batch.max(1);
+    let produce = |send: &mut dyn FnMut(Ready<usize>) -> bool| {
+        for (c, chunk) in items.chunks(batch).enumerate() {
+            let paths: Vec<PathBuf> = chunk.iter().map(|t| path(t).to_path_buf()).collect();
+            let bytes = read_all(&paths);
+            let ok: Vec<&[u8]> = bytes
+                .iter()
+                .filter_map(|b| b.as_ref().ok().map(Vec::as_slice))
+                .collect();
+            let mut prepared = enc.prepare(&ok, overhead).into_iter();
+            let ready = bytes
+                .iter()
+                .map(|b| match b {
+                    Err(e) => Err(e.clone()),
+                    Ok(_) => match prepared.next() {
+                        Some(Ok(p)) => Ok(p),
+                        Some(Err(e)) => Err(strip_index(&e.to_string())),
+                        None => Err("not prepared".into()),
+                    },
+                })
+                .collect();
+            let first = c * batch;
+            if !send(((first..first + chunk.len()).collect(), ready)) {
+                break;
+            }
+        }
+        Ok(())
+    };
+    encode_stream(enc, overhead, produce, |idx, results| {
+        let first = idx.first().copied().unwrap_or(0);
+        each(&items[first..first + idx.len()], results)
+    })
+}
+
+/// A batch made ready by the worker: its items and what [`Embedder::prepare`] made of each.
+type Ready<T> = (Vec<T>, Vec<Result<Prepared, String>>);
+
+/// Encodes what `produce` makes ready, batch by batch, handing each batch's results (one
+/// per item, in order) to `each`. `produce` runs on a worker thread and passes each batch
+/// to the function it is given, which returns false once the model side has stopped; the
+/// worker stays at most [`AHEAD`] batches ahead of the model (back-pressure), and an error
+/// from either side stops both.
+pub(crate) fn encode_stream<T: Send>(
+    enc: &dyn Embedder,
+    overhead: bool,
+    produce: impl FnOnce(&mut dyn FnMut(Ready<T>) -> bool) -> Result<(), JobError> + Send,
+    mut each: impl FnMut(&[T], Vec<Result<Vec<f32>, String>>) -> Result<(), JobError>,
+) -> Result<(), JobError> {
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Ready>(AHEAD);
-        let path = &path;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Ready<T>, JobError>>(AHEAD);
         scope.spawn(move || {
-            for chunk in items.chunks(batch) {
-                let paths: Vec<PathBuf> = chunk.iter().map(|t| path(t).to_path_buf()).collect();
-                let bytes = read_all(&paths);
-                let ok: Vec<&[u8]> = bytes
-                    .iter()
-                    .filter_map(|b| b.as_ref().ok().map(Vec::as_slice))
-                    .collect();
-                let mut prepared = enc.prepare(&ok, overhead).into_iter();
-                let ready: Ready = bytes
-                    .iter()
-                    .map(|b| match b {
-                        Err(e) => Err(e.clone()),
-                        Ok(_) => match prepared.next() {
-                            Some(Ok(p)) => Ok(p),
-                            Some(Err(e)) => Err(strip_index(&e.to_string())),
-                            None => Err("not prepared".into()),
-                        },
-                    })
-                    .collect();
-                // The receiver is gone when the model side stopped: so does this.
-                if tx.send(ready).is_err() {
-                    return;
-                }
+            let mut send = |r: Ready<T>| tx.send(Ok(r)).is_ok();
+            if let Err(e) = produce(&mut send) {
+                let _ = tx.send(Err(e));
             }
         });
-        for chunk in items.chunks(batch) {
-            let ready = rx
-                .recv()
-                .map_err(|_| JobError::runtime("the file reader stopped"))?;
+        // The channel closes when the worker is done.
+        while let Ok(msg) = rx.recv() {
+            let (items, ready) = msg?;
             let mut ok: Vec<Prepared> = Vec::with_capacity(ready.len());
             let slots: Vec<Result<(), String>> = ready
                 .into_iter()
@@ -345,7 +372,7 @@ fn encode_pipelined<T: Sync>(
                     },
                 })
                 .collect();
-            each(chunk, results)?;
+            each(&items, results)?;
         }
         Ok(())
     })

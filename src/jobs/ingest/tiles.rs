@@ -88,6 +88,9 @@ pub fn ingest_tiles(
                         footprint: [f.west, f.south, f.east, f.north],
                         key: Some(key.clone()),
                         local_time: opts.wall.map(crate::time::format_wall),
+                        window: None,
+                        bands: None,
+                        stretch: None,
                     })
                     .map_err(JobError::runtime)?;
                     let item = NewItem {

@@ -1,16 +1,22 @@
 //! Fuzz-target bodies, one per parser of outside bytes: the storage engine's files
 //! ([`storage`]), the import and batch-query formats (`.npy`, point CSV, query JSONL;
 //! [`formats`], feature `jobs`), date/time text, the HNSW graph section and the query
-//! planner ([`query`]), and safetensors, images and the tokenizer ([`encoders`], feature
-//! `encoders`). They are shared by `fuzz/` (cargo-fuzz) and `tests/fuzz_replay.rs`.
+//! planner ([`query`]), safetensors, images and the tokenizer ([`encoders`], feature
+//! `encoders`), PyTorch files ([`pytorch`], feature `encoders`), GeoJSON areas and GeoTIFF
+//! scenes ([`gis`], feature `encoders`). They are shared by
+//! `fuzz/` (cargo-fuzz) and `tests/fuzz_replay.rs`.
 //! Each function must never panic on any input, except to report a real bug.
 
 #[cfg(feature = "encoders")]
 pub mod encoders;
 #[cfg(feature = "jobs")]
 pub mod formats;
+#[cfg(feature = "encoders")]
+pub mod gis;
 #[cfg(feature = "jobs")]
 pub mod plan;
+#[cfg(feature = "encoders")]
+pub mod pytorch;
 pub mod query;
 pub mod storage;
 
@@ -18,8 +24,12 @@ pub mod storage;
 pub use encoders::{image_preprocess, safetensors_load, tokenizer};
 #[cfg(feature = "jobs")]
 pub use formats::{npy_file, npy_header, points_csv, query_jsonl, text_lines};
+#[cfg(feature = "encoders")]
+pub use gis::{geojson_area, geotiff_scene};
 #[cfg(feature = "jobs")]
 pub use plan::filter_plan;
+#[cfg(feature = "encoders")]
+pub use pytorch::pytorch_load;
 pub use query::graph_section;
 pub use storage::{db_ops, manifest_parse, segment_open, tombstone_parse};
 
