@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, Int, Tensor};
 
 pub use super::activation::quick_gelu;
 
@@ -76,6 +76,34 @@ impl<B: Backend> ClipAttention<B> {
     }
 }
 
+impl<B: Backend> ClipAttention<B> {
+    /// The attention output at one position of each sequence only: row `rows[i]` of
+    /// `x.reshape([b * s, d])` for sequence `i`, attending to the positions `j <= last[i]`
+    /// of its sequence (`mask`: `[b, 1, 1, s]`, true where NOT allowed). Keys and values come
+    /// from every position, so the result equals that row of [`ClipAttention::forward`] with
+    /// a causal mask; `[b, 1, d]`.
+    pub fn forward_rows(
+        &self,
+        x: Tensor<B, 3>,
+        rows: Tensor<B, 1, Int>,
+        mask: Tensor<B, 4, Bool>,
+    ) -> Tensor<B, 3> {
+        let [b, s, d] = x.dims();
+        let h = self.num_heads;
+        let hd = d / h;
+        let scale = (hd as f64).powf(-0.5);
+        let split = |t: Tensor<B, 3>, n: usize| t.reshape([b, n, h, hd]).swap_dims(1, 2);
+        let xq = x.clone().reshape([b * s, d]).select(0, rows).reshape([b, 1, d]);
+        let q = split(linear3(&self.q_proj, xq), 1);
+        let k = split(linear3(&self.k_proj, x.clone()), s);
+        let v = split(linear3(&self.v_proj, x), s);
+        let scores = (q.matmul(k.swap_dims(2, 3)) * scale)
+            .mask_fill(mask.expand([b, h, 1, s]), f32::NEG_INFINITY);
+        let out = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b, 1, d]);
+        linear3(&self.out_proj, out)
+    }
+}
+
 /// The feed-forward block, `fc2(quick_gelu(fc1(x)))` (`CLIPMLP`, <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/clip/modeling_clip.py#L338>).
 #[derive(Module, Debug)]
 pub struct ClipMlp<B: Backend> {
@@ -134,6 +162,21 @@ impl<B: Backend> ClipEncoderLayer<B> {
     /// `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 2, Bool>>) -> Tensor<B, 3> {
         let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), mask);
+        x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
+    }
+
+    /// [`ClipEncoderLayer::forward`] at one position of each sequence only (see
+    /// [`ClipAttention::forward_rows`]): for the last layer of a tower pooled at one
+    /// position, whose other positions nothing reads; `[b, 1, d]`.
+    pub fn forward_rows(
+        &self,
+        x: Tensor<B, 3>,
+        rows: Tensor<B, 1, Int>,
+        mask: Tensor<B, 4, Bool>,
+    ) -> Tensor<B, 3> {
+        let [b, s, d] = x.dims();
+        let at = x.clone().reshape([b * s, d]).select(0, rows.clone()).reshape([b, 1, d]);
+        let x = at + self.self_attn.forward_rows(self.layer_norm1.forward(x), rows, mask);
         x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
     }
 }

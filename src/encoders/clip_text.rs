@@ -132,8 +132,7 @@ impl<B: Backend> ClipTextModel<B> {
             )));
         }
         let vocab = self.vocab_size();
-        let mut flat = Vec::with_capacity(b * s);
-        let mut pool = Vec::with_capacity(b);
+        let mut ends = Vec::with_capacity(b);
         for (row, r) in ids.iter().enumerate() {
             if r.len() != s {
                 return Err(TokenIdsError::BadLength(format!(
@@ -149,9 +148,13 @@ impl<B: Backend> ClipTextModel<B> {
                 .iter()
                 .position(|&id| id == eos_token_id)
                 .ok_or(TokenIdsError::NoEndToken { row })?;
-            pool.push((row * s + pos) as i64);
-            flat.extend(r.iter().map(|&id| id as i64));
+            ends.push(pos);
         }
+        // Each sequence is read at its end token, and with the causal mask no position sees
+        // a later one: the positions after the last end token in the batch change nothing,
+        // so they are not computed (a short prompt costs its own length, not 77).
+        let s = ends.iter().max().map_or(s, |&e| e + 1);
+        let flat: Vec<i64> = ids.iter().flat_map(|r| r[..s].iter().map(|&id| i64::from(id))).collect();
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [b, s]), device);
         let tm = &self.text_model;
         let positions = Tensor::<B, 1, Int>::arange(0..s as i64, device).reshape([1, s]);
@@ -159,13 +162,22 @@ impl<B: Backend> ClipTextModel<B> {
             + tm.embeddings.position_embedding.forward(positions);
         // _create_4d_causal_attention_mask: position i attends to j <= i only.
         let causal = Tensor::<B, 2, Bool>::tril_mask([s, s], 0, device);
-        let x = tm.encoder.forward(x, Some(causal));
-        let x = tm.final_layer_norm.forward(x);
+        let layers = &tm.encoder.layers;
+        let Some((last, rest)) = layers.split_last() else {
+            return Err(TokenIdsError::BadLength("a text tower without layers".into()));
+        };
+        let mut x = x;
+        for layer in rest {
+            x = layer.forward(x, Some(causal.clone()));
+        }
+        // The last layer only at the end tokens: nothing reads its other positions.
+        let rows: Vec<i64> = ends.iter().enumerate().map(|(i, &e)| (i * s + e) as i64).collect();
+        let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [b]), device);
+        let blocked: Vec<bool> = ends.iter().flat_map(|&e| (0..s).map(move |j| j > e)).collect();
+        let mask = Tensor::<B, 4, Bool>::from_data(TensorData::new(blocked, [b, 1, 1, s]), device);
+        let x = last.forward_rows(x, rows, mask);
         let d = x.dims()[2];
-        let pooled = x.reshape([b * s, d]).select(
-            0,
-            Tensor::<B, 1, Int>::from_data(TensorData::new(pool, [b]), device),
-        );
+        let pooled = tm.final_layer_norm.forward(x).reshape([b, d]);
         Ok(self.text_projection.forward(pooled))
     }
 }
