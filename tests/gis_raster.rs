@@ -7,57 +7,15 @@
 //! `SAT2CAP_REQUIRE_TOOLS` is set (as CI sets it).
 #![cfg(feature = "encoders")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "common/cli.rs"]
+mod cli;
 
+use std::path::Path;
+use std::process::Command;
+
+use cli::{fails, ok, tool};
 use sat2cap::jobs::{render_overhead, LandClass};
 use sat2cap::{OpenOptions, Point};
-
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("SAT2CAP_REQUIRE_TOOLS").is_none(),
-            "{name} is required (SAT2CAP_REQUIRE_TOOLS is set): apt-get install gdal-bin"
-        );
-        eprintln!("note: {name} not found; the check that needs it is skipped");
-    }
-    found
-}
-
-fn sat2cap(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sat2cap"))
-        .args(args)
-        .current_dir(dir)
-        .env("SAT2CAP_TINY_MODEL", "1")
-        .env_remove("SAT2CAP_WEIGHTS")
-        .output()
-        .expect("run sat2cap")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = sat2cap(dir, args);
-    assert!(
-        o.status.success(),
-        "sat2cap {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn fails(dir: &Path, args: &[&str], want: &[&str]) {
-    let o = sat2cap(dir, args);
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(o.status.code(), Some(2), "sat2cap {args:?}: {err}");
-    let last = err.lines().last().unwrap_or("");
-    for w in want {
-        assert!(last.contains(w), "sat2cap {args:?}: '{w}' not in {last}");
-    }
-}
 
 fn run(cmd: &Path, args: &[&str], dir: &Path) {
     let o = Command::new(cmd)

@@ -16,6 +16,8 @@
 
 use std::io::Write;
 
+use super::grid::Grid;
+
 /// The most pixels (all bands together) one raster holds: 256 Mi f32, 1 GiB.
 pub const MAX_RASTER_PIXELS: u64 = 1 << 28;
 
@@ -25,19 +27,8 @@ const TILE: u32 = 256;
 /// A float32 raster on a lon/lat grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Raster {
-    /// Columns.
-    pub width: u32,
-    /// Rows.
-    pub height: u32,
-    /// Longitude of the western edge of column 0 (may exceed 180 east of the antimeridian
-    /// when the grid crosses it).
-    pub west: f64,
-    /// Latitude of the northern edge of row 0.
-    pub north: f64,
-    /// Pixel width, degrees of longitude.
-    pub px: f64,
-    /// Pixel height, degrees of latitude.
-    pub py: f64,
+    /// Where its pixels are.
+    pub grid: Grid,
     /// One band per entry: its name (the band description) and `width * height` values,
     /// row-major from the north-west corner, NaN for no data.
     pub bands: Vec<(String, Vec<f32>)>,
@@ -48,10 +39,10 @@ impl Raster {
     #[cfg(test)]
     pub(crate) fn get(&self, b: usize, col: u32, row: u32) -> Option<f32> {
         let (_, v) = self.bands.get(b)?;
-        if col >= self.width || row >= self.height {
+        if col >= self.grid.width || row >= self.grid.height {
             return None;
         }
-        v.get(row as usize * self.width as usize + col as usize)
+        v.get(row as usize * self.grid.width as usize + col as usize)
             .copied()
     }
 }
@@ -67,25 +58,28 @@ struct Level {
 /// Encodes `r` as a COG (see the module docs).
 pub fn encode_cog(r: &Raster) -> Result<Vec<u8>, String> {
     let bands = r.bands.len();
-    if bands == 0 || r.width == 0 || r.height == 0 {
+    if bands == 0 || r.grid.width == 0 || r.grid.height == 0 {
         return Err("an empty raster".into());
     }
     if bands > 1024 {
         return Err(format!("{bands} bands; at most 1024"));
     }
-    let pixels = u64::from(r.width) * u64::from(r.height) * bands as u64;
+    let pixels = u64::from(r.grid.width) * u64::from(r.grid.height) * bands as u64;
     if pixels > MAX_RASTER_PIXELS {
         return Err(format!(
             "a raster of {} x {} px x {bands} bands is more than {MAX_RASTER_PIXELS} values",
-            r.width, r.height
+            r.grid.width, r.grid.height
         ));
     }
-    let n = r.width as usize * r.height as usize;
+    let n = r.grid.width as usize * r.grid.height as usize;
     if let Some((name, _)) = r.bands.iter().find(|(_, v)| v.len() != n) {
         return Err(format!("band '{name}' does not hold {n} values"));
     }
-    if !(r.px > 0.0 && r.py > 0.0 && r.px.is_finite() && r.py.is_finite()) {
-        return Err(format!("pixel size {} x {} is not positive", r.px, r.py));
+    if !(r.grid.px > 0.0 && r.grid.py > 0.0 && r.grid.px.is_finite() && r.grid.py.is_finite()) {
+        return Err(format!(
+            "pixel size {} x {} is not positive",
+            r.grid.px, r.grid.py
+        ));
     }
     let mut data = vec![0f32; n * bands];
     for (b, (_, v)) in r.bands.iter().enumerate() {
@@ -94,8 +88,8 @@ pub fn encode_cog(r: &Raster) -> Result<Vec<u8>, String> {
         }
     }
     let mut levels = vec![Level {
-        width: r.width,
-        height: r.height,
+        width: r.grid.width,
+        height: r.grid.height,
         data,
     }];
     while let Some(last) = levels.last() {
@@ -308,10 +302,10 @@ fn ifd(
     }
     tags.push((339, Val::Short(vec![3; bands])));
     if i == 0 {
-        tags.push((33550, Val::Double(vec![r.px, r.py, 0.0])));
+        tags.push((33550, Val::Double(vec![r.grid.px, r.grid.py, 0.0])));
         tags.push((
             33922,
-            Val::Double(vec![0.0, 0.0, 0.0, r.west, r.north, 0.0]),
+            Val::Double(vec![0.0, 0.0, 0.0, r.grid.west, r.grid.north, 0.0]),
         ));
         // Version 1.1.0; geographic model, pixels are areas, WGS 84 (EPSG:4326).
         tags.push((
@@ -405,12 +399,14 @@ mod tests {
             .map(|i| if i % 7 == 0 { f32::NAN } else { i as f32 * 0.5 })
             .collect();
         let r = Raster {
-            width: w,
-            height: h,
-            west: 6.5,
-            north: 46.6,
-            px: 0.001,
-            py: 0.001,
+            grid: Grid {
+                width: w,
+                height: h,
+                west: 6.5,
+                north: 46.6,
+                px: 0.001,
+                py: 0.001,
+            },
             bands: vec![
                 ("a <prompt> & more".into(), v.clone()),
                 ("b".into(), vec![1.0; (w * h) as usize]),
@@ -438,12 +434,14 @@ mod tests {
     #[test]
     fn bad_rasters_are_refused() {
         let r = |w: u32, h: u32, n: usize| Raster {
-            width: w,
-            height: h,
-            west: 0.0,
-            north: 0.0,
-            px: 1.0,
-            py: 1.0,
+            grid: Grid {
+                width: w,
+                height: h,
+                west: 0.0,
+                north: 0.0,
+                px: 1.0,
+                py: 1.0,
+            },
             bands: vec![("x".into(), vec![0.0; n])],
         };
         assert!(encode_cog(&r(0, 1, 0)).is_err());

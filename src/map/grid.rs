@@ -75,7 +75,11 @@ impl Grid {
         for (i, c) in cells.iter().enumerate() {
             let f = &c.footprint;
             // A footprint of the whole circle starts at the grid's edge.
-            let x0 = if f.width_deg() >= 360.0 { 0.0 } else { east_of(f.west) };
+            let x0 = if f.width_deg() >= 360.0 {
+                0.0
+            } else {
+                east_of(f.west)
+            };
             let x1 = x0 + f.width_deg();
             let (c0, c1) = span(x0 / self.px, x1 / self.px, self.width);
             let (r0, r1) = span(
@@ -110,7 +114,11 @@ pub fn score_raster(panels: &[(String, &[MapCell])]) -> Result<Raster, String> {
     let mut bands = Vec::with_capacity(panels.len());
     for (name, cells) in panels {
         if cells.len() != first.len() {
-            return Err(format!("panel '{name}' has {} tiles, not {}", cells.len(), first.len()));
+            return Err(format!(
+                "panel '{name}' has {} tiles, not {}",
+                cells.len(),
+                first.len()
+            ));
         }
         let v = index
             .iter()
@@ -118,15 +126,7 @@ pub fn score_raster(panels: &[(String, &[MapCell])]) -> Result<Raster, String> {
             .collect();
         bands.push((name.clone(), v));
     }
-    Ok(Raster {
-        width: grid.width,
-        height: grid.height,
-        west: grid.west,
-        north: grid.north,
-        px: grid.px,
-        py: grid.py,
-        bands,
-    })
+    Ok(Raster { grid, bands })
 }
 
 /// The pixels whose centres lie in `[a, b)` (pixel units), at least the one holding the
@@ -184,8 +184,8 @@ mod tests {
             cells.push(cell(i as u64, lat, lon, i as f32));
         }
         let r = score_raster(&[("p".into(), &cells[..])]).unwrap();
-        assert_eq!((r.width, r.height), (3, 2));
-        assert!((r.px - 0.01).abs() < 1e-9 && (r.west - 6.595).abs() < 1e-9);
+        assert_eq!((r.grid.width, r.grid.height), (3, 2));
+        assert!((r.grid.px - 0.01).abs() < 1e-9 && (r.grid.west - 6.595).abs() < 1e-9);
         // Row 0 is the northern one.
         assert_eq!(r.get(0, 0, 0), Some(3.0));
         assert!(r.get(0, 1, 0).unwrap().is_nan());
@@ -196,8 +196,8 @@ mod tests {
     fn across_the_antimeridian() {
         let cells = [cell(0, 0.0, 179.995, 1.0), cell(1, 0.0, -179.995, 2.0)];
         let r = score_raster(&[("p".into(), &cells[..])]).unwrap();
-        assert_eq!((r.width, r.height), (2, 1));
-        assert!((r.west - 179.99).abs() < 1e-9);
+        assert_eq!((r.grid.width, r.grid.height), (2, 1));
+        assert!((r.grid.west - 179.99).abs() < 1e-9);
         assert_eq!((r.get(0, 0, 0), r.get(0, 1, 0)), (Some(1.0), Some(2.0)));
     }
 }

@@ -7,7 +7,7 @@ use crate::encoders::clip_text::ClipTextModel;
 use crate::encoders::clip_vision::ClipVisionModel;
 use crate::encoders::dynamic::{GeoNet, Sat2CapDynamic};
 use crate::encoders::pytorch::{storages_in_pickle, zip};
-use crate::encoders::weights::{expected_tensors, Loader, WeightsError, WeightsFile, IGNORABLE};
+use crate::encoders::weights::{expected_tensors, Loader, WeightsFile};
 use crate::encoders::CpuBackend;
 
 use super::encoders::{fuzz_geo_config, fuzz_text_config, fuzz_vision_config};
@@ -83,34 +83,6 @@ pub fn pytorch_load(data: &[u8]) {
         want.extend(expected_tensors(&m));
         let _ = loader.load(m);
     }
-    match loader.finish() {
-        Ok(()) => {
-            let mut want: Vec<(String, Vec<usize>)> =
-                want.into_iter().map(|t| (t.name, t.shape)).collect();
-            want.sort();
-            let mut got: Vec<(String, Vec<usize>)> = tensors
-                .into_iter()
-                .filter(|(n, _)| !IGNORABLE.contains(&n.as_str()))
-                .collect();
-            got.sort();
-            assert_eq!(got, want, "a file that loaded does not match the model");
-        }
-        Err(WeightsError::Mismatch {
-            missing,
-            misshaped,
-            unexpected,
-            bad_dtype,
-            ..
-        }) => assert!(
-            !(missing.is_empty()
-                && misshaped.is_empty()
-                && unexpected.is_empty()
-                && bad_dtype.is_empty()),
-            "an empty mismatch report"
-        ),
-        Err(e @ WeightsError::Apply { .. }) => {
-            panic!("burn refused tensors that passed the checks: {e}")
-        }
-        Err(_) => {}
-    }
+    let want = want.into_iter().map(|t| (t.name, t.shape)).collect();
+    super::encoders::check_loaded(loader.finish(), tensors, want);
 }
