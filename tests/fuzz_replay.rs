@@ -518,3 +518,17 @@ fn replay_geotiff_scene() {
         1500,
     );
 }
+
+/// Files sat2cap exported (float16, float32), pyarrow wrote (lon / lat, zstd) and geopandas
+/// wrote (gzip with the bbox covering, lz4), one without rows, and a `geo` metadata text.
+#[test]
+fn replay_geoparquet_file() {
+    replay_io("geoparquet_file", fuzz::geoparquet_file, 18, 3000);
+}
+
+/// WKB as shapely writes it: points (2-D, big-endian Z, EWKB with an SRID, empty), polygons
+/// (a hole, ISO Z), the antimeridian multipolygon, other types, a truncated polygon.
+#[test]
+fn replay_wkb_geometry() {
+    replay_io("wkb_geometry", fuzz::wkb_geometry, 19, 3000);
+}

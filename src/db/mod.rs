@@ -189,6 +189,15 @@ impl Db {
         self.writer()?.add(collection, item)
     }
 
+    /// Adds an item whose vector is given as fp16 (as a [`Snapshot`] returns it), or replaces
+    /// the item with the same id; visible after `commit`. A vector of unit length within
+    /// fp16 rounding (norm within 2^-10 of 1, as every stored vector is) is stored bit for
+    /// bit, so that an item copied from a database (or an export of one) is stored
+    /// unchanged; any other is normalised as [`add`](Db::add) does.
+    pub fn add_f16(&mut self, collection: &str, item: &crate::Item<'_>) -> Result<(), WriteError> {
+        self.writer()?.add_f16(collection, item)
+    }
+
     /// Deletes `id` (a no-op if absent); takes effect at `commit`.
     pub fn delete(&mut self, collection: &str, id: u64) -> Result<(), WriteError> {
         self.writer()?.delete(collection, id)

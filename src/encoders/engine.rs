@@ -96,7 +96,7 @@ fn to_rows(t: TensorData) -> Result<Vec<Vec<f32>>, EncodeError> {
     Ok(v.chunks(cols).map(|c| c.to_vec()).collect())
 }
 
-fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, EncodeError>) -> Result<T, EncodeError> {
+pub(crate) fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, EncodeError>) -> Result<T, EncodeError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => Err(EncodeError::Backend(format!(
@@ -261,14 +261,14 @@ fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, String> {
     }
 }
 
-enum Resolved {
+pub(crate) enum Resolved {
     /// The CPU, with why not the GPU when `auto` fell back.
     Cpu(Option<String>),
     #[cfg(feature = "cuda")]
     Cuda(burn::backend::cuda::CudaDevice),
 }
 
-fn resolve(choice: DeviceChoice) -> Result<Resolved, EncodeError> {
+pub(crate) fn resolve(choice: DeviceChoice) -> Result<Resolved, EncodeError> {
     match choice {
         DeviceChoice::Cpu => Ok(Resolved::Cpu(None)),
         #[cfg(feature = "cuda")]
@@ -294,7 +294,7 @@ fn resolve(choice: DeviceChoice) -> Result<Resolved, EncodeError> {
 const CPU_NAME: &str = "cpu (burn flex)";
 
 /// The CPU's device name, with why `auto` did not pick the GPU.
-fn cpu_name(why: Option<String>) -> String {
+pub(crate) fn cpu_name(why: Option<String>) -> String {
     match why {
         None => CPU_NAME.into(),
         Some(w) => format!("{CPU_NAME}; auto chose the CPU: {w}"),

@@ -43,7 +43,9 @@
 
 internal! {
     mod activation;
+    mod captioner;
     mod clip;
+    mod clipcap;
     mod clip_text;
     mod clip_vision;
     mod config;
@@ -51,6 +53,9 @@ internal! {
     mod dynamic;
     mod engine;
     mod fix_text;
+    mod generate;
+    mod gpt2;
+    mod gpt2_tokenizer;
     mod preprocess;
     mod pytorch;
     mod tokenizer;
@@ -59,14 +64,19 @@ internal! {
 
 use std::path::Path;
 
+pub use captioner::{read_clipcap_config, Captioner, GenerateOptions, DEFAULT_MAX_TOKENS};
+pub use clipcap::{ClipCapConfig, MappingType};
 pub use config::{ClipTextConfig, ClipVisionConfig, GeoNetConfig};
 pub use device::{DeviceChoice, Precision};
 pub use dynamic::{InvalidMeta, Meta};
+pub use generate::Generated;
+pub use gpt2::Gpt2Config;
+pub use gpt2_tokenizer::Gpt2Decoder;
 pub use preprocess::{
     GroundResize, Image, ImageError, OverheadPreprocess, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE,
 };
 pub use tokenizer::{ClipTokenizer, TextNorm, TokenizerError};
-pub use weights::{find_weights, WeightsError, WeightsFiles};
+pub use weights::{clipcap_weights_file, find_weights, WeightsError, WeightsFiles};
 
 use engine::Engine;
 

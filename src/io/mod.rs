@@ -4,6 +4,7 @@
 
 #[cfg(feature = "encoders")]
 pub mod geojson;
+pub mod geoparquet;
 pub mod input;
 pub mod npy;
 #[cfg(feature = "encoders")]

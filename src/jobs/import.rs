@@ -1,5 +1,7 @@
 //! Importing precomputed embeddings: a 2-D `.npy` of vectors (f16 or f32) and a CSV of
-//! points (`id,lat,lon[,time][,payload]`, row i describing vector row i).
+//! points (`id,lat,lon[,time][,payload]`, row i describing vector row i), or a GeoParquet
+//! file (`sat2cap export`'s, or another tool's of a compatible schema; see
+//! [`import_parquet`](super::import_parquet) and docs/IO.md).
 //!
 //! All or nothing: every row is checked before the database is touched (lengths, values,
 //! payloads, duplicate ids, ids already stored), the rows are then spilled to segment files
@@ -9,7 +11,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::JobError;
+use super::{JobError, ParquetColumns};
 use crate::io::npy::NpyReader;
 use crate::io::points_csv::{PointRow, PointsReader};
 use crate::storage::{check_item, valid_collection_name, MAX_DIM};
@@ -20,10 +22,8 @@ use crate::{Db, IndexOptions, NewItem, OpenOptions, Progress, Unit, WriteError};
 pub struct ImportOptions {
     /// The collection (created when missing).
     pub collection: String,
-    /// The vectors: a 2-D `.npy` of f16 or f32, one row per item.
-    pub vectors: PathBuf,
-    /// The points: a CSV with a header naming at least `id,lat,lon`.
-    pub points: PathBuf,
+    /// What is imported.
+    pub source: ImportSource,
     /// Rows held in memory before they are written to a segment file (>= 1); every row is
     /// published by one commit at the end.
     pub batch: usize,
@@ -35,6 +35,26 @@ pub struct ImportOptions {
     /// Replace the items whose ids are already in the collection (without it, such an id is
     /// an error and nothing is imported).
     pub upsert: bool,
+}
+
+/// The files [`import`] reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportSource {
+    /// A 2-D `.npy` of f16 or f32 vectors, one row per item, and a CSV of points with a
+    /// header naming at least `id,lat,lon` (row i describing vector row i).
+    NpyCsv {
+        /// The vectors.
+        vectors: PathBuf,
+        /// The points.
+        points: PathBuf,
+    },
+    /// A (Geo)Parquet file of items, and which of its columns to read.
+    GeoParquet {
+        /// The file.
+        path: PathBuf,
+        /// Its columns (defaults: `embedding` or `vector`, `id`, `time`, `payload`).
+        columns: ParquetColumns,
+    },
 }
 
 /// What [`import`] did, as read back from the database after the commit.
@@ -61,6 +81,15 @@ pub struct ImportReport {
     pub int8_segments: usize,
     /// Whether this import created the database.
     pub created: bool,
+    /// Columns of a Parquet file that were not read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored_columns: Vec<String>,
+    /// Whether the ids are row numbers (a Parquet file without an id column).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ids_are_row_numbers: bool,
+    /// The model recorded for the collection from the file's metadata, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// The rows of the point CSV, with no id twice.
@@ -83,13 +112,19 @@ fn read_points(path: &Path) -> Result<Vec<PointRow>, JobError> {
     Ok(rows)
 }
 
+/// The `.npy` and CSV of an import.
+struct Files<'a> {
+    vectors: &'a Path,
+    points: &'a Path,
+}
+
 /// Where row `i` comes from, for messages.
-fn row_at(opts: &ImportOptions, i: usize, p: &PointRow) -> String {
+fn row_at(f: &Files<'_>, i: usize, p: &PointRow) -> String {
     format!(
         "{} row {i} (id {}, {} line {})",
-        opts.vectors.display(),
+        f.vectors.display(),
         p.id,
-        opts.points.display(),
+        f.points.display(),
         p.line
     )
 }
@@ -97,31 +132,30 @@ fn row_at(opts: &ImportOptions, i: usize, p: &PointRow) -> String {
 /// Checks every vector row against `points` without keeping it: a bad row is named by its
 /// row, id and CSV line.
 fn check_rows(
-    opts: &ImportOptions,
+    f: &Files<'_>,
     points: &[PointRow],
     dim: usize,
     progress: &dyn Progress,
 ) -> Result<(), JobError> {
-    let mut npy = NpyReader::open(&opts.vectors).map_err(JobError::input)?;
+    let mut npy = NpyReader::open(f.vectors).map_err(JobError::input)?;
     let mut v = Vec::with_capacity(dim);
     progress.begin("check rows", Some(points.len() as u64), Unit::Rows);
     for (i, p) in points.iter().enumerate() {
         if !npy.read_row(&mut v).map_err(JobError::input)? {
             return Err(JobError::input(format!(
                 "{}: ended after {i} rows",
-                opts.vectors.display()
+                f.vectors.display()
             )));
         }
         let item = item_of(p, &v);
         check_item(dim, &item).map_err(|e| {
             let what = match e {
-                WriteError::NonFinite { index } => format!(
-                    "component {index} is {} (vectors must be finite)",
-                    v[index]
-                ),
+                WriteError::NonFinite { index } => {
+                    format!("component {index} is {} (vectors must be finite)", v[index])
+                }
                 e => e.to_string(),
             };
-            JobError::input(format!("{}: {what}", row_at(opts, i, p)))
+            JobError::input(format!("{}: {what}", row_at(f, i, p)))
         })?;
         if i % 4096 == 4095 {
             progress.advance(4096);
@@ -141,7 +175,7 @@ fn item_of<'a>(p: &'a PointRow, v: &'a [f32]) -> NewItem<'a> {
     }
 }
 
-/// Imports vectors and points into `opts.collection` of the database in `db_path`
+/// Imports the items of `opts.source` into `opts.collection` of the database in `db_path`
 /// (created when missing): checks everything first, then writes the rows and commits once
 /// (and, with `compact`, merges the segments and builds their indexes in a second commit).
 pub fn import(
@@ -149,6 +183,20 @@ pub fn import(
     opts: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<ImportReport, JobError> {
+    check_options(opts)?;
+    match &opts.source {
+        ImportSource::NpyCsv { vectors, points } => {
+            let files = Files { vectors, points };
+            import_npy(db_path, opts, &files, progress)
+        }
+        ImportSource::GeoParquet { path, columns } => {
+            super::import_parquet::import_parquet(db_path, opts, path, columns, progress)
+        }
+    }
+}
+
+/// The checks of the options every source shares.
+fn check_options(opts: &ImportOptions) -> Result<(), JobError> {
     if opts.batch == 0 {
         return Err(JobError::input("the batch must hold at least 1 row"));
     }
@@ -165,39 +213,64 @@ pub fn import(
         };
         p.validate().map_err(JobError::input)?;
     }
-    let npy = NpyReader::open(&opts.vectors).map_err(JobError::input)?;
+    Ok(())
+}
+
+/// The indexes of the batch segments: none when compaction will build them over all rows
+/// (rows that fit one batch make one segment, which compaction would leave as it is).
+pub(super) fn first_indexes(opts: &ImportOptions, rows: u64) -> IndexOptions {
+    if opts.compact && rows > opts.batch as u64 {
+        IndexOptions::none()
+    } else {
+        opts.indexes
+    }
+}
+
+fn import_npy(
+    db_path: &Path,
+    opts: &ImportOptions,
+    f: &Files<'_>,
+    progress: &dyn Progress,
+) -> Result<ImportReport, JobError> {
+    let npy = NpyReader::open(f.vectors).map_err(JobError::input)?;
     let (rows, dim) = (npy.header().rows, npy.header().cols);
     drop(npy);
     if dim == 0 || dim > MAX_DIM {
         return Err(JobError::input(format!(
             "{}: rows of {dim} values; the dimension must be in 1..={MAX_DIM}",
-            opts.vectors.display()
+            f.vectors.display()
         )));
     }
-    let points = read_points(&opts.points)?;
+    let points = read_points(f.points)?;
     if points.len() as u64 != rows {
         return Err(JobError::input(format!(
             "{} has {rows} rows but {} has {} data rows",
-            opts.vectors.display(),
-            opts.points.display(),
+            f.vectors.display(),
+            f.points.display(),
             points.len()
         )));
     }
-    check_rows(opts, &points, dim, progress)?;
+    check_rows(f, &points, dim, progress)?;
 
     let created = !db_path.join(crate::storage::MANIFEST_FILE).exists();
-    // The batch segments skip the indexes when compaction will build them over all rows
-    // (rows that fit one batch make one segment, which compaction would leave as it is).
-    let first = if opts.compact && points.len() > opts.batch {
-        IndexOptions::none()
-    } else {
-        opts.indexes
-    };
     let replaced = super::with_database(
         db_path,
-        OpenOptions::create_if_missing().indexes(first),
-        |db| write_rows(db, opts, &points, dim, progress),
+        OpenOptions::create_if_missing().indexes(first_indexes(opts, rows)),
+        |db| write_rows(db, opts, f, &points, dim, progress),
     )?;
+    finish(db_path, opts, rows, dim, replaced, created, progress)
+}
+
+/// Compacts when asked, then reads the collection back for the report.
+pub(super) fn finish(
+    db_path: &Path,
+    opts: &ImportOptions,
+    rows: u64,
+    dim: usize,
+    replaced: u64,
+    created: bool,
+    progress: &dyn Progress,
+) -> Result<ImportReport, JobError> {
     if opts.compact {
         let mut db = Db::open(db_path, OpenOptions::read_write().indexes(opts.indexes))?;
         let live = db
@@ -227,6 +300,9 @@ pub fn import(
         graph_segments: segs.iter().filter(|s| s.graph).count(),
         int8_segments: segs.iter().filter(|s| s.int8).count(),
         created,
+        ignored_columns: Vec::new(),
+        ids_are_row_numbers: false,
+        model: None,
     })
 }
 
@@ -236,6 +312,7 @@ pub fn import(
 fn write_rows(
     db: &mut Db,
     opts: &ImportOptions,
+    f: &Files<'_>,
     points: &[PointRow],
     dim: usize,
     progress: &dyn Progress,
@@ -256,7 +333,7 @@ fn write_rows(
                         return Err(JobError::input(format!(
                             "{} line {}: id {} is already in collection '{coll}' (--upsert \
                              replaces such items; nothing was imported)",
-                            opts.points.display(),
+                            f.points.display(),
                             p.line,
                             p.id
                         )));
@@ -265,11 +342,9 @@ fn write_rows(
                 }
             }
         }
-        Err(_) => db
-            .create_collection(coll, dim)
-            .map_err(JobError::input)?,
+        Err(_) => db.create_collection(coll, dim).map_err(JobError::input)?,
     }
-    let mut npy = NpyReader::open(&opts.vectors).map_err(JobError::input)?;
+    let mut npy = NpyReader::open(f.vectors).map_err(JobError::input)?;
     let mut v = Vec::with_capacity(dim);
     // Rows added since the last spill.
     let mut held = 0;
@@ -280,20 +355,22 @@ fn write_rows(
             return Err(JobError::input(format!(
                 "{}: ended after {i} rows (the file changed during the import; nothing was \
                  imported)",
-                opts.vectors.display()
+                f.vectors.display()
             )));
         }
         db.add(coll, item_of(p, &v)).map_err(|e| {
             JobError::input(format!(
                 "{}: {e} (the file changed during the import; nothing was imported)",
-                row_at(opts, i, p)
+                row_at(f, i, p)
             ))
         })?;
         held += 1;
         if held == opts.batch {
             held = 0;
             db.spill().map_err(|e| {
-                JobError::runtime(format!("writing rows up to row {i}: {e}; nothing was imported"))
+                JobError::runtime(format!(
+                    "writing rows up to row {i}: {e}; nothing was imported"
+                ))
             })?;
         }
         progress.advance(1);

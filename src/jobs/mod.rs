@@ -4,6 +4,8 @@
 //! | job | function | needs |
 //! |---|---|---|
 //! | import vectors + points (`.npy` + CSV) | [`import`] | |
+//! | import a GeoParquet file | [`import`] with [`ImportSource::GeoParquet`] | |
+//! | export a collection as GeoParquet | [`export`] | |
 //! | answer a JSONL batch of vector queries | [`query_batch`] | |
 //! | top-k by a stored or given vector | [`search`] with [`QueryInput::Vector`] | |
 //! | draw a map from scored cells | [`write_map`] | |
@@ -13,6 +15,7 @@
 //! | top-k like some stored items and unlike others | [`search`] with [`QueryInput::Examples`] | encoders |
 //! | zero-shot map of prompts over a region | [`map`] | encoders |
 //! | ground photos / captions for a tile | [`search`] with [`QueryInput::TileId`] | encoders |
+//! | captions generated for a tile (ClipCap) | [`generate_captions`] | encoders |
 //! | overhead <-> ground retrieval metrics (Sat2Cap's Table 1) | [`eval_retrieval`] | encoders |
 //! | zero-shot classification of tiles, and its accuracy | [`Classifier`], [`eval_classify`] | encoders |
 //! | caption <-> image retrieval metrics | [`eval_text_retrieval`] | encoders |
@@ -37,9 +40,13 @@
 internal! {
     mod batch;
     #[cfg(feature = "encoders")]
+    mod captions;
+    #[cfg(feature = "encoders")]
     mod examples;
     mod fingerprint;
+    mod export;
     mod import;
+    mod import_parquet;
     mod map_files;
     #[cfg(feature = "encoders")]
     mod classify;
@@ -61,16 +68,21 @@ internal! {
     mod tiles;
 }
 
+pub use crate::io::geoparquet::read::Columns as ParquetColumns;
+pub use crate::io::geoparquet::VectorType;
 pub use crate::map::{Footprint, MapCell};
 pub use batch::{query_batch, BatchOptions, BatchReport};
 #[cfg(feature = "encoders")]
 pub use examples::{
     read_area, read_examples, Example, Examples, MAX_AREA_EXAMPLES, MAX_EXAMPLE_KM, UNLIKE_WEIGHT,
 };
+pub use export::{export, ExportFormat, ExportOptions, ExportReport};
 pub use fingerprint::{EncoderKind, ModelFingerprint, MODEL_PROPERTY};
-pub use import::{import, ImportOptions, ImportReport};
+pub use import::{import, ImportOptions, ImportReport, ImportSource};
 pub use map_files::{write_map, write_web_map, MapFiles, MapPanel};
 
+#[cfg(feature = "encoders")]
+pub use captions::{generate_captions, CaptionJob, CaptionModel, CaptionReport};
 #[cfg(feature = "encoders")]
 pub use classify::{
     eval_classify, ClassAccuracy, Classifier, ClassifyEvalOptions, ClassifyReport, Labels, Ranked,

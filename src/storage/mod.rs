@@ -28,7 +28,7 @@ pub use error::{CommitError, CorruptError, OpenError, ReadError, WriteError};
 pub use segment::{ExtraSections, SectionBuildError, SectionBuilder, Segment, UNIT_TOLERANCE};
 // What the jobs check before they write (an import checks every row first).
 #[cfg(any(feature = "jobs", feature = "testing"))]
-pub use db::{check_item, valid_collection_name};
+pub use db::{check_item, check_item_f16, valid_collection_name};
 #[cfg(any(feature = "jobs", feature = "testing"))]
 pub use segment::MAX_DIM;
 pub use snapshot::{CollectionView, Item, SegmentView, Snapshot};

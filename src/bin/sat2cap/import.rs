@@ -1,25 +1,36 @@
-//! `sat2cap import`: load vectors (.npy) and points (.csv) into a collection.
+//! `sat2cap import`: load vectors (.npy) and points (.csv), or a GeoParquet file, into a
+//! collection.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::jobs::{import, ImportOptions};
+use sat2cap::jobs::{import, ImportOptions, ImportSource, ParquetColumns};
 use sat2cap::{GraphOptions, IndexOptions};
 
 use crate::output::{note, out};
 use crate::progress::{Bars, Notes};
 use crate::CliError;
 
-/// Import vectors and points into a collection (creates the database and collection if
-/// missing): every row is checked first, then written and committed once; the segments
-/// are then compacted to one with its HNSW graph and int8 copy.
+/// Import vectors and points (.npy + CSV) or a GeoParquet file into a collection (creates
+/// the database and collection if missing): every row is checked first, then written and
+/// committed once; the segments are then compacted to one with its HNSW graph and int8 copy.
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["vectors", "geoparquet"])))]
 #[command(after_help = "Examples:
   sat2cap import --db ./db --collection places --vectors vectors.f16.npy --points places.csv
   sat2cap import --db ./db --collection places --vectors v.npy --points p.csv --json
+  sat2cap import --db ./db --collection overhead --geoparquet tiles.parquet
+  sat2cap import --db ./db --collection c --geoparquet other.parquet --vector-column clip
+
+A GeoParquet file exported by `sat2cap export` imports bit for bit, with the model that
+made its vectors. From other tools: the vectors are a list of floats (column `embedding` or
+`vector`), the place a WKB Point (a polygon's bounding-box centre) or `lon`/`lat` columns;
+`id` (else row numbers), `time` and `payload` columns are optional; other columns are
+listed and ignored (docs/IO.md, \"GeoParquet\").
 
 --json prints {collection, rows, replaced, dim, compacted, live, segments, graph_segments,
-int8_segments, created, seconds} on stdout (read back from the database after the commit).")]
+int8_segments, created, seconds} on stdout (read back from the database after the commit);
+from a GeoParquet file also ignored_columns, ids_are_row_numbers and model when they apply.")]
 pub struct ImportArgs {
     /// Database folder.
     #[arg(long)]
@@ -28,11 +39,27 @@ pub struct ImportArgs {
     #[arg(long)]
     collection: String,
     /// Vectors: a 2-D .npy of f16 or f32, one row per item.
-    #[arg(long)]
-    vectors: PathBuf,
+    #[arg(long, requires = "points", conflicts_with = "geoparquet")]
+    vectors: Option<PathBuf>,
     /// Points: CSV with a header holding at least id,lat,lon (row i describes vector row i).
-    #[arg(long)]
-    points: PathBuf,
+    #[arg(long, requires = "vectors", conflicts_with = "geoparquet")]
+    points: Option<PathBuf>,
+    /// A GeoParquet (or Parquet) file of items, instead of --vectors and --points.
+    #[arg(long, value_name = "FILE")]
+    geoparquet: Option<PathBuf>,
+    /// GeoParquet: the column of vectors (default: embedding, else vector).
+    #[arg(long, requires = "geoparquet", value_name = "NAME")]
+    vector_column: Option<String>,
+    /// GeoParquet: the column of ids, integers (default: id; without one, ids are row
+    /// numbers from 0).
+    #[arg(long, requires = "geoparquet", value_name = "NAME")]
+    id_column: Option<String>,
+    /// GeoParquet: the column of times, timestamps or unix seconds (default: time).
+    #[arg(long, requires = "geoparquet", value_name = "NAME")]
+    time_column: Option<String>,
+    /// GeoParquet: the column of payloads, strings (default: payload).
+    #[arg(long, requires = "geoparquet", value_name = "NAME")]
+    payload_column: Option<String>,
     /// Rows held in memory before they are written to a segment file. Every row is
     /// published by one commit at the end: a failed import changes nothing.
     #[arg(long, default_value_t = 100_000)]
@@ -73,10 +100,26 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
             a.ef_construction, a.m
         )));
     }
+    let source = match (a.geoparquet, a.vectors, a.points) {
+        (Some(path), _, _) => ImportSource::GeoParquet {
+            path,
+            columns: ParquetColumns {
+                vector: a.vector_column,
+                id: a.id_column,
+                time: a.time_column,
+                payload: a.payload_column,
+            },
+        },
+        (None, Some(vectors), Some(points)) => ImportSource::NpyCsv { vectors, points },
+        _ => {
+            return Err(CliError::input(
+                "give --vectors FILE.npy and --points FILE.csv, or --geoparquet FILE",
+            ))
+        }
+    };
     let opts = ImportOptions {
         collection: a.collection,
-        vectors: a.vectors,
-        points: a.points,
+        source,
         batch: a.batch,
         indexes: IndexOptions {
             graph: Some(GraphOptions {
@@ -119,5 +162,17 @@ pub fn run(a: ImportArgs) -> Result<(), CliError> {
         "imported {} rows of dimension {} into '{}' ({} replaced): {} live in {} segment(s), {graph}, {int8}",
         r.rows, r.dim, r.collection, r.replaced, r.live, r.segments
     );
+    if let Some(m) = &r.model {
+        note!("model recorded for '{}': {m}", r.collection);
+    }
+    if r.ids_are_row_numbers {
+        note!("the file has no id column: the ids are its row numbers (from 0)");
+    }
+    if !r.ignored_columns.is_empty() {
+        note!(
+            "columns not read: {} (put what you need into the payload column)",
+            r.ignored_columns.join(", ")
+        );
+    }
     Ok(())
 }

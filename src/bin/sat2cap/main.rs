@@ -22,6 +22,7 @@ mod describe;
 mod eval_retrieval;
 #[cfg(feature = "encoders")]
 mod eval_text;
+mod export;
 #[cfg(feature = "encoders")]
 mod ground;
 mod import;
@@ -58,6 +59,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Import(import::ImportArgs),
+    Export(export::ExportArgs),
     Query(query::QueryArgs),
     Info(info::InfoArgs),
     Verify(verify::VerifyArgs),
@@ -342,6 +344,7 @@ fn main() -> ExitCode {
     };
     let result: Result<(), CliError> = thread_pool().and_then(|()| match cli.command {
         Command::Import(a) => import::run(a),
+        Command::Export(a) => export::run(a),
         Command::Query(a) => query::run(a),
         Command::Info(a) => info::run(a),
         Command::Verify(a) => verify::run(a),

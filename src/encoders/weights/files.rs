@@ -94,32 +94,51 @@ pub fn sat2cap_weights_file(dir: &Path) -> Result<PathBuf, WeightsError> {
             return Ok(d.join(name));
         }
     }
-    let missing = || not_found(d.join("model.safetensors"), "pytorch_model.bin or a *.ckpt");
+    let missing = not_found(d.join("model.safetensors"), "pytorch_model.bin or a *.ckpt");
+    the_one(d, "ckpt", missing)
+}
+
+/// The one file of `d` whose name ends `.{ext}`: `missing` if none, `Ambiguous` if several.
+fn the_one(d: PathBuf, ext: &str, missing: WeightsError) -> Result<PathBuf, WeightsError> {
     let entries = match std::fs::read_dir(&d) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing),
         Err(source) => return Err(WeightsError::Io { path: d, source }),
     };
-    let mut ckpts = Vec::new();
+    let mut found = Vec::new();
     for e in entries {
         let e = e.map_err(|source| WeightsError::Io {
             path: d.clone(),
             source,
         })?;
         let name = e.file_name();
-        if Path::new(&name).extension().is_some_and(|x| x == "ckpt") {
-            ckpts.push(name);
+        if Path::new(&name).extension().is_some_and(|x| x == ext) {
+            found.push(name);
         }
     }
-    ckpts.sort();
-    match &ckpts[..] {
-        [] => Err(missing()),
+    found.sort();
+    match &found[..] {
+        [] => Err(missing),
         [one] => Ok(d.join(one)),
         _ => Err(WeightsError::Ambiguous {
             dir: d,
-            files: ckpts.iter().map(|n| show(&n.to_string_lossy())).collect(),
+            files: found.iter().map(|n| show(&n.to_string_lossy())).collect(),
         }),
     }
+}
+
+/// The ClipCap captioner's weights in `dir`: `clipcap/model.safetensors`, else
+/// `clipcap/pytorch_model.bin`, else the one `clipcap/*.pt` (the published
+/// `coco_weights.pt` / `conceptual_weights.pt`; several are [`WeightsError::Ambiguous`]).
+pub fn clipcap_weights_file(dir: &Path) -> Result<PathBuf, WeightsError> {
+    let d = dir.join("clipcap");
+    for name in ["model.safetensors", "pytorch_model.bin"] {
+        if present(&d.join(name)) {
+            return Ok(d.join(name));
+        }
+    }
+    let missing = not_found(d.join("model.safetensors"), "pytorch_model.bin or a *.pt");
+    the_one(d, "pt", missing)
 }
 
 /// The weights files [`Encoders::load`](crate::encoders::Encoders::load) reads from `dir`

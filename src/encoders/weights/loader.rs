@@ -21,6 +21,14 @@ struct Slot {
 }
 
 fn slots<B: Backend, M: Module<B>>(module: &M) -> Vec<Slot> {
+    slots_renamed::<B, M>(module, &|n| n.to_string())
+}
+
+/// [`slots`], each checkpoint name passed through `rename`.
+fn slots_renamed<B: Backend, M: Module<B>>(
+    module: &M,
+    rename: &dyn Fn(&str) -> String,
+) -> Vec<Slot> {
     module
         .collect(None, None, false)
         .into_iter()
@@ -46,7 +54,7 @@ fn slots<B: Backend, M: Module<B>>(module: &M) -> Vec<Slot> {
                 burn_path,
                 container_stack,
                 hf: ExpectedTensor {
-                    name: hf_path.join("."),
+                    name: rename(&hf_path.join(".")),
                     shape,
                 },
                 transpose,
@@ -58,7 +66,19 @@ fn slots<B: Backend, M: Module<B>>(module: &M) -> Vec<Slot> {
 /// The tensors (checkpoint names and PyTorch-layout shapes) that `module` expects, sorted.
 #[cfg(any(test, feature = "testing"))]
 pub fn expected_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<ExpectedTensor> {
-    let mut v: Vec<ExpectedTensor> = slots::<B, M>(module).into_iter().map(|s| s.hf).collect();
+    expected_tensors_renamed::<B, M>(module, &|n| n.to_string())
+}
+
+/// [`expected_tensors`] with each name passed through `rename` (as [`Loader::load_renamed`]).
+#[cfg(any(test, feature = "testing"))]
+pub fn expected_tensors_renamed<B: Backend, M: Module<B>>(
+    module: &M,
+    rename: &dyn Fn(&str) -> String,
+) -> Vec<ExpectedTensor> {
+    let mut v: Vec<ExpectedTensor> = slots_renamed::<B, M>(module, rename)
+        .into_iter()
+        .map(|s| s.hf)
+        .collect();
     v.sort();
     v
 }
@@ -101,6 +121,7 @@ pub struct Loader<'a> {
     misshaped: Vec<(String, Vec<usize>, Vec<usize>)>,
     bad_dtype: Vec<(String, String)>,
     apply_errors: Vec<String>,
+    untied: Vec<(String, String)>,
 }
 
 impl<'a> Loader<'a> {
@@ -113,15 +134,28 @@ impl<'a> Loader<'a> {
             misshaped: Vec::new(),
             bad_dtype: Vec::new(),
             apply_errors: Vec::new(),
+            untied: Vec::new(),
         }
     }
 
     /// Loads every parameter of `module` from the file (names per the table in the module
     /// docs). Problems are recorded and reported by [`Loader::finish`]; the returned module
     /// must not be used if `finish` fails.
-    pub fn load<B: Backend, M: Module<B>>(&mut self, mut module: M) -> M {
+    pub fn load<B: Backend, M: Module<B>>(&mut self, module: M) -> M {
+        self.load_renamed(module, &|n| n.to_string())
+    }
+
+    /// [`Loader::load`] for a module whose checkpoint names are not its field paths: each
+    /// name (after the table in the module docs) is passed through `rename`, e.g.
+    /// `clip_project.model.l0.weight` -> `clip_project.model.0.weight` for an
+    /// `nn.Sequential`'s numbered children.
+    pub fn load_renamed<B: Backend, M: Module<B>>(
+        &mut self,
+        mut module: M,
+        rename: &dyn Fn(&str) -> String,
+    ) -> M {
         let mut snapshots = Vec::new();
-        for slot in slots::<B, M>(&module) {
+        for slot in slots_renamed::<B, M>(&module, rename) {
             let name = slot.hf.name.clone();
             let Some((dtype, shape)) = self.file.index.get(&name) else {
                 self.missing.push(slot.hf);
@@ -174,6 +208,37 @@ impl<'a> Loader<'a> {
         module
     }
 
+    /// Accepts `name` if the file holds it, without loading it: a buffer the reference
+    /// saved that the model recomputes (GPT-2's causal mask `attn.bias`, `attn.masked_bias`).
+    pub fn ignore(&mut self, name: &str) {
+        if self.file.index.contains_key(name) {
+            self.claimed.insert(name.to_string());
+        }
+    }
+
+    /// A tensor the model ties to another one it loads (`tied_to`, e.g. GPT-2's
+    /// `lm_head.weight` and `transformer.wte.weight`): optional in the file, but when present
+    /// it must have the same shape (else misshaped) and the same values (else
+    /// [`WeightsError::NotTied`]), since only `tied_to` is used.
+    pub fn tied(&mut self, name: &str, tied_to: &str) {
+        let (Some((_, shape)), Some((_, to_shape))) =
+            (self.file.index.get(name), self.file.index.get(tied_to))
+        else {
+            return;
+        };
+        self.claimed.insert(name.to_string());
+        if shape != to_shape {
+            self.misshaped
+                .push((name.to_string(), to_shape.clone(), shape.clone()));
+            return;
+        }
+        match (self.file.read_f32(name), self.file.read_f32(tied_to)) {
+            (Ok(a), Ok(b)) if a == b => {}
+            (Ok(_), Ok(_)) => self.untied.push((name.to_string(), tied_to.to_string())),
+            (Err(e), _) | (_, Err(e)) => self.apply_errors.push(format!("{name}: {e}")),
+        }
+    }
+
     fn is_clean(&self) -> bool {
         self.missing.is_empty()
             && self.misshaped.is_empty()
@@ -202,6 +267,13 @@ impl<'a> Loader<'a> {
                 misshaped: self.misshaped,
                 unexpected,
                 bad_dtype: self.bad_dtype,
+            });
+        }
+        if let Some((name, tied_to)) = self.untied.into_iter().next() {
+            return Err(WeightsError::NotTied {
+                path: self.file.path.clone(),
+                name,
+                tied_to,
             });
         }
         if !self.apply_errors.is_empty() {

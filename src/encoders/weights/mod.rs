@@ -37,12 +37,13 @@ use safetensors::{Dtype, SafeTensors};
 use super::pytorch::{FileKind, PtError, TorchFile};
 
 pub use files::{
-    clip_weights_file, find_weights, lightning_name, sat2cap_weights_file, WeightsFiles,
+    clip_weights_file, clipcap_weights_file, find_weights, lightning_name, sat2cap_weights_file,
+    WeightsFiles,
 };
 #[cfg(feature = "testing")]
 pub use files::{LIGHTNING_DROPPED, LIGHTNING_DROPPED_PREFIXES, LIGHTNING_RENAMES};
 #[cfg(any(test, feature = "testing"))]
-pub use loader::expected_tensors;
+pub use loader::{expected_tensors, expected_tensors_renamed};
 pub use loader::{seeded_random, Loader};
 
 /// Tensors a checkpoint may hold that no module loads: CLIP's `logit_scale` and the
@@ -113,6 +114,18 @@ pub enum WeightsError {
         /// The candidates' file names, sorted.
         files: Vec<String>,
     },
+    /// A tensor the model ties to another (GPT-2's `lm_head.weight` to
+    /// `transformer.wte.weight`) holds other values in the file, so loading it would not
+    /// give the model that was saved.
+    #[error("{path}: {name} differs from {tied_to}, which this model ties it to (only {tied_to} is used)")]
+    NotTied {
+        /// The file.
+        path: PathBuf,
+        /// The tied tensor.
+        name: String,
+        /// The tensor it is tied to.
+        tied_to: String,
+    },
     /// burn refused a tensor that passed our checks (a bug).
     #[error("applying weights from {path} failed: {message}")]
     Apply {
@@ -140,7 +153,8 @@ impl WeightsError {
             WeightsError::Format { .. }
             | WeightsError::PyTorch { .. }
             | WeightsError::Ambiguous { .. }
-            | WeightsError::Mismatch { .. } => true,
+            | WeightsError::Mismatch { .. }
+            | WeightsError::NotTied { .. } => true,
             WeightsError::Apply { .. } => false,
         }
     }

@@ -16,7 +16,7 @@ use crate::storage::manifest::{
 use crate::storage::segment::{
     encode_segment, RowData, SectionBuilder, Segment, MAX_DIM, METRIC_COSINE, SEGMENT_FOOTER_LEN,
 };
-use crate::storage::snapshot::{build_snapshot, Snapshot};
+use crate::storage::snapshot::{build_snapshot, Item, Snapshot};
 use crate::storage::tombstone::encode_tombstones;
 use crate::geo::Point;
 
@@ -192,6 +192,44 @@ fn reorders(c: char) -> bool {
 #[cfg(any(feature = "jobs", feature = "testing"))]
 pub fn check_item(dim: usize, item: &NewItem<'_>) -> Result<(), WriteError> {
     prepare(dim, item).map(|_| ())
+}
+
+/// How far from 1 the norm of an fp16 vector may be for [`Store::add_f16`] to keep it bit for
+/// bit: rounding a unit vector to fp16 moves its norm by less than 2^-11, and 2^-10 stays
+/// inside [`UNIT_TOLERANCE`](crate::storage::UNIT_TOLERANCE), which `verify` and search hold
+/// stored rows to.
+pub const STORED_FORM_TOLERANCE: f64 = 1.0 / 1024.0;
+
+/// Checks an item as [`Store::add_f16`] would for a collection of dimension `dim`.
+#[cfg(any(feature = "jobs", feature = "testing"))]
+pub fn check_item_f16(dim: usize, item: &Item<'_>) -> Result<(), WriteError> {
+    prepare_f16(dim, item).map(|_| ())
+}
+
+/// Validates an item whose vector is fp16: kept as given when its norm is within
+/// [`STORED_FORM_TOLERANCE`] of 1 (the form the engine stores), else normalised like
+/// [`prepare`] does.
+fn prepare_f16(dim: usize, item: &Item<'_>) -> Result<RowData, WriteError> {
+    let wide: Vec<f32> = item.vector.iter().map(|x| x.to_f32()).collect();
+    let mut row = prepare(
+        dim,
+        &NewItem {
+            id: item.id,
+            vector: &wide,
+            point: item.point,
+            time: item.time,
+            payload: item.payload,
+        },
+    )?;
+    let norm = wide
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
+    if (norm - 1.0).abs() <= STORED_FORM_TOLERANCE {
+        row.vector = item.vector.to_vec();
+    }
+    Ok(row)
 }
 
 /// `n + 1`, or the error saying that the counter `what` is exhausted.
@@ -387,6 +425,26 @@ impl Store {
             .dim_of(collection)
             .ok_or_else(|| WriteError::UnknownCollection(collection.to_string()))?;
         let row = prepare(dim, &item)?;
+        self.pending
+            .entry(collection.to_string())
+            .or_default()
+            .ops
+            .insert(item.id, Some(row));
+        Ok(())
+    }
+
+    /// Adds (or replaces) an item whose vector is given as fp16: a vector already of unit
+    /// length within fp16 rounding (norm within [`STORED_FORM_TOLERANCE`] of 1) is stored bit
+    /// for bit, so an item read from a database adds back unchanged; any other is normalised
+    /// as [`Store::add`] does. Visible after `commit`.
+    pub fn add_f16(&mut self, collection: &str, item: &Item<'_>) -> Result<(), WriteError> {
+        if self.poisoned {
+            return Err(WriteError::Poisoned);
+        }
+        let dim = self
+            .dim_of(collection)
+            .ok_or_else(|| WriteError::UnknownCollection(collection.to_string()))?;
+        let row = prepare_f16(dim, item)?;
         self.pending
             .entry(collection.to_string())
             .or_default()

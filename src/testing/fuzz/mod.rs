@@ -3,8 +3,8 @@
 //! [`formats`], feature `jobs`), date/time text, the HNSW graph section and the query
 //! planner ([`query`]), safetensors, images and the tokenizer ([`encoders`], feature
 //! `encoders`), PyTorch files ([`pytorch`], feature `encoders`), GeoJSON areas and GeoTIFF
-//! scenes ([`gis`], feature `encoders`). They are shared by
-//! `fuzz/` (cargo-fuzz) and `tests/fuzz_replay.rs`.
+//! scenes ([`gis`], feature `encoders`), GeoParquet files and WKB ([`parquet`], feature
+//! `jobs`). They are shared by `fuzz/` (cargo-fuzz) and `tests/fuzz_replay.rs`.
 //! Each function must never panic on any input, except to report a real bug.
 
 #[cfg(feature = "encoders")]
@@ -13,6 +13,8 @@ pub mod encoders;
 pub mod formats;
 #[cfg(feature = "encoders")]
 pub mod gis;
+#[cfg(feature = "jobs")]
+pub mod parquet;
 #[cfg(feature = "jobs")]
 pub mod plan;
 #[cfg(feature = "encoders")]
@@ -26,6 +28,8 @@ pub use encoders::{image_preprocess, safetensors_load, tokenizer};
 pub use formats::{npy_file, npy_header, points_csv, query_jsonl, text_lines};
 #[cfg(feature = "encoders")]
 pub use gis::{geojson_area, geotiff_scene};
+#[cfg(feature = "jobs")]
+pub use parquet::{geoparquet_file, wkb_geometry};
 #[cfg(feature = "jobs")]
 pub use plan::filter_plan;
 #[cfg(feature = "encoders")]
