@@ -147,25 +147,11 @@ fn generate(a: &DescribeArgs, snap: &sat2cap::Snapshot) -> Result<(), CliError> 
         ""
     };
     for (i, c) in report.captions.iter().enumerate() {
-        let text = printable(&c.text);
+        let text = crate::one_line(&c.text);
         match c.score {
             Some(s) => out!("{:>2}. {s:>8.4}  {text}{label}", i + 1),
             None => out!("{text}{label}"),
         }
     }
     Ok(())
-}
-
-/// `s` with control characters escaped (`\n`, `\u{1b}`): a model may write any byte, and
-/// a terminal must not receive escape sequences from it.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }

@@ -245,8 +245,9 @@ fn parse_floats(s: &str, n: usize, what: &str) -> Result<Vec<f64>, CliError> {
 }
 
 /// `message` on one line: a line break or other control character in it (a path given
-/// with one) is written escaped, so that an error is always one line.
-fn one_line(message: &str) -> String {
+/// with one, a generated caption) is written escaped, so that an error or a caption is always
+/// one line and never sends a terminal escape sequence.
+pub(crate) fn one_line(message: &str) -> String {
     if !message.chars().any(char::is_control) {
         return message.to_string();
     }

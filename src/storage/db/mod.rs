@@ -418,19 +418,7 @@ impl Store {
 
     /// Adds (or replaces) an item; visible after `commit`.
     pub fn add(&mut self, collection: &str, item: NewItem<'_>) -> Result<(), WriteError> {
-        if self.poisoned {
-            return Err(WriteError::Poisoned);
-        }
-        let dim = self
-            .dim_of(collection)
-            .ok_or_else(|| WriteError::UnknownCollection(collection.to_string()))?;
-        let row = prepare(dim, &item)?;
-        self.pending
-            .entry(collection.to_string())
-            .or_default()
-            .ops
-            .insert(item.id, Some(row));
-        Ok(())
+        self.add_row(collection, item.id, |dim| prepare(dim, &item))
     }
 
     /// Adds (or replaces) an item whose vector is given as fp16: a vector already of unit
@@ -438,18 +426,28 @@ impl Store {
     /// for bit, so an item read from a database adds back unchanged; any other is normalised
     /// as [`Store::add`] does. Visible after `commit`.
     pub fn add_f16(&mut self, collection: &str, item: &Item<'_>) -> Result<(), WriteError> {
+        self.add_row(collection, item.id, |dim| prepare_f16(dim, item))
+    }
+
+    /// Queues the row `prepare` makes for the collection's dimension under `id`.
+    fn add_row(
+        &mut self,
+        collection: &str,
+        id: u64,
+        prepare: impl FnOnce(usize) -> Result<RowData, WriteError>,
+    ) -> Result<(), WriteError> {
         if self.poisoned {
             return Err(WriteError::Poisoned);
         }
         let dim = self
             .dim_of(collection)
             .ok_or_else(|| WriteError::UnknownCollection(collection.to_string()))?;
-        let row = prepare_f16(dim, item)?;
+        let row = prepare(dim)?;
         self.pending
             .entry(collection.to_string())
             .or_default()
             .ops
-            .insert(item.id, Some(row));
+            .insert(id, Some(row));
         Ok(())
     }
 
