@@ -6,7 +6,7 @@
 //! checkpoint's (`self_attn.q_proj`, `layer_norm1`, `mlp.fc1`, ...). Dropout is omitted
 //! (inference only; the reference's attention_dropout is 0).
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
@@ -36,6 +36,10 @@ pub struct ClipAttention<B: Backend> {
     pub v_proj: Linear<B>,
     /// Output projection.
     pub out_proj: Linear<B>,
+    /// q, k and v as one `[hidden, 3 hidden]` projection, made from the three after loading
+    /// ([`ClipAttention::fuse_qkv`]): one matrix product instead of three small ones. Not in
+    /// checkpoints; `None` until fused.
+    pub qkv: Option<Linear<B>>,
     num_heads: usize,
 }
 
@@ -48,8 +52,25 @@ impl<B: Backend> ClipAttention<B> {
             k_proj: lin(),
             v_proj: lin(),
             out_proj: lin(),
+            qkv: None,
             num_heads,
         }
+    }
+
+    /// Makes [`ClipAttention::qkv`] from the loaded q, k and v projections (their weights
+    /// side by side, `[hidden, 3 hidden]`, and their biases); the three stay as they are.
+    pub fn fuse_qkv(&mut self) {
+        let parts = [&self.q_proj, &self.k_proj, &self.v_proj];
+        let weight = Tensor::cat(parts.iter().map(|l| l.weight.val()).collect(), 1);
+        let bias = parts
+            .iter()
+            .map(|l| l.bias.as_ref().map(|b| b.val()))
+            .collect::<Option<Vec<_>>>()
+            .map(|b| Param::from_tensor(Tensor::cat(b, 0)));
+        self.qkv = Some(Linear {
+            weight: Param::from_tensor(weight),
+            bias,
+        });
     }
 
     /// `x`: `[batch, seq, hidden]`; `mask`: optional `[seq, seq]`, true where attention is
@@ -61,9 +82,18 @@ impl<B: Backend> ClipAttention<B> {
         let scale = (hd as f64).powf(-0.5);
         let split = |t: Tensor<B, 3>| t.reshape([b, s, h, hd]).swap_dims(1, 2);
         // CLIPAttention.forward: queries, keys, values -> [b, h, s, hd].
-        let q = split(linear3(&self.q_proj, x.clone()));
-        let k = split(linear3(&self.k_proj, x.clone()));
-        let v = split(linear3(&self.v_proj, x));
+        let (q, k, v) = match &self.qkv {
+            Some(qkv) => {
+                let y = linear3(qkv, x);
+                let part = |i: usize| split(y.clone().slice([0..b, 0..s, i * d..(i + 1) * d]));
+                (part(0), part(1), part(2))
+            }
+            None => (
+                split(linear3(&self.q_proj, x.clone())),
+                split(linear3(&self.k_proj, x.clone())),
+                split(linear3(&self.v_proj, x)),
+            ),
+        };
         // eager_attention_forward: softmax(q k^T * scale + mask) v
         let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
         if let Some(mask) = mask {
@@ -202,6 +232,13 @@ impl<B: Backend> ClipEncoder<B> {
             layers: (0..n)
                 .map(|_| ClipEncoderLayer::new(hidden, intermediate, heads, eps, device))
                 .collect(),
+        }
+    }
+
+    /// Fuses every layer's q, k and v projections ([`ClipAttention::fuse_qkv`]).
+    pub fn fuse_qkv(&mut self) {
+        for layer in &mut self.layers {
+            layer.self_attn.fuse_qkv();
         }
     }
 

@@ -125,13 +125,23 @@ impl<B: Backend> Models<B> {
         .with_precision(config.precision)
     }
 
-    /// Casts the three towers to `precision` (checked; a no-op for f32).
+    /// Casts the three towers to `precision` (checked; a no-op for f32), then fuses each
+    /// attention's q, k and v projections into one product.
     fn with_precision(self, precision: Precision) -> Result<Self, EncodeError> {
         let dtype = float_dtype(precision);
+        let mut text = cast_module(self.text, dtype)?;
+        let mut ground = cast_module(self.ground, dtype)?;
+        let mut overhead = cast_module(self.overhead, dtype)?;
+        guard("fusing q, k and v", || {
+            text.text_model.encoder.fuse_qkv();
+            ground.vision_model.encoder.fuse_qkv();
+            overhead.vision_model.encoder.fuse_qkv();
+            Ok(())
+        })?;
         Ok(Self {
-            text: cast_module(self.text, dtype)?,
-            ground: cast_module(self.ground, dtype)?,
-            overhead: cast_module(self.overhead, dtype)?,
+            text,
+            ground,
+            overhead,
             dynamic: match self.dynamic {
                 Some(d) => Some(cast_module(d, FloatDType::F32)?),
                 None => None,
