@@ -85,7 +85,10 @@ fn ingest(dir: &Path, enc: &dyn Embedder) -> Res<(usize, f64)> {
         enc,
         dir,
         &TileOptions {
-            common: IngestOptions::default(),
+            common: IngestOptions {
+                collection: "overhead".into(),
+                ..IngestOptions::default()
+            },
             time: None,
             wall: None,
             tile_deg: None,
