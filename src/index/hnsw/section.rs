@@ -18,8 +18,8 @@ pub struct HnswSectionBuilder {
     /// When set, each graph gets a calibration section ([`CALIBRATION_KIND`]): the
     /// smallest `ef` reaching the target recall on a sample of the segment's own rows, which
     /// searches then use as their default beam (see [`super::calibrate`]). Off by default:
-    /// on geonames-minilm the self-query sample picks ef 24 where the dev queries need ~512
-    /// (docs/BENCHMARKS.md).
+    /// the segment's own rows are easier queries than real ones, so the beam it picks is
+    /// too narrow for them (`bench_recall --ef-auto` measures the benchmark queries at it).
     pub calibration: Option<Calibration>,
 }
 
