@@ -1,13 +1,13 @@
 //! Which columns of a Parquet file are read, and the checks of its schema and metadata
 //! (`geo`, `sat2cap`) before any row is read.
 
-use std::fs::File;
 use std::path::Path;
 
 use arrow_schema::{DataType, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::read::Columns;
+use super::source_file::SourceFile;
 use super::{col, GeoParquetError, Sat2capMeta, GEO_KEY, SAT2CAP_KEY};
 
 /// The vector column's element type.
@@ -76,7 +76,7 @@ impl Layout {
     /// Checks the schema and metadata of the file in `b` against `cols`.
     pub fn of(
         path: &Path,
-        b: &ParquetRecordBatchReaderBuilder<File>,
+        b: &ParquetRecordBatchReaderBuilder<SourceFile>,
         cols: &Columns,
     ) -> Result<(Layout, Option<Sat2capMeta>), GeoParquetError> {
         let err = |m: String| GeoParquetError::input(format!("{}: {m}", path.display()));

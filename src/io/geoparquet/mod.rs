@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 mod meta;
 pub mod read;
+mod source_file;
 pub mod wkb;
 pub mod write;
 

@@ -20,6 +20,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 
 use super::meta::{Layout, Place, VectorKind};
+use super::source_file::SourceFile;
 use super::{wkb, GeoParquetError, Sat2capMeta};
 use crate::geo::Point;
 
@@ -190,7 +191,7 @@ impl Source {
     }
 }
 
-fn builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, GeoParquetError> {
+fn builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<SourceFile>, GeoParquetError> {
     let shown = path.display();
     let m = std::fs::metadata(path)
         .map_err(|e| GeoParquetError::input(format!("{shown}: cannot read it ({e})")))?;
@@ -206,7 +207,7 @@ fn builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, GeoParq
     // `geoparquet_file` fuzz target), and adds nothing the reader needs (a fixed-size list
     // reads as a list, whose widths are checked row by row).
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-    catch_panics(|| ParquetRecordBatchReaderBuilder::try_new_with_options(file, options))
+    catch_panics(|| ParquetRecordBatchReaderBuilder::try_new_with_options(SourceFile(file), options))
         .and_then(|r| r.map_err(|e| e.to_string()))
         .map_err(|e| GeoParquetError::input(format!("{shown}: not a readable Parquet file ({e})")))
 }

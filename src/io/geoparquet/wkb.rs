@@ -95,8 +95,9 @@ impl Shape {
         else {
             return None;
         };
-        // Halves first: no sum of two large coordinates overflows.
-        let mid = |a: f64, b: f64| a / 2.0 + b / 2.0;
+        // Halves first: no sum of two large coordinates overflows; clamped, because halving
+        // rounds subnormal coordinates and their sum can then fall just outside the two.
+        let mid = |a: f64, b: f64| (a / 2.0 + b / 2.0).clamp(a.min(b), a.max(b));
         let y = mid(b[1], b[3]);
         if sh[1] - sh[0] < b[2] - b[0] {
             let x = mid(sh[0], sh[1]);
