@@ -20,7 +20,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 
 use super::meta::{Layout, Place, VectorKind};
-use super::source_file::SourceFile;
+use super::source_file::{check_dictionaries, SourceFile};
 use super::{wkb, GeoParquetError, Sat2capMeta};
 use crate::geo::Point;
 
@@ -207,8 +207,12 @@ fn builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<SourceFile>, G
     // `geoparquet_file` fuzz target), and adds nothing the reader needs (a fixed-size list
     // reads as a list, whose widths are checked row by row).
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-    catch_panics(|| ParquetRecordBatchReaderBuilder::try_new_with_options(SourceFile(file), options))
-        .and_then(|r| r.map_err(|e| e.to_string()))
+    catch_panics(|| {
+        check_dictionaries(&file)?;
+        ParquetRecordBatchReaderBuilder::try_new_with_options(SourceFile(file), options)
+            .map_err(|e| e.to_string())
+    })
+    .and_then(|r| r)
         .map_err(|e| GeoParquetError::input(format!("{shown}: not a readable Parquet file ({e})")))
 }
 
