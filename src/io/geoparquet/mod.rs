@@ -131,7 +131,7 @@ impl GeoParquetError {
     /// A bad-input error.
     pub fn input(message: impl std::fmt::Display) -> GeoParquetError {
         GeoParquetError {
-            message: message.to_string(),
+            message: one_line(&message.to_string()),
             input: true,
         }
     }
@@ -139,10 +139,24 @@ impl GeoParquetError {
     /// A runtime (I/O) error.
     pub fn runtime(message: impl std::fmt::Display) -> GeoParquetError {
         GeoParquetError {
-            message: message.to_string(),
+            message: one_line(&message.to_string()),
             input: false,
         }
     }
+}
+
+/// `m` with control characters escaped (`\n`): a message quoting a file's own text (a
+/// column name with a line break) stays one line.
+fn one_line(m: &str) -> String {
+    m.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The footprint `[w, s, e, n]` a payload holds (`"footprint"`, as tiles and raster chips
