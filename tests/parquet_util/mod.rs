@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, Float32Builder, ListBuilder};
@@ -15,23 +14,9 @@ use parquet::file::metadata::KeyValue;
 use sat2cap::io::geoparquet::wkb;
 use sat2cap::{Db, NewItem, OpenOptions, Point};
 
-pub fn sat2cap(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sat2cap"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run sat2cap")
-}
-
-pub fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = sat2cap(dir, args);
-    assert!(
-        o.status.success(),
-        "sat2cap {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
+#[path = "../common/cli.rs"]
+mod cli;
+pub use cli::{ok, sat2cap};
 
 /// Exit 2, one line on stderr holding every `want`.
 pub fn fails(dir: &Path, args: &[&str], want: &[&str]) {

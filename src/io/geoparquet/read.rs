@@ -208,9 +208,11 @@ fn builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<SourceFile>, G
     // reads as a list, whose widths are checked row by row).
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     catch_panics(|| {
-        check_dictionaries(&file)?;
-        ParquetRecordBatchReaderBuilder::try_new_with_options(SourceFile(file), options)
-            .map_err(|e| e.to_string())
+        let again = file.try_clone().map_err(|e| e.to_string())?;
+        let b = ParquetRecordBatchReaderBuilder::try_new_with_options(SourceFile(file), options)
+            .map_err(|e| e.to_string())?;
+        check_dictionaries(again, b.metadata())?;
+        Ok(b)
     })
     .and_then(|r| r)
         .map_err(|e| GeoParquetError::input(format!("{shown}: not a readable Parquet file ({e})")))

@@ -10,12 +10,16 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use parquet::basic::Type as Physical;
 use parquet::column::page::Page;
 use parquet::errors::Result;
-use parquet::file::reader::{ChunkReader, FileReader, Length, SerializedFileReader};
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::properties::ReaderProperties;
+use parquet::file::reader::{ChunkReader, Length, RowGroupReader};
+use parquet::file::serialized_reader::SerializedRowGroupReader;
 
 /// A Parquet source file (see the module docs).
 pub struct SourceFile(pub File);
@@ -43,17 +47,20 @@ impl ChunkReader for SourceFile {
     }
 }
 
-/// Checks the first page of every column chunk before the Arrow reader decodes any: a
-/// dictionary page must hold the values it declares (parquet 59's dictionary decoder
-/// allocates room for the declared count before reading them, so a damaged 1.5 KB file
-/// declaring two billion doubles asks for 13.9 GB). Errors name the column and row group.
-pub fn check_dictionaries(file: &File) -> std::result::Result<(), String> {
-    let reader = SerializedFileReader::new(SourceFile(file.try_clone().map_err(|e| e.to_string())?))
-        .map_err(|e| e.to_string())?;
-    let meta = reader.metadata();
+/// Checks the first page of every column chunk of `file` (whose footer is `meta`) before
+/// the Arrow reader decodes any: a dictionary page must hold the values it declares
+/// (parquet 59's dictionary decoder allocates room for the declared count before reading
+/// them, so a damaged 1.5 KB file declaring 1.7 billion doubles asks for 13.9 GB). Errors
+/// name the column and row group.
+pub fn check_dictionaries(file: File, meta: &ParquetMetaData) -> std::result::Result<(), String> {
+    let file = Arc::new(SourceFile(file));
+    let props = Arc::new(ReaderProperties::builder().build());
     for g in 0..meta.num_row_groups() {
-        let group = reader.get_row_group(g).map_err(|e| e.to_string())?;
-        for (c, chunk) in meta.row_group(g).columns().iter().enumerate() {
+        let row_group = meta.row_group(g);
+        let group =
+            SerializedRowGroupReader::new(Arc::clone(&file), row_group, None, Arc::clone(&props))
+                .map_err(|e| e.to_string())?;
+        for (c, chunk) in row_group.columns().iter().enumerate() {
             let mut pages = group.get_column_page_reader(c).map_err(|e| e.to_string())?;
             let Some(Page::DictionaryPage {
                 buf, num_values, ..
