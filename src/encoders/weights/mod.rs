@@ -208,22 +208,31 @@ impl std::fmt::Debug for WeightsFile {
     }
 }
 
+/// `path`'s metadata if it is a regular file: a FIFO would block a read, a device
+/// (`/dev/zero`) never end it.
+fn regular_file(path: &Path) -> Result<std::fs::Metadata, WeightsError> {
+    let meta = std::fs::metadata(path).map_err(|source| io_error(path, source))?;
+    if !meta.is_file() {
+        return Err(io_error(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+        ));
+    }
+    Ok(meta)
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> WeightsError {
+    WeightsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 impl WeightsFile {
     /// Reads and validates a safetensors file.
     pub fn open(path: &Path) -> Result<Self, WeightsError> {
-        let io = |source| WeightsError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        // Only a regular file: a FIFO would block, a device (`/dev/zero`) never end.
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if !meta.is_file() {
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a regular file",
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
+        regular_file(path)?;
+        let bytes = std::fs::read(path).map_err(|source| io_error(path, source))?;
         Self::from_bytes(path, bytes)
     }
 
@@ -254,18 +263,8 @@ impl WeightsFile {
         if path.extension().is_some_and(|e| e == "safetensors") {
             return Self::open(path);
         }
-        let io = |source| WeightsError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if !meta.is_file() {
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a regular file",
-            )));
-        }
-        let file = std::fs::File::open(path).map_err(io)?;
+        let meta = regular_file(path)?;
+        let file = std::fs::File::open(path).map_err(|source| io_error(path, source))?;
         Self::from_pytorch(path, file, meta.len())
     }
 
