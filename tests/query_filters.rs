@@ -419,3 +419,56 @@ fn block_scan_equals_the_row_test() {
         }
     }
 }
+
+/// `Filter::may_pass_within` never rules out a region holding a row that passes: random
+/// boxes (across the antimeridian too), radii (over the poles too) and polygons, tested
+/// against random regions and every synthetic row inside each; and it does rule out
+/// regions far from the filter.
+#[test]
+fn may_pass_within_never_rules_out_a_passing_row() {
+    let data = data();
+    let mut rng = ChaCha8Rng::seed_from_u64(77);
+    let mut ruled_out = 0;
+    for i in 0..400 {
+        let filter = match i % 3 {
+            0 => {
+                let (w, e) = (
+                    rng.random_range(-180.0..180.0),
+                    rng.random_range(-180.0..180.0),
+                );
+                let s: f64 = rng.random_range(-90.0..80.0);
+                Filter::new().bbox(BBox::new(w, s, e, rng.random_range(s..90.0)).unwrap())
+            }
+            1 => Filter::new().radius(
+                Radius::new(
+                    rng.random_range(-90.0..90.0),
+                    rng.random_range(-180.0..180.0),
+                    rng.random_range(10.0..3000.0),
+                )
+                .unwrap(),
+            ),
+            _ => {
+                let (x, y) = (
+                    rng.random_range(-170.0..150.0),
+                    rng.random_range(-80.0..60.0),
+                );
+                let ring = [(x, y), (x + 20.0, y + 3.0), (x + 8.0, y + 15.0)];
+                Filter::new().polygon(Polygon::new(&ring).unwrap())
+            }
+        };
+        let (w, e) = (
+            rng.random_range(-180.0..180.0),
+            rng.random_range(-180.0..180.0),
+        );
+        let s: f64 = rng.random_range(-90.0..60.0);
+        let region = BBox::new(w, s, e, rng.random_range(s..(s + 30.0).min(90.0))).unwrap();
+        let passing_inside = data
+            .points
+            .iter()
+            .any(|&p| region.contains(p) && filter.matches(p, None));
+        let may = filter.may_pass_within(&region);
+        assert!(may || !passing_inside, "{filter:?} ruled out {region:?}");
+        ruled_out += usize::from(!may);
+    }
+    assert!(ruled_out > 100, "only {ruled_out} of 400 regions ruled out");
+}

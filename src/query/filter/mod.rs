@@ -380,6 +380,18 @@ impl Filter {
         self.predicates.iter().any(|p| p.cover().is_some())
     }
 
+    /// Whether a row located in `region` may pass: `false` only when a condition on
+    /// location surely misses every point of the box (conditions on time cannot tell, so
+    /// they never rule a region out). A catalog of databases, each holding the rows of one
+    /// region, skips the databases this is `false` for.
+    pub fn may_pass_within(&self, region: &BBox) -> bool {
+        region.cover().rects().iter().any(|r| {
+            self.predicates
+                .iter()
+                .all(|p| p.coverage(r) != Coverage::Outside)
+        })
+    }
+
     /// Exact test of a row's location and time against every condition.
     #[inline]
     pub fn matches(&self, point: Point, time: Option<i64>) -> bool {
