@@ -1,0 +1,561 @@
+//! `sat2cap-dist`: shard a sat2cap database, search and query the shards with DataFusion.
+//!
+//! Exit codes: 0 success, 1 a runtime failure (I/O, a closed pipe, a shard that does not
+//! open), 2 bad usage or bad input (clap's own code for usage errors).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
+use sat2cap::jobs::{Embedder, EncoderKind, Model, ModelFingerprint, ModelOptions};
+use sat2cap_dist::shard::{shard, ShardOptions};
+use sat2cap_dist::table::{register, TextEmbedder};
+use sat2cap_dist::{cluster, Catalog, Error, SearchSpec};
+
+/// Sharded sat2cap databases, searched as Apache DataFusion plans.
+#[derive(Parser)]
+#[command(name = "sat2cap-dist", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Shard(ShardArgs),
+    Info(InfoArgs),
+    Search(SearchArgs),
+    Sql(SqlArgs),
+    Scheduler(SchedulerArgs),
+    Executor(ExecutorArgs),
+}
+
+/// Run a Ballista scheduler that plans sat2cap searches (until stopped).
+#[derive(Args)]
+#[command(after_help = "Examples:
+  sat2cap-dist scheduler --bind 127.0.0.1:50050
+  sat2cap-dist executor --scheduler 127.0.0.1:50050 --bind 127.0.0.1:50051 --grpc-port 50052
+  sat2cap-dist search tiles-sharded --like 1234 --scheduler df://127.0.0.1:50050
+
+Executors and clients must see the catalog's shards at the same absolute paths.")]
+struct SchedulerArgs {
+    /// Address of the scheduler's gRPC service.
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    bind: std::net::SocketAddr,
+    /// Seconds without a heartbeat before an executor is taken as lost and its tasks run again.
+    #[arg(long, default_value_t = 180)]
+    executor_timeout: u64,
+}
+
+/// Run a Ballista executor that runs sat2cap's shard searches (until stopped).
+#[derive(Args)]
+struct ExecutorArgs {
+    /// The scheduler, host:port.
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    scheduler: String,
+    /// Address of the executor's Arrow Flight service (shuffle data).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    bind: std::net::SocketAddr,
+    /// Port of the executor's gRPC service.
+    #[arg(long, default_value_t = 50052)]
+    grpc_port: u16,
+    /// Tasks at once (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    vcores: usize,
+    /// Seconds between heartbeats (below the scheduler's --executor-timeout).
+    #[arg(long, default_value_t = 60)]
+    heartbeat: u64,
+    /// Folder for shuffle files (default: a temporary folder).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+}
+
+/// Split a database's collection into one database per Web Mercator tile, with a catalog.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  sat2cap-dist shard --by quadkey --level 4 tiles.db tiles-sharded
+  sat2cap-dist shard --level 6 --collection ground photos.db photos-sharded
+
+Writes OUT_DIR/catalog.json and OUT_DIR/shards/q<quadkey>.db, one per tile holding rows.
+OUT_DIR must not exist; a failed run leaves none behind.")]
+struct ShardArgs {
+    /// How rows are split (only quadkey for now).
+    #[arg(long, default_value = "quadkey")]
+    by: By,
+    /// Quadkey level: up to 4^level shards (0..=23).
+    #[arg(long)]
+    level: u8,
+    /// The collection to split (default: the database's only one).
+    #[arg(long)]
+    collection: Option<String>,
+    /// The database to split.
+    src_db: PathBuf,
+    /// The new catalog folder.
+    out_dir: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum By {
+    Quadkey,
+}
+
+/// Print a catalog's shards.
+#[derive(Args)]
+struct InfoArgs {
+    /// The catalog folder (or its catalog.json).
+    catalog: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Csv,
+    Json,
+    Table,
+}
+
+/// The k rows of all shards most like a text, a stored item or a vector, optionally inside
+/// a box, a radius and a time range.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  sat2cap-dist search tiles-sharded --like 1234 --k 20 --bbox 5.9,45.8,10.5,47.8
+  sat2cap-dist search tiles-sharded --text \"people fishing on a boat\" --weights ./weights
+  sat2cap-dist search tiles-sharded --vector q.npy --radius 46.52,6.63,50 --exact --explain
+
+Shards whose rows all lie outside the box or radius are not read. With --exact the answer
+is exactly that of one database holding every shard's rows.")]
+struct SearchArgs {
+    /// The catalog folder (or its catalog.json).
+    catalog: PathBuf,
+    /// Query text (CLIP text encoder: --weights or --random-weights).
+    #[arg(long, group = "q")]
+    text: Option<String>,
+    /// Query by example: the id of a stored item.
+    #[arg(long, group = "q")]
+    like: Option<u64>,
+    /// Query vector: a .npy file (its first row) or a JSON array of numbers.
+    #[arg(long, group = "q")]
+    vector: Option<PathBuf>,
+    /// Results wanted.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// west,south,east,north in degrees (west > east crosses the antimeridian).
+    #[arg(long, value_parser = floats::<4>, allow_hyphen_values = true)]
+    bbox: Option<[f64; 4]>,
+    /// lat,lon,km: great-circle distance.
+    #[arg(long, value_parser = floats::<3>, allow_hyphen_values = true)]
+    radius: Option<[f64; 3]>,
+    /// Time range t0 t1, Unix seconds, inclusive.
+    #[arg(long, num_args = 2, value_names = ["T0", "T1"], allow_hyphen_values = true)]
+    between: Option<Vec<i64>>,
+    /// Exact scans (recall 1.0) instead of graph walks.
+    #[arg(long)]
+    exact: bool,
+    /// Graph beam width (default: the library's rule).
+    #[arg(long)]
+    ef: Option<usize>,
+    /// Print the physical plan on stderr.
+    #[arg(long)]
+    explain: bool,
+    /// Run on the Ballista scheduler at this URL (df://host:port) instead of in this process.
+    #[arg(long, value_name = "URL")]
+    scheduler: Option<String>,
+    /// With --scheduler: seconds before an unfinished search is abandoned (exit 1).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// Output format.
+    #[arg(long, default_value = "csv")]
+    format: Format,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// Weights folder for --text (layout: sat2cap's docs/ENCODERS.md); default: $SAT2CAP_WEIGHTS.
+    #[arg(long, value_name = "DIR")]
+    weights: Option<PathBuf>,
+    /// Without weights, seeded random encoders (the pipeline runs; results mean nothing).
+    #[arg(long)]
+    random_weights: bool,
+}
+
+/// Run SQL over a catalog: the table function sat2cap_search(query, k [, exact]) and the
+/// table `shards`.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  sat2cap-dist sql tiles-sharded \"SELECT name, rows FROM shards ORDER BY rows DESC LIMIT 5\"
+  sat2cap-dist sql tiles-sharded \"SELECT id, score, lat, lon FROM sat2cap_search(1234, 100)
+      WHERE lat BETWEEN 45.8 AND 47.8 AND lon BETWEEN 5.9 AND 10.5 ORDER BY score DESC\"
+  sat2cap-dist sql tiles-sharded --weights ./weights \\
+      \"SELECT id, score FROM sat2cap_search('people fishing on a boat', 50)\"
+
+query is a text (needs --weights or --random-weights) or the id of a stored item. Ranges on
+lat, lon and time in WHERE are searched within (the k rows are the best of the rows inside);
+other conditions filter the k rows.")]
+struct SqlArgs {
+    /// The catalog folder (or its catalog.json).
+    catalog: PathBuf,
+    /// The SQL statement.
+    sql: String,
+    /// Run on the Ballista scheduler at this URL (df://host:port) instead of in this process
+    /// (only sat2cap_search then: the `shards` table is local).
+    #[arg(long, value_name = "URL")]
+    scheduler: Option<String>,
+    /// With --scheduler: seconds before an unfinished query is abandoned (exit 1).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// Output format.
+    #[arg(long, default_value = "table")]
+    format: Format,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+fn floats<const N: usize>(s: &str) -> Result<[f64; N], String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>().map_err(|e| format!("'{x}': {e}")))
+        .collect::<Result<_, _>>()?;
+    v.try_into()
+        .map_err(|v: Vec<f64>| format!("expected {N} comma-separated numbers, got {}", v.len()))
+}
+
+/// A failure: a one-line message and an exit code.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn input(m: impl std::fmt::Display) -> Failure {
+        Failure {
+            message: m.to_string(),
+            code: 2,
+        }
+    }
+    fn runtime(m: impl std::fmt::Display) -> Failure {
+        Failure {
+            message: m.to_string(),
+            code: 1,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        match e {
+            Error::Catalog { .. } | Error::Query(_) | Error::Input(_) => Failure::input(e),
+            Error::DataFusion(ref d) if is_plan_error(d) => Failure::input(e),
+            e => Failure::runtime(e),
+        }
+    }
+}
+
+fn is_plan_error(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as D;
+    matches!(
+        e.find_root(),
+        D::Plan(_) | D::SQL(..) | D::SchemaError(..) | D::NotImplemented(_)
+    )
+}
+
+impl From<datafusion::error::DataFusionError> for Failure {
+    fn from(e: datafusion::error::DataFusionError) -> Failure {
+        Error::from(e).into()
+    }
+}
+
+impl From<sat2cap::jobs::JobError> for Failure {
+    fn from(e: sat2cap::jobs::JobError) -> Failure {
+        match e {
+            sat2cap::jobs::JobError::Input(m) => Failure::input(m),
+            e => Failure::runtime(e),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Command::Shard(a) => run_shard(a),
+        Command::Info(a) => run_info(a),
+        Command::Search(a) => run_search(a),
+        Command::Sql(a) => run_sql(a),
+        Command::Scheduler(a) => run_scheduler(a),
+        Command::Executor(a) => run_executor(a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let mut err = std::io::stderr().lock();
+            let line = f.message.replace(['\n', '\r'], " ");
+            let _ = writeln!(err, "error: {line}");
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::runtime)
+}
+
+/// Writes `text` to stdout; a closed pipe or full disk is an error, not a panic.
+fn print(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::runtime(format!("writing the output: {e}")))
+}
+
+fn render(batches: &[RecordBatch], format: Format) -> Result<String, Failure> {
+    use datafusion::arrow::{csv, json, util::pretty};
+    let arrow = |e: datafusion::arrow::error::ArrowError| Failure::runtime(e);
+    match format {
+        Format::Table => Ok(format!(
+            "{}\n",
+            pretty::pretty_format_batches(batches).map_err(arrow)?
+        )),
+        Format::Csv => {
+            let mut buf = Vec::new();
+            {
+                let mut w = csv::WriterBuilder::new().with_header(true).build(&mut buf);
+                for b in batches {
+                    w.write(b).map_err(arrow)?;
+                }
+            }
+            if batches.is_empty() {
+                buf.extend_from_slice(b"id,score,lon,lat,time,payload,shard\n");
+            }
+            String::from_utf8(buf).map_err(Failure::runtime)
+        }
+        Format::Json => {
+            let mut buf = Vec::new();
+            {
+                let mut w = json::LineDelimitedWriter::new(&mut buf);
+                for b in batches {
+                    w.write(b).map_err(arrow)?;
+                }
+                w.finish().map_err(arrow)?;
+            }
+            String::from_utf8(buf).map_err(Failure::runtime)
+        }
+    }
+}
+
+fn run_shard(a: ShardArgs) -> Result<(), Failure> {
+    let By::Quadkey = a.by;
+    let opts = ShardOptions {
+        collection: a.collection,
+        level: a.level,
+    };
+    let cat = shard(&a.src_db, &a.out_dir, &opts, &sat2cap::Silent)?;
+    print(&format!(
+        "{} rows of '{}' in {} shards (quadkey level {}): {}\n",
+        cat.rows,
+        cat.collection,
+        cat.shards.len(),
+        a.level,
+        cat.dir.join(sat2cap_dist::catalog::FILE_NAME).display()
+    ))
+}
+
+fn run_info(a: InfoArgs) -> Result<(), Failure> {
+    let cat = Catalog::open(&a.catalog)?;
+    let mut text = format!(
+        "collection '{}', dim {}, {} rows in {} shards ({:?})\n",
+        cat.collection,
+        cat.dim,
+        cat.rows,
+        cat.shards.len(),
+        cat.scheme
+    );
+    for s in &cat.shards {
+        text.push_str(&format!(
+            "{}\t{}\t{} rows\tregion {:?}\textent {:?}\n",
+            s.name, s.path, s.rows, s.region, s.extent
+        ));
+    }
+    print(&text)
+}
+
+/// The text encoder of `m`, checked against the catalog's model.
+fn text_embedder(cat: &Catalog, m: &ModelArgs) -> Result<TextEmbedder, Failure> {
+    let weights = m
+        .weights
+        .clone()
+        .or_else(|| std::env::var_os("SAT2CAP_WEIGHTS").map(PathBuf::from));
+    let model = Model::load(&ModelOptions {
+        weights,
+        random: m.random_weights,
+        ..ModelOptions::default()
+    })?;
+    let clip = model.fingerprint(EncoderKind::ClipText).clip;
+    if let Some(i) = cat.shards.iter().position(|s| s.rows > 0) {
+        let db = cat.open_shard(i)?;
+        let snap = db.snapshot();
+        let coll = snap.collection(&cat.collection).map_err(Failure::runtime)?;
+        if let Some(stored) = ModelFingerprint::of(&coll)? {
+            if stored.clip != clip {
+                return Err(Failure::input(format!(
+                    "the catalog's vectors live in the CLIP space of {} but the text encoder \
+                     given is {}: their scores would be meaningless",
+                    stored.clip, clip
+                )));
+            }
+        }
+    }
+    let model = Arc::new(model);
+    Ok(Arc::new(move |text: &str| {
+        model
+            .embed_text(&[text])
+            .map_err(|e| e.to_string())?
+            .pop()
+            .ok_or_else(|| "the text was not encoded".to_string())
+    }))
+}
+
+fn run_search(a: SearchArgs) -> Result<(), Failure> {
+    let cat = Catalog::open(&a.catalog)?;
+    let conditions = SearchSpec {
+        bbox: a.bbox,
+        radius: a.radius,
+        time: a.between.as_deref().map(|t| [t[0], t[1]]),
+        exact: a.exact,
+        ef: a.ef,
+        ..SearchSpec::new(Vec::new(), a.k)
+    };
+    // The flags are checked before a model loads or an example is looked up.
+    if conditions.k == 0 {
+        return Err(Failure::input("--k: k must be at least 1"));
+    }
+    conditions.filter()?;
+    let vector = if let Some(text) = &a.text {
+        text_embedder(&cat, &a.model)?(text).map_err(Failure::runtime)?
+    } else if let Some(id) = a.like {
+        vector_of(&cat, id)?
+    } else if let Some(path) = &a.vector {
+        sat2cap::jobs::read_vector(path)?
+    } else {
+        return Err(Failure::input("give a query: --text, --like or --vector"));
+    };
+    let spec = SearchSpec {
+        vector,
+        ..conditions
+    };
+    if let Some(url) = &a.scheduler {
+        let cat = Arc::new(cat);
+        let deadline = std::time::Duration::from_secs(a.timeout);
+        let batches = runtime()?.block_on(async {
+            cluster::Remote::connect(url, cat, None, deadline)
+                .await?
+                .search(spec)
+                .await
+        })?;
+        return print(&render(&batches, a.format)?);
+    }
+    let plan = sat2cap_dist::plan::search_plan(&cat, spec)?;
+    if a.explain {
+        let shown = datafusion::physical_plan::displayable(plan.as_ref()).indent(true);
+        let _ = write!(std::io::stderr().lock(), "{shown}");
+    }
+    let ctx = SessionContext::new();
+    let batches = runtime()?.block_on(datafusion::physical_plan::collect(plan, ctx.task_ctx()))?;
+    print(&render(&batches, a.format)?)
+}
+
+fn vector_of(cat: &Catalog, id: u64) -> Result<Vec<f32>, Failure> {
+    for i in 0..cat.shards.len() {
+        let db = cat.open_shard(i)?;
+        let snap = db.snapshot();
+        let coll = snap.collection(&cat.collection).map_err(Failure::runtime)?;
+        if let Some(item) = coll.get(id).map_err(Failure::runtime)? {
+            return Ok(item.vector.iter().map(|v| v.to_f32()).collect());
+        }
+    }
+    Err(Failure::input(format!("no item has id {id}")))
+}
+
+fn run_sql(a: SqlArgs) -> Result<(), Failure> {
+    let cat = Arc::new(Catalog::open(&a.catalog)?);
+    let embed = if a.model.weights.is_some()
+        || a.model.random_weights
+        || std::env::var_os("SAT2CAP_WEIGHTS").is_some()
+    {
+        Some(text_embedder(&cat, &a.model)?)
+    } else {
+        None
+    };
+    let batches = runtime()?.block_on(async {
+        match &a.scheduler {
+            Some(url) => {
+                let deadline = std::time::Duration::from_secs(a.timeout);
+                let remote = cluster::Remote::connect(url, cat, embed, deadline).await?;
+                remote.sql(&a.sql).await
+            }
+            None => {
+                let ctx = SessionContext::new();
+                register(&ctx, cat, embed)?;
+                Ok::<_, Error>(ctx.sql(&a.sql).await?.collect().await?)
+            }
+        }
+    })?;
+    print(&render(&batches, a.format)?)
+}
+
+/// Ballista's log on stderr: warnings and errors, or what RUST_LOG says.
+fn init_log() {
+    let mut b = env_logger::Builder::new();
+    b.filter_level(log::LevelFilter::Warn);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        b.parse_filters(&spec);
+    }
+    let _ = b.try_init();
+}
+
+fn run_scheduler(a: SchedulerArgs) -> Result<(), Failure> {
+    if a.executor_timeout == 0 {
+        return Err(Failure::input("--executor-timeout must be at least 1"));
+    }
+    let o = cluster::SchedulerOptions {
+        bind: a.bind,
+        executor_timeout_s: a.executor_timeout,
+    };
+    init_log();
+    eprintln!("sat2cap-dist scheduler listening on {}", a.bind);
+    Ok(runtime()?.block_on(cluster::run_scheduler(&o))?)
+}
+
+fn run_executor(a: ExecutorArgs) -> Result<(), Failure> {
+    let (host, port) = a
+        .scheduler
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .filter(|(h, _)| !h.is_empty())
+        .ok_or_else(|| {
+            Failure::input(format!("--scheduler {:?}: expected host:port", a.scheduler))
+        })?;
+    if a.heartbeat == 0 {
+        return Err(Failure::input("--heartbeat must be at least 1"));
+    }
+    let o = cluster::ExecutorOptions {
+        bind: a.bind,
+        grpc_port: a.grpc_port,
+        scheduler: (host, port),
+        vcores: a.vcores,
+        heartbeat_s: a.heartbeat,
+        work_dir: a.work_dir,
+    };
+    init_log();
+    eprintln!(
+        "sat2cap-dist executor on {} (scheduler {})",
+        a.bind, a.scheduler
+    );
+    Ok(runtime()?.block_on(cluster::run_executor(&o))?)
+}
