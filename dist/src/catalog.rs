@@ -174,6 +174,7 @@ impl Catalog {
             return Err(format!("field `dim` is {}, not in 1..=4096", self.dim));
         }
         let mut names = std::collections::BTreeSet::new();
+        let mut paths = std::collections::BTreeSet::new();
         let mut total = 0u64;
         for (i, s) in self.shards.iter().enumerate() {
             let at = format!("shards[{i}] ({:?})", s.name);
@@ -181,6 +182,21 @@ impl Catalog {
                 return Err(format!("{at}: empty or repeated `name`"));
             }
             relative_path(&s.path).map_err(|m| format!("{at}: `path` {:?} {m}", s.path))?;
+            // Two entries naming one folder would search it twice.
+            let folder: PathBuf = Path::new(&s.path).components().collect();
+            if !paths.insert(folder) {
+                return Err(format!(
+                    "{at}: `path` {:?} names a folder already listed",
+                    s.path
+                ));
+            }
+            // Pruning reads the extent: a shard must have rows and say where they are.
+            if s.rows == 0 {
+                return Err(format!("{at}: `rows` is 0 (a shard holds rows)"));
+            }
+            if s.extent.is_none() {
+                return Err(format!("{at}: no `extent` (the box of its rows)"));
+            }
             if boxed(&s.region).is_none() {
                 return Err(format!(
                     "{at}: `region` {:?} is not a lon/lat box",
@@ -248,11 +264,12 @@ impl Catalog {
             .iter()
             .enumerate()
             .filter(|(_, s)| {
-                s.rows > 0
-                    && s.extent
-                        .as_ref()
-                        .and_then(boxed)
-                        .is_some_and(|e| filter.may_pass_within(&e))
+                // Checked when read: every shard has a valid extent. One without would be
+                // searched, never skipped.
+                s.extent
+                    .as_ref()
+                    .and_then(boxed)
+                    .is_none_or(|e| filter.may_pass_within(&e))
             })
             .map(|(i, _)| i)
             .collect()

@@ -75,7 +75,11 @@ pub async fn run_scheduler(o: &SchedulerOptions) -> Result<(), Error> {
     config.override_physical_codec = Some(Arc::new(physical_codec()));
     let config = config
         .with_override_config_producer(Arc::new(session_config))
-        .with_override_session_builder(Arc::new(default_session_builder));
+        .with_override_session_builder(Arc::new(|config: SessionConfig| {
+            // Ballista's partition coalescing concatenates stage outputs without merging
+            // them: the sort-preserving merge of a search would get unsorted input.
+            default_session_builder(config.with_ballista_coalesce_enabled(false))
+        }));
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(ballista)?;

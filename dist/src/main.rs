@@ -149,7 +149,8 @@ struct SearchArgs {
     #[arg(long, value_parser = floats::<3>, allow_hyphen_values = true)]
     radius: Option<[f64; 3]>,
     /// Time range t0 t1, Unix seconds, inclusive.
-    #[arg(long, num_args = 2, value_names = ["T0", "T1"], allow_hyphen_values = true)]
+    #[arg(long, num_args = 2, value_names = ["T0", "T1"], allow_hyphen_values = true,
+          action = clap::ArgAction::Set)]
     between: Option<Vec<i64>>,
     /// Exact scans (recall 1.0) instead of graph walks.
     #[arg(long)]

@@ -63,6 +63,9 @@ struct Bounds {
     lat: (f64, f64),
     lon: (f64, f64),
     time: (i64, i64),
+    /// Whether a condition on `time` was seen (one covering every instant still drops the
+    /// rows without a time).
+    timed: bool,
 }
 
 impl Default for Bounds {
@@ -71,6 +74,7 @@ impl Default for Bounds {
             lat: (f64::NEG_INFINITY, f64::INFINITY),
             lon: (f64::NEG_INFINITY, f64::INFINITY),
             time: (i64::MIN, i64::MAX),
+            timed: false,
         }
     }
 }
@@ -125,6 +129,7 @@ impl Bounds {
             lat: (self.lat.0.max(o.lat.0), self.lat.1.min(o.lat.1)),
             lon: (self.lon.0.max(o.lon.0), self.lon.1.min(o.lon.1)),
             time: (self.time.0.max(o.time.0), self.time.1.min(o.time.1)),
+            timed: self.timed || o.timed,
         }
     }
 
@@ -149,6 +154,7 @@ impl Bounds {
                 } = (lo, hi);
             }
             "time" => {
+                b.timed = true;
                 let v = integer(value)?;
                 b.time = match op {
                     Operator::Eq => (v, v),
@@ -194,28 +200,52 @@ impl Bounds {
         }
     }
 
-    /// `spec` searched within these bounds (`None`: no row can pass).
-    fn apply(&self, mut spec: SearchSpec) -> Option<SearchSpec> {
-        let lat = (self.lat.0.max(-90.0), self.lat.1.min(90.0));
-        let lon = (self.lon.0.max(-180.0), self.lon.1.min(180.0));
+    /// The bounds on lat and lon within the globe. Stored longitudes are below 180 (a
+    /// point given at 180 is stored at -180), so an upper bound of 180 is the largest
+    /// value below it: a box ending at 180 would also hold the points at -180.
+    fn clamped(&self) -> ((f64, f64), (f64, f64)) {
+        (
+            (self.lat.0.max(-90.0), self.lat.1.min(90.0)),
+            (self.lon.0.max(-180.0), self.lon.1.min(180f64.next_down())),
+        )
+    }
+
+    /// Whether these bounds leave a range of lat or lon of a single value (`lat = 5`,
+    /// `lat >= 90`): no box can hold it, so the condition is not searched within.
+    fn degenerate(&self) -> bool {
+        let (lat, lon) = self.clamped();
+        lat.0 == lat.1 || lon.0 == lon.1
+    }
+
+    /// `spec` searched within these bounds (`Ok(None)`: no row can pass).
+    fn apply(&self, mut spec: SearchSpec) -> Result<Option<SearchSpec>> {
+        let (lat, lon) = self.clamped();
         if lat.0 > lat.1 || lon.0 > lon.1 || self.time.0 > self.time.1 {
-            return None;
+            return Ok(None);
         }
-        if *self != Bounds::default() {
-            if lat != (-90.0, 90.0) || lon != (-180.0, 180.0) {
-                spec.bbox = Some([lon.0, lat.0, lon.1, lat.1]);
-            }
-            if self.time != Bounds::default().time {
-                let (t0, t1) = spec
-                    .time
-                    .map_or(self.time, |[a, b]| (a.max(self.time.0), b.min(self.time.1)));
-                if t0 > t1 {
-                    return None;
-                }
-                spec.time = Some([t0, t1]);
-            }
+        if self.degenerate() {
+            return plan_err!(
+                "sat2cap_search cannot search within a single latitude or longitude \
+                 (lat [{}, {}], lon [{}, {}]); give a range",
+                lat.0,
+                lat.1,
+                lon.0,
+                lon.1
+            );
         }
-        Some(spec)
+        if lat != (-90.0, 90.0) || lon != (-180.0, 180f64.next_down()) {
+            spec.bbox = Some([lon.0, lat.0, lon.1, lat.1]);
+        }
+        if self.timed {
+            let (t0, t1) = spec
+                .time
+                .map_or(self.time, |[a, b]| (a.max(self.time.0), b.min(self.time.1)));
+            if t0 > t1 {
+                return Ok(None);
+            }
+            spec.time = Some([t0, t1]);
+        }
+        Ok(Some(spec))
     }
 }
 
@@ -238,7 +268,7 @@ impl TableProvider for SearchTable {
         Ok(filters
             .iter()
             .map(|f| match Bounds::of(f) {
-                Some(_) if can => TableProviderFilterPushDown::Exact,
+                Some(b) if can && !b.degenerate() => TableProviderFilterPushDown::Exact,
                 _ => TableProviderFilterPushDown::Unsupported,
             })
             .collect())
@@ -259,7 +289,7 @@ impl TableProvider for SearchTable {
             }
         }
         let schema = result_schema();
-        let plan = match bounds.apply(self.spec.clone()) {
+        let plan = match bounds.apply(self.spec.clone())? {
             None => Arc::new(EmptyExec::new(schema.clone())) as Arc<dyn ExecutionPlan>,
             Some(spec) => {
                 let tasks = shard_tasks(&self.catalog, &spec)

@@ -289,6 +289,18 @@ fn sql_searches_within_its_where_clause() {
             None::<[f64; 4]>,
             Some([1_500_000_000, i64::MAX]),
         ),
+        // A range open at 180 holds no row stored at -180.
+        (
+            "WHERE lon >= 150",
+            Some([150.0, -90.0, 180f64.next_down(), 90.0]),
+            None,
+        ),
+        // A time condition covering every instant still drops the rows without a time.
+        (
+            "WHERE time <= 9223372036854775807",
+            None,
+            Some([i64::MIN, i64::MAX]),
+        ),
     ] {
         let sql = format!("SELECT id, score FROM sat2cap_search({example}, 25, true) {clause} ORDER BY score DESC, id");
         let got = rows(&sql_rows(&rt, &ctx, &sql));
@@ -302,6 +314,13 @@ fn sql_searches_within_its_where_clause() {
         assert_eq!(got, single_rows(&f.single, &spec), "{sql}");
         assert_eq!(got.len(), 25, "{sql}");
     }
+    // A single latitude is not searched within: it filters the k rows afterwards.
+    let one = sql_rows(
+        &rt,
+        &ctx,
+        &format!("SELECT id FROM sat2cap_search({example}, 5) WHERE lat = 12.5"),
+    );
+    assert_eq!(one.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
     // An empty range is no rows, not an error.
     let none = sql_rows(
         &rt,
@@ -358,7 +377,7 @@ fn bad_catalogs_are_refused_with_the_file_and_field() {
     let f = fixture(1500, 1, 16);
     let file = f.catalog.dir.join("catalog.json");
     let good = std::fs::read_to_string(&file).unwrap();
-    let cases: [(&str, Edit); 6] = [
+    let cases: [(&str, Edit); 9] = [
         (
             "must be a relative path",
             Box::new(|s: &str| s.replacen("\"shards/", "\"../shards/", 1)),
@@ -380,6 +399,28 @@ fn bad_catalogs_are_refused_with_the_file_and_field() {
             Box::new(|s: &str| s.replacen("\"version\": 1", "\"version\": 9", 1)),
         ),
         ("line 1", Box::new(|_: &str| "{".to_string())),
+        (
+            "names a folder already listed",
+            json_edit(|c| {
+                let p = c["shards"][0]["path"]
+                    .as_str()
+                    .unwrap()
+                    .replacen('/', "//", 1);
+                c["shards"][1]["path"] = p.into();
+            }),
+        ),
+        (
+            "no `extent`",
+            json_edit(|c| c["shards"][0]["extent"] = serde_json::Value::Null),
+        ),
+        (
+            "`rows` is 0",
+            json_edit(|c| {
+                let r = c["shards"][0]["rows"].as_u64().unwrap();
+                c["shards"][0]["rows"] = 0.into();
+                c["rows"] = (c["rows"].as_u64().unwrap() - r).into();
+            }),
+        ),
     ];
     for (want, edit) in cases {
         let bad = edit(&good);
@@ -434,6 +475,15 @@ fn bad_catalogs_are_refused_with_the_file_and_field() {
 
 /// A change to a catalog file's text.
 type Edit = Box<dyn Fn(&str) -> String>;
+
+/// A change to a catalog file's JSON.
+fn json_edit(f: impl Fn(&mut serde_json::Value) + 'static) -> Edit {
+    Box::new(move |s: &str| {
+        let mut c: serde_json::Value = serde_json::from_str(s).unwrap();
+        f(&mut c);
+        serde_json::to_string_pretty(&c).unwrap()
+    })
+}
 
 fn cli(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_sat2cap-dist"))
