@@ -71,6 +71,10 @@ fn args() -> Args {
             other => panic!("unknown flag {other}"),
         }
     }
+    assert!(
+        a.queries >= 1 && a.rows >= 1 && a.k >= 1,
+        "--queries, --rows and --k must be >= 1"
+    );
     a
 }
 

@@ -23,6 +23,7 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -206,10 +207,14 @@ impl Remote {
             .await
     }
 
-    /// One SQL statement.
-    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, Error> {
-        self.bounded(async { Ok(self.ctx.sql(sql).await?.collect().await?) })
-            .await
+    /// One SQL statement: its result's schema and rows.
+    pub async fn sql(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+        self.bounded(async {
+            let df = self.ctx.sql(sql).await?;
+            let schema = df.schema().inner().clone();
+            Ok((schema, df.collect().await?))
+        })
+        .await
     }
 }
 

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
 use sat2cap::jobs::{Embedder, EncoderKind, Model, ModelFingerprint, ModelOptions};
+use sat2cap_dist::exec::result_schema;
 use sat2cap_dist::shard::{shard, ShardOptions};
 use sat2cap_dist::table::{register, TextEmbedder};
 use sat2cap_dist::{cluster, Catalog, Error, SearchSpec};
@@ -315,7 +316,12 @@ fn print(text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("writing the output: {e}")))
 }
 
-fn render(batches: &[RecordBatch], format: Format) -> Result<String, Failure> {
+/// Batches in a format; with no batch, the CSV header still names `schema`'s columns.
+fn render(
+    schema: &datafusion::arrow::datatypes::Schema,
+    batches: &[RecordBatch],
+    format: Format,
+) -> Result<String, Failure> {
     use datafusion::arrow::{csv, json, util::pretty};
     let arrow = |e: datafusion::arrow::error::ArrowError| Failure::runtime(e);
     match format {
@@ -332,7 +338,8 @@ fn render(batches: &[RecordBatch], format: Format) -> Result<String, Failure> {
                 }
             }
             if batches.is_empty() {
-                buf.extend_from_slice(b"id,score,lon,lat,time,payload,shard\n");
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                buf.extend_from_slice(format!("{}\n", names.join(",")).as_bytes());
             }
             String::from_utf8(buf).map_err(Failure::runtime)
         }
@@ -451,6 +458,11 @@ fn run_search(a: SearchArgs) -> Result<(), Failure> {
         ..conditions
     };
     if let Some(url) = &a.scheduler {
+        if a.explain {
+            return Err(Failure::input(
+                "--explain shows the plan of this process; it does not go with --scheduler",
+            ));
+        }
         let cat = Arc::new(cat);
         let deadline = std::time::Duration::from_secs(a.timeout);
         let batches = runtime()?.block_on(async {
@@ -459,7 +471,7 @@ fn run_search(a: SearchArgs) -> Result<(), Failure> {
                 .search(spec)
                 .await
         })?;
-        return print(&render(&batches, a.format)?);
+        return print(&render(&result_schema(), &batches, a.format)?);
     }
     let plan = sat2cap_dist::plan::search_plan(&cat, spec)?;
     if a.explain {
@@ -468,7 +480,7 @@ fn run_search(a: SearchArgs) -> Result<(), Failure> {
     }
     let ctx = SessionContext::new();
     let batches = runtime()?.block_on(datafusion::physical_plan::collect(plan, ctx.task_ctx()))?;
-    print(&render(&batches, a.format)?)
+    print(&render(&result_schema(), &batches, a.format)?)
 }
 
 fn vector_of(cat: &Catalog, id: u64) -> Result<Vec<f32>, Failure> {
@@ -493,7 +505,7 @@ fn run_sql(a: SqlArgs) -> Result<(), Failure> {
     } else {
         None
     };
-    let batches = runtime()?.block_on(async {
+    let (schema, batches) = runtime()?.block_on(async {
         match &a.scheduler {
             Some(url) => {
                 let deadline = std::time::Duration::from_secs(a.timeout);
@@ -503,11 +515,13 @@ fn run_sql(a: SqlArgs) -> Result<(), Failure> {
             None => {
                 let ctx = SessionContext::new();
                 register(&ctx, cat, embed)?;
-                Ok::<_, Error>(ctx.sql(&a.sql).await?.collect().await?)
+                let df = ctx.sql(&a.sql).await?;
+                let schema = df.schema().inner().clone();
+                Ok::<_, Error>((schema, df.collect().await?))
             }
         }
     })?;
-    print(&render(&batches, a.format)?)
+    print(&render(&schema, &batches, a.format)?)
 }
 
 /// Ballista's log on stderr: warnings and errors, or what RUST_LOG says.

@@ -13,18 +13,39 @@ pub const MAX_LEVEL: u8 = 23;
 /// Latitude bound of the Web Mercator square, degrees.
 const MERCATOR_LAT: f64 = 85.051_128_779_806_6;
 
-/// One tile: column `x`, row `y` (0 at the north) at `level`.
+/// One tile: column `x`, row `y` (0 at the north) at `level`; always a tile that exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tile {
-    /// Zoom level, `0..=MAX_LEVEL`.
-    pub level: u8,
-    /// Column, `0..2^level`, west to east.
-    pub x: u32,
-    /// Row, `0..2^level`, north to south.
-    pub y: u32,
+    level: u8,
+    x: u32,
+    y: u32,
 }
 
 impl Tile {
+    /// The tile at column `x`, row `y` of `level` (`None` past [`MAX_LEVEL`] or outside
+    /// the `2^level x 2^level` grid).
+    pub fn new(level: u8, x: u32, y: u32) -> Option<Tile> {
+        let n = 1u32
+            .checked_shl(u32::from(level))
+            .filter(|_| level <= MAX_LEVEL)?;
+        (x < n && y < n).then_some(Tile { level, x, y })
+    }
+
+    /// Zoom level, `0..=MAX_LEVEL`.
+    pub fn level(&self) -> u8 {
+        self.level
+    }
+
+    /// Column, `0..2^level`, west to east.
+    pub fn x(&self) -> u32 {
+        self.x
+    }
+
+    /// Row, `0..2^level`, north to south.
+    pub fn y(&self) -> u32 {
+        self.y
+    }
+
     /// The tile holding a location (`lat` in -90..=90, `lon` in -180..=180; 180 wraps to
     /// the first column's west edge like -180).
     pub fn containing(lat: f64, lon: f64, level: u8) -> Tile {

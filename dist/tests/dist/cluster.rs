@@ -98,7 +98,7 @@ fn ballista_search_is_the_single_database_answer() {
         "SELECT id, score FROM sat2cap_search({example}, 20, true) \
          WHERE lat BETWEEN -40 AND 60 ORDER BY score DESC, id"
     );
-    let got = rt.block_on(client.sql(&sql)).unwrap();
+    let (_, got) = rt.block_on(client.sql(&sql)).unwrap();
     let local = datafusion::prelude::SessionContext::new();
     sat2cap_dist::table::register(&local, cat.clone(), None).unwrap();
     let want = rt

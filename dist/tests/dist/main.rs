@@ -603,6 +603,26 @@ fn the_command_line_shards_searches_and_refuses_bad_input() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 
+    // An empty SQL result in CSV is the header of its own columns.
+    let r = cli(&[
+        "sql",
+        o,
+        "SELECT name, rows FROM shards WHERE rows > 1000000000",
+        "--format",
+        "csv",
+    ]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert_eq!(text(&r.stdout), "name,rows\n");
+    let r = cli(&[
+        "search",
+        o,
+        "--like",
+        "3",
+        "--explain",
+        "--scheduler",
+        "df://127.0.0.1:9",
+    ]);
+    assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
     // A closed pipe: exit 1, no panic.
     use std::io::Read;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sat2cap-dist"))
