@@ -1,9 +1,9 @@
 //! [`Area`]: points inside one or more polygons with holes, as GeoJSON draws an area of
 //! interest (a Polygon, a MultiPolygon, the polygons of a FeatureCollection).
 
-use super::{lon_span_cover, Cardinality, Cover, Polygon, SegmentStats};
+use super::{Spatial, lon_span_cover, Cover, Polygon};
 use crate::geo::Point;
-use crate::index::spatial::{Coverage, Rect};
+use crate::index::spatial::Rect;
 
 /// One or more polygons, each an outer ring less its holes; a point is inside when it is
 /// inside some part's outer ring and in none of that part's holes. Rings follow
@@ -39,21 +39,6 @@ impl Area {
             .any(|(outer, holes)| outer.contains(p) && !holes.iter().any(|h| h.contains(p)))
     }
 
-    /// Rectangles covering the parts' bounding boxes.
-    pub(crate) fn cover(&self) -> &Cover {
-        &self.cover
-    }
-
-    /// The block test: no row of a rectangle outside the cover is inside; the others are
-    /// tested row by row.
-    pub(crate) fn coverage(&self, rect: &Rect) -> Coverage {
-        self.cover.coverage(rect, |_| false)
-    }
-
-    /// How many rows of a segment may lie inside.
-    pub(crate) fn estimate(&self, stats: &SegmentStats<'_>) -> Cardinality {
-        stats.spatial_estimate(&self.cover, |r| self.coverage(r))
-    }
 }
 
 /// A cover (at most two rectangles) of the union of boxes `(lon_min, lon_max, lat_min,
@@ -95,9 +80,17 @@ fn union_cover(boxes: impl Iterator<Item = (f64, f64, f64, f64)>) -> Cover {
     }
 }
 
+
+impl Spatial for Area {
+    fn cover(&self) -> &Cover {
+        &self.cover
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::spatial::Coverage;
 
     fn ring(v: &[(f64, f64)]) -> Polygon {
         Polygon::new(v).unwrap()

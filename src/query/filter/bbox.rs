@@ -1,8 +1,8 @@
 //! [`BBox`]: a latitude/longitude box, possibly crossing the antimeridian.
 
-use super::{check_lat, check_lon, Cardinality, Cover, SegmentStats};
+use super::{Spatial, check_lat, check_lon, Cover};
 use crate::geo::Point;
-use crate::index::spatial::{Coverage, Rect};
+use crate::index::spatial::Rect;
 use crate::query::QueryError;
 
 /// A latitude/longitude box, `west, south, east, north` in degrees. `west > east` means the
@@ -104,18 +104,14 @@ impl BBox {
     }
     }
 
-    /// Rectangles (not crossing the antimeridian) whose union is the box.
-    pub(crate) fn cover(&self) -> &Cover {
+}
+
+impl Spatial for BBox {
+    fn cover(&self) -> &Cover {
         &self.cover
     }
 
-    /// The block test: whether no row, some rows or every row of a rectangle is inside.
-    pub(crate) fn coverage(&self, rect: &Rect) -> Coverage {
-        self.cover.coverage(rect, |r| self.covers_rect(r))
-    }
-
-    /// How many rows of a segment may lie in the box (from its block rectangles).
-    pub(crate) fn estimate(&self, stats: &SegmentStats<'_>) -> Cardinality {
-        stats.spatial_estimate(&self.cover, |r| self.coverage(r))
+    fn holds_whole(&self, rect: &Rect) -> bool {
+        self.covers_rect(rect)
     }
 }

@@ -41,6 +41,30 @@ use crate::index::spatial::{Coverage, Rect};
 
 use super::QueryError;
 
+/// A condition on location (box, radius, polygon, area): the rectangles its points lie in,
+/// and from them its block test and its cardinality estimate.
+pub(crate) trait Spatial {
+    /// Rectangles (none crossing the antimeridian) whose union holds every point that
+    /// passes (with a slight outward margin where rounding could matter).
+    fn cover(&self) -> &Cover;
+
+    /// Whether every location in `rect` (not crossing the antimeridian) surely passes;
+    /// `false` when unsure (its rows are then tested one by one).
+    fn holds_whole(&self, _rect: &Rect) -> bool {
+        false
+    }
+
+    /// The block test: whether no row, some rows or every row of a rectangle passes.
+    fn coverage(&self, rect: &Rect) -> Coverage {
+        self.cover().coverage(rect, |r| self.holds_whole(r))
+    }
+
+    /// How many rows of a segment may pass (from its block rectangles).
+    fn estimate(&self, stats: &SegmentStats<'_>) -> Cardinality {
+        stats.spatial_estimate(self.cover(), |r| self.coverage(r))
+    }
+}
+
 pub(super) fn check_lat(lat: f64) -> Result<f64, QueryError> {
     if lat.is_finite() && (-90.0..=90.0).contains(&lat) {
         Ok(lat)

@@ -1,8 +1,7 @@
 //! [`Polygon`]: points inside one ring of `(lon, lat)` vertices.
 
-use super::{check_lat, lon_span_cover, Cardinality, Cover, SegmentStats};
+use super::{Spatial, check_lat, lon_span_cover, Cover};
 use crate::geo::Point;
-use crate::index::spatial::{Coverage, Rect};
 use crate::query::QueryError;
 
 /// One ring of `(lon, lat)` vertices, even-odd rule, edges straight in the lon/lat plane
@@ -131,20 +130,10 @@ impl Polygon {
         (self.lon_min, self.lon_max, self.lat_min, self.lat_max)
     }
 
-    /// Rectangles covering the ring's bounding box (split at the antimeridian).
-    pub(crate) fn cover(&self) -> &Cover {
+}
+
+impl Spatial for Polygon {
+    fn cover(&self) -> &Cover {
         &self.cover
-    }
-
-    /// The block test: no row of a rectangle outside the ring's bounding box is inside;
-    /// of the others, each row is tested (a rectangle is never taken whole).
-    pub(crate) fn coverage(&self, rect: &Rect) -> Coverage {
-        self.cover.coverage(rect, |_| false)
-    }
-
-    /// How many rows of a segment may lie inside (from its block rectangles and the ring's
-    /// bounding box).
-    pub(crate) fn estimate(&self, stats: &SegmentStats<'_>) -> Cardinality {
-        stats.spatial_estimate(&self.cover, |r| self.coverage(r))
     }
 }

@@ -1,8 +1,8 @@
 //! [`Radius`]: points within a great-circle (haversine) distance of a centre.
 
-use super::{check_lat, lon_span_cover, Cardinality, Cover, SegmentStats};
+use super::{Spatial, check_lat, lon_span_cover, Cover};
 use crate::geo::{haversine_km, Point, EARTH_RADIUS_KM};
-use crate::index::spatial::{Coverage, Rect};
+use crate::index::spatial::Rect;
 use crate::query::QueryError;
 
 /// Points within a great-circle distance of a centre.
@@ -191,20 +191,6 @@ impl Radius {
     }
     }
 
-    /// Rectangles covering the spherical cap (a slight outward margin absorbs rounding).
-    pub(crate) fn cover(&self) -> &Cover {
-        &self.cover
-    }
-
-    /// The block test: whether no row, some rows or every row of a rectangle is within.
-    pub(crate) fn coverage(&self, rect: &Rect) -> Coverage {
-        self.cover.coverage(rect, |r| self.covers_rect(r))
-    }
-
-    /// How many rows of a segment may lie within the radius (from its block rectangles).
-    pub(crate) fn estimate(&self, stats: &SegmentStats<'_>) -> Cardinality {
-        stats.spatial_estimate(&self.cover, |r| self.coverage(r))
-    }
 }
 
 /// Rectangles covering the spherical cap of `radius_km` around `center`.
@@ -239,4 +225,14 @@ fn cap_cover(center: Point, radius_km: f64) -> Cover {
         }
         let dlon = s.asin().to_degrees() + MARGIN_DEG;
         lon_span_cover(lon - dlon, lon + dlon, lat_min, lat_max)
+}
+
+impl Spatial for Radius {
+    fn cover(&self) -> &Cover {
+        &self.cover
+    }
+
+    fn holds_whole(&self, rect: &Rect) -> bool {
+        self.covers_rect(rect)
+    }
 }
