@@ -12,6 +12,25 @@ pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// `message` on one line: a line break or other control character in it (a path given
+/// with one, a column name or a generated caption) is written escaped, so that an error or
+/// a caption is always one line and never sends a terminal escape sequence.
+pub fn one_line(message: &str) -> String {
+    if !message.chars().any(char::is_control) {
+        return message.to_string();
+    }
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A reader that fails once a line grows beyond its limit, and that can say on which
 /// physical line a byte of its input lies: a line ends at `\n`, at `\r\n` or at a lone
 /// `\r` (files from old Mac tools), so the numbers are the ones an editor shows.

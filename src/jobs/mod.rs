@@ -70,6 +70,7 @@ internal! {
 
 pub use crate::io::geoparquet::read::Columns as ParquetColumns;
 pub use crate::io::geoparquet::VectorType;
+pub use crate::io::text::one_line;
 pub use crate::map::{Footprint, MapCell};
 pub use batch::{query_batch, BatchOptions, BatchReport};
 #[cfg(feature = "encoders")]

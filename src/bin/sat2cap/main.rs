@@ -244,24 +244,9 @@ fn parse_floats(s: &str, n: usize, what: &str) -> Result<Vec<f64>, CliError> {
         .collect()
 }
 
-/// `message` on one line: a line break or other control character in it (a path given
-/// with one, a generated caption) is written escaped, so that an error or a caption is always
-/// one line and never sends a terminal escape sequence.
-pub(crate) fn one_line(message: &str) -> String {
-    if !message.chars().any(char::is_control) {
-        return message.to_string();
-    }
-    message
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
+/// Errors and generated captions are printed through the library's escaper (one line, no
+/// terminal escape sequence).
+pub(crate) use sat2cap::jobs::one_line;
 
 /// Sizes the shared worker pool: all cores, or `RAYON_NUM_THREADS` when it is set, which must
 /// then be in 1..=4 x the cores (a typo there must not start thousands of threads).

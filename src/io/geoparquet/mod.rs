@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::io::text::one_line;
+
 mod meta;
 pub mod read;
 mod source_file;
@@ -143,20 +145,6 @@ impl GeoParquetError {
             input: false,
         }
     }
-}
-
-/// `m` with control characters escaped (`\n`): a message quoting a file's own text (a
-/// column name with a line break) stays one line.
-fn one_line(m: &str) -> String {
-    m.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// The footprint `[w, s, e, n]` a payload holds (`"footprint"`, as tiles and raster chips
