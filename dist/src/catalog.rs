@@ -257,6 +257,27 @@ impl Catalog {
         Ok(db)
     }
 
+    /// The vector of the item with id `id`, from the first shard holding it (shards opened
+    /// through the search's cache of open databases).
+    pub fn vector_of(&self, id: u64) -> Result<Option<Vec<f32>>, Error> {
+        for i in 0..self.shards.len() {
+            let path = self.shard_path(i);
+            let db = crate::exec::open_shard(&path)?;
+            let snap = db.snapshot();
+            let shard_err = |e: &dyn std::fmt::Display| Error::Shard {
+                path: path.clone(),
+                msg: e.to_string(),
+            };
+            let coll = snap
+                .collection(&self.collection)
+                .map_err(|e| shard_err(&e))?;
+            if let Some(item) = coll.get(id).map_err(|e| shard_err(&e))? {
+                return Ok(Some(item.vector.iter().map(|v| v.to_f32()).collect()));
+            }
+        }
+        Ok(None)
+    }
+
     /// The shards a filter may find rows in: those with rows whose extent it does not rule
     /// out ([`sat2cap::Filter::may_pass_within`]).
     pub fn prune(&self, filter: &sat2cap::Filter) -> Vec<usize> {

@@ -54,9 +54,9 @@ pub enum Error {
         /// Why.
         source: sat2cap::OpenError,
     },
-    /// Writing a shard failed.
+    /// Reading or writing a shard failed.
     #[error("{}: {msg}", path.display())]
-    Write {
+    Shard {
         /// The shard's database folder.
         path: PathBuf,
         /// Why.

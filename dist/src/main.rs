@@ -484,15 +484,9 @@ fn run_search(a: SearchArgs) -> Result<(), Failure> {
 }
 
 fn vector_of(cat: &Catalog, id: u64) -> Result<Vec<f32>, Failure> {
-    for i in 0..cat.shards.len() {
-        let db = cat.open_shard(i)?;
-        let snap = db.snapshot();
-        let coll = snap.collection(&cat.collection).map_err(Failure::runtime)?;
-        if let Some(item) = coll.get(id).map_err(Failure::runtime)? {
-            return Ok(item.vector.iter().map(|v| v.to_f32()).collect());
-        }
-    }
-    Err(Failure::input(format!("no item has id {id}")))
+    cat.vector_of(id)
+        .map_err(Failure::runtime)?
+        .ok_or_else(|| Failure::input(format!("no item has id {id}")))
 }
 
 fn run_sql(a: SqlArgs) -> Result<(), Failure> {

@@ -143,7 +143,7 @@ fn write_shards(
             source,
         };
         let mut db = Db::open(&path, OpenOptions::create_new()).map_err(open_err)?;
-        let write_err = |e: &dyn std::fmt::Display| Error::Write {
+        let write_err = |e: &dyn std::fmt::Display| Error::Shard {
             path: path.clone(),
             msg: e.to_string(),
         };

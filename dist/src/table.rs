@@ -380,20 +380,11 @@ impl TableFunctionImpl for SearchFunction {
 
 impl SearchFunction {
     fn vector_of(&self, id: u64) -> Result<Vec<f32>> {
-        for i in 0..self.catalog.shards.len() {
-            let db = crate::exec::open_shard(&self.catalog.shard_path(i))?;
-            let snap = db.snapshot();
-            let coll = snap
-                .collection(&self.catalog.collection)
-                .map_err(|e| DataFusionError::Plan(e.to_string()))?;
-            if let Some(item) = coll
-                .get(id)
-                .map_err(|e| DataFusionError::Plan(e.to_string()))?
-            {
-                return Ok(item.vector.iter().map(|v| v.to_f32()).collect());
-            }
+        match self.catalog.vector_of(id) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => plan_err!("sat2cap_search: no item has id {id}"),
+            Err(e) => Err(DataFusionError::Plan(e.to_string())),
         }
-        plan_err!("sat2cap_search: no item has id {id}")
     }
 }
 
