@@ -190,9 +190,28 @@ fn invalid_inputs_are_errors_not_panics() {
         Err(EncodeError::Meta { index: 0, .. })
     ));
     assert!(matches!(
-        e.encode_overhead(&[img.clone(), img], Some(&[OK_META])),
+        e.encode_overhead(&[img.clone(), img.clone()], Some(&[OK_META])),
         Err(EncodeError::Input(_))
     ));
+    // Pixel tensors: a bad metadata row is named by its index, as for images.
+    let px = e.overhead_pixels(&[img.clone(), img.clone(), img]);
+    let bad_hour = [
+        OK_META,
+        OK_META,
+        Meta {
+            hour: 24,
+            ..OK_META
+        },
+    ];
+    assert!(matches!(
+        e.encode_overhead_pixels(&px, Some(&bad_hour)),
+        Err(EncodeError::Meta { index: 2, .. })
+    ));
+    assert!(matches!(
+        e.encode_overhead_pixels(&px[..2], Some(&bad_hour)),
+        Err(EncodeError::Input(_))
+    ));
+    assert!(e.encode_overhead_pixels(&px, Some(&[OK_META; 3])).is_ok());
     // Token ids: out of vocabulary, no end token, ragged rows, empty rows.
     assert!(e.encode_token_ids(&[vec![49406, 60000, 49407]]).is_err());
     assert!(e.encode_token_ids(&[vec![49406, 1, 2]]).is_err());

@@ -179,7 +179,6 @@ impl OpenOptions {
                     ..HnswParams::default()
                 },
                 min_rows: g.min_rows,
-                calibration: None,
             }));
         }
         if self.indexes.int8 {

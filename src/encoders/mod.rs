@@ -348,21 +348,33 @@ impl Encoders {
     /// that preprocess themselves.
     pub fn encode_ground_pixels(&self, pixels: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, EncodeError> {
         let s = self.config.ground.image_size;
-        if let Some((i, p)) = pixels
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.len() != 3 * s * s)
-        {
-            return Err(EncodeError::Input(format!(
-                "pixel tensor {i} has {} values, expected 3 x {s} x {s}",
-                p.len()
-            )));
-        }
+        check_pixels(pixels, s)?;
         let mut out = Vec::with_capacity(pixels.len());
         for chunk in pixels.chunks(self.config.max_batch) {
             out.extend(self.engine.ground(chunk.to_vec(), s)?);
         }
         Ok(out.into_iter().map(l2_normalise).collect())
+    }
+
+    /// Checks the metadata of `n` overhead inputs (`noun` names them in the error): one row
+    /// per input, a dynamic encoder to use them, and every row valid (a bad row is named by
+    /// its index).
+    fn check_meta(&self, meta: Option<&[Meta]>, n: usize, noun: &str) -> Result<(), EncodeError> {
+        let Some(m) = meta else { return Ok(()) };
+        if m.len() != n {
+            return Err(EncodeError::Input(format!(
+                "{n} {noun} but {} metadata rows",
+                m.len()
+            )));
+        }
+        if !self.has_dynamic() {
+            return Err(EncodeError::NoDynamicEncoder);
+        }
+        for (index, row) in m.iter().enumerate() {
+            row.validate()
+                .map_err(|source| EncodeError::Meta { index, source })?;
+        }
+        Ok(())
     }
 
     /// Encodes overhead images with Sat2Cap; with `meta` (one per image) the dynamic
@@ -372,22 +384,7 @@ impl Encoders {
         images: &[Image],
         meta: Option<&[Meta]>,
     ) -> Result<Vec<Vec<f32>>, EncodeError> {
-        if let Some(m) = meta {
-            if m.len() != images.len() {
-                return Err(EncodeError::Input(format!(
-                    "{} images but {} metadata rows",
-                    images.len(),
-                    m.len()
-                )));
-            }
-            if !self.has_dynamic() {
-                return Err(EncodeError::NoDynamicEncoder);
-            }
-            for (index, row) in m.iter().enumerate() {
-                row.validate()
-                    .map_err(|source| EncodeError::Meta { index, source })?;
-            }
-        }
+        self.check_meta(meta, images.len(), "images")?;
         let s = self.config.overhead.image_size;
         let mb = self.config.max_batch;
         let mut out = Vec::with_capacity(images.len());
@@ -433,28 +430,8 @@ impl Encoders {
         meta: Option<&[Meta]>,
     ) -> Result<Vec<Vec<f32>>, EncodeError> {
         let s = self.config.overhead.image_size;
-        if let Some((i, p)) = pixels
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.len() != 3 * s * s)
-        {
-            return Err(EncodeError::Input(format!(
-                "pixel tensor {i} has {} values, expected 3 x {s} x {s}",
-                p.len()
-            )));
-        }
-        if let Some(m) = meta {
-            if m.len() != pixels.len() {
-                return Err(EncodeError::Input(format!(
-                    "{} pixel tensors but {} metadata rows",
-                    pixels.len(),
-                    m.len()
-                )));
-            }
-            if !self.has_dynamic() {
-                return Err(EncodeError::NoDynamicEncoder);
-            }
-        }
+        check_pixels(pixels, s)?;
+        self.check_meta(meta, pixels.len(), "pixel tensors")?;
         let mb = self.config.max_batch;
         let mut out = Vec::with_capacity(pixels.len());
         for (ci, chunk) in pixels.chunks(mb).enumerate() {
@@ -540,12 +517,23 @@ impl Encoders {
 }
 
 /// `v / ||v||` (a zero vector stays zero).
-fn l2_normalise(mut v: Vec<f32>) -> Vec<f32> {
-    let n = v
+/// Checks that each pixel tensor holds `3 x s x s` values (a bad one is named by its index).
+fn check_pixels(pixels: &[Vec<f32>], s: usize) -> Result<(), EncodeError> {
+    match pixels
         .iter()
-        .map(|x| f64::from(*x) * f64::from(*x))
-        .sum::<f64>()
-        .sqrt();
+        .enumerate()
+        .find(|(_, p)| p.len() != 3 * s * s)
+    {
+        Some((i, p)) => Err(EncodeError::Input(format!(
+            "pixel tensor {i} has {} values, expected 3 x {s} x {s}",
+            p.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn l2_normalise(mut v: Vec<f32>) -> Vec<f32> {
+    let n = crate::index::norm_f64(&v);
     if n > 0.0 {
         for x in &mut v {
             *x = (f64::from(*x) / n) as f32;

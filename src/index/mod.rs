@@ -15,6 +15,14 @@ pub mod hnsw;
 pub mod quant;
 pub mod spatial;
 
+/// The L2 norm of `v`, summed in f64 (so that rows normalised with it are unit length
+/// before their fp16 rounding, whatever their scale).
+pub(crate) fn norm_f64(v: &[f32]) -> f64 {
+    v.iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt()
+}
 
 /// Why an index could not be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

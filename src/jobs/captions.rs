@@ -226,11 +226,7 @@ fn scale(mut v: Vec<f32>, norm: Option<f32>) -> Vec<f32> {
     let Some(target) = norm else {
         return v;
     };
-    let n = v
-        .iter()
-        .map(|x| f64::from(*x) * f64::from(*x))
-        .sum::<f64>()
-        .sqrt();
+    let n = crate::index::norm_f64(&v);
     if n > 0.0 {
         let k = f64::from(target) / n;
         v.iter_mut().for_each(|x| *x = (f64::from(*x) * k) as f32);

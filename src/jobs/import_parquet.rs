@@ -404,11 +404,7 @@ mod tests {
 
     /// What `add` stores for `v`.
     fn stored_form(v: &[f32]) -> Vec<f16> {
-        let norm = v
-            .iter()
-            .map(|&x| f64::from(x) * f64::from(x))
-            .sum::<f64>()
-            .sqrt();
+        let norm = crate::index::norm_f64(v);
         v.iter()
             .map(|&x| f16::from_f64(f64::from(x) / norm))
             .collect()

@@ -54,8 +54,7 @@ pub const DEFAULT_K: usize = 10;
 /// every candidate within the graph's hop slack of the `k`-th (how far one hop along the
 /// graph moves a score, for queries like the data: a quantile of `|q . (a - b)|` over
 /// sampled graph edges `(a, b)` and rows `q`, worked out once per segment), so that the
-/// effort follows the data and the query. A
-/// segment with a calibration section uses its calibrated `ef` as a beam instead.
+/// effort follows the data and the query.
 pub const DEFAULT_EF_SEARCH: usize = 512;
 
 /// One result.
@@ -115,8 +114,6 @@ pub struct SearchBuilder<'c> {
     ef: Option<usize>,
     geo: Option<GeoRank>,
     params: PlannerParams,
-    /// Whether `.planner(..)` set the knobs (then its `ef_search` beats calibration).
-    planner_set: bool,
     error: Option<QueryError>,
 }
 
@@ -137,7 +134,6 @@ impl<'c> SearchBuilder<'c> {
                 hop_slack: true,
                 ..PlannerParams::default()
             },
-            planner_set: false,
             error: None,
         }
     }
@@ -216,7 +212,6 @@ impl<'c> SearchBuilder<'c> {
     #[cfg(feature = "testing")]
     pub fn planner(mut self, params: PlannerParams) -> Self {
         self.params = params;
-        self.planner_set = true;
         self
     }
 
@@ -273,12 +268,7 @@ impl<'c> SearchBuilder<'c> {
             if sv.live_len() == 0 {
                 continue;
             }
-            let mut params = self.params;
-            if let (Some(ef), false) = (d.calibrated_ef, self.planner_set) {
-                params.ef_search = ef;
-                params.hop_slack = false;
-            }
-            let (hits, plan) = search_one(sv, &d, &req, self.geo.as_ref(), params)?;
+            let (hits, plan) = search_one(sv, &d, &req, self.geo.as_ref(), self.params)?;
             for Hit { row, score } in hits {
                 if let Some(id) = sv.id(row as usize) {
                     all.push((score, id, si, row));

@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::geo::Point;
-use crate::index::hnsw::{CalibratedEf, GraphLayout, GraphView, CALIBRATION_KIND, SECTION_KIND};
+use crate::index::hnsw::{GraphLayout, GraphView, SECTION_KIND};
 use crate::index::quant::{QuantLayout, QUANT_KIND};
 use crate::index::spatial::SpatialIndex;
 use crate::query::filter::TimeStats;
@@ -52,8 +52,6 @@ pub(crate) struct Derived {
     pub graph: Option<OnceLock<Result<GraphLayout, QueryError>>>,
     /// The int8 copy of the vectors, when the segment has one (validated).
     pub quant: Option<QuantLayout>,
-    /// The calibrated beam of the graph, when the segment has a calibration section.
-    pub calibrated_ef: Option<usize>,
 }
 
 impl std::fmt::Debug for Derived {
@@ -66,10 +64,9 @@ impl std::fmt::Debug for Derived {
     }
 }
 
-/// The index sections of `seg` parsed and checked against it: the graph's calibration and
-/// the int8 copy (each `None` when absent).
+/// The index sections of `seg` parsed and checked against it: the int8 copy (`None` when
+/// absent).
 struct Sections {
-    calibrated_ef: Option<usize>,
     quant: Option<QuantLayout>,
 }
 
@@ -109,7 +106,6 @@ fn parse_graph(seg: &Segment, bytes: &[u8]) -> Result<GraphLayout, SectionError>
 fn section_name(kind: u32) -> &'static str {
     match kind {
         SECTION_KIND => "graph section",
-        CALIBRATION_KIND => "calibration section",
         QUANT_KIND => "int8 section",
         _ => "index section",
     }
@@ -121,21 +117,11 @@ fn parse_sections_checked(seg: &Segment, with_graph: bool) -> Result<Sections, S
     if let (true, Some(bytes)) = (with_graph, seg.section(SECTION_KIND)) {
         parse_graph(seg, bytes)?;
     }
-    let calibrated_ef = match seg.section(CALIBRATION_KIND) {
-        None => None,
-        Some(bytes) => {
-            let c = CalibratedEf::parse(bytes).map_err(|e| err(CALIBRATION_KIND)(e.to_string()))?;
-            Some(c.ef as usize)
-        }
-    };
     let quant = match seg.section(QUANT_KIND) {
         None => None,
         Some(bytes) => Some(QuantLayout::parse(bytes, n, seg.dim()).map_err(err(QUANT_KIND))?),
     };
-    Ok(Sections {
-        calibrated_ef,
-        quant,
-    })
+    Ok(Sections { quant })
 }
 
 impl Derived {
@@ -148,10 +134,7 @@ impl Derived {
             .has_times()
             .then(|| (0..n).map(|r| seg.time(r).unwrap_or(NO_TIME)).collect());
         let time_stats = times.as_deref().map(|t| TimeStats::of(t, NO_TIME));
-        let Sections {
-            calibrated_ef,
-            quant,
-        } = parse_sections(seg, false)?;
+        let Sections { quant } = parse_sections(seg, false)?;
         let graph = seg.section(SECTION_KIND).map(|_| OnceLock::new());
         let rtree = SpatialIndex::build(&points);
         Ok(Derived {
@@ -163,7 +146,6 @@ impl Derived {
             routing: OnceLock::new(),
             slack: OnceLock::new(),
             graph,
-            calibrated_ef,
         })
     }
 }
@@ -184,7 +166,7 @@ impl Derived {
 }
 
 white_box! {
-    /// Checks the index sections of `seg` (graph, calibration, int8 copy) as a search would
+    /// Checks the index sections of `seg` (graph, int8 copy) as a search would
     /// parse them; the storage engine checked their checksums.
     fn verify_sections(seg: &Segment) -> Result<(), CorruptError> {
         parse_sections_checked(seg, true)

@@ -6,7 +6,9 @@ use clap::Args;
 use sat2cap::jobs::SearchJob;
 use sat2cap::Filter;
 
-use crate::jobs_common::{print_matches_as, run_search, tile_input, ModelArgs, OutputFormat};
+use crate::jobs_common::{
+    print_matches_as, run_search, tile_input, ModelArgs, OutputArgs, OutputFormat,
+};
 use crate::place_args::AreaArgs;
 use crate::CliError;
 
@@ -40,19 +42,15 @@ pub struct GroundArgs {
     ground: String,
     #[command(flatten)]
     area: AreaArgs,
-    /// Output: table, json (an array of matches) or geojson (a FeatureCollection).
-    #[arg(long, default_value = "table", value_parser = crate::jobs_common::output_format)]
-    format: OutputFormat,
-    /// Print JSON (the same as --format json).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(flatten)]
     model: ModelArgs,
 }
 
 /// Runs `ground`.
 pub fn run(a: GroundArgs) -> Result<(), CliError> {
-    let format = if a.json { OutputFormat::Json } else { a.format };
+    let format = a.output.format();
     let snap = crate::open_snapshot(&a.db)?;
     let job = SearchJob {
         collection: a.ground,
@@ -62,6 +60,6 @@ pub fn run(a: GroundArgs) -> Result<(), CliError> {
         k: a.k,
         holds: Some(sat2cap::jobs::EncoderKind::ClipImage),
     };
-    let hits = run_search(&snap, &job, &a.model, true)?;
+    let hits = run_search(&snap, &job, &a.model, format != OutputFormat::Table)?;
     print_matches_as(&hits, format)
 }

@@ -293,6 +293,28 @@ pub fn output_format(s: &str) -> Result<OutputFormat, String> {
     }
 }
 
+/// `--format` and its shorthand `--json`, for the commands that print matches.
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    /// Output: table, json (an array of matches) or geojson (a FeatureCollection).
+    #[arg(long, default_value = "table", value_parser = output_format)]
+    format: OutputFormat,
+    /// Print JSON (the same as --format json).
+    #[arg(long)]
+    json: bool,
+}
+
+impl OutputArgs {
+    /// The format asked for.
+    pub fn format(&self) -> OutputFormat {
+        if self.json {
+            OutputFormat::Json
+        } else {
+            self.format
+        }
+    }
+}
+
 /// Prints matches as `format` says.
 pub fn print_matches_as(hits: &[Match], format: OutputFormat) -> Result<(), CliError> {
     match format {

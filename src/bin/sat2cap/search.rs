@@ -6,7 +6,7 @@ use clap::Args;
 use sat2cap::jobs::{read_vector, Example, Examples, QueryInput, SearchJob};
 use sat2cap::Filter;
 
-use crate::jobs_common::{print_matches_as, run_search, ModelArgs, OutputFormat};
+use crate::jobs_common::{print_matches_as, run_search, ModelArgs, OutputArgs, OutputFormat};
 use crate::place_args::{AreaArgs, PointArgs};
 use crate::CliError;
 
@@ -65,12 +65,8 @@ pub struct SearchArgs {
     /// Number of results.
     #[arg(long, default_value_t = 10, value_parser = crate::k_value)]
     k: usize,
-    /// Output: table, json (an array of matches) or geojson (a FeatureCollection).
-    #[arg(long, default_value = "table", value_parser = crate::jobs_common::output_format)]
-    format: OutputFormat,
-    /// Print JSON (the same as --format json).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -88,7 +84,7 @@ pub fn run(a: SearchArgs) -> Result<(), CliError> {
         ));
     }
     let filter = a.point.add_to(a.area.add_to(Filter::new())?)?;
-    let format = if a.json { OutputFormat::Json } else { a.format };
+    let format = a.output.format();
     let snap = crate::open_snapshot(&a.db)?;
     let query = if let Some(t) = &a.text {
         QueryInput::Text(t.clone())

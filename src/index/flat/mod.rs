@@ -178,6 +178,7 @@ impl TopK {
 ///
 /// Rows out of range for `vectors` are skipped; `query` should have length `dim`. Ties are
 /// broken by lower row. The result is sorted best first and has at most `k` hits.
+#[cfg(feature = "testing")]
 pub fn top_k(
     vectors: &[f16],
     dim: usize,

@@ -1,41 +1,20 @@
-//! Per-segment beam calibration: at build time, the smallest `ef` from a fixed ladder whose
-//! mean recall@k on a sample of the segment's own vectors reaches a target, stored in its own
-//! small section ([`CALIBRATION_KIND`]) next to the graph, so that easy data does not pay a
-//! beam sized for hard data and hard data gets the beam it needs.
+//! Beam calibration for the recall benchmark: the smallest `ef` from a fixed ladder whose
+//! mean recall@k on a sample of a graph's own vectors reaches a target.
 //!
-//! Sample queries: `sample` rows evenly spaced over the segment; each row's own vector is the
+//! Sample queries: `sample` rows evenly spaced over the graph; each row's own vector is the
 //! query, and the row itself is left out of both the exact top-`k` and the walk's answer (so
 //! the query is a point of the data distribution, not a free hit). Deterministic: same
-//! vectors and graph, same `ef`.
-//!
-//! # Section layout (version 1), 28 bytes, little-endian `u32`s
-//!
-//! ```text
-//! 0   magic          b"S2HC"
-//! 4   version        1
-//! 8   ef             chosen beam width, 1..=MAX_EF
-//! 12  k              recall@k measured, 1..=1024
-//! 16  target_ppm     target recall in parts per million, <= 1_000_000
-//! 20  recall_ppm     recall reached at `ef` (below target iff the ladder's top fell short)
-//! 24  sample         sample queries used, >= 1
-//! ```
+//! vectors and graph, same `ef`. The database does not use it: a segment's own rows are
+//! easier queries than real ones, so the beam it picks is too narrow for them
+//! (`bench_recall --ef-auto` measures the benchmark queries at it).
 
 use half::f16;
 use rayon::prelude::*;
 
-use super::layout::{GraphError, GraphView};
+use super::layout::GraphView;
 use super::search::search_filtered;
-use super::MAX_EF;
 use crate::index::flat::{top_k, Hit};
 
-/// Section kind of the calibration record.
-pub const CALIBRATION_KIND: u32 = 102;
-/// Section magic.
-pub const MAGIC: [u8; 4] = *b"S2HC";
-/// The format version written; the only one read.
-pub const VERSION: u32 = 1;
-/// Section size in bytes.
-pub const LEN: usize = 28;
 /// Beam widths tried, smallest first.
 pub const LADDER: [usize; 12] = [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768];
 
@@ -60,7 +39,7 @@ impl Default for Calibration {
     }
 }
 
-/// A calibration result (the section's content).
+/// A calibration result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CalibratedEf {
     /// Chosen beam width.
@@ -141,130 +120,4 @@ pub fn calibrate(
         recall_ppm: ppm(last.1),
         sample: s as u32,
     })
-}
-
-impl CalibratedEf {
-    /// The section bytes.
-    pub fn to_bytes(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(LEN);
-        out.extend_from_slice(&MAGIC);
-        for v in [
-            VERSION,
-            self.ef,
-            self.k,
-            self.target_ppm,
-            self.recall_ppm,
-            self.sample,
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out
-    }
-
-    /// Parses and validates the section bytes.
-    pub fn parse(bytes: &[u8]) -> Result<CalibratedEf, GraphError> {
-        if bytes.len() < LEN {
-            return Err(GraphError::Truncated {
-                needed: LEN as u64,
-                len: bytes.len(),
-            });
-        }
-        if bytes.len() > LEN {
-            return Err(GraphError::Trailing {
-                offset: LEN as u64,
-                extra: (bytes.len() - LEN) as u64,
-            });
-        }
-        let rd = |off: usize| {
-            u32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]])
-        };
-        let found = [bytes[0], bytes[1], bytes[2], bytes[3]];
-        if found != MAGIC {
-            return Err(GraphError::Magic { found });
-        }
-        if rd(4) != VERSION {
-            return Err(GraphError::Version { found: rd(4) });
-        }
-        let field = |field, offset: u64, reason: String| GraphError::Field {
-            field,
-            offset,
-            reason,
-        };
-        let c = CalibratedEf {
-            ef: rd(8),
-            k: rd(12),
-            target_ppm: rd(16),
-            recall_ppm: rd(20),
-            sample: rd(24),
-        };
-        if !(1..=MAX_EF as u32).contains(&c.ef) {
-            return Err(field("ef", 8, format!("{} not in 1..={MAX_EF}", c.ef)));
-        }
-        if !(1..=1024).contains(&c.k) {
-            return Err(field("k", 12, format!("{} not in 1..=1024", c.k)));
-        }
-        for (name, off, v) in [
-            ("target_ppm", 16, c.target_ppm),
-            ("recall_ppm", 20, c.recall_ppm),
-        ] {
-            if v > 1_000_000 {
-                return Err(field(name, off, format!("{v} > 1000000")));
-            }
-        }
-        if c.sample == 0 {
-            return Err(field("sample", 24, "0".into()));
-        }
-        Ok(c)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trip_and_hostile_bytes() {
-        let c = CalibratedEf {
-            ef: 96,
-            k: 10,
-            target_ppm: 970_000,
-            recall_ppm: 981_000,
-            sample: 200,
-        };
-        let b = c.to_bytes();
-        assert_eq!(b.len(), LEN);
-        assert_eq!(CalibratedEf::parse(&b), Ok(c));
-        assert!(matches!(
-            CalibratedEf::parse(&b[..27]),
-            Err(GraphError::Truncated { .. })
-        ));
-        let mut long = b.clone();
-        long.push(0);
-        assert!(matches!(
-            CalibratedEf::parse(&long),
-            Err(GraphError::Trailing { .. })
-        ));
-        for (off, bad) in [
-            (0usize, 0u32),
-            (4, 2),
-            (8, 0),
-            (8, 70_000),
-            (12, 0),
-            (16, 1_000_001),
-            (20, 2_000_000),
-            (24, 0),
-        ] {
-            let mut x = b.clone();
-            x[off..off + 4].copy_from_slice(&bad.to_le_bytes());
-            assert!(CalibratedEf::parse(&x).is_err(), "offset {off} value {bad}");
-        }
-        // Every single-byte corruption parses or fails with an error, never panics.
-        for i in 0..LEN {
-            for v in [0u8, 0xff] {
-                let mut x = b.clone();
-                x[i] = v;
-                let _ = CalibratedEf::parse(&x);
-            }
-        }
-    }
 }

@@ -17,6 +17,7 @@
 //! assert_eq!(hits[0].row, 1);
 //! ```
 
+#[cfg(feature = "testing")]
 pub mod calibrate;
 pub mod layout;
 mod repair;
@@ -29,7 +30,6 @@ use hnsw_rs::prelude::{Distance, Hnsw};
 
 use super::flat::dot_f16_f16;
 use super::{row_count, IndexError};
-pub use calibrate::{CalibratedEf, CALIBRATION_KIND};
 pub use layout::{GraphLayout, GraphView};
 pub use search::{search_bounded, Effort};
 pub use slack::hop_slack;
@@ -37,7 +37,7 @@ pub use section::HnswSectionBuilder;
 
 // What the white-box tests, the fuzz targets and the recall benchmark drive directly.
 #[cfg(feature = "testing")]
-pub use calibrate::{calibrate, Calibration};
+pub use calibrate::{calibrate, CalibratedEf, Calibration};
 #[cfg(feature = "testing")]
 pub use layout::GraphError;
 #[cfg(feature = "testing")]

@@ -101,6 +101,7 @@ pub fn search(
 
 /// [`search`] with the filter as a concrete type (inlined into the walk: a bitset test costs
 /// a load and a shift per visited node), using a per-thread scratch.
+#[cfg(feature = "testing")]
 pub fn search_filtered<F: Fn(u32) -> bool>(
     view: &GraphView<'_>,
     vectors: &[f16],
@@ -119,6 +120,7 @@ pub fn search_filtered<F: Fn(u32) -> bool>(
 /// then starts inside the matching region instead of having to find it from outside.
 /// Out-of-range and repeated seeds are ignored.
 #[allow(clippy::too_many_arguments)]
+#[cfg(feature = "testing")]
 pub fn search_filtered_seeded<F: Fn(u32) -> bool>(
     view: &GraphView<'_>,
     vectors: &[f16],

@@ -104,46 +104,27 @@ pub fn ingest_ground(
             report.failed.len()
         )));
     }
-    let coll = &opts.collection;
     let model = enc.fingerprint(EncoderKind::ClipImage);
     let derive = |p: &str| Some(photo_key(dir, Path::new(p)));
-    let mut target = prepare(db, opts, &model, &|p| payload_key(p, "path", &derive))?;
-    let mut todo = Vec::new();
-    for g in &rows {
-        let key = photo_key(dir, &g.path);
-        if let Some(slot) = target.slot(&key, &g.line, opts.replace, &mut report) {
-            todo.push((g, key, slot));
-        }
-    }
-    progress.begin("encode photos", Some(todo.len() as u64), Unit::Items);
-    encode_pipelined(enc, &todo, |(g, _, _)| g.path.as_path(), false, BATCH, |chunk, results| {
-        for ((g, key, slot), r) in chunk.iter().zip(results) {
-            match r {
-                Ok(v) => {
-                    let payload =
-                        serde_json::json!({"path": g.path.display().to_string(), "key": key})
-                            .to_string();
-                    let item = NewItem {
-                        id: 0,
-                        vector: &v,
-                        point: g.point,
-                        time: g.time,
-                        payload: Some(&payload),
-                    };
-                    target.add(db, coll, *slot, item, &mut report)?;
-                }
-                Err(e) => opts.bad(
-                    &mut report,
-                    format!("{} ({})", g.line, g.path.display()),
-                    e,
-                )?,
+    let target = prepare(db, opts, &model, &|p| payload_key(p, "path", &derive))?;
+    let files = rows
+        .into_iter()
+        .map(|g| {
+            let key = photo_key(dir, &g.path);
+            let payload =
+                serde_json::json!({"path": g.path.display().to_string(), "key": key}).to_string();
+            FileRow {
+                failed: format!("{} ({})", g.line, g.path.display()),
+                key,
+                name: g.line,
+                path: g.path,
+                point: g.point,
+                time: g.time,
+                payload,
             }
-        }
-        progress.advance(chunk.len() as u64);
-        Ok(())
-    })?;
-    progress.end();
-    commit(db, &target, &mut report, &model)?;
+        })
+        .collect();
+    ingest_files(db, enc, opts, &model, target, files, false, &mut report, progress)?;
     Ok(report)
 }
 

@@ -266,6 +266,64 @@ fn payload_key(
     derive(v.get(fallback)?.as_str()?)
 }
 
+/// An image file an ingest encodes: where it is, its key, how the report names it (when its
+/// key repeats, and when it fails to encode), and its row's location, time and payload.
+struct FileRow {
+    path: PathBuf,
+    key: String,
+    name: String,
+    failed: String,
+    point: Point,
+    time: Option<i64>,
+    payload: String,
+}
+
+/// Encodes the files of `files` that `target` takes (see [`Target::slot`]) a batch at a time
+/// with the overhead (`overhead`) or the ground encoder, adds a row for each file that
+/// encodes and reports each that does not, then commits once.
+#[allow(clippy::too_many_arguments)]
+fn ingest_files(
+    db: &mut Db,
+    enc: &dyn Embedder,
+    opts: &IngestOptions,
+    model: &ModelFingerprint,
+    mut target: Target,
+    files: Vec<FileRow>,
+    overhead: bool,
+    report: &mut IngestReport,
+    progress: &dyn Progress,
+) -> Result<(), JobError> {
+    let mut todo = Vec::new();
+    for f in files {
+        if let Some(slot) = target.slot(&f.key, &f.name, opts.replace, report) {
+            todo.push((f, slot));
+        }
+    }
+    let label = if overhead { "encode tiles" } else { "encode photos" };
+    progress.begin(label, Some(todo.len() as u64), Unit::Items);
+    encode_pipelined(enc, &todo, |(f, _)| f.path.as_path(), overhead, BATCH, |chunk, results| {
+        for ((f, slot), r) in chunk.iter().zip(results) {
+            match r {
+                Ok(v) => {
+                    let item = NewItem {
+                        id: 0,
+                        vector: &v,
+                        point: f.point,
+                        time: f.time,
+                        payload: Some(&f.payload),
+                    };
+                    target.add(db, &opts.collection, *slot, item, report)?;
+                }
+                Err(e) => opts.bad(report, f.failed.clone(), e)?,
+            }
+        }
+        progress.advance(chunk.len() as u64);
+        Ok(())
+    })?;
+    progress.end();
+    commit(db, &target, report, model)
+}
+
 /// Reads each file whole; only regular files (a FIFO or a device would block or never end).
 fn read_all(paths: &[PathBuf]) -> Vec<Result<Vec<u8>, String>> {
     paths

@@ -59,7 +59,6 @@ pub fn ingest_tiles(
             dir.display()
         )));
     }
-    let coll = &opts.common.collection;
     let model = enc.fingerprint(EncoderKind::Sat2capOverhead);
     let derive = |p: &str| {
         Path::new(p)
@@ -67,50 +66,36 @@ pub fn ingest_tiles(
             .ok()
             .map(|_| tile_key(dir, Path::new(p)))
     };
-    let mut target = prepare(db, &opts.common, &model, &|p| {
+    let target = prepare(db, &opts.common, &model, &|p| {
         payload_key(p, "path", &derive)
     })?;
-    let mut todo = Vec::new();
-    for t in &tiles {
-        let key = tile_key(dir, &t.path);
-        if let Some(slot) = target.slot(&key, &t.path.display().to_string(), opts.common.replace, &mut report) {
-            todo.push((t, key, slot));
-        }
-    }
-    progress.begin("encode tiles", Some(todo.len() as u64), Unit::Items);
-    encode_pipelined(enc, &todo, |(t, _, _)| t.path.as_path(), true, BATCH, |chunk, results| {
-        for ((t, key, slot), r) in chunk.iter().zip(results) {
-            match r {
-                Ok(v) => {
-                    let f = t.footprint;
-                    let payload = serde_json::to_string(&TilePayload {
-                        path: t.path.display().to_string(),
-                        footprint: [f.west, f.south, f.east, f.north],
-                        key: Some(key.clone()),
-                        local_time: opts.wall.map(crate::time::format_wall),
-                        window: None,
-                        bands: None,
-                        stretch: None,
-                    })
-                    .map_err(JobError::runtime)?;
-                    let item = NewItem {
-                        id: 0,
-                        vector: &v,
-                        point: t.center,
-                        time: opts.time,
-                        payload: Some(&payload),
-                    };
-                    target.add(db, coll, *slot, item, &mut report)?;
-                }
-                Err(e) => opts
-                    .common
-                    .bad(&mut report, t.path.display().to_string(), e)?,
-            }
-        }
-        progress.advance(chunk.len() as u64);
-        Ok(())
-    })?;
-    progress.end();
-    commit(db, &target, &mut report, &model)?;
+    let files = tiles
+        .iter()
+        .map(|t| {
+            let key = tile_key(dir, &t.path);
+            let f = t.footprint;
+            let payload = serde_json::to_string(&TilePayload {
+                path: t.path.display().to_string(),
+                footprint: [f.west, f.south, f.east, f.north],
+                key: Some(key.clone()),
+                local_time: opts.wall.map(crate::time::format_wall),
+                window: None,
+                bands: None,
+                stretch: None,
+            })
+            .map_err(JobError::runtime)?;
+            let name = t.path.display().to_string();
+            Ok(FileRow {
+                path: t.path.clone(),
+                key,
+                failed: name.clone(),
+                name,
+                point: t.center,
+                time: opts.time,
+                payload,
+            })
+        })
+        .collect::<Result<_, JobError>>()?;
+    ingest_files(db, enc, &opts.common, &model, target, files, true, &mut report, progress)?;
     Ok(report)
 }

@@ -107,7 +107,7 @@ pub struct PlannerParams {
     pub ef_search: usize,
     /// Most the beam may be widened for a restrictive filter, as a multiple of `ef`.
     pub max_ef_widening: usize,
-    /// Smallest beam of a filtered walk. A calibrated `ef` can be small (16 on easy data);
+    /// Smallest beam of a filtered walk. A small `ef` (16 on easy data) is not enough:
     /// when the filter region lies away from the query's neighbourhood, the matching rows
     /// the walk meets are far and nearly tied, and a beam that small misses some of them.
     pub filtered_ef_min: usize,
@@ -298,11 +298,7 @@ pub fn normalise_query(query: &[f32], dim: usize) -> Result<Vec<f32>, QueryError
     if let Some(index) = query.iter().position(|x| !x.is_finite()) {
         return Err(QueryError::NonFinite { index });
     }
-    let norm = query
-        .iter()
-        .map(|&x| f64::from(x) * f64::from(x))
-        .sum::<f64>()
-        .sqrt();
+    let norm = crate::index::norm_f64(query);
     if norm.is_nan() || norm <= 0.0 || !norm.is_finite() {
         return Err(QueryError::ZeroVector);
     }

@@ -221,11 +221,7 @@ fn prepare_f16(dim: usize, item: &Item<'_>) -> Result<RowData, WriteError> {
             payload: item.payload,
         },
     )?;
-    let norm = wide
-        .iter()
-        .map(|&x| f64::from(x) * f64::from(x))
-        .sum::<f64>()
-        .sqrt();
+    let norm = crate::index::norm_f64(&wide);
     if (norm - 1.0).abs() <= STORED_FORM_TOLERANCE {
         row.vector = item.vector.to_vec();
     }
@@ -248,12 +244,7 @@ fn prepare(dim: usize, item: &NewItem<'_>) -> Result<RowData, WriteError> {
     if let Some(index) = item.vector.iter().position(|x| !x.is_finite()) {
         return Err(WriteError::NonFinite { index });
     }
-    let norm = item
-        .vector
-        .iter()
-        .map(|&x| f64::from(x) * f64::from(x))
-        .sum::<f64>()
-        .sqrt();
+    let norm = crate::index::norm_f64(item.vector);
     if !(norm > 0.0 && norm.is_finite()) {
         return Err(WriteError::ZeroNorm);
     }

@@ -73,8 +73,8 @@ pub mod kind {
     /// `u32` rows in increasing id order, `rows * 4` bytes (format version 2); present only
     /// when the rows are stored in another order (the writer's spatial order).
     pub const ID_ORDER: u32 = 8;
-    /// First kind reserved for index sections (the index layer's: 100 the HNSW graph, 102
-    /// its calibration, 103 the int8 copy of the vectors).
+    /// First kind reserved for index sections (the index layer's: 100 the HNSW graph, 103
+    /// the int8 copy of the vectors; a kind the reader does not know is left unread).
     pub const FIRST_INDEX: u32 = 100;
 }
 
