@@ -280,6 +280,57 @@ fn areas_times_and_geojson_results() {
             .filter(|&i| i <= 60)
             .collect::<Vec<_>>()
     );
+    // A query batch keeps every line to the command's area and times as well as to the
+    // line's own filter.
+    let q: Vec<f32> =
+        serde_json::from_str(&std::fs::read_to_string(d.join("q.json")).unwrap()).unwrap();
+    let q = serde_json::to_string(&q).unwrap();
+    std::fs::write(
+        d.join("batch.jsonl"),
+        format!(
+            "{{\"id\":1,\"k\":400,\"vector\":{q}}}\n\
+             {{\"id\":2,\"k\":400,\"vector\":{q},\"filter\":{{\"bbox\":[6.0,46.0,6.045,46.1]}}}}\n"
+        ),
+    )
+    .unwrap();
+    ok(
+        d,
+        &[
+            "query",
+            "--db",
+            "db",
+            "--collection",
+            "c",
+            "--batch",
+            "batch.jsonl",
+            "--out",
+            "r.jsonl",
+            "--aoi",
+            "aoi.geojson",
+            "--between",
+            "2023-06-01",
+            "2023-07-31",
+        ],
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(d.join("r.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sorted = |v: &serde_json::Value| {
+        let mut ids: Vec<u64> = v["neighbors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(sorted(&lines[0]), both);
+    let west: Vec<u64> = both.iter().copied().filter(|&i| i % 20 <= 4).collect();
+    assert!(!west.is_empty() && west.len() < both.len());
+    assert_eq!(sorted(&lines[1]), west);
     // GeoJSON out: footprints, [lon, lat], ranks, scores best first, RFC 3339 times.
     let mut a = base[..7].to_vec();
     a.extend_from_slice(&[

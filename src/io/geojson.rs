@@ -27,6 +27,7 @@ pub fn read_area(path: &Path) -> Result<Area, String> {
     parse_area(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+#[cfg(feature = "encoders")]
 /// Reads the examples in `path` (see [`parse_examples`]).
 pub fn read_examples(path: &Path) -> Result<Vec<LabelledPlace>, String> {
     let bytes = super::input::read_whole(path, MAX_GEOJSON_BYTES)
@@ -193,6 +194,7 @@ fn polygon(v: &Value, at: &str, vertices: &mut usize) -> Result<(Polygon, Vec<Po
     Ok((outer, rings.collect()))
 }
 
+#[cfg(feature = "encoders")]
 /// A place a GeoJSON feature marks as an example (see [`parse_examples`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Place {
@@ -202,6 +204,7 @@ pub enum Place {
     Area(Area),
 }
 
+#[cfg(feature = "encoders")]
 /// One example of a GeoJSON file: where it is in the file, its place, and its label
 /// (`Some(true)` like, `Some(false)` unlike, `None` unlabelled).
 #[derive(Debug, Clone, PartialEq)]
@@ -215,6 +218,7 @@ pub struct LabelledPlace {
     pub label: Option<bool>,
 }
 
+#[cfg(feature = "encoders")]
 /// The examples of GeoJSON text: each Feature (or a bare geometry) is one example; a Point
 /// is one place, a MultiPoint one place per point, a Polygon or MultiPolygon one area. A
 /// feature's `label` property says which side it is on.
@@ -329,6 +333,7 @@ pub fn parse_examples(bytes: &[u8]) -> Result<Vec<LabelledPlace>, String> {
     Ok(out)
 }
 
+#[cfg(feature = "encoders")]
 /// A `label` property: which side an example is on.
 fn read_label(v: &Value) -> Option<bool> {
     match v {

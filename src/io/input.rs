@@ -39,7 +39,6 @@ pub fn open(path: &Path) -> std::io::Result<File> {
 }
 
 /// Reads all of `path` (opened with [`open`]), refusing more than `max` bytes.
-#[cfg(feature = "encoders")]
 pub fn read_whole(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     let file = open(path)?;
     if file.metadata()?.is_dir() {

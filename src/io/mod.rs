@@ -2,7 +2,6 @@
 //! files, point CSVs and batch-query JSONL. Every reader validates what it reads and returns
 //! a typed error naming the file, line or byte offset; none panics on any input.
 
-#[cfg(feature = "encoders")]
 pub mod geojson;
 pub mod geoparquet;
 pub mod input;

@@ -33,6 +33,8 @@ pub struct BatchOptions {
     /// Answer the whole batch once, untimed, before the timed pass (steady-state figures,
     /// with the pages the batch touches already read); the results are the timed pass's.
     pub warm_up: bool,
+    /// A filter every query must pass as well as its own (the empty filter: none).
+    pub filter: Filter,
 }
 
 /// What [`query_batch`] did.
@@ -93,7 +95,7 @@ pub fn query_batch(
     // The lines before the first unreadable one; that line's error is reported unless a
     // query before it fails (the error names the first bad line either way).
     let read = Instant::now();
-    let (queries, unreadable) = read_queries(input)?;
+    let (queries, unreadable) = read_queries(input, &opts.filter)?;
     let read = read.elapsed().as_secs_f64();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -185,7 +187,7 @@ type Queries = (Vec<(u64, QueryLine, Filter)>, Option<JobError>);
 
 /// The queries of a JSONL file with their line numbers and filters, up to the first line
 /// that does not parse (returned as the error beside them).
-fn read_queries(input: &Path) -> Result<Queries, JobError> {
+fn read_queries(input: &Path, base: &Filter) -> Result<Queries, JobError> {
     let file = crate::io::text::open(input)
         .map_err(|e| JobError::input(format!("{}: {e}", input.display())))?;
     let mut queries = Vec::new();
@@ -206,8 +208,11 @@ fn read_queries(input: &Path) -> Result<Queries, JobError> {
             }
         };
         let f = match q.filter.as_ref().map(|f| f.to_filter()) {
-            None => Filter::new(),
-            Some(Ok(f)) => f,
+            None => base.clone(),
+            Some(Ok(f)) => f
+                .predicates()
+                .iter()
+                .fold(base.clone(), |all, p| all.and(p.clone())),
             Some(Err(e)) => return Ok((queries, Some(bad(&e)))),
         };
         queries.push((no, q, f));

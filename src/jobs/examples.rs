@@ -89,12 +89,6 @@ pub fn read_examples(
     Ok((like, unlike))
 }
 
-/// The area of interest in a GeoJSON file: the union of its Polygons and MultiPolygons
-/// (holes kept), [lon, lat] positions (RFC 7946); errors name the file and the JSON path.
-pub fn read_area(path: &std::path::Path) -> Result<Area, JobError> {
-    crate::io::geojson::read_area(path).map_err(JobError::input)
-}
-
 /// The query the examples make in `view`, and the ids of every item they stand for (which
 /// the results leave out).
 pub(crate) fn example_query(
@@ -129,8 +123,8 @@ pub(crate) fn example_query(
             *a -= w * b;
         }
     }
-    let norm = q.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let scale = mp.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let norm = crate::index::norm_f64(&q);
+    let scale = crate::index::norm_f64(&mp);
     // What is left after the subtraction must still be a direction, not rounding noise.
     if norm.is_nan() || norm <= 1e-4 * scale.max(f64::MIN_POSITIVE) || scale < 1e-6 {
         return Err(JobError::input(

@@ -40,7 +40,6 @@ mod jobs_common;
 #[cfg(feature = "encoders")]
 mod map;
 mod output;
-#[cfg(feature = "encoders")]
 mod place_args;
 mod progress;
 mod query;

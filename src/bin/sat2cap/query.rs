@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use sat2cap::jobs::{query_batch, BatchOptions};
+use sat2cap::Filter;
 
 use crate::output::{note, out};
+use crate::place_args::{AreaArgs, PointArgs};
 use crate::progress::{Bars, Notes};
 use crate::CliError;
 
@@ -19,6 +21,8 @@ use crate::CliError;
 #[command(after_help = "Examples:
   sat2cap query --db ./db --collection places --batch queries.jsonl --out results.jsonl --threads 4
   sat2cap query --db ./db --collection places --batch q.jsonl --out r.jsonl --exact --json
+  sat2cap query --db ./db --collection overhead --batch q.jsonl --out r.jsonl --aoi lake.geojson \
+      --between 2023-06-01 2023-08-31
 
 --json prints {queries, seconds, queries_per_s, prepare_seconds, read_seconds, write_seconds,
 total_seconds, end_to_end_queries_per_s, out} on stdout: `seconds` and `queries_per_s` are the
@@ -55,10 +59,16 @@ pub struct QueryArgs {
     /// pass's, identical to the first.
     #[arg(long)]
     warm_up: bool,
+    /// Every query also keeps to these (as well as its line's own filter).
+    #[command(flatten)]
+    area: AreaArgs,
+    #[command(flatten)]
+    point: PointArgs,
 }
 
 /// Runs the command.
 pub fn run(a: QueryArgs) -> Result<(), CliError> {
+    let filter = a.point.add_to(a.area.add_to(Filter::new())?)?;
     let snap = crate::open_snapshot(&a.db)?;
     let opts = BatchOptions {
         collection: a.collection,
@@ -68,6 +78,7 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
         exact: a.exact,
         ef: a.ef,
         warm_up: a.warm_up,
+        filter,
     };
     let r = query_batch(&snap, &opts, &Bars::new(Notes::Stderr))?;
     if a.json {
