@@ -472,3 +472,28 @@ fn may_pass_within_never_rules_out_a_passing_row() {
     }
     assert!(ruled_out > 100, "only {ruled_out} of 400 regions ruled out");
 }
+
+/// `Filter::may_pass_during` never rules out a span of times holding a time that passes, and
+/// rules out the spans a time range misses; conditions on location never rule a span out.
+#[test]
+fn may_pass_during_never_rules_out_a_passing_time() {
+    let mut rng = ChaCha8Rng::seed_from_u64(78);
+    let mut ruled_out = 0;
+    for _ in 0..2000 {
+        let t0 = rng.random_range(-1_000i64..1_000);
+        let filter = Filter::new()
+            .time(TimeRange::new(t0, t0 + rng.random_range(0..300)).unwrap())
+            .bbox(BBox::new(-10.0, -10.0, 10.0, 10.0).unwrap());
+        let min = rng.random_range(-1_200i64..1_200);
+        let max = min + rng.random_range(0..200);
+        let p = Point::new(0.0, 0.0).unwrap();
+        let passing = (min..=max).any(|t| filter.matches(p, Some(t)));
+        let may = filter.may_pass_during(min, max);
+        assert_eq!(may, passing, "{filter:?} over {min}..={max}");
+        ruled_out += usize::from(!may);
+    }
+    assert!(ruled_out > 500, "only {ruled_out} of 2000 spans ruled out");
+    let anywhere = Filter::new().bbox(BBox::new(50.0, 50.0, 51.0, 51.0).unwrap());
+    assert!(anywhere.may_pass_during(i64::MIN + 1, i64::MIN + 1));
+    assert!(Filter::new().may_pass_during(0, 0));
+}

@@ -52,6 +52,10 @@ pub struct Shard {
     pub region: [f64; 4],
     /// The box of the rows the shard holds (`None`: no rows).
     pub extent: Option<[f64; 4]>,
+    /// The earliest and latest time of the rows that have one (`None`: none has one, or the
+    /// catalog does not say; then time conditions do not prune the shard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<[i64; 2]>,
     /// Live rows in the shard's collection.
     pub rows: u64,
 }
@@ -208,6 +212,15 @@ impl Catalog {
                     return Err(format!("{at}: `extent` {e:?} is not a lon/lat box"));
                 }
             }
+            if let Some([t0, t1]) = s.times {
+                if t0 > t1 || t0 == i64::MIN {
+                    return Err(format!(
+                        "{at}: `times` [{t0}, {t1}] is not a span of times (first <= last, \
+                         both above {})",
+                        i64::MIN
+                    ));
+                }
+            }
             total = total
                 .checked_add(s.rows)
                 .ok_or_else(|| format!("{at}: `rows` overflow"))?;
@@ -279,7 +292,8 @@ impl Catalog {
     }
 
     /// The shards a filter may find rows in: those with rows whose extent it does not rule
-    /// out ([`sat2cap::Filter::may_pass_within`]).
+    /// out ([`sat2cap::Filter::may_pass_within`]) and whose span of times, when the catalog
+    /// gives one, it does not rule out either ([`sat2cap::Filter::may_pass_during`]).
     pub fn prune(&self, filter: &sat2cap::Filter) -> Vec<usize> {
         self.shards
             .iter()
@@ -291,6 +305,7 @@ impl Catalog {
                     .as_ref()
                     .and_then(boxed)
                     .is_none_or(|e| filter.may_pass_within(&e))
+                    && s.times.is_none_or(|[a, b]| filter.may_pass_during(a, b))
             })
             .map(|(i, _)| i)
             .collect()

@@ -29,8 +29,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::catalog::Catalog;
 use crate::codec::{LogicalCodec, PhysicalCodec};
-use crate::spec::SearchSpec;
-use crate::table::{SearchFunction, SearchTable, TextEmbedder};
+use crate::spec::{MapSpec, SearchSpec};
+use crate::table::{MapTable, SearchFunction, SearchTable, TextEmbedder};
 use crate::Error;
 
 /// Ballista's session settings with sat2cap's codecs wrapped around Ballista's own.
@@ -205,6 +205,17 @@ impl Remote {
         let table = SearchTable::new(self.catalog.clone(), spec);
         self.bounded(async { Ok(self.ctx.read_table(Arc::new(table))?.collect().await?) })
             .await
+    }
+
+    /// One map over the catalog: every shard's scored tiles.
+    pub async fn map(&self, spec: MapSpec) -> Result<Vec<sat2cap::jobs::ScoredTile>, Error> {
+        spec.check()?;
+        let queries = spec.queries.len();
+        let table = MapTable::new(self.catalog.clone(), spec);
+        let batches = self
+            .bounded(async { Ok(self.ctx.read_table(Arc::new(table))?.collect().await?) })
+            .await?;
+        Ok(crate::exec::tiles_of(&batches, queries)?)
     }
 
     /// One SQL statement: its result's schema and rows.

@@ -1,5 +1,6 @@
 //! Codecs that carry sat2cap's plan nodes between processes (a Ballista client, scheduler
-//! and executors): [`SearchTable`] in logical plans, [`ShardSearchExec`] in physical ones.
+//! and executors): [`SearchTable`] and [`MapTable`] in logical plans, [`ShardSearchExec`]
+//! and [`ShardMapExec`] in physical ones.
 //! Each wraps another codec (Ballista's, or DataFusion's default) and hands it every node
 //! that is not ours. Our nodes are a tag byte `0x00` (never the first byte of a protobuf
 //! message) followed by JSON.
@@ -22,9 +23,9 @@ use datafusion_proto::physical_plan::{
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
-use crate::exec::ShardSearchExec;
-use crate::spec::SearchSpec;
-use crate::table::SearchTable;
+use crate::exec::{ShardExec, ShardMapExec, ShardSearchExec};
+use crate::spec::{MapSpec, SearchSpec};
+use crate::table::{MapTable, SearchTable};
 
 const TAG: u8 = 0;
 
@@ -46,17 +47,19 @@ fn get<'a, T: Deserialize<'a>>(json: &'a [u8], what: &str) -> Result<T> {
 }
 
 #[derive(Serialize, Deserialize)]
-struct TableMsg {
-    catalog: PathBuf,
-    spec: SearchSpec,
+enum TableMsg {
+    Search { catalog: PathBuf, spec: SearchSpec },
+    Map { catalog: PathBuf, spec: MapSpec },
 }
 
 #[derive(Serialize, Deserialize)]
-struct ExecMsg {
-    spec: SearchSpec,
+enum ExecMsg {
+    Search { spec: SearchSpec },
+    Map { spec: MapSpec },
 }
 
-/// The logical codec: [`SearchTable`] as its catalog file and search; the catalog is read
+/// The logical codec: [`SearchTable`] and [`MapTable`] as their catalog file and job; the
+/// catalog is read
 /// again where the plan is decoded (the scheduler), so it must be at the same path there.
 #[derive(Debug)]
 pub struct LogicalCodec {
@@ -102,10 +105,15 @@ impl LogicalExtensionCodec for LogicalCodec {
                 .inner
                 .try_decode_table_provider(buf, table_ref, schema, ctx);
         };
-        let msg: TableMsg = get(json, "sat2cap search table")?;
-        let catalog =
-            Catalog::open(&msg.catalog).map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        Ok(Arc::new(SearchTable::new(Arc::new(catalog), msg.spec)))
+        let open = |file: &PathBuf| {
+            Catalog::open(file)
+                .map(Arc::new)
+                .map_err(|e| DataFusionError::Plan(e.to_string()))
+        };
+        Ok(match get(json, "sat2cap table")? {
+            TableMsg::Search { catalog, spec } => Arc::new(SearchTable::new(open(&catalog)?, spec)),
+            TableMsg::Map { catalog, spec } => Arc::new(MapTable::new(open(&catalog)?, spec)),
+        })
     }
 
     fn try_encode_table_provider(
@@ -114,16 +122,17 @@ impl LogicalExtensionCodec for LogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        match node.downcast_ref::<SearchTable>() {
-            Some(t) => put(
-                &TableMsg {
-                    catalog: crate::table::catalog_file(t.catalog()),
-                    spec: t.spec().clone(),
-                },
-                buf,
-            ),
-            None => self.inner.try_encode_table_provider(table_ref, node, buf),
+        if let Some(t) = node.downcast_ref::<SearchTable>() {
+            let catalog = crate::table::catalog_file(t.catalog());
+            let spec = t.spec().clone();
+            return put(&TableMsg::Search { catalog, spec }, buf);
         }
+        if let Some(t) = node.downcast_ref::<MapTable>() {
+            let catalog = crate::table::catalog_file(t.catalog());
+            let spec = t.spec().clone();
+            return put(&TableMsg::Map { catalog, spec }, buf);
+        }
+        self.inner.try_encode_table_provider(table_ref, node, buf)
     }
 
     fn try_decode_file_format(
@@ -143,8 +152,8 @@ impl LogicalExtensionCodec for LogicalCodec {
     }
 }
 
-/// The physical codec: [`ShardSearchExec`] as its search (its input, the shard list, is an
-/// in-memory scan that DataFusion's own codec carries).
+/// The physical codec: [`ShardSearchExec`] and [`ShardMapExec`] as their job (their input,
+/// the shard list, is an in-memory scan that DataFusion's own codec carries).
 #[derive(Debug)]
 pub struct PhysicalCodec {
     inner: Arc<dyn PhysicalExtensionCodec>,
@@ -174,17 +183,18 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         let Some(json) = ours(buf) else {
             return self.inner.try_decode(buf, inputs, ctx, conv);
         };
-        let msg: ExecMsg = get(json, "ShardSearchExec")?;
+        let msg: ExecMsg = get(json, "shard operator")?;
         let [input] = inputs else {
             return Err(DataFusionError::Internal(format!(
-                "a ShardSearchExec with {} inputs",
+                "a shard operator with {} inputs",
                 inputs.len()
             )));
         };
-        Ok(Arc::new(ShardSearchExec::try_new(
-            input.clone(),
-            Arc::new(msg.spec),
-        )?))
+        let input = input.clone();
+        Ok(match msg {
+            ExecMsg::Search { spec } => Arc::new(ShardExec::try_new(input, Arc::new(spec))?),
+            ExecMsg::Map { spec } => Arc::new(ShardExec::try_new(input, Arc::new(spec))?),
+        })
     }
 
     fn try_encode(
@@ -193,14 +203,14 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         buf: &mut Vec<u8>,
         conv: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
-        match node.downcast_ref::<ShardSearchExec>() {
-            Some(e) => put(
-                &ExecMsg {
-                    spec: (**e.spec()).clone(),
-                },
-                buf,
-            ),
-            None => self.inner.try_encode(node, buf, conv),
+        if let Some(e) = node.downcast_ref::<ShardSearchExec>() {
+            let spec = (**e.spec()).clone();
+            return put(&ExecMsg::Search { spec }, buf);
         }
+        if let Some(e) = node.downcast_ref::<ShardMapExec>() {
+            let spec = (**e.spec()).clone();
+            return put(&ExecMsg::Map { spec }, buf);
+        }
+        self.inner.try_encode(node, buf, conv)
     }
 }

@@ -1,12 +1,13 @@
-//! [`ShardSearchExec`]: the physical operator that runs one combined search per shard,
-//! one output partition per shard, each sorted best first.
+//! [`ShardExec`]: the physical operator that runs a job on each shard, one output
+//! partition per shard: [`ShardSearchExec`] one combined search (sorted best first),
+//! [`ShardMapExec`] the scores of a map's tiles.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use datafusion::arrow::array::{
-    Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
+    Array, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
 };
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -25,10 +26,11 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use futures::TryStreamExt;
+use sat2cap::jobs::{Footprint, ScoredTile};
 use sat2cap::{Db, OpenOptions, SearchHit};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::SearchSpec;
+use crate::spec::{MapSpec, SearchSpec};
 
 /// The columns every search yields: id, score, lon, lat, time (nullable), payload
 /// (nullable), shard.
@@ -145,67 +147,82 @@ fn shard_rows(batches: &[RecordBatch]) -> Result<Vec<ShardTask>> {
     Ok(out)
 }
 
-/// Runs a [`SearchSpec`] on the shards its input lists ([`shards_source`]): output
-/// partition `i` is the top `k` of the shards in input partition `i` (one shard each, as
-/// planned), sorted by score descending then id ascending. A sort-preserving merge with
-/// `fetch = k` over it gives the top `k` of all shards.
+/// What a [`ShardExec`] does with the shards of one input partition: one batch of
+/// [`ShardJob::schema`] from them.
+pub trait ShardJob: fmt::Debug + Send + Sync + 'static {
+    /// The operator's name in plans.
+    const NAME: &'static str;
+    /// The columns it yields.
+    fn schema(&self) -> SchemaRef;
+    /// The order of each output partition, if any.
+    fn ordering(&self, schema: &Schema) -> Result<Option<LexOrdering>>;
+    /// The settings in words, for plan displays.
+    fn describe(&self) -> String;
+    /// Runs on some shards (one, as planned), off the async runtime.
+    fn run(&self, shards: &[ShardTask]) -> Result<RecordBatch>;
+}
+
+/// Runs a [`ShardJob`] on the shards its input lists ([`shards_source`]), one output
+/// partition per input partition (one shard each, as planned).
 #[derive(Debug)]
-pub struct ShardSearchExec {
+pub struct ShardExec<J: ShardJob> {
     input: Arc<dyn ExecutionPlan>,
-    spec: Arc<SearchSpec>,
+    spec: Arc<J>,
     props: Arc<PlanProperties>,
 }
 
-impl ShardSearchExec {
-    /// The search over the shards `input` lists (rows of [`shards_schema`]), yielding
-    /// [`result_schema`].
-    pub fn try_new(
-        input: Arc<dyn ExecutionPlan>,
-        spec: Arc<SearchSpec>,
-    ) -> Result<ShardSearchExec> {
+/// The search of each shard: output partition `i` is the top `k` of the shards in input
+/// partition `i`, sorted by score descending then id ascending. A sort-preserving merge with
+/// `fetch = k` over it gives the top `k` of all shards.
+pub type ShardSearchExec = ShardExec<SearchSpec>;
+
+/// The map of each shard: every tile of the region with a score per query
+/// ([`map_schema`]), in no particular order.
+pub type ShardMapExec = ShardExec<MapSpec>;
+
+impl<J: ShardJob> ShardExec<J> {
+    /// The job `spec` on the shards `input` lists (rows of [`shards_schema`]).
+    pub fn try_new(input: Arc<dyn ExecutionPlan>, spec: Arc<J>) -> Result<ShardExec<J>> {
         if input.schema().fields() != shards_schema().fields() {
             return Err(DataFusionError::Plan(format!(
-                "ShardSearchExec reads a shard list, not rows of {}",
+                "{} reads a shard list, not rows of {}",
+                J::NAME,
                 input.schema()
             )));
         }
-        let schema = result_schema();
-        let eq =
-            EquivalenceProperties::new_with_orderings(schema.clone(), [result_ordering(&schema)?]);
+        let schema = spec.schema();
+        let eq = match spec.ordering(&schema)? {
+            Some(o) => EquivalenceProperties::new_with_orderings(schema.clone(), [o]),
+            None => EquivalenceProperties::new(schema.clone()),
+        };
         let props = PlanProperties::new(
             eq,
             Partitioning::UnknownPartitioning(input.properties().partitioning.partition_count()),
             EmissionType::Final,
             Boundedness::Bounded,
         );
-        Ok(ShardSearchExec {
+        Ok(ShardExec {
             input,
             spec,
             props: Arc::new(props),
         })
     }
 
-    /// The search.
-    pub fn spec(&self) -> &Arc<SearchSpec> {
+    /// The job.
+    pub fn spec(&self) -> &Arc<J> {
         &self.spec
     }
 }
 
-impl DisplayAs for ShardSearchExec {
+impl<J: ShardJob> DisplayAs for ShardExec<J> {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "ShardSearchExec: k={}, exact={}, filter={}",
-            self.spec.k,
-            self.spec.exact,
-            self.spec.describe_filter(),
-        )
+        write!(f, "{}: {}", J::NAME, self.spec.describe())
     }
 }
 
-impl ExecutionPlan for ShardSearchExec {
+impl<J: ShardJob> ExecutionPlan for ShardExec<J> {
     fn name(&self) -> &'static str {
-        "ShardSearchExec"
+        J::NAME
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -234,12 +251,10 @@ impl ExecutionPlan for ShardSearchExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match <[_; 1]>::try_from(children) {
-            Ok([input]) => Ok(Arc::new(ShardSearchExec::try_new(
-                input,
-                self.spec.clone(),
-            )?)),
+            Ok([input]) => Ok(Arc::new(ShardExec::try_new(input, self.spec.clone())?)),
             Err(c) => Err(DataFusionError::Internal(format!(
-                "ShardSearchExec has one input, not {}",
+                "{} has one input, not {}",
+                J::NAME,
                 c.len()
             ))),
         }
@@ -255,15 +270,173 @@ impl ExecutionPlan for ShardSearchExec {
         let fut = async move {
             let batches: Vec<RecordBatch> = input.try_collect().await?;
             let shards = shard_rows(&batches)?;
-            tokio::task::spawn_blocking(move || search_shards(&shards, &spec))
+            tokio::task::spawn_blocking(move || spec.run(&shards))
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
-            result_schema(),
+            self.spec.schema(),
             futures::stream::once(fut),
         )))
     }
+}
+
+impl ShardJob for SearchSpec {
+    const NAME: &'static str = "ShardSearchExec";
+
+    fn schema(&self) -> SchemaRef {
+        result_schema()
+    }
+
+    fn ordering(&self, schema: &Schema) -> Result<Option<LexOrdering>> {
+        result_ordering(schema).map(Some)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "k={}, exact={}, filter={}",
+            self.k,
+            self.exact,
+            self.describe_filter()
+        )
+    }
+
+    fn run(&self, shards: &[ShardTask]) -> Result<RecordBatch> {
+        search_shards(shards, self)
+    }
+}
+
+/// The columns of a map over `queries` queries: id, lon, lat, the footprint's west, south,
+/// east and north (null when the tile's payload gives none), then `score_0` ..
+/// `score_{queries - 1}`.
+pub fn map_schema(queries: usize) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("id", DataType::UInt64, false),
+        Field::new("lon", DataType::Float64, false),
+        Field::new("lat", DataType::Float64, false),
+    ];
+    for side in ["west", "south", "east", "north"] {
+        fields.push(Field::new(side, DataType::Float64, true));
+    }
+    for i in 0..queries {
+        fields.push(Field::new(format!("score_{i}"), DataType::Float32, false));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+impl ShardJob for MapSpec {
+    const NAME: &'static str = "ShardMapExec";
+
+    fn schema(&self) -> SchemaRef {
+        map_schema(self.queries.len())
+    }
+
+    fn ordering(&self, _schema: &Schema) -> Result<Option<LexOrdering>> {
+        Ok(None)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "queries={}, region={}",
+            self.queries.len(),
+            self.region.describe()
+        )
+    }
+
+    fn run(&self, shards: &[ShardTask]) -> Result<RecordBatch> {
+        let region = self
+            .region
+            .filter()
+            .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let mut tiles = Vec::new();
+        for s in shards {
+            let db = open_checked(s)?;
+            let snap = db.snapshot();
+            let found = sat2cap::jobs::score_tiles(&snap, &s.collection, &region, &self.queries)
+                .map_err(|e| fail(s, &e))?;
+            tiles.extend(found);
+        }
+        tiles_batch(&tiles, self.queries.len())
+    }
+}
+
+/// Scored tiles as a batch of [`map_schema`].
+fn tiles_batch(tiles: &[ScoredTile], queries: usize) -> Result<RecordBatch> {
+    let side = |f: fn(&Footprint) -> f64| {
+        Arc::new(Float64Array::from_iter(
+            tiles.iter().map(|t| t.footprint.as_ref().map(f)),
+        )) as Arc<dyn datafusion::arrow::array::Array>
+    };
+    let mut cols: Vec<Arc<dyn datafusion::arrow::array::Array>> = vec![
+        Arc::new(UInt64Array::from_iter_values(tiles.iter().map(|t| t.id))),
+        Arc::new(Float64Array::from_iter_values(
+            tiles.iter().map(|t| t.center.lon()),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            tiles.iter().map(|t| t.center.lat()),
+        )),
+        side(|f| f.west),
+        side(|f| f.south),
+        side(|f| f.east),
+        side(|f| f.north),
+    ];
+    for i in 0..queries {
+        cols.push(Arc::new(Float32Array::from_iter_values(
+            tiles
+                .iter()
+                .map(|t| t.scores.get(i).copied().unwrap_or(f32::NAN)),
+        )));
+    }
+    Ok(RecordBatch::try_new(map_schema(queries), cols)?)
+}
+
+/// The tiles in batches of [`map_schema`] over `queries` queries.
+pub fn tiles_of(batches: &[RecordBatch], queries: usize) -> Result<Vec<ScoredTile>> {
+    let other = || DataFusionError::Internal("map rows of another schema".into());
+    let mut out = Vec::new();
+    for b in batches {
+        if b.num_columns() != 7 + queries {
+            return Err(other());
+        }
+        let f64s = |i: usize| {
+            b.column(i)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(other)
+        };
+        let ids = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(other)?;
+        let (lon, lat) = (f64s(1)?, f64s(2)?);
+        let sides = [f64s(3)?, f64s(4)?, f64s(5)?, f64s(6)?];
+        let scores = (0..queries)
+            .map(|i| {
+                b.column(7 + i)
+                    .as_any()
+                    .downcast_ref::<Float32Array>()
+                    .ok_or_else(other)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for r in 0..b.num_rows() {
+            let center = sat2cap::Point::new(lat.value(r), lon.value(r))
+                .map_err(|e| DataFusionError::Internal(format!("map row {r}: {e}")))?;
+            let footprint = sides.iter().all(|s| s.is_valid(r)).then(|| Footprint {
+                west: sides[0].value(r),
+                south: sides[1].value(r),
+                east: sides[2].value(r),
+                north: sides[3].value(r),
+            });
+            out.push(ScoredTile {
+                id: ids.value(r),
+                center,
+                footprint,
+                scores: scores.iter().map(|s| s.value(r)).collect(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The top `k` of some shards as one batch, best first (score descending, id ascending).

@@ -24,8 +24,8 @@ pub mod table;
 use std::path::PathBuf;
 
 pub use catalog::Catalog;
-pub use exec::ShardSearchExec;
-pub use spec::SearchSpec;
+pub use exec::{ShardExec, ShardMapExec, ShardSearchExec};
+pub use spec::{MapSpec, Region, SearchSpec};
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
-use sat2cap::jobs::{Embedder, EncoderKind, Model, ModelFingerprint, ModelOptions};
+use sat2cap::jobs::{Embedder, EncoderKind, MapRequest, Model, ModelFingerprint, ModelOptions};
 use sat2cap_dist::exec::result_schema;
 use sat2cap_dist::shard::{shard, ShardOptions};
+use sat2cap_dist::spec::Region;
 use sat2cap_dist::table::{register, TextEmbedder};
-use sat2cap_dist::{cluster, Catalog, Error, SearchSpec};
+use sat2cap_dist::{cluster, Catalog, Error, MapSpec, SearchSpec};
 
 /// Sharded sat2cap databases, searched as Apache DataFusion plans.
 #[derive(Parser)]
@@ -30,6 +31,7 @@ enum Command {
     Shard(ShardArgs),
     Info(InfoArgs),
     Search(SearchArgs),
+    Map(MapArgs),
     Sql(SqlArgs),
     Scheduler(SchedulerArgs),
     Executor(ExecutorArgs),
@@ -143,6 +145,29 @@ struct SearchArgs {
     /// Results wanted.
     #[arg(long, default_value_t = 10)]
     k: usize,
+    #[command(flatten)]
+    region: RegionArgs,
+    /// Exact scans (recall 1.0) instead of graph walks.
+    #[arg(long)]
+    exact: bool,
+    /// Graph beam width (default: the library's rule).
+    #[arg(long)]
+    ef: Option<usize>,
+    /// Print the physical plan on stderr.
+    #[arg(long)]
+    explain: bool,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Output format.
+    #[arg(long, default_value = "csv")]
+    format: Format,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// The rows a search or map keeps to.
+#[derive(Args)]
+struct RegionArgs {
     /// west,south,east,north in degrees (west > east crosses the antimeridian).
     #[arg(long, value_parser = floats::<4>, allow_hyphen_values = true)]
     bbox: Option<[f64; 4]>,
@@ -153,24 +178,110 @@ struct SearchArgs {
     #[arg(long, num_args = 2, value_names = ["T0", "T1"], allow_hyphen_values = true,
           action = clap::ArgAction::Set)]
     between: Option<Vec<i64>>,
-    /// Exact scans (recall 1.0) instead of graph walks.
-    #[arg(long)]
-    exact: bool,
-    /// Graph beam width (default: the library's rule).
-    #[arg(long)]
-    ef: Option<usize>,
-    /// Print the physical plan on stderr.
-    #[arg(long)]
-    explain: bool,
+}
+
+impl RegionArgs {
+    /// The region the flags give, checked.
+    fn region(&self) -> Result<Region, Failure> {
+        let r = Region {
+            bbox: self.bbox,
+            radius: self.radius,
+            time: self.between.as_deref().map(|t| [t[0], t[1]]),
+            polygon: None,
+        };
+        let alone = [
+            (
+                "--bbox",
+                Region {
+                    bbox: r.bbox,
+                    ..Region::default()
+                },
+            ),
+            (
+                "--radius",
+                Region {
+                    radius: r.radius,
+                    ..Region::default()
+                },
+            ),
+            (
+                "--between",
+                Region {
+                    time: r.time,
+                    ..Region::default()
+                },
+            ),
+        ];
+        for (flag, one) in alone {
+            one.filter()
+                .map_err(|e| Failure::input(format!("{flag}: {e}")))?;
+        }
+        Ok(r)
+    }
+}
+
+/// Where a search or map runs.
+#[derive(Args)]
+struct ClusterArgs {
     /// Run on the Ballista scheduler at this URL (df://host:port) instead of in this process.
     #[arg(long, value_name = "URL")]
     scheduler: Option<String>,
-    /// With --scheduler: seconds before an unfinished search is abandoned (exit 1).
+    /// With --scheduler: seconds before an unfinished query is abandoned (exit 1).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
-    /// Output format.
-    #[arg(long, default_value = "csv")]
-    format: Format,
+}
+
+impl ClusterArgs {
+    /// A session on the scheduler, if one was given.
+    async fn remote(
+        &self,
+        cat: Arc<Catalog>,
+        embed: Option<TextEmbedder>,
+    ) -> Result<Option<cluster::Remote>, Error> {
+        let Some(url) = &self.scheduler else {
+            return Ok(None);
+        };
+        let deadline = std::time::Duration::from_secs(self.timeout);
+        Ok(Some(
+            cluster::Remote::connect(url, cat, embed, deadline).await?,
+        ))
+    }
+}
+
+/// One zero-shot map of prompts over every shard's tiles, written as the single-database
+/// `sat2cap map` writes it.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  sat2cap-dist map tiles-sharded \"a lake\" \"farmland\" --out maps/alps --weights ./weights
+  sat2cap-dist map tiles-sharded \"people fishing on a boat\" --bbox 5.9,45.8,10.5,47.8 \\
+      --out maps/lakes --scheduler df://127.0.0.1:50050 --weights ./weights
+
+Each shard scores its tiles where it lives (shards outside the region are not read); the
+tiles are gathered here and drawn as one map: PREFIX.png, .tif (COG), .geojson, .csv, .pgw,
+.prj, the same files, byte for byte, as `sat2cap map` writes for one database holding every
+shard's rows. Scores use the stored vectors (no date or hour: those re-encode the tiles).")]
+struct MapArgs {
+    /// The catalog folder (or its catalog.json).
+    catalog: PathBuf,
+    /// The prompts, one panel each.
+    #[arg(required = true)]
+    prompts: Vec<String>,
+    /// Output prefix.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    region: RegionArgs,
+    /// Also write a web map (XYZ tiles of the scores and index.html) into this folder.
+    #[arg(long, value_name = "DIR")]
+    web: Option<PathBuf>,
+    /// The web map's basemap: a {z}/{x}/{y} tile URL template.
+    #[arg(long, value_name = "URL", requires = "web")]
+    basemap: Option<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -203,13 +314,9 @@ struct SqlArgs {
     catalog: PathBuf,
     /// The SQL statement.
     sql: String,
-    /// Run on the Ballista scheduler at this URL (df://host:port) instead of in this process
-    /// (only sat2cap_search then: the `shards` table is local).
-    #[arg(long, value_name = "URL")]
-    scheduler: Option<String>,
-    /// With --scheduler: seconds before an unfinished query is abandoned (exit 1).
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
-    timeout: u64,
+    /// With --scheduler, only sat2cap_search runs there: the `shards` table is local.
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Output format.
     #[arg(long, default_value = "table")]
     format: Format,
@@ -286,6 +393,7 @@ fn main() -> ExitCode {
         Command::Shard(a) => run_shard(a),
         Command::Info(a) => run_info(a),
         Command::Search(a) => run_search(a),
+        Command::Map(a) => run_map(a),
         Command::Sql(a) => run_sql(a),
         Command::Scheduler(a) => run_scheduler(a),
         Command::Executor(a) => run_executor(a),
@@ -394,14 +502,19 @@ fn run_info(a: InfoArgs) -> Result<(), Failure> {
 }
 
 /// The text encoder of `m`, checked against the catalog's model.
-fn text_embedder(cat: &Catalog, m: &ModelArgs) -> Result<TextEmbedder, Failure> {
+/// The model the flags (or `SAT2CAP_WEIGHTS`) name, its text encoder checked against the
+/// catalog's vectors. `SAT2CAP_TINY_MODEL` asks for the tiny test shapes, as it does of
+/// `sat2cap` (integration tests only).
+fn text_model(cat: &Catalog, m: &ModelArgs) -> Result<Arc<Model>, Failure> {
     let weights = m
         .weights
         .clone()
         .or_else(|| std::env::var_os("SAT2CAP_WEIGHTS").map(PathBuf::from));
+    let tiny = std::env::var("SAT2CAP_TINY_MODEL").is_ok_and(|v| !v.is_empty() && v != "0");
     let model = Model::load(&ModelOptions {
         weights,
         random: m.random_weights,
+        tiny,
         ..ModelOptions::default()
     })?;
     let clip = model.fingerprint(EncoderKind::ClipText).clip;
@@ -419,7 +532,11 @@ fn text_embedder(cat: &Catalog, m: &ModelArgs) -> Result<TextEmbedder, Failure> 
             }
         }
     }
-    let model = Arc::new(model);
+    Ok(Arc::new(model))
+}
+
+fn text_embedder(cat: &Catalog, m: &ModelArgs) -> Result<TextEmbedder, Failure> {
+    let model = text_model(cat, m)?;
     Ok(Arc::new(move |text: &str| {
         model
             .embed_text(&[text])
@@ -432,9 +549,7 @@ fn text_embedder(cat: &Catalog, m: &ModelArgs) -> Result<TextEmbedder, Failure> 
 fn run_search(a: SearchArgs) -> Result<(), Failure> {
     let cat = Catalog::open(&a.catalog)?;
     let conditions = SearchSpec {
-        bbox: a.bbox,
-        radius: a.radius,
-        time: a.between.as_deref().map(|t| [t[0], t[1]]),
+        region: a.region.region()?,
         exact: a.exact,
         ef: a.ef,
         ..SearchSpec::new(Vec::new(), a.k)
@@ -457,20 +572,15 @@ fn run_search(a: SearchArgs) -> Result<(), Failure> {
         vector,
         ..conditions
     };
-    if let Some(url) = &a.scheduler {
-        if a.explain {
-            return Err(Failure::input(
-                "--explain shows the plan of this process; it does not go with --scheduler",
-            ));
-        }
-        let cat = Arc::new(cat);
-        let deadline = std::time::Duration::from_secs(a.timeout);
-        let batches = runtime()?.block_on(async {
-            cluster::Remote::connect(url, cat, None, deadline)
-                .await?
-                .search(spec)
-                .await
-        })?;
+    if a.explain && a.cluster.scheduler.is_some() {
+        return Err(Failure::input(
+            "--explain shows the plan of this process; it does not go with --scheduler",
+        ));
+    }
+    let rt = runtime()?;
+    let cat = Arc::new(cat);
+    if let Some(remote) = rt.block_on(a.cluster.remote(cat.clone(), None))? {
+        let batches = rt.block_on(remote.search(spec))?;
         return print(&render(&result_schema(), &batches, a.format)?);
     }
     let plan = sat2cap_dist::plan::search_plan(&cat, spec)?;
@@ -479,8 +589,52 @@ fn run_search(a: SearchArgs) -> Result<(), Failure> {
         let _ = write!(std::io::stderr().lock(), "{shown}");
     }
     let ctx = SessionContext::new();
-    let batches = runtime()?.block_on(datafusion::physical_plan::collect(plan, ctx.task_ctx()))?;
+    let batches = rt.block_on(datafusion::physical_plan::collect(plan, ctx.task_ctx()))?;
     print(&render(&result_schema(), &batches, a.format)?)
+}
+
+fn run_map(a: MapArgs) -> Result<(), Failure> {
+    let cat = Arc::new(Catalog::open(&a.catalog)?);
+    let region = a.region.region()?;
+    let req = MapRequest {
+        collection: cat.collection.clone(),
+        prompts: a.prompts.clone(),
+        region: region.filter()?,
+        time: None,
+        hours: Vec::new(),
+        out: a.out.clone(),
+        mosaic: false,
+        web: a.web.clone(),
+        basemap: a.basemap.clone(),
+    };
+    // The request is checked before a model loads or a shard is read.
+    req.check()?;
+    let model = text_model(&cat, &a.model)?;
+    let prompts: Vec<&str> = a.prompts.iter().map(String::as_str).collect();
+    let queries = model.embed_text(&prompts).map_err(Failure::runtime)?;
+    let spec = MapSpec { queries, region };
+    let rt = runtime()?;
+    let tiles = match rt.block_on(a.cluster.remote(cat.clone(), None))? {
+        Some(remote) => rt.block_on(remote.map(spec))?,
+        None => {
+            let ctx = SessionContext::new();
+            rt.block_on(sat2cap_dist::plan::map(&cat, spec, ctx.task_ctx()))?
+        }
+    };
+    let panels = sat2cap::jobs::map_panels(&cat.collection, &a.prompts, tiles)?;
+    let report = req.write_panels(model.is_random(), &panels)?;
+    if a.json {
+        let text = serde_json::to_string(&report).map_err(Failure::runtime)?;
+        return print(&format!("{text}\n"));
+    }
+    let mut text = format!(
+        "{} tiles, {} panel(s): {}\n",
+        report.tiles, report.panels, report.files
+    );
+    if let Some(w) = &report.web {
+        text.push_str(&format!("web map: {}\n", w.join("index.html").display()));
+    }
+    print(&text)
 }
 
 fn vector_of(cat: &Catalog, id: u64) -> Result<Vec<f32>, Failure> {
@@ -500,12 +654,8 @@ fn run_sql(a: SqlArgs) -> Result<(), Failure> {
         None
     };
     let (schema, batches) = runtime()?.block_on(async {
-        match &a.scheduler {
-            Some(url) => {
-                let deadline = std::time::Duration::from_secs(a.timeout);
-                let remote = cluster::Remote::connect(url, cat, embed, deadline).await?;
-                remote.sql(&a.sql).await
-            }
+        match a.cluster.remote(cat.clone(), embed.clone()).await? {
+            Some(remote) => remote.sql(&a.sql).await,
             None => {
                 let ctx = SessionContext::new();
                 register(&ctx, cat, embed)?;

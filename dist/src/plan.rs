@@ -1,5 +1,6 @@
-//! Search plans over a catalog: prune the shards a filter misses, run [`ShardSearchExec`]
-//! (one partition per shard), merge with a sort-preserving merge that stops at `k`.
+//! Plans over a catalog: prune the shards a region misses, then for a search run
+//! [`ShardSearchExec`] (one partition per shard) and merge with a sort-preserving merge that
+//! stops at `k`; for a map run [`ShardMapExec`] and gather every shard's tiles.
 
 use std::sync::Arc;
 
@@ -11,8 +12,11 @@ use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMerge
 use datafusion::physical_plan::{collect, ExecutionPlan};
 
 use crate::catalog::Catalog;
-use crate::exec::{result_ordering, result_schema, shards_source, ShardSearchExec, ShardTask};
-use crate::spec::SearchSpec;
+use crate::exec::{
+    map_schema, result_ordering, result_schema, shards_source, ShardMapExec, ShardSearchExec,
+    ShardTask,
+};
+use crate::spec::{MapSpec, Region, SearchSpec};
 use crate::Error;
 
 /// The shards of `cat` that `spec`'s conditions do not rule out, as tasks.
@@ -25,7 +29,12 @@ pub fn shard_tasks(cat: &Catalog, spec: &SearchSpec) -> Result<Vec<ShardTask>, E
             cat.dim
         )));
     }
-    let filter = spec.filter()?;
+    tasks_within(cat, &spec.region)
+}
+
+/// The shards of `cat` that `region` does not rule out, as tasks.
+fn tasks_within(cat: &Catalog, region: &Region) -> Result<Vec<ShardTask>, Error> {
+    let filter = region.filter()?;
     Ok(cat
         .prune(&filter)
         .into_iter()
@@ -67,4 +76,51 @@ pub async fn search(
 ) -> Result<Vec<RecordBatch>, Error> {
     let plan = search_plan(cat, spec)?;
     Ok(collect(plan, ctx).await?)
+}
+
+/// The shards of `cat` that `spec`'s region does not rule out, as tasks.
+pub fn map_tasks(cat: &Catalog, spec: &MapSpec) -> Result<Vec<ShardTask>, Error> {
+    spec.check()?;
+    if let Some((i, q)) = spec
+        .queries
+        .iter()
+        .enumerate()
+        .find(|(_, q)| q.len() != cat.dim)
+    {
+        return Err(Error::Input(format!(
+            "query {i} has {} values; the catalog's vectors have {}",
+            q.len(),
+            cat.dim
+        )));
+    }
+    tasks_within(cat, &spec.region)
+}
+
+/// The physical plan of a map over a catalog: a [`ShardMapExec`] over the list of shards
+/// not pruned, one partition each (an empty plan when every shard is pruned).
+pub fn map_plan(cat: &Catalog, spec: MapSpec) -> Result<Arc<dyn ExecutionPlan>, Error> {
+    let tasks = map_tasks(cat, &spec)?;
+    map_plan_over(tasks, Arc::new(spec)).map_err(Error::from)
+}
+
+/// [`map_plan`] over given tasks.
+pub fn map_plan_over(tasks: Vec<ShardTask>, spec: Arc<MapSpec>) -> Result<Arc<dyn ExecutionPlan>> {
+    if tasks.is_empty() {
+        return Ok(Arc::new(EmptyExec::new(map_schema(spec.queries.len()))));
+    }
+    Ok(Arc::new(ShardMapExec::try_new(
+        shards_source(&tasks)?,
+        spec,
+    )?))
+}
+
+/// Runs a map over a catalog in this process and returns every shard's scored tiles.
+pub async fn map(
+    cat: &Catalog,
+    spec: MapSpec,
+    ctx: Arc<TaskContext>,
+) -> Result<Vec<sat2cap::jobs::ScoredTile>, Error> {
+    let queries = spec.queries.len();
+    let plan = map_plan(cat, spec)?;
+    Ok(crate::exec::tiles_of(&collect(plan, ctx).await?, queries)?)
 }

@@ -159,6 +159,7 @@ fn write_shards(
             f64::NEG_INFINITY,
             f64::NEG_INFINITY,
         ];
+        let mut times: Option<[i64; 2]> = None;
         for &(_, id) in group {
             let item = coll
                 .get(id)
@@ -171,6 +172,9 @@ fn write_shards(
                 extent[2].max(lon),
                 extent[3].max(lat),
             ];
+            if let Some(t) = item.time {
+                times = Some(times.map_or([t, t], |[a, b]| [a.min(t), b.max(t)]));
+            }
             db.add_f16(name, &item).map_err(|e| write_err(&e))?;
             if db.pending_len() >= SPILL_ROWS {
                 db.spill().map_err(|e| write_err(&e))?;
@@ -183,6 +187,7 @@ fn write_shards(
             path: rel,
             region: tile.region().edges(),
             extent: Some(extent),
+            times,
             rows: group.len() as u64,
         });
     }

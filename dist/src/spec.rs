@@ -1,19 +1,17 @@
-//! [`SearchSpec`]: one combined search (a query vector, `k`, location and time conditions)
-//! as plain data, so that a plan carrying it can be sent to another process.
+//! What a plan asks of every shard, as plain data, so that a plan carrying it can be sent
+//! to another process: a [`SearchSpec`] (one combined search) or a [`MapSpec`] (every tile
+//! of a region scored against some queries), each within a [`Region`].
 
 use sat2cap::{BBox, Collection, Filter, Polygon, Radius, SearchResults, TimeRange};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
-/// A search every shard runs: the same as a [`sat2cap::SearchBuilder`] with these settings.
+/// Location and time conditions: the rows that pass all of them (every row when none is
+/// set).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SearchSpec {
-    /// The query vector (any length; normalised by the search).
-    pub vector: Vec<f32>,
-    /// Results wanted over all shards.
-    pub k: usize,
+pub struct Region {
     /// `[west, south, east, north]`, degrees (west > east crosses the antimeridian).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bbox: Option<[f64; 4]>,
@@ -26,6 +24,72 @@ pub struct SearchSpec {
     /// `[t0, t1]`, Unix seconds, inclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<[i64; 2]>,
+}
+
+impl Region {
+    /// The conditions as a [`Filter`] (checked: bad coordinates are an error).
+    pub fn filter(&self) -> Result<Filter, Error> {
+        let mut f = Filter::new();
+        if let Some([w, s, e, n]) = self.bbox {
+            f = f.bbox(BBox::new(w, s, e, n)?);
+        }
+        if let Some([lat, lon, km]) = self.radius {
+            f = f.radius(Radius::new(lat, lon, km)?);
+        }
+        if let Some(ring) = &self.polygon {
+            f = f.polygon(Polygon::new(ring)?);
+        }
+        if let Some([t0, t1]) = self.time {
+            f = f.time(TimeRange::new(t0, t1)?);
+        }
+        Ok(f)
+    }
+
+    /// The conditions in words, for plan displays: `none`, or e.g.
+    /// `bbox [5, 45, 11, 48] AND time [0, 86400]`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(b) = self.bbox {
+            parts.push(format!("bbox {b:?}"));
+        }
+        if let Some(r) = self.radius {
+            parts.push(format!("radius {r:?}"));
+        }
+        if let Some(p) = &self.polygon {
+            parts.push(format!("polygon of {} vertices", p.len()));
+        }
+        if let Some(t) = self.time {
+            parts.push(format!("time {t:?}"));
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(" AND ")
+        }
+    }
+}
+
+/// Checks that `v` can be a query: not empty, every value finite.
+fn check_vector(v: &[f32], what: &str) -> Result<(), Error> {
+    if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
+        return Err(Error::Input(format!(
+            "{what} is empty or holds a value that is not finite"
+        )));
+    }
+    Ok(())
+}
+
+/// A search every shard runs: the same as a [`sat2cap::SearchBuilder`] with these settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpec {
+    /// The query vector (any length; normalised by the search).
+    pub vector: Vec<f32>,
+    /// Results wanted over all shards.
+    pub k: usize,
+    /// The rows searched among.
+    #[serde(default)]
+    pub region: Region,
     /// Exact scans instead of graph walks (recall 1.0).
     #[serde(default)]
     pub exact: bool,
@@ -46,20 +110,7 @@ impl SearchSpec {
 
     /// The conditions as a [`Filter`] (checked: bad coordinates are an error).
     pub fn filter(&self) -> Result<Filter, Error> {
-        let mut f = Filter::new();
-        if let Some([w, s, e, n]) = self.bbox {
-            f = f.bbox(BBox::new(w, s, e, n)?);
-        }
-        if let Some([lat, lon, km]) = self.radius {
-            f = f.radius(Radius::new(lat, lon, km)?);
-        }
-        if let Some(ring) = &self.polygon {
-            f = f.polygon(Polygon::new(ring)?);
-        }
-        if let Some([t0, t1]) = self.time {
-            f = f.time(TimeRange::new(t0, t1)?);
-        }
-        Ok(f)
+        self.region.filter()
     }
 
     /// Checks what can be checked without data: `k`, the vector and the conditions.
@@ -67,35 +118,13 @@ impl SearchSpec {
         if self.k == 0 {
             return Err(Error::Input("k must be at least 1".into()));
         }
-        if self.vector.is_empty() || self.vector.iter().any(|v| !v.is_finite()) {
-            return Err(Error::Input(
-                "the query vector is empty or holds a value that is not finite".into(),
-            ));
-        }
+        check_vector(&self.vector, "the query vector")?;
         self.filter().map(drop)
     }
 
-    /// The conditions in words, for plan displays: `none`, or e.g.
-    /// `bbox [5, 45, 11, 48] AND time [0, 86400]`.
+    /// The conditions in words (see [`Region::describe`]).
     pub fn describe_filter(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(b) = self.bbox {
-            parts.push(format!("bbox {b:?}"));
-        }
-        if let Some(r) = self.radius {
-            parts.push(format!("radius {r:?}"));
-        }
-        if let Some(p) = &self.polygon {
-            parts.push(format!("polygon of {} vertices", p.len()));
-        }
-        if let Some(t) = self.time {
-            parts.push(format!("time {t:?}"));
-        }
-        if parts.is_empty() {
-            "none".into()
-        } else {
-            parts.join(" AND ")
-        }
+        self.region.describe()
     }
 
     /// Runs the search on one collection.
@@ -109,5 +138,38 @@ impl SearchSpec {
             b = b.ef(ef);
         }
         Ok(b.run()?)
+    }
+}
+
+/// A map every shard draws its part of: each tile of the region scored against each query
+/// (see [`sat2cap::jobs::score_tiles`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapSpec {
+    /// One query vector per panel (the prompts' embeddings).
+    pub queries: Vec<Vec<f32>>,
+    /// The tiles drawn.
+    #[serde(default)]
+    pub region: Region,
+}
+
+impl MapSpec {
+    /// Checks what can be checked without data: at least one query, each a vector of the
+    /// same length, and the conditions.
+    pub fn check(&self) -> Result<(), Error> {
+        let Some(first) = self.queries.first() else {
+            return Err(Error::Input("a map needs at least one query".into()));
+        };
+        for (i, q) in self.queries.iter().enumerate() {
+            check_vector(q, &format!("query {i}"))?;
+            if q.len() != first.len() {
+                return Err(Error::Input(format!(
+                    "query {i} has {} values, query 0 has {}",
+                    q.len(),
+                    first.len()
+                )));
+            }
+        }
+        self.region.filter().map(drop)
     }
 }

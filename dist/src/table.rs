@@ -26,9 +26,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::catalog::Catalog;
-use crate::exec::result_schema;
-use crate::plan::{plan_over, shard_tasks};
-use crate::spec::SearchSpec;
+use crate::exec::{map_schema, result_schema};
+use crate::plan::{map_plan_over, map_tasks, plan_over, shard_tasks};
+use crate::spec::{MapSpec, SearchSpec};
 
 /// Turns a text into a query vector (the CLIP text tower, in the CLI).
 pub type TextEmbedder = Arc<dyn Fn(&str) -> std::result::Result<Vec<f32>, String> + Send + Sync>;
@@ -234,16 +234,17 @@ impl Bounds {
             );
         }
         if lat != (-90.0, 90.0) || lon != (-180.0, 180f64.next_down()) {
-            spec.bbox = Some([lon.0, lat.0, lon.1, lat.1]);
+            spec.region.bbox = Some([lon.0, lat.0, lon.1, lat.1]);
         }
         if self.timed {
             let (t0, t1) = spec
+                .region
                 .time
                 .map_or(self.time, |[a, b]| (a.max(self.time.0), b.min(self.time.1)));
             if t0 > t1 {
                 return Ok(None);
             }
-            spec.time = Some([t0, t1]);
+            spec.region.time = Some([t0, t1]);
         }
         Ok(Some(spec))
     }
@@ -264,7 +265,7 @@ impl TableProvider for SearchTable {
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
         // A search given a box already keeps it; further boxes filter its rows afterwards.
-        let can = self.spec.bbox.is_none();
+        let can = self.spec.region.bbox.is_none();
         Ok(filters
             .iter()
             .map(|f| match Bounds::of(f) {
@@ -284,33 +285,93 @@ impl TableProvider for SearchTable {
         let mut bounds = Bounds::default();
         for f in filters {
             match Bounds::of(f) {
-                Some(b) if self.spec.bbox.is_none() => bounds = bounds.and(b),
+                Some(b) if self.spec.region.bbox.is_none() => bounds = bounds.and(b),
                 _ => return plan_err!("sat2cap_search cannot search within {f}"),
             }
         }
-        let schema = result_schema();
         let plan = match bounds.apply(self.spec.clone())? {
-            None => Arc::new(EmptyExec::new(schema.clone())) as Arc<dyn ExecutionPlan>,
+            None => Arc::new(EmptyExec::new(result_schema())) as Arc<dyn ExecutionPlan>,
             Some(spec) => {
                 let tasks = shard_tasks(&self.catalog, &spec)
                     .map_err(|e| DataFusionError::Plan(e.to_string()))?;
                 plan_over(tasks, Arc::new(spec))?
             }
         };
-        match projection {
-            None => Ok(plan),
-            Some(p) => {
-                let exprs = p
-                    .iter()
-                    .map(|&i| {
-                        let name = schema.field(i).name();
-                        Ok((col(name, &schema)?, name.clone()))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
-            }
-        }
+        project(plan, projection)
     }
+}
+
+/// The tiles of one map over a catalog, as a table: [`map_schema`]'s columns. For running a
+/// map through a session (a Ballista cluster's): no conditions are pushed into it.
+#[derive(Debug, Clone)]
+pub struct MapTable {
+    catalog: Arc<Catalog>,
+    spec: MapSpec,
+}
+
+impl MapTable {
+    /// The map `spec` over `catalog`.
+    pub fn new(catalog: Arc<Catalog>, spec: MapSpec) -> MapTable {
+        MapTable { catalog, spec }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The map.
+    pub fn spec(&self) -> &MapSpec {
+        &self.spec
+    }
+}
+
+#[async_trait]
+impl TableProvider for MapTable {
+    fn schema(&self) -> SchemaRef {
+        map_schema(self.spec.queries.len())
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(f) = filters.first() {
+            return plan_err!("a map table cannot filter by {f}");
+        }
+        let tasks = map_tasks(&self.catalog, &self.spec)
+            .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        project(
+            map_plan_over(tasks, Arc::new(self.spec.clone()))?,
+            projection,
+        )
+    }
+}
+
+/// `plan` with only the columns `projection` names (all without one).
+fn project(
+    plan: Arc<dyn ExecutionPlan>,
+    projection: Option<&Vec<usize>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let Some(p) = projection else {
+        return Ok(plan);
+    };
+    let schema = plan.schema();
+    let exprs = p
+        .iter()
+        .map(|&i| {
+            let name = schema.field(i).name();
+            Ok((col(name, &schema)?, name.clone()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
 }
 
 /// The table function `sat2cap_search(query, k [, exact])` over one catalog.

@@ -15,7 +15,7 @@ use super::JobError;
 use crate::encoders::Meta;
 use crate::index::flat::dot_f16_f32;
 use crate::map::{Footprint, MapCell};
-use crate::{Collection, Filter, Progress, Snapshot, Unit};
+use crate::{Collection, Filter, Point, Progress, Snapshot, Unit};
 
 /// A tile of the region: where it is, and its image file (from the payload) if known.
 #[derive(Debug, Clone)]
@@ -76,40 +76,129 @@ pub(crate) fn region_tiles(
     }
     out.sort_by_key(|t| t.id);
     if out.is_empty() {
-        return Err(JobError::input(format!(
-            "no tiles of collection '{}' in the region",
-            view.name()
-        )));
+        return Err(no_tiles(view.name()));
     }
     Ok(out)
 }
 
-/// Cosine of `query` (normalised here) against each tile's stored vector.
-pub(crate) fn score_stored(
-    view: &Collection<'_>,
-    tiles: &[RegionTile],
-    query: &[f32],
-) -> Result<Vec<MapCell>, JobError> {
-    let n = query
+/// A tile of a map scored against each query: what one database gives to a map drawn over
+/// one database or many (see [`score_tiles`] and [`map_panels`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredTile {
+    /// Id in its collection.
+    pub id: u64,
+    /// Centre.
+    pub center: Point,
+    /// The footprint its payload gives; `None` without one ([`map_panels`] then draws a
+    /// square of the spacing inferred from all the map's tiles).
+    pub footprint: Option<Footprint>,
+    /// Cosine against each query, in the order the queries were given.
+    pub scores: Vec<f32>,
+}
+
+/// The tiles of `collection` whose centre (and time) `region` matches (all when it is
+/// empty), each scored against every query (normalised here) with its stored vector, in the
+/// collection's order; none when no tile matches. The part of a map one database holds: the
+/// panels come from [`map_panels`] over the tiles of every database.
+pub fn score_tiles(
+    snap: &Snapshot,
+    collection: &str,
+    region: &Filter,
+    queries: &[Vec<f32>],
+) -> Result<Vec<ScoredTile>, JobError> {
+    let view = super::collection(snap, collection)?;
+    super::fingerprint::check_kind(&view, EncoderKind::Sat2capOverhead, "a map")?;
+    if let Some((i, q)) = queries.iter().enumerate().find(|(_, q)| q.len() != view.dim()) {
+        return Err(JobError::input(format!(
+            "query {i} has {} values; collection '{collection}' holds {}-dimensional vectors",
+            q.len(),
+            view.dim()
+        )));
+    }
+    let units: Vec<Vec<f32>> = queries
         .iter()
-        .map(|x| x * x)
-        .sum::<f32>()
-        .sqrt()
-        .max(f32::MIN_POSITIVE);
-    let q: Vec<f32> = query.iter().map(|x| x / n).collect();
-    tiles
-        .iter()
-        .map(|t| {
-            let item = view
-                .get(t.id)
-                .map_err(JobError::runtime)?
-                .ok_or_else(|| JobError::runtime(format!("tile {} vanished", t.id)))?;
-            Ok(MapCell {
-                score: dot_f16_f32(item.vector, &q),
-                ..t.cell.clone()
-            })
+        .map(|q| {
+            let n = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+            q.iter().map(|x| x / n).collect()
         })
-        .collect()
+        .collect();
+    let mut out = Vec::new();
+    for item in view.iter() {
+        let item = item.map_err(JobError::runtime)?;
+        if !region.matches(item.point, item.time) {
+            continue;
+        }
+        out.push(ScoredTile {
+            id: item.id,
+            center: item.point,
+            footprint: TilePayload::parse(item.payload).map(|p| p.footprint()),
+            scores: units.iter().map(|q| dot_f16_f32(item.vector, q)).collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// The panels of a map, one per prompt, from tiles scored against the prompts in that order
+/// (by [`score_tiles`] over one database or many): tiles ordered by id, a tile without a
+/// footprint drawn as a square of the spacing inferred from all of them. No tiles, an id
+/// given twice or a tile with another number of scores than prompts is an error.
+pub fn map_panels(
+    collection: &str,
+    prompts: &[String],
+    mut tiles: Vec<ScoredTile>,
+) -> Result<Vec<MapPanel>, JobError> {
+    if tiles.is_empty() {
+        return Err(no_tiles(collection));
+    }
+    if let Some(t) = tiles.iter().find(|t| t.scores.len() != prompts.len()) {
+        return Err(JobError::runtime(format!(
+            "tile {} has {} scores for {} prompts",
+            t.id,
+            t.scores.len(),
+            prompts.len()
+        )));
+    }
+    tiles.sort_by_key(|t| t.id);
+    if let Some(w) = tiles.windows(2).find(|w| w[0].id == w[1].id) {
+        return Err(JobError::runtime(format!(
+            "tile {} of collection '{collection}' is given twice",
+            w[0].id
+        )));
+    }
+    let half = tiles
+        .iter()
+        .any(|t| t.footprint.is_none())
+        .then(|| infer_spacing(&tiles.iter().map(|t| t.center).collect::<Vec<_>>()) / 2.0);
+    let cells: Vec<MapCell> = tiles
+        .iter()
+        .map(|t| MapCell {
+            id: t.id,
+            center: t.center,
+            footprint: t
+                .footprint
+                .unwrap_or_else(|| Footprint::around(t.center, half.unwrap_or(0.0), half.unwrap_or(0.0))),
+            score: 0.0,
+        })
+        .collect();
+    Ok(prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let scored = cells
+                .iter()
+                .zip(&tiles)
+                .map(|(c, t)| MapCell {
+                    score: t.scores[i],
+                    ..c.clone()
+                })
+                .collect();
+            MapPanel::new(p.clone(), scored)
+        })
+        .collect())
+}
+
+fn no_tiles(collection: &str) -> JobError {
+    JobError::input(format!("no tiles of collection '{collection}' in the region"))
 }
 
 /// Cosines of `query` against given tile vectors (e.g. re-encoded with metadata).
@@ -171,6 +260,88 @@ pub struct MapRequest {
     pub basemap: Option<String>,
 }
 
+impl MapRequest {
+    /// Checks what can be checked before any tile is read: hours in `0..=23`, at least one
+    /// prompt, no prompt or hour given twice, at most 32 panels, outputs that
+    /// may be written.
+    pub fn check(&self) -> Result<(), JobError> {
+        if let Some(h) = self.hours.iter().find(|&&h| h > 23) {
+            return Err(JobError::input(format!("hour {h} is not in 0..=23")));
+        }
+        if self.prompts.is_empty() {
+            return Err(JobError::input("no prompt"));
+        }
+        for (i, h) in self.hours.iter().enumerate() {
+            if self.hours[..i].contains(h) {
+                return Err(JobError::input(format!("hour {h} is given twice")));
+            }
+        }
+        for (i, p) in self.prompts.iter().enumerate() {
+            if self.prompts[..i].contains(p) {
+                return Err(JobError::input(format!("prompt \"{p}\" is given twice")));
+            }
+        }
+        let panels = self.prompts.len() * self.hours.len().max(1);
+        if panels > MAX_PANELS {
+            return Err(JobError::input(format!(
+                "{} prompt(s) x {} hour(s) = {panels} panels; a map holds at most {MAX_PANELS} \
+                 (panels of 512 px side by side: at most {} px wide)",
+                self.prompts.len(),
+                self.hours.len().max(1),
+                MAX_PANELS * 512
+            )));
+        }
+        super::map_files::check_map_outputs(&self.out)?;
+        if let Some(dir) = &self.web {
+            super::map_files::check_web_map_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the map of `panels` where the request says (`images`: the tiles' images, in
+    /// the panels' cell order, for the mosaic and the web map's imagery); the title says
+    /// when the weights are `random`. The web map first: when it fails, nothing is written.
+    fn write(
+        &self,
+        random: bool,
+        panels: &[MapPanel],
+        images: Option<&[Option<RgbImage>]>,
+    ) -> Result<MapReport, JobError> {
+        let title = if random {
+            "zero-shot map (RANDOM weights: pipeline only)"
+        } else {
+            "sat2cap zero-shot map"
+        };
+        let web = match &self.web {
+            Some(dir) => {
+                let imagery = images.filter(|i| i.iter().any(Option::is_some));
+                let basemap = self.basemap.as_deref();
+                Some(super::map_files::write_web_map(dir, title, panels, imagery, basemap)?)
+            }
+            None => None,
+        };
+        let files = write_map(&self.out, title, panels, images.filter(|_| self.mosaic))?;
+        Ok(MapReport {
+            files,
+            tiles: panels.first().map_or(0, |p| p.cells.len()),
+            panels: panels.len(),
+            web,
+        })
+    }
+
+    /// Writes the map of `panels` (from [`map_panels`], e.g. over many databases) where the
+    /// request says, without tile imagery (`mosaic` is an error); the title says when the
+    /// weights are `random`.
+    pub fn write_panels(&self, random: bool, panels: &[MapPanel]) -> Result<MapReport, JobError> {
+        if self.mosaic {
+            return Err(JobError::input(
+                "a mosaic needs the tiles' images, which these panels do not carry",
+            ));
+        }
+        self.write(random, panels, None)
+    }
+}
+
 /// What a map job did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MapReport {
@@ -202,36 +373,7 @@ pub fn map<E: Embedder>(
     req: &MapRequest,
     progress: &dyn Progress,
 ) -> Result<MapReport, JobError> {
-    if let Some(h) = req.hours.iter().find(|&&h| h > 23) {
-        return Err(JobError::input(format!("hour {h} is not in 0..=23")));
-    }
-    if req.prompts.is_empty() {
-        return Err(JobError::input("no prompt"));
-    }
-    for (i, h) in req.hours.iter().enumerate() {
-        if req.hours[..i].contains(h) {
-            return Err(JobError::input(format!("hour {h} is given twice")));
-        }
-    }
-    for (i, p) in req.prompts.iter().enumerate() {
-        if req.prompts[..i].contains(p) {
-            return Err(JobError::input(format!("prompt \"{p}\" is given twice")));
-        }
-    }
-    let panels = req.prompts.len() * req.hours.len().max(1);
-    if panels > MAX_PANELS {
-        return Err(JobError::input(format!(
-            "{} prompt(s) x {} hour(s) = {panels} panels; a map holds at most {MAX_PANELS} \
-             (panels of 512 px side by side: at most {} px wide)",
-            req.prompts.len(),
-            req.hours.len().max(1),
-            MAX_PANELS * 512
-        )));
-    }
-    super::map_files::check_map_outputs(&req.out)?;
-    if let Some(dir) = &req.web {
-        super::map_files::check_web_map_dir(dir)?;
-    }
+    req.check()?;
     let dynamic = req.time.is_some() || !req.hours.is_empty();
     let view = super::collection(snap, &req.collection)?;
     super::fingerprint::check_kind(&view, EncoderKind::Sat2capOverhead, "a map")?;
@@ -280,31 +422,11 @@ pub fn map<E: Embedder>(
         }
         progress.end();
     } else {
-        for (p, q) in req.prompts.iter().zip(&qs) {
-            panels.push(MapPanel::new(p.clone(), score_stored(&view, &tiles, q)?));
-        }
+        let scored = score_tiles(snap, &req.collection, &req.region, &qs)?;
+        panels = map_panels(&req.collection, &req.prompts, scored)?;
     }
     let images = (req.mosaic || req.web.is_some()).then(|| load_tile_images(&tiles));
-    let title = if model.is_random() {
-        "zero-shot map (RANDOM weights: pipeline only)"
-    } else {
-        "sat2cap zero-shot map"
-    };
-    // The web map first: when it fails, nothing is written.
-    let web = match &req.web {
-        Some(dir) => {
-            let imagery = images.as_deref().filter(|i| i.iter().any(Option::is_some));
-            Some(super::map_files::write_web_map(dir, title, &panels, imagery, req.basemap.as_deref())?)
-        }
-        None => None,
-    };
-    let files = write_map(&req.out, title, &panels, images.as_deref().filter(|_| req.mosaic))?;
-    Ok(MapReport {
-        files,
-        tiles: tiles.len(),
-        panels: panels.len(),
-        web,
-    })
+    req.write(model.is_random(), &panels, images.as_deref())
 }
 
 /// The image file and the dynamic encoder's input (without the hour) of every tile, checked

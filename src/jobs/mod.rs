@@ -75,7 +75,7 @@ pub use crate::map::{Footprint, MapCell};
 pub use batch::{query_batch, BatchOptions, BatchReport};
 #[cfg(feature = "encoders")]
 pub use examples::{
-    read_area, read_examples, Example, Examples, MAX_AREA_EXAMPLES, MAX_EXAMPLE_KM, UNLIKE_WEIGHT,
+    read_examples, Example, Examples, MAX_AREA_EXAMPLES, MAX_EXAMPLE_KM, UNLIKE_WEIGHT,
 };
 pub use export::{export, ExportFormat, ExportOptions, ExportReport};
 pub use fingerprint::{EncoderKind, ModelFingerprint, MODEL_PROPERTY};
@@ -107,11 +107,17 @@ pub use lookup::{
     matches_geojson, read_vector, search, Match, QueryInput, SearchJob, SearchReport,
 };
 #[cfg(feature = "encoders")]
-pub use map::{map, MapReport, MapRequest};
+pub use map::{map, map_panels, score_tiles, MapReport, MapRequest, ScoredTile};
 #[cfg(feature = "encoders")]
 pub use model::{Embedder, Model, ModelOptions, ModelSource, Prepared, RANDOM_SEED};
 
-use crate::{Collection, Snapshot};
+use crate::{Area, Collection, Snapshot};
+
+/// The area of interest in a GeoJSON file: the union of its Polygons and MultiPolygons
+/// (holes kept), [lon, lat] positions (RFC 7946); errors name the file and the JSON path.
+pub fn read_area(path: &std::path::Path) -> Result<Area, JobError> {
+    crate::io::geojson::read_area(path).map_err(JobError::input)
+}
 
 /// Default collection of overhead tiles.
 pub const OVERHEAD: &str = "overhead";

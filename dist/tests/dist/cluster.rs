@@ -131,6 +131,20 @@ fn ballista_search_is_the_single_database_answer() {
     assert!(remote.status.success(), "{}", super::text(&remote.stderr));
     assert_eq!(super::text(&remote.stdout), super::text(&local.stdout));
     assert_eq!(super::text(&local.stdout).lines().count(), 16);
+    // A map through the scheduler writes the files a map in this process writes.
+    let maps = tempfile::tempdir().unwrap();
+    let (_, map_cat) = super::map::map_fixture(maps.path());
+    let catalog = map_cat.dir.to_str().unwrap();
+    let (here, there) = (maps.path().join("here"), maps.path().join("there"));
+    for (out, remote) in [(&here, false), (&there, true)] {
+        let mut args = vec![catalog, "a lake", "a town", "--out", out.to_str().unwrap()];
+        if remote {
+            args.extend(["--scheduler", cluster.url(), "--timeout", "120"]);
+        }
+        let r = super::map::dist_map(&args);
+        assert!(r.status.success(), "{}", super::text(&r.stderr));
+    }
+    super::map::same_files(&here, &there);
     // Both executors ran shard searches (each wrote shuffle files in its own folder).
     for i in 0..2 {
         let n = files_under(&cluster.executor_dir(i));

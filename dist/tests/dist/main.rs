@@ -5,6 +5,7 @@
 //! the same searches on a Ballista cluster (`cluster`) give the same answers.
 
 mod cluster;
+mod map;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -136,35 +137,35 @@ fn conditions(rng: &mut ChaCha8Rng, i: usize, spec: &mut SearchSpec) {
         1 => {
             let w = rng.random_range(-180.0..180.0);
             let s = rng.random_range(-90.0..60.0);
-            spec.bbox = Some([
+            spec.region.bbox = Some([
                 w,
                 s,
                 w + rng.random_range(1.0..90.0),
                 s + rng.random_range(1.0..30.0),
             ]);
-            if spec.bbox.unwrap()[2] > 180.0 {
-                spec.bbox.as_mut().unwrap()[2] -= 360.0;
+            if spec.region.bbox.unwrap()[2] > 180.0 {
+                spec.region.bbox.as_mut().unwrap()[2] -= 360.0;
             }
         }
-        2 => spec.bbox = Some([170.0, -60.0, -170.0, 70.0]),
+        2 => spec.region.bbox = Some([170.0, -60.0, -170.0, 70.0]),
         3 => {
-            spec.radius = Some([
+            spec.region.radius = Some([
                 rng.random_range(-90.0..90.0),
                 rng.random_range(-180.0..180.0),
                 rng.random_range(50.0..4000.0),
             ])
         }
-        4 => spec.radius = Some([89.0, 10.0, 600.0]),
+        4 => spec.region.radius = Some([89.0, 10.0, 600.0]),
         5 => {
             let (x, y) = (
                 rng.random_range(-170.0..140.0),
                 rng.random_range(-70.0..40.0),
             );
-            spec.polygon = Some(vec![(x, y), (x + 30.0, y + 5.0), (x + 10.0, y + 25.0)]);
+            spec.region.polygon = Some(vec![(x, y), (x + 30.0, y + 5.0), (x + 10.0, y + 25.0)]);
         }
         _ => {
-            spec.time = Some([1_400_000_000, 1_600_000_000]);
-            spec.bbox = Some([-180.0, -10.0, 180.0, 90.0]);
+            spec.region.time = Some([1_400_000_000, 1_600_000_000]);
+            spec.region.bbox = Some([-180.0, -10.0, 180.0, 90.0]);
         }
     }
 }
@@ -233,6 +234,39 @@ fn exact_search_over_shards_is_the_single_database_answer() {
     }
     assert!(nonempty > 100, "only {nonempty} searches found rows");
     assert!(pruned > 50, "only {pruned} searches pruned a shard");
+}
+
+/// Time conditions prune the shards whose rows' times they miss, and the answers stay the
+/// single database's: each search asks for a short span around one row's time.
+#[test]
+fn time_conditions_prune_shards_and_keep_the_answer() {
+    let f = fixture(6_000, 3, 19);
+    assert!(f.catalog.shards.iter().all(|s| s.times.is_some()));
+    let rt = runtime();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let (mut pruned, mut found) = (0, 0);
+    for i in 0..40i64 {
+        let t = loop {
+            let t = f.data.times[rng.random_range(0..f.data.times.len())];
+            if t != NO_TIME {
+                break t;
+            }
+        };
+        let mut spec = SearchSpec::new(query(&mut rng, &f.data), 10);
+        spec.exact = true;
+        spec.region.time = Some([t - i * 3600, t + i * 3600]);
+        let want = single_rows(&f.single, &spec);
+        assert_eq!(
+            dist_rows(&rt, &f.catalog, &spec),
+            want,
+            "query {i}: {spec:?}"
+        );
+        found += usize::from(!want.is_empty());
+        pruned +=
+            usize::from(shard_tasks(&f.catalog, &spec).unwrap().len() < f.catalog.shards.len());
+    }
+    assert_eq!(found, 40);
+    assert!(pruned > 20, "only {pruned} of 40 searches pruned a shard");
 }
 
 #[test]
@@ -306,10 +340,10 @@ fn sql_searches_within_its_where_clause() {
         let got = rows(&sql_rows(&rt, &ctx, &sql));
         let mut spec = SearchSpec::new(vector.clone(), 25);
         spec.exact = true;
-        spec.bbox = bbox;
-        spec.time = time;
+        spec.region.bbox = bbox;
+        spec.region.time = time;
         if clause.contains("40 > lat") {
-            spec.bbox = Some([-180.0, -90.0, 180.0, 40f64.next_down()]);
+            spec.region.bbox = Some([-180.0, -90.0, 180.0, 40f64.next_down()]);
         }
         assert_eq!(got, single_rows(&f.single, &spec), "{sql}");
         assert_eq!(got.len(), 25, "{sql}");
@@ -370,6 +404,37 @@ fn plans_survive_the_codecs() {
         );
         assert_eq!(got, single_rows(&f.single, &spec));
     }
+    // A map plan: the same tiles and scores after the round trip.
+    let spec = sat2cap_dist::MapSpec {
+        queries: vec![query(&mut rng, &f.data), query(&mut rng, &f.data)],
+        region: sat2cap_dist::Region {
+            bbox: Some([-120.0, -40.0, 60.0, 50.0]),
+            ..Default::default()
+        },
+    };
+    let plan = sat2cap_dist::plan::map_plan(&f.catalog, spec.clone()).unwrap();
+    let direct = rt
+        .block_on(datafusion::physical_plan::collect(
+            plan.clone(),
+            ctx.task_ctx(),
+        ))
+        .unwrap();
+    let bytes = physical_plan_to_bytes_with_extension_codec(plan, &codec).unwrap();
+    let back =
+        physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec).unwrap();
+    assert_eq!(back.name(), "ShardMapExec");
+    let again = rt
+        .block_on(datafusion::physical_plan::collect(back, ctx.task_ctx()))
+        .unwrap();
+    // Partitions may come in another order: compare by id.
+    let tiles = |b| {
+        let mut t = sat2cap_dist::exec::tiles_of(b, 2).unwrap();
+        t.sort_by_key(|t| t.id);
+        t
+    };
+    let (a, b) = (tiles(&direct), tiles(&again));
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
 }
 
 #[test]
@@ -377,7 +442,11 @@ fn bad_catalogs_are_refused_with_the_file_and_field() {
     let f = fixture(1500, 1, 16);
     let file = f.catalog.dir.join("catalog.json");
     let good = std::fs::read_to_string(&file).unwrap();
-    let cases: [(&str, Edit); 9] = [
+    let cases: [(&str, Edit); 10] = [
+        (
+            "is not a span of times",
+            json_edit(|c| c["shards"][0]["times"] = serde_json::json!([5, 4])),
+        ),
         (
             "must be a relative path",
             Box::new(|s: &str| s.replacen("\"shards/", "\"../shards/", 1)),

@@ -12,7 +12,7 @@ use scene::{render_ground, render_overhead, Region, LAUSANNE};
 
 use super::ingest::{ingest_captions, ingest_ground, ingest_tiles, IngestOptions, TileOptions};
 use super::lookup::{top_k, Match};
-use super::map::{load_tile_images, region_tiles, score_stored, RegionTile};
+use super::map::{load_tile_images, map_panels, region_tiles, score_tiles, RegionTile};
 use super::map_files::{write_map, MapFiles};
 use super::model::{Embedder, Model, ModelOptions, ModelSource};
 use super::{eval, JobError, CAPTIONS, GROUND, OVERHEAD};
@@ -182,10 +182,9 @@ pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoRepor
     let t = Instant::now();
     let tiles = region_tiles(&tiles_view, &crate::Filter::new())?;
     let prompts = enc.embed_text(&DEMO_PROMPTS).map_err(JobError::runtime)?;
-    let mut panels = Vec::new();
-    for (p, q) in DEMO_PROMPTS.iter().zip(&prompts) {
-        panels.push(super::MapPanel::new(*p, score_stored(&tiles_view, &tiles, q)?));
-    }
+    let names: Vec<String> = DEMO_PROMPTS.iter().map(|p| p.to_string()).collect();
+    let scored = score_tiles(&snap, OVERHEAD, &crate::Filter::new(), &prompts)?;
+    let panels = map_panels(OVERHEAD, &names, scored)?;
     let images = load_tile_images(&tiles);
     let title = if enc.is_random() {
         "sat2cap demo: zero-shot map (RANDOM weights: pipeline only)"

@@ -416,6 +416,19 @@ impl Filter {
         })
     }
 
+    /// Whether a row with a time in `min..=max` may pass: `false` only when a time range
+    /// condition misses the whole span (conditions on location or time of day cannot tell).
+    /// A catalog of databases skips the databases whose rows' times this is `false` for.
+    pub fn may_pass_during(&self, min: i64, max: i64) -> bool {
+        self.predicates.iter().all(|p| match p {
+            Predicate::Time(t) => {
+                let (t0, t1) = t.bounds();
+                t0 <= max && min <= t1
+            }
+            _ => true,
+        })
+    }
+
     /// Exact test of a row's location and time against every condition.
     #[inline]
     pub fn matches(&self, point: Point, time: Option<i64>) -> bool {

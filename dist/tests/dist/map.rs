@@ -1,0 +1,203 @@
+//! Maps over shards: each shard scores its tiles, the tiles are gathered and drawn as one
+//! map, and the files are byte for byte those the single-database map job writes.
+
+use std::path::{Path, PathBuf};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sat2cap::jobs::{map, MapRequest, Model, ModelOptions};
+use sat2cap::{BBox, Db, Filter, NewItem, OpenOptions, Point};
+use sat2cap_dist::shard::{shard, ShardOptions};
+use sat2cap_dist::{Catalog, MapSpec, Region};
+
+use super::{runtime, text};
+
+/// The tiny text encoder's width.
+const DIM: usize = 512;
+/// The map's outputs, one per extension.
+pub const OUTPUTS: [&str; 6] = ["png", "tif", "geojson", "csv", "pgw", "prj"];
+
+/// A 24 x 24 grid of 0.01-degree tiles around (0, 0), so that quadkeys of every level split
+/// it; every fifth tile has no payload (its footprint is inferred), the others name theirs.
+/// Sharded at level 5 into `dir/sharded`.
+pub fn map_fixture(dir: &Path) -> (PathBuf, Catalog) {
+    let src = dir.join("all.db");
+    let mut db = Db::open(&src, OpenOptions::create_new()).unwrap();
+    db.create_collection("overhead", DIM).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for i in 0..576u64 {
+        let (r, c) = ((i / 24) as f64, (i % 24) as f64);
+        let (lat, lon) = (-0.115 + 0.01 * r, -0.115 + 0.01 * c);
+        let v: Vec<f32> = (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let payload = format!(
+            r#"{{"path":"/nowhere/{i}.png","footprint":[{},{},{},{}]}}"#,
+            lon - 0.005,
+            lat - 0.005,
+            lon + 0.005,
+            lat + 0.005
+        );
+        let item = NewItem {
+            id: 1000 + i * 3,
+            vector: &v,
+            point: Point::new(lat, lon).unwrap(),
+            time: Some(1_700_000_000 + i as i64 * 3600),
+            payload: (i % 5 != 0).then_some(payload.as_str()),
+        };
+        db.add("overhead", item).unwrap();
+    }
+    db.commit().unwrap();
+    drop(db);
+    let opts = ShardOptions {
+        collection: None,
+        level: 5,
+    };
+    let cat = shard(&src, &dir.join("sharded"), &opts, &sat2cap::Silent).unwrap();
+    assert!(cat.shards.len() >= 4, "{} shards", cat.shards.len());
+    (src, cat)
+}
+
+fn tiny_model() -> Model {
+    Model::load(&ModelOptions {
+        random: true,
+        tiny: true,
+        ..ModelOptions::default()
+    })
+    .unwrap()
+}
+
+/// The single-database map job's files for `prompts` within `bbox`, under `out`.
+pub fn single_map(db: &Path, prompts: &[&str], bbox: Option<[f64; 4]>, out: &Path) {
+    let db = Db::open(db, OpenOptions::read_only()).unwrap();
+    let region = match bbox {
+        Some([w, s, e, n]) => Filter::new().bbox(BBox::new(w, s, e, n).unwrap()),
+        None => Filter::new(),
+    };
+    let req = MapRequest {
+        collection: "overhead".into(),
+        prompts: prompts.iter().map(|p| p.to_string()).collect(),
+        region,
+        time: None,
+        hours: Vec::new(),
+        out: out.to_path_buf(),
+        mosaic: false,
+        web: None,
+        basemap: None,
+    };
+    map(&db.snapshot(), || Ok(tiny_model()), &req, &sat2cap::Silent).unwrap();
+}
+
+/// `sat2cap-dist map` with the tiny random model.
+pub fn dist_map(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sat2cap-dist"))
+        .arg("map")
+        .args(args)
+        .arg("--random-weights")
+        .env("SAT2CAP_TINY_MODEL", "1")
+        .output()
+        .unwrap()
+}
+
+/// Every output of the map at prefix `a` equals that at prefix `b`, byte for byte.
+pub fn same_files(a: &Path, b: &Path) {
+    for ext in OUTPUTS {
+        let (fa, fb) = (a.with_extension(ext), b.with_extension(ext));
+        let (x, y) = (std::fs::read(&fa).unwrap(), std::fs::read(&fb).unwrap());
+        assert!(!x.is_empty(), "{} is empty", fa.display());
+        assert!(x == y, "{} and {} differ", fa.display(), fb.display());
+    }
+}
+
+#[test]
+fn a_map_over_shards_is_the_single_database_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (src, cat) = map_fixture(d);
+    let catalog = cat.dir.to_str().unwrap().to_string();
+    let prompts = ["a lake", "people fishing on a boat"];
+    // Every tile, then a box that holds some shards' tiles and rules the others out.
+    for (name, bbox) in [("all", None), ("box", Some([-0.2, -0.2, -0.031, 0.048]))] {
+        let want = d.join(format!("single-{name}"));
+        single_map(&src, &prompts, bbox, &want);
+        let got = d.join(format!("dist-{name}"));
+        let out = got.to_str().unwrap();
+        let b = bbox.map(|b| format!("{},{},{},{}", b[0], b[1], b[2], b[3]));
+        let mut args = vec![
+            catalog.as_str(),
+            prompts[0],
+            prompts[1],
+            "--out",
+            out,
+            "--json",
+        ];
+        if let Some(b) = &b {
+            args.extend(["--bbox", b.as_str()]);
+        }
+        let r = dist_map(&args);
+        assert!(r.status.success(), "{}", text(&r.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        assert_eq!(report["panels"], 2);
+        let tiles = report["tiles"].as_u64().unwrap();
+        assert_eq!(tiles == 576, bbox.is_none(), "{tiles} tiles");
+        same_files(&want, &got);
+    }
+    // The library's map over shards returns each tile once, with the single database's
+    // scores.
+    let model = tiny_model();
+    let queries = sat2cap::jobs::Embedder::embed_text(&model, &prompts).unwrap();
+    let spec = MapSpec {
+        queries: queries.clone(),
+        region: Region::default(),
+    };
+    let rt = runtime();
+    let ctx = datafusion::prelude::SessionContext::new();
+    let mut got = rt
+        .block_on(sat2cap_dist::plan::map(&cat, spec, ctx.task_ctx()))
+        .unwrap();
+    got.sort_by_key(|t| t.id);
+    let db = Db::open(&src, OpenOptions::read_only()).unwrap();
+    let mut want =
+        sat2cap::jobs::score_tiles(&db.snapshot(), "overhead", &Filter::new(), &queries).unwrap();
+    want.sort_by_key(|t| t.id);
+    assert_eq!(got, want);
+    assert_eq!(
+        got.iter().filter(|t| t.footprint.is_none()).count(),
+        576 / 5 + 1
+    );
+}
+
+#[test]
+fn bad_maps_are_refused_before_a_shard_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, cat) = map_fixture(d);
+    let catalog = cat.dir.to_str().unwrap();
+    let out = d.join("m");
+    let out = out.to_str().unwrap();
+    for (args, want) in [
+        (
+            vec![catalog, "a", "a", "--out", out],
+            "prompt \"a\" is given twice",
+        ),
+        (
+            vec![catalog, "a", "--out", out, "--bbox", "50,50,51,51"],
+            "no tiles of collection 'overhead' in the region",
+        ),
+        (
+            vec![catalog, "a", "--out", out, "--bbox", "1,95,2,96"],
+            "--bbox",
+        ),
+        (
+            vec![catalog, "a", "--out", "/nonexistent/dir/m"],
+            "/nonexistent/dir",
+        ),
+    ] {
+        let r = dist_map(&args);
+        let e = text(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(want), "{args:?}: {e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+    for ext in OUTPUTS {
+        assert!(!d.join(format!("m.{ext}")).exists());
+    }
+}
