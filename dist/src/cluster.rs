@@ -261,16 +261,21 @@ fn free_port() -> Result<u16, Error> {
         .port())
 }
 
-/// Waits until something listens on `port`, or fails if `child` ends or a minute passes.
-fn wait_for(port: u16, child: &mut Child, what: &str) -> Result<(), Error> {
+/// Waits until something listens on `port`, or fails if `child` ends or a minute passes
+/// (the error names `log`, where the process wrote why).
+fn wait_for(port: u16, child: &mut Child, what: &str, log: &std::path::Path) -> Result<(), Error> {
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(Error::Cluster(format!("the {what} ended ({status})")));
+            return Err(Error::Cluster(format!(
+                "the {what} ended ({status}); its log: {}",
+                log.display()
+            )));
         }
         if start.elapsed() > Duration::from_secs(60) {
             return Err(Error::Cluster(format!(
-                "the {what} is not listening after 60 s"
+                "the {what} is not listening after 60 s; its log: {}",
+                log.display()
             )));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -316,7 +321,8 @@ impl LocalCluster {
             url: format!("df://127.0.0.1:{port}"),
             work: o.work.clone(),
         };
-        wait_for(port, &mut cluster.scheduler, "scheduler")?;
+        let log = o.work.join("scheduler.log");
+        wait_for(port, &mut cluster.scheduler, "scheduler", &log)?;
         for i in 0..o.executors {
             let (flight, grpc) = (free_port()?, free_port()?);
             let dir = cluster.executor_dir(i);
@@ -344,7 +350,8 @@ impl LocalCluster {
             )?;
             cluster.executors.push(e);
             let e = cluster.executors.last_mut().expect("just pushed");
-            wait_for(flight, e, "executor")?;
+            let log = o.work.join(format!("executor{i}.log"));
+            wait_for(flight, e, &format!("executor {i}"), &log)?;
         }
         Ok(cluster)
     }
