@@ -92,6 +92,7 @@ fn ingest(dir: &Path, enc: &dyn Embedder) -> Res<(usize, f64)> {
             time: None,
             wall: None,
             tile_deg: None,
+            part: None,
         },
         &Silent,
     )?;

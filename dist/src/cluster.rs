@@ -29,8 +29,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::catalog::Catalog;
 use crate::codec::{LogicalCodec, PhysicalCodec};
+use crate::exec::{ShardJob, ShardTask};
 use crate::spec::{MapSpec, SearchSpec};
-use crate::table::{MapTable, SearchFunction, SearchTable, TextEmbedder};
+use crate::table::{JobTable, SearchFunction, SearchTable, TextEmbedder};
 use crate::Error;
 
 /// Ballista's session settings with sat2cap's codecs wrapped around Ballista's own.
@@ -140,14 +141,14 @@ pub async fn run_executor(o: &ExecutorOptions) -> Result<(), Error> {
 #[derive(Clone)]
 pub struct Remote {
     ctx: SessionContext,
-    catalog: Arc<Catalog>,
+    catalog: Option<Arc<Catalog>>,
     deadline: Duration,
 }
 
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
-            .field("catalog", &self.catalog.file)
+            .field("catalog", &self.catalog.as_ref().map(|c| &c.file))
             .field("deadline", &self.deadline)
             .finish()
     }
@@ -163,20 +164,34 @@ impl Remote {
         embed: Option<TextEmbedder>,
         deadline: Duration,
     ) -> Result<Remote, Error> {
+        let mut remote = Remote::connect_jobs(url, deadline).await?;
+        remote.ctx.register_udtf(
+            "sat2cap_search",
+            Arc::new(SearchFunction::new(catalog.clone(), embed)),
+        );
+        remote.catalog = Some(catalog);
+        Ok(remote)
+    }
+
+    /// A session on the scheduler at `url` for jobs on given shards ([`Remote::run`]), with
+    /// no catalog; each job is abandoned after `deadline`.
+    pub async fn connect_jobs(url: &str, deadline: Duration) -> Result<Remote, Error> {
         let state = SessionStateBuilder::new()
             .with_default_features()
             .with_config(session_config())
             .build();
         let ctx = SessionContext::remote_with_state(url, state).await?;
-        ctx.register_udtf(
-            "sat2cap_search",
-            Arc::new(SearchFunction::new(catalog.clone(), embed)),
-        );
         Ok(Remote {
             ctx,
-            catalog,
+            catalog: None,
             deadline,
         })
+    }
+
+    fn catalog(&self) -> Result<&Arc<Catalog>, Error> {
+        self.catalog
+            .as_ref()
+            .ok_or_else(|| Error::Input("this session was opened without a catalog".into()))
     }
 
     /// The session (for plans of one's own).
@@ -202,20 +217,28 @@ impl Remote {
     /// One search over the catalog; the hits, best first.
     pub async fn search(&self, spec: SearchSpec) -> Result<Vec<RecordBatch>, Error> {
         spec.check()?;
-        let table = SearchTable::new(self.catalog.clone(), spec);
+        let table = SearchTable::new(self.catalog()?.clone(), spec);
         self.bounded(async { Ok(self.ctx.read_table(Arc::new(table))?.collect().await?) })
             .await
     }
 
     /// One map over the catalog: every shard's scored tiles.
     pub async fn map(&self, spec: MapSpec) -> Result<Vec<sat2cap::jobs::ScoredTile>, Error> {
-        spec.check()?;
+        let tasks = crate::plan::map_tasks(self.catalog()?, &spec)?;
         let queries = spec.queries.len();
-        let table = MapTable::new(self.catalog.clone(), spec);
-        let batches = self
-            .bounded(async { Ok(self.ctx.read_table(Arc::new(table))?.collect().await?) })
-            .await?;
+        let batches = self.run(tasks, spec).await?;
         Ok(crate::exec::tiles_of(&batches, queries)?)
+    }
+
+    /// A job on given shards (tasks the executors run where they are): its rows.
+    pub async fn run<J>(&self, tasks: Vec<ShardTask>, spec: J) -> Result<Vec<RecordBatch>, Error>
+    where
+        J: ShardJob + Clone,
+        JobTable<J>: datafusion::catalog::TableProvider,
+    {
+        let table = JobTable::new(tasks, spec);
+        self.bounded(async { Ok(self.ctx.read_table(Arc::new(table))?.collect().await?) })
+            .await
     }
 
     /// One SQL statement: its result's schema and rows.

@@ -1,6 +1,6 @@
 //! Codecs that carry sat2cap's plan nodes between processes (a Ballista client, scheduler
-//! and executors): [`SearchTable`] and [`MapTable`] in logical plans, [`ShardSearchExec`]
-//! and [`ShardMapExec`] in physical ones.
+//! and executors): [`SearchTable`] and [`JobTable`] in logical plans, [`ShardSearchExec`],
+//! [`ShardMapExec`] and [`ShardIngestExec`] in physical ones.
 //! Each wraps another codec (Ballista's, or DataFusion's default) and hands it every node
 //! that is not ours. Our nodes are a tag byte `0x00` (never the first byte of a protobuf
 //! message) followed by JSON.
@@ -23,9 +23,9 @@ use datafusion_proto::physical_plan::{
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
-use crate::exec::{ShardExec, ShardMapExec, ShardSearchExec};
-use crate::spec::{MapSpec, SearchSpec};
-use crate::table::{MapTable, SearchTable};
+use crate::exec::{ShardExec, ShardIngestExec, ShardMapExec, ShardSearchExec, ShardTask};
+use crate::spec::{IngestSpec, MapSpec, SearchSpec};
+use crate::table::{JobTable, SearchTable};
 
 const TAG: u8 = 0;
 
@@ -48,18 +48,29 @@ fn get<'a, T: Deserialize<'a>>(json: &'a [u8], what: &str) -> Result<T> {
 
 #[derive(Serialize, Deserialize)]
 enum TableMsg {
-    Search { catalog: PathBuf, spec: SearchSpec },
-    Map { catalog: PathBuf, spec: MapSpec },
+    Search {
+        catalog: PathBuf,
+        spec: SearchSpec,
+    },
+    Map {
+        tasks: Vec<ShardTask>,
+        spec: MapSpec,
+    },
+    Ingest {
+        tasks: Vec<ShardTask>,
+        spec: IngestSpec,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
 enum ExecMsg {
     Search { spec: SearchSpec },
     Map { spec: MapSpec },
+    Ingest { spec: IngestSpec },
 }
 
-/// The logical codec: [`SearchTable`] and [`MapTable`] as their catalog file and job; the
-/// catalog is read
+/// The logical codec: [`SearchTable`] as its catalog file and search, [`JobTable`] as its
+/// shards and job; the catalog is read
 /// again where the plan is decoded (the scheduler), so it must be at the same path there.
 #[derive(Debug)]
 pub struct LogicalCodec {
@@ -112,7 +123,8 @@ impl LogicalExtensionCodec for LogicalCodec {
         };
         Ok(match get(json, "sat2cap table")? {
             TableMsg::Search { catalog, spec } => Arc::new(SearchTable::new(open(&catalog)?, spec)),
-            TableMsg::Map { catalog, spec } => Arc::new(MapTable::new(open(&catalog)?, spec)),
+            TableMsg::Map { tasks, spec } => Arc::new(JobTable::new(tasks, spec)),
+            TableMsg::Ingest { tasks, spec } => Arc::new(JobTable::new(tasks, spec)),
         })
     }
 
@@ -127,10 +139,13 @@ impl LogicalExtensionCodec for LogicalCodec {
             let spec = t.spec().clone();
             return put(&TableMsg::Search { catalog, spec }, buf);
         }
-        if let Some(t) = node.downcast_ref::<MapTable>() {
-            let catalog = crate::table::catalog_file(t.catalog());
-            let spec = t.spec().clone();
-            return put(&TableMsg::Map { catalog, spec }, buf);
+        if let Some(t) = node.downcast_ref::<JobTable<MapSpec>>() {
+            let (tasks, spec) = (t.tasks().to_vec(), t.spec().clone());
+            return put(&TableMsg::Map { tasks, spec }, buf);
+        }
+        if let Some(t) = node.downcast_ref::<JobTable<IngestSpec>>() {
+            let (tasks, spec) = (t.tasks().to_vec(), t.spec().clone());
+            return put(&TableMsg::Ingest { tasks, spec }, buf);
         }
         self.inner.try_encode_table_provider(table_ref, node, buf)
     }
@@ -152,7 +167,7 @@ impl LogicalExtensionCodec for LogicalCodec {
     }
 }
 
-/// The physical codec: [`ShardSearchExec`] and [`ShardMapExec`] as their job (their input,
+/// The physical codec: the shard operators as their job (their input,
 /// the shard list, is an in-memory scan that DataFusion's own codec carries).
 #[derive(Debug)]
 pub struct PhysicalCodec {
@@ -194,6 +209,7 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         Ok(match msg {
             ExecMsg::Search { spec } => Arc::new(ShardExec::try_new(input, Arc::new(spec))?),
             ExecMsg::Map { spec } => Arc::new(ShardExec::try_new(input, Arc::new(spec))?),
+            ExecMsg::Ingest { spec } => Arc::new(ShardExec::try_new(input, Arc::new(spec))?),
         })
     }
 
@@ -210,6 +226,10 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         if let Some(e) = node.downcast_ref::<ShardMapExec>() {
             let spec = (**e.spec()).clone();
             return put(&ExecMsg::Map { spec }, buf);
+        }
+        if let Some(e) = node.downcast_ref::<ShardIngestExec>() {
+            let spec = (**e.spec()).clone();
+            return put(&ExecMsg::Ingest { spec }, buf);
         }
         self.inner.try_encode(node, buf, conv)
     }

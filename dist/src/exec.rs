@@ -30,7 +30,7 @@ use sat2cap::jobs::{Footprint, ScoredTile};
 use sat2cap::{Db, OpenOptions, SearchHit};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{MapSpec, SearchSpec};
+use crate::spec::{IngestSpec, MapSpec, SearchSpec};
 
 /// The columns every search yields: id, score, lon, lat, time (nullable), payload
 /// (nullable), shard.
@@ -179,6 +179,10 @@ pub type ShardSearchExec = ShardExec<SearchSpec>;
 /// The map of each shard: every tile of the region with a score per query
 /// ([`map_schema`]), in no particular order.
 pub type ShardMapExec = ShardExec<MapSpec>;
+
+/// The ingest of each shard: the tiles of its quadkey encoded into a new database; one row
+/// a shard ([`ingest_schema`]).
+pub type ShardIngestExec = ShardExec<IngestSpec>;
 
 impl<J: ShardJob> ShardExec<J> {
     /// The job `spec` on the shards `input` lists (rows of [`shards_schema`]).
@@ -582,4 +586,95 @@ fn hits_batch_of(hits: &[(&SearchHit, &str)]) -> Result<RecordBatch> {
         Arc::new(StringArray::from_iter_values(hits.iter().map(|(_, s)| *s))),
     ];
     Ok(RecordBatch::try_new(result_schema(), cols)?)
+}
+
+/// The columns an ingest yields, one row a shard: name, path, rows, the extent's west,
+/// south, east and north, the first and last time of its rows (null when none has one), and
+/// the tiles left out (`path: why`, one a line).
+pub fn ingest_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let mut fields = vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("path", DataType::Utf8, false),
+            Field::new("rows", DataType::UInt64, false),
+        ];
+        for side in ["west", "south", "east", "north"] {
+            fields.push(Field::new(side, DataType::Float64, false));
+        }
+        fields.push(Field::new("t0", DataType::Int64, true));
+        fields.push(Field::new("t1", DataType::Int64, true));
+        fields.push(Field::new("failed", DataType::Utf8, false));
+        Arc::new(Schema::new(fields))
+    });
+    SCHEMA.clone()
+}
+
+impl ShardJob for IngestSpec {
+    const NAME: &'static str = "ShardIngestExec";
+
+    fn schema(&self) -> SchemaRef {
+        ingest_schema()
+    }
+
+    fn ordering(&self, _schema: &Schema) -> Result<Option<LexOrdering>> {
+        Ok(None)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "dir={}, level={}, collection={}",
+            self.dir.display(),
+            self.level,
+            self.collection
+        )
+    }
+
+    fn run(&self, shards: &[ShardTask]) -> Result<RecordBatch> {
+        let done = shards
+            .iter()
+            .map(|s| {
+                crate::ingest::ingest_shard(self, s).map_err(|e| match e {
+                    // A bad tile is the input's fault, as a bad query is.
+                    crate::Error::Input(m) => DataFusionError::Plan(format!(
+                        "shard {} ({}): {m}",
+                        s.name,
+                        s.path.display()
+                    )),
+                    e => fail(s, &e),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let written: Vec<&crate::catalog::Shard> = done.iter().map(|(s, _)| s).collect();
+        let side = |i: usize| {
+            Arc::new(Float64Array::from_iter_values(
+                written.iter().map(|s| s.extent.map_or(f64::NAN, |e| e[i])),
+            )) as Arc<dyn datafusion::arrow::array::Array>
+        };
+        let time = |i: usize| {
+            Arc::new(Int64Array::from_iter(
+                written.iter().map(|s| s.times.map(|t| t[i])),
+            )) as Arc<dyn datafusion::arrow::array::Array>
+        };
+        let cols: Vec<Arc<dyn datafusion::arrow::array::Array>> = vec![
+            Arc::new(StringArray::from_iter_values(
+                written.iter().map(|s| s.name.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                written.iter().map(|s| s.path.as_str()),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                written.iter().map(|s| s.rows),
+            )),
+            side(0),
+            side(1),
+            side(2),
+            side(3),
+            time(0),
+            time(1),
+            Arc::new(StringArray::from_iter_values(
+                done.iter().map(|(_, f)| f.as_str()),
+            )),
+        ];
+        Ok(RecordBatch::try_new(ingest_schema(), cols)?)
+    }
 }

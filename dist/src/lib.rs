@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod codec;
 pub mod exec;
+pub mod ingest;
 pub mod plan;
 pub mod quadkey;
 pub mod shard;
@@ -24,8 +25,8 @@ pub mod table;
 use std::path::PathBuf;
 
 pub use catalog::Catalog;
-pub use exec::{ShardExec, ShardMapExec, ShardSearchExec};
-pub use spec::{MapSpec, Region, SearchSpec};
+pub use exec::{ShardExec, ShardIngestExec, ShardMapExec, ShardSearchExec};
+pub use spec::{IngestSpec, MapSpec, ModelSpec, Region, SearchSpec};
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use sat2cap_dist::exec::result_schema;
 use sat2cap_dist::shard::{shard, ShardOptions};
 use sat2cap_dist::spec::Region;
 use sat2cap_dist::table::{register, TextEmbedder};
-use sat2cap_dist::{cluster, Catalog, Error, MapSpec, SearchSpec};
+use sat2cap_dist::{cluster, Catalog, Error, IngestSpec, MapSpec, ModelSpec, SearchSpec};
 
 /// Sharded sat2cap databases, searched as Apache DataFusion plans.
 #[derive(Parser)]
@@ -29,6 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Shard(ShardArgs),
+    IngestTiles(IngestTilesArgs),
     Info(InfoArgs),
     Search(SearchArgs),
     Map(MapArgs),
@@ -104,6 +105,48 @@ struct ShardArgs {
 #[derive(Clone, Copy, ValueEnum)]
 enum By {
     Quadkey,
+}
+
+/// Encode a folder of overhead tiles (Sat2Cap) into a new catalog, one task a quadkey shard.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  sat2cap-dist ingest-tiles tiles/ tiles-sharded --level 6 --weights ./weights
+  sat2cap-dist ingest-tiles xyz/ xyz-sharded --level 8 --datetime 2023-06-21T12:00:00 \\
+      --weights ./weights --scheduler df://127.0.0.1:50050
+
+Each shard's task encodes the tiles whose centre lies in its quadkey tile, where the task runs
+(with --scheduler, on the executors: they must see the folder, the weights and OUT_DIR at
+the same paths). A tile's id is its position in the folder, as a single `sat2cap
+ingest-tiles` into a new collection gives it. OUT_DIR must not exist; a failed run leaves
+none behind.")]
+struct IngestTilesArgs {
+    /// Folder of {lat}_{lon}.jpg|png or z/x/y.jpg|png tiles.
+    dir: PathBuf,
+    /// The new catalog folder.
+    out_dir: PathBuf,
+    /// Quadkey level: up to 4^level shards (0..=23).
+    #[arg(long)]
+    level: u8,
+    /// The collection every shard holds.
+    #[arg(long, default_value = "overhead")]
+    collection: String,
+    /// Footprint side in degrees for {lat}_{lon} names (default: inferred from the folder).
+    #[arg(long, value_name = "DEG")]
+    tile_deg: Option<f64>,
+    /// Capture time on the local wall clock, stored with every tile (as `sat2cap
+    /// ingest-tiles --datetime`).
+    #[arg(long)]
+    datetime: Option<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Leave out tiles that do not decode, and say which (else one fails the ingest).
+    #[arg(long)]
+    skip_bad: bool,
+    /// Print the catalog's summary as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 /// Print a catalog's shards.
@@ -391,6 +434,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
         Command::Shard(a) => run_shard(a),
+        Command::IngestTiles(a) => run_ingest_tiles(a),
         Command::Info(a) => run_info(a),
         Command::Search(a) => run_search(a),
         Command::Map(a) => run_map(a),
@@ -502,19 +546,99 @@ fn run_info(a: InfoArgs) -> Result<(), Failure> {
 }
 
 /// The text encoder of `m`, checked against the catalog's model.
+fn run_ingest_tiles(a: IngestTilesArgs) -> Result<(), Failure> {
+    let spec = IngestSpec {
+        dir: std::path::absolute(&a.dir).map_err(Failure::input)?,
+        level: a.level,
+        collection: a.collection.clone(),
+        tile_deg: a.tile_deg,
+        datetime: a.datetime.clone(),
+        model: model_spec(&a.model),
+        skip_bad: a.skip_bad,
+    };
+    sat2cap_dist::ingest::check(&spec)?;
+    if !spec.model.random && spec.model.weights.is_none() {
+        return Err(Failure::input(
+            "give --weights DIR (or $SAT2CAP_WEIGHTS), or --random-weights to run the pipeline",
+        ));
+    }
+    let rt = runtime()?;
+    let remote = match &a.cluster.scheduler {
+        Some(url) => {
+            let deadline = std::time::Duration::from_secs(a.cluster.timeout);
+            Some(rt.block_on(cluster::Remote::connect_jobs(url, deadline))?)
+        }
+        None => None,
+    };
+    let (cat, skipped, left_out) = rt.block_on(sat2cap_dist::ingest::ingest(
+        &a.out_dir,
+        spec,
+        |tasks, spec| async move {
+            match &remote {
+                Some(r) => r.run(tasks, spec).await,
+                None => {
+                    let plan = sat2cap_dist::plan::job_plan(tasks, Arc::new(spec))?;
+                    let ctx = SessionContext::new();
+                    Ok(datafusion::physical_plan::collect(plan, ctx.task_ctx()).await?)
+                }
+            }
+        },
+    ))?;
+    let mut err = std::io::stderr().lock();
+    if skipped > 0 {
+        let _ = writeln!(
+            err,
+            "{skipped} file(s) in {} are not tiles and were skipped",
+            a.dir.display()
+        );
+    }
+    for line in &left_out {
+        let _ = writeln!(err, "left out: {line}");
+    }
+    drop(err);
+    if a.json {
+        let v = serde_json::json!({
+            "catalog": cat.file,
+            "collection": cat.collection,
+            "rows": cat.rows,
+            "shards": cat.shards.len(),
+            "dim": cat.dim,
+            "skipped": skipped,
+            "failed": left_out,
+        });
+        return print(&format!("{v}\n"));
+    }
+    print(&format!(
+        "{} tiles of '{}' in {} shards: {}\n",
+        cat.rows,
+        cat.collection,
+        cat.shards.len(),
+        cat.file.display()
+    ))
+}
+
+/// The weights the flags (or `SAT2CAP_WEIGHTS`) name; `SAT2CAP_TINY_MODEL` asks for the
+/// tiny test shapes, as it does of `sat2cap` (integration tests only).
+fn model_spec(m: &ModelArgs) -> ModelSpec {
+    ModelSpec {
+        weights: m
+            .weights
+            .clone()
+            .or_else(|| std::env::var_os("SAT2CAP_WEIGHTS").map(PathBuf::from)),
+        random: m.random_weights,
+        tiny: std::env::var("SAT2CAP_TINY_MODEL").is_ok_and(|v| !v.is_empty() && v != "0"),
+    }
+}
+
 /// The model the flags (or `SAT2CAP_WEIGHTS`) name, its text encoder checked against the
 /// catalog's vectors. `SAT2CAP_TINY_MODEL` asks for the tiny test shapes, as it does of
 /// `sat2cap` (integration tests only).
 fn text_model(cat: &Catalog, m: &ModelArgs) -> Result<Arc<Model>, Failure> {
-    let weights = m
-        .weights
-        .clone()
-        .or_else(|| std::env::var_os("SAT2CAP_WEIGHTS").map(PathBuf::from));
-    let tiny = std::env::var("SAT2CAP_TINY_MODEL").is_ok_and(|v| !v.is_empty() && v != "0");
+    let s = model_spec(m);
     let model = Model::load(&ModelOptions {
-        weights,
-        random: m.random_weights,
-        tiny,
+        weights: s.weights,
+        random: s.random,
+        tiny: s.tiny,
         ..ModelOptions::default()
     })?;
     let clip = model.fingerprint(EncoderKind::ClipText).clip;

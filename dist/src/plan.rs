@@ -1,6 +1,6 @@
 //! Plans over a catalog: prune the shards a region misses, then for a search run
 //! [`ShardSearchExec`] (one partition per shard) and merge with a sort-preserving merge that
-//! stops at `k`; for a map run [`ShardMapExec`] and gather every shard's tiles.
+//! stops at `k`; for a map run [`crate::ShardMapExec`] and gather every shard's tiles.
 
 use std::sync::Arc;
 
@@ -13,8 +13,7 @@ use datafusion::physical_plan::{collect, ExecutionPlan};
 
 use crate::catalog::Catalog;
 use crate::exec::{
-    map_schema, result_ordering, result_schema, shards_source, ShardMapExec, ShardSearchExec,
-    ShardTask,
+    result_ordering, result_schema, shards_source, ShardExec, ShardJob, ShardSearchExec, ShardTask,
 };
 use crate::spec::{MapSpec, Region, SearchSpec};
 use crate::Error;
@@ -98,20 +97,23 @@ pub fn map_tasks(cat: &Catalog, spec: &MapSpec) -> Result<Vec<ShardTask>, Error>
 
 /// The physical plan of a map over a catalog: a [`ShardMapExec`] over the list of shards
 /// not pruned, one partition each (an empty plan when every shard is pruned).
+///
+/// [`ShardMapExec`]: crate::ShardMapExec
 pub fn map_plan(cat: &Catalog, spec: MapSpec) -> Result<Arc<dyn ExecutionPlan>, Error> {
     let tasks = map_tasks(cat, &spec)?;
-    map_plan_over(tasks, Arc::new(spec)).map_err(Error::from)
+    job_plan(tasks, Arc::new(spec)).map_err(Error::from)
 }
 
-/// [`map_plan`] over given tasks.
-pub fn map_plan_over(tasks: Vec<ShardTask>, spec: Arc<MapSpec>) -> Result<Arc<dyn ExecutionPlan>> {
+/// A job on given shards: a [`ShardExec`] over their list, one partition each (an empty
+/// plan without shards).
+pub fn job_plan<J: ShardJob>(
+    tasks: Vec<ShardTask>,
+    spec: Arc<J>,
+) -> Result<Arc<dyn ExecutionPlan>> {
     if tasks.is_empty() {
-        return Ok(Arc::new(EmptyExec::new(map_schema(spec.queries.len()))));
+        return Ok(Arc::new(EmptyExec::new(spec.schema())));
     }
-    Ok(Arc::new(ShardMapExec::try_new(
-        shards_source(&tasks)?,
-        spec,
-    )?))
+    Ok(Arc::new(ShardExec::try_new(shards_source(&tasks)?, spec)?))
 }
 
 /// Runs a map over a catalog in this process and returns every shard's scored tiles.

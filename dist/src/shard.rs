@@ -43,12 +43,7 @@ pub fn shard(
             opts.level
         )));
     }
-    if std::fs::symlink_metadata(out).is_ok() {
-        return Err(Error::Input(format!(
-            "{} already exists; shard into a new folder",
-            out.display()
-        )));
-    }
+    let tmp = new_folder(out)?;
     let db = Db::open(src, OpenOptions::read_only()).map_err(|source| Error::Open {
         path: src.to_path_buf(),
         source,
@@ -86,6 +81,19 @@ pub fn shard(
     progress.end();
     order.sort_unstable();
 
+    let r = write_shards(&coll, &name, &order, opts.level, &tmp, progress);
+    publish(r, &tmp, out)
+}
+
+/// The temporary folder a new catalog folder `out` is written in (beside it, removed if a
+/// failed run left it); `out` must not exist.
+pub(crate) fn new_folder(out: &Path) -> Result<PathBuf, Error> {
+    if std::fs::symlink_metadata(out).is_ok() {
+        return Err(Error::Input(format!(
+            "{} already exists; write the catalog into a new folder",
+            out.display()
+        )));
+    }
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -99,16 +107,30 @@ pub fn shard(
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&tmp);
-    let r = write_shards(&coll, &name, &order, opts.level, &tmp, progress).and_then(|cat| {
-        cat.write(&tmp)?;
-        std::fs::rename(&tmp, out).map_err(|source| Error::Io {
+    let tmp = std::path::absolute(&tmp).map_err(|source| Error::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    Ok(tmp)
+}
+
+/// Writes the catalog `cat` built in `tmp` and renames `tmp` to `out`; on any failure
+/// (`cat` itself, or this) `tmp` is removed and no `out` is left.
+pub(crate) fn publish(
+    cat: Result<Catalog, Error>,
+    tmp: &Path,
+    out: &Path,
+) -> Result<Catalog, Error> {
+    let r = cat.and_then(|cat| {
+        cat.write(tmp)?;
+        std::fs::rename(tmp, out).map_err(|source| Error::Io {
             path: out.to_path_buf(),
             source,
         })?;
         Catalog::open(out)
     });
     if r.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = std::fs::remove_dir_all(tmp);
     }
     r
 }

@@ -173,3 +173,44 @@ impl MapSpec {
         self.region.filter().map(drop)
     }
 }
+
+/// The model an executor loads to encode tiles (see [`sat2cap::jobs::ModelOptions`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// The weights folder, at the same path on every executor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<std::path::PathBuf>,
+    /// Without weights, seeded random encoders.
+    #[serde(default)]
+    pub random: bool,
+    /// The tiny test shapes.
+    #[serde(default)]
+    pub tiny: bool,
+}
+
+/// A tile folder encoded into shards: each shard's task encodes the tiles whose centre lies
+/// in its quadkey tile (see [`sat2cap::jobs::TilePart`]) into a new database at the task's
+/// path.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSpec {
+    /// The tile folder (`{lat}_{lon}` or `z/x/y` images), at the same path on every executor.
+    pub dir: std::path::PathBuf,
+    /// The quadkey level the shards are tiles of.
+    pub level: u8,
+    /// The collection each shard holds.
+    pub collection: String,
+    /// Footprint side for `{lat}_{lon}` names (inferred from the whole folder if `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tile_deg: Option<f64>,
+    /// The capture time on the local wall clock, as written (`sat2cap ingest-tiles
+    /// --datetime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime: Option<String>,
+    /// The encoders.
+    pub model: ModelSpec,
+    /// Tiles that do not decode are left out and reported (else they fail the ingest).
+    #[serde(default)]
+    pub skip_bad: bool,
+}

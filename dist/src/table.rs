@@ -26,9 +26,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::catalog::Catalog;
-use crate::exec::{map_schema, result_schema};
-use crate::plan::{map_plan_over, map_tasks, plan_over, shard_tasks};
-use crate::spec::{MapSpec, SearchSpec};
+use crate::exec::{result_schema, ShardJob, ShardTask};
+use crate::plan::{job_plan, plan_over, shard_tasks};
+use crate::spec::SearchSpec;
 
 /// Turns a text into a query vector (the CLIP text tower, in the CLI).
 pub type TextEmbedder = Arc<dyn Fn(&str) -> std::result::Result<Vec<f32>, String> + Send + Sync>;
@@ -301,35 +301,36 @@ impl TableProvider for SearchTable {
     }
 }
 
-/// The tiles of one map over a catalog, as a table: [`map_schema`]'s columns. For running a
-/// map through a session (a Ballista cluster's): no conditions are pushed into it.
+/// The rows of a job run on given shards (a map, an ingest), as a table:
+/// [`ShardJob::schema`]'s columns. For running a job through a session (a Ballista
+/// cluster's): no conditions are pushed into it.
 #[derive(Debug, Clone)]
-pub struct MapTable {
-    catalog: Arc<Catalog>,
-    spec: MapSpec,
+pub struct JobTable<J> {
+    tasks: Vec<ShardTask>,
+    spec: J,
 }
 
-impl MapTable {
-    /// The map `spec` over `catalog`.
-    pub fn new(catalog: Arc<Catalog>, spec: MapSpec) -> MapTable {
-        MapTable { catalog, spec }
+impl<J: ShardJob + Clone> JobTable<J> {
+    /// The job `spec` on `tasks`.
+    pub fn new(tasks: Vec<ShardTask>, spec: J) -> JobTable<J> {
+        JobTable { tasks, spec }
     }
 
-    /// The catalog.
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
+    /// The shards the job runs on.
+    pub fn tasks(&self) -> &[ShardTask] {
+        &self.tasks
     }
 
-    /// The map.
-    pub fn spec(&self) -> &MapSpec {
+    /// The job.
+    pub fn spec(&self) -> &J {
         &self.spec
     }
 }
 
 #[async_trait]
-impl TableProvider for MapTable {
+impl<J: ShardJob + Clone> TableProvider for JobTable<J> {
     fn schema(&self) -> SchemaRef {
-        map_schema(self.spec.queries.len())
+        self.spec.schema()
     }
 
     fn table_type(&self) -> TableType {
@@ -344,12 +345,10 @@ impl TableProvider for MapTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         if let Some(f) = filters.first() {
-            return plan_err!("a map table cannot filter by {f}");
+            return plan_err!("a {} table cannot filter by {f}", J::NAME);
         }
-        let tasks = map_tasks(&self.catalog, &self.spec)
-            .map_err(|e| DataFusionError::Plan(e.to_string()))?;
         project(
-            map_plan_over(tasks, Arc::new(self.spec.clone()))?,
+            job_plan(self.tasks.clone(), Arc::new(self.spec.clone()))?,
             projection,
         )
     }

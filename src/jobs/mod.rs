@@ -100,7 +100,7 @@ pub use eval_text::{eval_text_retrieval, TextEvalOptions, TextEvalReport};
 #[cfg(feature = "encoders")]
 pub use ingest::{
     ingest_captions, ingest_ground, ingest_raster, ingest_tiles, read_captions, IngestOptions,
-    IngestReport, RasterOptions, TileOptions, DEFAULT_CHIP_PX,
+    IngestReport, RasterOptions, TileOptions, TilePart, DEFAULT_CHIP_PX,
 };
 #[cfg(feature = "encoders")]
 pub use lookup::{
@@ -110,6 +110,8 @@ pub use lookup::{
 pub use map::{map, map_panels, score_tiles, MapReport, MapRequest, ScoredTile};
 #[cfg(feature = "encoders")]
 pub use model::{Embedder, Model, ModelOptions, ModelSource, Prepared, RANDOM_SEED};
+#[cfg(feature = "encoders")]
+pub use tiles::{scan_tiles, TileFile};
 
 use crate::{Area, Collection, Snapshot};
 

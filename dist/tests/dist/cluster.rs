@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sat2cap_dist::cluster::{LocalCluster, LocalOptions, Remote};
-use sat2cap_dist::SearchSpec;
+use sat2cap_dist::{Catalog, SearchSpec};
 
 use super::{conditions, fixture, query, rows, runtime, single_rows};
 
@@ -145,6 +145,22 @@ fn ballista_search_is_the_single_database_answer() {
         assert!(r.status.success(), "{}", super::text(&r.stderr));
     }
     super::map::same_files(&here, &there);
+    // A tile folder encoded on the executors gives the rows it gives in this process.
+    let tiles = super::ingest::tile_folder(maps.path());
+    let t = tiles.to_str().unwrap();
+    let (here, there) = (maps.path().join("in-here"), maps.path().join("in-there"));
+    for (out, remote) in [(&here, false), (&there, true)] {
+        let mut args = vec![t, out.to_str().unwrap(), "--level", "6", "--random-weights"];
+        if remote {
+            args.extend(["--scheduler", cluster.url(), "--timeout", "120"]);
+        }
+        let r = super::ingest::dist_ingest(&args);
+        assert!(r.status.success(), "{}", super::text(&r.stderr));
+    }
+    let rows = |p: &std::path::Path| super::ingest::catalog_rows(&Catalog::open(p).unwrap());
+    let local = rows(&here);
+    assert_eq!(local.len(), 36);
+    assert_eq!(rows(&there), local);
     // Both executors ran shard searches (each wrote shuffle files in its own folder).
     for i in 0..2 {
         let n = files_under(&cluster.executor_dir(i));

@@ -5,6 +5,7 @@
 //! the same searches on a Ballista cluster (`cluster`) give the same answers.
 
 mod cluster;
+mod ingest;
 mod map;
 
 use std::path::Path;

@@ -70,6 +70,7 @@ pub fn run(a: IngestTilesArgs) -> Result<(), CliError> {
         time,
         wall,
         tile_deg: a.tile_deg,
+        part: None,
     };
     let r = a
         .common

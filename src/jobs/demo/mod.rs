@@ -159,6 +159,7 @@ pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoRepor
             time: crate::time::parse("2023-06-21T12:00:00").ok(),
             wall: None,
             tile_deg: None,
+            part: None,
         },
         progress,
     )?;

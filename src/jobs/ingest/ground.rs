@@ -114,6 +114,7 @@ pub fn ingest_ground(
             let payload =
                 serde_json::json!({"path": g.path.display().to_string(), "key": key}).to_string();
             FileRow {
+                id: None,
                 failed: format!("{} ({})", g.line, g.path.display()),
                 key,
                 name: g.line,

@@ -16,7 +16,7 @@ pub use captions::{ingest_captions, read_captions};
 pub use ground::ingest_ground;
 pub(crate) use raster::chip_image;
 pub use raster::{ingest_raster, RasterOptions, DEFAULT_CHIP_PX};
-pub use tiles::{ingest_tiles, TileOptions};
+pub use tiles::{ingest_tiles, TileOptions, TilePart};
 
 use super::fingerprint::{
     check_ingest, EncoderKind, IngestModelCheck, ModelFingerprint, MODEL_PROPERTY,
@@ -104,6 +104,8 @@ struct Target {
 #[derive(Debug, Clone, Copy)]
 enum Slot {
     New,
+    /// New, with this id.
+    Given(u64),
     Replace(u64),
 }
 
@@ -165,7 +167,7 @@ impl Target {
                 )));
             }
             Slot::New => self.next_id,
-            Slot::Replace(id) => id,
+            Slot::Given(id) | Slot::Replace(id) => id,
         };
         db.add(coll, NewItem { id, ..item })
             .map_err(JobError::runtime)?;
@@ -177,6 +179,10 @@ impl Target {
                 }
                 report.added += 1;
                 report.ids = Some(report.ids.map_or((id, id), |(a, _)| (a, id)));
+            }
+            Slot::Given(_) => {
+                report.added += 1;
+                report.ids = Some(report.ids.map_or((id, id), |(a, b)| (a.min(id), b.max(id))));
             }
             Slot::Replace(_) => report.replaced += 1,
         }
@@ -269,6 +275,8 @@ fn payload_key(
 /// An image file an ingest encodes: where it is, its key, how the report names it (when its
 /// key repeats, and when it fails to encode), and its row's location, time and payload.
 struct FileRow {
+    /// The id it must have (`None`: the next free one).
+    id: Option<u64>,
     path: PathBuf,
     key: String,
     name: String,
@@ -296,6 +304,10 @@ fn ingest_files(
     let mut todo = Vec::new();
     for f in files {
         if let Some(slot) = target.slot(&f.key, &f.name, opts.replace, report) {
+            let slot = match (slot, f.id) {
+                (Slot::New, Some(id)) => Slot::Given(id),
+                (s, _) => s,
+            };
             todo.push((f, slot));
         }
     }

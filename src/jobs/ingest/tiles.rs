@@ -14,6 +14,26 @@ pub struct TileOptions {
     pub wall: Option<crate::time::DateTime>,
     /// Footprint side for `{lat}_{lon}` names (inferred if `None`).
     pub tile_deg: Option<f64>,
+    /// Ingest only one part of the folder, into a new collection (see [`TilePart`]);
+    /// `None`: every tile, new ones taking the ids after the collection's highest.
+    pub part: Option<TilePart>,
+}
+
+/// One part of a tile folder that several databases split between them: only the tiles
+/// whose centre `keep` accepts are ingested, each with its position among all the folder's
+/// tiles (in the order [`ingest_tiles`] reads them, from 0) as its id, so that no two parts
+/// give one id and together they hold the ids a single ingest of the folder gives (when no
+/// tile fails). The collection must be new.
+#[derive(Clone)]
+pub struct TilePart {
+    /// Whether the tile with this centre belongs to the part.
+    pub keep: std::sync::Arc<dyn Fn(Point) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for TilePart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TilePart { .. }")
+    }
 }
 
 /// Ingests the overhead tiles under `dir`, named `{lat}_{lon}.jpg|png` (the footprint from
@@ -66,12 +86,25 @@ pub fn ingest_tiles(
             .ok()
             .map(|_| tile_key(dir, Path::new(p)))
     };
+    if opts.part.is_some() {
+        let coll = &opts.common.collection;
+        if let Ok(c) = db.snapshot().collection(coll) {
+            if !c.is_empty() {
+                return Err(JobError::input(format!(
+                    "collection '{coll}' holds items: a part of a tile folder goes into a new \
+                     collection (its ids are the tiles' positions in the folder)"
+                )));
+            }
+        }
+    }
     let target = prepare(db, &opts.common, &model, &|p| {
         payload_key(p, "path", &derive)
     })?;
     let files = tiles
         .iter()
-        .map(|t| {
+        .enumerate()
+        .filter(|(_, t)| opts.part.as_ref().is_none_or(|p| (p.keep)(t.center)))
+        .map(|(i, t)| {
             let key = tile_key(dir, &t.path);
             let f = t.footprint;
             let payload = serde_json::to_string(&TilePayload {
@@ -86,6 +119,7 @@ pub fn ingest_tiles(
             .map_err(JobError::runtime)?;
             let name = t.path.display().to_string();
             Ok(FileRow {
+                id: opts.part.as_ref().map(|_| i as u64),
                 path: t.path.clone(),
                 key,
                 failed: name.clone(),
