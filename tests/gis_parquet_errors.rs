@@ -361,3 +361,59 @@ fn times_beyond_parquet_are_refused_and_nothing_is_written() {
         .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("db")]);
 }
+
+/// A footer holding an unknown field of 2,000 lists declaring 2^31 - 1 booleans each (12 KB)
+/// would hold the Parquet reader for hours: the file is refused within the footer's time
+/// budget, exit 2, naming it.
+#[test]
+fn a_footer_that_would_take_hours_is_refused_in_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ids: ArrayRef = Arc::new(Int64Array::from(vec![10, 11, 12]));
+    write_parquet(
+        &d.join("ok.parquet"),
+        vec![
+            ("id", ids),
+            ("embedding", vectors(3, 16, None, None)),
+            ("geometry", points(3, None)),
+        ],
+        &[geo_meta(None)],
+    );
+    let bytes = std::fs::read(d.join("ok.parquet")).unwrap();
+    let n = bytes.len();
+    let len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+    let footer = &bytes[n - 8 - len..n - 8];
+    assert_eq!(
+        footer.last(),
+        Some(&0),
+        "the footer struct ends with its stop byte"
+    );
+    // Field 100 (full id, zigzag 200), a list of 2,000 lists of booleans, 2^31 - 1 each.
+    let mut field = vec![0x09, 0xc8, 0x01, 0xf9, 0xd0, 0x0f];
+    for _ in 0..2000 {
+        field.extend([0xf1, 0xff, 0xff, 0xff, 0xff, 0x07]);
+    }
+    let mut bad = bytes[..n - 8 - len].to_vec();
+    bad.extend_from_slice(&footer[..len - 1]);
+    bad.extend_from_slice(&field);
+    bad.push(0);
+    bad.extend_from_slice(&((len + field.len()) as u32).to_le_bytes());
+    bad.extend_from_slice(b"PAR1");
+    std::fs::write(d.join("bomb.parquet"), bad).unwrap();
+    let start = std::time::Instant::now();
+    fails(
+        d,
+        &[
+            "import",
+            "--db",
+            "db",
+            "--collection",
+            "c",
+            "--geoparquet",
+            "bomb.parquet",
+        ],
+        &["bomb.parquet", "footer takes more than 10 s"],
+    );
+    assert!(start.elapsed().as_secs() < 60, "{:?}", start.elapsed());
+    assert!(!d.join("db").exists());
+}

@@ -207,15 +207,56 @@ fn builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<SourceFile>, G
     // `geoparquet_file` fuzz target), and adds nothing the reader needs (a fixed-size list
     // reads as a list, whose widths are checked row by row).
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-    catch_panics(|| {
-        let again = file.try_clone().map_err(|e| e.to_string())?;
-        let b = ParquetRecordBatchReaderBuilder::try_new_with_options(SourceFile(file), options)
-            .map_err(|e| e.to_string())?;
-        check_dictionaries(again, b.metadata())?;
-        Ok(b)
-    })
-    .and_then(|r| r)
-        .map_err(|e| GeoParquetError::input(format!("{shown}: not a readable Parquet file ({e})")))
+    let budget = footer_budget(&file);
+    let unreadable = |e: String| GeoParquetError::input(format!("{shown}: not a readable Parquet file ({e})"));
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("sat2cap-parquet-footer".into())
+        .spawn(move || {
+            let r = catch_panics(|| {
+                let again = file.try_clone().map_err(|e| e.to_string())?;
+                let b = ParquetRecordBatchReaderBuilder::try_new_with_options(
+                    SourceFile(file),
+                    options,
+                )
+                .map_err(|e| e.to_string())?;
+                check_dictionaries(again, b.metadata())?;
+                Ok(b)
+            })
+            .and_then(|r| r);
+            let _ = tx.send(r);
+        })
+        .map_err(|e| GeoParquetError::runtime(format!("{shown}: cannot start a reader ({e})")))?;
+    match rx.recv_timeout(budget) {
+        Ok(r) => r.map_err(unreadable),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(unreadable(format!(
+            "its footer takes more than {} s to read: damaged (the Parquet reader walks some \
+             damaged footers for hours)",
+            budget.as_secs()
+        ))),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(unreadable("the reader stopped without an answer".into()))
+        }
+    }
+}
+
+/// The longest the footer of `file` may take to read: 10 s, and 1 s more per MiB of footer
+/// (a sound footer reads at well over 10 MiB/s). parquet 59 skips a list of booleans
+/// without reading a byte per element, so a few bytes declaring lists of 2^31 booleans in
+/// an unknown footer field hold it for seconds each, and 12 KB of them for hours. Past the
+/// budget the file is refused; the thread reading it is left to finish on its own (it ends
+/// with the process).
+fn footer_budget(file: &File) -> std::time::Duration {
+    use std::io::{Read, Seek, SeekFrom};
+    let footer = (|| -> std::io::Result<u64> {
+        let mut f = file.try_clone()?;
+        f.seek(SeekFrom::End(-8))?;
+        let mut tail = [0u8; 8];
+        f.read_exact(&mut tail)?;
+        Ok(u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]])))
+    })()
+    .unwrap_or(0);
+    std::time::Duration::from_secs(10 + footer / (1 << 20))
 }
 
 thread_local! {
