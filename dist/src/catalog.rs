@@ -60,6 +60,32 @@ pub struct Shard {
     pub rows: u64,
 }
 
+/// The box and the span of times of a shard's rows, gathered a row at a time.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RowSpan {
+    extent: Option<[f64; 4]>,
+    times: Option<[i64; 2]>,
+}
+
+impl RowSpan {
+    /// Takes in a row at `point`, with `time`.
+    pub(crate) fn add(&mut self, point: sat2cap::Point, time: Option<i64>) {
+        let (lat, lon) = (point.lat(), point.lon());
+        self.extent = Some(self.extent.map_or([lon, lat, lon, lat], |e| {
+            [e[0].min(lon), e[1].min(lat), e[2].max(lon), e[3].max(lat)]
+        }));
+        if let Some(t) = time {
+            self.times = Some(self.times.map_or([t, t], |[a, b]| [a.min(t), b.max(t)]));
+        }
+    }
+
+    /// The box of the rows (`None`: no row) and the first and last time among them
+    /// (`None`: none has one).
+    pub(crate) fn get(&self) -> (Option<[f64; 4]>, Option<[i64; 2]>) {
+        (self.extent, self.times)
+    }
+}
+
 /// A catalog file, read and checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

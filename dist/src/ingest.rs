@@ -19,7 +19,7 @@ use datafusion::arrow::array::{
 use sat2cap::jobs::{ingest_tiles, IngestOptions, Model, ModelOptions, TileOptions, TilePart};
 use sat2cap::{Db, OpenOptions};
 
-use crate::catalog::{Catalog, Scheme, Shard, FORMAT, VERSION};
+use crate::catalog::{Catalog, RowSpan, Scheme, Shard, FORMAT, VERSION};
 use crate::exec::ShardTask;
 use crate::quadkey::{Tile, MAX_LEVEL};
 use crate::spec::{IngestSpec, ModelSpec};
@@ -175,31 +175,17 @@ pub(crate) fn ingest_shard(spec: &IngestSpec, task: &ShardTask) -> Result<(Shard
     let coll = snap
         .collection(&spec.collection)
         .map_err(|e| shard_err(&e))?;
-    let mut extent = [
-        f64::INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NEG_INFINITY,
-    ];
-    let mut times: Option<[i64; 2]> = None;
+    let mut span = RowSpan::default();
     for item in coll.iter() {
         let item = item.map_err(|e| shard_err(&e))?;
-        let (lat, lon) = (item.point.lat(), item.point.lon());
-        extent = [
-            extent[0].min(lon),
-            extent[1].min(lat),
-            extent[2].max(lon),
-            extent[3].max(lat),
-        ];
-        if let Some(t) = item.time {
-            times = Some(times.map_or([t, t], |[a, b]| [a.min(t), b.max(t)]));
-        }
+        span.add(item.point, item.time);
     }
+    let (extent, times) = span.get();
     let shard = Shard {
         name: task.name.clone(),
         path: format!("shards/{}.db", task.name),
         region: tile.region().edges(),
-        extent: (!coll.is_empty()).then_some(extent),
+        extent,
         times,
         rows: coll.len() as u64,
     };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sat2cap::{Db, OpenOptions, Progress, Unit};
 
-use crate::catalog::{Catalog, Scheme, Shard, FORMAT, VERSION};
+use crate::catalog::{Catalog, RowSpan, Scheme, Shard, FORMAT, VERSION};
 use crate::quadkey::{Tile, MAX_LEVEL};
 use crate::Error;
 
@@ -175,28 +175,13 @@ fn write_shards(
             db.set_property(name, k, Some(v))
                 .map_err(|e| write_err(&e))?;
         }
-        let mut extent = [
-            f64::INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NEG_INFINITY,
-        ];
-        let mut times: Option<[i64; 2]> = None;
+        let mut span = RowSpan::default();
         for &(_, id) in group {
             let item = coll
                 .get(id)
                 .map_err(|e| Error::Input(e.to_string()))?
                 .ok_or_else(|| Error::Input(format!("row {id} vanished")))?;
-            let (lat, lon) = (item.point.lat(), item.point.lon());
-            extent = [
-                extent[0].min(lon),
-                extent[1].min(lat),
-                extent[2].max(lon),
-                extent[3].max(lat),
-            ];
-            if let Some(t) = item.time {
-                times = Some(times.map_or([t, t], |[a, b]| [a.min(t), b.max(t)]));
-            }
+            span.add(item.point, item.time);
             db.add_f16(name, &item).map_err(|e| write_err(&e))?;
             if db.pending_len() >= SPILL_ROWS {
                 db.spill().map_err(|e| write_err(&e))?;
@@ -204,11 +189,12 @@ fn write_shards(
             progress.advance(1);
         }
         db.commit().map_err(|e| write_err(&e))?;
+        let (extent, times) = span.get();
         shards.push(Shard {
             name: shard_name,
             path: rel,
             region: tile.region().edges(),
-            extent: Some(extent),
+            extent,
             times,
             rows: group.len() as u64,
         });
