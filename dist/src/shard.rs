@@ -73,7 +73,7 @@ pub fn shard(
     progress.begin("reading locations", Some(coll.len() as u64), Unit::Rows);
     let mut order: Vec<(u64, u64)> = Vec::with_capacity(coll.len());
     for item in coll.iter() {
-        let item = item.map_err(|e| Error::Input(format!("{}: {e}", src.display())))?;
+        let item = item.map_err(|e| read_err(src, &e))?;
         let tile = Tile::containing(item.point.lat(), item.point.lon(), opts.level);
         order.push((tile.z_order(), item.id));
         progress.advance(1);
@@ -81,7 +81,7 @@ pub fn shard(
     progress.end();
     order.sort_unstable();
 
-    let r = write_shards(&coll, &name, &order, opts.level, &tmp, progress);
+    let r = write_shards(src, &coll, &name, &order, opts.level, &tmp, progress);
     publish(r, &tmp, out)
 }
 
@@ -135,7 +135,16 @@ pub(crate) fn publish(
     r
 }
 
+/// A row of the source database that does not read: a damaged database (exit 1).
+fn read_err(src: &Path, e: &dyn std::fmt::Display) -> Error {
+    Error::Shard {
+        path: src.to_path_buf(),
+        msg: e.to_string(),
+    }
+}
+
 fn write_shards(
+    src: &Path,
     coll: &sat2cap::Collection<'_>,
     name: &str,
     order: &[(u64, u64)],
@@ -154,8 +163,8 @@ fn write_shards(
     for group in order.chunk_by(|a, b| a.0 == b.0) {
         let first = coll
             .get(group[0].1)
-            .map_err(|e| Error::Input(e.to_string()))?
-            .ok_or_else(|| Error::Input(format!("row {} vanished", group[0].1)))?;
+            .map_err(|e| read_err(src, &e))?
+            .ok_or_else(|| read_err(src, &format_args!("row {} vanished", group[0].1)))?;
         let tile = Tile::containing(first.point.lat(), first.point.lon(), level);
         let shard_name = format!("q{}", tile.quadkey());
         let rel = format!("shards/{shard_name}.db");
@@ -179,8 +188,8 @@ fn write_shards(
         for &(_, id) in group {
             let item = coll
                 .get(id)
-                .map_err(|e| Error::Input(e.to_string()))?
-                .ok_or_else(|| Error::Input(format!("row {id} vanished")))?;
+                .map_err(|e| read_err(src, &e))?
+                .ok_or_else(|| read_err(src, &format_args!("row {id} vanished")))?;
             span.add(item.point, item.time);
             db.add_f16(name, &item).map_err(|e| write_err(&e))?;
             if db.pending_len() >= SPILL_ROWS {
