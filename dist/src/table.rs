@@ -408,7 +408,7 @@ impl TableFunctionImpl for SearchFunction {
             Some(ScalarValue::Utf8(Some(text)))
             | Some(ScalarValue::LargeUtf8(Some(text)))
             | Some(ScalarValue::Utf8View(Some(text))) => match &self.embed {
-                Some(embed) => embed(text).map_err(DataFusionError::Plan)?,
+                Some(embed) => off_the_runtime(|| embed(text)).map_err(DataFusionError::Plan)?,
                 None => {
                     return plan_err!(
                         "sat2cap_search: this session has no text encoder; query by item id"
@@ -440,7 +440,7 @@ impl TableFunctionImpl for SearchFunction {
 
 impl SearchFunction {
     fn vector_of(&self, id: u64) -> Result<Vec<f32>> {
-        match self.catalog.vector_of(id) {
+        match off_the_runtime(|| self.catalog.vector_of(id)) {
             Ok(Some(v)) => Ok(v),
             Ok(None) => plan_err!("sat2cap_search: no item has id {id}"),
             Err(e) => Err(DataFusionError::Plan(e.to_string())),
@@ -515,4 +515,16 @@ pub fn register(
 /// Where a catalog file is, for plans sent to other processes.
 pub(crate) fn catalog_file(cat: &Catalog) -> PathBuf {
     cat.file.clone()
+}
+
+/// Runs `f`, blocking work (a text through the encoder, shards opened and read) that SQL
+/// planning calls from an async task: on a multi-threaded Tokio runtime the worker hands
+/// its other tasks to another thread while `f` runs, so they are not held up.
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
