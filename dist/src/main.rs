@@ -221,16 +221,26 @@ struct RegionArgs {
     #[arg(long, num_args = 2, value_names = ["T0", "T1"], allow_hyphen_values = true,
           action = clap::ArgAction::Set)]
     between: Option<Vec<i64>>,
+    /// Only rows inside the polygons of a GeoJSON file (Polygon / MultiPolygon with holes, a
+    /// Feature, a FeatureCollection; [lon, lat] positions), as `sat2cap --aoi` reads it.
+    #[arg(long, value_name = "FILE.geojson")]
+    aoi: Option<PathBuf>,
 }
 
 impl RegionArgs {
     /// The region the flags give, checked.
     fn region(&self) -> Result<Region, Failure> {
+        // The file is read and checked here, and its text travels with the plan.
+        let aoi = match &self.aoi {
+            Some(p) => Some(read_geojson(p).map_err(|e| Failure::input(format!("--aoi {e}")))?),
+            None => None,
+        };
         let r = Region {
             bbox: self.bbox,
             radius: self.radius,
             time: self.between.as_deref().map(|t| [t[0], t[1]]),
             polygon: None,
+            aoi,
         };
         let alone = [
             (
@@ -365,6 +375,29 @@ struct SqlArgs {
     format: Format,
     #[command(flatten)]
     model: ModelArgs,
+}
+
+/// The largest area file `--aoi` reads (as `sat2cap --aoi`).
+const MAX_AOI_BYTES: u64 = 64 << 20;
+
+/// The text of a GeoJSON area file, checked: a regular file (a FIFO or a folder is refused,
+/// not waited on) of at most [`MAX_AOI_BYTES`], in UTF-8; the error names the file.
+fn read_geojson(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let m = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
+    if !m.is_file() {
+        return Err(format!("{shown}: not a regular file"));
+    }
+    if m.len() > MAX_AOI_BYTES {
+        return Err(format!("{shown}: larger than {} MiB", MAX_AOI_BYTES >> 20));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_AOI_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| format!("{shown}: {e}"))?;
+    sat2cap::jobs::parse_area(text.as_bytes()).map_err(|e| format!("{shown}: {e}"))?;
+    Ok(text)
 }
 
 fn floats<const N: usize>(s: &str) -> Result<[f64; N], String> {

@@ -21,6 +21,10 @@ pub struct Region {
     /// One ring of `(lon, lat)` vertices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub polygon: Option<Vec<(f64, f64)>>,
+    /// An area of interest as GeoJSON text: Polygons and MultiPolygons with holes, in a
+    /// Feature or FeatureCollection, [lon, lat] positions (as `sat2cap --aoi` reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aoi: Option<String>,
     /// `[t0, t1]`, Unix seconds, inclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<[i64; 2]>,
@@ -42,6 +46,11 @@ impl Region {
         if let Some([t0, t1]) = self.time {
             f = f.time(TimeRange::new(t0, t1)?);
         }
+        if let Some(g) = &self.aoi {
+            let area = sat2cap::jobs::parse_area(g.as_bytes())
+                .map_err(|e| Error::Input(format!("the area of interest: {e}")))?;
+            f = f.and(area);
+        }
         Ok(f)
     }
 
@@ -60,6 +69,9 @@ impl Region {
         }
         if let Some(t) = self.time {
             parts.push(format!("time {t:?}"));
+        }
+        if let Some(g) = &self.aoi {
+            parts.push(format!("area of {} bytes of GeoJSON", g.len()));
         }
         if parts.is_empty() {
             "none".into()

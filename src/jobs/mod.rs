@@ -121,6 +121,12 @@ pub fn read_area(path: &std::path::Path) -> Result<Area, JobError> {
     crate::io::geojson::read_area(path).map_err(JobError::input)
 }
 
+/// The area of interest in GeoJSON text, as [`read_area`] reads a file; errors name the
+/// JSON path.
+pub fn parse_area(geojson: &[u8]) -> Result<Area, JobError> {
+    crate::io::geojson::parse_area(geojson).map_err(JobError::input)
+}
+
 /// Default collection of overhead tiles.
 pub const OVERHEAD: &str = "overhead";
 /// Default collection of ground-level photos.

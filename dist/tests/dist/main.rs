@@ -131,9 +131,10 @@ fn query(rng: &mut ChaCha8Rng, data: &SynthData) -> Vec<f32> {
 }
 
 /// Random conditions of every kind: none, boxes (across the antimeridian too), radii (over
-/// the poles too), polygons, time ranges and their combinations.
+/// the poles too), polygons, areas of interest (two polygons, one with a hole), time ranges
+/// and their combinations.
 fn conditions(rng: &mut ChaCha8Rng, i: usize, spec: &mut SearchSpec) {
-    match i % 7 {
+    match i % 8 {
         0 => {}
         1 => {
             let w = rng.random_range(-180.0..180.0);
@@ -163,6 +164,27 @@ fn conditions(rng: &mut ChaCha8Rng, i: usize, spec: &mut SearchSpec) {
                 rng.random_range(-70.0..40.0),
             );
             spec.region.polygon = Some(vec![(x, y), (x + 30.0, y + 5.0), (x + 10.0, y + 25.0)]);
+        }
+        6 => {
+            let (x, y) = (
+                rng.random_range(-175.0..120.0),
+                rng.random_range(-70.0..30.0),
+            );
+            let sq = |x0: f64, y0: f64, d: f64| {
+                format!(
+                    "[[{x0},{y0}],[{},{y0}],[{},{}],[{x0},{}],[{x0},{y0}]]",
+                    x0 + d,
+                    x0 + d,
+                    y0 + d,
+                    y0 + d
+                )
+            };
+            spec.region.aoi = Some(format!(
+                r#"{{"type":"MultiPolygon","coordinates":[[{},{}],[{}]]}}"#,
+                sq(x, y, 40.0),
+                sq(x + 10.0, y + 10.0, 15.0),
+                sq(x + 50.0, y - 20.0, 10.0)
+            ));
         }
         _ => {
             spec.region.time = Some([1_400_000_000, 1_600_000_000]);

@@ -65,13 +65,9 @@ fn tiny_model() -> Model {
     .unwrap()
 }
 
-/// The single-database map job's files for `prompts` within `bbox`, under `out`.
-pub fn single_map(db: &Path, prompts: &[&str], bbox: Option<[f64; 4]>, out: &Path) {
+/// The single-database map job's files for `prompts` within `region`, under `out`.
+pub fn single_map(db: &Path, prompts: &[&str], region: Filter, out: &Path) {
     let db = Db::open(db, OpenOptions::read_only()).unwrap();
-    let region = match bbox {
-        Some([w, s, e, n]) => Filter::new().bbox(BBox::new(w, s, e, n).unwrap()),
-        None => Filter::new(),
-    };
     let req = MapRequest {
         collection: "overhead".into(),
         prompts: prompts.iter().map(|p| p.to_string()).collect(),
@@ -114,13 +110,34 @@ fn a_map_over_shards_is_the_single_database_map() {
     let (src, cat) = map_fixture(d);
     let catalog = cat.dir.to_str().unwrap().to_string();
     let prompts = ["a lake", "people fishing on a boat"];
-    // Every tile, then a box that holds some shards' tiles and rules the others out.
-    for (name, bbox) in [("all", None), ("box", Some([-0.2, -0.2, -0.031, 0.048]))] {
+    // Every tile, a box that holds some shards' tiles and rules the others out, and an
+    // area of interest with a hole.
+    let aoi = r#"{"type":"Polygon","coordinates":[[[-0.2,-0.2],[0.03,-0.2],[0.03,0.03],[-0.2,0.03],[-0.2,-0.2]],[[-0.05,-0.05],[0.0,-0.05],[0.0,0.0],[-0.05,0.0],[-0.05,-0.05]]]}"#;
+    let aoi_file = d.join("aoi.geojson");
+    std::fs::write(&aoi_file, aoi).unwrap();
+    let area = sat2cap::jobs::parse_area(aoi.as_bytes()).unwrap();
+    let bbox = [-0.2, -0.2, -0.031, 0.048];
+    let cases = [
+        ("all", Filter::new(), vec![]),
+        (
+            "box",
+            Filter::new().bbox(BBox::new(bbox[0], bbox[1], bbox[2], bbox[3]).unwrap()),
+            vec![
+                "--bbox".to_string(),
+                format!("{},{},{},{}", bbox[0], bbox[1], bbox[2], bbox[3]),
+            ],
+        ),
+        (
+            "aoi",
+            Filter::new().and(area),
+            vec!["--aoi".to_string(), aoi_file.to_str().unwrap().to_string()],
+        ),
+    ];
+    for (name, region, extra) in cases {
         let want = d.join(format!("single-{name}"));
-        single_map(&src, &prompts, bbox, &want);
+        single_map(&src, &prompts, region, &want);
         let got = d.join(format!("dist-{name}"));
         let out = got.to_str().unwrap();
-        let b = bbox.map(|b| format!("{},{},{},{}", b[0], b[1], b[2], b[3]));
         let mut args = vec![
             catalog.as_str(),
             prompts[0],
@@ -129,15 +146,13 @@ fn a_map_over_shards_is_the_single_database_map() {
             out,
             "--json",
         ];
-        if let Some(b) = &b {
-            args.extend(["--bbox", b.as_str()]);
-        }
+        args.extend(extra.iter().map(String::as_str));
         let r = dist_map(&args);
         assert!(r.status.success(), "{}", text(&r.stderr));
         let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
         assert_eq!(report["panels"], 2);
         let tiles = report["tiles"].as_u64().unwrap();
-        assert_eq!(tiles == 576, bbox.is_none(), "{tiles} tiles");
+        assert_eq!(tiles == 576, name == "all", "{tiles} tiles");
         same_files(&want, &got);
     }
     // The library's map over shards returns each tile once, with the single database's
@@ -185,6 +200,17 @@ fn bad_maps_are_refused_before_a_shard_is_read() {
         (
             vec![catalog, "a", "--out", out, "--bbox", "1,95,2,96"],
             "--bbox",
+        ),
+        (
+            vec![
+                catalog,
+                "a",
+                "--out",
+                out,
+                "--aoi",
+                "/nonexistent/aoi.geojson",
+            ],
+            "--aoi /nonexistent/aoi.geojson",
         ),
         (
             vec![catalog, "a", "--out", "/nonexistent/dir/m"],
