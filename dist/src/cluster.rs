@@ -225,7 +225,7 @@ impl Remote {
     /// One map over the catalog: every shard's scored tiles.
     pub async fn map(&self, spec: MapSpec) -> Result<Vec<sat2cap::jobs::ScoredTile>, Error> {
         let tasks = crate::plan::map_tasks(self.catalog()?, &spec)?;
-        let queries = spec.queries.len();
+        let queries = spec.scores_per_tile();
         let batches = self.run(tasks, spec).await?;
         Ok(crate::exec::tiles_of(&batches, queries)?)
     }

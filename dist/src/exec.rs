@@ -332,7 +332,7 @@ impl ShardJob for MapSpec {
     const NAME: &'static str = "ShardMapExec";
 
     fn schema(&self) -> SchemaRef {
-        map_schema(self.queries.len())
+        map_schema(self.scores_per_tile())
     }
 
     fn ordering(&self, _schema: &Schema) -> Result<Option<LexOrdering>> {
@@ -352,15 +352,39 @@ impl ShardJob for MapSpec {
             .region
             .filter()
             .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let at = match &self.at {
+            Some(at) => {
+                let model = crate::ingest::model(&at.model)
+                    .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+                let wall = at
+                    .wall()
+                    .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+                Some((model, wall, at.hours.as_slice()))
+            }
+            None => None,
+        };
         let mut tiles = Vec::new();
         for s in shards {
             let db = open_checked(s)?;
             let snap = db.snapshot();
-            let found = sat2cap::jobs::score_tiles(&snap, &s.collection, &region, &self.queries)
-                .map_err(|e| fail(s, &e))?;
+            let (coll, queries) = (&s.collection, &self.queries);
+            let found = match &at {
+                None => sat2cap::jobs::score_tiles(&snap, coll, &region, queries),
+                Some((model, wall, hours)) => sat2cap::jobs::score_tiles_at(
+                    &snap,
+                    coll,
+                    &region,
+                    queries,
+                    model.as_ref(),
+                    *wall,
+                    hours,
+                    &sat2cap::Silent,
+                ),
+            }
+            .map_err(|e| fail(s, &e))?;
             tiles.extend(found);
         }
-        tiles_batch(&tiles, self.queries.len())
+        tiles_batch(&tiles, self.scores_per_tile())
     }
 }
 

@@ -92,7 +92,8 @@ type Loaded = Vec<(ModelSpec, Arc<Model>)>;
 /// Models loaded by this process's ingest tasks, one for each model asked for.
 static MODELS: LazyLock<Mutex<Loaded>> = LazyLock::new(|| Mutex::new(Vec::new()));
 
-fn model(spec: &ModelSpec) -> Result<Arc<Model>, Error> {
+/// The model `spec` names, loaded once a process.
+pub(crate) fn model(spec: &ModelSpec) -> Result<Arc<Model>, Error> {
     let mut models = MODELS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, m)) = models.iter().find(|(s, _)| s == spec) {
         return Ok(m.clone());

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 pub use catalog::Catalog;
 pub use exec::{ShardExec, ShardIngestExec, ShardMapExec, ShardSearchExec};
-pub use spec::{IngestSpec, MapSpec, ModelSpec, Region, SearchSpec};
+pub use spec::{IngestSpec, MapAt, MapSpec, ModelSpec, Region, SearchSpec};
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use sat2cap_dist::exec::result_schema;
 use sat2cap_dist::shard::{shard, ShardOptions};
 use sat2cap_dist::spec::Region;
 use sat2cap_dist::table::{register, TextEmbedder};
-use sat2cap_dist::{cluster, Catalog, Error, IngestSpec, MapSpec, ModelSpec, SearchSpec};
+use sat2cap_dist::{cluster, Catalog, Error, IngestSpec, MapAt, MapSpec, ModelSpec, SearchSpec};
 
 /// Sharded sat2cap databases, searched as Apache DataFusion plans.
 #[derive(Parser)]
@@ -312,7 +312,8 @@ impl ClusterArgs {
 Each shard scores its tiles where it lives (shards outside the region are not read); the
 tiles are gathered here and drawn as one map: PREFIX.png, .tif (COG), .geojson, .csv, .pgw,
 .prj, the same files, byte for byte, as `sat2cap map` writes for one database holding every
-shard's rows. Scores use the stored vectors (no date or hour: those re-encode the tiles).")]
+shard's rows. With --datetime or --hours each shard's tiles are re-encoded with the dynamic
+encoder where the shard lives (the tiles' images and the weights at the same paths there).")]
 struct MapArgs {
     /// The catalog folder (or its catalog.json).
     catalog: PathBuf,
@@ -324,6 +325,14 @@ struct MapArgs {
     out: PathBuf,
     #[command(flatten)]
     region: RegionArgs,
+    /// Re-encode the tiles with the dynamic encoder at this date and hour on the local wall
+    /// clock (`sat2cap map --datetime`), where each shard lives.
+    #[arg(long)]
+    datetime: Option<String>,
+    /// Hours of the day, one panel per prompt and hour (re-encodes the tiles; the date from
+    /// --datetime, else from each tile's stored time).
+    #[arg(long, value_delimiter = ',')]
+    hours: Vec<u32>,
     /// Also write a web map (XYZ tiles of the scores and index.html) into this folder.
     #[arg(long, value_name = "DIR")]
     web: Option<PathBuf>,
@@ -753,12 +762,21 @@ fn run_search(a: SearchArgs) -> Result<(), Failure> {
 fn run_map(a: MapArgs) -> Result<(), Failure> {
     let cat = Arc::new(Catalog::open(&a.catalog)?);
     let region = a.region.region()?;
+    let at = (a.datetime.is_some() || !a.hours.is_empty()).then(|| MapAt {
+        datetime: a.datetime.clone(),
+        hours: a.hours.clone(),
+        model: model_spec(&a.model),
+    });
+    let time = match &at {
+        Some(at) => at.wall()?,
+        None => None,
+    };
     let req = MapRequest {
         collection: cat.collection.clone(),
         prompts: a.prompts.clone(),
         region: region.filter()?,
-        time: None,
-        hours: Vec::new(),
+        time,
+        hours: a.hours.clone(),
         out: a.out.clone(),
         mosaic: false,
         web: a.web.clone(),
@@ -769,7 +787,17 @@ fn run_map(a: MapArgs) -> Result<(), Failure> {
     let model = text_model(&cat, &a.model)?;
     let prompts: Vec<&str> = a.prompts.iter().map(String::as_str).collect();
     let queries = model.embed_text(&prompts).map_err(Failure::runtime)?;
-    let spec = MapSpec { queries, region };
+    if at.is_some() && !model.has_dynamic() {
+        return Err(Failure::input(
+            "--datetime/--hours need the dynamic encoder (geo_encoder.* in the Sat2Cap weights); \
+             the loaded model has none",
+        ));
+    }
+    let spec = MapSpec {
+        queries,
+        region,
+        at,
+    };
     let rt = runtime()?;
     let tiles = match rt.block_on(a.cluster.remote(cat.clone(), None))? {
         Some(remote) => rt.block_on(remote.map(spec))?,
@@ -778,7 +806,7 @@ fn run_map(a: MapArgs) -> Result<(), Failure> {
             rt.block_on(sat2cap_dist::plan::map(&cat, spec, ctx.task_ctx()))?
         }
     };
-    let panels = sat2cap::jobs::map_panels(&cat.collection, &a.prompts, tiles)?;
+    let panels = sat2cap::jobs::map_panels(&cat.collection, &a.prompts, &a.hours, tiles)?;
     let report = req.write_panels(model.is_random(), &panels)?;
     if a.json {
         let text = serde_json::to_string(&report).map_err(Failure::runtime)?;

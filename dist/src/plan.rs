@@ -122,7 +122,7 @@ pub async fn map(
     spec: MapSpec,
     ctx: Arc<TaskContext>,
 ) -> Result<Vec<sat2cap::jobs::ScoredTile>, Error> {
-    let queries = spec.queries.len();
+    let queries = spec.scores_per_tile();
     let plan = map_plan(cat, spec)?;
     Ok(crate::exec::tiles_of(&collect(plan, ctx).await?, queries)?)
 }

@@ -158,11 +158,42 @@ impl SearchSpec {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MapSpec {
-    /// One query vector per panel (the prompts' embeddings).
+    /// One query vector per prompt (the prompts' embeddings).
     pub queries: Vec<Vec<f32>>,
     /// The tiles drawn.
     #[serde(default)]
     pub region: Region,
+    /// At a date and hours: the tiles re-encoded with the dynamic encoder where each shard
+    /// lives (`None`: their stored vectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<MapAt>,
+}
+
+/// A map at a date and hours (see [`sat2cap::jobs::score_tiles_at`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapAt {
+    /// The date and hour on the local wall clock, as written (`sat2cap map --datetime`);
+    /// `None`: each tile's own time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime: Option<String>,
+    /// Hours of the day, one panel per prompt and hour (none: the date's hour).
+    #[serde(default)]
+    pub hours: Vec<u32>,
+    /// The encoders, loaded where the shards are (the same weights path on every executor).
+    pub model: ModelSpec,
+}
+
+impl MapAt {
+    /// The date and hour on the wall clock, checked.
+    pub fn wall(&self) -> Result<Option<sat2cap::time::DateTime>, Error> {
+        match &self.datetime {
+            None => Ok(None),
+            Some(s) => sat2cap::time::parse_wall(s)
+                .map(|(_, w)| Some(w))
+                .map_err(|e| Error::Input(format!("bad --datetime: {e}"))),
+        }
+    }
 }
 
 impl MapSpec {
@@ -182,7 +213,21 @@ impl MapSpec {
                 )));
             }
         }
+        if let Some(at) = &self.at {
+            at.wall()?;
+            if let Some(h) = at.hours.iter().find(|&&h| h > 23) {
+                return Err(Error::Input(format!(
+                    "--hours: {h} is not an hour (0..=23)"
+                )));
+            }
+        }
         self.region.filter().map(drop)
+    }
+
+    /// Scores each tile holds: one per query, at each hour.
+    pub fn scores_per_tile(&self) -> usize {
+        let hours = self.at.as_ref().map_or(1, |a| a.hours.len().max(1));
+        self.queries.len() * hours
     }
 }
 

@@ -39,6 +39,15 @@ pub(crate) fn region_tiles(
     view: &Collection<'_>,
     region: &Filter,
 ) -> Result<Vec<RegionTile>, JobError> {
+    let tiles = tiles_in(view, region)?;
+    if tiles.is_empty() {
+        return Err(no_tiles(view.name()));
+    }
+    Ok(tiles)
+}
+
+/// [`region_tiles`], none when no tile matches.
+fn tiles_in(view: &Collection<'_>, region: &Filter) -> Result<Vec<RegionTile>, JobError> {
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for item in view.iter() {
@@ -75,9 +84,6 @@ pub(crate) fn region_tiles(
         }
     }
     out.sort_by_key(|t| t.id);
-    if out.is_empty() {
-        return Err(no_tiles(view.name()));
-    }
     Ok(out)
 }
 
@@ -138,24 +144,97 @@ pub fn score_tiles(
     Ok(out)
 }
 
-/// The panels of a map, one per prompt, from tiles scored against the prompts in that order
-/// (by [`score_tiles`] over one database or many): tiles ordered by id, a tile without a
-/// footprint drawn as a square of the spacing inferred from all of them. No tiles, an id
-/// given twice or a tile with another number of scores than prompts is an error.
+/// [`score_tiles`] at a date and hours: the tiles of `collection` in `region`, each
+/// re-encoded with `model`'s overhead and dynamic encoders at `time` (its wall-clock date
+/// and hour; without it each tile's own time), once per hour of `hours` (none: once, at the
+/// time's hour), and scored against every query. `scores` holds, for each hour in order, one
+/// score per query ([`map_panels`] with the same `hours` draws them). The tiles' images are
+/// read from the paths their payloads name. None when no tile matches.
+#[allow(clippy::too_many_arguments)]
+pub fn score_tiles_at(
+    snap: &Snapshot,
+    collection: &str,
+    region: &Filter,
+    queries: &[Vec<f32>],
+    model: &dyn Embedder,
+    time: Option<crate::time::DateTime>,
+    hours: &[u32],
+    progress: &dyn Progress,
+) -> Result<Vec<ScoredTile>, JobError> {
+    if let Some(h) = hours.iter().find(|&&h| h > 23) {
+        return Err(JobError::input(format!("hour {h} is not in 0..=23")));
+    }
+    if !model.has_dynamic() {
+        return Err(no_dynamic());
+    }
+    let view = super::collection(snap, collection)?;
+    super::fingerprint::check_kind(&view, EncoderKind::Sat2capOverhead, "a map")?;
+    let tiles = tiles_in(&view, region)?;
+    let metas = tile_times(&view, &tiles, time)?;
+    let mut out: Vec<ScoredTile> = tiles
+        .iter()
+        .map(|t| ScoredTile {
+            id: t.id,
+            center: t.cell.center,
+            footprint: t.source.as_ref().map(TilePayload::footprint),
+            scores: Vec::new(),
+        })
+        .collect();
+    let hours: Vec<Option<u32>> = if hours.is_empty() {
+        vec![None]
+    } else {
+        hours.iter().map(|&h| Some(h)).collect()
+    };
+    progress.begin(
+        "re-encode tiles",
+        Some((tiles.len() * hours.len()) as u64),
+        Unit::Items,
+    );
+    for h in hours {
+        let vs = reencode(model, &tiles, &metas, h, progress)?;
+        for (t, v) in out.iter_mut().zip(&vs) {
+            t.scores
+                .extend(queries.iter().map(|q| v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>()));
+        }
+    }
+    progress.end();
+    Ok(out)
+}
+
+fn no_dynamic() -> JobError {
+    JobError::input(
+        "a date or hour needs the dynamic encoder (geo_encoder.* in the Sat2Cap weights, \
+         see docs/ENCODERS.md); the loaded model has none",
+    )
+}
+
+/// The panels of a map, one per hour of `hours` (none: one) and prompt, from tiles scored
+/// against the prompts in that order at each hour (by [`score_tiles`] or [`score_tiles_at`]
+/// over one database or many): tiles ordered by id, a tile without a footprint drawn as a
+/// square of the spacing inferred from all of them. No tiles, an id given twice or a tile
+/// with another number of scores than prompts x hours is an error.
 pub fn map_panels(
     collection: &str,
     prompts: &[String],
+    hours: &[u32],
     mut tiles: Vec<ScoredTile>,
 ) -> Result<Vec<MapPanel>, JobError> {
     if tiles.is_empty() {
         return Err(no_tiles(collection));
     }
-    if let Some(t) = tiles.iter().find(|t| t.scores.len() != prompts.len()) {
+    let hours: Vec<Option<u32>> = if hours.is_empty() {
+        vec![None]
+    } else {
+        hours.iter().map(|&h| Some(h)).collect()
+    };
+    let n = prompts.len() * hours.len();
+    if let Some(t) = tiles.iter().find(|t| t.scores.len() != n) {
         return Err(JobError::runtime(format!(
-            "tile {} has {} scores for {} prompts",
+            "tile {} has {} scores for {} prompts x {} hours",
             t.id,
             t.scores.len(),
-            prompts.len()
+            prompts.len(),
+            hours.len()
         )));
     }
     tiles.sort_by_key(|t| t.id);
@@ -180,11 +259,11 @@ pub fn map_panels(
             score: 0.0,
         })
         .collect();
-    Ok(prompts
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let scored = cells
+    let mut panels = Vec::with_capacity(n);
+    for (hi, &hour) in hours.iter().enumerate() {
+        for (pi, p) in prompts.iter().enumerate() {
+            let i = hi * prompts.len() + pi;
+            let cells = cells
                 .iter()
                 .zip(&tiles)
                 .map(|(c, t)| MapCell {
@@ -192,25 +271,18 @@ pub fn map_panels(
                     ..c.clone()
                 })
                 .collect();
-            MapPanel::new(p.clone(), scored)
-        })
-        .collect())
+            panels.push(MapPanel {
+                prompt: p.clone(),
+                hour,
+                cells,
+            });
+        }
+    }
+    Ok(panels)
 }
 
 fn no_tiles(collection: &str) -> JobError {
     JobError::input(format!("no tiles of collection '{collection}' in the region"))
-}
-
-/// Cosines of `query` against given tile vectors (e.g. re-encoded with metadata).
-fn score_vectors(tiles: &[RegionTile], vectors: &[Vec<f32>], query: &[f32]) -> Vec<MapCell> {
-    tiles
-        .iter()
-        .zip(vectors)
-        .map(|(t, v)| MapCell {
-            score: v.iter().zip(query).map(|(a, b)| a * b).sum(),
-            ..t.cell.clone()
-        })
-        .collect()
 }
 
 /// Loads tile images (for `--mosaic`), `None` where unreadable.
@@ -380,51 +452,27 @@ pub fn map<E: Embedder>(
     let tiles = region_tiles(&view, &req.region)?;
     // No output may be one of the tiles (the mosaic reads them; every payload names one).
     super::map_files::check_map_inputs(&req.out, tiles.iter().filter_map(|t| t.path.as_deref()))?;
-    let metas = if dynamic {
-        tile_times(&view, &tiles, req.time)?
-    } else {
-        Vec::new()
-    };
+    if dynamic {
+        // Every tile's image and date are checked before the model loads.
+        tile_times(&view, &tiles, req.time)?;
+    }
     let model = load()?;
     let clip = model.fingerprint(EncoderKind::ClipText).clip;
     if let Some(w) = check_space(&view, &clip, "the prompts' text encoder")? {
         progress.note(&w);
     }
     if dynamic && !model.has_dynamic() {
-        return Err(JobError::input(
-            "a date or hour needs the dynamic encoder (geo_encoder.* in the Sat2Cap weights, \
-             see docs/ENCODERS.md); the loaded model has none",
-        ));
+        return Err(no_dynamic());
     }
     let prompts: Vec<&str> = req.prompts.iter().map(String::as_str).collect();
     let qs = model.embed_text(&prompts).map_err(JobError::runtime)?;
-    let mut panels = Vec::new();
-    if dynamic {
-        let hours: Vec<Option<u32>> = if req.hours.is_empty() {
-            vec![None]
-        } else {
-            req.hours.iter().map(|&h| Some(h)).collect()
-        };
-        progress.begin(
-            "re-encode tiles",
-            Some((tiles.len() * hours.len()) as u64),
-            Unit::Items,
-        );
-        for h in hours {
-            let vs = reencode(&model, &tiles, &metas, h, progress)?;
-            for (p, q) in req.prompts.iter().zip(&qs) {
-                panels.push(MapPanel {
-                    prompt: p.clone(),
-                    hour: h,
-                    cells: score_vectors(&tiles, &vs, q),
-                });
-            }
-        }
-        progress.end();
+    let (coll, region) = (&req.collection, &req.region);
+    let scored = if dynamic {
+        score_tiles_at(snap, coll, region, &qs, &model, req.time, &req.hours, progress)?
     } else {
-        let scored = score_tiles(snap, &req.collection, &req.region, &qs)?;
-        panels = map_panels(&req.collection, &req.prompts, scored)?;
-    }
+        score_tiles(snap, coll, region, &qs)?
+    };
+    let panels = map_panels(coll, &req.prompts, &req.hours, scored)?;
     let images = (req.mosaic || req.web.is_some()).then(|| load_tile_images(&tiles));
     req.write(model.is_random(), &panels, images.as_deref())
 }

@@ -107,7 +107,7 @@ pub use lookup::{
     matches_geojson, read_vector, search, Match, QueryInput, SearchJob, SearchReport,
 };
 #[cfg(feature = "encoders")]
-pub use map::{map, map_panels, score_tiles, MapReport, MapRequest, ScoredTile};
+pub use map::{map, map_panels, score_tiles, score_tiles_at, MapReport, MapRequest, ScoredTile};
 #[cfg(feature = "encoders")]
 pub use model::{Embedder, Model, ModelOptions, ModelSource, Prepared, RANDOM_SEED};
 #[cfg(feature = "encoders")]

@@ -161,6 +161,22 @@ fn ballista_search_is_the_single_database_answer() {
     let local = rows(&here);
     assert_eq!(local.len(), 36);
     assert_eq!(rows(&there), local);
+    // A map at a date re-encodes the tiles on the executors: the same files as here.
+    let catalog = here.to_str().unwrap();
+    let (a, b) = (
+        maps.path().join("dated-here"),
+        maps.path().join("dated-there"),
+    );
+    for (out, remote) in [(&a, false), (&b, true)] {
+        let mut args = vec![catalog, "a lake", "--out", out.to_str().unwrap()];
+        args.extend(["--datetime", "2023-01-05T08:00:00", "--hours", "7,19"]);
+        if remote {
+            args.extend(["--scheduler", cluster.url(), "--timeout", "120"]);
+        }
+        let r = super::map::dist_map(&args);
+        assert!(r.status.success(), "{}", super::text(&r.stderr));
+    }
+    super::map::same_files(&a, &b);
     // Both executors ran shard searches (each wrote shuffle files in its own folder).
     for i in 0..2 {
         let n = files_under(&cluster.executor_dir(i));

@@ -434,6 +434,7 @@ fn plans_survive_the_codecs() {
             bbox: Some([-120.0, -40.0, 60.0, 50.0]),
             ..Default::default()
         },
+        at: None,
     };
     let plan = sat2cap_dist::plan::map_plan(&f.catalog, spec.clone()).unwrap();
     let direct = rt

@@ -162,6 +162,7 @@ fn a_map_over_shards_is_the_single_database_map() {
     let spec = MapSpec {
         queries: queries.clone(),
         region: Region::default(),
+        at: None,
     };
     let rt = runtime();
     let ctx = datafusion::prelude::SessionContext::new();
@@ -226,4 +227,95 @@ fn bad_maps_are_refused_before_a_shard_is_read() {
     for ext in OUTPUTS {
         assert!(!d.join(format!("m.{ext}")).exists());
     }
+}
+
+/// At a date and hours each shard's tiles are re-encoded with the dynamic encoder where the
+/// shard lives: the files equal the single-database map's at the same date and hours.
+#[test]
+fn a_map_at_a_date_and_hours_is_the_single_database_map() {
+    let root = tempfile::tempdir().unwrap();
+    let d = root.path();
+    let tiles = super::ingest::tile_folder(d);
+    let src = d.join("all.db");
+    {
+        let mut db = Db::open(&src, OpenOptions::create_new()).unwrap();
+        let (t, w) = sat2cap::time::parse_wall("2023-06-21T12:00:00").unwrap();
+        let opts = sat2cap::jobs::TileOptions {
+            common: sat2cap::jobs::IngestOptions {
+                collection: "overhead".into(),
+                ..Default::default()
+            },
+            time: Some(t),
+            wall: Some(w),
+            tile_deg: None,
+            part: None,
+        };
+        sat2cap::jobs::ingest_tiles(&mut db, &tiny_model(), &tiles, &opts, &sat2cap::Silent)
+            .unwrap();
+    }
+    let opts = ShardOptions {
+        collection: None,
+        level: 6,
+    };
+    let cat = shard(&src, &d.join("sharded"), &opts, &sat2cap::Silent).unwrap();
+    assert!(cat.shards.len() >= 4);
+    let catalog = cat.dir.to_str().unwrap();
+    let prompts = ["a lake", "a town"];
+    for (name, datetime, hours) in [
+        ("dated", Some("2023-01-05T08:00:00"), vec![]),
+        ("hours", None, vec![6u32, 18]),
+    ] {
+        let want = d.join(format!("single-{name}"));
+        let db = Db::open(&src, OpenOptions::read_only()).unwrap();
+        let req = MapRequest {
+            collection: "overhead".into(),
+            prompts: prompts.iter().map(|p| p.to_string()).collect(),
+            region: Filter::new(),
+            time: datetime.map(|t| sat2cap::time::parse_wall(t).unwrap().1),
+            hours: hours.clone(),
+            out: want.clone(),
+            mosaic: false,
+            web: None,
+            basemap: None,
+        };
+        map(&db.snapshot(), || Ok(tiny_model()), &req, &sat2cap::Silent).unwrap();
+        let got = d.join(format!("dist-{name}"));
+        let hours_arg = hours
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut args = vec![
+            catalog,
+            prompts[0],
+            prompts[1],
+            "--out",
+            got.to_str().unwrap(),
+            "--json",
+        ];
+        if let Some(t) = datetime {
+            args.extend(["--datetime", t]);
+        }
+        if !hours.is_empty() {
+            args.extend(["--hours", hours_arg.as_str()]);
+        }
+        let r = dist_map(&args);
+        assert!(r.status.success(), "{}", text(&r.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        assert_eq!(report["panels"], 2 * hours.len().max(1));
+        assert_eq!(report["tiles"], 36);
+        same_files(&want, &got);
+    }
+    // The stored vectors give another map than the re-encoded ones.
+    let stored = d.join("dist-stored");
+    let r = dist_map(&[
+        catalog,
+        prompts[0],
+        prompts[1],
+        "--out",
+        stored.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let csv = |p: &Path| std::fs::read(p.with_extension("csv")).unwrap();
+    assert_ne!(csv(&stored), csv(&d.join("dist-dated")));
 }

@@ -185,7 +185,7 @@ pub fn run_demo(opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoRepor
     let prompts = enc.embed_text(&DEMO_PROMPTS).map_err(JobError::runtime)?;
     let names: Vec<String> = DEMO_PROMPTS.iter().map(|p| p.to_string()).collect();
     let scored = score_tiles(&snap, OVERHEAD, &crate::Filter::new(), &prompts)?;
-    let panels = map_panels(OVERHEAD, &names, scored)?;
+    let panels = map_panels(OVERHEAD, &names, &[], scored)?;
     let images = load_tile_images(&tiles);
     let title = if enc.is_random() {
         "sat2cap demo: zero-shot map (RANDOM weights: pipeline only)"
