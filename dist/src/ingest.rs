@@ -148,6 +148,14 @@ pub(crate) fn ingest_shard(spec: &IngestSpec, task: &ShardTask) -> Result<(Shard
         path: task.path.clone(),
         source,
     };
+    // A shard is written only into the folder the run created: once a failed run removed
+    // it, a task still to start writes nothing.
+    if !task.path.parent().is_some_and(Path::is_dir) {
+        return Err(Error::Shard {
+            path: task.path.clone(),
+            msg: "the ingest's folder is gone (the run was abandoned)".into(),
+        });
+    }
     let mut db = Db::open(&task.path, OpenOptions::create_new()).map_err(open_err)?;
     let shard_err = |e: &dyn std::fmt::Display| Error::Shard {
         path: task.path.clone(),
@@ -283,6 +291,26 @@ pub fn catalog_of(
         file: tmp.join(crate::catalog::FILE_NAME),
     };
     Ok((cat, left_out))
+}
+
+/// Runs the ingest tasks in this process and returns their rows. Every task runs to its end
+/// (a failed one does not leave others writing while the folder is removed); the first
+/// error is returned.
+pub async fn run_here(tasks: Vec<ShardTask>, spec: IngestSpec) -> Result<Vec<RecordBatch>, Error> {
+    use datafusion::execution::TaskContext;
+    use futures::TryStreamExt;
+    let plan = crate::plan::job_plan(tasks, Arc::new(spec))?;
+    let ctx = Arc::new(TaskContext::default());
+    let parts = plan.properties().partitioning.partition_count();
+    let runs = (0..parts).map(|i| {
+        let stream = plan.execute(i, ctx.clone());
+        async move { stream?.try_collect::<Vec<_>>().await }
+    });
+    let mut out = Vec::new();
+    for r in futures::future::join_all(runs).await {
+        out.extend(r?);
+    }
+    Ok(out)
 }
 
 /// Ingests `spec.dir` into the new catalog folder `out`: plans the shards, hands their

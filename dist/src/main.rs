@@ -618,11 +618,7 @@ fn run_ingest_tiles(a: IngestTilesArgs) -> Result<(), Failure> {
         |tasks, spec| async move {
             match &remote {
                 Some(r) => r.run(tasks, spec).await,
-                None => {
-                    let plan = sat2cap_dist::plan::job_plan(tasks, Arc::new(spec))?;
-                    let ctx = SessionContext::new();
-                    Ok(datafusion::physical_plan::collect(plan, ctx.task_ctx()).await?)
-                }
+                None => sat2cap_dist::ingest::run_here(tasks, spec).await,
             }
         },
     ))?;
