@@ -166,12 +166,16 @@ pub(crate) fn ingest_shard(spec: &IngestSpec, task: &ShardTask) -> Result<(Shard
             sat2cap::jobs::JobError::Input(m) => Error::Input(m),
             e => shard_err(&e),
         })?;
-    if (report.added + report.failed.len()) as u64 != task.rows {
+    // Every planned tile is added, left out, or a repeat of a key given earlier in the
+    // folder (`a.png` beside `a.jpg`: skipped, as one ingest skips it).
+    let seen = report.added + report.failed.len() + report.repeated;
+    if seen as u64 != task.rows {
         return Err(shard_err(&format_args!(
-            "{} tiles encoded and {} left out where the plan counted {} (did the folder \
-             change?)",
+            "{} tiles encoded, {} left out and {} repeated where the plan counted {} (did the \
+             folder change?)",
             report.added,
             report.failed.len(),
+            report.repeated,
             task.rows
         )));
     }

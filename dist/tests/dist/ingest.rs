@@ -16,7 +16,8 @@ use super::text;
 type Rows = BTreeMap<u64, (u64, u64, Option<i64>, Option<String>, Vec<u16>)>;
 
 /// 6 x 6 tiles of 0.01 degrees named `{lat}_{lon}.png` around (0, 0), so that quadkeys of
-/// every level split them, and a file that is not an image (ignored).
+/// every level split them, a file that is not an image (ignored) and a tile whose key
+/// repeats another's.
 pub fn tile_folder(root: &Path) -> PathBuf {
     let dir = root.join("tiles");
     std::fs::create_dir_all(&dir).unwrap();
@@ -29,6 +30,8 @@ pub fn tile_folder(root: &Path) -> PathBuf {
             .unwrap();
     }
     std::fs::write(dir.join("notes.txt"), "not a tile").unwrap();
+    // A second file with the key of another: skipped by every ingest, taking no id.
+    std::fs::copy(dir.join("0.005_0.005.png"), dir.join("0.005_0.005.jpg")).unwrap();
     dir
 }
 
@@ -135,11 +138,11 @@ fn a_failed_ingest_leaves_no_catalog() {
     let out = root.path().join("out");
     let o = out.to_str().unwrap();
     // A tile that does not decode fails its shard's task, and so the whole ingest.
-    std::fs::write(dir.join("0.005_0.005.png"), b"not a png").unwrap();
+    std::fs::write(dir.join("0.015_0.015.png"), b"not a png").unwrap();
     let r = dist_ingest(&[d, o, "--level", "6", "--random-weights"]);
     assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
     assert!(
-        text(&r.stderr).contains("0.005_0.005.png"),
+        text(&r.stderr).contains("0.015_0.015.png"),
         "{}",
         text(&r.stderr)
     );
@@ -172,7 +175,7 @@ fn a_failed_ingest_leaves_no_catalog() {
     let rows = catalog_rows(&Catalog::open(&out).unwrap());
     assert_eq!(rows.len(), 35);
     std::fs::remove_dir_all(&out).unwrap();
-    std::fs::remove_file(dir.join("0.005_0.005.png")).unwrap();
+    std::fs::remove_file(dir.join("0.015_0.015.png")).unwrap();
     for (args, want) in [
         (vec![d, o, "--level", "6"], "--random-weights"),
         (

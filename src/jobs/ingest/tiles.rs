@@ -20,10 +20,11 @@ pub struct TileOptions {
 }
 
 /// One part of a tile folder that several databases split between them: only the tiles
-/// whose centre `keep` accepts are ingested, each with its position among all the folder's
-/// tiles (in the order [`ingest_tiles`] reads them, from 0) as its id, so that no two parts
-/// give one id and together they hold the ids a single ingest of the folder gives (when no
-/// tile fails). The collection must be new.
+/// whose centre `keep` accepts are ingested, each with its position among the folder's tiles
+/// (in the order [`ingest_tiles`] reads them, from 0; a tile repeating an earlier tile's key
+/// is skipped and not counted) as its id, so that no two parts give one id and together
+/// they hold the ids a single ingest of the folder into a new collection gives (when no tile
+/// fails). The collection must be new.
 #[derive(Clone)]
 pub struct TilePart {
     /// Whether the tile with this centre belongs to the part.
@@ -100,11 +101,24 @@ pub fn ingest_tiles(
     let target = prepare(db, &opts.common, &model, &|p| {
         payload_key(p, "path", &derive)
     })?;
+    // A part's ids: the position of each tile among the folder's tiles with a key not
+    // given before (a repeat, `a.png` beside `a.jpg`, is skipped and takes none).
+    let mut seen = std::collections::HashSet::new();
+    let ids: Vec<Option<u64>> = tiles
+        .iter()
+        .map(|t| seen.insert(tile_key(dir, &t.path)).then_some(()))
+        .scan(0u64, |next, first| {
+            Some(first.map(|()| {
+                *next += 1;
+                *next - 1
+            }))
+        })
+        .collect();
     let files = tiles
         .iter()
-        .enumerate()
-        .filter(|(_, t)| opts.part.as_ref().is_none_or(|p| (p.keep)(t.center)))
-        .map(|(i, t)| {
+        .zip(ids)
+        .filter(|(t, _)| opts.part.as_ref().is_none_or(|p| (p.keep)(t.center)))
+        .map(|(t, id)| {
             let key = tile_key(dir, &t.path);
             let f = t.footprint;
             let payload = serde_json::to_string(&TilePayload {
@@ -119,7 +133,7 @@ pub fn ingest_tiles(
             .map_err(JobError::runtime)?;
             let name = t.path.display().to_string();
             Ok(FileRow {
-                id: opts.part.as_ref().map(|_| i as u64),
+                id: opts.part.as_ref().and(id),
                 path: t.path.clone(),
                 key,
                 failed: name.clone(),
