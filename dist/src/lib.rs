@@ -9,6 +9,10 @@
 //! the best `k`, so an exact search returns exactly what one database holding every row
 //! would. [`table::register`] makes the same search a SQL table function; [`codec`] carries
 //! the plans to a Ballista scheduler and its executors ([`cluster`]).
+//!
+//! The same shard operator runs other jobs: [`ShardMapExec`] scores every tile of a region
+//! for a zero-shot map drawn as one ([`plan::map`]), [`ShardIngestExec`] encodes a tile
+//! folder into a new catalog, one task a shard ([`ingest::ingest`]).
 #![deny(missing_docs)]
 
 pub mod catalog;
