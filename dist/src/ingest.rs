@@ -331,7 +331,6 @@ where
     F: FnOnce(Vec<ShardTask>, IngestSpec) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<RecordBatch>, Error>>,
 {
-    check(&spec)?;
     let tmp = crate::shard::new_folder(out)?;
     let planned = ingest_tasks(&spec, &tmp);
     let r = async {

@@ -114,10 +114,20 @@ pub fn score_tiles(
 ) -> Result<Vec<ScoredTile>, JobError> {
     let view = super::collection(snap, collection)?;
     super::fingerprint::check_kind(&view, EncoderKind::Sat2capOverhead, "a map")?;
+    stored_scores(&view, &tiles_in(&view, region)?, queries)
+}
+
+/// `tiles` of `view` scored against `queries` (normalised here) with their stored vectors.
+fn stored_scores(
+    view: &Collection<'_>,
+    tiles: &[RegionTile],
+    queries: &[Vec<f32>],
+) -> Result<Vec<ScoredTile>, JobError> {
     if let Some((i, q)) = queries.iter().enumerate().find(|(_, q)| q.len() != view.dim()) {
         return Err(JobError::input(format!(
-            "query {i} has {} values; collection '{collection}' holds {}-dimensional vectors",
+            "query {i} has {} values; collection '{}' holds {}-dimensional vectors",
             q.len(),
+            view.name(),
             view.dim()
         )));
     }
@@ -128,20 +138,37 @@ pub fn score_tiles(
             q.iter().map(|x| x / n).collect()
         })
         .collect();
-    let mut out = Vec::new();
-    for item in view.iter() {
-        let item = item.map_err(JobError::runtime)?;
-        if !region.matches(item.point, item.time) {
-            continue;
-        }
-        out.push(ScoredTile {
-            id: item.id,
-            center: item.point,
-            footprint: TilePayload::parse(item.payload).map(|p| p.footprint()),
-            scores: units.iter().map(|q| dot_f16_f32(item.vector, q)).collect(),
-        });
+    tiles
+        .iter()
+        .map(|t| {
+            let item = view
+                .get(t.id)
+                .map_err(JobError::runtime)?
+                .ok_or_else(|| JobError::runtime(format!("tile {} vanished", t.id)))?;
+            let mut s = unscored(t);
+            s.scores = units.iter().map(|q| dot_f16_f32(item.vector, q)).collect();
+            Ok(s)
+        })
+        .collect()
+}
+
+/// A region tile with no score yet: its footprint as its payload gives it.
+fn unscored(t: &RegionTile) -> ScoredTile {
+    ScoredTile {
+        id: t.id,
+        center: t.cell.center,
+        footprint: t.source.as_ref().map(TilePayload::footprint),
+        scores: Vec::new(),
     }
-    Ok(out)
+}
+
+/// The panels' hours: `hours`, or one panel set at no particular hour.
+fn panel_hours(hours: &[u32]) -> Vec<Option<u32>> {
+    if hours.is_empty() {
+        vec![None]
+    } else {
+        hours.iter().map(|&h| Some(h)).collect()
+    }
 }
 
 /// [`score_tiles`] at a date and hours: the tiles of `collection` in `region`, each
@@ -171,27 +198,28 @@ pub fn score_tiles_at(
     super::fingerprint::check_kind(&view, EncoderKind::Sat2capOverhead, "a map")?;
     let tiles = tiles_in(&view, region)?;
     let metas = tile_times(&view, &tiles, time)?;
-    let mut out: Vec<ScoredTile> = tiles
-        .iter()
-        .map(|t| ScoredTile {
-            id: t.id,
-            center: t.cell.center,
-            footprint: t.source.as_ref().map(TilePayload::footprint),
-            scores: Vec::new(),
-        })
-        .collect();
-    let hours: Vec<Option<u32>> = if hours.is_empty() {
-        vec![None]
-    } else {
-        hours.iter().map(|&h| Some(h)).collect()
-    };
+    reencoded_scores(&tiles, &metas, queries, model, hours, progress)
+}
+
+/// `tiles` (with their images and dates, `metas`) re-encoded at each of `hours` and scored
+/// against `queries` (unit vectors from the text encoder).
+fn reencoded_scores(
+    tiles: &[RegionTile],
+    metas: &[(TilePayload, Meta)],
+    queries: &[Vec<f32>],
+    model: &dyn Embedder,
+    hours: &[u32],
+    progress: &dyn Progress,
+) -> Result<Vec<ScoredTile>, JobError> {
+    let mut out: Vec<ScoredTile> = tiles.iter().map(unscored).collect();
+    let hours = panel_hours(hours);
     progress.begin(
         "re-encode tiles",
         Some((tiles.len() * hours.len()) as u64),
         Unit::Items,
     );
     for h in hours {
-        let vs = reencode(model, &tiles, &metas, h, progress)?;
+        let vs = reencode(model, tiles, metas, h, progress)?;
         for (t, v) in out.iter_mut().zip(&vs) {
             t.scores
                 .extend(queries.iter().map(|q| v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>()));
@@ -222,11 +250,7 @@ pub fn map_panels(
     if tiles.is_empty() {
         return Err(no_tiles(collection));
     }
-    let hours: Vec<Option<u32>> = if hours.is_empty() {
-        vec![None]
-    } else {
-        hours.iter().map(|&h| Some(h)).collect()
-    };
+    let hours = panel_hours(hours);
     let n = prompts.len() * hours.len();
     if let Some(t) = tiles.iter().find(|t| t.scores.len() != n) {
         return Err(JobError::runtime(format!(
@@ -244,10 +268,12 @@ pub fn map_panels(
             w[0].id
         )));
     }
-    let half = tiles
-        .iter()
-        .any(|t| t.footprint.is_none())
-        .then(|| infer_spacing(&tiles.iter().map(|t| t.center).collect::<Vec<_>>()) / 2.0);
+    // Inferred only when some tile needs it.
+    let half = if tiles.iter().any(|t| t.footprint.is_none()) {
+        infer_spacing(&tiles.iter().map(|t| t.center).collect::<Vec<_>>()) / 2.0
+    } else {
+        0.0
+    };
     let cells: Vec<MapCell> = tiles
         .iter()
         .map(|t| MapCell {
@@ -255,7 +281,7 @@ pub fn map_panels(
             center: t.center,
             footprint: t
                 .footprint
-                .unwrap_or_else(|| Footprint::around(t.center, half.unwrap_or(0.0), half.unwrap_or(0.0))),
+                .unwrap_or_else(|| Footprint::around(t.center, half, half)),
             score: 0.0,
         })
         .collect();
@@ -452,10 +478,12 @@ pub fn map<E: Embedder>(
     let tiles = region_tiles(&view, &req.region)?;
     // No output may be one of the tiles (the mosaic reads them; every payload names one).
     super::map_files::check_map_inputs(&req.out, tiles.iter().filter_map(|t| t.path.as_deref()))?;
-    if dynamic {
-        // Every tile's image and date are checked before the model loads.
-        tile_times(&view, &tiles, req.time)?;
-    }
+    // Every tile's image and date are checked before the model loads.
+    let metas = if dynamic {
+        tile_times(&view, &tiles, req.time)?
+    } else {
+        Vec::new()
+    };
     let model = load()?;
     let clip = model.fingerprint(EncoderKind::ClipText).clip;
     if let Some(w) = check_space(&view, &clip, "the prompts' text encoder")? {
@@ -466,13 +494,12 @@ pub fn map<E: Embedder>(
     }
     let prompts: Vec<&str> = req.prompts.iter().map(String::as_str).collect();
     let qs = model.embed_text(&prompts).map_err(JobError::runtime)?;
-    let (coll, region) = (&req.collection, &req.region);
     let scored = if dynamic {
-        score_tiles_at(snap, coll, region, &qs, &model, req.time, &req.hours, progress)?
+        reencoded_scores(&tiles, &metas, &qs, &model, &req.hours, progress)?
     } else {
-        score_tiles(snap, coll, region, &qs)?
+        stored_scores(&view, &tiles, &qs)?
     };
-    let panels = map_panels(coll, &req.prompts, &req.hours, scored)?;
+    let panels = map_panels(&req.collection, &req.prompts, &req.hours, scored)?;
     let images = (req.mosaic || req.web.is_some()).then(|| load_tile_images(&tiles));
     req.write(model.is_random(), &panels, images.as_deref())
 }
