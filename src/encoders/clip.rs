@@ -73,9 +73,9 @@ impl<B: Backend> ClipAttention<B> {
         });
     }
 
-    /// `x`: `[batch, seq, hidden]`; `mask`: optional `[seq, seq]`, true where attention is
-    /// NOT allowed (the text tower's causal mask).
-    pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 2, Bool>>) -> Tensor<B, 3> {
+    /// `x`: `[batch, seq, hidden]`; with `causal`, position `i` attends to positions
+    /// `j <= i` only (the text tower).
+    pub fn forward(&self, x: Tensor<B, 3>, causal: bool) -> Tensor<B, 3> {
         let [b, s, d] = x.dims();
         let h = self.num_heads;
         let hd = d / h;
@@ -85,6 +85,9 @@ impl<B: Backend> ClipAttention<B> {
         let (q, k, v) = match &self.qkv {
             Some(qkv) => {
                 let y = linear3(qkv, x);
+                if let Some(out) = super::attention::fused_attention(&y, h, causal) {
+                    return linear3(&self.out_proj, out);
+                }
                 let part = |i: usize| split(y.clone().slice([0..b, 0..s, i * d..(i + 1) * d]));
                 (part(0), part(1), part(2))
             }
@@ -96,7 +99,9 @@ impl<B: Backend> ClipAttention<B> {
         };
         // eager_attention_forward: softmax(q k^T * scale + mask) v
         let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
-        if let Some(mask) = mask {
+        if causal {
+            // _create_4d_causal_attention_mask: true where attention is NOT allowed.
+            let mask = Tensor::<B, 2, Bool>::tril_mask([s, s], 0, &scores.device());
             let mask: Tensor<B, 4, Bool> = mask.unsqueeze::<4>();
             scores = scores.mask_fill(mask.expand([b, h, s, s]), f32::NEG_INFINITY);
         }
@@ -108,15 +113,16 @@ impl<B: Backend> ClipAttention<B> {
 
 impl<B: Backend> ClipAttention<B> {
     /// The attention output at one position of each sequence only: row `rows[i]` of
-    /// `x.reshape([b * s, d])` for sequence `i`, attending to the positions `j <= last[i]`
-    /// of its sequence (`mask`: `[b, 1, 1, s]`, true where NOT allowed). Keys and values come
-    /// from every position, so the result equals that row of [`ClipAttention::forward`] with
-    /// a causal mask; `[b, 1, d]`.
+    /// `x.reshape([b * s, d])` for sequence `i`, attending to the positions of its sequence
+    /// that `mask` allows (`[b, 1, 1, s]`, true where NOT allowed; `None`: every position).
+    /// Keys and values come from every position, so the result equals that row of
+    /// [`ClipAttention::forward`] (with a causal mask where `mask` blocks the positions after
+    /// each row); `[b, 1, d]`.
     pub fn forward_rows(
         &self,
         x: Tensor<B, 3>,
         rows: Tensor<B, 1, Int>,
-        mask: Tensor<B, 4, Bool>,
+        mask: Option<Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         let [b, s, d] = x.dims();
         let h = self.num_heads;
@@ -127,8 +133,10 @@ impl<B: Backend> ClipAttention<B> {
         let q = split(linear3(&self.q_proj, xq), 1);
         let k = split(linear3(&self.k_proj, x.clone()), s);
         let v = split(linear3(&self.v_proj, x), s);
-        let scores = (q.matmul(k.swap_dims(2, 3)) * scale)
-            .mask_fill(mask.expand([b, h, 1, s]), f32::NEG_INFINITY);
+        let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
+        if let Some(mask) = mask {
+            scores = scores.mask_fill(mask.expand([b, h, 1, s]), f32::NEG_INFINITY);
+        }
         let out = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b, 1, d]);
         linear3(&self.out_proj, out)
     }
@@ -189,9 +197,9 @@ impl<B: Backend> ClipEncoderLayer<B> {
         }
     }
 
-    /// `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
-    pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 2, Bool>>) -> Tensor<B, 3> {
-        let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), mask);
+    /// `x + attn(ln1(x))`, then `x + mlp(ln2(x))` (`causal`: see [`ClipAttention::forward`]).
+    pub fn forward(&self, x: Tensor<B, 3>, causal: bool) -> Tensor<B, 3> {
+        let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), causal);
         x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
     }
 
@@ -202,7 +210,7 @@ impl<B: Backend> ClipEncoderLayer<B> {
         &self,
         x: Tensor<B, 3>,
         rows: Tensor<B, 1, Int>,
-        mask: Tensor<B, 4, Bool>,
+        mask: Option<Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         let [b, s, d] = x.dims();
         let at = x.clone().reshape([b * s, d]).select(0, rows.clone()).reshape([b, 1, d]);
@@ -243,9 +251,9 @@ impl<B: Backend> ClipEncoder<B> {
     }
 
     /// Runs every layer in order.
-    pub fn forward(&self, mut x: Tensor<B, 3>, mask: Option<Tensor<B, 2, Bool>>) -> Tensor<B, 3> {
+    pub fn forward(&self, mut x: Tensor<B, 3>, causal: bool) -> Tensor<B, 3> {
         for layer in &self.layers {
-            x = layer.forward(x, mask.clone());
+            x = layer.forward(x, causal);
         }
         x
     }

@@ -160,22 +160,20 @@ impl<B: Backend> ClipTextModel<B> {
         let positions = Tensor::<B, 1, Int>::arange(0..s as i64, device).reshape([1, s]);
         let x = tm.embeddings.token_embedding.forward(input)
             + tm.embeddings.position_embedding.forward(positions);
-        // _create_4d_causal_attention_mask: position i attends to j <= i only.
-        let causal = Tensor::<B, 2, Bool>::tril_mask([s, s], 0, device);
         let layers = &tm.encoder.layers;
         let Some((last, rest)) = layers.split_last() else {
             return Err(TokenIdsError::BadLength("a text tower without layers".into()));
         };
         let mut x = x;
         for layer in rest {
-            x = layer.forward(x, Some(causal.clone()));
+            x = layer.forward(x, true);
         }
         // The last layer only at the end tokens: nothing reads its other positions.
         let rows: Vec<i64> = ends.iter().enumerate().map(|(i, &e)| (i * s + e) as i64).collect();
         let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [b]), device);
         let blocked: Vec<bool> = ends.iter().flat_map(|&e| (0..s).map(move |j| j > e)).collect();
         let mask = Tensor::<B, 4, Bool>::from_data(TensorData::new(blocked, [b, 1, 1, s]), device);
-        let x = last.forward_rows(x, rows, mask);
+        let x = last.forward_rows(x, rows, Some(mask));
         let d = x.dims()[2];
         let pooled = tm.final_layer_norm.forward(x).reshape([b, d]);
         Ok(self.text_projection.forward(pooled))

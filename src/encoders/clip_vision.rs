@@ -119,10 +119,18 @@ impl<B: Backend> ClipVisionModel<B> {
         let vm = &self.vision_model;
         let x = vm.embeddings.forward(pixels);
         let x = vm.pre_layrnorm.forward(x);
-        let x = vm.encoder.forward(x, None);
-        // CLIPVisionTransformer.forward: pooled_output = last_hidden_state[:, 0, :]
-        let [b, _, d] = x.dims();
-        let pooled = x.slice([0..b, 0..1, 0..d]).reshape([b, d]);
+        // CLIPVisionTransformer.forward: pooled_output = last_hidden_state[:, 0, :]. Nothing
+        // reads the last layer's other positions, so it runs at the class token only.
+        let [b, s, d] = x.dims();
+        let pooled = match vm.encoder.layers.split_last() {
+            Some((last, rest)) => {
+                let x = rest.iter().fold(x, |x, layer| layer.forward(x, false));
+                let device = x.device();
+                let rows = Tensor::<B, 1, Int>::arange_step(0..(b * s) as i64, s, &device);
+                last.forward_rows(x, rows, None).reshape([b, d])
+            }
+            None => x.slice([0..b, 0..1, 0..d]).reshape([b, d]),
+        };
         let pooled = vm.post_layernorm.forward(pooled);
         self.visual_projection.forward(pooled)
     }

@@ -43,6 +43,7 @@
 
 internal! {
     mod activation;
+    mod attention;
     mod captioner;
     mod clip;
     mod clipcap;
