@@ -122,65 +122,237 @@ fn numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error>
     parse_numbers(raw.get()).map_err(D::Error::custom)
 }
 
-/// The numbers of the JSON array `text` (whitespace allowed where JSON allows it).
-fn parse_numbers(text: &str) -> Result<Vec<f32>, String> {
-    let inner = text
-        .trim()
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .ok_or_else(|| "the vector must be an array of numbers".to_string())?;
-    if inner.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    inner
-        .split(',')
-        .enumerate()
-        .map(|(i, part)| {
-            let n = part.trim_matches([' ', '\t', '\n', '\r']);
-            if !json_number(n.as_bytes()) {
-                return Err(format!("vector component {i} ({n:?}) is not a JSON number"));
-            }
-            // Read as f64 first (as a JSON reader does), then rounded to f32.
-            n.parse::<f64>()
-                .map(|x| x as f32)
-                .map_err(|e| format!("vector component {i} ({n:?}): {e}"))
-        })
-        .collect()
+/// JSON's whitespace.
+fn is_ws(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// Whether `s` is a number in JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-fn json_number(s: &[u8]) -> bool {
-    let mut i = usize::from(s.first() == Some(&b'-'));
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while s.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
+/// The first index at or after `i` that is not JSON whitespace.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).copied().is_some_and(is_ws) {
+        i += 1;
+    }
+    i
+}
+
+/// The numbers of the JSON array `text` (whitespace allowed where JSON allows it), in one
+/// pass over its bytes.
+fn parse_numbers(text: &str) -> Result<Vec<f32>, String> {
+    const NOT_ARRAY: &str = "the vector must be an array of numbers";
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'[') {
+        return Err(NOT_ARRAY.into());
+    }
+    i = skip_ws(b, i + 1);
+    let mut out = Vec::with_capacity(b.len() / 8);
+    if b.get(i) == Some(&b']') {
+        i += 1;
+    } else {
+        loop {
+            let start = i;
+            let bad = |n: usize| {
+                // The text up to the next separator, as the component that is not a number.
+                let end = b[start..]
+                    .iter()
+                    .position(|&c| c == b',' || c == b']')
+                    .map_or(b.len(), |e| start + e);
+                let part = String::from_utf8_lossy(&b[start..end]);
+                format!(
+                    "vector component {n} ({:?}) is not a JSON number",
+                    part.trim_matches([' ', '\t', '\n', '\r'])
+                )
+            };
+            let Some(x) = json_number(b, &mut i) else {
+                return Err(bad(out.len()));
+            };
+            i = skip_ws(b, i);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b']') => {
+                    out.push(x);
+                    i += 1;
+                    break;
+                }
+                None => return Err(NOT_ARRAY.into()),
+                Some(_) => return Err(bad(out.len())),
+            }
+            out.push(x);
         }
-        *i - start
-    };
-    match s.get(i) {
-        Some(b'0') => i += 1,
+    }
+    if skip_ws(b, i) != b.len() {
+        return Err(NOT_ARRAY.into());
+    }
+    Ok(out)
+}
+
+/// Powers of ten that `f64` holds exactly.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The number in JSON's grammar (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`)
+/// starting at `b[*i]`, read as `f64` (as a JSON reader does) and rounded to `f32`; `*i`
+/// moves past it. `None` where no number starts there. Up to 19 significant digits and
+/// a power of ten within 10^±22, the value is one exact product or quotient (correctly
+/// rounded, as Clinger showed); any other number goes through `str::parse::<f64>`.
+#[inline]
+fn json_number(b: &[u8], i: &mut usize) -> Option<f32> {
+    let start = *i;
+    let mut j = start;
+    let neg = b.get(j) == Some(&b'-');
+    j += usize::from(neg);
+    let (mut m, mut nd, mut exp10, mut exact) = (0u64, 0u32, 0i32, true);
+    let digit = |j: usize| b.get(j).filter(|c| c.is_ascii_digit()).map(|c| u64::from(c - b'0'));
+    match b.get(j) {
+        Some(b'0') => j += 1,
         Some(b'1'..=b'9') => {
-            digits(&mut i);
+            while let Some(d) = digit(j) {
+                if nd < 19 {
+                    m = m * 10 + d;
+                    nd += 1;
+                } else {
+                    exact = false;
+                }
+                j += 1;
+            }
         }
-        _ => return false,
+        _ => return None,
     }
-    if s.get(i) == Some(&b'.') {
+    if b.get(j) == Some(&b'.') {
+        j += 1;
+        let first = j;
+        while let Some(d) = digit(j) {
+            if nd < 19 {
+                m = m * 10 + d;
+                nd += 1;
+                exp10 -= 1;
+            } else {
+                exact = false;
+            }
+            j += 1;
+        }
+        if j == first {
+            return None;
+        }
+    }
+    if matches!(b.get(j), Some(b'e' | b'E')) {
+        j += 1;
+        let eneg = b.get(j) == Some(&b'-');
+        j += usize::from(matches!(b.get(j), Some(b'+' | b'-')));
+        let first = j;
+        let mut e = 0i32;
+        while let Some(d) = digit(j) {
+            e = (e * 10 + d as i32).min(1_000_000);
+            j += 1;
+        }
+        if j == first {
+            return None;
+        }
+        exp10 = exp10.saturating_add(if eneg { -e } else { e });
+    }
+    *i = j;
+    let x = if exact && m <= 1 << 53 && (-22..=22).contains(&exp10) {
+        let p = POW10[exp10.unsigned_abs() as usize];
+        let x = if exp10 < 0 { m as f64 / p } else { m as f64 * p };
+        if neg {
+            -x
+        } else {
+            x
+        }
+    } else {
+        std::str::from_utf8(&b[start..j]).ok()?.parse::<f64>().ok()?
+    };
+    Some(x as f32)
+}
+
+/// The span of the value of the top-level key `"vector"` of the JSON object `b`, found by a
+/// quick walk over the members before it: `None` where the walk cannot tell (the line is
+/// not an object, a key before it holds an escape, the value is not an array, the line is
+/// malformed before it), and serde_json then reads the whole line itself.
+fn vector_span(b: &[u8]) -> Option<(usize, usize)> {
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(b, i);
+        let key_end = string_end(b, i)?;
+        let key = &b[i + 1..key_end - 1];
+        if key.contains(&b'\\') {
+            return None;
+        }
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if key == b"vector" {
+            // Numbers hold no `]`: the first one closes an array of numbers (and anything
+            // else is an error, which the number reader reports).
+            let close = memchr::memchr(b']', b.get(i..)?)?;
+            return (b.get(i) == Some(&b'[')).then_some((i, i + close + 1));
+        }
+        i = value_end(b, i)?;
+        i = skip_ws(b, i);
+        if b.get(i) != Some(&b',') {
+            return None;
+        }
         i += 1;
-        if digits(&mut i) == 0 {
-            return false;
+    }
+}
+
+/// The index just past the JSON string starting at `b[i]` (its quotes included).
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b[j] == b'"' {
+            return Some(j + 1);
+        }
+        j += 2;
+    }
+}
+
+/// The index just past the JSON value starting at `b[i]` (strings, nested arrays and
+/// objects skipped as a whole; scalars up to the next separator).
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => string_end(b, i),
+        b'[' | b'{' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'[' | b'{' => depth += 1,
+                    b']' | b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let n = b[i..]
+                .iter()
+                .position(|&c| matches!(c, b',' | b'}' | b']') || is_ws(c))
+                .unwrap_or(b.len() - i);
+            Some(i + n)
         }
     }
-    if matches!(s.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(s.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == s.len()
 }
 
 /// One result line.
@@ -207,10 +379,14 @@ pub struct JsonlError {
 /// Parses one line of a query batch (`line` is 1-based, for errors).
 /// A vector component outside the `f32` range (e.g. `1e39`) is an error, not infinity.
 pub fn parse_query_line(text: &str, line: u64) -> Result<QueryLine, JsonlError> {
-    let q: QueryLine = serde_json::from_str(text).map_err(|e| JsonlError {
-        line,
-        what: e.to_string(),
-    })?;
+    let q = match fast_query_line(text) {
+        Some(q) => q,
+        // The whole line through serde_json: the answer, or the error it names.
+        None => serde_json::from_str(text).map_err(|e| JsonlError {
+            line,
+            what: e.to_string(),
+        })?,
+    };
     if let Some(i) = q.vector.iter().position(|x| !x.is_finite()) {
         return Err(JsonlError {
             line,
@@ -218,6 +394,22 @@ pub fn parse_query_line(text: &str, line: u64) -> Result<QueryLine, JsonlError> 
         });
     }
     Ok(q)
+}
+
+/// The line read with its vector taken out first: the vector by [`parse_numbers`] straight
+/// from the line, the rest (with `[]` in the vector's place) by serde_json. `None` where
+/// either fails or the vector cannot be found quickly, and the caller reads the whole line
+/// with serde_json, which gives the same value or the error at its true position.
+fn fast_query_line(text: &str) -> Option<QueryLine> {
+    let (start, end) = vector_span(text.as_bytes())?;
+    let vector = parse_numbers(text.get(start..end)?).ok()?;
+    let mut rest = String::with_capacity(text.len() - (end - start) + 2);
+    rest.push_str(text.get(..start)?);
+    rest.push_str("[]");
+    rest.push_str(text.get(end..)?);
+    let mut q: QueryLine = serde_json::from_str(&rest).ok()?;
+    q.vector = vector;
+    Some(q)
 }
 
 #[cfg(test)]
@@ -314,6 +506,87 @@ mod tests {
         ] {
             assert!(v(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn numbers_read_exactly_as_the_standard_library_reads_them() {
+        let mut seed = 20261207u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _ in 0..200_000 {
+            // Random digits, point and exponent: short and long mantissas, leading zeros,
+            // exponents near and far from the exact range.
+            let mut t = String::new();
+            if next(2) == 0 {
+                t.push('-');
+            }
+            let int_digits = next(22) as usize;
+            if int_digits == 0 {
+                t.push('0');
+            } else {
+                t.push(char::from(b'1' + next(9) as u8));
+                for _ in 1..int_digits {
+                    t.push(char::from(b'0' + next(10) as u8));
+                }
+            }
+            if next(3) > 0 {
+                t.push('.');
+                for _ in 0..1 + next(24) {
+                    t.push(char::from(b'0' + next(10) as u8));
+                }
+            }
+            if next(3) == 0 {
+                t.push(['e', 'E'][next(2) as usize]);
+                t.push_str(["", "+", "-"][next(3) as usize]);
+                let span = [5, 30, 60, 400][next(4) as usize];
+                t.push_str(&next(span).to_string());
+            }
+            let mut i = 0;
+            let ours = json_number(t.as_bytes(), &mut i).unwrap();
+            assert_eq!(i, t.len(), "{t}");
+            let std = t.parse::<f64>().unwrap() as f32;
+            assert_eq!(ours.to_bits(), std.to_bits(), "{t}");
+        }
+    }
+
+    #[test]
+    fn the_quick_read_of_a_line_is_serde_json_s_read() {
+        let lines = [
+            r#"{"id": 1, "k": 3, "vector": [0.5, -1e-3, 7]}"#,
+            r#"{"vector":[1,2],"k":1,"id":"a"}"#,
+            r#"{"id": {"vector": [9]}, "k": 2, "vector" : [ 1 , 2 ] , "filter": {"bbox": [1, 2, 3, 4]}}"#,
+            r#"{"text": "a \"vector\": [5] ] }", "k": 1, "id": [1, [2, {"x": "]"}]], "vector": [3]}"#,
+            r#"{"text": "\\", "k": 1, "id": null, "vector": [3], "selectivity": 1e-4}"#,
+            r#"{"k": 1, "id": 1, "filter": {"time": ["2020-01-01", 5]}, "vector": []}"#,
+            r#"  {"k": 1, "id": 1, "vector": [1e0, 0.1e-0, 123456789012345678901234]}  "#,
+        ];
+        for l in lines {
+            let quick = fast_query_line(l).unwrap_or_else(|| panic!("{l}"));
+            let serde: QueryLine = serde_json::from_str(l).unwrap();
+            assert_eq!(quick, serde, "{l}");
+        }
+        // Where the quick read cannot tell, or the line is bad, the whole line goes through
+        // serde_json, and its error (with its position in the line as written) is the one.
+        let slow = [
+            r#"{"id": 1, "k": 3, "vec\u0074or": [1]}"#,
+            r#"{"id": 1, "k": 3, "vector": [1], "vector": [2]}"#,
+            r#"{"id": 1, "k": 3, "vector": [[1]]}"#,
+            r#"{"id": 1, "k": -3, "vector": [1]}"#,
+            r#"{"id": 1, "k": 3, "vector": [1, "2"]}"#,
+            r#"{"id": 1, "k": 3, "vector": [1] "#,
+            r#"[1, 2]"#,
+        ];
+        for l in slow {
+            assert!(fast_query_line(l).is_none(), "{l}");
+        }
+        let e = parse_query_line(r#"{"id": 1, "vector": [1, 2, 3], "k": -3}"#, 4).unwrap_err();
+        let want = serde_json::from_str::<QueryLine>(r#"{"id": 1, "vector": [1, 2, 3], "k": -3}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e.what, want);
+        assert!(e.what.contains("column"), "{}", e.what);
     }
 
     #[test]
