@@ -146,6 +146,9 @@ struct Cell {
     secs: f64,
     cli_qps: Option<f64>,
     cli_recall: Option<f64>,
+    /// The CLI's whole batch (reading, preparing, searching, writing) in queries/s: the
+    /// group as it is, and its lines written ten times over.
+    cli_batch: Option<(f64, f64)>,
 }
 
 fn main() {
@@ -197,8 +200,8 @@ fn main() {
         std::process::exit(1);
     }
     eprintln!("opened and prepared in {:.3} s", t.elapsed().as_secs_f64());
-    println!("| set | filter | bucket | queries | recall@10 (library) | worst | q/s library | q/s CLI batch | CLI / library |");
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("| set | filter | bucket | queries | recall@10 (library) | worst | q/s library | q/s CLI batch | CLI / library | CLI whole batch q/s: queries / x10 | CLI whole batch per query / library per query: queries / x10 |");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for dir in &a.queries {
         let qs = match load(dir) {
             Ok(q) => q,
@@ -241,10 +244,14 @@ fn main() {
         if let Some(bin) = &a.sat2cap {
             for (key, cell) in cells.iter_mut() {
                 let group: Vec<&Query> = qs.iter().filter(|q| (q.kind, q.bucket) == *key).collect();
-                match cli_pass(bin, db_path, &a.collection, &group, a.ef) {
-                    Ok((qps, r)) => {
-                        cell.cli_qps = Some(qps);
-                        cell.cli_recall = Some(r);
+                match cli_pass(bin, db_path, &a.collection, &group, a.ef, 1) {
+                    Ok(p) => {
+                        cell.cli_qps = Some(p.qps);
+                        cell.cli_recall = Some(p.recall);
+                        match cli_pass(bin, db_path, &a.collection, &group, a.ef, 10) {
+                            Ok(p10) => cell.cli_batch = Some((p.batch_qps, p10.batch_qps)),
+                            Err(e) => eprintln!("CLI pass x10 {key:?}: {e}"),
+                        }
                     }
                     Err(e) => eprintln!("CLI pass {key:?}: {e}"),
                 }
@@ -264,8 +271,14 @@ fn main() {
                     );
                 }
             }
+            let (whole, whole_ratio) = c.cli_batch.map_or(("-".into(), "-".into()), |(x1, x10)| {
+                (
+                    format!("{x1:.0} / {x10:.0}"),
+                    format!("{:.2} / {:.2}", lib_qps / x1, lib_qps / x10),
+                )
+            });
             println!(
-                "| {set} | {kind} | {} | {} | {:.3} | {:.1} | {lib_qps:.0} | {cli} | {ratio} |",
+                "| {set} | {kind} | {} | {} | {:.3} | {:.1} | {lib_qps:.0} | {cli} | {ratio} | {whole} | {whole_ratio} |",
                 pct(BUCKETS[*b]),
                 c.n,
                 c.recall / c.n as f64,
@@ -283,22 +296,35 @@ fn pct(b: f64) -> String {
     }
 }
 
-/// `sat2cap query --threads 1 --warm-up` over `group`: its steady-state queries/s and the
-/// recall of what it wrote.
+/// What one CLI pass measured.
+struct CliPass {
+    /// The searches' steady-state queries/s.
+    qps: f64,
+    /// The whole batch's queries/s (`end_to_end_queries_per_s`).
+    batch_qps: f64,
+    /// Recall@10 of what it wrote (its first copy of the group).
+    recall: f64,
+}
+
+/// `sat2cap query --threads 1 --warm-up` over `group`, its lines written `copies` times.
 fn cli_pass(
     bin: &Path,
     db: &Path,
     coll: &str,
     group: &[&Query],
     ef: Option<usize>,
-) -> Result<(f64, f64), String> {
+    copies: usize,
+) -> Result<CliPass, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let batch = dir.path().join("q.jsonl");
     let out = dir.path().join("r.jsonl");
-    let mut f = std::fs::File::create(&batch).map_err(|e| e.to_string())?;
-    for q in group {
-        writeln!(f, "{}", q.line).map_err(|e| e.to_string())?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&batch).map_err(|e| e.to_string())?);
+    for _ in 0..copies {
+        for q in group {
+            writeln!(f, "{}", q.line).map_err(|e| e.to_string())?;
+        }
     }
+    f.flush().map_err(|e| e.to_string())?;
     drop(f);
     let mut cmd = std::process::Command::new(bin);
     cmd.args([
@@ -328,6 +354,9 @@ fn cli_pass(
     let qps = summary["queries_per_s"]
         .as_f64()
         .ok_or("no queries_per_s")?;
+    let batch_qps = summary["end_to_end_queries_per_s"]
+        .as_f64()
+        .ok_or("no end_to_end_queries_per_s")?;
     let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
     let mut total = 0.0;
     for (line, q) in text.lines().zip(group) {
@@ -340,7 +369,11 @@ fn cli_pass(
             .collect();
         total += recall(&got, &q.truth);
     }
-    Ok((qps, total / group.len().max(1) as f64))
+    Ok(CliPass {
+        qps,
+        batch_qps,
+        recall: total / group.len().max(1) as f64,
+    })
 }
 
 /// The vectors, dimension and points of a geonames-layout folder.
