@@ -249,12 +249,4 @@ impl<B: Backend> ClipEncoder<B> {
             layer.self_attn.fuse_qkv();
         }
     }
-
-    /// Runs every layer in order.
-    pub fn forward(&self, mut x: Tensor<B, 3>, causal: bool) -> Tensor<B, 3> {
-        for layer in &self.layers {
-            x = layer.forward(x, causal);
-        }
-        x
-    }
 }
