@@ -29,7 +29,7 @@ pub fn fused_attention<B: Backend>(
     causal: bool,
 ) -> Option<Tensor<B, 3>> {
     let [b, s, d3] = qkv.dims();
-    if heads == 0 || d3 % (3 * heads) != 0 {
+    if heads == 0 || d3 == 0 || d3 % (3 * heads) != 0 {
         return None;
     }
     let t = flex_f32(qkv)?;
