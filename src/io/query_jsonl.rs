@@ -253,18 +253,52 @@ fn json_number(b: &[u8], i: &mut usize) -> Option<f32> {
         exp10 = exp10.saturating_add(if eneg { -e } else { e });
     }
     *i = j;
-    let x = if exact && m <= 1 << 53 && (-22..=22).contains(&exp10) {
+    let fast = if !exact || !(-22..=22).contains(&exp10) {
+        None
+    } else if m <= 1 << 53 {
         let p = POW10[exp10.unsigned_abs() as usize];
-        let x = if exp10 < 0 { m as f64 / p } else { m as f64 * p };
-        if neg {
-            -x
-        } else {
-            x
-        }
+        Some(if exp10 < 0 { m as f64 / p } else { m as f64 * p })
     } else {
-        std::str::from_utf8(&b[start..j]).ok()?.parse::<f64>().ok()?
+        wide_decimal(m, exp10)
+    };
+    let x = match fast {
+        Some(x) if neg => -x,
+        Some(x) => x,
+        None => std::str::from_utf8(&b[start..j]).ok()?.parse::<f64>().ok()?,
     };
     Some(x as f32)
+}
+
+/// `m * 10^e` correctly rounded to `f64`, for a mantissa above 2^53 (up to 19 digits, as
+/// JSON writers print doubles: 17 digits) and `|e| <= 22`, by integer arithmetic: a product
+/// that fits in `u128` is exact (and `u128 as f64` rounds to nearest, ties to even); a quotient is
+/// computed to at least 55 bits with its remainder, then rounded to nearest, ties to even.
+/// `None` where that precision is not reached (the caller then uses std's parser).
+fn wide_decimal(m: u64, e: i32) -> Option<f64> {
+    let p = 10u128.pow(e.unsigned_abs());
+    if e >= 0 {
+        // Exact where it fits in 128 bits (m < 2^64, 10^e < 2^74: not always).
+        return u128::from(m).checked_mul(p).map(|v| v as f64);
+    }
+    // (m << s) / p with m's top bit moved to bit 127.
+    let s = m.leading_zeros() + 64;
+    let num = u128::from(m) << s;
+    let (q, r) = (num / p, num % p);
+    let bits = 128 - q.leading_zeros();
+    if bits < 55 {
+        return None;
+    }
+    let extra = bits - 53;
+    let mut mant = q >> extra;
+    let rest = q & ((1u128 << extra) - 1);
+    let half = 1u128 << (extra - 1);
+    if rest > half || (rest == half && (r != 0 || mant & 1 == 1)) {
+        mant += 1;
+    }
+    // value = mant * 2^(extra - s); mant <= 2^53, and the power of two is a normal f64.
+    let exp = i64::from(extra) - i64::from(s);
+    let scale = f64::from_bits(u64::try_from(1023 + exp).ok()? << 52);
+    Some(mant as f64 * scale)
 }
 
 /// The span of the value of the top-level key `"vector"` of the JSON object `b`, found by a
@@ -548,6 +582,40 @@ mod tests {
             assert_eq!(i, t.len(), "{t}");
             let std = t.parse::<f64>().unwrap() as f32;
             assert_eq!(ours.to_bits(), std.to_bits(), "{t}");
+        }
+    }
+
+    #[test]
+    fn long_mantissas_are_rounded_as_the_standard_library_rounds_them() {
+        let mut seed = 77u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed
+        };
+        let (mut quotients, mut products) = (0, 0);
+        for _ in 0..300_000 {
+            // 16 to 19 digits above 2^53, powers of ten across the whole exact range.
+            let m = (1u64 << 53) + next() % (u64::MAX - (1 << 53));
+            let e = (next() % 45) as i32 - 22;
+            let text = format!("{m}e{e}");
+            let want = text.parse::<f64>().unwrap();
+            if let Some(got) = wide_decimal(m, e) {
+                assert_eq!(got.to_bits(), want.to_bits(), "{text}");
+                if e < 0 {
+                    quotients += 1;
+                } else {
+                    products += 1;
+                }
+            }
+        }
+        assert!(quotients > 100_000 && products > 10_000, "{quotients} {products}");
+        // As a JSON writer prints doubles (17 significant digits), through the line reader.
+        for _ in 0..100_000 {
+            let x = (next() >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            let text = format!("{x:.17}");
+            let mut i = 0;
+            let got = json_number(text.as_bytes(), &mut i).unwrap();
+            assert_eq!(got.to_bits(), (text.parse::<f64>().unwrap() as f32).to_bits(), "{text}");
         }
     }
 
