@@ -112,8 +112,9 @@ pub struct QueryLine {
 }
 
 /// A JSON array of numbers read as `f32`, the array taken whole as text and its numbers
-/// parsed in one tight loop: the vector is most of a query line, and this reads it several
-/// times faster than a value-by-value deserializer. Anything but an array of JSON numbers
+/// parsed in one pass ([`parse_numbers`]): the vector is most of a query line. (Most lines
+/// never get here: [`parse_query_line`] cuts the vector out before serde_json reads the
+/// rest; this reads the lines it leaves to serde_json whole.) Anything but an array of JSON numbers
 /// (the grammar of RFC 8259) is an error; a number beyond the `f32` range becomes infinite,
 /// which [`parse_query_line`] refuses.
 fn numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
