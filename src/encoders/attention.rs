@@ -65,7 +65,15 @@ pub fn attend(y: &[f32], b: usize, s: usize, d: usize, heads: usize, causal: boo
         .map(|task| {
             let (item, h) = (task / heads, task % heads);
             let rows = &y[item * s * 3 * d..(item + 1) * s * 3 * d];
-            one_head(rows, s, d, h * hd, hd, scale, causal)
+            let head = Head {
+                s,
+                d,
+                col: h * hd,
+                hd,
+                scale,
+                causal,
+            };
+            one_head(rows, &head)
         })
         .collect();
     let mut out = vec![0f32; b * s * d];
@@ -82,49 +90,43 @@ pub fn attend(y: &[f32], b: usize, s: usize, d: usize, heads: usize, causal: boo
     out
 }
 
-/// One head of one item: `rows` is the item's `[s, 3 d]` projection, the head's columns
-/// start at `col` (in each of q, k, v) and are `hd` wide; `[s, hd]`.
-fn one_head(
-    rows: &[f32],
+/// Where one head's columns are in an item's `[s, 3 d]` projection: from `col` (in each of
+/// q, k and v), `hd` wide; the score scale, and whether row `t` sees only rows `<= t`.
+struct Head {
     s: usize,
     d: usize,
     col: usize,
     hd: usize,
     scale: f32,
     causal: bool,
-) -> Vec<f32> {
+}
+
+/// One head of one item (`rows`: the item's `[s, 3 d]` projection); `[s, hd]`.
+fn one_head(rows: &[f32], head: &Head) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { one_head_avx2(rows, s, d, col, hd, scale, causal) };
+        return unsafe { one_head_avx2(rows, head) };
     }
-    one_head_portable(rows, s, d, col, hd, scale, causal)
+    one_head_portable(rows, head)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn one_head_avx2(
-    rows: &[f32],
-    s: usize,
-    d: usize,
-    col: usize,
-    hd: usize,
-    scale: f32,
-    causal: bool,
-) -> Vec<f32> {
-    one_head_portable(rows, s, d, col, hd, scale, causal)
+fn one_head_avx2(rows: &[f32], head: &Head) -> Vec<f32> {
+    one_head_portable(rows, head)
 }
 
 #[inline(always)]
-fn one_head_portable(
-    rows: &[f32],
-    s: usize,
-    d: usize,
-    col: usize,
-    hd: usize,
-    scale: f32,
-    causal: bool,
-) -> Vec<f32> {
+fn one_head_portable(rows: &[f32], head: &Head) -> Vec<f32> {
+    let &Head {
+        s,
+        d,
+        col,
+        hd,
+        scale,
+        causal,
+    } = head;
     let at = |t: usize, part: usize| {
         let o = t * 3 * d + part * d + col;
         &rows[o..o + hd]
