@@ -4,32 +4,27 @@
 //! parallel, by an exponential the compiler vectorises (AVX2 + FMA where the CPU has them).
 //! Other backends, and f16 tensors, take burn's own ops.
 
-use std::any::{Any, TypeId};
-
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::Tensor;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
+
+use super::flex::{flex_of, from_flex};
 
 /// `x * sigmoid(1.702 x)` (transformers `QuickGELUActivation`,
 /// <https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/activations.py#L117>).
 pub fn quick_gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    if TypeId::of::<B::FloatTensorPrimitive>() != TypeId::of::<FlexTensor>() {
-        return x.clone() * sigmoid(x * 1.702);
-    }
-    let TensorPrimitive::Float(t) = x.clone().into_primitive() else {
+    let Some(mut t) = flex_of(&x) else {
         return x.clone() * sigmoid(x * 1.702);
     };
-    // `x` and its clone share the buffer: dropped, the clone owns it alone.
+    // `x` and `t` share the buffer: `x` dropped, `t` owns it alone.
     drop(x);
-    let mut t: Box<dyn Any> = Box::new(t);
-    let done = t.downcast_mut::<FlexTensor>().is_some_and(flex_quick_gelu);
-    // The type check above makes this downcast succeed.
-    let Ok(t) = t.downcast::<B::FloatTensorPrimitive>() else {
+    let done = flex_quick_gelu(&mut t);
+    // `flex_of` succeeded: the backend is Flex.
+    let Some(x) = from_flex::<B, D>(t) else {
         unreachable!("a Flex float tensor is a FlexTensor")
     };
-    let x = Tensor::<B, D>::from_primitive(TensorPrimitive::Float(*t));
     if done {
         x
     } else {

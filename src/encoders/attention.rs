@@ -8,14 +8,13 @@
 //! head) in parallel, straight from the projection's rows into the output's, with the
 //! vectorised [`exp`]. Other backends and precisions keep burn's ops (the caller's fallback).
 
-use std::any::{Any, TypeId};
-
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{DType, Tensor, TensorData};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::activation::exp;
+use super::flex::{flex_of, from_flex};
 
 /// Attention over the fused projection `qkv` (`[batch, seq, 3 hidden]`: q, k and v side by
 /// side, as [`super::clip::ClipAttention::fuse_qkv`] lays them out) with `heads` heads; with
@@ -32,27 +31,11 @@ pub fn fused_attention<B: Backend>(
     if heads == 0 || d3 == 0 || d3 % (3 * heads) != 0 {
         return None;
     }
-    let t = flex_f32(qkv)?;
+    let t = flex_of(qkv).filter(|t| t.dtype() == DType::F32)?;
     let y = t.as_slice::<f32>()?;
     let d = d3 / 3;
     let out = attend(y, b, s, d, heads, causal);
-    let out = FlexTensor::from_data(TensorData::new(out, [b, s, d]));
-    let out: Box<dyn Any> = Box::new(out);
-    let out = out.downcast::<B::FloatTensorPrimitive>().ok()?;
-    Some(Tensor::from_primitive(TensorPrimitive::Float(*out)))
-}
-
-/// The Flex tensor under `x` when `B` is burn Flex and `x` holds f32 values.
-fn flex_f32<B: Backend, const D: usize>(x: &Tensor<B, D>) -> Option<FlexTensor> {
-    if TypeId::of::<B::FloatTensorPrimitive>() != TypeId::of::<FlexTensor>() {
-        return None;
-    }
-    let TensorPrimitive::Float(t) = x.clone().into_primitive() else {
-        return None;
-    };
-    let t: Box<dyn Any> = Box::new(t);
-    let t = t.downcast::<FlexTensor>().ok()?;
-    (t.dtype() == DType::F32).then_some(*t)
+    from_flex(FlexTensor::from_data(TensorData::new(out, [b, s, d])))
 }
 
 /// The attention of every (item, head) of `y` (`[b, s, 3 d]`, row-major), as `[b, s, d]`.

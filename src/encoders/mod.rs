@@ -54,6 +54,7 @@ internal! {
     mod dynamic;
     mod engine;
     mod fix_text;
+    mod flex;
     mod generate;
     mod gpt2;
     mod gpt2_tokenizer;
