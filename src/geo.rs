@@ -21,7 +21,11 @@ pub enum GeoError {
 }
 
 /// A validated location: latitude in `[-90, 90]`, longitude in `[-180, 180)`, degrees.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+///
+/// Laid out as a segment's points section stores a row (`lat f64, lon f64`), so that on
+/// little-endian hosts search reads the section in place once it has checked every row.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 pub struct Point {
     lat: f64,
     lon: f64,
@@ -40,6 +44,21 @@ impl Point {
             lat,
             lon: wrap_lon(lon),
         })
+    }
+
+    /// The point `(lat, lon)` as stored (latitude in `[-90, 90]`, longitude already in
+    /// `[-180, 180)`), or `None` for any other pair: what [`Point::new`] accepts without
+    /// wrapping, checked with two range tests.
+    #[inline]
+    pub(crate) fn from_stored(lat: f64, lon: f64) -> Option<Point> {
+        ((-90.0..=90.0).contains(&lat) && (-180.0..180.0).contains(&lon)).then_some(Point { lat, lon })
+    }
+
+    /// Whether the point is one [`Point::new`] makes (a point read in place from a file is
+    /// checked with this before use).
+    #[inline]
+    pub(crate) fn is_valid(&self) -> bool {
+        Point::from_stored(self.lat, self.lon).is_some()
     }
 
     /// Latitude in degrees, `[-90, 90]`.

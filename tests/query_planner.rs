@@ -578,7 +578,7 @@ fn walk_that_finds_only_far_rows_falls_back_to_the_exact_scan() {
 #[test]
 fn routing_sample_degenerate_shapes() {
     use half::f16;
-    use sat2cap::query::planner::RoutingSample;
+    use sat2cap::index::hnsw::RoutingSample;
     let empty = RoutingSample::build(&[], 0, 0, 64);
     assert!(empty.is_empty());
     assert!(empty.best(&[1.0], 8).is_empty());

@@ -357,7 +357,7 @@ impl SectionBuilder for ExtraUnknownSections {
         s: &Segment,
     ) -> Result<ExtraSections, Box<dyn std::error::Error + Send + Sync>> {
         let mut out = HnswSectionBuilder::default().build(c, s)?;
-        assert_eq!(out.len(), 1, "the graph section");
+        assert_eq!(out.len(), 2, "the graph and walk hints sections");
         out.push((102, vec![0xff; 28]));
         out.push((150, b"not an index".to_vec()));
         Ok(out)
@@ -398,6 +398,236 @@ fn unknown_index_sections_are_left_unread() {
             "{:?}",
             ra.explain[0].plan
         );
+    }
+}
+
+/// A change to the sections `HnswSectionBuilder` writes (`(kind, bytes)` pairs: 100 the
+/// graph, 104 the walk hints).
+type Edit = fn(&mut ExtraSections);
+
+/// The graph sections as `HnswSectionBuilder` writes them, then changed by an [`Edit`].
+struct Edited(Edit);
+impl SectionBuilder for Edited {
+    fn build(
+        &self,
+        c: &str,
+        s: &Segment,
+    ) -> Result<ExtraSections, Box<dyn std::error::Error + Send + Sync>> {
+        let mut out = HnswSectionBuilder::default().build(c, s)?;
+        (self.0)(&mut out);
+        Ok(out)
+    }
+}
+
+/// A database of the 2,500 rows of `d` whose graph sections `edit` changed.
+fn edited_db(d: &SynthData, edit: Edit) -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = OpenOptions::create_new()
+        .indexes(IndexOptions::none())
+        .section_builder(Arc::new(Edited(edit)));
+    let mut db = Db::open(dir.path(), opts).unwrap();
+    db.create_collection("c", DIM).unwrap();
+    for r in 0..2_500 {
+        add_row(&mut db, d, r as u64, r);
+    }
+    db.commit().unwrap();
+    (dir, db)
+}
+
+fn section_mut(out: &mut ExtraSections, kind: u32) -> &mut Vec<u8> {
+    &mut out.iter_mut().find(|(k, _)| *k == kind).expect("section").1
+}
+
+fn put_u32(bytes: &mut [u8], at: usize, v: u32) {
+    bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn get_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+}
+
+/// Where level 0's offsets and neighbours start in a graph section (see FORMAT.md).
+fn level0_at(graph: &[u8]) -> (usize, usize) {
+    let (n, levels) = (get_u32(graph, 8) as usize, get_u32(graph, 20) as usize);
+    let offsets = 32 + 8 * levels;
+    (offsets, offsets + 4 * (n + 1))
+}
+
+#[test]
+fn walk_hints_give_the_answers_of_the_values_worked_out_without_them() {
+    use sat2cap::index::hnsw::GraphView;
+    use sat2cap::query::planner::{search_segment, PlannerParams, SearchRequest, SegmentIndex};
+    let d = generate(2_500, DIM, 6, 21);
+    let (_dir, db) = edited_db(&d, |_| {});
+    let snap = db.snapshot();
+    // verify works the slack and the sample out again and compares.
+    snap.verify(&sat2cap::Silent).unwrap();
+    let c = snap.collection("c").unwrap();
+    let seg = &c.storage().segments()[0];
+    let hints = seg.section(104).expect("walk hints");
+    let graph = GraphView::parse(seg.section(100).unwrap(), 2_500).unwrap();
+    let points = seg.points().unwrap();
+    let params = PlannerParams {
+        hop_slack: true,
+        ..PlannerParams::default()
+    };
+    let index = |with_hints: bool| {
+        let i = SegmentIndex::new(seg.vectors(), DIM, &points, None, Some(graph.clone()))
+            .unwrap()
+            .with_params(params);
+        if with_hints {
+            i.with_walk_hints(hints)
+        } else {
+            i
+        }
+    };
+    let (a, b) = (index(true), index(false));
+    let wide = Filter::new().radius(Radius::new(0.0, 0.0, 8_000.0).unwrap());
+    for q in 0..30 {
+        let v = query_near(&d, q % 6, q as u64);
+        for filter in [Filter::new(), wide.clone()] {
+            let req = SearchRequest {
+                query: v.clone(),
+                k: K,
+                filter,
+                exact: false,
+                ef: None,
+            };
+            let (ra, rb) = (
+                search_segment(&a, &req).unwrap(),
+                search_segment(&b, &req).unwrap(),
+            );
+            assert_eq!(ra, rb, "query {q}");
+        }
+    }
+}
+
+#[test]
+fn damaged_walk_hints_are_errors() {
+    let d = generate(2_500, DIM, 6, 22);
+    let q = vec_f32(&d, 7);
+    // Unreadable: the walk that reads them fails, naming the section; verify too.
+    let unreadable: [Edit; 4] = [
+        |out| section_mut(out, 104)[12..16].copy_from_slice(&f32::NAN.to_le_bytes()),
+        |out| section_mut(out, 104).truncate(100),
+        |out| {
+            let h = section_mut(out, 104);
+            put_u32(h, 32, 2_500); // the first sample row: not a row
+        },
+        |out| {
+            let h = section_mut(out, 104);
+            let at = h.len() - 2;
+            h[at..].copy_from_slice(&half::f16::INFINITY.to_bits().to_le_bytes());
+        },
+    ];
+    for (i, edit) in unreadable.into_iter().enumerate() {
+        let (_dir, db) = edited_db(&d, edit);
+        let snap = db.snapshot();
+        let r = snap.collection("c").unwrap().search(&q).k(K).run();
+        match r {
+            Err(QueryError::Corrupt(m)) => assert!(m.contains("walk hints section"), "{i}: {m}"),
+            other => panic!("{i}: {other:?}"),
+        }
+        let e = snap.verify(&sat2cap::Silent).unwrap_err().to_string();
+        assert!(e.contains("walk hints section"), "{i}: {e}");
+    }
+    // Readable but not what the data gives (a slack of 0.5, a sample row moved): searches
+    // use them; verify, which works them out again, reports the difference.
+    let wrong: [Edit; 2] = [
+        |out| section_mut(out, 104)[12..16].copy_from_slice(&0.5f32.to_le_bytes()),
+        |out| {
+            let h = section_mut(out, 104);
+            let r = get_u32(h, 32);
+            put_u32(h, 32, r + 1);
+        },
+    ];
+    for (i, edit) in wrong.into_iter().enumerate() {
+        let (_dir, db) = edited_db(&d, edit);
+        let snap = db.snapshot();
+        assert_eq!(
+            snap.collection("c")
+                .unwrap()
+                .search(&q)
+                .k(K)
+                .run()
+                .unwrap()
+                .hits
+                .len(),
+            K
+        );
+        let e = snap.verify(&sat2cap::Silent).unwrap_err().to_string();
+        assert!(e.contains("walk hints section"), "{i}: {e}");
+    }
+}
+
+#[test]
+fn damaged_level0_lists_are_errors_of_the_walks_that_read_them() {
+    use sat2cap::index::hnsw::GraphView;
+    let d = generate(2_500, DIM, 6, 23);
+    let q = vec_f32(&d, 11);
+    let damaged: [(Edit, &str); 2] = [
+        // Every list's first neighbour out of range.
+        (
+            |out| {
+                let g = section_mut(out, 100);
+                let (offsets, edges) = level0_at(g);
+                for row in 0..2_500 {
+                    let first = get_u32(g, offsets + 4 * row) as usize;
+                    if first < get_u32(g, offsets + 4 * (row + 1)) as usize {
+                        put_u32(g, edges + 4 * first, 2_500 + row as u32);
+                    }
+                }
+            },
+            "neighbour id >= n",
+        ),
+        // Every list ending past the neighbour array.
+        (
+            |out| {
+                let g = section_mut(out, 100);
+                let (offsets, _) = level0_at(g);
+                for row in 1..=2_500 {
+                    put_u32(g, offsets + 4 * row, u32::MAX - 2_500 + row as u32);
+                }
+            },
+            "offset past the neighbour array",
+        ),
+    ];
+    for (edit, why) in damaged {
+        let (_dir, db) = edited_db(&d, edit);
+        let snap = db.snapshot();
+        let seg = &snap.collection("c").unwrap().storage().segments()[0];
+        let graph = seg.section(100).unwrap();
+        // Opening reads no level-0 list; the whole check refuses the section.
+        assert!(GraphView::open(graph, 2_500).is_ok());
+        assert!(GraphView::parse(graph, 2_500).is_err());
+        let r = snap
+            .collection("c")
+            .unwrap()
+            .search(&q)
+            .k(K)
+            .exact(false)
+            .run();
+        match r {
+            Err(QueryError::Corrupt(m)) => {
+                assert!(m.contains("graph section") && m.contains(why), "{m}")
+            }
+            other => panic!("{why}: {other:?}"),
+        }
+        // The exact scan does not read the graph.
+        assert_eq!(
+            snap.collection("c")
+                .unwrap()
+                .search(&q)
+                .k(K)
+                .exact(true)
+                .run()
+                .unwrap()
+                .hits
+                .len(),
+            K
+        );
+        let e = snap.verify(&sat2cap::Silent).unwrap_err().to_string();
+        assert!(e.contains("graph section"), "{e}");
     }
 }
 

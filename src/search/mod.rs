@@ -34,7 +34,7 @@ pub(crate) use prepared::verify_sections;
 use crate::db::Collection;
 use crate::geo::Point;
 use crate::index::flat::Hit;
-use crate::index::hnsw::{GraphView, SECTION_KIND};
+use crate::index::hnsw::{GraphView, HINTS_KIND, SECTION_KIND};
 use crate::index::quant::QUANT_KIND;
 use crate::query::filter::{BBox, Filter, Polygon, Predicate, Radius, TimeRange};
 use crate::query::planner::{
@@ -299,7 +299,7 @@ impl<'c> SearchBuilder<'c> {
             let sv = &segments[si];
             let d = &derived[si];
             let r = row as usize;
-            let point = *d.points.get(r).ok_or_else(|| {
+            let point = *d.points(sv).get(r).ok_or_else(|| {
                 QueryError::Segment(format!("{}: row {r} out of range", sv.file()))
             })?;
             let payload = sv
@@ -336,13 +336,17 @@ fn search_one(
         })
     };
     let live = |r: u32| !sv.is_deleted(r as usize);
-    let mut idx = SegmentIndex::new(sv.vectors(), sv.dim(), &d.points, d.times.as_deref(), None)?
+    let mut idx = SegmentIndex::new(sv.vectors(), sv.dim(), d.points(sv), d.times(sv), None)?
         .with_rtree(&d.rtree)
         .with_routing_cache(&d.routing)
         .with_slack_cache(&d.slack)
-        .with_params(params);
+        .with_params(params)
+        .with_source(sv.file());
     if d.graph.is_some() {
         idx = idx.with_deferred_graph(&graph);
+    }
+    if let (true, Some(hints)) = (d.graph.is_some(), sv.section(HINTS_KIND)) {
+        idx = idx.with_walk_hints(hints);
     }
     if sv.live_len() < sv.len() {
         idx = idx.with_live(&live);

@@ -13,7 +13,7 @@ use std::collections::BinaryHeap;
 
 use half::f16;
 
-use super::layout::GraphView;
+use super::layout::{GraphError, GraphView};
 use crate::index::flat::{dot_f16_f32, prefetch, row_vector, Hit, TopK};
 
 /// Candidate ordered best-first (max-heap pops the highest score, then lowest row).
@@ -151,6 +151,10 @@ pub struct WalkOutcome {
     pub best_score: f32,
     /// False when the walk stopped because it reached its budget of scored rows.
     pub complete: bool,
+    /// The damage the walk met in the graph's level-0 lists (offsets out of order or
+    /// range, a neighbour id `>= n`: what [`GraphView::open`] leaves unchecked), where it
+    /// stopped; the hits are then not an answer.
+    pub damage: Option<GraphError>,
 }
 
 /// How far a walk goes.
@@ -255,6 +259,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         matched: 0,
         best_score: f32::NEG_INFINITY,
         complete: true,
+        damage: None,
     };
     let Some(entry) = view.entry() else {
         return empty;
@@ -317,6 +322,8 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     }
     let mut scored: usize = 1;
     let mut complete = true;
+    let mut damage = None;
+    let n = view.n();
     for &row in seeds {
         if row >= view.n() || !scratch.visit(row) {
             continue;
@@ -344,7 +351,18 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         // Unvisited neighbours first, their vectors prefetched, then the dot products: the
         // memory loads of the whole list overlap instead of stalling one by one.
         scratch.fresh.clear();
-        for nb in view.neighbours(0, c.row).iter() {
+        let list = match view.level0(c.row) {
+            Ok(list) => list,
+            Err(e) => {
+                damage = Some(e);
+                break;
+            }
+        };
+        if let Some((i, id)) = list.iter().enumerate().find(|&(_, id)| id >= n) {
+            damage = Some(view.bad_neighbour(c.row, i, id));
+            break;
+        }
+        for nb in list.iter() {
             if scratch.visit(nb) {
                 prefetch(row_vector(vectors, dim, nb), 256);
                 scratch.fresh.push(nb);
@@ -375,5 +393,6 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         matched: matched as u64,
         best_score,
         complete,
+        damage,
     }
 }

@@ -268,33 +268,30 @@ impl BlockRects {
     /// The rectangles of `points` (rows beyond `u32::MAX` are ignored).
     pub fn build(points: &[Point]) -> BlockRects {
         let points = &points[..points.len().min(u32::MAX as usize)];
-        let bound = |rs: &mut dyn Iterator<Item = Rect>| {
-            rs.fold(None, |acc: Option<Rect>, r| {
-                Some(match acc {
-                    None => r,
-                    Some(a) => Rect {
-                        lon_min: a.lon_min.min(r.lon_min),
-                        lat_min: a.lat_min.min(r.lat_min),
-                        lon_max: a.lon_max.max(r.lon_max),
-                        lat_max: a.lat_max.max(r.lat_max),
-                    },
-                })
-            })
+        let empty = Rect {
+            lon_min: f64::INFINITY,
+            lat_min: f64::INFINITY,
+            lon_max: f64::NEG_INFINITY,
+            lat_max: f64::NEG_INFINITY,
+        };
+        let grow = |a: Rect, b: Rect| Rect {
+            lon_min: a.lon_min.min(b.lon_min),
+            lat_min: a.lat_min.min(b.lat_min),
+            lon_max: a.lon_max.max(b.lon_max),
+            lat_max: a.lat_max.max(b.lat_max),
         };
         let blocks: Vec<Rect> = points
             .chunks(Self::BLOCK)
-            .filter_map(|c| {
-                bound(&mut c.iter().map(|p| Rect {
-                    lon_min: p.lon(),
-                    lat_min: p.lat(),
-                    lon_max: p.lon(),
-                    lat_max: p.lat(),
-                }))
+            .map(|c| {
+                c.iter().fold(empty, |r, p| {
+                    let (lon, lat) = (p.lon(), p.lat());
+                    grow(r, Rect { lon_min: lon, lat_min: lat, lon_max: lon, lat_max: lat })
+                })
             })
             .collect();
         let groups = blocks
             .chunks(Self::GROUP)
-            .filter_map(|c| bound(&mut c.iter().copied()))
+            .map(|c| c.iter().copied().fold(empty, grow))
             .collect();
         BlockRects {
             n: points.len() as u32,

@@ -56,8 +56,8 @@ pub fn search_segment(
             return Ok(run.flat(&set, reason));
         }
         (Choice::Walk, Some(graph)) => {
-            let effort = seg.effort(graph, req.ef, k);
-            return Ok(run.walk(graph, effort));
+            let effort = seg.effort(graph, req.ef, k)?;
+            return run.walk(graph, effort);
         }
         (Choice::Count { probe }, Some(_)) => probe,
         // Walking and counting need a graph; the choice made none without one.
@@ -81,7 +81,7 @@ pub fn search_segment(
         return Ok(run.flat(&set, reason));
     }
     match graph {
-        Some(graph) => Ok(run.filtered_walk(graph, req, &set)),
+        Some(graph) => run.filtered_walk(graph, req, &set),
         None => Ok(run.flat(&set, FlatReason::NoGraph)),
     }
 }
@@ -124,9 +124,9 @@ impl Run<'_, '_> {
     }
 
     /// The unfiltered walk, its beam seeded with the best rows of the routing sample.
-    fn walk(&self, graph: &GraphView<'_>, effort: Effort) -> (Vec<Hit>, Plan) {
+    fn walk(&self, graph: &GraphView<'_>, effort: Effort) -> Result<(Vec<Hit>, Plan), QueryError> {
         let seg = self.seg;
-        let seeds = seg.routing_seeds(self.q);
+        let seeds = seg.routing_seeds(self.q)?;
         let walk = search_bounded(
             graph,
             seg.vectors,
@@ -138,6 +138,9 @@ impl Run<'_, '_> {
             &seeds,
             usize::MAX,
         );
+        if let Some(e) = walk.damage {
+            return Err(seg.damaged(e));
+        }
         // Every row is live and passes: a walk that returns fewer than `k` rows could not
         // reach them all (a graph damaged or degenerate), and the exact scan answers.
         let fell_back = walk.hits.len() < self.k;
@@ -159,21 +162,26 @@ impl Run<'_, '_> {
             matched: walk.matched,
             estimate: self.estimate,
         };
-        (hits, plan)
+        Ok((hits, plan))
     }
 
     /// The walk with the enumerated set as its filter (membership is one load and a shift),
     /// seeded with an even sample of the set, within a budget of scored rows; the exact scan
     /// over the set replaces its answer when it comes back short, runs past the budget or
     /// finds only far rows.
-    fn filtered_walk(&self, graph: &GraphView<'_>, req: &SearchRequest, set: &RowSet) -> (Vec<Hit>, Plan) {
+    fn filtered_walk(
+        &self,
+        graph: &GraphView<'_>,
+        req: &SearchRequest,
+        set: &RowSet,
+    ) -> Result<(Vec<Hit>, Plan), QueryError> {
         let seg = self.seg;
         let k = self.k;
         let count = set.rows.len();
         let s = (count as f64 / f64::from(seg.n)).min(1.0);
         // A beam is widened for restrictive filters; a walk bounded by slack widens itself
         // (until it holds `k` matching rows it expands every candidate).
-        let effort = match seg.effort(graph, req.ef, k) {
+        let effort = match seg.effort(graph, req.ef, k)? {
             Effort::Beam(ef) => Effort::Beam(seg.filtered_ef(ef, s)),
             slack => slack,
         };
@@ -203,6 +211,9 @@ impl Run<'_, '_> {
             &seeds,
             budget.max(effort_shown(effort, k).0),
         );
+        if let Some(e) = walk.damage {
+            return Err(seg.damaged(e));
+        }
         let far = walk
             .hits
             .first()
@@ -225,7 +236,7 @@ impl Run<'_, '_> {
             matched: walk.matched,
             estimate: self.estimate,
         };
-        (hits, plan)
+        Ok((hits, plan))
     }
 }
 

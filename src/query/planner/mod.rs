@@ -51,11 +51,9 @@ mod choose;
 mod enumerate;
 mod estimate;
 mod execute;
-mod routing;
 mod segment;
 
 pub use execute::{search_geo_ranked, search_segment};
-pub use routing::RoutingSample;
 pub use segment::SegmentIndex;
 
 use super::filter::{Cardinality, Filter};
@@ -87,12 +85,6 @@ pub const FILTER_SEEDS: usize = 256;
 /// join an unfiltered walk's beam.
 pub const ROUTING_KEEP: usize = 8;
 
-/// Fewest rows in a routing sample (every row of a segment smaller than this).
-pub const ROUTING_MIN: usize = 256;
-
-/// Leading vector components a routing sample keeps per row (all of them when fewer).
-pub const ROUTING_DIMS: usize = 64;
-
 /// Timestamp value meaning "no time known" in a segment's time column.
 pub const NO_TIME: i64 = i64::MIN;
 
@@ -120,8 +112,9 @@ pub struct PlannerParams {
     /// answers instead.
     pub far_gap: f32,
     /// Routing sample of an unfiltered walk: one row in every `routing_stride` (at least
-    /// [`ROUTING_MIN`] rows; 0 turns it off), kept as a contiguous copy of each sample
-    /// row's first [`ROUTING_DIMS`] components ([`RoutingSample`], built on first use).
+    /// 256 rows; 0 turns it off), kept as a contiguous copy of each sample row's first 64
+    /// components ([`RoutingSample`](crate::index::hnsw::RoutingSample), built on first use, or read from the segment's walk
+    /// hints section when it was taken with the same stride).
     /// Each query scores the whole sample on those components, and the best
     /// [`ROUTING_KEEP`] rows join the walk's level-0 beam next to the greedy descent's
     /// entry. A descent can end in a part of the data the query's neighbours are not
@@ -148,7 +141,7 @@ impl Default for PlannerParams {
             filtered_ef_min: 64,
             walk_budget: 0.25,
             far_gap: 0.3,
-            routing_stride: 64,
+            routing_stride: crate::index::hnsw::ROUTING_STRIDE,
             hop_slack: false,
         }
     }

@@ -5,11 +5,10 @@ use std::sync::OnceLock;
 
 use half::f16;
 
-use super::routing::RoutingSample;
 use super::{PlannerParams, NO_TIME, ROUTING_KEEP};
 use crate::geo::Point;
 use crate::index::flat::TopK;
-use crate::index::hnsw::{hop_slack, Effort, GraphView};
+use crate::index::hnsw::{hints_header, hop_slack, Effort, GraphView, RoutingSample};
 use crate::index::quant::QuantView;
 use crate::index::spatial::{SpatialIndex, Units};
 use crate::query::filter::{Filter, Row, SegmentStats, TimeStats};
@@ -47,6 +46,10 @@ pub struct SegmentIndex<'a> {
     /// The span of the rows' times, when the caller keeps it across queries (else worked
     /// out by the first estimate that needs it).
     pub(super) time_stats: OnceLock<TimeStats>,
+    /// What errors name the segment by ([`Self::with_source`]; empty: nothing).
+    pub(super) source: &'a str,
+    /// The segment's walk hints section ([`Self::with_walk_hints`]).
+    pub(super) hints: Option<&'a [u8]>,
 }
 
 impl std::fmt::Debug for SegmentIndex<'_> {
@@ -112,6 +115,8 @@ impl<'a> SegmentIndex<'a> {
             quant: None,
             params: PlannerParams::default(),
             time_stats: OnceLock::new(),
+            source: "",
+            hints: None,
         })
     }
 
@@ -178,6 +183,37 @@ impl<'a> SegmentIndex<'a> {
         self
     }
 
+    /// Names the segment (its file) in the errors of damaged data found while searching.
+    pub fn with_source(mut self, source: &'a str) -> SegmentIndex<'a> {
+        self.source = source;
+        self
+    }
+
+    /// Gives the walks the segment's walk hints section
+    /// ([`HINTS_KIND`](crate::index::hnsw::HINTS_KIND)): the hop slack and routing sample
+    /// are then read from it instead of worked out from the vectors and the graph (a
+    /// damaged section is an error of the walks that read it).
+    pub fn with_walk_hints(mut self, bytes: &'a [u8]) -> SegmentIndex<'a> {
+        self.hints = Some(bytes);
+        self
+    }
+
+    /// The error for a damaged walk hints section.
+    fn bad_hints(&self, e: String) -> QueryError {
+        match self.source {
+            "" => QueryError::Corrupt(format!("walk hints section: {e}")),
+            file => QueryError::Corrupt(format!("{file}: walk hints section: {e}")),
+        }
+    }
+
+    /// The error for damage a walk met in the graph section.
+    pub(super) fn damaged(&self, e: crate::index::hnsw::GraphError) -> QueryError {
+        match self.source {
+            "" => QueryError::Corrupt(format!("graph section: {e}")),
+            file => QueryError::Corrupt(format!("{file}: graph section: {e}")),
+        }
+    }
+
     /// Whether the segment has a graph (parsed or not yet).
     pub(super) fn has_graph(&self) -> bool {
         self.graph.is_some() || self.deferred_graph.is_some()
@@ -219,32 +255,58 @@ impl<'a> SegmentIndex<'a> {
 
     /// How far a walk goes: a beam of `ef` when the request gives one (or the planner
     /// knobs ask for beams), else the graph's hop slack, worked out on first use.
-    pub(super) fn effort(&self, graph: &GraphView<'_>, ef: Option<usize>, k: usize) -> Effort {
+    pub(super) fn effort(
+        &self,
+        graph: &GraphView<'_>,
+        ef: Option<usize>,
+        k: usize,
+    ) -> Result<Effort, QueryError> {
         if let (None, true) = (ef, self.params.hop_slack) {
             let cell = self.shared_slack.unwrap_or(&self.slack);
-            let slack = cell.get_or_init(|| hop_slack(graph, self.vectors, self.dim));
-            if let Some(s) = *slack {
-                return Effort::Slack(s);
+            let slack = match (cell.get(), self.hints) {
+                (Some(s), _) => *s,
+                (None, Some(bytes)) => {
+                    let header = hints_header(bytes, self.n, self.dim).map_err(|e| self.bad_hints(e))?;
+                    *cell.get_or_init(|| header.slack)
+                }
+                (None, None) => *cell.get_or_init(|| hop_slack(graph, self.vectors, self.dim)),
+            };
+            if let Some(s) = slack {
+                return Ok(Effort::Slack(s));
             }
         }
-        Effort::Beam(ef.unwrap_or(self.params.ef_search).max(k))
+        Ok(Effort::Beam(ef.unwrap_or(self.params.ef_search).max(k)))
     }
 
     /// The best routing rows for `query` ([`PlannerParams::routing_stride`]); the sample
-    /// is built on first use (a cached sample of another stride is not used).
-    pub(super) fn routing_seeds(&self, query: &[f32]) -> Vec<u32> {
+    /// is read from the walk hints or built on first use (a cached or stored sample of
+    /// another stride is not used).
+    pub(super) fn routing_seeds(&self, query: &[f32]) -> Result<Vec<u32>, QueryError> {
         let stride = self.params.routing_stride;
         if stride == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let build = || RoutingSample::build(self.vectors, self.dim, self.n, stride);
         let cell = self.shared_routing.unwrap_or(&self.routing);
-        let sample = cell.get_or_init(build);
-        if sample.stride == stride {
+        let sample = match (cell.get(), self.hints) {
+            (Some(sample), _) => sample,
+            (None, Some(bytes)) => {
+                let header = hints_header(bytes, self.n, self.dim).map_err(|e| self.bad_hints(e))?;
+                if header.stride == stride {
+                    let stored = RoutingSample::from_hints(bytes, self.n, self.dim)
+                        .map_err(|e| self.bad_hints(e))?;
+                    cell.get_or_init(|| stored)
+                } else {
+                    cell.get_or_init(build)
+                }
+            }
+            (None, None) => cell.get_or_init(build),
+        };
+        Ok(if sample.stride == stride {
             sample.best(query, ROUTING_KEEP)
         } else {
             build().best(query, ROUTING_KEEP)
-        }
+        })
     }
 
     /// Gives the estimates the span of the rows' times, computed once per segment by the

@@ -294,22 +294,44 @@ impl Segment {
     /// the section: what search keeps per segment).
     pub fn points(&self) -> Result<Vec<Point>, CorruptError> {
         let section = &self.buf()[self.points.clone()];
-        let mut out = Vec::with_capacity(self.len());
-        for (row, b) in section.chunks_exact(16).take(self.len()).enumerate() {
-            let lat = f64::from_le_bytes(b[..8].try_into().unwrap_or_default());
-            let lon = f64::from_le_bytes(b[8..].try_into().unwrap_or_default());
-            match Point::new(lat, lon) {
-                Ok(p) if p.lon() == lon => out.push(p),
-                _ => {
-                    let off = self.points.start.saturating_add(row.saturating_mul(16));
-                    return Err(self.corrupt(off, format!("invalid point ({lat}, {lon})")));
-                }
-            }
+        let decoded: Option<Vec<Point>> = section
+            .chunks_exact(16)
+            .take(self.len())
+            .map(|b| {
+                let lat = f64::from_le_bytes(b[..8].try_into().unwrap_or_default());
+                let lon = f64::from_le_bytes(b[8..].try_into().unwrap_or_default());
+                Point::from_stored(lat, lon)
+            })
+            .collect();
+        match decoded {
+            Some(points) if points.len() == self.len() => Ok(points),
+            // A bad or missing row: the first one, named as `point` names it.
+            _ => match (0..self.len()).try_for_each(|row| self.point(row).map(drop)) {
+                Err(e) => Err(e),
+                Ok(()) => Err(self.corrupt(self.points.start, "points section does not decode")),
+            },
         }
-        if out.len() != self.len() {
-            return self.point(out.len()).map(|_| out);
+    }
+
+    /// The points section in place, as [`Point`]s (little-endian hosts; the section's
+    /// alignment is checked at open), NOT validated: the caller checks every row
+    /// ([`Point`]'s `is_valid`) before use. `None` where the bytes cannot be viewed so.
+    pub(crate) fn points_in_place(&self) -> Option<&[Point]> {
+        if cfg!(target_endian = "big") {
+            return None;
         }
-        Ok(out)
+        let points: &[Point] = bytemuck::try_cast_slice(&self.buf()[self.points.clone()]).ok()?;
+        (points.len() == self.len()).then_some(points)
+    }
+
+    /// The time column in place (little-endian hosts; [`NO_TIME`] where a row has no
+    /// time), `None` without one or where the bytes cannot be viewed so.
+    pub(crate) fn times_in_place(&self) -> Option<&[i64]> {
+        if cfg!(target_endian = "big") {
+            return None;
+        }
+        let times: &[i64] = bytemuck::try_cast_slice(&self.buf()[self.times.clone()?]).ok()?;
+        (times.len() == self.len()).then_some(times)
     }
 
     /// The timestamp of `row` (unix seconds, UTC), if it has one.

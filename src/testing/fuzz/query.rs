@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use half::f16;
 
 use crate::index::flat::{dot_f16_f32, Hit};
-use crate::index::hnsw::{search_with, GraphView, SearchScratch};
+use crate::index::hnsw::{
+    search_bounded, search_with, Effort, GraphView, RoutingSample, SearchScratch,
+};
 
 /// Dimension of the vectors the graph bodies search over.
 pub const GRAPH_DIM: usize = 4;
@@ -29,8 +31,15 @@ pub fn graph_vectors(n: u32) -> Vec<f16> {
 /// rows); a section that validates must keep every neighbour list in range, rebuild the same
 /// view from its layout, and searches over it (unfiltered and filtered, with vectors for all
 /// rows or only some) return at most `k` distinct rows that exist, pass the filter, carry
-/// their exact score and come best first.
+/// their exact score and come best first. The same bytes opened without the level-0 check
+/// ([`GraphView::open`]) walk without panicking, return valid hits, and report damage only
+/// where the whole check refuses the section; read as a walk hints section, they are
+/// refused or give a sample of existing rows and finite values.
 pub fn graph_section(data: &[u8]) {
+    opened_graph(data);
+    if let Ok(sample) = RoutingSample::from_hints(data, 8, GRAPH_DIM) {
+        assert!(sample.best(&graph_vector(3), 4).iter().all(|&r| r < 8));
+    }
     let header_n = data
         .get(8..12)
         .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
@@ -110,4 +119,47 @@ fn check_graph_hits(
             .all(|w| w[0].rank_cmp(&w[1]) == Ordering::Less),
         "hits not best first"
     );
+}
+
+/// [`graph_section`]'s walks over [`GraphView::open`]'s view of `data`.
+fn opened_graph(data: &[u8]) {
+    let header_n = data
+        .get(8..12)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    for n_rows in [header_n, 8] {
+        let Ok(view) = GraphView::open(data, n_rows) else {
+            assert!(
+                GraphView::parse(data, n_rows).is_err(),
+                "open refuses what parse accepts"
+            );
+            continue;
+        };
+        let whole = GraphView::parse(data, n_rows).is_ok();
+        let n = view.n().min(1 << 16);
+        let vectors = graph_vectors(n);
+        let query = graph_vector(n / 3 + 1);
+        for (k, effort) in [
+            (1, Effort::Beam(1)),
+            (3, Effort::Beam(16)),
+            (4, Effort::Slack(0.3)),
+        ] {
+            let walk = search_bounded(
+                &view,
+                &vectors,
+                GRAPH_DIM,
+                &query,
+                k,
+                effort,
+                None::<fn(u32) -> bool>,
+                &[],
+                usize::MAX,
+            );
+            assert!(
+                !whole || walk.damage.is_none(),
+                "damage reported in a section the whole check accepts: {:?}",
+                walk.damage
+            );
+            check_graph_hits(&walk.hits, k, n, &vectors, &query, None);
+        }
+    }
 }

@@ -187,6 +187,9 @@ struct Level<'a> {
     nodes: U32Le<'a>,
     offsets: U32Le<'a>,
     edges: U32Le<'a>,
+    /// Byte offsets of `offsets` and `edges` in the section (for errors).
+    offsets_at: usize,
+    edges_at: usize,
 }
 
 /// A validated, read-only view of a graph section; borrows the bytes (zero-copy).
@@ -218,6 +221,19 @@ impl<'a> GraphView<'a> {
     /// the level below, that every neighbour is a node of its level, that the entry node is
     /// on the top level, and that the section has no trailing bytes. Never panics.
     pub fn parse(bytes: &'a [u8], n_rows: u32) -> Result<GraphView<'a>, GraphError> {
+        GraphView::parse_levels(bytes, n_rows, true)
+    }
+
+    /// [`GraphView::parse`] without reading level 0's offsets and neighbour lists (all but
+    /// a small share of the section at scale): everything else is checked as `parse` checks
+    /// it, and level 0's lists are checked where they are read, by
+    /// [`GraphView::level0`] and the walk (a neighbour id `>= n`). A walk over a large
+    /// segment then reads the lists it visits, not the whole section first.
+    pub fn open(bytes: &'a [u8], n_rows: u32) -> Result<GraphView<'a>, GraphError> {
+        GraphView::parse_levels(bytes, n_rows, false)
+    }
+
+    fn parse_levels(bytes: &'a [u8], n_rows: u32, level0: bool) -> Result<GraphView<'a>, GraphError> {
         if bytes.len() < HEADER_LEN {
             return Err(GraphError::Truncated {
                 needed: HEADER_LEN as u64,
@@ -336,7 +352,13 @@ impl<'a> GraphView<'a> {
                 nodes: U32Le(&bytes[ids_at..off_at]),
                 offsets: U32Le(&bytes[off_at..edge_at]),
                 edges: U32Le(&bytes[edge_at..edge_at + edges * 4]),
+                offsets_at: off_at,
+                edges_at: edge_at,
             };
+            if l == 0 && !level0 {
+                levels.push(lv);
+                continue;
+            }
             // Node ids: strictly increasing, members of the level below.
             if l > 0 {
                 std::mem::swap(&mut member, &mut member_below);
@@ -468,6 +490,47 @@ impl<'a> GraphView<'a> {
         }
     }
 
+    /// The level-0 neighbours of `row` (`< n`), their offsets checked: an error when the
+    /// two offsets are out of order or past the neighbour array (which [`GraphView::open`]
+    /// leaves to this call). The ids themselves are the caller's to check against `n`
+    /// ([`GraphView::bad_neighbour`] names one that is not).
+    #[inline]
+    pub fn level0(&self, row: u32) -> Result<U32Le<'a>, GraphError> {
+        let Some(lv) = self.levels.first() else {
+            return Ok(U32Le::default());
+        };
+        let i = row as usize;
+        let (Some(s), Some(e)) = (lv.offsets.get(i), lv.offsets.get(i + 1)) else {
+            return Ok(U32Le::default());
+        };
+        let bad = |value, reason| GraphError::Offset {
+            level: 0,
+            offset: (lv.offsets_at + 4 * (i + 1)) as u64,
+            value,
+            reason,
+        };
+        if e < s {
+            return Err(bad(e, "offsets decrease"));
+        }
+        if e as usize > lv.edges.len() {
+            return Err(bad(e, "offset past the neighbour array"));
+        }
+        Ok(lv.edges.slice(s as usize, e as usize))
+    }
+
+    /// The error for the `index`-th level-0 neighbour of `row`, `id`, found `>= n`.
+    pub fn bad_neighbour(&self, row: u32, index: usize, id: u32) -> GraphError {
+        let (start, at) = self.levels.first().map_or((0, 0), |lv| {
+            (lv.offsets.get(row as usize).unwrap_or(0) as usize, lv.edges_at)
+        });
+        GraphError::Id {
+            level: 0,
+            offset: (at + 4 * (start + index)) as u64,
+            id,
+            reason: "neighbour id >= n",
+        }
+    }
+
     /// Neighbours (row numbers) of `row` on `level`; empty when `row` is not on that level.
     #[inline]
     pub fn neighbours(&self, level: u32, row: u32) -> U32Le<'a> {
@@ -549,6 +612,8 @@ impl GraphLayout {
                 nodes: U32Le(bytes.get(a.clone())?),
                 offsets: U32Le(bytes.get(b.clone())?),
                 edges: U32Le(bytes.get(c.clone())?),
+                offsets_at: b.start,
+                edges_at: c.start,
             });
         }
         Some(GraphView {

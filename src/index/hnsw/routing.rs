@@ -1,0 +1,265 @@
+//! The routing sample of unfiltered walks ([`RoutingSample`]), and the walk hints section
+//! that stores it with the graph's hop slack ([`HINTS_KIND`]).
+//!
+//! # Walk hints section (kind [`HINTS_KIND`], version 1)
+//!
+//! What a segment's first walk would otherwise work out from the vectors and the graph:
+//! the hop slack ([`hop_slack`](super::hop_slack)) and the routing sample taken with
+//! [`ROUTING_STRIDE`]. Written next to the graph by
+//! [`HnswSectionBuilder`](super::HnswSectionBuilder); a segment without it (written by an
+//! earlier build) has both worked out on first use, with the same values. Little-endian:
+//!
+//! ```text
+//! 0   magic    b"S2WH"
+//! 4   version  1
+//! 8   flags    bit 0: the slack is present; other bits 0
+//! 12  slack    f32, finite and >= 0 (0 when absent)
+//! 16  stride   u32, the routing stride the sample was taken with (0: no sample)
+//! 20  dims     u32, leading components kept per sample row (min(dim, ROUTING_DIMS); 0 when
+//!              the sample is empty)
+//! 24  count    u32, sample rows (<= the segment's rows)
+//! 28  reserved u32 = 0
+//! 32  rows     count x u32, each < the segment's rows
+//! 32 + 4 count  prefixes  count x dims x f16 (IEEE half bits), finite
+//! ```
+//!
+//! The section ends exactly after the prefixes.
+
+use half::f16;
+
+use crate::index::flat::{dot_f16_f32, row_vector, Hit, TopK};
+
+/// Section kind of the walk hints (index layer).
+pub const HINTS_KIND: u32 = 104;
+
+/// Walk hints section magic.
+const MAGIC: [u8; 4] = *b"S2WH";
+
+/// Walk hints section version written and read.
+const VERSION: u32 = 1;
+
+/// Walk hints header size in bytes.
+const HEADER_LEN: usize = 32;
+
+/// Fewest rows in a routing sample (every row of a segment smaller than this).
+pub const ROUTING_MIN: usize = 256;
+
+/// Leading vector components a routing sample keeps per row (all of them when fewer).
+pub const ROUTING_DIMS: usize = 64;
+
+/// The routing stride of the default planner, which the walk hints section stores a
+/// sample of.
+pub const ROUTING_STRIDE: usize = 64;
+
+/// The routing sample of a segment ([`PlannerParams::routing_stride`](crate::query::planner::PlannerParams::routing_stride)): one row in every
+/// `stride` (in runs of consecutive rows, one page of vectors per run), first
+/// [`ROUTING_DIMS`] components of each, contiguous, so that one query scores thousands
+/// of sample rows in one sequential read (at 1M x 512 with stride 64: 15,625 rows, 2 MB).
+/// Leading components stand in for the whole vector only to rank entry points; the walk
+/// scores the chosen rows in full.
+#[derive(Debug, Clone)]
+pub struct RoutingSample {
+    pub(crate) stride: usize,
+    dims: usize,
+    rows: Vec<u32>,
+    prefix: Vec<f16>,
+}
+
+impl RoutingSample {
+    /// The sample of `n` rows of `vectors` (`dim` wide) for `routing_stride` (0: empty).
+    pub fn build(vectors: &[f16], dim: usize, n: u32, routing_stride: usize) -> RoutingSample {
+        let dims = dim.min(ROUTING_DIMS);
+        let rows: Vec<u32> = if routing_stride == 0 || n == 0 || dims == 0 {
+            Vec::new()
+        } else {
+            let n = n as usize;
+            let size = (n / routing_stride).max(ROUTING_MIN).min(n);
+            // Runs of consecutive rows, one 4 KiB page of vectors each, spread evenly: the
+            // first query after open faults in one page per run instead of one per row.
+            let run = (4096 / (2 * dim)).clamp(1, 16);
+            let runs = size.div_ceil(run);
+            let step = n / runs;
+            (0..runs)
+                .flat_map(|r| {
+                    let start = r * step;
+                    start..(start + run.min(step)).min(n)
+                })
+                .take(size)
+                .map(|row| row as u32)
+                .collect()
+        };
+        let mut prefix = Vec::with_capacity(rows.len() * dims);
+        let mut kept = Vec::with_capacity(rows.len());
+        for &row in &rows {
+            let v = row_vector(vectors, dim, row);
+            if v.len() == dim {
+                prefix.extend_from_slice(&v[..dims]);
+                kept.push(row);
+            }
+        }
+        RoutingSample {
+            stride: routing_stride,
+            dims,
+            rows: kept,
+            prefix,
+        }
+    }
+
+    /// Rows in the sample.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the sample is empty.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The `keep` sample rows whose leading components score best against `query`'s.
+    pub fn best(&self, query: &[f32], keep: usize) -> Vec<u32> {
+        let Some(q) = query.get(..self.dims).filter(|q| !q.is_empty()) else {
+            return Vec::new();
+        };
+        let mut best = TopK::new(keep);
+        for (&row, v) in self.rows.iter().zip(self.prefix.chunks_exact(self.dims)) {
+            best.push(Hit {
+                row,
+                score: dot_f16_f32(v, q),
+            });
+        }
+        best.into_sorted().iter().map(|h| h.row).collect()
+    }
+}
+
+
+/// The header of a walk hints section: what [`hints_header`] read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HintsHeader {
+    /// The graph's hop slack (`None`: the graph has none, no edges).
+    pub slack: Option<f32>,
+    /// The routing stride of the stored sample (0: none).
+    pub stride: usize,
+    dims: usize,
+    count: usize,
+}
+
+/// The walk hints section of a segment of `rows` x `dim` with hop slack `slack` and routing
+/// sample `sample`.
+pub fn write_hints(slack: Option<f32>, sample: &RoutingSample) -> Vec<u8> {
+    let count = sample.rows.len();
+    let mut out = Vec::with_capacity(HEADER_LEN + 4 * count + 2 * sample.prefix.len());
+    out.extend_from_slice(&MAGIC);
+    for v in [VERSION, u32::from(slack.is_some())] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&slack.unwrap_or(0.0).to_le_bytes());
+    let dims = if count == 0 { 0 } else { sample.dims };
+    for v in [sample.stride, dims, count, 0] {
+        out.extend_from_slice(&(v as u32).to_le_bytes());
+    }
+    for &r in &sample.rows {
+        out.extend_from_slice(&r.to_le_bytes());
+    }
+    for x in &sample.prefix {
+        out.extend_from_slice(&x.to_bits().to_le_bytes());
+    }
+    out
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    bytes
+        .get(at..at + 4)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Checks the header of a walk hints section for a segment of `rows` x `dim`: magic,
+/// version, flags, the slack, the sample's shape and the section's exact length (O(1): the
+/// rows and prefixes are checked by [`RoutingSample::from_hints`]).
+pub fn hints_header(bytes: &[u8], rows: u32, dim: usize) -> Result<HintsHeader, String> {
+    if bytes.len() < HEADER_LEN {
+        return Err(format!("{} bytes, shorter than the header", bytes.len()));
+    }
+    if bytes[..4] != MAGIC {
+        return Err("bad magic at offset 0".into());
+    }
+    let version = u32_at(bytes, 4);
+    if version != VERSION {
+        return Err(format!("version {version} at offset 4 (this build reads {VERSION})"));
+    }
+    let flags = u32_at(bytes, 8);
+    if flags > 1 {
+        return Err(format!("unknown flags {flags:#x} at offset 8"));
+    }
+    let slack = f32::from_le_bytes(bytes[12..16].try_into().unwrap_or_default());
+    if !(slack.is_finite() && slack >= 0.0) || (flags == 0 && slack != 0.0) {
+        return Err(format!("slack {slack} at offset 12"));
+    }
+    let (stride, dims, count) = (u32_at(bytes, 16), u32_at(bytes, 20), u32_at(bytes, 24));
+    if u32_at(bytes, 28) != 0 {
+        return Err("reserved field at offset 28 is not 0".into());
+    }
+    let want_dims = if count == 0 { 0 } else { dim.min(ROUTING_DIMS) };
+    if dims as usize != want_dims {
+        return Err(format!("{dims} components a row at offset 20, expected {want_dims}"));
+    }
+    if count > rows || (stride == 0 && count > 0) {
+        return Err(format!("{count} sample rows at offset 24 (stride {stride}, segment of {rows} rows)"));
+    }
+    let (count, dims) = (count as usize, dims as usize);
+    let len = HEADER_LEN + 4 * count + 2 * count * dims; // count < 2^32, dims <= 64: no overflow
+    if bytes.len() != len {
+        return Err(format!("{} bytes, the header says {len}", bytes.len()));
+    }
+    Ok(HintsHeader {
+        slack: (flags == 1).then_some(slack),
+        stride: stride as usize,
+        dims,
+        count,
+    })
+}
+
+impl RoutingSample {
+    /// The routing sample stored in a walk hints section of a segment of `rows` x `dim`,
+    /// checked: the header ([`hints_header`]), every row `< rows`, every prefix value
+    /// finite.
+    pub fn from_hints(bytes: &[u8], rows: u32, dim: usize) -> Result<RoutingSample, String> {
+        let h = hints_header(bytes, rows, dim)?;
+        let row_bytes = &bytes[HEADER_LEN..HEADER_LEN + 4 * h.count];
+        let sample_rows: Vec<u32> = row_bytes
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if let Some(i) = sample_rows.iter().position(|&r| r >= rows) {
+            return Err(format!(
+                "sample row {} at offset {} is not a row of the segment",
+                sample_rows[i],
+                HEADER_LEN + 4 * i
+            ));
+        }
+        let at = HEADER_LEN + 4 * h.count;
+        let prefix: Vec<f16> = bytes[at..]
+            .chunks_exact(2)
+            .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
+            .collect();
+        if let Some(i) = prefix.iter().position(|x| !x.is_finite()) {
+            return Err(format!("sample value at offset {} is not finite", at + 2 * i));
+        }
+        Ok(RoutingSample {
+            stride: h.stride,
+            dims: h.dims,
+            rows: sample_rows,
+            prefix,
+        })
+    }
+
+    /// Whether this sample is the one [`RoutingSample::build`] takes from `vectors` (`dim`
+    /// wide, `n` rows) with its stride: what `verify` checks of a stored sample.
+    pub fn matches(&self, vectors: &[f16], dim: usize, n: u32) -> bool {
+        let built = RoutingSample::build(vectors, dim, n, self.stride);
+        built.rows == self.rows
+            && built.dims == self.dims
+            && built.prefix.iter().map(|x| x.to_bits()).eq(self.prefix.iter().map(|x| x.to_bits()))
+    }
+}
