@@ -57,6 +57,7 @@ const PLANNER: PlannerParams = PlannerParams {
     far_gap: 0.3,
     routing_stride: 64,
     hop_slack: true,
+    int8_walk: true,
 };
 
 /// Graphs in every segment of 64+ rows (compactions, the larger commits).

@@ -503,6 +503,82 @@ fn walk_hints_give_the_answers_of_the_values_worked_out_without_them() {
 }
 
 #[test]
+fn walks_steered_by_the_int8_copy_return_f16_scores_and_the_same_neighbours() {
+    use sat2cap::index::hnsw::{build_graph, GraphView};
+    use sat2cap::index::quant::{build_quantized, QuantView};
+    use sat2cap::query::planner::{search_segment, PlannerParams, SearchRequest, SegmentIndex};
+    let n = 4_000;
+    let d = generate(n, DIM, 12, 24);
+    let p = HnswParams {
+        m: 12,
+        ef_construction: 64,
+        ef_search: 32,
+    };
+    let graph_bytes = build_graph(&d.vectors, DIM, &p).unwrap();
+    let graph = GraphView::parse(&graph_bytes, n as u32).unwrap();
+    let quant_bytes = build_quantized(&d.vectors, DIM);
+    let quant = QuantView::parse(&quant_bytes, n, DIM).unwrap();
+    let index = |int8_walk: bool| {
+        let params = PlannerParams {
+            hop_slack: true,
+            int8_walk,
+            ..PlannerParams::default()
+        };
+        SegmentIndex::new(&d.vectors, DIM, &d.points, None, Some(graph.clone()))
+            .unwrap()
+            .with_quantized(quant)
+            .with_params(params)
+    };
+    let (int8, f16) = (index(true), index(false));
+    let wide = Filter::new().radius(Radius::new(0.0, 0.0, 9_000.0).unwrap());
+    let (mut same, mut total) = (0usize, 0usize);
+    for q in 0..40 {
+        let v = query_near(&d, q % 12, 100 + q as u64);
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        for (filter, ef) in [
+            (Filter::new(), None),
+            (Filter::new(), Some(48)),
+            (wide.clone(), None),
+        ] {
+            let req = SearchRequest {
+                query: v.clone(),
+                k: K,
+                filter,
+                exact: false,
+                ef,
+            };
+            let unfiltered = req.filter.is_empty();
+            let (a, plan) = search_segment(&int8, &req).unwrap();
+            assert!(
+                !unfiltered || matches!(plan, Plan::Graph { .. }),
+                "{plan:?}"
+            );
+            let (b, _) = search_segment(&f16, &req).unwrap();
+            assert_eq!(a.len(), K);
+            // Every score is the f16 one (as the f16 walk gives it; within float rounding
+            // of this test's own dot product), best first.
+            let unit: Vec<f32> = v.iter().map(|x| x / norm).collect();
+            for h in &a {
+                let row = &d.vectors[h.row as usize * DIM..(h.row as usize + 1) * DIM];
+                assert!(
+                    (h.score - dot_f16_f32(row, &unit)).abs() < 1e-6,
+                    "query {q}"
+                );
+                if let Some(g) = b.iter().find(|g| g.row == h.row) {
+                    assert_eq!(h.score.to_bits(), g.score.to_bits(), "query {q}");
+                    same += 1;
+                }
+            }
+            assert!(a.windows(2).all(|w| w[0].score >= w[1].score));
+            total += K;
+        }
+    }
+    // The int8 error moves a walk only where rows nearly tie.
+    let overlap = same as f64 / total as f64;
+    assert!(overlap >= 0.97, "overlap with the f16 walk {overlap}");
+}
+
+#[test]
 fn damaged_walk_hints_are_errors() {
     let d = generate(2_500, DIM, 6, 22);
     let q = vec_f32(&d, 7);

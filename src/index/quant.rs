@@ -270,6 +270,44 @@ impl QuantQuery {
     }
 }
 
+/// A query's scorer over the int8 copy, for graph walks: each row's approximate score and
+/// the bound `B` (module docs) on how far it lies from the f16 score. A walk steers by the
+/// approximate scores (half the bytes a row) and scores from the f16 vectors only the rows
+/// whose bound reaches its results.
+pub struct Int8Rows<'a> {
+    view: QuantView<'a>,
+    query: QuantQuery,
+}
+
+impl<'a> Int8Rows<'a> {
+    /// The scorer of `query` (normalised, `view.dim()` wide) over `view`.
+    pub fn new(view: QuantView<'a>, query: &[f32]) -> Int8Rows<'a> {
+        Int8Rows {
+            view,
+            query: QuantQuery::new(query),
+        }
+    }
+
+    /// `(approximate score, bound)` of `row`; `None` for a row the copy does not hold.
+    #[inline]
+    pub fn approx(&self, row: u32) -> Option<(f32, f32)> {
+        let r = row as usize;
+        let (s, l1) = (*self.view.scales.get(r)?, *self.view.l1.get(r)?);
+        let codes = self.view.codes(row);
+        if codes.len() != self.view.dim || codes.is_empty() {
+            return None;
+        }
+        let (lo, hi) = self.query.bounds(codes, s, l1);
+        Some(((lo + hi) / 2.0, (hi - lo) / 2.0))
+    }
+
+    /// Starts loading the codes of `row` into cache (a hint only).
+    #[inline]
+    pub fn prefetch(&self, row: u32) {
+        prefetch_codes(self.view.codes(row));
+    }
+}
+
 /// Integer dot product of row codes with query codes (over the shorter length).
 #[inline]
 pub fn dot_i8_i16(a: &[i8], b: &[i16]) -> i32 {

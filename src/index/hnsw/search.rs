@@ -15,6 +15,7 @@ use half::f16;
 
 use super::layout::{GraphError, GraphView};
 use crate::index::flat::{dot_f16_f32, prefetch, row_vector, Hit, TopK};
+use crate::index::quant::Int8Rows;
 
 /// Candidate ordered best-first (max-heap pops the highest score, then lowest row).
 #[derive(Clone, Copy)]
@@ -132,7 +133,7 @@ pub fn search_filtered_seeded<F: Fn(u32) -> bool>(
     seeds: &[u32],
 ) -> Vec<Hit> {
     let effort = Effort::Beam(ef);
-    search_bounded(view, vectors, dim, query, k, effort, filter, seeds, usize::MAX).hits
+    search_bounded(view, vectors, dim, query, k, effort, filter, seeds, usize::MAX, None).hits
 }
 
 /// What a bounded walk ([`search_bounded`]) did.
@@ -186,14 +187,18 @@ pub fn search_bounded<F: Fn(u32) -> bool>(
     filter: Option<F>,
     seeds: &[u32],
     max_scored: usize,
+    int8: Option<&Int8Rows<'_>>,
 ) -> WalkOutcome {
     let run = |s: &mut SearchScratch| {
         walk(
             s,
             view,
-            vectors,
-            dim,
-            query,
+            Rows {
+                vectors,
+                dim,
+                query,
+                int8,
+            },
             k,
             effort,
             filter.as_ref(),
@@ -225,28 +230,57 @@ pub fn search_with(
     ef: usize,
     filter: Option<&dyn Fn(u32) -> bool>,
 ) -> Vec<Hit> {
-    walk(
-        scratch,
-        view,
+    let rows = Rows {
         vectors,
         dim,
         query,
-        k,
-        Effort::Beam(ef),
-        filter,
-        &[],
-        usize::MAX,
-    )
-    .hits
+        int8: None,
+    };
+    walk(scratch, view, rows, k, Effort::Beam(ef), filter, &[], usize::MAX).hits
+}
+
+/// The rows a walk scores: the f16 vectors (`dim` wide) against `query`, and optionally
+/// the int8 copy, which then steers the walk (see [`Int8Rows`]).
+#[derive(Clone, Copy)]
+struct Rows<'a, 'q> {
+    vectors: &'a [f16],
+    dim: usize,
+    query: &'a [f32],
+    int8: Option<&'a Int8Rows<'q>>,
+}
+
+impl Rows<'_, '_> {
+    /// The f16 score of `row` (`None`: no such row).
+    #[inline]
+    fn exact(&self, row: u32) -> Option<f32> {
+        let v = row_vector(self.vectors, self.dim, row);
+        (v.len() == self.dim).then(|| dot_f16_f32(v, self.query))
+    }
+
+    /// The score the walk steers by and how far above it the f16 score may lie: the int8
+    /// copy's approximation and bound, or the f16 score and 0.
+    #[inline]
+    fn steer(&self, row: u32) -> Option<(f32, f32)> {
+        match self.int8 {
+            Some(q) => q.approx(row),
+            None => self.exact(row).map(|s| (s, 0.0)),
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, row: u32) {
+        match self.int8 {
+            Some(q) => q.prefetch(row),
+            None => prefetch(row_vector(self.vectors, self.dim, row), usize::MAX),
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn walk<F: Fn(u32) -> bool + ?Sized>(
     scratch: &mut SearchScratch,
     view: &GraphView<'_>,
-    vectors: &[f16],
-    dim: usize,
-    query: &[f32],
+    rows: Rows<'_, '_>,
     k: usize,
     effort: Effort,
     filter: Option<&F>,
@@ -264,7 +298,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     let Some(entry) = view.entry() else {
         return empty;
     };
-    if k == 0 || dim == 0 {
+    if k == 0 || rows.dim == 0 {
         return empty;
     }
     // The rows kept, and how far below the worst of them a candidate may score and still
@@ -278,9 +312,22 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         None => hit.rank_cmp(worst) == Ordering::Less,
         Some(s) => hit.score >= worst.score - s,
     };
-    let score = |row: u32| -> Option<f32> {
-        let v = row_vector(vectors, dim, row);
-        (v.len() == dim).then(|| dot_f16_f32(v, query))
+    let score = |row: u32| rows.steer(row).map(|(s, _)| s);
+    // A beam steered by the int8 copy keeps its `ef` rows by their int8 scores and scores
+    // them from the f16 vectors at the end (the best `k` of `ef` do not hinge on the
+    // small int8 error at the `ef`-th); a walk bounded by slack keeps only `k` rows, so
+    // each row that may rank is scored from the f16 vectors as it comes.
+    let rescore_at_end = rows.int8.is_some() && slack.is_none();
+    // Puts a matching row into the results when it may rank: scored from the f16 vectors
+    // unless its steering score is already that (or they are scored at the end).
+    let admit = |results: &mut TopK, row: u32, (s, bound): (f32, f32)| {
+        if bound == 0.0 || rescore_at_end {
+            results.push(Hit { row, score: s });
+        } else if results.threshold().is_none_or(|w| s + bound >= w.score) {
+            if let Some(score) = rows.exact(row) {
+                results.push(Hit { row, score });
+            }
+        }
     };
     let Some(mut cur_score) = score(entry) else {
         return empty;
@@ -318,7 +365,9 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     let mut best_score = cur_score;
     if matches(cur) {
         matched += 1;
-        results.push(start);
+        if let Some(steer) = rows.steer(cur) {
+            admit(&mut results, cur, steer);
+        }
     }
     let mut scored: usize = 1;
     let mut complete = true;
@@ -328,14 +377,13 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         if row >= view.n() || !scratch.visit(row) {
             continue;
         }
-        let Some(s) = score(row) else { continue };
+        let Some(steer) = rows.steer(row) else { continue };
         scored += 1;
-        best_score = best_score.max(s);
-        let hit = Hit { row, score: s };
-        scratch.candidates.push(Best(hit));
+        best_score = best_score.max(steer.0);
+        scratch.candidates.push(Best(Hit { row, score: steer.0 }));
         if matches(row) {
             matched += 1;
-            results.push(hit);
+            admit(&mut results, row, steer);
         }
     }
     while let Some(Best(c)) = scratch.candidates.pop() {
@@ -364,28 +412,40 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         }
         for nb in list.iter() {
             if scratch.visit(nb) {
-                prefetch(row_vector(vectors, dim, nb), 256);
+                rows.prefetch(nb);
                 scratch.fresh.push(nb);
             }
         }
         for i in 0..scratch.fresh.len() {
             let nb = scratch.fresh[i];
-            let Some(s) = score(nb) else { continue };
+            let Some(steer) = rows.steer(nb) else { continue };
             scored += 1;
-            best_score = best_score.max(s);
-            let hit = Hit { row: nb, score: s };
+            best_score = best_score.max(steer.0);
+            let hit = Hit {
+                row: nb,
+                score: steer.0,
+            };
             let expand = results.threshold().is_none_or(|w| worth(&hit, &w));
             let ok = matches(nb);
             matched += usize::from(ok);
             if expand {
                 scratch.candidates.push(Best(hit));
-                if ok {
-                    results.push(hit);
-                }
+            }
+            if ok {
+                admit(&mut results, nb, steer);
             }
         }
     }
     let mut hits = results.into_sorted();
+    if rescore_at_end {
+        let mut exact = TopK::new(k);
+        for h in hits {
+            if let Some(score) = rows.exact(h.row) {
+                exact.push(Hit { row: h.row, score });
+            }
+        }
+        hits = exact.into_sorted();
+    }
     hits.truncate(k);
     WalkOutcome {
         hits,

@@ -127,6 +127,7 @@ impl Run<'_, '_> {
     fn walk(&self, graph: &GraphView<'_>, effort: Effort) -> Result<(Vec<Hit>, Plan), QueryError> {
         let seg = self.seg;
         let seeds = seg.routing_seeds(self.q)?;
+        let int8 = seg.walk_rows(self.q);
         let walk = search_bounded(
             graph,
             seg.vectors,
@@ -137,6 +138,7 @@ impl Run<'_, '_> {
             None::<fn(u32) -> bool>,
             &seeds,
             usize::MAX,
+            int8.as_ref(),
         );
         if let Some(e) = walk.damage {
             return Err(seg.damaged(e));
@@ -200,6 +202,7 @@ impl Run<'_, '_> {
             .copied()
             .collect();
         let budget = (count as f64 * seg.params.walk_budget.max(0.0)).min(usize::MAX as f64) as usize;
+        let int8 = seg.walk_rows(self.q);
         let walk = search_bounded(
             graph,
             seg.vectors,
@@ -210,6 +213,7 @@ impl Run<'_, '_> {
             Some(member),
             &seeds,
             budget.max(effort_shown(effort, k).0),
+            int8.as_ref(),
         );
         if let Some(e) = walk.damage {
             return Err(seg.damaged(e));

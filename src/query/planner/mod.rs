@@ -129,6 +129,11 @@ pub struct PlannerParams {
     /// are beams of width `ef_search`. The search builder turns it on; off by default here,
     /// so that knobs set by hand mean what they say.
     pub hop_slack: bool,
+    /// Walks steer by the int8 copy when the segment has one: each row scored on its
+    /// codes (half the bytes of its f16 vector), and only the rows whose error bound
+    /// reaches the results scored again from the f16 vectors, so every score returned is
+    /// the f16 one.
+    pub int8_walk: bool,
 }
 
 impl Default for PlannerParams {
@@ -143,6 +148,7 @@ impl Default for PlannerParams {
             far_gap: 0.3,
             routing_stride: crate::index::hnsw::ROUTING_STRIDE,
             hop_slack: false,
+            int8_walk: true,
         }
     }
 }

@@ -9,7 +9,7 @@ use super::{PlannerParams, NO_TIME, ROUTING_KEEP};
 use crate::geo::Point;
 use crate::index::flat::TopK;
 use crate::index::hnsw::{hints_header, hop_slack, Effort, GraphView, RoutingSample};
-use crate::index::quant::QuantView;
+use crate::index::quant::{Int8Rows, QuantView};
 use crate::index::spatial::{SpatialIndex, Units};
 use crate::query::filter::{Filter, Row, SegmentStats, TimeStats};
 use crate::query::QueryError;
@@ -181,6 +181,13 @@ impl<'a> SegmentIndex<'a> {
             self.deferred_graph = Some(parse);
         }
         self
+    }
+
+    /// The int8 scorer a walk steers by ([`PlannerParams::int8_walk`] and an int8 copy),
+    /// for the normalised query `q`.
+    pub(super) fn walk_rows(&self, q: &[f32]) -> Option<Int8Rows<'a>> {
+        let quant = self.quant.filter(|_| self.params.int8_walk)?;
+        Some(Int8Rows::new(quant, q))
     }
 
     /// Names the segment (its file) in the errors of damaged data found while searching.

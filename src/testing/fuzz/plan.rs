@@ -40,6 +40,7 @@ pub const PLAN_PARAMS: PlannerParams = PlannerParams {
     far_gap: 0.3,
     routing_stride: 64,
     hop_slack: true,
+    int8_walk: true,
 };
 
 fn plan_item(r: &mut ChaCha8Rng) -> (Vec<f32>, Point, Option<i64>) {

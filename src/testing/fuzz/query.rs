@@ -153,6 +153,7 @@ fn opened_graph(data: &[u8]) {
                 None::<fn(u32) -> bool>,
                 &[],
                 usize::MAX,
+                None,
             );
             assert!(
                 !whole || walk.damage.is_none(),
