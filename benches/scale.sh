@@ -48,9 +48,11 @@ for N in ${SIZES:-100000 1000000}; do
     --collection places --vectors "$D/vectors.f16.npy" --points "$D/places.csv" 2>&1 | tail -2
   du -sh "db-$N"
   "$R/bench_search" --db "db-$N" --queries "$D" --sat2cap "$R/sat2cap"
+  # One unfiltered query, one radius of the 0.01% bucket and one of the 50% bucket.
   grep -m1 '"selectivity": *1.0' "$D/queries.dev.jsonl" > "one-$N.jsonl"
-  grep -m1 '"radius"' "$D/queries.dev.jsonl" > "one-radius-$N.jsonl"
-  for kind in one one-radius; do
+  grep '"radius"' "$D/queries.dev.jsonl" | grep -m1 '"selectivity": *0.0001[,}]' > "one-r001-$N.jsonl"
+  grep '"radius"' "$D/queries.dev.jsonl" | grep -m1 '"selectivity": *0.5[,}]' > "one-r50-$N.jsonl"
+  for kind in one one-r001 one-r50; do
     for i in 1 2 3; do
       evict "db-$N"
       timed "$N $kind cold" "$R/sat2cap" query --db "db-$N" --collection places \
