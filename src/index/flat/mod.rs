@@ -12,7 +12,7 @@ use half::f16;
 
 mod dot;
 
-pub use dot::{dot_f16_f16, dot_f16_f32, prefetch, row_vector};
+pub use dot::{dot_f16_f16, dot_f16_f32, dots_f16_f32, prefetch, row_vector};
 #[cfg(any(test, feature = "testing"))]
 pub use dot::{dot_f16_f16_portable, dot_f16_f32_portable, f16_bits_to_f32};
 
@@ -368,6 +368,25 @@ mod tests {
                 .sum();
             assert!((dot_f16_f16(&a, &bh) - naive).abs() < 1e-3, "{n}");
         }
+    }
+
+    #[test]
+    fn batched_dots_are_the_row_dots_bit_for_bit() {
+        for dim in [1usize, 7, 16, 33, 64, 384] {
+            let rows: Vec<f16> = (0..dim * 50)
+                .map(|i| f16::from_f32(((i * 37 % 101) as f32 - 50.0) / 61.0))
+                .collect();
+            let q: Vec<f32> = (0..dim).map(|i| ((i * 13 % 29) as f32 - 14.0) / 17.0).collect();
+            let mut out = vec![1.0];
+            dots_f16_f32(&rows, dim, &q, &mut out);
+            assert_eq!(out.len(), 50);
+            for (r, s) in rows.chunks_exact(dim).zip(&out) {
+                assert_eq!(s.to_bits(), dot_f16_f32(r, &q).to_bits(), "dim {dim}");
+            }
+        }
+        let mut out = vec![1.0];
+        dots_f16_f32(&[], 0, &[], &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -27,7 +27,7 @@
 
 use half::f16;
 
-use crate::index::flat::{dot_f16_f32, row_vector, Hit, TopK};
+use crate::index::flat::{dots_f16_f32, row_vector, Hit, TopK};
 
 /// Section kind of the walk hints (index layer).
 pub const HINTS_KIND: u32 = 104;
@@ -122,12 +122,18 @@ impl RoutingSample {
         let Some(q) = query.get(..self.dims).filter(|q| !q.is_empty()) else {
             return Vec::new();
         };
+        let mut scores = Vec::with_capacity(self.rows.len());
+        dots_f16_f32(&self.prefix, self.dims, q, &mut scores);
         let mut best = TopK::new(keep);
-        for (&row, v) in self.rows.iter().zip(self.prefix.chunks_exact(self.dims)) {
-            best.push(Hit {
-                row,
-                score: dot_f16_f32(v, q),
-            });
+        // Most rows score below the `keep`-th best so far: one comparison each.
+        let mut bar = f32::NEG_INFINITY;
+        for (&row, &score) in self.rows.iter().zip(&scores) {
+            if score >= bar {
+                best.push(Hit { row, score });
+                if let Some(worst) = best.threshold() {
+                    bar = worst.score;
+                }
+            }
         }
         best.into_sorted().iter().map(|h| h.row).collect()
     }
@@ -207,11 +213,12 @@ pub fn hints_header(bytes: &[u8], rows: u32, dim: usize) -> Result<HintsHeader, 
     if count > rows || (stride == 0 && count > 0) {
         return Err(format!("{count} sample rows at offset 24 (stride {stride}, segment of {rows} rows)"));
     }
-    let (count, dims) = (count as usize, dims as usize);
-    let len = HEADER_LEN + 4 * count + 2 * count * dims; // count < 2^32, dims <= 64: no overflow
-    if bytes.len() != len {
+    // count < 2^32 and dims <= 64: no overflow in u64.
+    let len = HEADER_LEN as u64 + 4 * u64::from(count) + 2 * u64::from(count) * u64::from(dims);
+    if bytes.len() as u64 != len {
         return Err(format!("{} bytes, the header says {len}", bytes.len()));
     }
+    let (count, dims) = (count as usize, dims as usize);
     Ok(HintsHeader {
         slack: (flags == 1).then_some(slack),
         stride: stride as usize,
