@@ -349,21 +349,6 @@ fn graph_layout_rebuilds_the_same_view() {
 /// Index sections of kinds the reader does not know (102 held a calibrated beam in files of
 /// an earlier build; 150 is unassigned) are left unread: searches and verify behave as
 /// without them.
-struct ExtraUnknownSections;
-impl SectionBuilder for ExtraUnknownSections {
-    fn build(
-        &self,
-        c: &str,
-        s: &Segment,
-    ) -> Result<ExtraSections, Box<dyn std::error::Error + Send + Sync>> {
-        let mut out = HnswSectionBuilder::default().build(c, s)?;
-        assert_eq!(out.len(), 2, "the graph and walk hints sections");
-        out.push((102, vec![0xff; 28]));
-        out.push((150, b"not an index".to_vec()));
-        Ok(out)
-    }
-}
-
 #[test]
 fn unknown_index_sections_are_left_unread() {
     let d = generate(1_200, DIM, 4, 5);
@@ -380,7 +365,11 @@ fn unknown_index_sections_are_left_unread() {
         db.commit().unwrap();
         (dir, db)
     };
-    let (_a, with) = build(Arc::new(ExtraUnknownSections));
+    let (_a, with) = build(Arc::new(Edited(|out| {
+        assert_eq!(out.len(), 2, "the graph and walk hints sections");
+        out.push((102, vec![0xff; 28]));
+        out.push((150, b"not an index".to_vec()));
+    })));
     let (_b, without) = build(Arc::new(HnswSectionBuilder::default()));
     let (sa, sb) = (with.snapshot(), without.snapshot());
     assert_eq!(
@@ -432,6 +421,17 @@ fn edited_db(d: &SynthData, edit: Edit) -> (tempfile::TempDir, Db) {
     }
     db.commit().unwrap();
     (dir, db)
+}
+
+/// How many hits collection "c" of `snap` gives `q` (top `K`, exact scan or not).
+fn hit_count(snap: &sat2cap::Snapshot, q: &[f32], exact: bool) -> usize {
+    let c = snap.collection("c").unwrap();
+    c.search(q).k(K).exact(exact).run().unwrap().hits.len()
+}
+
+/// What `verify` says of `snap`, which must fail.
+fn verify_error(snap: &sat2cap::Snapshot) -> String {
+    snap.verify(&sat2cap::Silent).unwrap_err().to_string()
 }
 
 fn section_mut(out: &mut ExtraSections, kind: u32) -> &mut Vec<u8> {
@@ -604,7 +604,7 @@ fn damaged_walk_hints_are_errors() {
             Err(QueryError::Corrupt(m)) => assert!(m.contains("walk hints section"), "{i}: {m}"),
             other => panic!("{i}: {other:?}"),
         }
-        let e = snap.verify(&sat2cap::Silent).unwrap_err().to_string();
+        let e = verify_error(&snap);
         assert!(e.contains("walk hints section"), "{i}: {e}");
     }
     // Readable but not what the data gives (a slack of 0.5, a sample row moved): searches
@@ -620,18 +620,8 @@ fn damaged_walk_hints_are_errors() {
     for (i, edit) in wrong.into_iter().enumerate() {
         let (_dir, db) = edited_db(&d, edit);
         let snap = db.snapshot();
-        assert_eq!(
-            snap.collection("c")
-                .unwrap()
-                .search(&q)
-                .k(K)
-                .run()
-                .unwrap()
-                .hits
-                .len(),
-            K
-        );
-        let e = snap.verify(&sat2cap::Silent).unwrap_err().to_string();
+        assert_eq!(hit_count(&snap, &q, false), K);
+        let e = verify_error(&snap);
         assert!(e.contains("walk hints section"), "{i}: {e}");
     }
 }
@@ -690,19 +680,8 @@ fn damaged_level0_lists_are_errors_of_the_walks_that_read_them() {
             other => panic!("{why}: {other:?}"),
         }
         // The exact scan does not read the graph.
-        assert_eq!(
-            snap.collection("c")
-                .unwrap()
-                .search(&q)
-                .k(K)
-                .exact(true)
-                .run()
-                .unwrap()
-                .hits
-                .len(),
-            K
-        );
-        let e = snap.verify(&sat2cap::Silent).unwrap_err().to_string();
+        assert_eq!(hit_count(&snap, &q, true), K);
+        let e = verify_error(&snap);
         assert!(e.contains("graph section"), "{e}");
     }
 }
