@@ -209,18 +209,24 @@ mod simd {
 /// so that memory loads overlap instead of stalling one by one.
 #[inline(always)]
 pub fn prefetch(v: &[f16], max_bytes: usize) {
+    let bytes: &[u8] = bytemuck::cast_slice(v);
+    prefetch_bytes(&bytes[..bytes.len().min(max_bytes)]);
+}
+
+/// [`prefetch`] of every cache line of `bytes`.
+#[inline(always)]
+pub fn prefetch_bytes(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let bytes: &[u8] = bytemuck::cast_slice(v);
-        for off in (0..bytes.len().min(max_bytes)).step_by(64) {
+        for off in (0..bytes.len()).step_by(64) {
             // SAFETY: SSE is part of the x86_64 baseline; a prefetch never faults, and the
             // pointer is in bounds of `bytes` anyway.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes[off..].as_ptr().cast()) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (v, max_bytes);
+    let _ = bytes;
 }
 
 /// The vector of `row`, or an empty slice when the row is out of range.

@@ -12,7 +12,7 @@ use half::f16;
 
 mod dot;
 
-pub use dot::{dot_f16_f16, dot_f16_f32, dots_f16_f32, prefetch, row_vector};
+pub use dot::{dot_f16_f16, dot_f16_f32, dots_f16_f32, prefetch, prefetch_bytes, row_vector};
 #[cfg(any(test, feature = "testing"))]
 pub use dot::{dot_f16_f16_portable, dot_f16_f32_portable, f16_bits_to_f32};
 

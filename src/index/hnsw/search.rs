@@ -396,6 +396,10 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
             complete = false;
             break;
         }
+        // The list of the candidate likely next is fetched while this one is scored.
+        if let Some(Best(next)) = scratch.candidates.peek() {
+            view.prefetch_level0(next.row);
+        }
         // Unvisited neighbours first, their vectors prefetched, then the dot products: the
         // memory loads of the whole list overlap instead of stalling one by one.
         scratch.fresh.clear();

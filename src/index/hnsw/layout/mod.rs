@@ -518,6 +518,19 @@ impl<'a> GraphView<'a> {
         Ok(lv.edges.slice(s as usize, e as usize))
     }
 
+    /// Starts loading the level-0 neighbour list of `row` into cache (a hint only).
+    #[inline]
+    pub fn prefetch_level0(&self, row: u32) {
+        let Some(lv) = self.levels.first() else {
+            return;
+        };
+        let i = row as usize;
+        if let (Some(s), Some(e)) = (lv.offsets.get(i), lv.offsets.get(i + 1)) {
+            let list = lv.edges.slice(s as usize, e as usize);
+            crate::index::flat::prefetch_bytes(list.0);
+        }
+    }
+
     /// The error for the `index`-th level-0 neighbour of `row`, `id`, found `>= n`.
     pub fn bad_neighbour(&self, row: u32, index: usize, id: u32) -> GraphError {
         let (start, at) = self.levels.first().map_or((0, 0), |lv| {
