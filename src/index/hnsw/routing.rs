@@ -51,9 +51,10 @@ pub const ROUTING_DIMS: usize = 64;
 /// sample of.
 pub const ROUTING_STRIDE: usize = 64;
 
-/// The routing sample of a segment ([`PlannerParams::routing_stride`](crate::query::planner::PlannerParams::routing_stride)): one row in every
-/// `stride` (in runs of consecutive rows, one page of vectors per run), first
-/// [`ROUTING_DIMS`] components of each, contiguous, so that one query scores thousands
+/// The routing sample of a segment
+/// ([`PlannerParams::routing_stride`](crate::query::planner::PlannerParams::routing_stride)):
+/// one row in every `stride` (at least 256 rows; in runs of consecutive rows, one page of
+/// vectors per run), the first 64 components of each, contiguous, so that one query scores thousands
 /// of sample rows in one sequential read (at 1M x 512 with stride 64: 15,625 rows, 2 MB).
 /// Leading components stand in for the whole vector only to rank entry points; the walk
 /// scores the chosen rows in full.

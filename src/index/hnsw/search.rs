@@ -217,7 +217,8 @@ pub fn search_bounded<F: Fn(u32) -> bool>(
 /// the graph with beam width `max(ef, k)`. With a filter, only rows for which it returns true
 /// are returned. Results are sorted best first (ties by lower row); fewer than `k` come back
 /// when fewer matching rows are reached. Rows whose vector is missing from `vectors` are
-/// never returned; nothing here panics on any graph that passed [`GraphView::parse`].
+/// never returned; nothing here panics on any graph that passed [`GraphView::parse`] or
+/// [`GraphView::open`] (damaged level-0 lists end the walk: see [`WalkOutcome::damage`]).
 #[cfg(any(test, feature = "testing"))]
 #[allow(clippy::too_many_arguments)]
 pub fn search_with(
