@@ -23,7 +23,7 @@
 
 use half::f16;
 
-use super::flat::{dot_f16_f32, members, row_vector, Hit, TopK, DENSE_BLOCK_FROM};
+use super::flat::{dot_f16_f32, members, prefetch_bytes, row_vector, Hit, TopK, DENSE_BLOCK_FROM};
 use crate::storage::{ExtraSections, SectionBuildError, SectionBuilder, Segment};
 
 /// Section kind of the int8 copy (index layer).
@@ -430,19 +430,10 @@ pub fn top_k_bits_quantized(
     top.into_sorted()
 }
 
+/// Starts loading the codes `c` into cache (a hint only).
 #[inline]
 fn prefetch_codes(c: &[i8]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let bytes: &[u8] = bytemuck::cast_slice(c);
-        for off in (0..bytes.len()).step_by(64) {
-            // SAFETY: a prefetch never faults, and the pointer is in bounds of `bytes`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes[off..].as_ptr().cast()) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = c;
+    prefetch_bytes(bytemuck::cast_slice(c));
 }
 
 /// Adds the int8 copy ([`QUANT_KIND`]) to every segment a commit or compaction writes.

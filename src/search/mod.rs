@@ -344,9 +344,9 @@ fn search_one(
         .with_source(sv.file());
     if d.graph.is_some() {
         idx = idx.with_deferred_graph(&graph);
-    }
-    if let (true, Some(hints)) = (d.graph.is_some(), sv.section(HINTS_KIND)) {
-        idx = idx.with_walk_hints(hints);
+        if let Some(hints) = sv.section(HINTS_KIND) {
+            idx = idx.with_walk_hints(hints);
+        }
     }
     if sv.live_len() < sv.len() {
         idx = idx.with_live(&live);

@@ -31,7 +31,7 @@ use hnsw_rs::prelude::{Distance, Hnsw};
 
 use super::flat::dot_f16_f16;
 use super::{row_count, IndexError};
-pub use layout::{GraphError, GraphLayout, GraphView};
+pub use layout::{GraphLayout, GraphView};
 pub use routing::{hints_header, write_hints, RoutingSample, HINTS_KIND, ROUTING_STRIDE};
 pub use search::{search_bounded, Effort};
 pub use slack::hop_slack;
@@ -40,6 +40,8 @@ pub use section::HnswSectionBuilder;
 // What the white-box tests, the fuzz targets and the recall benchmark drive directly.
 #[cfg(feature = "testing")]
 pub use calibrate::{calibrate, CalibratedEf, Calibration};
+#[cfg(feature = "testing")]
+pub use layout::GraphError;
 #[cfg(feature = "testing")]
 pub use search::{
     search, search_filtered, search_filtered_seeded, search_with, SearchScratch, WalkOutcome,

@@ -37,13 +37,13 @@ pub fn hop_slack(view: &GraphView<'_>, vectors: &[f16], dim: usize) -> Option<f3
     let spread = |count: usize, i: usize| ((2 * i + 1) * n / (2 * count.min(n))) as u32;
     let queries: Vec<u32> = (0..QUERIES.min(n)).map(|i| spread(QUERIES, i)).collect();
     let mut edges: Vec<(u32, u32)> = Vec::new();
+    let n32 = view.n();
     for j in 0..NODES.min(n) {
         // Offset by one row from the queries' spread, so that a node is rarely a query.
         let a = (spread(NODES, j) as usize + 1).min(n - 1) as u32;
         // Lists the walk has not checked yet may be damaged: such an edge is left out here
         // (the walk that reads the list reports it).
         let list = view.level0(a).unwrap_or_default();
-        let n32 = view.n();
         edges.extend(list.iter().filter(|&b| b != a && b < n32).map(|b| (a, b)));
     }
     if edges.is_empty() {

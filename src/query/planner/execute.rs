@@ -141,7 +141,7 @@ impl Run<'_, '_> {
             int8.as_ref(),
         );
         if let Some(e) = walk.damage {
-            return Err(seg.damaged(e));
+            return Err(seg.corrupt("graph section", e));
         }
         // Every row is live and passes: a walk that returns fewer than `k` rows could not
         // reach them all (a graph damaged or degenerate), and the exact scan answers.
@@ -216,7 +216,7 @@ impl Run<'_, '_> {
             int8.as_ref(),
         );
         if let Some(e) = walk.damage {
-            return Err(seg.damaged(e));
+            return Err(seg.corrupt("graph section", e));
         }
         let far = walk
             .hits

@@ -113,8 +113,9 @@ pub struct PlannerParams {
     pub far_gap: f32,
     /// Routing sample of an unfiltered walk: one row in every `routing_stride` (at least
     /// 256 rows; 0 turns it off), kept as a contiguous copy of each sample row's first 64
-    /// components ([`RoutingSample`](crate::index::hnsw::RoutingSample), built on first use, or read from the segment's walk
-    /// hints section when it was taken with the same stride).
+    /// components ([`RoutingSample`](crate::index::hnsw::RoutingSample), built on first
+    /// use, or read from the segment's walk hints section when it was taken with the same
+    /// stride).
     /// Each query scores the whole sample on those components, and the best
     /// [`ROUTING_KEEP`] rows join the walk's level-0 beam next to the greedy descent's
     /// entry. A descent can end in a part of the data the query's neighbours are not

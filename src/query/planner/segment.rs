@@ -205,19 +205,11 @@ impl<'a> SegmentIndex<'a> {
         self
     }
 
-    /// The error for a damaged walk hints section.
-    fn bad_hints(&self, e: String) -> QueryError {
+    /// The error for damage found in `section` of this segment while searching.
+    pub(super) fn corrupt(&self, section: &str, e: impl std::fmt::Display) -> QueryError {
         match self.source {
-            "" => QueryError::Corrupt(format!("walk hints section: {e}")),
-            file => QueryError::Corrupt(format!("{file}: walk hints section: {e}")),
-        }
-    }
-
-    /// The error for damage a walk met in the graph section.
-    pub(super) fn damaged(&self, e: crate::index::hnsw::GraphError) -> QueryError {
-        match self.source {
-            "" => QueryError::Corrupt(format!("graph section: {e}")),
-            file => QueryError::Corrupt(format!("{file}: graph section: {e}")),
+            "" => QueryError::Corrupt(format!("{section}: {e}")),
+            file => QueryError::Corrupt(format!("{file}: {section}: {e}")),
         }
     }
 
@@ -273,7 +265,7 @@ impl<'a> SegmentIndex<'a> {
             let slack = match (cell.get(), self.hints) {
                 (Some(s), _) => *s,
                 (None, Some(bytes)) => {
-                    let header = hints_header(bytes, self.n, self.dim).map_err(|e| self.bad_hints(e))?;
+                    let header = hints_header(bytes, self.n, self.dim).map_err(|e| self.corrupt("walk hints section", e))?;
                     *cell.get_or_init(|| header.slack)
                 }
                 (None, None) => *cell.get_or_init(|| hop_slack(graph, self.vectors, self.dim)),
@@ -298,10 +290,10 @@ impl<'a> SegmentIndex<'a> {
         let sample = match (cell.get(), self.hints) {
             (Some(sample), _) => sample,
             (None, Some(bytes)) => {
-                let header = hints_header(bytes, self.n, self.dim).map_err(|e| self.bad_hints(e))?;
+                let header = hints_header(bytes, self.n, self.dim).map_err(|e| self.corrupt("walk hints section", e))?;
                 if header.stride == stride {
                     let stored = RoutingSample::from_hints(bytes, self.n, self.dim)
-                        .map_err(|e| self.bad_hints(e))?;
+                        .map_err(|e| self.corrupt("walk hints section", e))?;
                     cell.get_or_init(|| stored)
                 } else {
                     cell.get_or_init(build)

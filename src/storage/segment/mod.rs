@@ -284,10 +284,8 @@ impl Segment {
             b.array(rel + 8, "lon")
                 .map_err(|e| self.corrupt(off, e.what))?,
         );
-        match Point::new(lat, lon) {
-            Ok(p) if p.lon() == lon => Ok(p),
-            _ => Err(self.corrupt(off, format!("invalid point ({lat}, {lon})"))),
-        }
+        Point::from_stored(lat, lon)
+            .ok_or_else(|| self.corrupt(off, format!("invalid point ({lat}, {lon})")))
     }
 
     /// Every row's point, validated as [`Segment::point`] validates one (in one pass over

@@ -40,9 +40,7 @@ pub fn graph_section(data: &[u8]) {
     if let Ok(sample) = RoutingSample::from_hints(data, 8, GRAPH_DIM) {
         assert!(sample.best(&graph_vector(3), 4).iter().all(|&r| r < 8));
     }
-    let header_n = data
-        .get(8..12)
-        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let header_n = header_rows(data);
     let mut scratch = SearchScratch::new();
     for n_rows in [header_n, 8] {
         let Ok(view) = GraphView::parse(data, n_rows) else {
@@ -121,11 +119,15 @@ fn check_graph_hits(
     );
 }
 
+/// The row count a graph section's header names (0 when it is too short).
+fn header_rows(data: &[u8]) -> u32 {
+    data.get(8..12)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
 /// [`graph_section`]'s walks over [`GraphView::open`]'s view of `data`.
 fn opened_graph(data: &[u8]) {
-    let header_n = data
-        .get(8..12)
-        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let header_n = header_rows(data);
     for n_rows in [header_n, 8] {
         let Ok(view) = GraphView::open(data, n_rows) else {
             assert!(

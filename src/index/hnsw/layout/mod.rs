@@ -521,12 +521,7 @@ impl<'a> GraphView<'a> {
     /// Starts loading the level-0 neighbour list of `row` into cache (a hint only).
     #[inline]
     pub fn prefetch_level0(&self, row: u32) {
-        let Some(lv) = self.levels.first() else {
-            return;
-        };
-        let i = row as usize;
-        if let (Some(s), Some(e)) = (lv.offsets.get(i), lv.offsets.get(i + 1)) {
-            let list = lv.edges.slice(s as usize, e as usize);
+        if let Ok(list) = self.level0(row) {
             crate::index::flat::prefetch_bytes(list.0);
         }
     }
