@@ -222,9 +222,12 @@ impl<'a> QuantView<'a> {
 struct QuantQuery {
     codes: Vec<i16>,
     scale: f32,
-    l1: f32,
     /// Bound on the f32 rounding of the sums (the f16 scan's and this one's).
     slack: f32,
+    /// The bound `B` (module docs) of a row with scale `s` and norm `l1` is
+    /// `s per_scale + l1 per_l1`, before the slack.
+    per_scale: f32,
+    per_l1: f32,
 }
 
 impl QuantQuery {
@@ -251,21 +254,30 @@ impl QuantQuery {
         // The f16 scan sums dim products in f32: at most dim * 2^-24 relative to sum |q x|
         // <= |q|_1 max|x| <= |q|_1. Doubled, for this side's float products, plus a floor.
         let slack = 2.0 * q.len() as f32 * f32::EPSILON * l1.max(1.0) + 1e-6;
+        let l1 = l1 * (1.0 + 1e-6);
+        // B = s / 2 |q|_1 + t / 2 (l1 + dim s / 2), with its rounding margin.
+        let per_scale = (l1 / 2.0 + scale * q.len() as f32 / 4.0) * (1.0 + 1e-5);
         QuantQuery {
             codes,
             scale,
-            l1: l1 * (1.0 + 1e-6),
             slack,
+            per_scale,
+            per_l1: scale / 2.0 * (1.0 + 1e-5),
         }
     }
 
-    /// (lower, upper) bounds on the f16 score of a row with these codes, scale and norm.
+    /// (lower, upper) bounds on the f16 score of a row with these codes (the query's
+    /// width), scale and norm.
     #[inline]
     fn bounds(&self, codes: &[i8], s: f32, l1: f32) -> (f32, f32) {
-        let dot = dot_i8_i16(codes, &self.codes);
+        self.bounds_of(dot_i8_i16(codes, &self.codes), s, l1)
+    }
+
+    /// [`QuantQuery::bounds`] from the integer dot product `dot` of the codes.
+    #[inline]
+    fn bounds_of(&self, dot: i32, s: f32, l1: f32) -> (f32, f32) {
         let approx = (f64::from(dot) * f64::from(s) * f64::from(self.scale)) as f32;
-        let b = s / 2.0 * self.l1 + self.scale / 2.0 * (l1 + codes.len() as f32 * s / 2.0);
-        let b = b * (1.0 + 1e-5) + self.slack;
+        let b = s * self.per_scale + l1 * self.per_l1 + self.slack;
         (approx - b, approx + b)
     }
 }
@@ -390,9 +402,8 @@ mod simd {
                     }
                     i += 16;
                 }
-                let acc = [a0, a1, a2, a3];
-                let s01 = _mm256_hadd_epi32(acc[0], acc[1]);
-                let s23 = _mm256_hadd_epi32(acc[2], acc[3]);
+                let s01 = _mm256_hadd_epi32(a0, a1);
+                let s23 = _mm256_hadd_epi32(a2, a3);
                 let s = _mm256_hadd_epi32(s01, s23);
                 let sum = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
                 let mut lanes = [0i32; 4];
@@ -455,9 +466,6 @@ pub fn top_k_bits_quantized(
         return top.into_sorted();
     }
     let qq = QuantQuery::new(query);
-    // A row's bound `B` (module docs) is `s a + l1 b + slack`.
-    let a = (qq.l1 / 2.0 + qq.scale * dim as f32 / 4.0) * (1.0 + 1e-5);
-    let b = qq.scale / 2.0 * (1.0 + 1e-5);
     // The k best lower bounds so far; a row whose upper bound is below the k-th of them
     // (`bar`) cannot rank (k rows surely score more), now or later (the bar only rises).
     let mut lows = TopK::new(k);
@@ -475,9 +483,7 @@ pub fn top_k_bits_quantized(
             let (Some(&s), Some(&l1)) = (quant.scales.get(r), quant.l1.get(r)) else {
                 continue;
             };
-            let approx = dots[(row - base) as usize] as f32 * s * qq.scale;
-            let e = s * a + l1 * b + qq.slack;
-            let (lo, hi) = (approx - e, approx + e);
+            let (lo, hi) = qq.bounds_of(dots[(row - base) as usize], s, l1);
             if hi >= bar {
                 maybe.push((row, hi));
                 lows.push(Hit { row, score: lo });
