@@ -4,11 +4,14 @@
 # the geonames-minilm layout), imported by the CLI (build time and peak RSS), searched by
 # bench_search (library and CLI batch, recall@10 and queries/s per bucket), then the first
 # answer of a fresh process with the database's files evicted from the page cache (cold) and
-# kept (warm), and `info` (open) cold.
+# read whole into it first (warm), and `info` (open) cold.
 #
 #   cargo build --release --no-default-features --features cli --bin sat2cap
 #   cargo build --release -p sat2cap-bench --bin bench_recall --bin bench_search
 #   SIZES="100000 1000000" WORK=/tmp/scale benches/scale.sh
+#
+# FIRST_ONLY=1 runs only the first-answer part, on the databases an earlier run left in WORK
+# (BIN_DIR=... then compares another build's binary on the same files).
 set -u
 R=${BIN_DIR:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
 WORK=${WORK:-/tmp/sat2cap-scale}
@@ -43,11 +46,13 @@ for N in ${SIZES:-100000 1000000}; do
     done
     wait $P 2>/dev/null
   fi
-  rm -rf "db-$N"
-  /usr/bin/time -f "import wall %e s, peak RSS %M KB" "$R/sat2cap" import --db "db-$N" \
-    --collection places --vectors "$D/vectors.f16.npy" --points "$D/places.csv" 2>&1 | tail -2
-  du -sh "db-$N"
-  "$R/bench_search" --db "db-$N" --queries "$D" --sat2cap "$R/sat2cap"
+  if [ -z "${FIRST_ONLY:-}" ]; then
+    rm -rf "db-$N"
+    /usr/bin/time -f "import wall %e s, peak RSS %M KB" "$R/sat2cap" import --db "db-$N" \
+      --collection places --vectors "$D/vectors.f16.npy" --points "$D/places.csv" 2>&1 | tail -2
+    du -sh "db-$N"
+    "$R/bench_search" --db "db-$N" --queries "$D" --sat2cap "$R/sat2cap"
+  fi
   # One unfiltered query, one radius of the 0.01% bucket and one of the 50% bucket.
   grep -m1 '"selectivity": *1.0' "$D/queries.dev.jsonl" > "one-$N.jsonl"
   grep '"radius"' "$D/queries.dev.jsonl" | grep -m1 '"selectivity": *0.0001[,}]' > "one-r001-$N.jsonl"
@@ -58,6 +63,7 @@ for N in ${SIZES:-100000 1000000}; do
       timed "$N $kind cold" "$R/sat2cap" query --db "db-$N" --collection places \
         --batch "$kind-$N.jsonl" --out "$WORK/first.jsonl" --threads 1
     done
+    cat "db-$N"/* > /dev/null # warm: every page of the files in the page cache
     for i in 1 2 3; do
       timed "$N $kind warm" "$R/sat2cap" query --db "db-$N" --collection places \
         --batch "$kind-$N.jsonl" --out "$WORK/first.jsonl" --threads 1

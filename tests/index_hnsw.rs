@@ -249,6 +249,27 @@ fn seeded_filtered_walk_finds_a_distant_region() {
     assert!(seeded + 0.01 >= plain, "seeded {seeded} < plain {plain}");
 }
 
+/// A walk whose steps are slow (here a filter that sleeps; in use, rows read from disk)
+/// asks ahead for the pages of each step's rows: same answers as the same walk at speed.
+#[test]
+fn a_walk_slowed_as_by_the_disk_gives_the_same_answers() {
+    let (data, bytes) = fixture();
+    let n = (data.vectors.len() / DIM) as u32;
+    let view = GraphView::parse(bytes, n).unwrap();
+    let keep = |r: u32| r % 4 != 1;
+    let slow = |r: u32| {
+        std::thread::sleep(std::time::Duration::from_micros(60));
+        keep(r)
+    };
+    for i in 0..3 {
+        let q = query_near(data, i, 9100 + i as u64);
+        let fast = search(&view, &data.vectors, DIM, &q, 10, 32, Some(&keep));
+        let slowed = search(&view, &data.vectors, DIM, &q, 10, 32, Some(&slow));
+        assert_eq!(fast, slowed, "query {i}");
+        assert_eq!(fast.len(), 10);
+    }
+}
+
 /// Upper-level membership: a level's nodes must be nodes of the level below, and its
 /// edges must point at its own nodes; both are reported, a consistent graph parses.
 #[test]

@@ -23,7 +23,10 @@
 
 use half::f16;
 
-use super::flat::{dot_f16_f32, members, prefetch_bytes, row_vector, Hit, TopK, DENSE_BLOCK_FROM};
+use super::flat::{
+    dot_f16_f32, members, prefetch_bytes, row_vector, Hit, ReadAhead, TopK, DENSE_BLOCK_FROM,
+};
+use crate::storage::advice::InOrder;
 use crate::storage::{ExtraSections, SectionBuildError, SectionBuilder, Segment};
 
 /// Section kind of the int8 copy (index layer).
@@ -154,6 +157,7 @@ impl<'a> QuantView<'a> {
         let view = QuantLayout { rows, dim }
             .view(bytes)
             .ok_or("section is not aligned in memory")?;
+        let _in_order = (InOrder::new(view.scales), InOrder::new(view.l1));
         if let Some(r) = view
             .scales
             .iter()
@@ -318,6 +322,11 @@ impl<'a> Int8Rows<'a> {
     pub fn prefetch(&self, row: u32) {
         prefetch_codes(self.view.codes(row));
     }
+
+    /// Starts reading the codes of `row` from disk (see [`crate::storage::advice::read_soon`]).
+    pub(crate) fn read_soon(&self, row: u32) {
+        crate::storage::advice::read_soon(self.view.codes(row));
+    }
 }
 
 /// Integer dot product of row codes with query codes (over the shorter length).
@@ -472,11 +481,13 @@ pub fn top_k_bits_quantized(
     let mut bar = f32::NEG_INFINITY;
     let mut maybe: Vec<(u32, f32)> = Vec::new();
     let mut dots = [0i32; 64];
+    let mut ahead = ReadAhead::new();
     for (word, &w) in (0u32..).zip(bits) {
         let base = word.saturating_mul(64);
         if w == 0 || base >= n {
             continue;
         }
+        ahead.at(bits, word as usize, quant.codes, dim);
         block_dots(quant.codes, dim, &qq.codes, w, base, n, &mut dots);
         for row in members(w, base, n) {
             let r = row as usize;

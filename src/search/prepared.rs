@@ -13,7 +13,7 @@ use crate::index::spatial::SpatialIndex;
 use crate::query::filter::TimeStats;
 use crate::query::planner::NO_TIME;
 use crate::query::QueryError;
-use crate::storage::{CorruptError, Segment};
+use crate::storage::{advice, CorruptError, Segment};
 
 /// The lazily computed [`Derived`] data of one segment (or why it could not be).
 #[derive(Debug, Default)]
@@ -175,6 +175,12 @@ fn check_hints(seg: &Segment, layout: &GraphLayout, graph: &[u8], hints: &[u8]) 
 impl Derived {
     fn compute(seg: &Segment) -> Result<Derived, QueryError> {
         let n = seg.len();
+        // The columns below are read whole, now (the segment's file is otherwise read
+        // here and there: see `Segment::open`).
+        let _in_order = (
+            seg.points_in_place().map(advice::InOrder::new),
+            seg.times_in_place().map(advice::InOrder::new),
+        );
         // The points in place when every row is valid; else decoded, which names the first
         // bad row.
         let points = match seg.points_in_place() {

@@ -12,6 +12,7 @@ compile_error!(
     "sat2cap storage reads little-endian files in place and needs a little-endian target"
 );
 
+pub(crate) mod advice;
 mod db;
 mod directory;
 mod error;

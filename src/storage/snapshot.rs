@@ -137,7 +137,10 @@ impl CollectionView {
     pub fn iter(&self) -> impl Iterator<Item = Result<Item<'_>, ReadError>> + '_ {
         self.segments
             .iter()
-            .flat_map(|s| s.live_rows().map(move |r| item_at(s, r)))
+            .flat_map(|s| {
+                s.expect_whole_read();
+                s.live_rows().map(move |r| item_at(s, r))
+            })
     }
     /// The tombstone sets of this collection: `(generation, sorted deleted ids)`, oldest first.
     pub fn tombstones(&self) -> &[(u64, Arc<Vec<u64>>)] {

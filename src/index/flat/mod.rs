@@ -13,6 +13,8 @@ use half::f16;
 mod dot;
 
 pub use dot::{dot_f16_f16, dot_f16_f32, dots_f16_f32, prefetch, prefetch_bytes, row_vector};
+
+use crate::storage::advice::InOrder;
 #[cfg(any(test, feature = "testing"))]
 pub use dot::{dot_f16_f16_portable, dot_f16_f32_portable, f16_bits_to_f32};
 
@@ -286,11 +288,13 @@ pub fn top_k_bits_into(
         return Vec::new();
     }
     let mut gather = Gather::new(vectors, dim, query);
+    let mut ahead = ReadAhead::new();
     for (word, &w) in (0u32..).zip(bits) {
         let base = word.saturating_mul(64);
         if w == 0 || base >= n {
             continue;
         }
+        ahead.at(bits, word as usize, vectors, dim);
         if w.count_ones() >= DENSE_BLOCK_FROM {
             let end = base.saturating_add(64).min(n);
             let block = row_vector_run(vectors, dim, base, end);
@@ -311,6 +315,65 @@ pub fn top_k_bits_into(
     }
     gather.finish(&mut top);
     top.into_sorted()
+}
+
+/// Tells the kernel how a bitset scan reads its rows (see [`crate::storage::advice`]): at
+/// a member word not yet covered, the run of member words from there (up to
+/// [`ReadAhead::WINDOW`] bytes of rows), when it spans at least [`ReadAhead::MIN_RUN`]
+/// bytes and its first or last row had to be read from disk, is read [`InOrder`] while the scan is
+/// in it: its pages come in with the mapping's read-around, not one by one as a search's
+/// scattered reads do. Shorter runs and lone rows are read where they lie. Each word is
+/// looked at about once, and a run in memory costs two clock reads.
+pub(crate) struct ReadAhead<'a> {
+    /// Words below this one are covered (marked, or part of a short run).
+    covered: usize,
+    /// The run read in order now (empty: none).
+    marked: InOrder<'a>,
+}
+
+impl<'a> ReadAhead<'a> {
+    /// Most bytes marked at once.
+    pub(crate) const WINDOW: usize = 8 << 20;
+    /// Fewest bytes a run must span to be marked.
+    pub(crate) const MIN_RUN: usize = 256 << 10;
+
+    pub(crate) fn new() -> ReadAhead<'a> {
+        ReadAhead {
+            covered: 0,
+            marked: InOrder::new::<u8>(&[]),
+        }
+    }
+
+    /// Called at member word `word` of `bits` over `rows` (`per_row` values a row).
+    #[inline]
+    pub(crate) fn at<T: bytemuck::Pod>(
+        &mut self,
+        bits: &[u64],
+        word: usize,
+        rows: &'a [T],
+        per_row: usize,
+    ) {
+        if word < self.covered {
+            return;
+        }
+        // The scan has left the run marked, if any.
+        self.marked = InOrder::new::<u8>(&[]);
+        let row_bytes = (per_row * std::mem::size_of::<T>()).max(1);
+        let max_words = (Self::WINDOW / row_bytes / 64).max(1);
+        let run = bits[word..]
+            .iter()
+            .take(max_words)
+            .take_while(|&&w| w != 0)
+            .count();
+        self.covered = word + run.max(1);
+        let start = (word * 64 * per_row).min(rows.len());
+        let end = ((word + run) * 64 * per_row).min(rows.len());
+        let run = &rows[start..end];
+        let long = std::mem::size_of_val(run) >= Self::MIN_RUN;
+        if long && crate::storage::advice::ends_read_waited(run) {
+            self.marked = InOrder::new(run);
+        }
+    }
 }
 
 /// The rows of bitset word `w` (rows `base..base + 64`), ascending, below `n`.
@@ -475,5 +538,56 @@ mod tests {
             }
         }
         assert!(top_k_bits_into(&v, 0, &q, n, &[!0], TopK::new(10)).is_empty());
+    }
+
+    /// Runs long enough to be asked for ahead (`ReadAhead`), short ones and gaps: the
+    /// scan's answers are those of the plain scan.
+    #[test]
+    fn bitset_scan_with_long_runs_equals_scan_over_the_members() {
+        let dim = 64;
+        let n = 12_000u32;
+        let (v, q) = scan_fixture(n, dim);
+        type Member = Box<dyn Fn(u32) -> bool>;
+        let sets: Vec<(&str, Member)> = vec![
+            ("all", Box::new(|_| true)),
+            ("long runs", Box::new(|r| r % 5000 < 3000)),
+            ("a short run", Box::new(|r| (64..200).contains(&r))),
+            ("every 2nd", Box::new(|r| r % 2 == 0)),
+        ];
+        for (name, member) in &sets {
+            let mut bits = vec![0u64; (n as usize).div_ceil(64)];
+            for r in (0..n).filter(|&r| member(r)) {
+                bits[r as usize / 64] |= 1 << (r % 64);
+            }
+            let want = top_k(&v, dim, &q, (0..n).filter(|&r| member(r)), 10);
+            let got = top_k_bits_into(&v, dim, &q, n, &bits, TopK::new(10));
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    /// A run is asked for once, up to the window; words inside it are not looked at again;
+    /// runs past the rows held are clipped, never out of bounds.
+    #[test]
+    fn read_ahead_covers_each_run_once() {
+        // Rows of 4 KiB: a window (8 MiB) is 32 words, MIN_RUN (256 KiB) one word.
+        let per_row = 2048;
+        let rows = vec![f16::ONE; 40 * 64 * per_row];
+        let mut bits = vec![!0u64; 40];
+        bits[35] = 0;
+        let mut ahead = ReadAhead::new();
+        ahead.at(&bits, 0, &rows, per_row);
+        assert_eq!(ahead.covered, 32);
+        ahead.at(&bits, 5, &rows, per_row);
+        assert_eq!(ahead.covered, 32);
+        // A run past the rows held is clipped.
+        let mut ahead = ReadAhead::new();
+        ahead.at(&bits, 32, &rows[..(32 * 64 + 10) * per_row], per_row);
+        assert_eq!(ahead.covered, 35);
+        ahead.at(&bits, 36, &rows, per_row);
+        assert_eq!(ahead.covered, 40);
+        // A lone member word in small rows: covered, not looked at.
+        let mut ahead = ReadAhead::new();
+        ahead.at(&[0, 1, 0], 1, &rows[..64 * 3], 1);
+        assert_eq!(ahead.covered, 2);
     }
 }

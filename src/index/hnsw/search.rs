@@ -10,12 +10,14 @@
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
 
 use half::f16;
 
 use super::layout::{GraphError, GraphView};
 use crate::index::flat::{dot_f16_f32, prefetch, row_vector, Hit, TopK};
 use crate::index::quant::Int8Rows;
+use crate::storage::advice;
 
 /// Candidate ordered best-first (max-heap pops the highest score, then lowest row).
 #[derive(Clone, Copy)]
@@ -275,6 +277,47 @@ impl Rows<'_, '_> {
             None => prefetch(row_vector(self.vectors, self.dim, row), usize::MAX),
         }
     }
+
+    /// Starts reading what [`Rows::steer`] reads of `row` from disk.
+    fn read_soon(&self, row: u32) {
+        match self.int8 {
+            Some(q) => q.read_soon(row),
+            None => advice::read_soon(row_vector(self.vectors, self.dim, row)),
+        }
+    }
+}
+
+/// Tells a walk whether its rows are coming from disk: a step (a hop, a descent step) that
+/// took longer than [`Pace::SLOW`] waited for a read. From then on, each step first asks
+/// for all the pages it will read ([`Rows::read_soon`]), so that they are read together
+/// instead of one after another; a step back under the mark stops that. In memory a step
+/// takes a few microseconds, and the check is one clock read.
+struct Pace {
+    last: Instant,
+    from_disk: bool,
+}
+
+impl Pace {
+    /// A step this long waited for the disk: a page read takes about 100 us on a cloud
+    /// volume and a step reads up to a few dozen; a step in memory takes a few us, or
+    /// some tens where it is the first to touch its pages in this process.
+    const SLOW: Duration = Duration::from_micros(100);
+
+    fn new() -> Pace {
+        Pace {
+            last: Instant::now(),
+            from_disk: false,
+        }
+    }
+
+    /// Ends a step: whether the next one should ask ahead.
+    #[inline]
+    fn step(&mut self) -> bool {
+        let now = Instant::now();
+        self.from_disk = now.duration_since(self.last) > Self::SLOW;
+        self.last = now;
+        self.from_disk
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -330,6 +373,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
             }
         }
     };
+    let mut pace = Pace::new();
     let Some(mut cur_score) = score(entry) else {
         return empty;
     };
@@ -338,6 +382,9 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     for level in (1..view.n_levels()).rev() {
         loop {
             let mut improved = false;
+            if pace.step() {
+                view.neighbours(level, cur).iter().for_each(|nb| rows.read_soon(nb));
+            }
             for nb in view.neighbours(level, cur).iter() {
                 if let Some(s) = score(nb) {
                     if s > cur_score {
@@ -374,6 +421,9 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     let mut complete = true;
     let mut damage = None;
     let n = view.n();
+    if pace.step() {
+        seeds.iter().for_each(|&row| rows.read_soon(row));
+    }
     for &row in seeds {
         if row >= view.n() || !scratch.visit(row) {
             continue;
@@ -398,8 +448,12 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
             break;
         }
         // The list of the candidate likely next is fetched while this one is scored.
+        let from_disk = pace.step();
         if let Some(Best(next)) = scratch.candidates.peek() {
             view.prefetch_level0(next.row);
+            if from_disk {
+                view.read_soon_level0(next.row);
+            }
         }
         // Unvisited neighbours first, their vectors prefetched, then the dot products: the
         // memory loads of the whole list overlap instead of stalling one by one.
@@ -420,6 +474,9 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
                 rows.prefetch(nb);
                 scratch.fresh.push(nb);
             }
+        }
+        if from_disk {
+            scratch.fresh.iter().for_each(|&nb| rows.read_soon(nb));
         }
         for i in 0..scratch.fresh.len() {
             let nb = scratch.fresh[i];

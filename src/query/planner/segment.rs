@@ -290,6 +290,7 @@ impl<'a> SegmentIndex<'a> {
         let sample = match (cell.get(), self.hints) {
             (Some(sample), _) => sample,
             (None, Some(bytes)) => {
+                let _in_order = crate::storage::advice::InOrder::new(bytes);
                 let header = hints_header(bytes, self.n, self.dim).map_err(|e| self.corrupt("walk hints section", e))?;
                 if header.stride == stride {
                     let stored = RoutingSample::from_hints(bytes, self.n, self.dim)

@@ -192,6 +192,13 @@ impl Segment {
     pub fn sections(&self) -> &[SectionInfo] {
         &self.sections
     }
+    /// Tells the kernel that this segment's file will be read from end to end
+    /// (compaction, export, verify): read it ahead. Until then it is read at scattered
+    /// places (open, searches): pages are read alone, without the read-around that suits
+    /// a pass (see [`crate::storage::advice`]).
+    pub(crate) fn expect_whole_read(&self) {
+        super::advice::normal(self.buf());
+    }
     /// The bytes of the section of `kind`, if present (index sections are kinds >= 100).
     pub fn section(&self, kind: u32) -> Option<&[u8]> {
         let s = self.sections.iter().find(|s| s.kind == kind)?;

@@ -8,6 +8,8 @@ impl Segment {
     pub fn open(bytes: FileBytes, file: impl Into<String>) -> Result<Segment, OpenError> {
         let file = file.into();
         let buf: &[u8] = (*bytes).as_ref();
+        // Opening and searching read the file here and there; a pass over it says so.
+        crate::storage::advice::random(buf);
         let b = Bytes::new(buf, &file);
         let len = buf.len() as u64;
         if len < SEGMENT_HEADER_LEN + SEGMENT_FOOTER_LEN {

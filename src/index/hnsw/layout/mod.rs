@@ -331,6 +331,10 @@ impl<'a> GraphView<'a> {
             });
         }
         // Every extent is now in range of `bytes` (and of usize, being <= bytes.len()).
+        // What is checked next is read from end to end: ask for it ahead.
+        let checked_from = if level0 { dir_end } else { spans.get(1).map_or(pos, |s| s.0) };
+        let checked = &bytes[checked_from as usize..pos as usize];
+        let _in_order = crate::storage::advice::InOrder::new(checked);
         let mut levels: Vec<Level<'a>> = Vec::with_capacity(spans.len());
         // Membership bitsets (n bits) of the level being checked and the one below: one
         // bit test per id instead of a binary search (at 1M rows, ~1M upper-level edges).
@@ -523,6 +527,14 @@ impl<'a> GraphView<'a> {
     pub fn prefetch_level0(&self, row: u32) {
         if let Ok(list) = self.level0(row) {
             crate::index::flat::prefetch_bytes(list.0);
+        }
+    }
+
+    /// Starts reading the level-0 neighbour list of `row` from disk (see
+    /// [`crate::storage::advice::read_soon`]).
+    pub(crate) fn read_soon_level0(&self, row: u32) {
+        if let Ok(list) = self.level0(row) {
+            crate::storage::advice::read_soon(list.0);
         }
     }
 
