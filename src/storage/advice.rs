@@ -8,12 +8,13 @@
 //! what is read from end to end is read [`InOrder`] (the mapping's usual read-around, for
 //! that range and while the guard lives: the columns a search reads whole, a scan's long
 //! runs); a walk that waits for the disk asks for each step's rows at once
-//! ([`read_soon`]); a pass over whole files (compaction, export, verify) sets them back to
-//! [`normal`].
+//! ([`read_soon`]); a pass over a whole file (compaction, export, verify) reads it
+//! [`InOrder`] while it lasts.
 //!
 //! These are hints: they change what the kernel reads and when, never what a read returns,
 //! and a failed call changes nothing. Ranges under [`MIN_ADVISED`] are left alone (a
-//! system call costs more than it saves there), as is everything off Unix.
+//! system call costs more than it saves there; [`read_soon`] excepted), as is everything
+//! off Unix.
 
 /// Smallest range worth a hint (bytes).
 pub(crate) const MIN_ADVISED: usize = 64 << 10;
@@ -24,7 +25,7 @@ pub(crate) fn random<T>(data: &[T]) {
 }
 
 /// `data` will be read as a mapping usually is: the pages around each one missing too.
-pub(crate) fn normal<T>(data: &[T]) {
+fn normal<T>(data: &[T]) {
     advise(data, Hint::Normal);
 }
 
@@ -60,6 +61,8 @@ impl Drop for InOrder<'_> {
 /// its pages now, so that several such reads overlap instead of following one another.
 /// One system call, whatever the size; for a walk that finds its pages on disk.
 pub(crate) fn read_soon<T>(data: &[T]) {
+    #[cfg(not(unix))]
+    let _ = data;
     #[cfg(unix)]
     {
         let len = std::mem::size_of_val(data);

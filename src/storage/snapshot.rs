@@ -138,8 +138,11 @@ impl CollectionView {
         self.segments
             .iter()
             .flat_map(|s| {
-                s.expect_whole_read();
-                s.live_rows().map(move |r| item_at(s, r))
+                let in_order = s.whole_read();
+                s.live_rows().map(move |r| {
+                    let _pass = &in_order;
+                    item_at(s, r)
+                })
             })
     }
     /// The tombstone sets of this collection: `(generation, sorted deleted ids)`, oldest first.

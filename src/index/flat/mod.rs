@@ -323,7 +323,7 @@ pub fn top_k_bits_into(
 /// bytes and its first or last row had to be read from disk, is read [`InOrder`] while the scan is
 /// in it: its pages come in with the mapping's read-around, not one by one as a search's
 /// scattered reads do. Shorter runs and lone rows are read where they lie. Each word is
-/// looked at about once, and a run in memory costs two clock reads.
+/// looked at about once, and a run in memory costs four clock reads.
 pub(crate) struct ReadAhead<'a> {
     /// Words below this one are covered (marked, or part of a short run).
     covered: usize,
@@ -358,7 +358,7 @@ impl<'a> ReadAhead<'a> {
         }
         // The scan has left the run marked, if any.
         self.marked = InOrder::new::<u8>(&[]);
-        let row_bytes = (per_row * std::mem::size_of::<T>()).max(1);
+        let row_bytes = per_row.saturating_mul(std::mem::size_of::<T>()).max(1);
         let max_words = (Self::WINDOW / row_bytes / 64).max(1);
         let run = bits[word..]
             .iter()
@@ -366,9 +366,8 @@ impl<'a> ReadAhead<'a> {
             .take_while(|&&w| w != 0)
             .count();
         self.covered = word + run.max(1);
-        let start = (word * 64 * per_row).min(rows.len());
-        let end = ((word + run) * 64 * per_row).min(rows.len());
-        let run = &rows[start..end];
+        let at = |w: usize| w.saturating_mul(64).saturating_mul(per_row).min(rows.len());
+        let run = &rows[at(word)..at(word + run)];
         let long = std::mem::size_of_val(run) >= Self::MIN_RUN;
         if long && crate::storage::advice::ends_read_waited(run) {
             self.marked = InOrder::new(run);

@@ -288,10 +288,11 @@ impl Rows<'_, '_> {
 }
 
 /// Tells a walk whether its rows are coming from disk: a step (a hop, a descent step) that
-/// took longer than [`Pace::SLOW`] waited for a read. From then on, each step first asks
-/// for all the pages it will read ([`Rows::read_soon`]), so that they are read together
-/// instead of one after another; a step back under the mark stops that. In memory a step
-/// takes a few microseconds, and the check is one clock read.
+/// took longer than [`Pace::SLOW`] waited for a read. The step after it first asks for the
+/// pages of the rows it will score and of the list likely read next ([`Rows::read_soon`]),
+/// so that they are read together instead of one after another; the asking itself is not
+/// timed, and a step back under the mark stops it. In memory a step takes a few
+/// microseconds, and the check is one clock read.
 struct Pace {
     last: Instant,
     from_disk: bool,
@@ -317,6 +318,11 @@ impl Pace {
         self.from_disk = now.duration_since(self.last) > Self::SLOW;
         self.last = now;
         self.from_disk
+    }
+
+    /// Starts the step's clock again (after the step asked for its pages).
+    fn asked(&mut self) {
+        self.last = Instant::now();
     }
 }
 
@@ -384,6 +390,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
             let mut improved = false;
             if pace.step() {
                 view.neighbours(level, cur).iter().for_each(|nb| rows.read_soon(nb));
+                pace.asked();
             }
             for nb in view.neighbours(level, cur).iter() {
                 if let Some(s) = score(nb) {
@@ -423,6 +430,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     let n = view.n();
     if pace.step() {
         seeds.iter().for_each(|&row| rows.read_soon(row));
+        pace.asked();
     }
     for &row in seeds {
         if row >= view.n() || !scratch.visit(row) {
@@ -477,6 +485,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         }
         if from_disk {
             scratch.fresh.iter().for_each(|&nb| rows.read_soon(nb));
+            pace.asked();
         }
         for i in 0..scratch.fresh.len() {
             let nb = scratch.fresh[i];

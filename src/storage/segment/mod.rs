@@ -192,12 +192,12 @@ impl Segment {
     pub fn sections(&self) -> &[SectionInfo] {
         &self.sections
     }
-    /// Tells the kernel that this segment's file will be read from end to end
-    /// (compaction, export, verify): read it ahead. Until then it is read at scattered
-    /// places (open, searches): pages are read alone, without the read-around that suits
-    /// a pass (see [`crate::storage::advice`]).
-    pub(crate) fn expect_whole_read(&self) {
-        super::advice::normal(self.buf());
+    /// Reads this segment's file from end to end (compaction, export, verify) until the
+    /// guard is dropped: with the usual read-around meanwhile. Otherwise it is read at
+    /// scattered places (open, searches): a missing page is read alone (see
+    /// [`crate::storage::advice`]).
+    pub(crate) fn whole_read(&self) -> super::advice::InOrder<'_> {
+        super::advice::InOrder::new(self.buf())
     }
     /// The bytes of the section of `kind`, if present (index sections are kinds >= 100).
     pub fn section(&self, kind: u32) -> Option<&[u8]> {

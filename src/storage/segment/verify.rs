@@ -10,7 +10,7 @@ impl Segment {
     /// Checks every byte: section CRCs, zero padding, ids strictly increasing, points valid,
     /// payload offsets monotone and UTF-8, fp16 values finite, rows of unit length.
     pub fn verify(&self) -> Result<(), CorruptError> {
-        self.expect_whole_read();
+        let _in_order = self.whole_read();
         let buf = self.buf();
         let mut sorted = self.sections.clone();
         sorted.sort_by_key(|s| s.offset);
