@@ -61,23 +61,7 @@ impl Drop for InOrder<'_> {
 /// its pages now, so that several such reads overlap instead of following one another.
 /// One system call, whatever the size; for a walk that finds its pages on disk.
 pub(crate) fn read_soon<T>(data: &[T]) {
-    #[cfg(not(unix))]
-    let _ = data;
-    #[cfg(unix)]
-    {
-        let len = std::mem::size_of_val(data);
-        if len == 0 {
-            return;
-        }
-        let page = page_size();
-        let addr = data.as_ptr() as usize;
-        let start = addr & !(page - 1);
-        // SAFETY: as in `advise`: [start, addr + len) covers `data` (mapped) and the part
-        // of its first page before it; MADV_WILLNEED never changes contents or mappings.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, addr + len - start, libc::MADV_WILLNEED);
-        }
-    }
+    madvise(data, Hint::WillNeed);
 }
 
 /// Reads the first and the last byte of `data` and tells whether either read waited for
@@ -99,12 +83,13 @@ pub(crate) fn ends_read_waited<T: bytemuck::Pod>(data: &[T]) -> bool {
 }
 
 /// The shortest read that waited for the disk (see [`ends_read_waited`]).
-pub(crate) const DISK_WAIT: std::time::Duration = std::time::Duration::from_micros(15);
+const DISK_WAIT: std::time::Duration = std::time::Duration::from_micros(15);
 
 #[derive(Clone, Copy)]
 enum Hint {
     Random,
     Normal,
+    WillNeed,
 }
 
 /// The system's page size.
@@ -119,10 +104,18 @@ fn page_size() -> usize {
     })
 }
 
-#[cfg(unix)]
+/// [`madvise`] of a range of at least [`MIN_ADVISED`] bytes.
 fn advise<T>(data: &[T], hint: Hint) {
+    if std::mem::size_of_val(data) >= MIN_ADVISED {
+        madvise(data, hint);
+    }
+}
+
+/// The hint for the pages holding `data` (none for empty `data`).
+#[cfg(unix)]
+fn madvise<T>(data: &[T], hint: Hint) {
     let len = std::mem::size_of_val(data);
-    if len < MIN_ADVISED {
+    if len == 0 {
         return;
     }
     let page = page_size();
@@ -131,6 +124,7 @@ fn advise<T>(data: &[T], hint: Hint) {
     let advice = match hint {
         Hint::Random => libc::MADV_RANDOM,
         Hint::Normal => libc::MADV_NORMAL,
+        Hint::WillNeed => libc::MADV_WILLNEED,
     };
     // SAFETY: [start, addr + len) covers `data`, which is mapped, and the part of its first
     // page before it; these hints only change how the kernel reads the pages ahead, never
@@ -142,7 +136,7 @@ fn advise<T>(data: &[T], hint: Hint) {
 }
 
 #[cfg(not(unix))]
-fn advise<T>(_data: &[T], _hint: Hint) {}
+fn madvise<T>(_data: &[T], _hint: Hint) {}
 
 #[cfg(test)]
 mod tests {

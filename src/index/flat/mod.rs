@@ -333,9 +333,9 @@ pub(crate) struct ReadAhead<'a> {
 
 impl<'a> ReadAhead<'a> {
     /// Most bytes marked at once.
-    pub(crate) const WINDOW: usize = 8 << 20;
+    const WINDOW: usize = 8 << 20;
     /// Fewest bytes a run must span to be marked.
-    pub(crate) const MIN_RUN: usize = 256 << 10;
+    const MIN_RUN: usize = 256 << 10;
 
     pub(crate) fn new() -> ReadAhead<'a> {
         ReadAhead {
@@ -495,6 +495,15 @@ mod tests {
         assert_eq!(top_k(&v, 2, &[1.0, 0.0], [9u32, 1].into_iter(), 5).len(), 1);
     }
 
+    /// The bitset (bit `r % 64` of word `r / 64`) of the rows `0..rows` that are members.
+    fn bitset(rows: u32, member: impl Fn(u32) -> bool) -> Vec<u64> {
+        let mut bits = vec![0u64; (rows as usize).div_ceil(64)];
+        for r in (0..rows).filter(|&r| member(r)) {
+            bits[r as usize / 64] |= 1 << (r % 64);
+        }
+        bits
+    }
+
     /// `n` rows of `dim` deterministic pseudo-random values, and a query.
     fn scan_fixture(n: u32, dim: usize) -> (Vec<f16>, Vec<f32>) {
         let v = (0..n as usize * dim)
@@ -524,12 +533,7 @@ mod tests {
             ("none", Box::new(|_| false)),
         ];
         for (name, member) in &sets {
-            let mut bits = vec![0u64; (n as usize + 90).div_ceil(64)];
-            for r in 0..n + 90 {
-                if member(r) {
-                    bits[r as usize / 64] |= 1 << (r % 64);
-                }
-            }
+            let bits = bitset(n + 90, member);
             for k in [0, 1, 10, 1000] {
                 let want = top_k(&v, dim, &q, (0..n).filter(|&r| member(r)), k);
                 let got = top_k_bits_into(&v, dim, &q, n + 90, &bits, TopK::new(k));
@@ -554,10 +558,7 @@ mod tests {
             ("every 2nd", Box::new(|r| r % 2 == 0)),
         ];
         for (name, member) in &sets {
-            let mut bits = vec![0u64; (n as usize).div_ceil(64)];
-            for r in (0..n).filter(|&r| member(r)) {
-                bits[r as usize / 64] |= 1 << (r % 64);
-            }
+            let bits = bitset(n, member);
             let want = top_k(&v, dim, &q, (0..n).filter(|&r| member(r)), 10);
             let got = top_k_bits_into(&v, dim, &q, n, &bits, TopK::new(10));
             assert_eq!(got, want, "{name}");

@@ -295,7 +295,6 @@ impl Rows<'_, '_> {
 /// microseconds, and the check is one clock read.
 struct Pace {
     last: Instant,
-    from_disk: bool,
 }
 
 impl Pace {
@@ -307,7 +306,6 @@ impl Pace {
     fn new() -> Pace {
         Pace {
             last: Instant::now(),
-            from_disk: false,
         }
     }
 
@@ -315,9 +313,9 @@ impl Pace {
     #[inline]
     fn step(&mut self) -> bool {
         let now = Instant::now();
-        self.from_disk = now.duration_since(self.last) > Self::SLOW;
+        let slow = now.duration_since(self.last) > Self::SLOW;
         self.last = now;
-        self.from_disk
+        slow
     }
 
     /// Starts the step's clock again (after the step asked for its pages).
