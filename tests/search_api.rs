@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sat2cap::geo::{haversine_km, Point};
 use sat2cap::index::flat::dot_f16_f32;
 use sat2cap::index::hnsw::{HnswParams, HnswSectionBuilder};
-use sat2cap::query::filter::{Filter, Radius};
+use sat2cap::query::filter::{BBox, Filter, Radius};
 use sat2cap::query::planner::{FlatReason, Plan};
 use sat2cap::query::QueryError;
 use sat2cap::storage::{ExtraSections, SectionBuilder, Segment};
@@ -684,6 +684,77 @@ fn damaged_level0_lists_are_errors_of_the_walks_that_read_them() {
         let e = verify_error(&snap);
         assert!(e.contains("graph section"), "{e}");
     }
+}
+
+#[test]
+fn upper_levels_are_read_by_verify_not_by_searches() {
+    use sat2cap::query::planner::PlannerParams;
+    // Walks start on level 0 from seeds (the routing sample's best rows, or a sample of the
+    // filter's rows): damage on the levels above is verify's to find, and changes no
+    // answer. A walk without seeds (no routing sample) descends: it reads them, and fails.
+    let d = generate(2_500, DIM, 6, 29);
+    let (_a, whole) = edited_db(&d, |_| {});
+    let (_b, damaged) = edited_db(&d, |out| {
+        let g = section_mut(out, 100);
+        let levels = get_u32(g, 20) as usize;
+        assert!(levels > 1, "2,500 rows make more than one level");
+        let (_, edges0) = level0_at(g);
+        let level1 = edges0 + 4 * get_u32(g, 36) as usize;
+        let nodes1 = get_u32(g, 40) as usize;
+        put_u32(g, level1 + 4 * nodes1 + 4 * (nodes1 + 1), 2_500 + 5);
+    });
+    let (whole, damaged) = (whole.snapshot(), damaged.snapshot());
+    let e = verify_error(&damaged);
+    assert!(
+        e.contains("graph section") && e.contains("neighbour"),
+        "{e}"
+    );
+    let (a, b) = (
+        whole.collection("c").unwrap(),
+        damaged.collection("c").unwrap(),
+    );
+    // The search builder's settings, with filters of more than 50 rows walked.
+    let walked = PlannerParams {
+        ef_search: 64,
+        hop_slack: true,
+        flat_max_rows: 50,
+        flat_max_fraction: 0.0,
+        ..PlannerParams::default()
+    };
+    let boxes = [
+        None,
+        Some(BBox::new(-180.0, -90.0, 180.0, 90.0).unwrap()),
+        Some(BBox::new(-180.0, -90.0, 0.0, 90.0).unwrap()),
+    ];
+    let mut walks = 0;
+    for (row, bbox) in (0..40).flat_map(|r| boxes.iter().map(move |b| (r * 61, b))) {
+        let q = vec_f32(&d, row);
+        let run = |c: &Collection<'_>, params: PlannerParams| {
+            let s = c.search(&q).k(K).exact(false).planner(params);
+            match bbox {
+                Some(b) => s.filter(Filter::new().bbox(*b)),
+                None => s,
+            }
+            .run()
+        };
+        let (ra, rb) = (run(&a, walked).unwrap(), run(&b, walked).unwrap());
+        assert_eq!(ra.hits, rb.hits, "row {row} box {bbox:?}");
+        walks += usize::from(matches!(rb.explain[0].plan, Plan::Graph { .. }));
+        // No routing sample: the unfiltered walk descends.
+        let descends = PlannerParams {
+            routing_stride: 0,
+            ..walked
+        };
+        if bbox.is_none() {
+            assert_eq!(run(&a, descends).unwrap().hits.len(), K);
+            match run(&b, descends) {
+                Err(QueryError::Corrupt(m)) => assert!(m.contains("graph section"), "{m}"),
+                other => panic!("a descent through damaged levels: {other:?}"),
+            }
+        }
+    }
+    // Every unfiltered query and most filtered ones walked.
+    assert!(walks >= 80, "{walks} of 120 searches walked");
 }
 
 #[test]

@@ -254,10 +254,23 @@ impl<'s> Collection<'s> {
         SearchBuilder::new(*self, query)
     }
 
-    /// Computes now what the first search computes lazily for each segment (validated
-    /// points, time column, spatial index, parsed graph), so that timings and latency start
-    /// warm. Prepared segments cost nothing; a corrupt segment is an error.
+    /// Computes now what searches compute lazily for each segment (validated points and
+    /// their spatial index, the time span, the graph's level 0 opened, the int8 copy's
+    /// checked factors), so that timings and latency start warm; the first walk still reads
+    /// the walk hints (the routing sample and hop slack). Prepared segments cost nothing; a
+    /// corrupt segment is an error.
     pub fn prepare(&self) -> Result<(), QueryError> {
+        for (s, p) in self.segment_parts() {
+            p.get(s)?.prepare_all(s)?;
+        }
+        Ok(())
+    }
+
+    /// What every search of each segment needs (its index sections' shapes checked), and
+    /// no more: the parts only some searches read stay for the first that does (an
+    /// unfiltered search reads no point). A corrupt segment is an error.
+    #[cfg(feature = "jobs")]
+    pub(crate) fn open_segments(&self) -> Result<(), QueryError> {
         for (s, p) in self.segment_parts() {
             p.get(s)?;
         }

@@ -26,6 +26,8 @@ use half::f16;
 use super::flat::{
     dot_f16_f32, members, prefetch_bytes, row_vector, Hit, ReadAhead, TopK, DENSE_BLOCK_FROM,
 };
+use std::sync::OnceLock;
+
 use crate::storage::advice::InOrder;
 use crate::storage::{ExtraSections, SectionBuildError, SectionBuilder, Segment};
 
@@ -96,6 +98,8 @@ pub struct QuantView<'a> {
     scales: &'a [f32],
     l1: &'a [f32],
     codes: &'a [i8],
+    /// Whether every row's factors were found sound ([`QuantView::check_factors`]).
+    factors_checked: bool,
 }
 
 /// The shape of a validated int8 section, kept across queries: [`QuantLayout::view`] makes
@@ -124,14 +128,18 @@ impl QuantLayout {
             scales: bytemuck::try_cast_slice(&bytes[so..so + self.rows * 4]).ok()?,
             l1: bytemuck::try_cast_slice(&bytes[lo..lo + self.rows * 4]).ok()?,
             codes: bytemuck::cast_slice(&bytes[co..end]),
+            factors_checked: false,
         })
     }
 }
 
 impl<'a> QuantView<'a> {
-    /// Checks `bytes` as the int8 section of `rows` x `dim`: header, exact length, and
-    /// every scale and norm finite and non-negative (so a corrupt section is an error, never
-    /// a wrong answer). `bytes` must be 4-byte aligned (sections are 64-byte aligned).
+    /// Checks `bytes` as the int8 section of `rows` x `dim`: header and exact length.
+    /// The rows' scales and norms are checked before a search relies on them (a walk's
+    /// [`Int8Rows::approx`] row by row, the scan [`top_k_bits_quantized`] all of them:
+    /// [`QuantView::check_factors`]) and by [`QuantView::check_rows`], so a damaged one is
+    /// an error, never a wrong answer.
+    /// `bytes` must be 4-byte aligned (sections are 64-byte aligned).
     pub fn parse(bytes: &'a [u8], rows: usize, dim: usize) -> Result<QuantView<'a>, String> {
         let (_, _, _, end) = layout(rows, dim).ok_or("size overflows")?;
         if bytes.len() != end {
@@ -154,30 +162,61 @@ impl<'a> QuantView<'a> {
         {
             return Err("shape does not match the segment".into());
         }
-        let view = QuantLayout { rows, dim }
+        QuantLayout { rows, dim }
             .view(bytes)
-            .ok_or("section is not aligned in memory")?;
-        let _in_order = (InOrder::new(view.scales), InOrder::new(view.l1));
-        if let Some(r) = view
-            .scales
-            .iter()
-            .zip(view.l1)
-            .position(|(s, l)| !(s.is_finite() && *s > 0.0 && l.is_finite() && *l >= 0.0))
-        {
-            return Err(format!(
-                "row {r}: scale {} or norm {} is not a positive finite number",
-                view.scales[r], view.l1[r]
-            ));
+            .ok_or_else(|| "section is not aligned in memory".into())
+    }
+
+    /// The scale and norm of `row`, when both are what the bounds rest on (a positive
+    /// finite scale, a finite non-negative norm); else why not.
+    fn factors(&self, row: usize) -> Result<(f32, f32), String> {
+        match (self.scales.get(row), self.l1.get(row)) {
+            (Some(&s), Some(&l1)) if sound(s, l1) => Ok((s, l1)),
+            (Some(s), Some(l1)) => Err(format!(
+                "row {row}: scale {s} or norm {l1} is not a positive finite number"
+            )),
+            _ => Err(format!("row {row} is past the copy's {} rows", self.rows())),
         }
-        Ok(view)
+    }
+
+    /// This view with every row's scale and norm checked (read whole, in order): what the
+    /// scan needs ([`top_k_bits_quantized`] checks a view that is not). The error names
+    /// the first damaged row.
+    pub fn check_factors(self) -> Result<QuantView<'a>, String> {
+        let _in_order = (InOrder::new(self.scales), InOrder::new(self.l1));
+        if !factors_sound(self.scales, self.l1) {
+            let bad = (0..self.rows()).find_map(|r| self.factors(r).err());
+            return Err(bad.unwrap_or_else(|| "a scale or norm is damaged".into()));
+        }
+        Ok(self.with_factors_checked())
+    }
+
+    /// [`QuantView::check_factors`] made once for this section: its outcome kept in
+    /// `cell`, which the caller keeps with the section.
+    pub(crate) fn check_factors_once(
+        self,
+        cell: &OnceLock<Result<(), String>>,
+    ) -> Result<QuantView<'a>, String> {
+        match cell.get_or_init(|| self.check_factors().map(drop)) {
+            Ok(()) => Ok(self.with_factors_checked()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// This view, its factors known sound: by a [`QuantView::check_factors`] of the same
+    /// section that the caller remembers.
+    pub(crate) fn with_factors_checked(mut self) -> QuantView<'a> {
+        self.factors_checked = true;
+        self
     }
 
     /// Checks every row against the f16 vectors it copies (`vector(row)`): codes in
     /// `-127..=127`, `|x_i - s c_i| <= s / 2` for every component and `l1 >= sum |x_i|`,
     /// the two facts the scan's bound rests on. O(rows x dim): `verify` runs it.
     pub fn check_rows<'v>(&self, vector: impl Fn(usize) -> &'v [f16]) -> Result<(), String> {
+        let _in_order = (InOrder::new(self.scales), InOrder::new(self.l1));
         for r in 0..self.rows() {
-            let (s, l1) = (self.scales[r], self.l1[r]);
+            let (s, l1) = self.factors(r)?;
             let x = vector(r);
             let c = self.codes(r as u32);
             if x.len() != c.len() {
@@ -293,6 +332,8 @@ impl QuantQuery {
 pub struct Int8Rows<'a> {
     view: QuantView<'a>,
     query: QuantQuery,
+    /// The first row met whose scale or norm is damaged, and how.
+    damage: std::cell::RefCell<Option<String>>,
 }
 
 impl<'a> Int8Rows<'a> {
@@ -301,20 +342,41 @@ impl<'a> Int8Rows<'a> {
         Int8Rows {
             view,
             query: QuantQuery::new(query),
+            damage: std::cell::RefCell::new(None),
         }
     }
 
-    /// `(approximate score, bound)` of `row`; `None` for a row the copy does not hold.
+    /// `(approximate score, bound)` of `row`; `None` for a row the copy does not hold or
+    /// whose scale or norm is damaged (then kept for [`Int8Rows::damage`]: a walk that met
+    /// one has no answer).
     #[inline]
     pub fn approx(&self, row: u32) -> Option<(f32, f32)> {
         let r = row as usize;
         let (s, l1) = (*self.view.scales.get(r)?, *self.view.l1.get(r)?);
+        if !(self.view.factors_checked || sound(s, l1)) {
+            self.damaged(r);
+            return None;
+        }
         let codes = self.view.codes(row);
         if codes.len() != self.view.dim || codes.is_empty() {
             return None;
         }
         let (lo, hi) = self.query.bounds(codes, s, l1);
         Some(((lo + hi) / 2.0, (hi - lo) / 2.0))
+    }
+
+    /// Keeps why the factors of `row` are damaged (the first row met so).
+    #[cold]
+    fn damaged(&self, row: usize) {
+        if let Err(e) = self.view.factors(row) {
+            self.damage.borrow_mut().get_or_insert(e);
+        }
+    }
+
+    /// The damage [`Int8Rows::approx`] met (the first): a scale or norm that no bound can
+    /// rest on.
+    pub fn damage(&self) -> Option<String> {
+        self.damage.borrow().clone()
     }
 
     /// Starts loading the codes of `row` into cache (a hint only).
@@ -460,8 +522,27 @@ mod simd {
 /// The exact top-`k` of [`super::flat::top_k_bits_into`] (same rows, same scores, into the
 /// same kind of collector), with the pass over the members made on the int8 copy `quant`
 /// (dense 64-row blocks by the block kernel, [`dots_i8_i16`]) and only the rows that may
-/// rank rescored from the f16 `vectors` (see the module docs).
+/// rank rescored from the f16 `vectors` (see the module docs). The bounds rest on every
+/// row's scale and norm: a view whose factors are not checked yet is checked first
+/// ([`QuantView::check_factors`], O(rows)), and the error names a damaged row.
 pub fn top_k_bits_quantized(
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    n: u32,
+    bits: &[u64],
+    quant: &QuantView<'_>,
+    top: TopK,
+) -> Result<Vec<Hit>, String> {
+    let quant = match quant.factors_checked {
+        true => *quant,
+        false => quant.check_factors()?,
+    };
+    Ok(scan_quantized(vectors, dim, query, n, bits, &quant, top))
+}
+
+/// [`top_k_bits_quantized`] over a view whose factors are checked.
+fn scan_quantized(
     vectors: &[f16],
     dim: usize,
     query: &[f32],
@@ -517,6 +598,21 @@ pub fn top_k_bits_quantized(
         }
     }
     top.into_sorted()
+}
+
+/// Whether every scale is a positive finite number and every norm a finite non-negative
+/// one (what [`QuantView::factors`] asks of one row), without a branch per row (a pass the
+/// compiler vectorises).
+#[inline]
+fn factors_sound(scales: &[f32], l1: &[f32]) -> bool {
+    scales.iter().zip(l1).fold(true, |ok, (&s, &l)| ok & sound(s, l))
+}
+
+/// Whether a scale is a positive finite number and a norm a finite non-negative one (NaN
+/// fails every comparison).
+#[inline(always)]
+fn sound(s: f32, l1: f32) -> bool {
+    (s > 0.0) & (s < f32::INFINITY) & (0.0..f32::INFINITY).contains(&l1)
 }
 
 /// The dot products of the members of block `w` (rows `base..`, codes `width` wide in
@@ -678,7 +774,7 @@ mod tests {
             for k in [1usize, 10, 100, 5000] {
                 let want = top_k_bits_into(&v, dim, &q, n as u32, &bits, TopK::new(k));
                 let got = top_k_bits_quantized(&v, dim, &q, n as u32, &bits, &view, TopK::new(k));
-                assert_eq!(got, want, "trial {trial} k {k}");
+                assert_eq!(got.unwrap(), want, "trial {trial} k {k}");
                 let want = top_k_bits_into(&v, dim, &q, n as u32, &bits, TopK::keeping_ties(k));
                 let got = top_k_bits_quantized(
                     &v,
@@ -689,7 +785,7 @@ mod tests {
                     &view,
                     TopK::keeping_ties(k),
                 );
-                assert_eq!(got, want, "ties, trial {trial} k {k}");
+                assert_eq!(got.unwrap(), want, "ties, trial {trial} k {k}");
             }
         }
     }
@@ -710,14 +806,30 @@ mod tests {
         let mut b = good.clone();
         b[8] = 9;
         assert!(QuantView::parse(&b, 8, 8).unwrap_err().contains("version"));
-        let mut b = good.clone();
-        b[HEADER..HEADER + 4].copy_from_slice(&f32::NAN.to_le_bytes());
-        assert!(QuantView::parse(&b, 8, 8).unwrap_err().contains("row 0"));
-        let mut b = good.clone();
-        let (_, lo, _, _) = layout(8, 8).unwrap();
-        b[lo + 4..lo + 8].copy_from_slice(&(-1f32).to_le_bytes());
-        assert!(QuantView::parse(&b, 8, 8).unwrap_err().contains("row 1"));
         assert!(QuantView::parse(&[], usize::MAX, 8).is_err());
+        // A damaged scale or norm: the section parses (its factors are read where used),
+        // and whatever reads that row's factor says so: the walk's scorer, the scan, the
+        // check of every row; the rows before it are scored as usual.
+        let (_, lo, _, _) = layout(8, 8).unwrap();
+        let q = [0.5f32; 8];
+        let bits = [u64::MAX];
+        for (at, row, value) in [(HEADER, 0usize, f32::NAN), (lo + 4, 1, -1.0), (HEADER + 8, 2, 0.0)] {
+            let mut b = good.clone();
+            b[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            let view = QuantView::parse(&b, 8, 8).unwrap();
+            let rows = Int8Rows::new(view, &q);
+            for r in 0..row as u32 {
+                assert!(rows.approx(r).is_some(), "row {r} before the damaged {row}");
+            }
+            assert_eq!(rows.damage(), None);
+            assert_eq!(rows.approx(row as u32), None);
+            let what = format!("row {row}: scale");
+            assert!(rows.damage().unwrap().contains(&what), "{:?}", rows.damage());
+            let scan = top_k_bits_quantized(&v, 8, &q, 8, &bits, &view, TopK::new(3));
+            assert!(scan.unwrap_err().contains(&what));
+            let check = view.check_rows(|r| row_vector(&v, 8, r as u32));
+            assert!(check.unwrap_err().contains(&what));
+        }
         let layout = QuantLayout::parse(&good, 8, 8).unwrap();
         assert!(layout.view(&good).is_some() && layout.view(&good[..64]).is_none());
     }

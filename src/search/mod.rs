@@ -35,7 +35,6 @@ use crate::db::Collection;
 use crate::geo::Point;
 use crate::index::flat::Hit;
 use crate::index::hnsw::{GraphView, HINTS_KIND, SECTION_KIND};
-use crate::index::quant::QUANT_KIND;
 use crate::query::filter::{BBox, Filter, Polygon, Predicate, Radius, TimeRange};
 use crate::query::planner::{
     normalise_query, search_geo_ranked, search_segment, GeoRank, Plan, PlannerParams,
@@ -297,11 +296,8 @@ impl<'c> SearchBuilder<'c> {
         let mut hits = Vec::with_capacity(all.len());
         for (score, id, si, row) in all {
             let sv = &segments[si];
-            let d = &derived[si];
             let r = row as usize;
-            let point = *d.points(sv).get(r).ok_or_else(|| {
-                QueryError::Segment(format!("{}: row {r} out of range", sv.file()))
-            })?;
+            let point = derived[si].point(sv, r)?;
             let payload = sv
                 .payload(r)
                 .map_err(|e| QueryError::Corrupt(e.to_string()))?
@@ -325,25 +321,40 @@ fn search_one(
     geo: Option<&GeoRank>,
     params: PlannerParams,
 ) -> Result<(Vec<Hit>, Plan), QueryError> {
-    // The graph is parsed by the first walk that needs it (see `Derived::graph_layout`).
-    let graph = || -> Result<GraphView<'_>, QueryError> {
+    // The graph is parsed by the first walk that needs it (see `Derived::graph_layout`):
+    // level 0 alone, or with the upper levels for a walk without seeds.
+    let view = |levels: bool| -> Result<GraphView<'_>, QueryError> {
         let layout = d
-            .graph_layout(sv)
+            .graph_layout(sv, levels)
             .ok_or_else(|| QueryError::Segment(format!("{}: no graph section", sv.file())))??;
         let bytes = sv.section(SECTION_KIND).unwrap_or(&[]);
         layout.view(bytes).ok_or_else(|| {
             QueryError::Corrupt(format!("{}: graph section changed size", sv.file()))
         })
     };
+    let (graph, graph_levels) = (|| view(false), || view(true));
     let live = |r: u32| !sv.is_deleted(r as usize);
-    let mut idx = SegmentIndex::new(sv.vectors(), sv.dim(), d.points(sv), d.times(sv), None)?
-        .with_rtree(&d.rtree)
+    // Only a filter or a geographic ranking reads the points (and the time span).
+    let mut idx = if req.filter.is_empty() && geo.is_none() {
+        SegmentIndex::without_points(sv.vectors(), sv.dim(), d.times(sv))?
+    } else {
+        let (points, rtree) = d.spatial(sv)?;
+        let idx = SegmentIndex::new(sv.vectors(), sv.dim(), points, d.times(sv), None)?;
+        match d.time_stats(sv) {
+            Some(t) => idx.with_time_stats(t),
+            None => idx,
+        }
+        .with_rtree(rtree)
+    };
+    idx = idx
         .with_routing_cache(&d.routing)
         .with_slack_cache(&d.slack)
         .with_params(params)
         .with_source(sv.file());
     if d.graph.is_some() {
-        idx = idx.with_deferred_graph(&graph);
+        idx = idx
+            .with_deferred_graph(&graph)
+            .with_deferred_levels(&graph_levels);
         if let Some(hints) = sv.section(HINTS_KIND) {
             idx = idx.with_walk_hints(hints);
         }
@@ -351,17 +362,8 @@ fn search_one(
     if sv.live_len() < sv.len() {
         idx = idx.with_live(&live);
     }
-    if let Some(t) = d.time_stats {
-        idx = idx.with_time_stats(t);
-    }
-    let quant = match (&d.quant, sv.section(QUANT_KIND)) {
-        (Some(layout), Some(bytes)) => Some(layout.view(bytes).ok_or_else(|| {
-            QueryError::Corrupt(format!("{}: int8 section changed size", sv.file()))
-        })?),
-        _ => None,
-    };
-    if let Some(q) = quant {
-        idx = idx.with_quantized(q);
+    if let Some(q) = d.quant_view(sv)? {
+        idx = idx.with_quantized(q).with_int8_check_cache(&d.quant_factors);
     }
     if sv.id_order().is_some() {
         // Rows are not in id order: the exact paths hand over the rows tied at the k-th

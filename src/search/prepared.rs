@@ -1,6 +1,7 @@
 //! What a search derives from one segment beyond its raw columns (validated points, the time
 //! column, the spatial index, the parsed graph and int8 layouts), computed by the first search
-//! that touches the segment and kept with it in the snapshots that share it.
+//! that touches the segment (each part by the first that needs it: an unfiltered search
+//! reads no point) and kept with it in the snapshots that share it.
 
 use std::sync::{Arc, OnceLock};
 
@@ -8,7 +9,7 @@ use crate::geo::Point;
 use crate::index::hnsw::{
     hints_header, hop_slack, GraphLayout, GraphView, RoutingSample, HINTS_KIND, SECTION_KIND,
 };
-use crate::index::quant::{QuantLayout, QUANT_KIND};
+use crate::index::quant::{QuantLayout, QuantView, QUANT_KIND};
 use crate::index::spatial::SpatialIndex;
 use crate::query::filter::TimeStats;
 use crate::query::planner::NO_TIME;
@@ -58,11 +59,13 @@ impl<T> Column<T> {
 
 /// What a query needs from a segment beyond its raw columns.
 pub(crate) struct Derived {
-    points: Column<Point>,
+    /// The validated points and their R-tree, made by the first search with a filter or a
+    /// geographic ranking.
+    spatial: OnceLock<Result<Spatial, QueryError>>,
     times: Option<Column<i64>>,
-    /// The span of the rows' times (what the planner's time estimates read).
-    pub time_stats: Option<TimeStats>,
-    pub rtree: SpatialIndex,
+    /// The span of the rows' times (what the planner's time estimates read), worked out by
+    /// the first search with a filter.
+    time_stats: OnceLock<Option<TimeStats>>,
     /// The routing sample of unfiltered walks, built by the first one.
     pub routing: OnceLock<RoutingSample>,
     /// The graph's hop slack (how far default walks go), worked out by the first one.
@@ -70,14 +73,29 @@ pub(crate) struct Derived {
     /// The graph's layout, when the segment has a graph section: parsed and validated by
     /// the first walk (a batch answered by exact scans never reads the section).
     pub graph: Option<OnceLock<Result<GraphLayout, QueryError>>>,
-    /// The int8 copy of the vectors, when the segment has one (validated).
+    /// The graph's layout with its upper levels, parsed by the first walk without seeds
+    /// (with no routing sample: it descends), when the segment has a graph section.
+    pub graph_levels: Option<OnceLock<Result<GraphLayout, QueryError>>>,
+    /// The int8 copy of the vectors, when the segment has one (its shape validated).
     pub quant: Option<QuantLayout>,
+    /// Whether its rows' scales and norms are sound, found by the first exact scan on it
+    /// (walks check the rows they read).
+    pub quant_factors: OnceLock<Result<(), String>>,
+}
+
+/// The rows' points, every one valid, and the R-tree over them.
+struct Spatial {
+    points: Column<Point>,
+    rtree: SpatialIndex,
 }
 
 impl std::fmt::Debug for Derived {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Derived")
-            .field("points in place", &matches!(self.points, Column::InPlace))
+            .field(
+                "spatial",
+                &self.spatial.get().map(|s| s.as_ref().map(|s| s.rtree.len())),
+            )
             .field("graph", &self.graph.is_some())
             .field("int8", &self.quant.is_some())
             .finish()
@@ -104,20 +122,31 @@ fn parse_sections(seg: &Segment, graph: bool) -> Result<Sections, QueryError> {
     parse_sections_checked(seg, graph).map_err(|e| corrupt(seg, section_name(e.kind), e.what))
 }
 
-/// The graph section of `seg` parsed and checked against it: whole (`full`, as `verify`
-/// checks it) or all but level 0's lists, which the walks check as they read them
-/// ([`GraphView::open`]).
-fn parse_graph(seg: &Segment, bytes: &[u8], full: bool) -> Result<GraphLayout, SectionError> {
+/// How much of a graph section [`parse_graph`] reads and checks.
+#[derive(Clone, Copy)]
+enum GraphPart {
+    /// All of it, as `verify` checks it ([`GraphView::parse`]).
+    Whole,
+    /// The upper levels; level 0's lists are checked by the walks as they read them
+    /// ([`GraphView::open`]: for a walk that descends).
+    Levels,
+    /// Level 0 alone, its lists checked by the walks as they read them
+    /// ([`GraphView::open_level0`]: the planner's walks start from seeds).
+    Level0,
+}
+
+/// The graph section of `seg` parsed and checked against it, as far as `part` says.
+fn parse_graph(seg: &Segment, bytes: &[u8], part: GraphPart) -> Result<GraphLayout, SectionError> {
     let err = |e: String| SectionError {
         kind: SECTION_KIND,
         what: e,
     };
     let n = seg.len();
     let n32 = u32::try_from(n).map_err(|_| err(format!("{n} rows exceed u32")))?;
-    let view = if full {
-        GraphView::parse(bytes, n32)
-    } else {
-        GraphView::open(bytes, n32)
+    let view = match part {
+        GraphPart::Whole => GraphView::parse(bytes, n32),
+        GraphPart::Levels => GraphView::open(bytes, n32),
+        GraphPart::Level0 => GraphView::open_level0(bytes, n32),
     };
     let view = view.map_err(|e| err(e.to_string()))?;
     if view.dim() as usize != seg.dim() {
@@ -143,7 +172,7 @@ fn parse_sections_checked(seg: &Segment, with_graph: bool) -> Result<Sections, S
     let err = |kind: u32| move |e: String| SectionError { kind, what: e };
     let n = seg.len();
     if let (true, Some(bytes)) = (with_graph, seg.section(SECTION_KIND)) {
-        let layout = parse_graph(seg, bytes, true)?;
+        let layout = parse_graph(seg, bytes, GraphPart::Whole)?;
         if let Some(hints) = seg.section(HINTS_KIND) {
             check_hints(seg, &layout, bytes, hints).map_err(err(HINTS_KIND))?;
         }
@@ -175,43 +204,98 @@ fn check_hints(seg: &Segment, layout: &GraphLayout, graph: &[u8], hints: &[u8]) 
 impl Derived {
     fn compute(seg: &Segment) -> Result<Derived, QueryError> {
         let n = seg.len();
-        // The columns below are read whole, now (the segment's file is otherwise read
-        // here and there: see `Segment::open`).
-        let _in_order = (
-            seg.points_in_place().map(advice::InOrder::new),
-            seg.times_in_place().map(advice::InOrder::new),
-        );
-        // The points in place when every row is valid; else decoded, which names the first
-        // bad row.
-        let points = match seg.points_in_place() {
-            Some(p) if p.iter().all(Point::is_valid) => Column::InPlace,
-            _ => Column::Owned(seg.points().map_err(|e| QueryError::Corrupt(e.to_string()))?),
-        };
         let times = seg.has_times().then(|| match seg.times_in_place() {
             Some(_) => Column::InPlace,
             None => Column::Owned((0..n).map(|r| seg.time(r).unwrap_or(NO_TIME)).collect()),
         });
-        let time_stats = times
-            .as_ref()
-            .map(|t| TimeStats::of(t.get(seg.times_in_place()), NO_TIME));
-        let rtree = SpatialIndex::build(points.get(seg.points_in_place()));
         let Sections { quant } = parse_sections(seg, false)?;
         let graph = seg.section(SECTION_KIND).map(|_| OnceLock::new());
+        let graph_levels = seg.section(SECTION_KIND).map(|_| OnceLock::new());
         Ok(Derived {
-            points,
+            spatial: OnceLock::new(),
             times,
-            time_stats,
-            rtree,
+            time_stats: OnceLock::new(),
             quant,
+            quant_factors: OnceLock::new(),
             routing: OnceLock::new(),
             slack: OnceLock::new(),
             graph,
+            graph_levels,
         })
     }
 
-    /// The rows' points (`seg` is the segment this was derived from).
-    pub(crate) fn points<'s>(&'s self, seg: &'s Segment) -> &'s [Point] {
-        self.points.get(seg.points_in_place())
+    /// The rows' points, every one valid, and their R-tree (`seg` is the segment this was
+    /// derived from): checked and built by the first call, which reads the whole column.
+    pub(crate) fn spatial<'s>(
+        &'s self,
+        seg: &'s Segment,
+    ) -> Result<(&'s [Point], &'s SpatialIndex), QueryError> {
+        let spatial = self.spatial.get_or_init(|| {
+            // Read whole, now (the segment's file is otherwise read here and there: see
+            // `Segment::open`).
+            let _in_order = seg.points_in_place().map(advice::InOrder::new);
+            // The points in place when every row is valid; else decoded, which names the
+            // first bad row.
+            let points = match seg.points_in_place() {
+                Some(p) if p.iter().all(Point::is_valid) => Column::InPlace,
+                _ => Column::Owned(seg.points().map_err(|e| QueryError::Corrupt(e.to_string()))?),
+            };
+            let rtree = SpatialIndex::build(points.get(seg.points_in_place()));
+            Ok(Spatial { points, rtree })
+        });
+        match spatial {
+            Ok(s) => Ok((s.points.get(seg.points_in_place()), &s.rtree)),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// Everything searches of `seg` (the segment this was derived from) compute on first
+    /// use, computed now.
+    pub(crate) fn prepare_all(&self, seg: &Segment) -> Result<(), QueryError> {
+        self.spatial(seg)?;
+        self.time_stats(seg);
+        if let Some(graph) = self.graph_layout(seg, false) {
+            graph?;
+        }
+        if let Some(view) = self.quant_view(seg)? {
+            view.check_factors_once(&self.quant_factors)
+                .map_err(|e| corrupt(seg, "int8 section", e))?;
+        }
+        Ok(())
+    }
+
+    /// The int8 copy of `seg` (the segment this was derived from), when it has one.
+    pub(crate) fn quant_view<'s>(&self, seg: &'s Segment) -> Result<Option<QuantView<'s>>, QueryError> {
+        let (Some(layout), Some(bytes)) = (&self.quant, seg.section(QUANT_KIND)) else {
+            return Ok(None);
+        };
+        match layout.view(bytes) {
+            Some(view) => Ok(Some(view)),
+            None => Err(corrupt(seg, "int8 section", "changed size")),
+        }
+    }
+
+    /// The point of `row`: from the checked column when a search has made it, else read
+    /// and checked alone (an unfiltered search reads only its results' points).
+    pub(crate) fn point(&self, seg: &Segment, row: usize) -> Result<Point, QueryError> {
+        let checked = match self.spatial.get() {
+            Some(Ok(s)) => s.points.get(seg.points_in_place()).get(row).copied(),
+            _ => None,
+        };
+        match checked {
+            Some(p) => Ok(p),
+            None => seg.point(row).map_err(|e| QueryError::Corrupt(e.to_string())),
+        }
+    }
+
+    /// The span of the rows' times, when the segment has a time column: worked out by the
+    /// first call, which reads the whole column.
+    pub(crate) fn time_stats(&self, seg: &Segment) -> Option<TimeStats> {
+        *self.time_stats.get_or_init(|| {
+            let times = self.times(seg)?;
+            let _in_order = advice::InOrder::new(times);
+            Some(TimeStats::of(times, NO_TIME))
+        })
     }
 
     /// The rows' times ([`NO_TIME`] for none), when the segment has a time column.
@@ -221,15 +305,22 @@ impl Derived {
 }
 
 impl Derived {
-    /// The graph layout of `seg` (the segment this was derived from), parsed and validated
-    /// on first use (level 0's lists as walks read them); `None` when it has no graph
-    /// section.
-    pub(crate) fn graph_layout(&self, seg: &Segment) -> Option<Result<GraphLayout, QueryError>> {
-        let cell = self.graph.as_ref()?;
+    /// The graph layout of `seg` (the segment this was derived from), level 0 alone
+    /// (`levels` false) or with its upper levels, parsed and validated on first use (level
+    /// 0's lists as walks read them); `None` when it has no graph section.
+    pub(crate) fn graph_layout(
+        &self,
+        seg: &Segment,
+        levels: bool,
+    ) -> Option<Result<GraphLayout, QueryError>> {
+        let (cell, part) = match levels {
+            false => (self.graph.as_ref()?, GraphPart::Level0),
+            true => (self.graph_levels.as_ref()?, GraphPart::Levels),
+        };
         let bytes = seg.section(SECTION_KIND)?;
         Some(
             cell.get_or_init(|| {
-                parse_graph(seg, bytes, false).map_err(|e| corrupt(seg, section_name(e.kind), e.what))
+                parse_graph(seg, bytes, part).map_err(|e| corrupt(seg, section_name(e.kind), e.what))
             })
             .clone(),
         )

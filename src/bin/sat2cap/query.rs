@@ -26,8 +26,9 @@ use crate::CliError;
 
 --json prints {queries, seconds, queries_per_s, prepare_seconds, read_seconds, write_seconds,
 total_seconds, end_to_end_queries_per_s, out} on stdout: `seconds` and `queries_per_s` are the
-searches alone, `total_seconds` everything after the database was opened (reading, preparing,
-searching, writing; a --warm-up pass not counted).")]
+searches alone, `total_seconds` everything after the database was opened (reading, opening
+the segments, searching, writing; a --warm-up pass not counted, and with it what the first
+searches build, such as a filter's spatial index).")]
 pub struct QueryArgs {
     /// Database folder.
     #[arg(long)]

@@ -1,5 +1,6 @@
-//! Read-only searcher over a [`GraphView`]: greedy descent through the upper levels, then
-//! an `ef`-bounded beam on level 0, optionally filtered.
+//! Read-only searcher over a [`GraphView`]: greedy descent through the upper levels (or, given
+//! seeds, none: they are the way in), then an `ef`-bounded beam on level 0, optionally
+//! filtered.
 //!
 //! Filtered mode: rows that fail the filter are still expanded (the graph stays navigable)
 //! but never enter the result set; the beam only stops once it holds `ef` matching rows and
@@ -117,11 +118,15 @@ pub fn search_filtered<F: Fn(u32) -> bool>(
     search_filtered_seeded(view, vectors, dim, query, k, ef, filter, &[])
 }
 
-/// [`search_filtered`] with extra level-0 entry points: `seeds` (rows, normally a sample of
-/// the rows that pass the filter) join the beam next to the greedy descent's entry. When a
-/// filter's region lies away from the query's own neighbourhood in vector space, the walk
-/// then starts inside the matching region instead of having to find it from outside.
-/// Out-of-range and repeated seeds are ignored.
+/// [`search_filtered`] with level-0 entry points: `seeds` (rows, normally a sample of the
+/// rows that pass the filter, or the best rows of a routing sample) start the beam with the
+/// graph's entry node, in place of the greedy descent through the upper levels (which a
+/// view from [`GraphView::open_level0`] does not have). When a filter's region lies away
+/// from the query's own neighbourhood in vector space, the walk then starts inside the
+/// matching region instead of having to find it from outside; for an unfiltered query, the
+/// best of an even sample of the rows starts it nearer than the descent ends (the same
+/// recall for fewer rows scored: docs/BENCHMARKS.md). Out-of-range and repeated seeds are
+/// ignored; none (an empty slice) means the descent, over a view with its upper levels.
 #[allow(clippy::too_many_arguments)]
 #[cfg(feature = "testing")]
 pub fn search_filtered_seeded<F: Fn(u32) -> bool>(
@@ -155,7 +160,7 @@ pub struct WalkOutcome {
     /// False when the walk stopped because it reached its budget of scored rows.
     pub complete: bool,
     /// The damage the walk met in the graph's level-0 lists (offsets out of order or
-    /// range, a neighbour id `>= n`: what [`GraphView::open`] leaves unchecked), where it
+    /// range, a neighbour id `>= n`: what [`GraphView::open_level0`] leaves unchecked), where it
     /// stopped; the hits are then not an answer.
     pub damage: Option<GraphError>,
 }
@@ -382,8 +387,10 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         return empty;
     };
     let mut cur = entry;
-    // Greedy descent: move to the best neighbour until none improves, level by level.
-    for level in (1..view.n_levels()).rev() {
+    // Greedy descent: move to the best neighbour until none improves, level by level
+    // (seeds replace it: see `search_filtered_seeded`).
+    let top = if seeds.is_empty() { view.n_levels() } else { 1 };
+    for level in (1..top).rev() {
         loop {
             let mut improved = false;
             if pace.step() {

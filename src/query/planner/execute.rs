@@ -7,7 +7,7 @@ use super::segment::SegmentIndex;
 use super::{normalise_query, FlatReason, GeoRank, Plan, SearchRequest, FILTER_SEEDS, SMALL_PROBE};
 use crate::index::flat::{dot_f16_f32, row_vector, top_k_bits_into, top_k_into, Hit};
 use crate::index::hnsw::{search_bounded, Effort, GraphView, MAX_EF};
-use crate::index::quant::top_k_bits_quantized;
+use crate::index::quant::{top_k_bits_quantized, Int8Rows};
 use crate::query::filter::{Cardinality, Filter};
 use crate::query::QueryError;
 
@@ -24,6 +24,9 @@ pub fn search_segment(
         if !(1..=MAX_EF).contains(&ef) {
             return Err(QueryError::Ef(ef));
         }
+    }
+    if !req.filter.is_empty() {
+        seg.need_points("a filter")?;
     }
     let n = seg.n as usize;
     let k = req.k.min(n);
@@ -53,7 +56,7 @@ pub fn search_segment(
         (Choice::Flat(reason), _) => {
             let mut set = RowSet::new(seg.n);
             seg.collect_all(filter, route, &mut set);
-            return Ok(run.flat(&set, reason));
+            return run.flat(&set, reason);
         }
         (Choice::Walk, Some(graph)) => {
             let effort = seg.effort(graph, req.ef, k)?;
@@ -64,7 +67,7 @@ pub fn search_segment(
         (_, None) => {
             let mut set = RowSet::new(seg.n);
             seg.collect_all(filter, route, &mut set);
-            return Ok(run.flat(&set, FlatReason::NoGraph));
+            return run.flat(&set, FlatReason::NoGraph);
         }
     };
     // One enumeration (block rectangles, R-tree or a metadata scan, every condition tested
@@ -73,16 +76,16 @@ pub fn search_segment(
     let mut set = RowSet::new(seg.n);
     let threshold = seg.thresholds(k).threshold;
     if probe && seg.collect(filter, SMALL_PROBE.min(threshold), route, &mut set) {
-        return Ok(run.flat(&set, FlatReason::FewCandidates));
+        return run.flat(&set, FlatReason::FewCandidates);
     }
     // Carries on from the probe (rows it found are skipped, not re-tested).
     seg.collect_all(filter, route, &mut set);
     if let Some(reason) = seg.after_count(&set, k) {
-        return Ok(run.flat(&set, reason));
+        return run.flat(&set, reason);
     }
     match graph {
         Some(graph) => run.filtered_walk(graph, req, &set),
-        None => Ok(run.flat(&set, FlatReason::NoGraph)),
+        None => run.flat(&set, FlatReason::NoGraph),
     }
 }
 
@@ -99,17 +102,19 @@ impl Run<'_, '_> {
     /// The exact scan over an enumerated set: a few rows are sorted and read one by one;
     /// otherwise the bitset drives the scan, block by block (see `top_k_bits_into`), on the
     /// int8 copy when the segment has one.
-    fn flat(&self, set: &RowSet, reason: FlatReason) -> (Vec<Hit>, Plan) {
+    fn flat(&self, set: &RowSet, reason: FlatReason) -> Result<(Vec<Hit>, Plan), QueryError> {
         let seg = self.seg;
         let (q, k) = (self.q, self.k);
-        let hits = match (set.is_tiny(), &seg.quant) {
+        let tiny = set.is_tiny();
+        let hits = match (tiny, if tiny { None } else { seg.scan_quant()? }) {
             (true, _) => {
                 let rows = set.sorted_rows().into_iter();
                 top_k_into(seg.vectors, seg.dim, q, rows, seg.collector(k))
             }
             (false, Some(quant)) => {
                 let (v, dim, bits) = (seg.vectors, seg.dim, &set.bits);
-                top_k_bits_quantized(v, dim, q, seg.n, bits, quant, seg.collector(k))
+                top_k_bits_quantized(v, dim, q, seg.n, bits, &quant, seg.collector(k))
+                    .map_err(|e| seg.corrupt("int8 section", e))?
             }
             (false, None) => {
                 top_k_bits_into(seg.vectors, seg.dim, q, seg.n, &set.bits, seg.collector(k))
@@ -120,13 +125,18 @@ impl Run<'_, '_> {
             reason,
             estimate: self.estimate,
         };
-        (hits, plan)
+        Ok((hits, plan))
     }
 
     /// The unfiltered walk, its beam seeded with the best rows of the routing sample.
     fn walk(&self, graph: &GraphView<'_>, effort: Effort) -> Result<(Vec<Hit>, Plan), QueryError> {
         let seg = self.seg;
         let seeds = seg.routing_seeds(self.q)?;
+        // Without seeds (no routing sample) the walk descends: it needs the upper levels.
+        let graph = match seeds.is_empty() {
+            true => seg.graph_with_levels()?.unwrap_or(graph),
+            false => graph,
+        };
         let int8 = seg.walk_rows(self.q);
         let walk = search_bounded(
             graph,
@@ -143,6 +153,9 @@ impl Run<'_, '_> {
         if let Some(e) = walk.damage {
             return Err(seg.corrupt("graph section", e));
         }
+        if let Some(e) = int8.as_ref().and_then(Int8Rows::damage) {
+            return Err(seg.corrupt("int8 section", e));
+        }
         // Every row is live and passes: a walk that returns fewer than `k` rows could not
         // reach them all (a graph damaged or degenerate), and the exact scan answers.
         let fell_back = walk.hits.len() < self.k;
@@ -150,7 +163,7 @@ impl Run<'_, '_> {
             let all = Filter::new();
             let mut set = RowSet::new(seg.n);
             seg.collect_all(&all, seg.route(&seg.estimate(&all)), &mut set);
-            self.flat(&set, FlatReason::FewCandidates).0
+            self.flat(&set, FlatReason::FewCandidates)?.0
         } else {
             walk.hits
         };
@@ -202,6 +215,10 @@ impl Run<'_, '_> {
             .copied()
             .collect();
         let budget = (count as f64 * seg.params.walk_budget.max(0.0)).min(usize::MAX as f64) as usize;
+        let graph = match seeds.is_empty() {
+            true => seg.graph_with_levels()?.unwrap_or(graph),
+            false => graph,
+        };
         let int8 = seg.walk_rows(self.q);
         let walk = search_bounded(
             graph,
@@ -218,6 +235,9 @@ impl Run<'_, '_> {
         if let Some(e) = walk.damage {
             return Err(seg.corrupt("graph section", e));
         }
+        if let Some(e) = int8.as_ref().and_then(Int8Rows::damage) {
+            return Err(seg.corrupt("int8 section", e));
+        }
         let far = walk
             .hits
             .first()
@@ -226,7 +246,7 @@ impl Run<'_, '_> {
         let hits = if fell_back {
             // The walk came back short, ran past its budget or found only far rows: settle
             // it with the exact scan over the rows already enumerated.
-            self.flat(set, FlatReason::FewCandidates).0
+            self.flat(set, FlatReason::FewCandidates)?.0
         } else {
             walk.hits
         };
@@ -263,6 +283,7 @@ pub fn search_geo_ranked(
     if req.k == 0 {
         return Err(QueryError::ZeroK);
     }
+    seg.need_points("a geographic ranking")?;
     let estimate = seg.estimate(&req.filter);
     let rows = seg.candidates(&req.filter, seg.route(&estimate));
     let mut top = seg.collector(req.k.min(seg.n as usize));

@@ -39,11 +39,10 @@
 //!      tied, that a walk from the query's side misses (on a 1M x 512 set at 50%
 //!      selectivity such walks reached recall@10 0.79).
 //!
-//! Without a filter (and no deleted rows) the graph is walked with `ef`; the beam is seeded,
-//! next to the greedy descent's entry, with the best rows of a routing sample (one row in 64,
-//! leading components, scored in one sequential read; see
-//! [`PlannerParams::routing_stride`]), so that a descent ending in the wrong cluster does not
-//! trap the walk.
+//! Without a filter (and no deleted rows) the graph is walked with `ef`, from the graph's
+//! entry and the best rows of a routing sample (one row in 64, leading components, scored in
+//! one sequential read; see [`PlannerParams::routing_stride`]) on level 0: no descent through
+//! the upper levels, which can end in a cluster the query's neighbours are not linked to.
 //!
 //! Without a graph, or with `exact` set, every matching row is scanned exactly.
 
@@ -117,12 +116,13 @@ pub struct PlannerParams {
     /// use, or read from the segment's walk hints section when it was taken with the same
     /// stride).
     /// Each query scores the whole sample on those components, and the best
-    /// [`ROUTING_KEEP`] rows join the walk's level-0 beam next to the greedy descent's
-    /// entry. A descent can end in a part of the data the query's neighbours are not
-    /// linked to (on clustered data, another cluster: every neighbour then scores alike and
-    /// greedy steps have no direction); a sample row of the query's own cluster gives the
-    /// beam a way in. Measured at 1M x 512 (3,333 clusters): without it, 3 of 50 queries
-    /// found nothing of their top 10.
+    /// [`ROUTING_KEEP`] rows start the walk's level-0 beam with the graph's entry, in place
+    /// of the greedy descent through the upper levels (which 0 brings back). A descent can
+    /// end in a part of the data the query's neighbours are not linked to (on clustered
+    /// data, another cluster: every neighbour then scores alike and greedy steps have no
+    /// direction); a sample row of the query's own cluster gives the beam a way in.
+    /// Measured at 1M x 512 (3,333 clusters): with the descent alone, 3 of 50 queries found
+    /// nothing of their top 10.
     pub routing_stride: usize,
     /// Walks without an explicit `ef` keep the best `k` rows and expand every candidate
     /// within the segment's hop slack of the `k`-th ([`crate::index::hnsw::hop_slack`]):

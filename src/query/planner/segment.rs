@@ -28,11 +28,17 @@ pub struct SegmentIndex<'a> {
     pub(super) dim: usize,
     pub(super) n: u32,
     pub(super) points: &'a [Point],
+    /// False for an index made by [`SegmentIndex::without_points`] (`points` empty).
+    pub(super) has_points: bool,
     pub(super) times: Option<&'a [i64]>,
     pub(super) graph: Option<GraphView<'a>>,
     /// Where the graph comes from when it is parsed on first use ([`Self::with_deferred_graph`]).
     pub(super) deferred_graph: Option<&'a DeferredGraph<'a>>,
     pub(super) resolved_graph: OnceLock<Result<GraphView<'a>, QueryError>>,
+    /// Where the graph with its upper levels comes from, when the deferred graph is level
+    /// 0 alone ([`Self::with_deferred_levels`]): for a walk without seeds, which descends.
+    pub(super) deferred_levels: Option<&'a DeferredGraph<'a>>,
+    pub(super) resolved_levels: OnceLock<Result<GraphView<'a>, QueryError>>,
     pub(super) live: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
     pub(super) rtree: OnceLock<SpatialIndex>,
     pub(super) shared_rtree: Option<&'a SpatialIndex>,
@@ -42,6 +48,10 @@ pub struct SegmentIndex<'a> {
     pub(super) shared_slack: Option<&'a OnceLock<Option<f32>>>,
     pub(super) keep_ties: bool,
     pub(super) quant: Option<QuantView<'a>>,
+    /// Whether the int8 copy's factors are sound, found by the first scan on it (or kept by
+    /// the caller across queries: [`Self::with_int8_check_cache`]).
+    pub(super) quant_factors: OnceLock<Result<(), String>>,
+    pub(super) shared_quant_factors: Option<&'a OnceLock<Result<(), String>>>,
     pub(super) params: PlannerParams,
     /// The span of the rows' times, when the caller keeps it across queries (else worked
     /// out by the first estimate that needs it).
@@ -73,13 +83,35 @@ impl<'a> SegmentIndex<'a> {
         times: Option<&'a [i64]>,
         graph: Option<GraphView<'a>>,
     ) -> Result<SegmentIndex<'a>, QueryError> {
+        SegmentIndex::checked(vectors, dim, Some(points), times, graph)
+    }
+
+    /// [`SegmentIndex::new`] without the rows' points, for the searches that read none
+    /// (neither a filter nor a geographic ranking): [`search_segment`](super::search_segment)
+    /// refuses a filtered request over it, and [`search_geo_ranked`](super::search_geo_ranked)
+    /// any.
+    pub(crate) fn without_points(
+        vectors: &'a [f16],
+        dim: usize,
+        times: Option<&'a [i64]>,
+    ) -> Result<SegmentIndex<'a>, QueryError> {
+        SegmentIndex::checked(vectors, dim, None, times, None)
+    }
+
+    fn checked(
+        vectors: &'a [f16],
+        dim: usize,
+        points: Option<&'a [Point]>,
+        times: Option<&'a [i64]>,
+        graph: Option<GraphView<'a>>,
+    ) -> Result<SegmentIndex<'a>, QueryError> {
         let bad = |s: String| Err(QueryError::Segment(s));
         let n = match crate::index::row_count(vectors.len(), dim) {
             Ok(n) => n,
             Err(e) => return bad(e.to_string()),
         };
-        if points.len() != n as usize {
-            return bad(format!("{} points for {n} rows", points.len()));
+        if let Some(p) = points.filter(|p| p.len() != n as usize) {
+            return bad(format!("{} points for {n} rows", p.len()));
         }
         if let Some(t) = times {
             if t.len() != n as usize {
@@ -99,11 +131,14 @@ impl<'a> SegmentIndex<'a> {
             vectors,
             dim,
             n,
-            points,
+            points: points.unwrap_or(&[]),
+            has_points: points.is_some(),
             times,
             graph,
             deferred_graph: None,
             resolved_graph: OnceLock::new(),
+            deferred_levels: None,
+            resolved_levels: OnceLock::new(),
             live: None,
             rtree: OnceLock::new(),
             shared_rtree: None,
@@ -113,6 +148,8 @@ impl<'a> SegmentIndex<'a> {
             shared_slack: None,
             keep_ties: false,
             quant: None,
+            quant_factors: OnceLock::new(),
+            shared_quant_factors: None,
             params: PlannerParams::default(),
             time_stats: OnceLock::new(),
             source: "",
@@ -129,6 +166,29 @@ impl<'a> SegmentIndex<'a> {
             self.quant = Some(quant);
         }
         self
+    }
+
+    /// Keeps the check of the int8 copy's factors ([`QuantView::check_factors`], made by the
+    /// first scan on it) in `cache`, which the caller keeps with this segment.
+    pub(crate) fn with_int8_check_cache(
+        mut self,
+        cache: &'a OnceLock<Result<(), String>>,
+    ) -> SegmentIndex<'a> {
+        self.shared_quant_factors = Some(cache);
+        self
+    }
+
+    /// The int8 copy for a scan: its factors checked, once per segment (an error names a
+    /// damaged row); `None` without a copy.
+    pub(super) fn scan_quant(&self) -> Result<Option<QuantView<'a>>, QueryError> {
+        let Some(quant) = self.quant else {
+            return Ok(None);
+        };
+        let cell = self.shared_quant_factors.unwrap_or(&self.quant_factors);
+        match quant.check_factors_once(cell) {
+            Ok(checked) => Ok(Some(checked)),
+            Err(e) => Err(self.corrupt("int8 section", e)),
+        }
     }
 
     /// Makes the exact paths return, past the best `k`, every row tied with the `k`-th
@@ -183,11 +243,37 @@ impl<'a> SegmentIndex<'a> {
         self
     }
 
+    /// With [`Self::with_deferred_graph`] giving level 0 alone
+    /// ([`GraphView::open_level0`]): `parse` gives the graph with its upper levels, which
+    /// only a walk without seeds reads (it descends through them).
+    pub(crate) fn with_deferred_levels(mut self, parse: &'a DeferredGraph<'a>) -> SegmentIndex<'a> {
+        self.deferred_levels = Some(parse);
+        self
+    }
+
     /// The int8 scorer a walk steers by ([`PlannerParams::int8_walk`] and an int8 copy),
     /// for the normalised query `q`.
     pub(super) fn walk_rows(&self, q: &[f32]) -> Option<Int8Rows<'a>> {
         let quant = self.quant.filter(|_| self.params.int8_walk)?;
-        Some(Int8Rows::new(quant, q))
+        // Rows checked one by one as the walk reads them, unless a scan checked them all.
+        let cell = self.shared_quant_factors.unwrap_or(&self.quant_factors);
+        Some(match cell.get() {
+            Some(Ok(())) => Int8Rows::new(quant.with_factors_checked(), q),
+            _ => Int8Rows::new(quant, q),
+        })
+    }
+
+    /// The error of a search that needs the rows' points over an index made without them
+    /// ([`SegmentIndex::without_points`]); `Ok` when it has them.
+    pub(super) fn need_points(&self, what: &str) -> Result<(), QueryError> {
+        if self.has_points {
+            return Ok(());
+        }
+        Err(QueryError::Segment(format!(
+            "{}{}{what} needs the rows' points, which this index was made without",
+            self.source,
+            if self.source.is_empty() { "" } else { ": " }
+        )))
     }
 
     /// Names the segment (its file) in the errors of damaged data found while searching.
@@ -223,11 +309,28 @@ impl<'a> SegmentIndex<'a> {
         if let Some(g) = &self.graph {
             return Ok(Some(g));
         }
-        let Some(parse) = self.deferred_graph else {
-            return Ok(None);
-        };
+        match self.deferred_graph {
+            Some(parse) => self.resolve(&self.resolved_graph, parse).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The graph for a walk that descends from its entry (one without seeds): with its
+    /// upper levels, parsed now if they were deferred ([`Self::with_deferred_levels`]).
+    pub(super) fn graph_with_levels(&self) -> Result<Option<&GraphView<'a>>, QueryError> {
+        match (&self.graph, self.deferred_levels) {
+            (None, Some(parse)) => self.resolve(&self.resolved_levels, parse).map(Some),
+            _ => self.graph(),
+        }
+    }
+
+    fn resolve<'s>(
+        &'s self,
+        cell: &'s OnceLock<Result<GraphView<'a>, QueryError>>,
+        parse: &DeferredGraph<'a>,
+    ) -> Result<&'s GraphView<'a>, QueryError> {
         let (n, dim) = (self.n, self.dim);
-        let view = self.resolved_graph.get_or_init(|| {
+        let view = cell.get_or_init(|| {
             let g = parse()?;
             if g.n() != n || g.dim() as usize != dim {
                 return Err(QueryError::Segment(format!(
@@ -238,10 +341,7 @@ impl<'a> SegmentIndex<'a> {
             }
             Ok(g)
         });
-        match view {
-            Ok(g) => Ok(Some(g)),
-            Err(e) => Err(e.clone()),
-        }
+        view.as_ref().map_err(Clone::clone)
     }
 
     /// Keeps the hop slack of the graph ([`crate::index::hnsw::hop_slack`]) in `cache`,
@@ -349,7 +449,7 @@ impl<'a> SegmentIndex<'a> {
         self.n == 0
     }
 
-    /// The R-tree, built on first call.
+    /// The R-tree, built on first call (empty for an index without its points).
     pub fn rtree(&self) -> &SpatialIndex {
         if let Some(t) = self.shared_rtree {
             return t;
@@ -423,5 +523,33 @@ impl<'a> SegmentIndex<'a> {
             time: self.time(row),
         };
         filter.matches_masked(r, mask)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::filter::BBox;
+    use crate::query::planner::{search_geo_ranked, search_segment, GeoRank, SearchRequest};
+
+    #[test]
+    fn an_index_without_points_answers_unfiltered_and_refuses_what_needs_them() {
+        let vectors: Vec<f16> = [1.0, 0.0, 0.0, 1.0, 0.6, 0.8]
+            .iter()
+            .map(|&x| f16::from_f32(x))
+            .collect();
+        let idx = SegmentIndex::without_points(&vectors, 2, None)
+            .unwrap()
+            .with_source("seg-1");
+        let req = SearchRequest::new(vec![1.0, 0.1], 2);
+        let (hits, _) = search_segment(&idx, &req).unwrap();
+        assert_eq!(hits.iter().map(|h| h.row).collect::<Vec<_>>(), [0, 2]);
+        let bbox = BBox::new(-1.0, -1.0, 1.0, 1.0).unwrap();
+        let filtered = req.clone().with_filter(Filter::new().bbox(bbox));
+        let e = search_segment(&idx, &filtered).unwrap_err().to_string();
+        assert!(e.contains("seg-1: a filter needs the rows' points"), "{e}");
+        let rank = GeoRank::new(Point::new(0.0, 0.0).unwrap(), 0.5, 10.0).unwrap();
+        let e = search_geo_ranked(&idx, &req, &rank).unwrap_err().to_string();
+        assert!(e.contains("a geographic ranking needs the rows' points"), "{e}");
     }
 }

@@ -32,8 +32,9 @@ pub fn graph_vectors(n: u32) -> Vec<f16> {
 /// view from its layout, and searches over it (unfiltered and filtered, with vectors for all
 /// rows or only some) return at most `k` distinct rows that exist, pass the filter, carry
 /// their exact score and come best first. The same bytes opened without the level-0 check
-/// ([`GraphView::open`]) walk without panicking, return valid hits, and report damage only
-/// where the whole check refuses the section; read as a walk hints section, they are
+/// ([`GraphView::open`], and [`GraphView::open_level0`] without the upper levels') walk
+/// without panicking, return valid hits, and report damage only where the whole check
+/// refuses the section; read as a walk hints section, they are
 /// refused or give a sample of existing rows and finite values.
 pub fn graph_section(data: &[u8]) {
     opened_graph(data);
@@ -125,14 +126,24 @@ fn header_rows(data: &[u8]) -> u32 {
         .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// [`graph_section`]'s walks over [`GraphView::open`]'s view of `data`.
+/// [`graph_section`]'s walks over [`GraphView::open`]'s view of `data` (descending from the
+/// entry) and over [`GraphView::open_level0`]'s (from seeds, some out of range).
 fn opened_graph(data: &[u8]) {
     let header_n = header_rows(data);
-    for n_rows in [header_n, 8] {
-        let Ok(view) = GraphView::open(data, n_rows) else {
+    for (n_rows, level0) in [(header_n, false), (8, false), (header_n, true), (8, true)] {
+        let opened = if level0 {
+            GraphView::open_level0(data, n_rows)
+        } else {
+            GraphView::open(data, n_rows)
+        };
+        let Ok(view) = opened else {
             assert!(
                 GraphView::parse(data, n_rows).is_err(),
                 "open refuses what parse accepts"
+            );
+            assert!(
+                !level0 || GraphView::open(data, n_rows).is_err(),
+                "open_level0 refuses what open accepts"
             );
             continue;
         };
@@ -140,6 +151,11 @@ fn opened_graph(data: &[u8]) {
         let n = view.n().min(1 << 16);
         let vectors = graph_vectors(n);
         let query = graph_vector(n / 3 + 1);
+        let seeds = if level0 {
+            vec![n / 2, 0, u32::MAX, n]
+        } else {
+            Vec::new()
+        };
         for (k, effort) in [
             (1, Effort::Beam(1)),
             (3, Effort::Beam(16)),
@@ -153,7 +169,7 @@ fn opened_graph(data: &[u8]) {
                 k,
                 effort,
                 None::<fn(u32) -> bool>,
-                &[],
+                &seeds,
                 usize::MAX,
                 None,
             );

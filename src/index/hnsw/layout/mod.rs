@@ -192,6 +192,17 @@ struct Level<'a> {
     edges_at: usize,
 }
 
+/// What [`GraphView::parse_levels`] reads and checks of the levels' contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Every level ([`GraphView::parse`]).
+    Everything,
+    /// The upper levels; level 0's lists are checked as read ([`GraphView::open`]).
+    UpperLevels,
+    /// None; the view holds level 0 alone ([`GraphView::open_level0`]).
+    Header,
+}
+
 /// A validated, read-only view of a graph section; borrows the bytes (zero-copy).
 #[derive(Debug, Clone)]
 pub struct GraphView<'a> {
@@ -221,7 +232,7 @@ impl<'a> GraphView<'a> {
     /// the level below, that every neighbour is a node of its level, that the entry node is
     /// on the top level, and that the section has no trailing bytes. Never panics.
     pub fn parse(bytes: &'a [u8], n_rows: u32) -> Result<GraphView<'a>, GraphError> {
-        GraphView::parse_levels(bytes, n_rows, true)
+        GraphView::parse_levels(bytes, n_rows, Check::Everything)
     }
 
     /// [`GraphView::parse`] without reading level 0's offsets and neighbour lists (all but
@@ -230,10 +241,19 @@ impl<'a> GraphView<'a> {
     /// [`GraphView::level0`] and the walk (a neighbour id `>= n`). A walk over a large
     /// segment then reads the lists it visits, not the whole section first.
     pub fn open(bytes: &'a [u8], n_rows: u32) -> Result<GraphView<'a>, GraphError> {
-        GraphView::parse_levels(bytes, n_rows, false)
+        GraphView::parse_levels(bytes, n_rows, Check::UpperLevels)
     }
 
-    fn parse_levels(bytes: &'a [u8], n_rows: u32, level0: bool) -> Result<GraphView<'a>, GraphError> {
+    /// The view of level 0 alone, for walks that start from seeds (which do not descend:
+    /// see [`crate::index::hnsw::search_filtered_seeded`]): the header and the level directory are
+    /// checked as [`GraphView::parse`] checks them, level 0's lists where they are read
+    /// (as [`GraphView::level0`] and the walks do), and the upper levels, which such walks never read,
+    /// not at all. Opening a segment's graph so reads a few hundred bytes.
+    pub fn open_level0(bytes: &'a [u8], n_rows: u32) -> Result<GraphView<'a>, GraphError> {
+        GraphView::parse_levels(bytes, n_rows, Check::Header)
+    }
+
+    fn parse_levels(bytes: &'a [u8], n_rows: u32, check: Check) -> Result<GraphView<'a>, GraphError> {
         if bytes.len() < HEADER_LEN {
             return Err(GraphError::Truncated {
                 needed: HEADER_LEN as u64,
@@ -332,20 +352,27 @@ impl<'a> GraphView<'a> {
         }
         // Every extent is now in range of `bytes` (and of usize, being <= bytes.len()).
         // What is checked next is read from end to end: ask for it ahead.
-        let checked_from = if level0 { dir_end } else { spans.get(1).map_or(pos, |s| s.0) };
+        let checked_from = match check {
+            Check::Everything => dir_end,
+            Check::UpperLevels => spans.get(1).map_or(pos, |s| s.0),
+            Check::Header => pos,
+        };
         let checked = &bytes[checked_from as usize..pos as usize];
         let _in_order = crate::storage::advice::InOrder::new(checked);
         let mut levels: Vec<Level<'a>> = Vec::with_capacity(spans.len());
         // Membership bitsets (n bits) of the level being checked and the one below: one
         // bit test per id instead of a binary search (at 1M rows, ~1M upper-level edges).
         let words = (n as usize).div_ceil(64);
-        let mut member = vec![0u64; if n_levels > 1 { words } else { 0 }];
+        let upper = n_levels > 1 && check != Check::Header;
+        let mut member = vec![0u64; if upper { words } else { 0 }];
         let mut member_below = member.clone();
         let has = |set: &[u64], id: u32| {
             set.get(id as usize / 64)
                 .is_some_and(|w| w >> (id % 64) & 1 == 1)
         };
-        for (l, &(start, nodes, edges)) in spans.iter().enumerate() {
+        // A view of level 0 alone neither reads nor keeps the levels above.
+        let kept = if check == Check::Header { 1 } else { spans.len() };
+        for (l, &(start, nodes, edges)) in spans.iter().enumerate().take(kept) {
             let l32 = l as u32;
             let (start, nodes, edges) = (start as usize, nodes as usize, edges as usize);
             let ids_len = if l > 0 { nodes * 4 } else { 0 };
@@ -359,7 +386,7 @@ impl<'a> GraphView<'a> {
                 offsets_at: off_at,
                 edges_at: edge_at,
             };
-            if l == 0 && !level0 {
+            if l == 0 && check != Check::Everything {
                 levels.push(lv);
                 continue;
             }
@@ -495,7 +522,7 @@ impl<'a> GraphView<'a> {
     }
 
     /// The level-0 neighbours of `row` (`< n`), their offsets checked: an error when the
-    /// two offsets are out of order or past the neighbour array (which [`GraphView::open`]
+    /// two offsets are out of order or past the neighbour array (which [`GraphView::open_level0`]
     /// leaves to this call). The ids themselves are the caller's to check against `n`
     /// ([`GraphView::bad_neighbour`] names one that is not).
     #[inline]
