@@ -100,6 +100,16 @@ fn json_number(b: &[u8], i: &mut usize) -> Option<f32> {
     if b.get(j) == Some(&b'.') {
         j += 1;
         let first = j;
+        // Eight digits at a time while the 19 kept fit, then one at a time.
+        while nd + 8 <= 19 {
+            let Some(v) = b.get(j..).and_then(eight_digits) else {
+                break;
+            };
+            m = m * 100_000_000 + v;
+            nd += 8;
+            exp10 -= 8;
+            j += 8;
+        }
         while let Some(d) = digit(j) {
             if nd < 19 {
                 m = m * 10 + d;
@@ -136,7 +146,7 @@ fn json_number(b: &[u8], i: &mut usize) -> Option<f32> {
         let p = POW10[exp10.unsigned_abs() as usize];
         Some(if exp10 < 0 { m as f64 / p } else { m as f64 * p })
     } else {
-        wide_decimal(m, exp10)
+        same_f32(m, exp10).or_else(|| wide_decimal(m, exp10))
     };
     let x = match fast {
         Some(x) if neg => -x,
@@ -144,6 +154,39 @@ fn json_number(b: &[u8], i: &mut usize) -> Option<f32> {
         None => std::str::from_utf8(&b[start..j]).ok()?.parse::<f64>().ok()?,
     };
     Some(x as f32)
+}
+
+/// The value of the eight ASCII digits `b[..8]`; `None` when `b` is shorter or one of them
+/// is not a digit. One 64-bit load: the digits' values combined pairwise, then in fours,
+/// then the two halves.
+#[inline]
+fn eight_digits(b: &[u8]) -> Option<u64> {
+    let chunk = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
+    let v = chunk.wrapping_sub(0x3030_3030_3030_3030);
+    // A byte below b'0' borrows (its top bit set); one above b'9' passes 0x7f once 0x76 is
+    // added (and one of 0x8a or more has its top bit set already).
+    if (v | v.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080 != 0 {
+        return None;
+    }
+    // Byte i holds digit i (the first digit in the lowest byte).
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    Some((v.wrapping_mul(10_000) + (v >> 32)) & 0xffff_ffff)
+}
+
+/// `m * 10^e` (`|e| <= 22`) in `f64` arithmetic, when it rounds to the same `f32` as the
+/// correctly rounded `f64` does; `None` otherwise. The value is within 2 ulps of the
+/// correctly rounded one (one rounding of `m`, one of the product or quotient by an exact
+/// power of ten), so the two round alike unless an `f32` rounding midpoint (the 29 bits an
+/// `f32` drops from an `f64`'s mantissa equal to `1 << 28`) lies within a few ulps: about
+/// one number in 2^25, left to [`wide_decimal`]. (Queries are `f32`: this spares the
+/// 128-bit division of a 17-digit mantissa, as JSON writers print doubles.)
+#[inline]
+fn same_f32(m: u64, e: i32) -> Option<f64> {
+    let p = POW10[e.unsigned_abs() as usize];
+    let x = if e < 0 { m as f64 / p } else { m as f64 * p };
+    let dropped = x.to_bits() & ((1 << 29) - 1);
+    (dropped.abs_diff(1 << 28) > 8).then_some(x)
 }
 
 /// `m * 10^e` correctly rounded to `f64`, for a mantissa above 2^53 (up to 19 digits, as
@@ -314,6 +357,30 @@ mod tests {
     }
 
     #[test]
+    fn eight_digits_read_as_eight_single_digits() {
+        let mut seed = 5u64;
+        for _ in 0..100_000 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let mut bytes = seed.to_le_bytes();
+            // Mostly digits, sometimes any byte (a separator, a letter, a non-ASCII byte).
+            for (k, c) in bytes.iter_mut().enumerate() {
+                if !(seed >> (k * 5)).is_multiple_of(16) {
+                    *c = b'0' + *c % 10;
+                }
+            }
+            let want = bytes.iter().try_fold(0u64, |v, &c| c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0')));
+            assert_eq!(eight_digits(&bytes), want, "{bytes:?}");
+            assert_eq!(eight_digits(&bytes[..7]), None);
+        }
+        for c in 0..=255u8 {
+            let mut bytes = *b"12345678";
+            bytes[3] = c;
+            let want = c.is_ascii_digit().then(|| (12_345_678 + (i64::from(c) - 52) * 10_000) as u64);
+            assert_eq!(eight_digits(&bytes), want, "byte {c}");
+        }
+    }
+
+    #[test]
     fn long_mantissas_are_rounded_as_the_standard_library_rounds_them() {
         let mut seed = 77u64;
         let mut next = || {
@@ -337,6 +404,27 @@ mod tests {
             }
         }
         assert!(quotients > 100_000 && products > 10_000, "{quotients} {products}");
+        // Decimals at and beside the midpoints between neighbouring f32s (where rounding
+        // through an inexact f64 would go wrong), 17 and 19 significant digits.
+        let mut near = 0;
+        for _ in 0..200_000 {
+            let a = f32::from_bits((next() % 0x7f00_0000) as u32 | 0x0080_0000);
+            let mid = (f64::from(a) + f64::from(f32::from_bits(a.to_bits() + 1))) / 2.0;
+            let digits = [16, 18][(next() % 2) as usize];
+            let text = format!("{mid:.digits$e}");
+            let (mant, exp) = text.split_once('e').unwrap();
+            let m: u64 = mant.replace('.', "").parse().unwrap();
+            let e = exp.parse::<i32>().unwrap() - digits as i32;
+            for m in [m - 1, m, m + 1] {
+                let text = format!("{m}e{e}");
+                let mut i = 0;
+                let got = json_number(text.as_bytes(), &mut i).unwrap();
+                let want = text.parse::<f64>().unwrap() as f32;
+                assert_eq!(got.to_bits(), want.to_bits(), "{text}");
+                near += usize::from((-22..=22).contains(&e) && m > 1 << 53 && same_f32(m, e).is_none());
+            }
+        }
+        assert!(near > 10_000, "{near} numbers near a midpoint took the exact path");
         // As a JSON writer prints doubles (17 significant digits), through the line reader.
         for _ in 0..100_000 {
             let x = (next() >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
