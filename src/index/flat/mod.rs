@@ -513,14 +513,26 @@ mod tests {
         (v, q)
     }
 
+    type Member = Box<dyn Fn(u32) -> bool>;
+
+    /// Asserts that the bitset scan of each set's members (a bitset over `held` rows, of
+    /// which the first `n` have vectors) returns the plain scan's answer, for each `k`.
+    fn assert_scans_agree(n: u32, held: u32, dim: usize, sets: &[(&str, Member)], ks: &[usize]) {
+        let (v, q) = scan_fixture(n, dim);
+        for (name, member) in sets {
+            let bits = bitset(held, member);
+            for &k in ks {
+                let want = top_k(&v, dim, &q, (0..n).filter(|&r| member(r)), k);
+                let got = top_k_bits_into(&v, dim, &q, held, &bits, TopK::new(k));
+                assert_eq!(got, want, "{name} k {k}");
+            }
+        }
+    }
+
     #[test]
     fn bitset_scan_equals_scan_over_the_members() {
-        let dim = 24;
-        let n = 700u32;
-        let (v, q) = scan_fixture(n, dim);
         // Scattered members, runs (whole blocks, blocks cut by a run's ends), everything,
         // nothing, and members past the last row.
-        type Member = Box<dyn Fn(u32) -> bool>;
         let sets: Vec<(&str, Member)> = vec![
             ("every 3rd", Box::new(|r| r % 3 == 1)),
             ("every 70th", Box::new(|r| r % 70 == 5)),
@@ -532,37 +544,22 @@ mod tests {
             ("all", Box::new(|_| true)),
             ("none", Box::new(|_| false)),
         ];
-        for (name, member) in &sets {
-            let bits = bitset(n + 90, member);
-            for k in [0, 1, 10, 1000] {
-                let want = top_k(&v, dim, &q, (0..n).filter(|&r| member(r)), k);
-                let got = top_k_bits_into(&v, dim, &q, n + 90, &bits, TopK::new(k));
-                assert_eq!(got, want, "{name} k {k}");
-            }
-        }
-        assert!(top_k_bits_into(&v, 0, &q, n, &[!0], TopK::new(10)).is_empty());
+        assert_scans_agree(700, 790, 24, &sets, &[0, 1, 10, 1000]);
+        let (v, q) = scan_fixture(700, 24);
+        assert!(top_k_bits_into(&v, 0, &q, 700, &[!0], TopK::new(10)).is_empty());
     }
 
     /// Runs long enough to be asked for ahead (`ReadAhead`), short ones and gaps: the
     /// scan's answers are those of the plain scan.
     #[test]
     fn bitset_scan_with_long_runs_equals_scan_over_the_members() {
-        let dim = 64;
-        let n = 12_000u32;
-        let (v, q) = scan_fixture(n, dim);
-        type Member = Box<dyn Fn(u32) -> bool>;
         let sets: Vec<(&str, Member)> = vec![
             ("all", Box::new(|_| true)),
             ("long runs", Box::new(|r| r % 5000 < 3000)),
             ("a short run", Box::new(|r| (64..200).contains(&r))),
             ("every 2nd", Box::new(|r| r % 2 == 0)),
         ];
-        for (name, member) in &sets {
-            let bits = bitset(n, member);
-            let want = top_k(&v, dim, &q, (0..n).filter(|&r| member(r)), 10);
-            let got = top_k_bits_into(&v, dim, &q, n, &bits, TopK::new(10));
-            assert_eq!(got, want, "{name}");
-        }
+        assert_scans_agree(12_000, 12_000, 64, &sets, &[10]);
     }
 
     /// A run is asked for once, up to the window; words inside it are not looked at again;

@@ -33,7 +33,7 @@ use super::flat::dot_f16_f16;
 use super::{row_count, IndexError};
 pub use layout::{GraphLayout, GraphView};
 pub use routing::{hints_header, write_hints, RoutingSample, HINTS_KIND, ROUTING_STRIDE};
-pub use search::{search_bounded, Effort};
+pub use search::{search_bounded, Effort, WalkOutcome};
 pub use slack::hop_slack;
 pub use section::HnswSectionBuilder;
 
@@ -44,7 +44,7 @@ pub use calibrate::{calibrate, CalibratedEf, Calibration};
 pub use layout::GraphError;
 #[cfg(feature = "testing")]
 pub use search::{
-    search, search_filtered, search_filtered_seeded, search_with, SearchScratch, WalkOutcome,
+    search, search_filtered, search_filtered_seeded, search_with, SearchScratch,
 };
 
 /// Section kind under which storage keeps the graph bytes in a segment file.

@@ -6,7 +6,7 @@ use super::enumerate::RowSet;
 use super::segment::SegmentIndex;
 use super::{normalise_query, FlatReason, GeoRank, Plan, SearchRequest, FILTER_SEEDS, SMALL_PROBE};
 use crate::index::flat::{dot_f16_f32, row_vector, top_k_bits_into, top_k_into, Hit};
-use crate::index::hnsw::{search_bounded, Effort, GraphView, MAX_EF};
+use crate::index::hnsw::{search_bounded, Effort, GraphView, WalkOutcome, MAX_EF};
 use crate::index::quant::{top_k_bits_quantized, Int8Rows};
 use crate::query::filter::{Cardinality, Filter};
 use crate::query::QueryError;
@@ -128,34 +128,40 @@ impl Run<'_, '_> {
         Ok((hits, plan))
     }
 
-    /// The unfiltered walk, its beam seeded with the best rows of the routing sample.
-    fn walk(&self, graph: &GraphView<'_>, effort: Effort) -> Result<(Vec<Hit>, Plan), QueryError> {
+    /// One walk of the graph from `seeds` on level 0 (without seeds it descends from the
+    /// entry, through the upper levels: `graph` is then the graph with them), steered by
+    /// the int8 copy when the segment has one; the damage it met in the graph's lists or
+    /// the copy's factors is the error.
+    fn walk_from<F: Fn(u32) -> bool>(
+        &self,
+        graph: &GraphView<'_>,
+        effort: Effort,
+        filter: Option<F>,
+        seeds: &[u32],
+        max_scored: usize,
+    ) -> Result<WalkOutcome, QueryError> {
         let seg = self.seg;
-        let seeds = seg.routing_seeds(self.q)?;
-        // Without seeds (no routing sample) the walk descends: it needs the upper levels.
         let graph = match seeds.is_empty() {
             true => seg.graph_with_levels()?.unwrap_or(graph),
             false => graph,
         };
         let int8 = seg.walk_rows(self.q);
-        let walk = search_bounded(
-            graph,
-            seg.vectors,
-            seg.dim,
-            self.q,
-            self.k,
-            effort,
-            None::<fn(u32) -> bool>,
-            &seeds,
-            usize::MAX,
-            int8.as_ref(),
-        );
+        let (v, dim, q) = (seg.vectors, seg.dim, self.q);
+        let walk = search_bounded(graph, v, dim, q, self.k, effort, filter, seeds, max_scored, int8.as_ref());
         if let Some(e) = walk.damage {
             return Err(seg.corrupt("graph section", e));
         }
         if let Some(e) = int8.as_ref().and_then(Int8Rows::damage) {
             return Err(seg.corrupt("int8 section", e));
         }
+        Ok(walk)
+    }
+
+    /// The unfiltered walk, its beam seeded with the best rows of the routing sample.
+    fn walk(&self, graph: &GraphView<'_>, effort: Effort) -> Result<(Vec<Hit>, Plan), QueryError> {
+        let seg = self.seg;
+        let seeds = seg.routing_seeds(self.q)?;
+        let walk = self.walk_from(graph, effort, None::<fn(u32) -> bool>, &seeds, usize::MAX)?;
         // Every row is live and passes: a walk that returns fewer than `k` rows could not
         // reach them all (a graph damaged or degenerate), and the exact scan answers.
         let fell_back = walk.hits.len() < self.k;
@@ -215,29 +221,8 @@ impl Run<'_, '_> {
             .copied()
             .collect();
         let budget = (count as f64 * seg.params.walk_budget.max(0.0)).min(usize::MAX as f64) as usize;
-        let graph = match seeds.is_empty() {
-            true => seg.graph_with_levels()?.unwrap_or(graph),
-            false => graph,
-        };
-        let int8 = seg.walk_rows(self.q);
-        let walk = search_bounded(
-            graph,
-            seg.vectors,
-            seg.dim,
-            self.q,
-            k,
-            effort,
-            Some(member),
-            &seeds,
-            budget.max(effort_shown(effort, k).0),
-            int8.as_ref(),
-        );
-        if let Some(e) = walk.damage {
-            return Err(seg.corrupt("graph section", e));
-        }
-        if let Some(e) = int8.as_ref().and_then(Int8Rows::damage) {
-            return Err(seg.corrupt("int8 section", e));
-        }
+        let max_scored = budget.max(effort_shown(effort, k).0);
+        let walk = self.walk_from(graph, effort, Some(member), &seeds, max_scored)?;
         let far = walk
             .hits
             .first()
