@@ -384,10 +384,14 @@ impl<'a> Int8Rows<'a> {
         self.damage.borrow().clone()
     }
 
-    /// Starts loading the codes of `row` into cache (a hint only).
+    /// Starts loading what [`Int8Rows::approx`] reads of `row` into cache: its codes, scale
+    /// and norm (a hint only).
     #[inline]
     pub fn prefetch(&self, row: u32) {
+        let r = row as usize;
         prefetch_codes(self.view.codes(row));
+        prefetch_bytes(bytemuck::cast_slice(self.view.scales.get(r..=r).unwrap_or(&[])));
+        prefetch_bytes(bytemuck::cast_slice(self.view.l1.get(r..=r).unwrap_or(&[])));
     }
 
     /// Starts reading the codes of `row` from disk (see [`crate::storage::advice::read_soon`]).
