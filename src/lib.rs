@@ -91,8 +91,8 @@ pub mod time;
 pub mod testing;
 
 pub use db::{
-    Collection, Db, GraphOptions, IndexOptions, OpenMode, OpenOptions, SegmentInfo, Snapshot,
-    SnapshotSource, VerifyReport,
+    Collection, Db, GraphOptions, IndexOptions, OpenMode, OpenOptions, Residency, SegmentInfo,
+    Snapshot, SnapshotSource, VerifyReport,
 };
 pub use geo::{haversine_km, GeoError, Point, EARTH_RADIUS_KM};
 pub use index::hnsw::MAX_EF;

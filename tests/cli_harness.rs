@@ -205,6 +205,34 @@ fn import_then_query_matches_exact_search() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("queries: 30,"), "{}", stderr(&o));
     assert_eq!(std::fs::read(&out).unwrap(), plain);
+    // --resident reads the int8 vectors from a copy in memory: the same file again.
+    let o = bin(&[
+        "query",
+        "--db",
+        p(&db),
+        "--collection",
+        "places",
+        "--batch",
+        p(&qf),
+        "--out",
+        p(&out),
+        "--threads",
+        "2",
+        "--resident",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let bytes = summary["resident_bytes"].as_u64().unwrap();
+    if cfg!(target_os = "linux") {
+        assert!(bytes > 0, "{summary}");
+        assert!(
+            stderr(&o).contains("MiB of int8 vectors held in memory"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(std::fs::read(&out).unwrap(), plain);
 }
 
 #[test]

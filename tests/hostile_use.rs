@@ -938,8 +938,15 @@ fn damaged_rows_are_errors_of_the_queries_that_read_them() {
         assert!(e.contains(message), "{what}: {e}");
         for (i, line) in lines.iter().enumerate() {
             std::fs::write(d.join("q.jsonl"), line).unwrap();
-            for exact in [false, true] {
-                let o = query(d, "q.jsonl", if exact { &["--exact"] } else { &[] });
+            // Searches read the same bytes from the file or from a resident copy.
+            for flags in [
+                &[][..],
+                &["--exact"],
+                &["--resident"],
+                &["--exact", "--resident"],
+            ] {
+                let exact = flags.contains(&"--exact");
+                let o = query(d, "q.jsonl", flags);
                 // Some(true): reads the damaged value (a point where the row is returned
                 // or a filter tests every row; a scale where the exact scan, int8 first,
                 // or a walk steered by the int8 copy scores the row); Some(false): cannot;

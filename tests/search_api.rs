@@ -890,18 +890,43 @@ fn int8_copy_gives_the_same_answers() {
             .map(|h| (h.id, h.score.to_bits()))
             .collect::<Vec<_>>()
     };
-    for (i, target) in [6_000usize, 3_000, 600, 60, 6].into_iter().enumerate() {
-        let row = i * 997 % 6_000;
-        let q = vec_f32(&d, (row + 5) % 6_000);
-        let f = radius_for(&cp, d.points[row], target);
-        for exact in [false, true] {
-            assert_eq!(
-                hits(&cp, &q, &f, exact),
-                hits(&cq, &q, &f, exact),
-                "{target} {exact}"
-            );
+    let cases: Vec<(Vec<f32>, Filter)> = [6_000usize, 3_000, 600, 60, 6]
+        .into_iter()
+        .enumerate()
+        .map(|(i, target)| {
+            let row = i * 997 % 6_000;
+            (
+                vec_f32(&d, (row + 5) % 6_000),
+                radius_for(&cp, d.points[row], target),
+            )
+        })
+        .collect();
+    let answers = |c: &Collection<'_>| {
+        let mut all = Vec::new();
+        for (q, f) in &cases {
+            for exact in [false, true] {
+                all.push(hits(c, q, f, exact));
+            }
         }
+        all
+    };
+    let from_file = answers(&cq);
+    assert_eq!(answers(&cp), from_file);
+    // A resident copy of the int8 section gives the same answers, bit for bit; a second
+    // call copies nothing more; a collection without the int8 copy has nothing to copy.
+    let section = cq.storage().segments()[0]
+        .section(sat2cap::index::quant::QUANT_KIND)
+        .unwrap()
+        .len() as u64;
+    let r = cq.make_resident().unwrap();
+    if cfg!(target_os = "linux") {
+        assert_eq!(r.segments, 1);
+        assert!(r.bytes >= section && r.bytes % (2 << 20) == 0, "{r:?}");
     }
+    assert_eq!(cq.make_resident().unwrap(), r);
+    assert_eq!(answers(&cq), from_file);
+    let none = cp.make_resident().unwrap();
+    assert_eq!((none.bytes, none.segments), (0, 0));
 }
 
 /// Without an `ef`, a walk keeps the best `k` and expands every candidate within the graph's

@@ -55,6 +55,10 @@ struct Args {
     /// Beam width for every query (default: the library's own choice).
     #[arg(long)]
     ef: Option<usize>,
+    /// Make the collection's int8 copy resident (`Collection::make_resident`, and
+    /// `sat2cap query --resident`) before the queries.
+    #[arg(long)]
+    resident: bool,
 }
 
 struct Query {
@@ -199,6 +203,20 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1);
     }
+    if a.resident {
+        match coll.make_resident() {
+            Ok(r) => eprintln!(
+                "resident: {} MiB in {} segment(s), huge pages {}",
+                r.bytes >> 20,
+                r.segments,
+                if r.huge_pages { "on" } else { "off" }
+            ),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
+    }
     eprintln!("opened and prepared in {:.3} s", t.elapsed().as_secs_f64());
     println!("| set | filter | bucket | queries | recall@10 (library) | worst | q/s library | q/s CLI batch | CLI / library | CLI whole batch q/s: queries / x10 | CLI whole batch per query / library per query: queries / x10 |");
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -244,11 +262,12 @@ fn main() {
         if let Some(bin) = &a.sat2cap {
             for (key, cell) in cells.iter_mut() {
                 let group: Vec<&Query> = qs.iter().filter(|q| (q.kind, q.bucket) == *key).collect();
-                match cli_pass(bin, db_path, &a.collection, &group, a.ef, 1) {
+                match cli_pass(bin, db_path, &a.collection, &group, (a.ef, a.resident), 1) {
                     Ok(p) => {
                         cell.cli_qps = Some(p.qps);
                         cell.cli_recall = Some(p.recall);
-                        match cli_pass(bin, db_path, &a.collection, &group, a.ef, 10) {
+                        match cli_pass(bin, db_path, &a.collection, &group, (a.ef, a.resident), 10)
+                        {
                             Ok(p10) => cell.cli_batch = Some((p.batch_qps, p10.batch_qps)),
                             Err(e) => eprintln!("CLI pass x10 {key:?}: {e}"),
                         }
@@ -306,13 +325,14 @@ struct CliPass {
     recall: f64,
 }
 
-/// `sat2cap query --threads 1 --warm-up` over `group`, its lines written `copies` times.
+/// `sat2cap query --threads 1 --warm-up` over `group` (with `--ef`, `--resident` when
+/// given), its lines written `copies` times.
 fn cli_pass(
     bin: &Path,
     db: &Path,
     coll: &str,
     group: &[&Query],
-    ef: Option<usize>,
+    (ef, resident): (Option<usize>, bool),
     copies: usize,
 ) -> Result<CliPass, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -342,6 +362,9 @@ fn cli_pass(
     .arg(&batch)
     .arg("--out")
     .arg(&out);
+    if resident {
+        cmd.arg("--resident");
+    }
     if let Some(ef) = ef {
         cmd.args(["--ef", &ef.to_string()]);
     }

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 pub use options::{GraphOptions, IndexOptions, OpenMode, OpenOptions};
-pub use snapshot::{Collection, SegmentInfo, Snapshot, SnapshotSource, VerifyReport};
+pub use snapshot::{Collection, Residency, SegmentInfo, Snapshot, SnapshotSource, VerifyReport};
 
 use crate::storage;
 use crate::storage::{CommitError, Directory, FsDirectory, NewItem, OpenError, Store, WriteError};

@@ -153,6 +153,19 @@ impl Snapshot {
     }
 }
 
+/// What [`Collection::make_resident`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Residency {
+    /// Bytes of memory the resident copies hold (whole 2 MiB pages), of every segment made
+    /// resident by this call or an earlier one.
+    pub bytes: u64,
+    /// Segments whose int8 section is resident.
+    pub segments: usize,
+    /// Whether the kernel backs the copies with huge pages (its transparent huge pages are
+    /// `always` or `madvise`); without them the copies still serve, with no gain in TLB reach.
+    pub huge_pages: bool,
+}
+
 /// Facts about one segment file of a collection.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SegmentInfo {
@@ -264,6 +277,30 @@ impl<'s> Collection<'s> {
             p.get(s)?.prepare_all(s)?;
         }
         Ok(())
+    }
+
+    /// Copies each segment's int8 section (the rows walks and exact scans read: `dim + 8`
+    /// bytes a row) into the process's own memory, in 2 MiB pages where the kernel gives them
+    /// (Linux transparent huge pages `always` or `madvise`): searches that read rows
+    /// scattered over the section then miss the TLB far less often (docs/BENCHMARKS.md has
+    /// the gain). It costs the section's size in memory for as long as the segments are
+    /// open (shared by the snapshots that share them) and one read of each section; for a
+    /// process that answers many queries (a server, a large batch), not for a few. Segments
+    /// already resident cost nothing; the answers are the same either way. Off Linux, or
+    /// when the memory cannot be had, the segments are read from their files as before
+    /// ([`Residency::bytes`] says how much was copied). A corrupt segment is an error.
+    pub fn make_resident(&self) -> Result<Residency, QueryError> {
+        let mut r = Residency {
+            bytes: 0,
+            segments: 0,
+            huge_pages: crate::storage::resident::huge_pages_on(),
+        };
+        for (s, p) in self.segment_parts() {
+            let copied = p.get(s)?.make_resident(s);
+            r.bytes += copied as u64;
+            r.segments += usize::from(copied > 0);
+        }
+        Ok(r)
     }
 
     /// What every search of each segment needs (its index sections' shapes checked), and

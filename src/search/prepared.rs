@@ -14,6 +14,7 @@ use crate::index::spatial::SpatialIndex;
 use crate::query::filter::TimeStats;
 use crate::query::planner::NO_TIME;
 use crate::query::QueryError;
+use crate::storage::resident::ResidentBytes;
 use crate::storage::{advice, CorruptError, Segment};
 
 /// The lazily computed [`Derived`] data of one segment (or why it could not be).
@@ -81,6 +82,10 @@ pub(crate) struct Derived {
     /// Whether its rows' scales and norms are sound, found by the first exact scan on it
     /// (walks check the rows they read).
     pub quant_factors: OnceLock<Result<(), String>>,
+    /// A copy of the int8 section in the process's memory, in huge pages where the kernel
+    /// gives them ([`Derived::make_resident`]), which searches then read instead of the
+    /// mapped file (`None` inside: the copy could not be made).
+    quant_resident: OnceLock<Option<ResidentBytes>>,
 }
 
 /// The rows' points, every one valid, and the R-tree over them.
@@ -217,6 +222,7 @@ impl Derived {
             time_stats: OnceLock::new(),
             quant,
             quant_factors: OnceLock::new(),
+            quant_resident: OnceLock::new(),
             routing: OnceLock::new(),
             slack: OnceLock::new(),
             graph,
@@ -264,10 +270,29 @@ impl Derived {
         Ok(())
     }
 
-    /// The int8 copy of `seg` (the segment this was derived from), when it has one.
-    pub(crate) fn quant_view<'s>(&self, seg: &'s Segment) -> Result<Option<QuantView<'s>>, QueryError> {
-        let (Some(layout), Some(bytes)) = (&self.quant, seg.section(QUANT_KIND)) else {
+    /// Copies the int8 section of `seg` (the segment this was derived from) into the
+    /// process's memory, where searches then read it (see [`crate::storage::resident`]),
+    /// unless an earlier call did. Returns the bytes of memory the copy holds (0: no int8
+    /// section, or no copy could be made, and searches read the mapped file).
+    pub(crate) fn make_resident(&self, seg: &Segment) -> usize {
+        let copy = self.quant_resident.get_or_init(|| {
+            let bytes = seg.section(QUANT_KIND).filter(|_| self.quant.is_some())?;
+            let _in_order = advice::InOrder::new(bytes);
+            ResidentBytes::copy_of(bytes)
+        });
+        copy.as_ref().map_or(0, ResidentBytes::memory)
+    }
+
+    /// The int8 copy of `seg` (the segment this was derived from), when it has one: read
+    /// from the resident copy when [`Derived::make_resident`] made one (the same bytes),
+    /// else from the mapped file.
+    pub(crate) fn quant_view<'s>(&'s self, seg: &'s Segment) -> Result<Option<QuantView<'s>>, QueryError> {
+        let (Some(layout), Some(mapped)) = (&self.quant, seg.section(QUANT_KIND)) else {
             return Ok(None);
+        };
+        let bytes = match self.quant_resident.get() {
+            Some(Some(copy)) => copy.bytes(),
+            _ => mapped,
         };
         match layout.view(bytes) {
             Some(view) => Ok(Some(view)),

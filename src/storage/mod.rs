@@ -13,6 +13,7 @@ compile_error!(
 );
 
 pub(crate) mod advice;
+pub(crate) mod resident;
 mod db;
 mod directory;
 mod error;
