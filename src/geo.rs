@@ -54,9 +54,9 @@ impl Point {
         ((-90.0..=90.0).contains(&lat) && (-180.0..180.0).contains(&lon)).then_some(Point { lat, lon })
     }
 
-    /// Whether the point is one [`Point::new`] makes (a point read in place from a file is
-    /// checked with this before use).
-    #[inline]
+    /// Whether the point is one [`Point::new`] makes (what the check of points read in
+    /// place from a file, `BlockRects::build_if_valid`, is tested against).
+    #[cfg(test)]
     pub(crate) fn is_valid(&self) -> bool {
         Point::from_stored(self.lat, self.lon).is_some()
     }

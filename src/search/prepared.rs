@@ -240,13 +240,16 @@ impl Derived {
             // Read whole, now (the segment's file is otherwise read here and there: see
             // `Segment::open`).
             let _in_order = seg.points_in_place().map(advice::InOrder::new);
-            // The points in place when every row is valid; else decoded, which names the
-            // first bad row.
-            let points = match seg.points_in_place() {
-                Some(p) if p.iter().all(Point::is_valid) => Column::InPlace,
-                _ => Column::Owned(seg.points().map_err(|e| QueryError::Corrupt(e.to_string()))?),
-            };
-            let rtree = SpatialIndex::build(points.get(seg.points_in_place()));
+            // The points in place when every row is valid (checked as the rectangles are
+            // made); else decoded, which names the first bad row.
+            if let Some(rtree) = seg.points_in_place().and_then(SpatialIndex::build_if_valid) {
+                return Ok(Spatial {
+                    points: Column::InPlace,
+                    rtree,
+                });
+            }
+            let points = Column::Owned(seg.points().map_err(|e| QueryError::Corrupt(e.to_string()))?);
+            let rtree = SpatialIndex::build(points.get(None));
             Ok(Spatial { points, rtree })
         });
         match spatial {

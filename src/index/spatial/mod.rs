@@ -116,7 +116,19 @@ impl SpatialIndex {
     /// never hold that many).
     pub fn build(points: &[Point]) -> SpatialIndex {
         let points = &points[..points.len().min(u32::MAX as usize)];
-        let blocks = BlockRects::build(points);
+        SpatialIndex::with_blocks(points, BlockRects::build(points))
+    }
+
+    /// [`SpatialIndex::build`] over points read in place from a file, which checks each
+    /// one as it reads it for the rectangles: `None` when any is not a valid point (one
+    /// pass over the points instead of a check and then the build).
+    pub fn build_if_valid(points: &[Point]) -> Option<SpatialIndex> {
+        let points = &points[..points.len().min(u32::MAX as usize)];
+        let blocks = BlockRects::build_if_valid(points)?;
+        Some(SpatialIndex::with_blocks(points, blocks))
+    }
+
+    fn with_blocks(points: &[Point], blocks: BlockRects) -> SpatialIndex {
         let compact = blocks.is_compact();
         let tree = std::sync::OnceLock::new();
         if !compact {
@@ -246,6 +258,53 @@ pub struct BlockRects {
     groups: Vec<Rect>,
 }
 
+/// The rectangle that holds nothing (the identity of [`grow`]).
+const EMPTY: Rect = Rect {
+    lon_min: f64::INFINITY,
+    lat_min: f64::INFINITY,
+    lon_max: f64::NEG_INFINITY,
+    lat_max: f64::NEG_INFINITY,
+};
+
+/// The smallest rectangle holding `a` and `b`.
+fn grow(a: Rect, b: Rect) -> Rect {
+    Rect {
+        lon_min: a.lon_min.min(b.lon_min),
+        lat_min: a.lat_min.min(b.lat_min),
+        lon_max: a.lon_max.max(b.lon_max),
+        lat_max: a.lat_max.max(b.lat_max),
+    }
+}
+
+/// The rectangle of `points`, `None` when one of them is not valid (a latitude outside
+/// `[-90, 90]`, a longitude outside `[-180, 180)`, or NaN): the test and the bounds of
+/// every point without a branch, so that the loop runs over pairs of lanes (hence the
+/// comparisons joined by `&`, not `RangeInclusive::contains`, which joins them by `&&`).
+#[allow(clippy::manual_range_contains)]
+fn checked_rect(points: &[Point]) -> Option<Rect> {
+    let (mut lat_lo, mut lat_hi, mut lon_lo, mut lon_hi) = EMPTY_BOUNDS;
+    let mut valid = true;
+    for p in points {
+        let (lat, lon) = (p.lat(), p.lon());
+        // Every comparison is false for NaN.
+        valid &= (lat >= -90.0) & (lat <= 90.0) & (lon >= -180.0) & (lon < 180.0);
+        lat_lo = if lat < lat_lo { lat } else { lat_lo };
+        lat_hi = if lat > lat_hi { lat } else { lat_hi };
+        lon_lo = if lon < lon_lo { lon } else { lon_lo };
+        lon_hi = if lon > lon_hi { lon } else { lon_hi };
+    }
+    valid.then_some(Rect {
+        lon_min: lon_lo,
+        lat_min: lat_lo,
+        lon_max: lon_hi,
+        lat_max: lat_hi,
+    })
+}
+
+/// `(lat_min, lat_max, lon_min, lon_max)` of [`EMPTY`].
+const EMPTY_BOUNDS: (f64, f64, f64, f64) =
+    (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+
 impl BlockRects {
     /// Rows per block (a bitset word).
     pub const BLOCK: usize = 64;
@@ -268,33 +327,37 @@ impl BlockRects {
     /// The rectangles of `points` (rows beyond `u32::MAX` are ignored).
     pub fn build(points: &[Point]) -> BlockRects {
         let points = &points[..points.len().min(u32::MAX as usize)];
-        let empty = Rect {
-            lon_min: f64::INFINITY,
-            lat_min: f64::INFINITY,
-            lon_max: f64::NEG_INFINITY,
-            lat_max: f64::NEG_INFINITY,
-        };
-        let grow = |a: Rect, b: Rect| Rect {
-            lon_min: a.lon_min.min(b.lon_min),
-            lat_min: a.lat_min.min(b.lat_min),
-            lon_max: a.lon_max.max(b.lon_max),
-            lat_max: a.lat_max.max(b.lat_max),
-        };
         let blocks: Vec<Rect> = points
             .chunks(Self::BLOCK)
             .map(|c| {
-                c.iter().fold(empty, |r, p| {
+                c.iter().fold(EMPTY, |r, p| {
                     let (lon, lat) = (p.lon(), p.lat());
                     grow(r, Rect { lon_min: lon, lat_min: lat, lon_max: lon, lat_max: lat })
                 })
             })
             .collect();
+        BlockRects::from_blocks(points.len(), blocks)
+    }
+
+    /// [`BlockRects::build`] of points that may be invalid (read in place from a file):
+    /// `None` when one is not a point [`Point::new`] would make. The check and the
+    /// rectangles are one pass.
+    pub fn build_if_valid(points: &[Point]) -> Option<BlockRects> {
+        let points = &points[..points.len().min(u32::MAX as usize)];
+        let mut blocks = Vec::with_capacity(points.len().div_ceil(Self::BLOCK));
+        for c in points.chunks(Self::BLOCK) {
+            blocks.push(checked_rect(c)?);
+        }
+        Some(BlockRects::from_blocks(points.len(), blocks))
+    }
+
+    fn from_blocks(n: usize, blocks: Vec<Rect>) -> BlockRects {
         let groups = blocks
             .chunks(Self::GROUP)
-            .map(|c| c.iter().copied().fold(empty, grow))
+            .map(|c| c.iter().copied().fold(EMPTY, grow))
             .collect();
         BlockRects {
-            n: points.len() as u32,
+            n: n as u32,
             blocks,
             groups,
         }

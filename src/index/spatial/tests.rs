@@ -176,3 +176,43 @@ fn encloses(outer: &Rect, inner: &Rect) -> bool {
         && outer.lat_min <= inner.lat_min
         && inner.lat_max <= outer.lat_max
 }
+
+/// Points read in place are checked as their rectangles are made: any point that is not
+/// one `Point::new` makes (NaN, infinities, a latitude past a pole, a longitude at +180 or
+/// beyond, the largest and smallest values) refuses the whole build, in any block and at
+/// any place in it; valid points give the rectangles of `BlockRects::build`.
+#[test]
+fn points_read_in_place_are_checked_with_their_rectangles() {
+    let raw = |lat: f64, lon: f64| bytemuck::cast::<[f64; 2], Point>([lat, lon]);
+    let valid: Vec<Point> = (0..1_000)
+        .map(|i| Point::new((i % 181) as f64 - 90.0, (i % 360) as f64 - 180.0).unwrap())
+        .chain([raw(90.0, 179.999_999_999), raw(-90.0, -180.0), raw(-0.0, 0.0)])
+        .collect();
+    let built = BlockRects::build_if_valid(&valid).expect("valid points");
+    let plain = BlockRects::build(&valid);
+    assert_eq!(format!("{:?}", built), format!("{:?}", plain));
+    assert!(SpatialIndex::build_if_valid(&valid).is_some());
+    let next_up = |x: f64| f64::from_bits(x.to_bits() + 1);
+    let bad = [
+        (f64::NAN, 0.0),
+        (0.0, f64::NAN),
+        (next_up(90.0), 0.0),
+        (-next_up(90.0), 0.0),
+        (0.0, 180.0),
+        (0.0, -next_up(180.0)),
+        (f64::INFINITY, 0.0),
+        (0.0, f64::NEG_INFINITY),
+        (f64::MAX, f64::MIN),
+    ];
+    for (lat, lon) in bad {
+        assert!(!raw(lat, lon).is_valid(), "{lat} {lon}");
+        for at in [0, 63, 64, 500, valid.len()] {
+            let mut points = valid.clone();
+            points.insert(at, raw(lat, lon));
+            assert!(BlockRects::build_if_valid(&points).is_none(), "{lat} {lon} at {at}");
+            assert!(SpatialIndex::build_if_valid(&points).is_none());
+        }
+    }
+    assert!(valid.iter().all(Point::is_valid));
+    assert!(BlockRects::build_if_valid(&[]).is_some());
+}

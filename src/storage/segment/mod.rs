@@ -320,7 +320,7 @@ impl Segment {
 
     /// The points section in place, as [`Point`]s (little-endian hosts; the section's
     /// alignment is checked at open), NOT validated: the caller checks every row
-    /// ([`Point`]'s `is_valid`) before use. `None` where the bytes cannot be viewed so.
+    /// (`SpatialIndex::build_if_valid`) before use. `None` where the bytes cannot be viewed so.
     pub(crate) fn points_in_place(&self) -> Option<&[Point]> {
         if cfg!(target_endian = "big") {
             return None;
