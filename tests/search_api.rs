@@ -188,6 +188,18 @@ fn cross_segment_search_matches_brute_force() {
         .iter()
         .any(|s| s.live_len() < s.len()));
     check_buckets(&c, &d, "multi-segment");
+    // The same with the int8 rows of every segment resident.
+    let r = c.make_resident().unwrap();
+    if cfg!(target_os = "linux") {
+        let with_int8 = c
+            .storage()
+            .segments()
+            .iter()
+            .filter(|s| s.section(sat2cap::index::quant::QUANT_KIND).is_some())
+            .count();
+        assert_eq!(r.segments, with_int8, "{r:?}");
+    }
+    check_buckets(&c, &d, "multi-segment, resident");
     // Replaced ids carry the new row's payload.
     let q = vec_f32(&d, 8_000 + 7);
     let top = c.search(&q).k(1).run().unwrap();
@@ -918,15 +930,31 @@ fn int8_copy_gives_the_same_answers() {
         .section(sat2cap::index::quant::QUANT_KIND)
         .unwrap()
         .len() as u64;
-    let r = cq.make_resident().unwrap();
+    let mapped = cq.int8_address(0).expect("an int8 section");
+    // Searches running while another thread makes the copy answer the same.
+    let r = std::thread::scope(|scope| {
+        let searching = scope.spawn(|| (0..3).map(|_| answers(&cq)).collect::<Vec<_>>());
+        let r = cq.make_resident().unwrap();
+        for during in searching.join().unwrap() {
+            assert_eq!(during, from_file);
+        }
+        r
+    });
     if cfg!(target_os = "linux") {
         assert_eq!(r.segments, 1);
-        assert!(r.bytes >= section && r.bytes % (2 << 20) == 0, "{r:?}");
+        assert!(r.bytes >= section && r.bytes < section + (2 << 20), "{r:?}");
+        // The searches now read the copy, and so do those of another snapshot sharing
+        // the segment.
+        let copy = cq.int8_address(0).unwrap();
+        assert_ne!(copy, mapped);
+        let again = quant.snapshot();
+        assert_eq!(again.collection("c").unwrap().int8_address(0), Some(copy));
     }
     assert_eq!(cq.make_resident().unwrap(), r);
     assert_eq!(answers(&cq), from_file);
     let none = cp.make_resident().unwrap();
     assert_eq!((none.bytes, none.segments), (0, 0));
+    assert_eq!(cp.int8_address(0), None);
 }
 
 /// Without an `ef`, a walk keeps the best `k` and expands every candidate within the graph's

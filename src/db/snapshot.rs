@@ -156,13 +156,15 @@ impl Snapshot {
 /// What [`Collection::make_resident`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Residency {
-    /// Bytes of memory the resident copies hold (whole 2 MiB pages), of every segment made
-    /// resident by this call or an earlier one.
+    /// Bytes of memory the resident copies hold (whole pages: of 2 MiB for a section of
+    /// 2 MiB or more), of every segment made resident by this call or an earlier one.
     pub bytes: u64,
     /// Segments whose int8 section is resident.
     pub segments: usize,
-    /// Whether the kernel backs the copies with huge pages (its transparent huge pages are
-    /// `always` or `madvise`); without them the copies still serve, with no gain in TLB reach.
+    /// Whether the kernel's transparent huge pages are `always` or `madvise` (read from
+    /// `/sys/kernel/mm/transparent_hugepage/enabled`, whether or not anything was copied):
+    /// then it backs copies of 2 MiB and more with huge pages, as far as it has them free;
+    /// without, the copies still serve, with no gain in TLB reach.
     pub huge_pages: bool,
 }
 
@@ -280,15 +282,18 @@ impl<'s> Collection<'s> {
     }
 
     /// Copies each segment's int8 section (the rows walks and exact scans read: `dim + 8`
-    /// bytes a row) into the process's own memory, in 2 MiB pages where the kernel gives them
-    /// (Linux transparent huge pages `always` or `madvise`): searches that read rows
-    /// scattered over the section then miss the TLB far less often (docs/BENCHMARKS.md has
-    /// the gain). It costs the section's size in memory for as long as the segments are
-    /// open (shared by the snapshots that share them) and one read of each section; for a
-    /// process that answers many queries (a server, a large batch), not for a few. Segments
-    /// already resident cost nothing; the answers are the same either way. Off Linux, or
-    /// when the memory cannot be had, the segments are read from their files as before
-    /// ([`Residency::bytes`] says how much was copied). A corrupt segment is an error.
+    /// bytes a row) into the process's own memory, in 2 MiB pages where the kernel gives
+    /// them (Linux transparent huge pages `always` or `madvise`; a section under 2 MiB in
+    /// ordinary pages): searches that read rows scattered over the section then miss the
+    /// TLB far less often (docs/BENCHMARKS.md has the gain). It costs the section's size in
+    /// memory for as long as the segments are open (shared by the snapshots that share
+    /// them) and one read of each section; for a process that answers many queries (a
+    /// server, a large batch), not for a few. Segments already resident cost nothing; the
+    /// answers are the same either way. Off Linux, or when the memory cannot be mapped, the
+    /// segments are read from their files as before ([`Residency::bytes`] says how much was
+    /// copied). Segments this snapshot does not have (written by a later commit) are not
+    /// made resident: call it again on a snapshot that has them. A corrupt segment is an
+    /// error.
     pub fn make_resident(&self) -> Result<Residency, QueryError> {
         let mut r = Residency {
             bytes: 0,
@@ -334,6 +339,17 @@ impl<'s> Collection<'s> {
     #[cfg(feature = "testing")]
     pub fn prepared_address(&self, i: usize) -> Option<usize> {
         self.prepared.get(i)?.address()
+    }
+
+    /// Where the int8 rows that searches of segment `i` read start (`None`: no int8
+    /// section, or the segment is corrupt), so that tests see whether they read the file's
+    /// mapping or a resident copy.
+    #[cfg(feature = "testing")]
+    pub fn int8_address(&self, i: usize) -> Option<usize> {
+        let (s, p) = self.segment_parts().nth(i)?;
+        let derived = p.get(s).ok()?;
+        let view = derived.quant_view(s).ok()??;
+        Some(view.codes_address())
     }
 
     /// The storage engine's view: segments, tombstones (white-box tests).

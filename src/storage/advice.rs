@@ -94,7 +94,7 @@ enum Hint {
 
 /// The system's page size.
 #[cfg(unix)]
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     use std::sync::OnceLock;
     static PAGE: OnceLock<usize> = OnceLock::new();
     // SAFETY: sysconf has no preconditions.

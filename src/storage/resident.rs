@@ -40,18 +40,26 @@ unsafe impl Send for ResidentBytes {}
 unsafe impl Sync for ResidentBytes {}
 
 impl ResidentBytes {
-    /// A copy of `bytes` in a mapping of its own, advised for huge pages; `None` for empty
-    /// bytes, off Linux, or when the system refuses the mapping (out of memory or address
-    /// space: the caller goes on reading `bytes`).
+    /// A copy of `bytes` in a mapping of its own: for a copy of at least one huge page,
+    /// aligned to huge pages and advised for them; a smaller one takes whole system pages
+    /// only. `None` for empty bytes, off Linux, or when the system refuses the mapping (the
+    /// caller goes on reading `bytes`). Under memory overcommit the mapping is granted and
+    /// the memory is found (or not) as the copy writes it, like any allocation's.
     #[cfg(target_os = "linux")]
     pub(crate) fn copy_of(bytes: &[u8]) -> Option<ResidentBytes> {
         if bytes.is_empty() {
             return None;
         }
         let len = bytes.len();
-        let map_len = len.checked_next_multiple_of(HUGE)?;
-        // One huge page more than needed, so that an aligned start fits inside.
-        let reserve = map_len.checked_add(HUGE)?;
+        let huge = len >= HUGE;
+        let unit = if huge {
+            HUGE
+        } else {
+            super::advice::page_size()
+        };
+        let map_len = len.checked_next_multiple_of(unit)?;
+        // For huge pages, one more than needed, so that an aligned start fits inside.
+        let reserve = map_len.checked_add(if huge { HUGE } else { 0 })?;
         // SAFETY: a new private anonymous mapping; no existing memory is touched.
         let raw = unsafe {
             libc::mmap(
@@ -67,12 +75,13 @@ impl ResidentBytes {
             return None;
         }
         let start = raw as usize;
-        let aligned = start.next_multiple_of(HUGE);
+        let aligned = start.next_multiple_of(unit);
         let (head, tail) = (aligned - start, start + reserve - (aligned + map_len));
         // SAFETY: the head and tail are parts of the mapping just made, outside
-        // [aligned, aligned + map_len), which is all that is kept; `bytes` (any memory of
-        // the caller) does not overlap a mapping made here; the protection change covers
-        // only the kept range.
+        // [aligned, aligned + map_len), which is all that is kept (both are whole pages:
+        // the mapping and `unit` are page aligned); `bytes` (any memory of the caller) does
+        // not overlap a mapping made here; the protection change covers only the kept
+        // range.
         unsafe {
             if head > 0 {
                 libc::munmap(raw, head);
@@ -81,8 +90,10 @@ impl ResidentBytes {
                 libc::munmap((aligned + map_len) as *mut libc::c_void, tail);
             }
             let base = aligned as *mut u8;
-            // A hint: without huge pages the copy is still a copy.
-            libc::madvise(base.cast(), map_len, libc::MADV_HUGEPAGE);
+            if huge {
+                // A hint: without huge pages the copy is still a copy.
+                libc::madvise(base.cast(), map_len, libc::MADV_HUGEPAGE);
+            }
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), base, len);
             libc::mprotect(base.cast(), map_len, libc::PROT_READ);
             Some(ResidentBytes {
@@ -128,18 +139,17 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn a_copy_holds_the_same_bytes_aligned() {
         for len in [1usize, 7, 4096, HUGE - 1, HUGE, HUGE + 5, 3 * HUGE + 123] {
             let src: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-            let Some(copy) = ResidentBytes::copy_of(&src) else {
-                if cfg!(target_os = "linux") {
-                    panic!("no copy of {len} bytes");
-                }
-                continue;
-            };
+            let copy = ResidentBytes::copy_of(&src).expect("a copy");
             assert_eq!(copy.bytes(), &src[..]);
-            assert_eq!(copy.bytes().as_ptr() as usize % HUGE, 0);
-            assert!(copy.memory() >= len && copy.memory() % HUGE == 0);
+            // Huge-page aligned and sized from one huge page on, whole system pages below.
+            let unit = if len >= HUGE { HUGE } else { super::super::advice::page_size() };
+            assert_eq!(copy.bytes().as_ptr() as usize % unit, 0, "{len}");
+            assert!(copy.memory() >= len && copy.memory().is_multiple_of(unit), "{len}");
+            assert!(copy.memory() < len + unit);
             // Readable from another thread.
             let sum = std::thread::scope(|s| {
                 s.spawn(|| copy.bytes().iter().map(|&b| u64::from(b)).sum::<u64>())

@@ -121,7 +121,7 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
     );
     match (a_resident, r.resident_bytes) {
         (false, _) => {}
-        (true, 0) => note!("--resident: nothing copied (no int8 vectors, or not on Linux): the segments were read from their files"),
+        (true, 0) => note!("--resident: nothing copied (no int8 vectors, not on Linux, or the memory could not be mapped): the segments were read from their files"),
         (true, b) => note!("--resident: {:.1} MiB of int8 vectors held in memory", b as f64 / (1u64 << 20) as f64),
     }
     Ok(())

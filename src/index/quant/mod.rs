@@ -260,6 +260,12 @@ impl<'a> QuantView<'a> {
     }
 
     /// The codes of `row` (empty when out of range).
+    /// Where the codes start (white-box tests: which bytes a view reads).
+    #[cfg(feature = "testing")]
+    pub(crate) fn codes_address(&self) -> usize {
+        self.codes.as_ptr() as usize
+    }
+
     fn codes(&self, row: u32) -> &'a [i8] {
         let a = (row as usize).saturating_mul(self.dim);
         self.codes.get(a..a.saturating_add(self.dim)).unwrap_or(&[])

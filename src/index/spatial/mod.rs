@@ -120,10 +120,10 @@ impl SpatialIndex {
     }
 
     /// [`SpatialIndex::build`] over points read in place from a file, which checks each
-    /// one as it reads it for the rectangles: `None` when any is not a valid point (one
-    /// pass over the points instead of a check and then the build).
+    /// one as it reads it for the rectangles: `None` when any is not a valid point, or when
+    /// there are more than `u32::MAX` (one pass over the points instead of a check and then
+    /// the build).
     pub fn build_if_valid(points: &[Point]) -> Option<SpatialIndex> {
-        let points = &points[..points.len().min(u32::MAX as usize)];
         let blocks = BlockRects::build_if_valid(points)?;
         Some(SpatialIndex::with_blocks(points, blocks))
     }
@@ -340,10 +340,13 @@ impl BlockRects {
     }
 
     /// [`BlockRects::build`] of points that may be invalid (read in place from a file):
-    /// `None` when one is not a point [`Point::new`] would make. The check and the
-    /// rectangles are one pass.
+    /// `None` when one is not a point [`Point::new`] would make, or when there are more
+    /// than `u32::MAX` (the rows past it would go unchecked). The check and the rectangles
+    /// are one pass.
     pub fn build_if_valid(points: &[Point]) -> Option<BlockRects> {
-        let points = &points[..points.len().min(u32::MAX as usize)];
+        if points.len() > u32::MAX as usize {
+            return None;
+        }
         let mut blocks = Vec::with_capacity(points.len().div_ceil(Self::BLOCK));
         for c in points.chunks(Self::BLOCK) {
             blocks.push(checked_rect(c)?);
