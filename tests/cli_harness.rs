@@ -141,8 +141,8 @@ fn import_then_query_matches_exact_search() {
         })
         .collect();
 
-    for exact in [true, false] {
-        let out = dir.join(format!("r{exact}.jsonl"));
+    // `sat2cap query` of the 30 queries into `out`, with `extra` flags.
+    let query = |out: &Path, extra: &[&str]| {
         let mut args = vec![
             "query",
             "--db",
@@ -152,14 +152,16 @@ fn import_then_query_matches_exact_search() {
             "--batch",
             p(&qf),
             "--out",
-            p(&out),
+            p(out),
             "--threads",
             "2",
         ];
-        if exact {
-            args.push("--exact");
-        }
-        let o = bin(&args);
+        args.extend_from_slice(extra);
+        bin(&args)
+    };
+    for exact in [true, false] {
+        let out = dir.join(format!("r{exact}.jsonl"));
+        let o = query(&out, if exact { &["--exact"] } else { &[] });
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stderr(&o).contains("queries/s"), "{}", stderr(&o));
         let text = std::fs::read_to_string(&out).unwrap();
@@ -185,54 +187,31 @@ fn import_then_query_matches_exact_search() {
             "recall {found}/{wanted}"
         );
     }
-    // --warm-up answers the batch twice and writes the timed pass: the same file.
+    // --warm-up answers the batch twice and writes the timed pass; --resident reads the
+    // int8 vectors from a copy in memory: the same file either way.
     let plain = std::fs::read(dir.join("rfalse.jsonl")).unwrap();
-    let out = dir.join("warm.jsonl");
-    let o = bin(&[
-        "query",
-        "--db",
-        p(&db),
-        "--collection",
-        "places",
-        "--batch",
-        p(&qf),
-        "--out",
-        p(&out),
-        "--threads",
-        "2",
-        "--warm-up",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("queries: 30,"), "{}", stderr(&o));
-    assert_eq!(std::fs::read(&out).unwrap(), plain);
-    // --resident reads the int8 vectors from a copy in memory: the same file again.
-    let o = bin(&[
-        "query",
-        "--db",
-        p(&db),
-        "--collection",
-        "places",
-        "--batch",
-        p(&qf),
-        "--out",
-        p(&out),
-        "--threads",
-        "2",
-        "--resident",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let bytes = summary["resident_bytes"].as_u64().unwrap();
+    let out = dir.join("again.jsonl");
+    let query_with = |flag: &str| {
+        let o = query(&out, &["--json", flag]);
+        assert!(o.status.success(), "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains("queries: 30,"), "{}", stderr(&o));
+        assert_eq!(std::fs::read(&out).unwrap(), plain, "{flag}");
+        let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (summary, stderr(&o))
+    };
+    let (warm, _) = query_with("--warm-up");
+    assert_eq!(warm["resident_bytes"], 0, "{warm}");
+    let (resident, notes) = query_with("--resident");
     if cfg!(target_os = "linux") {
-        assert!(bytes > 0, "{summary}");
         assert!(
-            stderr(&o).contains("MiB of int8 vectors held in memory"),
-            "{}",
-            stderr(&o)
+            resident["resident_bytes"].as_u64().unwrap() > 0,
+            "{resident}"
+        );
+        assert!(
+            notes.contains("MiB of int8 vectors held in memory"),
+            "{notes}"
         );
     }
-    assert_eq!(std::fs::read(&out).unwrap(), plain);
 }
 
 #[test]
