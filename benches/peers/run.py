@@ -592,10 +592,11 @@ def write_batch(path, qs):
                                 "filter": q["filter"]}) + "\n")
 
 
-def run_timed(cmd):
-    """Run cmd under /usr/bin/time -v; -> (stderr text, wall seconds, max RSS KiB)."""
+def run_timed(cmd, env=None):
+    """Run cmd under /usr/bin/time -v (in `env`, default this process's); -> (stderr text,
+    wall seconds, max RSS KiB)."""
     t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr[-2000:]}")
@@ -818,10 +819,15 @@ def main():
             rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
         else:
             shutil.rmtree(db, ignore_errors=True)
+            # The import builds with --build-threads threads, like the peers' builds (this
+            # process's RAYON_NUM_THREADS=1, set above for the searches, would make it one).
+            env = dict(os.environ, RAYON_NUM_THREADS=str(a.build_threads))
             err, wall, rss = run_timed([a.sat2cap, "import", "--db", db, "--collection", "c",
                                         "--vectors", vpath, "--points", ppath, "--batch",
-                                        str(max(n, 1)), "--m", "16", "--ef-construction", "200"])
-        srep = {"build_s": wall, "import_max_rss_kib": rss, "index_bytes": dir_size(db),
+                                        str(max(n, 1)), "--m", "16", "--ef-construction", "200"],
+                                       env=env)
+        srep = {"build_s": wall, "build_threads": a.build_threads,
+                "import_max_rss_kib": rss, "index_bytes": dir_size(db),
                 "import_stderr": err[-600:], "buckets": {}}
         print(f"  sat2cap: import {wall:.1f} s, {srep['index_bytes']/2**20:.1f} MiB", flush=True)
         one = os.path.join(a.work, f"{tag}-one.jsonl")
@@ -976,7 +982,7 @@ def print_tables(rep):
               f"{pr['process_wall_s']*1e3:.0f} (python {pr['import_s']*1e3:.0f} of it) |")
     if has:
         s = rep["systems"]["sat2cap"]
-        print(f"| sat2cap | {s['build_s']:.1f} (import, all cores) | {s['index_bytes']/2**20:.1f} | "
+        print(f"| sat2cap | {s['build_s']:.1f} (import, {s.get('build_threads', '?')} thr) | {s['index_bytes']/2**20:.1f} | "
               f"{s['one_query_max_rss_kib']/1024:.0f} (max RSS, 1-query run) | - | - | "
               f"{s['first_answer_process_wall_s']*1e3:.0f} (whole `sat2cap query` process; "
               f"segment prepare {s.get('prepare_s', float('nan'))*1e3:.0f} of it) |")
