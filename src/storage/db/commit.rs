@@ -2,6 +2,8 @@
 //! and validated, then the manifest swapped in by an atomic rename; compaction; removal of
 //! the files no manifest references.
 
+use std::borrow::Borrow;
+
 use super::*;
 
 impl Store {
@@ -57,7 +59,8 @@ impl Store {
             let Some(entry) = m.collections.iter_mut().find(|c| &c.name == name) else {
                 return Err(WriteError::UnknownCollection(name.clone()).into());
             };
-            let mut rows: Vec<RowData> = pending.ops.values().flatten().cloned().collect();
+            // Borrowed: the pending rows stay as they are should the commit fail.
+            let mut rows: Vec<&RowData> = pending.ops.values().flatten().collect();
             let spilled = |id: u64| {
                 self.spilled
                     .iter()
@@ -172,7 +175,7 @@ impl Store {
         dim: usize,
         generation: u64,
         file_no: u64,
-        rows: &mut [RowData],
+        rows: &mut [impl Borrow<RowData>],
     ) -> Result<FileEntry, CommitError> {
         self.sort_rows(rows);
         let (bytes, crc) = self.build_segment(name, dim, generation, rows)?;
@@ -197,12 +200,13 @@ impl Store {
     }
 
     /// Puts `rows` in the configured row order.
-    fn sort_rows(&self, rows: &mut [RowData]) {
+    fn sort_rows<R: Borrow<RowData>>(&self, rows: &mut [R]) {
         match self.opts.row_order {
-            RowOrder::Id => rows.sort_unstable_by_key(|r| r.id),
-            RowOrder::Spatial => {
-                rows.sort_by_cached_key(|r| (crate::geo::hilbert_key(r.point), r.id))
-            }
+            RowOrder::Id => rows.sort_unstable_by_key(|r| r.borrow().id),
+            RowOrder::Spatial => rows.sort_by_cached_key(|r| {
+                let r = r.borrow();
+                (crate::geo::hilbert_key(r.point), r.id)
+            }),
         }
     }
 
@@ -266,7 +270,7 @@ impl Store {
         next_file_no: &mut u64,
         entry: &mut CollectionEntry,
         generation: u64,
-        rows: &mut [RowData],
+        rows: &mut [impl Borrow<RowData>],
         files: &mut Vec<(String, Vec<u8>)>,
     ) -> Result<(), CommitError> {
         self.sort_rows(rows);
@@ -285,16 +289,20 @@ impl Store {
     }
 
     /// Encodes a segment, running the registered section builders. Returns bytes and meta CRC.
-    fn build_segment(
+    fn build_segment<R: Borrow<RowData>>(
         &self,
         collection: &str,
         dim: usize,
         generation: u64,
-        rows: &[RowData],
+        rows: &[R],
     ) -> Result<(Vec<u8>, u32), CommitError> {
         let mut bytes = encode_segment(dim, generation, rows, &[])?;
         if !self.opts.section_builders.is_empty() {
-            let base = Segment::open(Arc::new(AlignedBytes::from_slice(&bytes)), "new segment")?;
+            let aligned = AlignedBytes::from_slice(&bytes);
+            // The builders read the aligned copy; the file image is made again with their
+            // sections, so this one goes now (it would otherwise be held through the builds).
+            drop(std::mem::take(&mut bytes));
+            let base = Segment::open(Arc::new(aligned), "new segment")?;
             let mut extra = Vec::new();
             for b in &self.opts.section_builders {
                 let mut more = b

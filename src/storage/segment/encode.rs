@@ -17,18 +17,19 @@ pub(crate) struct RowData {
 
 /// Serialises rows (unique ids, in storage order) and extra sections into a segment file
 /// image. Rows not in id order get an [`ID_ORDER`](kind::ID_ORDER) section.
-pub(crate) fn encode_segment(
+pub(crate) fn encode_segment<R: std::borrow::Borrow<RowData>>(
     dim: usize,
     generation: u64,
-    rows: &[RowData],
+    rows: &[R],
     extra: &[(u32, Vec<u8>)],
 ) -> Result<Vec<u8>, CommitError> {
+    let rows: Vec<&RowData> = rows.iter().map(R::borrow).collect();
     let n = rows.len();
     let mut sections: Vec<(u32, Vec<u8>)> = Vec::new();
     let mut vectors = Vec::with_capacity(n * dim * 2);
     let mut ids = Vec::with_capacity(n * 8);
     let mut points = Vec::with_capacity(n * 16);
-    for r in rows {
+    for r in &rows {
         if r.vector.len() != dim {
             return Err(CommitError::TooLarge(format!(
                 "row {} has {} components, expected {dim}",
@@ -63,7 +64,7 @@ pub(crate) fn encode_segment(
     }
     if rows.iter().any(|r| r.time.is_some()) {
         let mut t = Vec::with_capacity(n * 8);
-        for r in rows {
+        for r in &rows {
             t.extend_from_slice(&r.time.unwrap_or(NO_TIME).to_le_bytes());
         }
         sections.push((kind::TIMES, t));
