@@ -85,13 +85,15 @@ pub(crate) fn encode_segment<R: std::borrow::Borrow<RowData>>(
         sections.push((kind::PAYLOAD_BYTES, bytes));
         sections.push((kind::PAYLOAD_PRESENT, present));
     }
+    // The row sections, then the extra ones, read in place (not copied before the image).
+    let mut sections: Vec<(u32, &[u8])> = sections.iter().map(|(k, b)| (*k, &b[..])).collect();
     for (k, b) in extra {
         if *k < kind::FIRST_INDEX || sections.iter().any(|(s, _)| s == k) {
             return Err(CommitError::SectionBuilder(format!(
                 "section kind {k} is reserved or duplicated (index kinds are >= 100 and unique)"
             )));
         }
-        sections.push((*k, b.clone()));
+        sections.push((*k, b));
     }
     if sections.len() > MAX_SECTIONS as usize {
         return Err(CommitError::TooLarge(format!(
@@ -100,13 +102,23 @@ pub(crate) fn encode_segment<R: std::borrow::Borrow<RowData>>(
         )));
     }
 
-    let mut out = vec![0u8; SEGMENT_HEADER_LEN as usize];
+    // The image's exact length, so that it is allocated once (a growing buffer would hold
+    // up to twice the image while it doubles).
+    let align = SECTION_ALIGN as usize;
+    let body = sections.iter().fold(SEGMENT_HEADER_LEN as usize, |at, (_, b)| {
+        at.next_multiple_of(align) + b.len()
+    });
+    let image = body.next_multiple_of(align)
+        + sections.len() * SECTION_ENTRY_LEN as usize
+        + SEGMENT_FOOTER_LEN as usize;
+    let mut out = Vec::with_capacity(image);
+    out.resize(SEGMENT_HEADER_LEN as usize, 0);
     let mut table = Vec::with_capacity(sections.len() * SECTION_ENTRY_LEN as usize);
-    for (k, b) in &sections {
+    for &(k, b) in &sections {
         out.pad_to(SECTION_ALIGN as usize);
         let off = out.len() as u64;
         out.extend_from_slice(b);
-        table.put_u32(*k);
+        table.put_u32(k);
         table.put_u32(0);
         table.put_u64(off);
         table.put_u64(b.len() as u64);
@@ -138,5 +150,6 @@ pub(crate) fn encode_segment<R: std::borrow::Borrow<RowData>>(
     out.put_u32(meta_crc);
     out.put_u64(file_len);
     out.extend_from_slice(&SEGMENT_FOOTER_MAGIC);
+    debug_assert_eq!(out.len(), image, "the segment image's length, worked out before");
     Ok(out)
 }
