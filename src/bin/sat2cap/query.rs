@@ -25,10 +25,10 @@ use crate::CliError;
       --between 2023-06-01 2023-08-31
 
 --json prints {queries, seconds, queries_per_s, prepare_seconds, read_seconds, write_seconds,
-total_seconds, end_to_end_queries_per_s, resident_bytes, out} on stdout: `seconds` and `queries_per_s` are the
-searches alone, `total_seconds` everything after the database was opened (reading, opening
-the segments, searching, writing; a --warm-up pass not counted, and with it what the first
-searches build, such as a filter's spatial index).")]
+total_seconds, end_to_end_queries_per_s, resident_bytes, out} on stdout: `seconds` and
+`queries_per_s` are the searches alone, `total_seconds` everything after the database was
+opened (reading, opening the segments, searching, writing; a --warm-up pass not counted,
+and with it what the first searches build, such as a filter's spatial index).")]
 pub struct QueryArgs {
     /// Database folder.
     #[arg(long)]
@@ -76,7 +76,6 @@ pub struct QueryArgs {
 /// Runs the command.
 pub fn run(a: QueryArgs) -> Result<(), CliError> {
     let filter = a.point.add_to(a.area.add_to(Filter::new())?)?;
-    let a_resident = a.resident;
     let snap = crate::open_snapshot(&a.db)?;
     let opts = BatchOptions {
         collection: a.collection,
@@ -119,7 +118,7 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
         r.prepare_seconds,
         r.write_seconds
     );
-    match (a_resident, r.resident_bytes) {
+    match (opts.resident, r.resident_bytes) {
         (false, _) => {}
         (true, 0) => note!("--resident: nothing copied (no int8 vectors, not on Linux, or the memory could not be mapped): the segments were read from their files"),
         (true, b) => note!("--resident: {:.1} MiB of int8 vectors held in memory", b as f64 / (1u64 << 20) as f64),

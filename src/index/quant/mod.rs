@@ -259,13 +259,13 @@ impl<'a> QuantView<'a> {
         self.dim
     }
 
-    /// The codes of `row` (empty when out of range).
     /// Where the codes start (white-box tests: which bytes a view reads).
     #[cfg(feature = "testing")]
     pub(crate) fn codes_address(&self) -> usize {
         self.codes.as_ptr() as usize
     }
 
+    /// The codes of `row` (empty when out of range).
     fn codes(&self, row: u32) -> &'a [i8] {
         let a = (row as usize).saturating_mul(self.dim);
         self.codes.get(a..a.saturating_add(self.dim)).unwrap_or(&[])
@@ -405,7 +405,6 @@ impl<'a> Int8Rows<'a> {
         crate::storage::advice::read_soon(self.view.codes(row));
     }
 }
-
 
 /// The exact top-`k` of [`super::flat::top_k_bits_into`] (same rows, same scores, into the
 /// same kind of collector), with the pass over the members made on the int8 copy `quant`

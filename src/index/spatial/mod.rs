@@ -276,34 +276,25 @@ fn grow(a: Rect, b: Rect) -> Rect {
     }
 }
 
-/// The rectangle of `points`, `None` when one of them is not valid (a latitude outside
-/// `[-90, 90]`, a longitude outside `[-180, 180)`, or NaN): the test and the bounds of
-/// every point without a branch, so that the loop runs over pairs of lanes (hence the
-/// comparisons joined by `&`, not `RangeInclusive::contains`, which joins them by `&&`).
+/// The rectangle of `points`, and whether every one of them is valid (a latitude in
+/// `[-90, 90]`, a longitude in `[-180, 180)`, neither NaN): the test and the bounds of every
+/// point without a branch, so that the loop runs over pairs of lanes (hence the comparisons
+/// joined by `&`, not `RangeInclusive::contains`, which joins them by `&&`).
 #[allow(clippy::manual_range_contains)]
-fn checked_rect(points: &[Point]) -> Option<Rect> {
-    let (mut lat_lo, mut lat_hi, mut lon_lo, mut lon_hi) = EMPTY_BOUNDS;
+fn block_rect(points: &[Point]) -> (Rect, bool) {
+    let mut r = EMPTY;
     let mut valid = true;
     for p in points {
         let (lat, lon) = (p.lat(), p.lon());
         // Every comparison is false for NaN.
         valid &= (lat >= -90.0) & (lat <= 90.0) & (lon >= -180.0) & (lon < 180.0);
-        lat_lo = if lat < lat_lo { lat } else { lat_lo };
-        lat_hi = if lat > lat_hi { lat } else { lat_hi };
-        lon_lo = if lon < lon_lo { lon } else { lon_lo };
-        lon_hi = if lon > lon_hi { lon } else { lon_hi };
+        r.lat_min = if lat < r.lat_min { lat } else { r.lat_min };
+        r.lat_max = if lat > r.lat_max { lat } else { r.lat_max };
+        r.lon_min = if lon < r.lon_min { lon } else { r.lon_min };
+        r.lon_max = if lon > r.lon_max { lon } else { r.lon_max };
     }
-    valid.then_some(Rect {
-        lon_min: lon_lo,
-        lat_min: lat_lo,
-        lon_max: lon_hi,
-        lat_max: lat_hi,
-    })
+    (r, valid)
 }
-
-/// `(lat_min, lat_max, lon_min, lon_max)` of [`EMPTY`].
-const EMPTY_BOUNDS: (f64, f64, f64, f64) =
-    (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
 
 impl BlockRects {
     /// Rows per block (a bitset word).
@@ -327,15 +318,7 @@ impl BlockRects {
     /// The rectangles of `points` (rows beyond `u32::MAX` are ignored).
     pub fn build(points: &[Point]) -> BlockRects {
         let points = &points[..points.len().min(u32::MAX as usize)];
-        let blocks: Vec<Rect> = points
-            .chunks(Self::BLOCK)
-            .map(|c| {
-                c.iter().fold(EMPTY, |r, p| {
-                    let (lon, lat) = (p.lon(), p.lat());
-                    grow(r, Rect { lon_min: lon, lat_min: lat, lon_max: lon, lat_max: lat })
-                })
-            })
-            .collect();
+        let blocks = points.chunks(Self::BLOCK).map(|c| block_rect(c).0).collect();
         BlockRects::from_blocks(points.len(), blocks)
     }
 
@@ -349,7 +332,8 @@ impl BlockRects {
         }
         let mut blocks = Vec::with_capacity(points.len().div_ceil(Self::BLOCK));
         for c in points.chunks(Self::BLOCK) {
-            blocks.push(checked_rect(c)?);
+            let (rect, valid) = block_rect(c);
+            blocks.push(valid.then_some(rect)?);
         }
         Some(BlockRects::from_blocks(points.len(), blocks))
     }
