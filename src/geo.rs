@@ -24,7 +24,9 @@ pub enum GeoError {
 ///
 /// Laid out as a segment's points section stores a row (`lat f64, lon f64`), so that on
 /// little-endian hosts search reads the section in place once it has checked every row.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bytemuck::Pod, bytemuck::Zeroable,
+)]
 #[repr(C)]
 pub struct Point {
     lat: f64,
@@ -51,7 +53,8 @@ impl Point {
     /// wrapping, checked with two range tests.
     #[inline]
     pub(crate) fn from_stored(lat: f64, lon: f64) -> Option<Point> {
-        ((-90.0..=90.0).contains(&lat) && (-180.0..180.0).contains(&lon)).then_some(Point { lat, lon })
+        ((-90.0..=90.0).contains(&lat) && (-180.0..180.0).contains(&lon))
+            .then_some(Point { lat, lon })
     }
 
     /// Whether the point is one [`Point::new`] makes (what the check of points read in

@@ -136,7 +136,11 @@ impl Db {
         Db::open_dir(dir, &opts, create)
     }
 
-    fn open_dir(dir: Arc<dyn Directory>, opts: &OpenOptions, create: bool) -> Result<Db, OpenError> {
+    fn open_dir(
+        dir: Arc<dyn Directory>,
+        opts: &OpenOptions,
+        create: bool,
+    ) -> Result<Db, OpenError> {
         let (writer, snap) = match (opts.mode(), create) {
             (OpenMode::ReadOnly, _) => (None, Store::snapshot_in(&*dir)?),
             (_, true) => {

@@ -68,7 +68,8 @@ impl Snapshot {
             let Ok(c) = inner.collection(name) else {
                 continue;
             };
-            let old = previous.and_then(|p| Some((p.inner.collection(name).ok()?, p.prepared.get(name)?)));
+            let old = previous
+                .and_then(|p| Some((p.inner.collection(name).ok()?, p.prepared.get(name)?)));
             let cells = c
                 .segments()
                 .iter()

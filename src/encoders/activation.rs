@@ -46,9 +46,7 @@ fn flex_quick_gelu(t: &mut FlexTensor) -> bool {
     let Some(values) = data.get_mut(start..end) else {
         return false;
     };
-    values
-        .par_chunks_mut(16 * 1024)
-        .for_each(quick_gelu_slice);
+    values.par_chunks_mut(16 * 1024).for_each(quick_gelu_slice);
     true
 }
 

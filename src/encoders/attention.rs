@@ -172,14 +172,18 @@ mod tests {
     fn reference(y: &[f32], b: usize, s: usize, d: usize, heads: usize, causal: bool) -> Vec<f64> {
         let hd = d / heads;
         let mut out = vec![0f64; b * s * d];
-        let val = |i: usize, t: usize, part: usize, c: usize| f64::from(y[(i * s + t) * 3 * d + part * d + c]);
+        let val = |i: usize, t: usize, part: usize, c: usize| {
+            f64::from(y[(i * s + t) * 3 * d + part * d + c])
+        };
         for i in 0..b {
             for h in 0..heads {
                 for t in 0..s {
                     let n = if causal { t + 1 } else { s };
                     let scores: Vec<f64> = (0..n)
                         .map(|u| {
-                            (0..hd).map(|c| val(i, t, 0, h * hd + c) * val(i, u, 1, h * hd + c)).sum::<f64>()
+                            (0..hd)
+                                .map(|c| val(i, t, 0, h * hd + c) * val(i, u, 1, h * hd + c))
+                                .sum::<f64>()
                                 / (hd as f64).sqrt()
                         })
                         .collect();
@@ -200,7 +204,9 @@ mod tests {
     fn attention_matches_its_definition() {
         let mut seed = 7u64;
         let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 6.0
         };
         // Head widths with and without a remainder of the 16-lane sums; 1 and several items.
@@ -210,7 +216,10 @@ mod tests {
                 let got = attend(&y, b, s, d, heads, causal);
                 let want = reference(&y, b, s, d, heads, causal);
                 for (g, w) in got.iter().zip(&want) {
-                    assert!((f64::from(*g) - w).abs() <= 1e-5 * (1.0 + w.abs()), "{b} {s} {d} {heads} {causal}: {g} vs {w}");
+                    assert!(
+                        (f64::from(*g) - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                        "{b} {s} {d} {heads} {causal}: {g} vs {w}"
+                    );
                 }
             }
         }

@@ -123,7 +123,11 @@ impl Captioner {
         let file = WeightsFile::open_any(&clipcap_weights_file(dir)?)?;
         let (engine, device_name) = match resolve(device)? {
             Resolved::Cpu(why) => (
-                CapEngine::Cpu(Box::new(ClipCapModel::load(&file, config.clone(), Default::default())?)),
+                CapEngine::Cpu(Box::new(ClipCapModel::load(
+                    &file,
+                    config.clone(),
+                    Default::default(),
+                )?)),
                 cpu_name(why),
             ),
             #[cfg(feature = "cuda")]
@@ -140,12 +144,20 @@ impl Captioner {
     /// ClipCap of `config`'s shapes with SEEDED RANDOM weights (demos and tests: what it
     /// writes means nothing). Without a vocabulary, ids 0..=255 decode as GPT-2's byte
     /// tokens and the others as `<id>`.
-    pub fn random(seed: u64, device: DeviceChoice, config: ClipCapConfig) -> Result<Self, EncodeError> {
+    pub fn random(
+        seed: u64,
+        device: DeviceChoice,
+        config: ClipCapConfig,
+    ) -> Result<Self, EncodeError> {
         config.validate().map_err(EncodeError::Input)?;
         let decoder = Gpt2Decoder::byte_level(config.gpt2.vocab_size);
         let (engine, device_name) = match resolve(device)? {
             Resolved::Cpu(why) => (
-                CapEngine::Cpu(Box::new(ClipCapModel::random(seed, config.clone(), Default::default())?)),
+                CapEngine::Cpu(Box::new(ClipCapModel::random(
+                    seed,
+                    config.clone(),
+                    Default::default(),
+                )?)),
                 cpu_name(why),
             ),
             #[cfg(feature = "cuda")]
@@ -203,7 +215,11 @@ impl Captioner {
     /// Captions for one CLIP-space embedding (`prefix_size` values, as given: scaling a unit
     /// vector is the caller's choice, see [`ClipCapConfig::prefix_norm`]): one for greedy,
     /// `beam` best first for beam search.
-    pub fn caption(&self, embedding: &[f32], opts: &GenerateOptions) -> Result<Vec<Generated>, EncodeError> {
+    pub fn caption(
+        &self,
+        embedding: &[f32],
+        opts: &GenerateOptions,
+    ) -> Result<Vec<Generated>, EncodeError> {
         let stop = self.stop;
         let runs: Vec<(Vec<u32>, Option<f32>)> = match opts.beam {
             None => {
@@ -239,7 +255,12 @@ impl Captioner {
 
     /// The logits after the prefix and after each of `tokens`; `cached`: incrementally over
     /// the key/value cache (as generation runs), else the whole sequence at once.
-    pub fn logits(&self, embedding: &[f32], tokens: &[u32], cached: bool) -> Result<Vec<Vec<f32>>, EncodeError> {
+    pub fn logits(
+        &self,
+        embedding: &[f32],
+        tokens: &[u32],
+        cached: bool,
+    ) -> Result<Vec<Vec<f32>>, EncodeError> {
         on_engine!(self, m => guard("logits", || m.logits(embedding, tokens, cached)))
     }
 }

@@ -129,7 +129,11 @@ impl<B: Backend> ClipAttention<B> {
         let hd = d / h;
         let scale = (hd as f64).powf(-0.5);
         let split = |t: Tensor<B, 3>, n: usize| t.reshape([b, n, h, hd]).swap_dims(1, 2);
-        let xq = x.clone().reshape([b * s, d]).select(0, rows).reshape([b, 1, d]);
+        let xq = x
+            .clone()
+            .reshape([b * s, d])
+            .select(0, rows)
+            .reshape([b, 1, d]);
         let q = split(linear3(&self.q_proj, xq), 1);
         let k = split(linear3(&self.k_proj, x.clone()), s);
         let v = split(linear3(&self.v_proj, x), s);
@@ -137,7 +141,10 @@ impl<B: Backend> ClipAttention<B> {
         if let Some(mask) = mask {
             scores = scores.mask_fill(mask.expand([b, h, 1, s]), f32::NEG_INFINITY);
         }
-        let out = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b, 1, d]);
+        let out = softmax(scores, 3)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b, 1, d]);
         linear3(&self.out_proj, out)
     }
 }
@@ -213,8 +220,15 @@ impl<B: Backend> ClipEncoderLayer<B> {
         mask: Option<Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         let [b, s, d] = x.dims();
-        let at = x.clone().reshape([b * s, d]).select(0, rows.clone()).reshape([b, 1, d]);
-        let x = at + self.self_attn.forward_rows(self.layer_norm1.forward(x), rows, mask);
+        let at = x
+            .clone()
+            .reshape([b * s, d])
+            .select(0, rows.clone())
+            .reshape([b, 1, d]);
+        let x = at
+            + self
+                .self_attn
+                .forward_rows(self.layer_norm1.forward(x), rows, mask);
         x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
     }
 }

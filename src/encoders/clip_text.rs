@@ -154,7 +154,10 @@ impl<B: Backend> ClipTextModel<B> {
         // a later one: the positions after the last end token in the batch change nothing,
         // so they are not computed (a short prompt costs its own length, not 77).
         let s = ends.iter().max().map_or(s, |&e| e + 1);
-        let flat: Vec<i64> = ids.iter().flat_map(|r| r[..s].iter().map(|&id| i64::from(id))).collect();
+        let flat: Vec<i64> = ids
+            .iter()
+            .flat_map(|r| r[..s].iter().map(|&id| i64::from(id)))
+            .collect();
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [b, s]), device);
         let tm = &self.text_model;
         let positions = Tensor::<B, 1, Int>::arange(0..s as i64, device).reshape([1, s]);
@@ -162,16 +165,25 @@ impl<B: Backend> ClipTextModel<B> {
             + tm.embeddings.position_embedding.forward(positions);
         let layers = &tm.encoder.layers;
         let Some((last, rest)) = layers.split_last() else {
-            return Err(TokenIdsError::BadLength("a text tower without layers".into()));
+            return Err(TokenIdsError::BadLength(
+                "a text tower without layers".into(),
+            ));
         };
         let mut x = x;
         for layer in rest {
             x = layer.forward(x, true);
         }
         // The last layer only at the end tokens: nothing reads its other positions.
-        let rows: Vec<i64> = ends.iter().enumerate().map(|(i, &e)| (i * s + e) as i64).collect();
+        let rows: Vec<i64> = ends
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| (i * s + e) as i64)
+            .collect();
         let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [b]), device);
-        let blocked: Vec<bool> = ends.iter().flat_map(|&e| (0..s).map(move |j| j > e)).collect();
+        let blocked: Vec<bool> = ends
+            .iter()
+            .flat_map(|&e| (0..s).map(move |j| j > e))
+            .collect();
         let mask = Tensor::<B, 4, Bool>::from_data(TensorData::new(blocked, [b, 1, 1, s]), device);
         let x = last.forward_rows(x, rows, Some(mask));
         let d = x.dims()[2];

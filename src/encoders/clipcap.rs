@@ -345,7 +345,8 @@ pub fn init_mapper<B: Backend>(c: &ClipCapConfig, device: &B::Device) -> Mapper<
             clip_project: lin(ps, d * p),
         }),
         MappingType::Transformer => {
-            let no_bias = |i: usize, o: usize| LinearConfig::new(i, o).with_bias(false).init(device);
+            let no_bias =
+                |i: usize, o: usize| LinearConfig::new(i, o).with_bias(false).init(device);
             let ln = || LayerNormConfig::new(d).init(device);
             let layer = || MapperLayer {
                 norm1: ln(),
@@ -378,7 +379,11 @@ impl<B: Backend> ClipCapModel<B> {
     /// docs list them; `gpt.lm_head.weight` (tied) may be present if it equals
     /// `gpt.transformer.wte.weight`; the buffers older transformers saved
     /// (`gpt.transformer.h.N.attn.bias`, `.attn.masked_bias`) are accepted and not used.
-    pub fn load(file: &WeightsFile, config: ClipCapConfig, device: B::Device) -> Result<Self, EncodeError> {
+    pub fn load(
+        file: &WeightsFile,
+        config: ClipCapConfig,
+        device: B::Device,
+    ) -> Result<Self, EncodeError> {
         config.validate().map_err(EncodeError::Input)?;
         let mut loader = Loader::new(file);
         let gpt = loader.load(GptPart {
@@ -404,7 +409,11 @@ impl<B: Backend> ClipCapModel<B> {
     }
 
     /// Seeded random weights (LayerNorms 1 / 0): for demos and tests only.
-    pub fn random(seed: u64, config: ClipCapConfig, device: B::Device) -> Result<Self, EncodeError> {
+    pub fn random(
+        seed: u64,
+        config: ClipCapConfig,
+        device: B::Device,
+    ) -> Result<Self, EncodeError> {
         config.validate().map_err(EncodeError::Input)?;
         let gpt = seeded_random(
             GptPart {

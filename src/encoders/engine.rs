@@ -11,9 +11,7 @@ use super::clip_text::ClipTextModel;
 use super::clip_vision::ClipVisionModel;
 use super::device::{panic_message, DeviceChoice, Precision};
 use super::dynamic::{GeoNet, Meta, Sat2CapDynamic};
-use super::weights::{
-    clip_weights_file, sat2cap_weights_file, seeded_random, Loader, WeightsFile,
-};
+use super::weights::{clip_weights_file, sat2cap_weights_file, seeded_random, Loader, WeightsFile};
 use super::{CpuBackend, EncodeError, EncodersConfig};
 
 /// Models on one backend.
@@ -96,7 +94,10 @@ fn to_rows(t: TensorData) -> Result<Vec<Vec<f32>>, EncodeError> {
     Ok(v.chunks(cols).map(|c| c.to_vec()).collect())
 }
 
-pub(crate) fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, EncodeError>) -> Result<T, EncodeError> {
+pub(crate) fn guard<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, EncodeError>,
+) -> Result<T, EncodeError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => Err(EncodeError::Backend(format!(

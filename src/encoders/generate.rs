@@ -132,7 +132,12 @@ impl<B: Backend> ClipCapModel<B> {
     }
 
     /// Greedy decoding (ClipCap's `generate2`): the token ids.
-    pub fn greedy(&self, embedding: &[f32], max_tokens: usize, stop: u32) -> Result<Vec<u32>, EncodeError> {
+    pub fn greedy(
+        &self,
+        embedding: &[f32],
+        max_tokens: usize,
+        stop: u32,
+    ) -> Result<Vec<u32>, EncodeError> {
         self.check_len(max_tokens)?;
         let gpt = &self.gpt.gpt;
         let mut cache = KvCache::new(gpt.n_layer());
@@ -179,10 +184,7 @@ impl<B: Backend> ClipCapModel<B> {
                 break;
             }
             let last: Vec<u32> = tokens.iter().map(|t| t[t.len() - 1]).collect();
-            let h = gpt.forward_embeds(
-                gpt.embed_tokens(&last, &self.device),
-                &mut cache,
-            );
+            let h = gpt.forward_embeds(gpt.embed_tokens(&last, &self.device), &mut cache);
             let logits = rows(gpt.last_logits(h))?;
             let mut avg = Vec::with_capacity(beam * vocab);
             for (b, row) in logits.iter().enumerate() {

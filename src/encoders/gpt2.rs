@@ -216,13 +216,17 @@ impl<B: Backend> Gpt2Attention<B> {
         }
         let out = softmax(scores, 3).matmul(v.clone());
         *cache = Some(LayerCache { k, v });
-        self.c_proj
-            .forward(out.swap_dims(1, 2).reshape([b, s, d]))
+        self.c_proj.forward(out.swap_dims(1, 2).reshape([b, s, d]))
     }
 }
 
 /// `[s, total]`, true where query `i` may NOT see key `j` (`j > past + i`).
-fn causal_mask<B: Backend>(s: usize, total: usize, past: usize, device: &B::Device) -> Tensor<B, 2, Bool> {
+fn causal_mask<B: Backend>(
+    s: usize,
+    total: usize,
+    past: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Bool> {
     let v: Vec<bool> = (0..s)
         .flat_map(|i| (0..total).map(move |j| j > past + i))
         .collect();
@@ -255,9 +259,9 @@ impl<B: Backend> Gpt2Block<B> {
     fn forward(&self, x: Tensor<B, 3>, cache: &mut Option<LayerCache<B>>) -> Tensor<B, 3> {
         let x = x.clone() + self.attn.forward(self.ln_1.forward(x), cache);
         let m = &self.mlp;
-        let y = m
-            .c_proj
-            .forward(gelu_approximate(m.c_fc.forward(self.ln_2.forward(x.clone()))));
+        let y = m.c_proj.forward(gelu_approximate(
+            m.c_fc.forward(self.ln_2.forward(x.clone())),
+        ));
         x + y
     }
 }

@@ -233,7 +233,10 @@ mod tests {
 
     #[test]
     fn cleanup_follows_transformers() {
-        assert_eq!(clean_up_tokenization("a dog 's toy , here ."), "a dog's toy, here.");
+        assert_eq!(
+            clean_up_tokenization("a dog 's toy , here ."),
+            "a dog's toy, here."
+        );
         assert_eq!(clean_up_tokenization("do n't ' x"), "don't'x");
     }
 }

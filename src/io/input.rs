@@ -26,8 +26,7 @@ pub fn open(path: &Path) -> std::io::Result<File> {
         // SAFETY: fcntl on a descriptor this function owns, with flags it read from it.
         let fd = file.as_raw_fd();
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0
-        {
+        if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
             return Err(std::io::Error::last_os_error());
         }
         Ok(file)
@@ -48,7 +47,10 @@ pub fn read_whole(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
         ));
     }
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, max.saturating_add(1)), &mut bytes)?;
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, max.saturating_add(1)),
+        &mut bytes,
+    )?;
     if bytes.len() as u64 > max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,

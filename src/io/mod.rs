@@ -6,9 +6,9 @@ pub mod geojson;
 pub mod geoparquet;
 pub mod input;
 pub mod npy;
-#[cfg(feature = "encoders")]
-pub mod raster;
 pub mod output;
 pub mod points_csv;
 pub mod query_jsonl;
+#[cfg(feature = "encoders")]
+pub mod raster;
 pub mod text;

@@ -275,15 +275,28 @@ mod tests {
             "\u{feff}id,lat,lon\n1,1,1\n2,2,2\n3,95,1\n",
         ] {
             let e = read(text).unwrap_err().to_string();
-            assert!(e.contains("t.csv:4") && e.contains("latitude"), "{text:?}: {e}");
+            assert!(
+                e.contains("t.csv:4") && e.contains("latitude"),
+                "{text:?}: {e}"
+            );
         }
     }
 
     #[test]
     fn a_column_named_twice_is_refused() {
-        for header in ["id,lat,lon,lat", "id,latitude,lon,lat", "ID,lat,lon,id", "id,lat,lng,longitude"] {
-            let e = read(&format!("{header}\n1,2,3,4\n")).unwrap_err().to_string();
-            assert!(e.contains("t.csv:1") && e.contains("both name"), "{header}: {e}");
+        for header in [
+            "id,lat,lon,lat",
+            "id,latitude,lon,lat",
+            "ID,lat,lon,id",
+            "id,lat,lng,longitude",
+        ] {
+            let e = read(&format!("{header}\n1,2,3,4\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("t.csv:1") && e.contains("both name"),
+                "{header}: {e}"
+            );
         }
         // Unknown columns may repeat a known name's neighbour without harm.
         assert!(read("id,lat,lon,note,note2\n1,2,3,a,b\n").is_ok());

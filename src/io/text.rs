@@ -354,7 +354,9 @@ impl CsvTable {
 
     /// The index of the column named `name` (ASCII case ignored).
     pub fn column(&self, name: &str) -> Option<usize> {
-        self.header.iter().position(|h| h.eq_ignore_ascii_case(name))
+        self.header
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// Calls `row` with each record and its name (`FILE line N`); a record that cannot be
@@ -417,7 +419,10 @@ pub fn record_problem(rec: &csv::StringRecord, columns: usize) -> Option<String>
 /// ignored), or two of the names in one of `aliases` (say `lat` and `latitude`). Which one
 /// a reader would take is a guess, so it is refused.
 pub fn repeated_column(header: &csv::StringRecord, aliases: &[&[&str]]) -> Option<String> {
-    let names: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
     let group = |n: &str| -> String {
         aliases
             .iter()
@@ -425,7 +430,10 @@ pub fn repeated_column(header: &csv::StringRecord, aliases: &[&[&str]]) -> Optio
             .map_or_else(|| n.to_string(), |g| g[0].to_string())
     };
     for (j, b) in names.iter().enumerate() {
-        if let Some(i) = names[..j].iter().position(|a| !a.is_empty() && group(a) == group(b)) {
+        if let Some(i) = names[..j]
+            .iter()
+            .position(|a| !a.is_empty() && group(a) == group(b))
+        {
             return Some(format!(
                 "columns {} ('{}') and {} ('{}') both name the column '{}'",
                 i + 1,
@@ -452,7 +460,12 @@ mod tests {
 
     #[test]
     fn lines_end_at_lf_crlf_and_lone_cr() {
-        for text in [&b"a\nb\nc"[..], b"a\r\nb\r\nc\r\n", b"a\rb\rc\r", b"a\nb\r\nc\n"] {
+        for text in [
+            &b"a\nb\nc"[..],
+            b"a\r\nb\r\nc\r\n",
+            b"a\rb\rc\r",
+            b"a\nb\r\nc\n",
+        ] {
             let got: Vec<(u64, String)> = lines(guarded(text, 16).unwrap())
                 .map(|(n, l)| (n, l.unwrap()))
                 .collect();
@@ -464,14 +477,19 @@ mod tests {
             .map(|(_, l)| l.unwrap())
             .collect();
         assert_eq!(got, ["a", "", "b", "", "c"]);
-        let e = lines(guarded(&b"ok\r\xff\r"[..], 16).unwrap()).nth(1).unwrap();
+        let e = lines(guarded(&b"ok\r\xff\r"[..], 16).unwrap())
+            .nth(1)
+            .unwrap();
         assert_eq!(e.0, 2);
         assert!(e.1.is_err());
     }
 
     #[test]
     fn drops_the_bom_and_bounds_lines() {
-        assert_eq!(read(b"\xEF\xBB\xBFid,lat\n1,2\n", 16).unwrap(), ["id,lat", "1,2"]);
+        assert_eq!(
+            read(b"\xEF\xBB\xBFid,lat\n1,2\n", 16).unwrap(),
+            ["id,lat", "1,2"]
+        );
         let e = read(b"ok\n0123456789abcdefX\n", 16).unwrap_err();
         assert!(e.contains("line 2 is longer than 16 bytes"), "{e}");
         // Exactly the limit is fine; a BOM later in the file is kept.
@@ -482,7 +500,10 @@ mod tests {
         // The error sticks: a reader that goes on gets no data from past the long line.
         let mut r = LineLimit::new(&b"0123456789abcdefX\nok\n"[..], 16);
         let mut buf = [0u8; 4];
-        assert!(r.read(&mut buf).is_ok(), "the first 4 bytes are within the limit");
+        assert!(
+            r.read(&mut buf).is_ok(),
+            "the first 4 bytes are within the limit"
+        );
         let mut rest = Vec::new();
         assert!(r.read_to_end(&mut rest).is_err());
         assert!(r.read(&mut buf).is_err());

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::JobError;
 use super::map_files::output_error;
+use super::JobError;
 use crate::io::output::Staged;
 use crate::io::query_jsonl::{parse_query_line, QueryLine, ResultLine};
 use crate::{Filter, Progress, QueryError, Snapshot, Unit};
@@ -205,7 +205,8 @@ fn read_queries(input: &Path, base: &Filter) -> Result<Queries, JobError> {
         .map_err(|e| JobError::input(format!("{}: {e}", input.display())))?;
     let mut queries = Vec::new();
     for (no, line) in crate::io::text::lines(file) {
-        let bad = |e: &dyn std::fmt::Display| JobError::input(format!("{}:{no}: {e}", input.display()));
+        let bad =
+            |e: &dyn std::fmt::Display| JobError::input(format!("{}:{no}: {e}", input.display()));
         let line = match line {
             Ok(l) => l,
             Err(e) => return Ok((queries, Some(bad(&e)))),

@@ -11,7 +11,9 @@
 
 use std::path::Path;
 
-use super::fingerprint::{check_kind, describe_weights, file_weights_id, checksum_file, EncoderKind, ModelFingerprint};
+use super::fingerprint::{
+    check_kind, checksum_file, describe_weights, file_weights_id, EncoderKind, ModelFingerprint,
+};
 use super::lookup::{embed_image_file, QueryInput};
 use super::model::{Embedder, ModelOptions, RANDOM_SEED};
 use super::JobError;
@@ -161,7 +163,10 @@ pub fn generate_captions(
             let view = super::collection(snap, from)?;
             check_kind(&view, EncoderKind::Sat2capOverhead, "a generated caption")?;
             match ModelFingerprint::of(&view)? {
-                Some(f) => mix(f.weights.starts_with("random:"), &format!("collection '{from}'"))?,
+                Some(f) => mix(
+                    f.weights.starts_with("random:"),
+                    &format!("collection '{from}'"),
+                )?,
                 None => progress.note(&format!(
                     "warning: collection '{from}' records no model: cannot check that it holds \
                      Sat2Cap embeddings in the CLIP space ClipCap was trained on"
@@ -178,8 +183,9 @@ pub fn generate_captions(
             path,
             overhead: true,
         } => {
-            let m = embedder
-                .ok_or_else(|| JobError::input("an image file needs an encoder, and none was given"))?;
+            let m = embedder.ok_or_else(|| {
+                JobError::input("an image file needs an encoder, and none was given")
+            })?;
             mix(m.is_random(), "the tile encoder")?;
             if !path.exists() {
                 return Err(JobError::input(format!("no image file {}", path.display())));
@@ -196,7 +202,9 @@ pub fn generate_captions(
     let prefix_norm = job.prefix_norm.or(captioner.config().prefix_norm);
     if let Some(n) = prefix_norm {
         if !(n.is_finite() && n > 0.0) {
-            return Err(JobError::input(format!("prefix norm {n} must be a positive number")));
+            return Err(JobError::input(format!(
+                "prefix norm {n} must be a positive number"
+            )));
         }
     }
     let vector = scale(vector, prefix_norm);

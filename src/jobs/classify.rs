@@ -194,7 +194,11 @@ pub fn eval_classify<E: Embedder>(
             if p.is_empty() || l.is_empty() {
                 return Err("empty path or label".into());
             }
-            rows.push((line.to_string(), listed_path(&base, p, opts.allow_outside)?, l.to_string()));
+            rows.push((
+                line.to_string(),
+                listed_path(&base, p, opts.allow_outside)?,
+                l.to_string(),
+            ));
             Ok(())
         })
         .map_err(JobError::input)?;
@@ -220,7 +224,10 @@ pub fn eval_classify<E: Embedder>(
         )));
     }
     if rows.is_empty() {
-        return Err(JobError::input(format!("no usable rows in {}", opts.data.display())));
+        return Err(JobError::input(format!(
+            "no usable rows in {}",
+            opts.data.display()
+        )));
     }
     let model = load()?;
     let classifier = Classifier::new(&model, labels)?;
@@ -243,9 +250,16 @@ pub fn eval_classify<E: Embedder>(
         for ((line, path, label, _), v) in ok.iter().zip(model.embed_overhead(&bytes, None)) {
             match v {
                 Ok(v) => {
-                    let truth = classifier.labels().iter().position(|l| l == *label).unwrap_or(0);
+                    let truth = classifier
+                        .labels()
+                        .iter()
+                        .position(|l| l == *label)
+                        .unwrap_or(0);
                     let ranked = classifier.rank(&v);
-                    let at = ranked.iter().position(|(i, _)| *i == truth).unwrap_or(usize::MAX);
+                    let at = ranked
+                        .iter()
+                        .position(|(i, _)| *i == truth)
+                        .unwrap_or(usize::MAX);
                     let c = &mut per[truth];
                     c.0 += 1;
                     c.1 += usize::from(at == 0);
@@ -263,7 +277,10 @@ pub fn eval_classify<E: Embedder>(
     progress.end();
     let tiles: usize = per.iter().map(|c| c.0).sum();
     if tiles == 0 {
-        return Err(JobError::input(format!("no usable tiles in {}", opts.data.display())));
+        return Err(JobError::input(format!(
+            "no usable tiles in {}",
+            opts.data.display()
+        )));
     }
     let frac = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let per_class: Vec<ClassAccuracy> = classifier

@@ -193,7 +193,11 @@ fn read_pairs(
             path.display()
         )));
     };
-    let (clat, clon, cdt) = (table.column("lat"), table.column("lon"), table.column("datetime"));
+    let (clat, clon, cdt) = (
+        table.column("lat"),
+        table.column("lon"),
+        table.column("datetime"),
+    );
     let mut out = Vec::new();
     let bad = table
         .rows(|row, rec| {
@@ -254,7 +258,11 @@ pub fn eval_retrieval<E: Embedder>(
     let mut ground = Vec::new();
     let mut over = Vec::new();
     let mut over_meta: Vec<Option<Vec<f32>>> = Vec::new();
-    progress.begin("pairs", Some(pairs.len().min(opts.gallery) as u64), Unit::Items);
+    progress.begin(
+        "pairs",
+        Some(pairs.len().min(opts.gallery) as u64),
+        Unit::Items,
+    );
     let mut next = 0;
     while ground.len() < opts.gallery && next < pairs.len() {
         let take = (opts.gallery - ground.len()).min(EVAL_BATCH);
@@ -283,7 +291,11 @@ pub fn eval_retrieval<E: Embedder>(
         let metas: Option<Vec<Meta>> = ok.iter().map(|(p, _, _)| p.meta).collect();
         let me: Vec<Option<Result<Vec<f32>, crate::encoders::EncodeError>>> =
             match (model.has_dynamic(), &metas) {
-                (true, Some(m)) => model.embed_overhead(&ob, Some(m)).into_iter().map(Some).collect(),
+                (true, Some(m)) => model
+                    .embed_overhead(&ob, Some(m))
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
                 _ => ok.iter().map(|_| None).collect(),
             };
         for (((p, _, _), (g, o)), m) in ok.iter().zip(ge.into_iter().zip(oe)).zip(me) {
@@ -361,7 +373,12 @@ mod tests {
         assert_eq!((m.r_at_1, m.r_at_5, m.r_at_10), (0.25, 0.5, 0.75));
         assert_eq!(m.median_rank, 5.0);
         // Ties: the average rank among the items scoring the same.
-        let g = vec![vec![1.0, 0.0], vec![1.0, 0.0], vec![1.0, 0.0], vec![0.0, 1.0]];
+        let g = vec![
+            vec![1.0, 0.0],
+            vec![1.0, 0.0],
+            vec![1.0, 0.0],
+            vec![0.0, 1.0],
+        ];
         assert_eq!(rank_of(&[1.0, 0.0], &g, 1), 2.0);
         assert_eq!(rank_of(&[0.0, 1.0], &g, 3), 1.0);
         // Both directions of a pairing differ: two identical tiles tie for every photo.

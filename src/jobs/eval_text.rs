@@ -64,7 +64,11 @@ pub fn eval_text_retrieval<E: Embedder>(
             if i.is_empty() || c.trim().is_empty() {
                 return Err("empty image or caption".into());
             }
-            rows.push((line.to_string(), listed_path(&base, i, opts.allow_outside)?, c.to_string()));
+            rows.push((
+                line.to_string(),
+                listed_path(&base, i, opts.allow_outside)?,
+                c.to_string(),
+            ));
             Ok(())
         })
         .map_err(JobError::input)?;
@@ -72,11 +76,18 @@ pub fn eval_text_retrieval<E: Embedder>(
         progress.note(&format!("skipped {what}: {why}"));
     }
     if rows.is_empty() {
-        return Err(JobError::input(format!("no usable pairs in {}", opts.pairs.display())));
+        return Err(JobError::input(format!(
+            "no usable pairs in {}",
+            opts.pairs.display()
+        )));
     }
     let model = load()?;
     let (mut images, mut texts) = (Vec::new(), Vec::new());
-    progress.begin("pairs", Some(rows.len().min(opts.gallery) as u64), Unit::Items);
+    progress.begin(
+        "pairs",
+        Some(rows.len().min(opts.gallery) as u64),
+        Unit::Items,
+    );
     let mut next = 0;
     while images.len() < opts.gallery && next < rows.len() {
         let take = (opts.gallery - images.len()).min(BATCH);
@@ -118,7 +129,10 @@ pub fn eval_text_retrieval<E: Embedder>(
     }
     progress.end();
     if images.is_empty() {
-        return Err(JobError::input(format!("no usable pairs in {}", opts.pairs.display())));
+        return Err(JobError::input(format!(
+            "no usable pairs in {}",
+            opts.pairs.display()
+        )));
     }
     Ok(TextEvalReport {
         text_to_image: paired_metrics(&texts, &images),

@@ -123,7 +123,11 @@ fn stored_scores(
     tiles: &[RegionTile],
     queries: &[Vec<f32>],
 ) -> Result<Vec<ScoredTile>, JobError> {
-    if let Some((i, q)) = queries.iter().enumerate().find(|(_, q)| q.len() != view.dim()) {
+    if let Some((i, q)) = queries
+        .iter()
+        .enumerate()
+        .find(|(_, q)| q.len() != view.dim())
+    {
         return Err(JobError::input(format!(
             "query {i} has {} values; collection '{}' holds {}-dimensional vectors",
             q.len(),
@@ -134,7 +138,12 @@ fn stored_scores(
     let units: Vec<Vec<f32>> = queries
         .iter()
         .map(|q| {
-            let n = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+            let n = q
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::MIN_POSITIVE);
             q.iter().map(|x| x / n).collect()
         })
         .collect();
@@ -221,8 +230,11 @@ fn reencoded_scores(
     for h in hours {
         let vs = reencode(model, tiles, metas, h, progress)?;
         for (t, v) in out.iter_mut().zip(&vs) {
-            t.scores
-                .extend(queries.iter().map(|q| v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>()));
+            t.scores.extend(
+                queries
+                    .iter()
+                    .map(|q| v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>()),
+            );
         }
     }
     progress.end();
@@ -308,7 +320,9 @@ pub fn map_panels(
 }
 
 fn no_tiles(collection: &str) -> JobError {
-    JobError::input(format!("no tiles of collection '{collection}' in the region"))
+    JobError::input(format!(
+        "no tiles of collection '{collection}' in the region"
+    ))
 }
 
 /// Loads tile images (for `--mosaic`), `None` where unreadable.
@@ -414,7 +428,9 @@ impl MapRequest {
             Some(dir) => {
                 let imagery = images.filter(|i| i.iter().any(Option::is_some));
                 let basemap = self.basemap.as_deref();
-                Some(super::map_files::write_web_map(dir, title, panels, imagery, basemap)?)
+                Some(super::map_files::write_web_map(
+                    dir, title, panels, imagery, basemap,
+                )?)
             }
             None => None,
         };

@@ -268,7 +268,10 @@ pub fn write_web_map(
     let index = grid.cell_index(&first.cells);
     let mut layers = Vec::new();
     if let Some(images) = images {
-        layers.push(crate::map::imagery_layer(&grid, &index, &first.cells, images).map_err(JobError::runtime)?);
+        layers.push(
+            crate::map::imagery_layer(&grid, &index, &first.cells, images)
+                .map_err(JobError::runtime)?,
+        );
     }
     for (i, p) in panels.iter().enumerate() {
         let name = match p.hour {
@@ -280,12 +283,18 @@ pub fn write_web_map(
                 .map_err(JobError::runtime)?,
         );
     }
-    let name = dir.file_name().ok_or_else(|| JobError::input(format!("--xyz {}: not a folder name", dir.display())))?;
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .ok_or_else(|| JobError::input(format!("--xyz {}: not a folder name", dir.display())))?;
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp_name = name.to_os_string();
     tmp_name.push(format!(".tmp-{}", std::process::id()));
     let tmp = parent.join(tmp_name);
-    let io = |p: &Path, e: std::io::Error| JobError::runtime(format!("writing {}: {e}", p.display()));
+    let io =
+        |p: &Path, e: std::io::Error| JobError::runtime(format!("writing {}: {e}", p.display()));
     let result = (|| {
         std::fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
         let put = |rel: &str, bytes: &[u8]| {
@@ -300,13 +309,26 @@ pub fn write_web_map(
                 put(&format!("{}/{z}/{x}/{y}.png", l.folder), png)?;
             }
         }
-        put("index.html", crate::map::viewer_html(title, &grid, &layers, basemap).as_bytes())?;
+        put(
+            "index.html",
+            crate::map::viewer_html(title, &grid, &layers, basemap).as_bytes(),
+        )?;
         put("leaflet.js", crate::map::LEAFLET_JS.as_bytes())?;
         put("leaflet.css", crate::map::LEAFLET_CSS.as_bytes())?;
-        put("LEAFLET-LICENSE.txt", crate::map::LEAFLET_LICENSE.as_bytes())?;
-        put(WEB_MAP_MARK, b"written by sat2cap map --xyz; the tool may replace this folder\n")?;
+        put(
+            "LEAFLET-LICENSE.txt",
+            crate::map::LEAFLET_LICENSE.as_bytes(),
+        )?;
+        put(
+            WEB_MAP_MARK,
+            b"written by sat2cap map --xyz; the tool may replace this folder\n",
+        )?;
         // The web map written before, if any, makes way.
-        let old = parent.join(format!("{}.old-{}", name.to_string_lossy(), std::process::id()));
+        let old = parent.join(format!(
+            "{}.old-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
         let had = dir.exists();
         if had {
             std::fs::rename(dir, &old).map_err(|e| io(dir, e))?;

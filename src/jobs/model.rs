@@ -54,18 +54,32 @@ pub trait Embedder: Send + Sync {
     /// The default keeps the bytes; one result per file.
     fn prepare(&self, files: &[&[u8]], overhead: bool) -> Vec<Result<Prepared, EncodeError>> {
         let _ = overhead;
-        files.iter().map(|f| Ok(Prepared::File(f.to_vec()))).collect()
+        files
+            .iter()
+            .map(|f| Ok(Prepared::File(f.to_vec())))
+            .collect()
     }
     /// Makes decoded images ready for [`Embedder::embed_prepared`] (for pixels that were
     /// never a file: chips cut from a scene). The default writes each as a PNG file; one
     /// result per image.
-    fn prepare_images(&self, images: &[Image], overhead: bool) -> Vec<Result<Prepared, EncodeError>> {
+    fn prepare_images(
+        &self,
+        images: &[Image],
+        overhead: bool,
+    ) -> Vec<Result<Prepared, EncodeError>> {
         let _ = overhead;
-        images.iter().map(|i| Ok(Prepared::File(png_bytes(i)?))).collect()
+        images
+            .iter()
+            .map(|i| Ok(Prepared::File(png_bytes(i)?)))
+            .collect()
     }
     /// Embeds what [`Embedder::prepare`] made (overhead tiles without metadata, or
     /// ground-level photos), one result per item.
-    fn embed_prepared(&self, items: &[Prepared], overhead: bool) -> Vec<Result<Vec<f32>, EncodeError>> {
+    fn embed_prepared(
+        &self,
+        items: &[Prepared],
+        overhead: bool,
+    ) -> Vec<Result<Vec<f32>, EncodeError>> {
         let files: Option<Vec<&[u8]>> = items
             .iter()
             .map(|p| match p {
@@ -78,7 +92,11 @@ pub trait Embedder: Send + Sync {
             (Some(f), false) => self.embed_ground(&f),
             (None, _) => items
                 .iter()
-                .map(|_| Err(EncodeError::Input("pixel tensors this encoder did not prepare".into())))
+                .map(|_| {
+                    Err(EncodeError::Input(
+                        "pixel tensors this encoder did not prepare".into(),
+                    ))
+                })
                 .collect(),
         }
     }
@@ -187,7 +205,6 @@ fn shapes(tiny: bool) -> &'static str {
     }
 }
 
-
 impl<T: Embedder + ?Sized> Embedder for &T {
     fn fingerprint(&self, encoder: EncoderKind) -> ModelFingerprint {
         (**self).fingerprint(encoder)
@@ -217,7 +234,11 @@ impl<T: Embedder + ?Sized> Embedder for &T {
     fn prepare(&self, files: &[&[u8]], overhead: bool) -> Vec<Result<Prepared, EncodeError>> {
         (**self).prepare(files, overhead)
     }
-    fn embed_prepared(&self, items: &[Prepared], overhead: bool) -> Vec<Result<Vec<f32>, EncodeError>> {
+    fn embed_prepared(
+        &self,
+        items: &[Prepared],
+        overhead: bool,
+    ) -> Vec<Result<Vec<f32>, EncodeError>> {
         (**self).embed_prepared(items, overhead)
     }
 }
@@ -413,7 +434,11 @@ impl Embedder for Model {
         self.encoders.has_dynamic()
     }
 
-    fn prepare_images(&self, images: &[Image], overhead: bool) -> Vec<Result<Prepared, EncodeError>> {
+    fn prepare_images(
+        &self,
+        images: &[Image],
+        overhead: bool,
+    ) -> Vec<Result<Prepared, EncodeError>> {
         let px = if overhead {
             self.encoders.overhead_pixels(images)
         } else {
@@ -430,7 +455,11 @@ impl Embedder for Model {
             .collect()
     }
 
-    fn embed_prepared(&self, items: &[Prepared], overhead: bool) -> Vec<Result<Vec<f32>, EncodeError>> {
+    fn embed_prepared(
+        &self,
+        items: &[Prepared],
+        overhead: bool,
+    ) -> Vec<Result<Vec<f32>, EncodeError>> {
         let pixels: Option<Vec<Vec<f32>>> = items
             .iter()
             .map(|p| match p {
@@ -461,7 +490,10 @@ impl Embedder for Model {
             Ok(vs) => vs.into_iter().map(Ok).collect(),
             Err(e) => {
                 let m = e.to_string();
-                items.iter().map(|_| Err(EncodeError::Backend(m.clone()))).collect()
+                items
+                    .iter()
+                    .map(|_| Err(EncodeError::Backend(m.clone())))
+                    .collect()
             }
         }
     }

@@ -177,11 +177,15 @@ fn walk(
     seen: &mut Seen,
     depth: usize,
 ) -> Result<(), JobError> {
-    let io = |p: &Path, e: std::io::Error| JobError::runtime(format!("reading {}: {e}", p.display()));
+    let io =
+        |p: &Path, e: std::io::Error| JobError::runtime(format!("reading {}: {e}", p.display()));
     let real = std::fs::canonicalize(dir).map_err(|e| io(dir, e))?;
     let root = seen.root.get_or_insert_with(|| real.clone()).clone();
     if !real.starts_with(&root) {
-        skipped.push((dir.to_path_buf(), "a folder outside the tile folder: not entered"));
+        skipped.push((
+            dir.to_path_buf(),
+            "a folder outside the tile folder: not entered",
+        ));
         return Ok(());
     }
     if !seen.dirs.insert(real) {

@@ -14,9 +14,9 @@ mod xyz;
 
 pub use geotiff::{encode_cog, WGS84_PRJ};
 pub use grid::{score_raster, Grid};
-pub use xyz::{imagery_layer, score_layer, viewer_html, LEAFLET_CSS, LEAFLET_JS, LEAFLET_LICENSE};
 pub use render::{render_panels, Panel, RenderOptions, RenderedMap};
 pub use write::{geojson_feature, world_file};
+pub use xyz::{imagery_layer, score_layer, viewer_html, LEAFLET_CSS, LEAFLET_JS, LEAFLET_LICENSE};
 
 use crate::geo::Point;
 

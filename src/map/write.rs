@@ -7,8 +7,9 @@ use super::{Footprint, MapCell, RenderedMap};
 /// into a MultiPolygon when it crosses it) with `id`, `lat`, `lon`, `similarity`,
 /// `norm_similarity` and `prompt` properties.
 pub fn geojson_feature(prompt: &str, cell: &MapCell, norm: f32) -> serde_json::Value {
-    let ring =
-        |w: f64, s: f64, e: f64, n: f64| serde_json::json!([[[w, s], [e, s], [e, n], [w, n], [w, s]]]);
+    let ring = |w: f64, s: f64, e: f64, n: f64| {
+        serde_json::json!([[[w, s], [e, s], [e, n], [w, n], [w, s]]])
+    };
     let f = &cell.footprint;
     let geometry = if f.west <= f.east {
         serde_json::json!({"type": "Polygon", "coordinates": ring(f.west, f.south, f.east, f.north)})

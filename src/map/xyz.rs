@@ -78,7 +78,13 @@ fn tile_range(grid: &Grid, z: u8) -> TileRange {
     let y1 = (merc_y(south.max(-85.05), n).ceil() as u64).min(n);
     // Across the antimeridian x runs past n: it wraps (at most the whole circle once).
     let span = (x1 - x0).clamp(1, n as i64) as u64;
-    TileRange { x0, span, n, y0, y1 }
+    TileRange {
+        x0,
+        span,
+        n,
+        y0,
+        y1,
+    }
 }
 
 struct TileRange {
@@ -95,7 +101,12 @@ impl TileRange {
     }
     fn tiles(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
         (self.y0..self.y1).flat_map(move |y| {
-            (0..self.span).map(move |i| ((self.x0 + i as i64).rem_euclid(self.n as i64) as u32, y as u32))
+            (0..self.span).map(move |i| {
+                (
+                    (self.x0 + i as i64).rem_euclid(self.n as i64) as u32,
+                    y as u32,
+                )
+            })
         })
     }
 }
@@ -112,7 +123,10 @@ fn pixel_lon_lat(z: u8, x: u32, y: u32, px: u32, py: u32) -> (f64, f64) {
     let gx = f64::from(x) * f64::from(TILE_PX) + f64::from(px) + 0.5;
     let gy = f64::from(y) * f64::from(TILE_PX) + f64::from(py) + 0.5;
     let lon = gx / n * 360.0 - 180.0;
-    let lat = (std::f64::consts::PI * (1.0 - 2.0 * gy / n)).sinh().atan().to_degrees();
+    let lat = (std::f64::consts::PI * (1.0 - 2.0 * gy / n))
+        .sinh()
+        .atan()
+        .to_degrees();
     (lon, lat)
 }
 
@@ -150,7 +164,13 @@ fn pyramid(
 }
 
 /// A score layer for `cells` (their scores min-max scaled as the PNG's panel).
-pub fn score_layer(grid: &Grid, index: &[u32], cells: &[MapCell], name: &str, folder: &str) -> Result<Layer, String> {
+pub fn score_layer(
+    grid: &Grid,
+    index: &[u32],
+    cells: &[MapCell],
+    name: &str,
+    folder: &str,
+) -> Result<Layer, String> {
     let scores: Vec<f32> = cells.iter().map(|c| c.score).collect();
     let norm = min_max_scale(&scores);
     let colour = |i: usize, _: f64, _: f64| {
@@ -162,27 +182,54 @@ pub fn score_layer(grid: &Grid, index: &[u32], cells: &[MapCell], name: &str, fo
     let range = scores
         .iter()
         .filter(|s| s.is_finite())
-        .fold(None, |r: Option<(f32, f32)>, &s| Some(r.map_or((s, s), |(a, b)| (a.min(s), b.max(s)))));
+        .fold(None, |r: Option<(f32, f32)>, &s| {
+            Some(r.map_or((s, s), |(a, b)| (a.min(s), b.max(s))))
+        });
     let tiles = pyramid(grid, SCORE_DETAIL, &colour)?;
-    Ok(Layer { name: name.to_string(), folder: folder.to_string(), tiles, range, zmax: zoom_levels(grid, SCORE_DETAIL).1 })
+    Ok(Layer {
+        name: name.to_string(),
+        folder: folder.to_string(),
+        tiles,
+        range,
+        zmax: zoom_levels(grid, SCORE_DETAIL).1,
+    })
 }
 
 /// An imagery layer: each pixel from the image of the cell holding it (`None`: no image).
-pub fn imagery_layer(grid: &Grid, index: &[u32], cells: &[MapCell], images: &[Option<RgbImage>]) -> Result<Layer, String> {
+pub fn imagery_layer(
+    grid: &Grid,
+    index: &[u32],
+    cells: &[MapCell],
+    images: &[Option<RgbImage>],
+) -> Result<Layer, String> {
     let colour = |i: usize, lon: f64, lat: f64| {
         let c = *index.get(i)? as usize;
         let img = images.get(c)?.as_ref()?;
         let f = &cells.get(c)?.footprint;
         let u = ((lon - f.west).rem_euclid(360.0) / f.width_deg()).clamp(0.0, 0.999_999);
         let v = ((f.north - lat) / (f.north - f.south)).clamp(0.0, 0.999_999);
-        let p = img.get_pixel((u * f64::from(img.width())) as u32, (v * f64::from(img.height())) as u32);
+        let p = img.get_pixel(
+            (u * f64::from(img.width())) as u32,
+            (v * f64::from(img.height())) as u32,
+        );
         Some([p[0], p[1], p[2], 255])
     };
     // As sharp as the images are (up to 64 tile pixels a grid pixel).
-    let side = images.iter().flatten().map(RgbImage::width).max().unwrap_or(1);
+    let side = images
+        .iter()
+        .flatten()
+        .map(RgbImage::width)
+        .max()
+        .unwrap_or(1);
     let detail = f64::from(side.min(64));
     let tiles = pyramid(grid, detail, &colour)?;
-    Ok(Layer { name: "imagery".into(), folder: "imagery".into(), tiles, range: None, zmax: zoom_levels(grid, detail).1 })
+    Ok(Layer {
+        name: "imagery".into(),
+        folder: "imagery".into(),
+        tiles,
+        range: None,
+        zmax: zoom_levels(grid, detail).1,
+    })
 }
 
 /// The viewer: Leaflet over the layers (the imagery, if any, as the base; each score layer as
@@ -201,11 +248,16 @@ pub fn viewer_html(title: &str, grid: &Grid, layers: &[Layer], basemap: Option<&
     });
     // JSON inside a <script>: "</" would end it.
     let cfg = cfg.to_string().replace("</", "<\\/");
-    VIEWER.replace("/*CONFIG*/null", &cfg).replace("<!--TITLE-->", &html_escape(title))
+    VIEWER
+        .replace("/*CONFIG*/null", &cfg)
+        .replace("<!--TITLE-->", &html_escape(title))
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The viewer page; `/*CONFIG*/null` is replaced by the layers' JSON.
@@ -263,7 +315,14 @@ mod tests {
 
     #[test]
     fn pyramids_stay_bounded_and_cover_the_grid() {
-        let grid = Grid { width: 100, height: 50, west: 6.5, north: 46.6, px: 0.001, py: 0.001 };
+        let grid = Grid {
+            width: 100,
+            height: 50,
+            west: 6.5,
+            north: 46.6,
+            px: 0.001,
+            py: 0.001,
+        };
         let (zmin, zmax) = zoom_levels(&grid, 1.0);
         // 0.001 degrees: 360 / (256 x 2^11) = 0.00069 <= 0.001 < 0.00137.
         assert_eq!((zmin, zmax), (6, 11));
@@ -273,12 +332,26 @@ mod tests {
         let tiles: Vec<_> = r.tiles().collect();
         assert!(!tiles.is_empty() && tiles.len() as u64 == r.count());
         // A continent of tiny pixels: deep levels dropped.
-        let huge = Grid { width: 40_000, height: 20_000, west: -20.0, north: 60.0, px: 0.002, py: 0.002 };
+        let huge = Grid {
+            width: 40_000,
+            height: 20_000,
+            west: -20.0,
+            north: 60.0,
+            px: 0.002,
+            py: 0.002,
+        };
         let (lo, hi) = zoom_levels(&huge, 1.0);
         let n: u64 = (lo..=hi).map(|z| tile_range(&huge, z).count()).sum();
         assert!(n <= MAX_TILES && hi < 10, "{lo}..{hi}: {n}");
         // Across the antimeridian the columns wrap.
-        let am = Grid { width: 20, height: 10, west: 179.9, north: 1.0, px: 0.01, py: 0.01 };
+        let am = Grid {
+            width: 20,
+            height: 10,
+            west: 179.9,
+            north: 1.0,
+            px: 0.01,
+            py: 0.01,
+        };
         let xs: Vec<u32> = tile_range(&am, 8).tiles().map(|t| t.0).collect();
         assert!(xs.contains(&255) && xs.contains(&0), "{xs:?}");
     }

@@ -24,12 +24,12 @@
 
 mod prepared;
 
-pub use prepared::Prepared;
-pub(crate) use prepared::Derived;
 #[cfg(feature = "testing")]
 pub use prepared::verify_sections;
 #[cfg(not(feature = "testing"))]
 pub(crate) use prepared::verify_sections;
+pub(crate) use prepared::Derived;
+pub use prepared::Prepared;
 
 use crate::db::Collection;
 use crate::geo::Point;
@@ -363,7 +363,9 @@ fn search_one(
         idx = idx.with_live(&live);
     }
     if let Some(q) = d.quant_view(sv)? {
-        idx = idx.with_quantized(q).with_int8_check_cache(&d.quant_factors);
+        idx = idx
+            .with_quantized(q)
+            .with_int8_check_cache(&d.quant_factors);
     }
     if sv.id_order().is_some() {
         // Rows are not in id order: the exact paths hand over the rows tied at the k-th

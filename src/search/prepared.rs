@@ -99,7 +99,10 @@ impl std::fmt::Debug for Derived {
         f.debug_struct("Derived")
             .field(
                 "spatial",
-                &self.spatial.get().map(|s| s.as_ref().map(|s| s.rtree.len())),
+                &self
+                    .spatial
+                    .get()
+                    .map(|s| s.as_ref().map(|s| s.rtree.len())),
             )
             .field("graph", &self.graph.is_some())
             .field("int8", &self.quant.is_some())
@@ -191,8 +194,15 @@ fn parse_sections_checked(seg: &Segment, with_graph: bool) -> Result<Sections, S
 
 /// Checks a walk hints section against what it stands for: the hop slack of the graph
 /// (`layout` over `graph`) and the routing sample of the vectors, recomputed.
-fn check_hints(seg: &Segment, layout: &GraphLayout, graph: &[u8], hints: &[u8]) -> Result<(), String> {
-    let view = layout.view(graph).ok_or("graph section changed after parsing")?;
+fn check_hints(
+    seg: &Segment,
+    layout: &GraphLayout,
+    graph: &[u8],
+    hints: &[u8],
+) -> Result<(), String> {
+    let view = layout
+        .view(graph)
+        .ok_or("graph section changed after parsing")?;
     let (n, dim) = (view.n(), seg.dim());
     let header = hints_header(hints, n, dim)?;
     let sample = RoutingSample::from_hints(hints, n, dim)?;
@@ -201,7 +211,10 @@ fn check_hints(seg: &Segment, layout: &GraphLayout, graph: &[u8], hints: &[u8]) 
     }
     let slack = hop_slack(&view, seg.vectors(), dim);
     if slack.map(f32::to_bits) != header.slack.map(f32::to_bits) {
-        return Err(format!("slack {:?}, the graph's is {slack:?}", header.slack));
+        return Err(format!(
+            "slack {:?}, the graph's is {slack:?}",
+            header.slack
+        ));
     }
     Ok(())
 }
@@ -248,7 +261,10 @@ impl Derived {
                     rtree,
                 });
             }
-            let points = Column::Owned(seg.points().map_err(|e| QueryError::Corrupt(e.to_string()))?);
+            let points = Column::Owned(
+                seg.points()
+                    .map_err(|e| QueryError::Corrupt(e.to_string()))?,
+            );
             let rtree = SpatialIndex::build(points.get(None));
             Ok(Spatial { points, rtree })
         });
@@ -289,7 +305,10 @@ impl Derived {
     /// The int8 copy of `seg` (the segment this was derived from), when it has one: read
     /// from the resident copy when [`Derived::make_resident`] made one (the same bytes),
     /// else from the mapped file.
-    pub(crate) fn quant_view<'s>(&'s self, seg: &'s Segment) -> Result<Option<QuantView<'s>>, QueryError> {
+    pub(crate) fn quant_view<'s>(
+        &'s self,
+        seg: &'s Segment,
+    ) -> Result<Option<QuantView<'s>>, QueryError> {
         let (Some(layout), Some(mapped)) = (&self.quant, seg.section(QUANT_KIND)) else {
             return Ok(None);
         };
@@ -312,7 +331,9 @@ impl Derived {
         };
         match checked {
             Some(p) => Ok(p),
-            None => seg.point(row).map_err(|e| QueryError::Corrupt(e.to_string())),
+            None => seg
+                .point(row)
+                .map_err(|e| QueryError::Corrupt(e.to_string())),
         }
     }
 
@@ -348,7 +369,8 @@ impl Derived {
         let bytes = seg.section(SECTION_KIND)?;
         Some(
             cell.get_or_init(|| {
-                parse_graph(seg, bytes, part).map_err(|e| corrupt(seg, section_name(e.kind), e.what))
+                parse_graph(seg, bytes, part)
+                    .map_err(|e| corrupt(seg, section_name(e.kind), e.what))
             })
             .clone(),
         )

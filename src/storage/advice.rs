@@ -70,16 +70,19 @@ pub(crate) fn read_soon<T>(data: &[T]) {
 /// takes tens to hundreds. No system call; `false` for empty `data`.
 pub(crate) fn ends_read_waited<T: bytemuck::Pod>(data: &[T]) -> bool {
     let bytes: &[u8] = bytemuck::cast_slice(data);
-    [bytes.first(), bytes.last()].into_iter().flatten().any(|byte| {
-        use std::sync::atomic::{compiler_fence, Ordering};
-        let t = std::time::Instant::now();
-        compiler_fence(Ordering::SeqCst);
-        // SAFETY: `byte` is a valid, aligned reference; the volatile read keeps the load
-        // here, between the two clock reads.
-        unsafe { std::ptr::read_volatile(byte) };
-        compiler_fence(Ordering::SeqCst);
-        t.elapsed() > DISK_WAIT
-    })
+    [bytes.first(), bytes.last()]
+        .into_iter()
+        .flatten()
+        .any(|byte| {
+            use std::sync::atomic::{compiler_fence, Ordering};
+            let t = std::time::Instant::now();
+            compiler_fence(Ordering::SeqCst);
+            // SAFETY: `byte` is a valid, aligned reference; the volatile read keeps the load
+            // here, between the two clock reads.
+            unsafe { std::ptr::read_volatile(byte) };
+            compiler_fence(Ordering::SeqCst);
+            t.elapsed() > DISK_WAIT
+        })
 }
 
 /// The shortest read that waited for the disk (see [`ends_read_waited`]).
@@ -145,13 +148,25 @@ mod tests {
     #[test]
     fn hints_leave_the_bytes_as_they_were() {
         let data: Vec<u8> = (0..(1usize << 20)).map(|i| (i % 251) as u8).collect();
-        for part in [&data[..], &data[3..], &data[100..MIN_ADVISED + 200], &data[..10]] {
+        for part in [
+            &data[..],
+            &data[3..],
+            &data[100..MIN_ADVISED + 200],
+            &data[..10],
+        ] {
             random(part);
             normal(part);
             read_soon(part);
             assert!(!ends_read_waited(&part[..0]));
             let guard = InOrder::new(part);
-            assert_eq!(guard.len(), if part.len() < MIN_ADVISED { 0 } else { part.len() });
+            assert_eq!(
+                guard.len(),
+                if part.len() < MIN_ADVISED {
+                    0
+                } else {
+                    part.len()
+                }
+            );
         }
         assert!(data.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
     }

@@ -136,8 +136,7 @@ pub fn is_leftover(path: &std::path::Path, name: &str) -> bool {
         &MANIFEST_MAGIC
     };
     let mut head = [0u8; 8];
-    let read = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut head));
+    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut head));
     matches!(read, Ok(n) if head[..n] == magic[..n])
 }
 

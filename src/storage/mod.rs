@@ -13,20 +13,20 @@ compile_error!(
 );
 
 pub(crate) mod advice;
-pub(crate) mod resident;
 mod db;
 mod directory;
 mod error;
 mod format;
 mod manifest;
+pub(crate) mod resident;
 mod segment;
 mod snapshot;
 mod tombstone;
 
 pub use db::{NewItem, RowOrder, Store, StoreOptions, MAX_PAYLOAD_BYTES};
-pub use manifest::{is_leftover, is_own_file, MANIFEST_FILE};
 pub use directory::{Directory, FsDirectory};
 pub use error::{CommitError, CorruptError, OpenError, ReadError, WriteError};
+pub use manifest::{is_leftover, is_own_file, MANIFEST_FILE};
 pub use segment::{ExtraSections, SectionBuildError, SectionBuilder, Segment, UNIT_TOLERANCE};
 // What the jobs check before they write (an import checks every row first).
 #[cfg(any(feature = "jobs", feature = "testing"))]

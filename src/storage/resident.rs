@@ -96,11 +96,7 @@ impl ResidentBytes {
             }
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), base, len);
             libc::mprotect(base.cast(), map_len, libc::PROT_READ);
-            Some(ResidentBytes {
-                base,
-                map_len,
-                len,
-            })
+            Some(ResidentBytes { base, map_len, len })
         }
     }
 
@@ -146,9 +142,16 @@ mod tests {
             let copy = ResidentBytes::copy_of(&src).expect("a copy");
             assert_eq!(copy.bytes(), &src[..]);
             // Huge-page aligned and sized from one huge page on, whole system pages below.
-            let unit = if len >= HUGE { HUGE } else { super::super::advice::page_size() };
+            let unit = if len >= HUGE {
+                HUGE
+            } else {
+                super::super::advice::page_size()
+            };
             assert_eq!(copy.bytes().as_ptr() as usize % unit, 0, "{len}");
-            assert!(copy.memory() >= len && copy.memory().is_multiple_of(unit), "{len}");
+            assert!(
+                copy.memory() >= len && copy.memory().is_multiple_of(unit),
+                "{len}"
+            );
             assert!(copy.memory() < len + unit);
             // Readable from another thread.
             let sum = std::thread::scope(|s| {

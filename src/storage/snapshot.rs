@@ -135,15 +135,13 @@ impl CollectionView {
     /// Every live item (segment by segment, oldest segment first; each segment in row order,
     /// which need not be id order: see [`RowOrder`](super::RowOrder)).
     pub fn iter(&self) -> impl Iterator<Item = Result<Item<'_>, ReadError>> + '_ {
-        self.segments
-            .iter()
-            .flat_map(|s| {
-                let in_order = s.whole_read();
-                s.live_rows().map(move |r| {
-                    let _pass = &in_order;
-                    item_at(s, r)
-                })
+        self.segments.iter().flat_map(|s| {
+            let in_order = s.whole_read();
+            s.live_rows().map(move |r| {
+                let _pass = &in_order;
+                item_at(s, r)
             })
+        })
     }
     /// The tombstone sets of this collection: `(generation, sorted deleted ids)`, oldest first.
     pub fn tombstones(&self) -> &[(u64, Arc<Vec<u64>>)] {

@@ -7,7 +7,6 @@ use std::sync::OnceLock;
 /// tools/gen_html_entities.py from Python's `html.entities.html5` (the WHATWG table).
 static ENTITIES_TSV: &str = include_str!("../assets/html5_entities.tsv");
 
-
 fn html5() -> &'static HashMap<&'static str, String> {
     static TABLE: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
     TABLE.get_or_init(|| {

@@ -64,7 +64,10 @@ pub fn dots_f16_f32(rows: &[f16], dim: usize, b: &[f32], out: &mut Vec<f32>) {
         unsafe { simd::dots_f16_f32(rows, dim, b, out) };
         return;
     }
-    out.extend(rows.chunks_exact(dim).map(|r| dot_f16_f32_portable(&r[..b.len()], b)));
+    out.extend(
+        rows.chunks_exact(dim)
+            .map(|r| dot_f16_f32_portable(&r[..b.len()], b)),
+    );
 }
 
 /// Portable kernel behind [`dot_f16_f32`] (f16 given as bits; equal lengths expected).
@@ -235,4 +238,3 @@ pub fn row_vector(vectors: &[f16], dim: usize, row: u32) -> &[f16] {
     let start = (row as usize).saturating_mul(dim);
     vectors.get(start..start.saturating_add(dim)).unwrap_or(&[])
 }
-

@@ -438,7 +438,9 @@ mod tests {
             let rows: Vec<f16> = (0..dim * 50)
                 .map(|i| f16::from_f32(((i * 37 % 101) as f32 - 50.0) / 61.0))
                 .collect();
-            let q: Vec<f32> = (0..dim).map(|i| ((i * 13 % 29) as f32 - 14.0) / 17.0).collect();
+            let q: Vec<f32> = (0..dim)
+                .map(|i| ((i * 13 % 29) as f32 - 14.0) / 17.0)
+                .collect();
             let mut out = vec![1.0];
             dots_f16_f32(&rows, dim, &q, &mut out);
             assert_eq!(out.len(), 50);

@@ -34,8 +34,8 @@ use super::{row_count, IndexError};
 pub use layout::{GraphLayout, GraphView};
 pub use routing::{hints_header, write_hints, RoutingSample, HINTS_KIND, ROUTING_STRIDE};
 pub use search::{search_bounded, Effort, WalkOutcome};
-pub use slack::hop_slack;
 pub use section::HnswSectionBuilder;
+pub use slack::hop_slack;
 
 // What the white-box tests, the fuzz targets and the recall benchmark drive directly.
 #[cfg(feature = "testing")]
@@ -43,9 +43,7 @@ pub use calibrate::{calibrate, CalibratedEf, Calibration};
 #[cfg(feature = "testing")]
 pub use layout::GraphError;
 #[cfg(feature = "testing")]
-pub use search::{
-    search, search_filtered, search_filtered_seeded, search_with, SearchScratch,
-};
+pub use search::{search, search_filtered, search_filtered_seeded, search_with, SearchScratch};
 
 /// Section kind under which storage keeps the graph bytes in a segment file.
 pub const SECTION_KIND: u32 = 100;

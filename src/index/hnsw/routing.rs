@@ -140,7 +140,6 @@ impl RoutingSample {
     }
 }
 
-
 /// The header of a walk hints section: what [`hints_header`] read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HintsHeader {
@@ -193,7 +192,9 @@ pub fn hints_header(bytes: &[u8], rows: u32, dim: usize) -> Result<HintsHeader, 
     }
     let version = u32_at(bytes, 4);
     if version != VERSION {
-        return Err(format!("version {version} at offset 4 (this build reads {VERSION})"));
+        return Err(format!(
+            "version {version} at offset 4 (this build reads {VERSION})"
+        ));
     }
     let flags = u32_at(bytes, 8);
     if flags > 1 {
@@ -209,10 +210,14 @@ pub fn hints_header(bytes: &[u8], rows: u32, dim: usize) -> Result<HintsHeader, 
     }
     let want_dims = if count == 0 { 0 } else { dim.min(ROUTING_DIMS) };
     if dims as usize != want_dims {
-        return Err(format!("{dims} components a row at offset 20, expected {want_dims}"));
+        return Err(format!(
+            "{dims} components a row at offset 20, expected {want_dims}"
+        ));
     }
     if count > rows || (stride == 0 && count > 0) {
-        return Err(format!("{count} sample rows at offset 24 (stride {stride}, segment of {rows} rows)"));
+        return Err(format!(
+            "{count} sample rows at offset 24 (stride {stride}, segment of {rows} rows)"
+        ));
     }
     // count < 2^32 and dims <= 64: no overflow in u64.
     let len = HEADER_LEN as u64 + 4 * u64::from(count) + 2 * u64::from(count) * u64::from(dims);
@@ -252,7 +257,10 @@ impl RoutingSample {
             .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
             .collect();
         if let Some(i) = prefix.iter().position(|x| !x.is_finite()) {
-            return Err(format!("sample value at offset {} is not finite", at + 2 * i));
+            return Err(format!(
+                "sample value at offset {} is not finite",
+                at + 2 * i
+            ));
         }
         Ok(RoutingSample {
             stride: h.stride,
@@ -268,6 +276,10 @@ impl RoutingSample {
         let built = RoutingSample::build(vectors, dim, n, self.stride);
         built.rows == self.rows
             && built.dims == self.dims
-            && built.prefix.iter().map(|x| x.to_bits()).eq(self.prefix.iter().map(|x| x.to_bits()))
+            && built
+                .prefix
+                .iter()
+                .map(|x| x.to_bits())
+                .eq(self.prefix.iter().map(|x| x.to_bits()))
     }
 }

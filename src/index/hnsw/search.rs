@@ -172,7 +172,19 @@ pub fn search_filtered_seeded<F: Fn(u32) -> bool>(
     seeds: &[u32],
 ) -> Vec<Hit> {
     let effort = Effort::Beam(ef);
-    search_bounded(view, vectors, dim, query, k, effort, filter, seeds, usize::MAX, None).hits
+    search_bounded(
+        view,
+        vectors,
+        dim,
+        query,
+        k,
+        effort,
+        filter,
+        seeds,
+        usize::MAX,
+        None,
+    )
+    .hits
 }
 
 /// What a bounded walk ([`search_bounded`]) did.
@@ -276,7 +288,17 @@ pub fn search_with(
         query,
         int8: None,
     };
-    walk(scratch, view, rows, k, Effort::Beam(ef), filter, &[], usize::MAX).hits
+    walk(
+        scratch,
+        view,
+        rows,
+        k,
+        Effort::Beam(ef),
+        filter,
+        &[],
+        usize::MAX,
+    )
+    .hits
 }
 
 /// The rows a walk scores: the f16 vectors (`dim` wide) against `query`, and optionally
@@ -430,7 +452,9 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         loop {
             let mut improved = false;
             if pace.step() {
-                view.neighbours(level, cur).iter().for_each(|nb| rows.read_soon(nb));
+                view.neighbours(level, cur)
+                    .iter()
+                    .for_each(|nb| rows.read_soon(nb));
                 pace.asked();
             }
             for nb in view.neighbours(level, cur).iter() {
@@ -477,10 +501,15 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         if row >= view.n() || !scratch.visit(row) {
             continue;
         }
-        let Some(steer) = rows.steer(row) else { continue };
+        let Some(steer) = rows.steer(row) else {
+            continue;
+        };
         scored += 1;
         best_score = best_score.max(steer.0);
-        scratch.candidates.push(Best(Hit { row, score: steer.0 }));
+        scratch.candidates.push(Best(Hit {
+            row,
+            score: steer.0,
+        }));
         if matches(row) {
             matched += 1;
             admit(&mut results, row, steer);
@@ -530,13 +559,17 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         // The rows are fetched a few ahead of the one scored: all of them at once would ask
         // for more cache lines than the core can have in flight, and the asking would wait.
         let ahead = scratch.fresh.len().min(PREFETCH_AHEAD);
-        scratch.fresh[..ahead].iter().for_each(|&nb| rows.prefetch(nb));
+        scratch.fresh[..ahead]
+            .iter()
+            .for_each(|&nb| rows.prefetch(nb));
         for i in 0..scratch.fresh.len() {
             if let Some(&later) = scratch.fresh.get(i + PREFETCH_AHEAD) {
                 rows.prefetch(later);
             }
             let nb = scratch.fresh[i];
-            let Some(steer) = rows.steer(nb) else { continue };
+            let Some(steer) = rows.steer(nb) else {
+                continue;
+            };
             scored += 1;
             best_score = best_score.max(steer.0);
             let hit = Hit {

@@ -56,7 +56,10 @@ pub fn hop_slack(view: &GraphView<'_>, vectors: &[f16], dim: usize) -> Option<f3
     let mut changes: Vec<f32> = Vec::with_capacity(queries.len() * edges.len());
     let mut scores = vec![0f32; rows.len()];
     for &q in &queries {
-        let qv: Vec<f32> = row_vector(vectors, dim, q).iter().map(|x| x.to_f32()).collect();
+        let qv: Vec<f32> = row_vector(vectors, dim, q)
+            .iter()
+            .map(|x| x.to_f32())
+            .collect();
         if qv.len() != dim {
             continue;
         }
@@ -127,7 +130,10 @@ mod tests {
             s
         };
         let (tight, loose) = (slack(0.05), slack(0.6));
-        assert!(tight > 0.0 && tight < loose && loose < 1.0, "{tight} {loose}");
+        assert!(
+            tight > 0.0 && tight < loose && loose < 1.0,
+            "{tight} {loose}"
+        );
     }
 
     #[test]

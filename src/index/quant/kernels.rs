@@ -99,7 +99,10 @@ mod simd {
                 r += 4;
             }
         }
-        for (row, o) in codes[r * width..].chunks_exact(width).zip(&mut out[r..rows]) {
+        for (row, o) in codes[r * width..]
+            .chunks_exact(width)
+            .zip(&mut out[r..rows])
+        {
             *o = dot_i8_i16(row, q);
         }
     }

@@ -232,7 +232,9 @@ impl<'a> QuantView<'a> {
             }
             let sum: f64 = x.iter().map(|v| f64::from(v.to_f32()).abs()).sum();
             if f64::from(l1) < sum * (1.0 - 1e-6) {
-                return Err(format!("row {r}: stored L1 norm {l1} is below the row's {sum}"));
+                return Err(format!(
+                    "row {r}: stored L1 norm {l1} is below the row's {sum}"
+                ));
             }
             let half = f64::from(s) / 2.0 * (1.0 + 1e-5);
             for (i, (v, &c)) in x.iter().zip(c).enumerate() {
@@ -396,7 +398,9 @@ impl<'a> Int8Rows<'a> {
     pub fn prefetch(&self, row: u32) {
         let r = row as usize;
         prefetch_codes(self.view.codes(row));
-        prefetch_bytes(bytemuck::cast_slice(self.view.scales.get(r..=r).unwrap_or(&[])));
+        prefetch_bytes(bytemuck::cast_slice(
+            self.view.scales.get(r..=r).unwrap_or(&[]),
+        ));
         prefetch_bytes(bytemuck::cast_slice(self.view.l1.get(r..=r).unwrap_or(&[])));
     }
 
@@ -492,7 +496,10 @@ fn scan_quantized(
 /// compiler vectorises).
 #[inline]
 fn factors_sound(scales: &[f32], l1: &[f32]) -> bool {
-    scales.iter().zip(l1).fold(true, |ok, (&s, &l)| ok & sound(s, l))
+    scales
+        .iter()
+        .zip(l1)
+        .fold(true, |ok, (&s, &l)| ok & sound(s, l))
 }
 
 /// Whether a scale is a positive finite number and a norm a finite non-negative one (NaN
@@ -506,7 +513,15 @@ fn sound(s: f32, l1: f32) -> bool {
 /// `codes`) with `q`, into `dots[row - base]`: the whole block by the block kernel when it
 /// is dense, else member by member, their codes fetched first.
 #[inline]
-fn block_dots(codes: &[i8], width: usize, q: &[i16], w: u64, base: u32, n: u32, dots: &mut [i32; 64]) {
+fn block_dots(
+    codes: &[i8],
+    width: usize,
+    q: &[i16],
+    w: u64,
+    base: u32,
+    n: u32,
+    dots: &mut [i32; 64],
+) {
     let len = (n - base).min(64) as usize;
     let start = base as usize * width;
     let block = codes.get(start..start + len * width).unwrap_or(&[]);
@@ -696,7 +711,11 @@ mod tests {
         let (_, lo, _, _) = layout(8, 8).unwrap();
         let q = [0.5f32; 8];
         let bits = [u64::MAX];
-        for (at, row, value) in [(HEADER, 0usize, f32::NAN), (lo + 4, 1, -1.0), (HEADER + 8, 2, 0.0)] {
+        for (at, row, value) in [
+            (HEADER, 0usize, f32::NAN),
+            (lo + 4, 1, -1.0),
+            (HEADER + 8, 2, 0.0),
+        ] {
             let mut b = good.clone();
             b[at..at + 4].copy_from_slice(&value.to_le_bytes());
             let view = QuantView::parse(&b, 8, 8).unwrap();
@@ -707,7 +726,11 @@ mod tests {
             assert_eq!(rows.damage(), None);
             assert_eq!(rows.approx(row as u32), None);
             let what = format!("row {row}: scale");
-            assert!(rows.damage().unwrap().contains(&what), "{:?}", rows.damage());
+            assert!(
+                rows.damage().unwrap().contains(&what),
+                "{:?}",
+                rows.damage()
+            );
             let scan = top_k_bits_quantized(&v, 8, &q, 8, &bits, &view, TopK::new(3));
             assert!(scan.unwrap_err().contains(&what));
             let check = view.check_rows(|r| row_vector(&v, 8, r as u32));

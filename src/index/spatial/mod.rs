@@ -57,8 +57,15 @@ impl<'a> Units<'a> {
     fn group(&self, group: usize) -> Option<&'a [[f32; 3]]> {
         let cell = self.groups.get(group)?;
         let start = group * UNIT_GROUP;
-        let points = self.points.get(start..(start + UNIT_GROUP).min(self.points.len()))?;
-        Some(cell.get_or_init(|| points.iter().map(|&p| crate::geo::unit_vector_f32(p)).collect()))
+        let points = self
+            .points
+            .get(start..(start + UNIT_GROUP).min(self.points.len()))?;
+        Some(cell.get_or_init(|| {
+            points
+                .iter()
+                .map(|&p| crate::geo::unit_vector_f32(p))
+                .collect()
+        }))
     }
 
     /// The unit vector of `row`.
@@ -70,7 +77,11 @@ impl<'a> Units<'a> {
 
     /// The unit vectors of rows `start..end` in the slices of their groups: `(first row,
     /// vectors)` pieces, in order, covering the range.
-    pub fn pieces(&self, start: usize, end: usize) -> impl Iterator<Item = (usize, &'a [[f32; 3]])> + 'a {
+    pub fn pieces(
+        &self,
+        start: usize,
+        end: usize,
+    ) -> impl Iterator<Item = (usize, &'a [[f32; 3]])> + 'a {
         let this = *self;
         let end = end.min(self.points.len());
         std::iter::successors((start < end).then_some(start), move |&a| {
@@ -318,7 +329,10 @@ impl BlockRects {
     /// The rectangles of `points` (rows beyond `u32::MAX` are ignored).
     pub fn build(points: &[Point]) -> BlockRects {
         let points = &points[..points.len().min(u32::MAX as usize)];
-        let blocks = points.chunks(Self::BLOCK).map(|c| block_rect(c).0).collect();
+        let blocks = points
+            .chunks(Self::BLOCK)
+            .map(|c| block_rect(c).0)
+            .collect();
         BlockRects::from_blocks(points.len(), blocks)
     }
 

@@ -186,7 +186,11 @@ fn points_read_in_place_are_checked_with_their_rectangles() {
     let raw = |lat: f64, lon: f64| bytemuck::cast::<[f64; 2], Point>([lat, lon]);
     let valid: Vec<Point> = (0..1_000)
         .map(|i| Point::new((i % 181) as f64 - 90.0, (i % 360) as f64 - 180.0).unwrap())
-        .chain([raw(90.0, 179.999_999_999), raw(-90.0, -180.0), raw(-0.0, 0.0)])
+        .chain([
+            raw(90.0, 179.999_999_999),
+            raw(-90.0, -180.0),
+            raw(-0.0, 0.0),
+        ])
         .collect();
     let built = BlockRects::build_if_valid(&valid).expect("valid points");
     let plain = BlockRects::build(&valid);
@@ -209,7 +213,10 @@ fn points_read_in_place_are_checked_with_their_rectangles() {
         for at in [0, 63, 64, 500, valid.len()] {
             let mut points = valid.clone();
             points.insert(at, raw(lat, lon));
-            assert!(BlockRects::build_if_valid(&points).is_none(), "{lat} {lon} at {at}");
+            assert!(
+                BlockRects::build_if_valid(&points).is_none(),
+                "{lat} {lon} at {at}"
+            );
             assert!(SpatialIndex::build_if_valid(&points).is_none());
         }
     }

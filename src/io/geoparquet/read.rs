@@ -208,7 +208,8 @@ fn builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<SourceFile>, G
     // reads as a list, whose widths are checked row by row).
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     let budget = footer_budget(&file);
-    let unreadable = |e: String| GeoParquetError::input(format!("{shown}: not a readable Parquet file ({e})"));
+    let unreadable =
+        |e: String| GeoParquetError::input(format!("{shown}: not a readable Parquet file ({e})"));
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("sat2cap-parquet-footer".into())
@@ -253,7 +254,9 @@ fn footer_budget(file: &File) -> std::time::Duration {
         f.seek(SeekFrom::End(-8))?;
         let mut tail = [0u8; 8];
         f.read_exact(&mut tail)?;
-        Ok(u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]])))
+        Ok(u64::from(u32::from_le_bytes([
+            tail[0], tail[1], tail[2], tail[3],
+        ])))
     })()
     .unwrap_or(0);
     std::time::Duration::from_secs(10 + footer / (1 << 20))
@@ -289,7 +292,10 @@ fn catch_panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
             .map(|s| s.to_string())
             .or_else(|| p.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown failure".into());
-        format!("damaged: the Parquet reader failed: {}", m.replace('\n', " "))
+        format!(
+            "damaged: the Parquet reader failed: {}",
+            m.replace('\n', " ")
+        )
     })
 }
 

@@ -75,7 +75,9 @@ pub fn check_dictionaries(file: File, meta: &ParquetMetaData) -> std::result::Re
                 Physical::INT32 | Physical::FLOAT | Physical::BYTE_ARRAY => 32,
                 Physical::INT64 | Physical::DOUBLE => 64,
                 Physical::INT96 => 96,
-                Physical::FIXED_LEN_BYTE_ARRAY => 8 * u64::try_from(d.type_length()).unwrap_or(0).max(1),
+                Physical::FIXED_LEN_BYTE_ARRAY => {
+                    8 * u64::try_from(d.type_length()).unwrap_or(0).max(1)
+                }
             };
             if u64::from(num_values) * bits > 8 * buf.len() as u64 {
                 return Err(format!(

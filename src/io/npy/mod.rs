@@ -169,10 +169,18 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, NpyError> {
             .iter()
             .map(|i| match i {
                 Literal::Int(n) => Ok(n.as_str()),
-                other => Err(bad(start as u64, &format!("shape entry {} is not an integer", other.show()))),
+                other => Err(bad(
+                    start as u64,
+                    &format!("shape entry {} is not an integer", other.show()),
+                )),
             })
             .collect::<Result<_, _>>()?,
-        other => return Err(bad(start as u64, &format!("shape {} is not a tuple", other.show()))),
+        other => {
+            return Err(bad(
+                start as u64,
+                &format!("shape {} is not a tuple", other.show()),
+            ))
+        }
     };
     if dims.len() != 2 {
         return Err(bad(
@@ -461,7 +469,10 @@ mod tests {
         let mut bytes = std::fs::read(&p).unwrap();
         bytes.extend_from_slice(&[0; 4]);
         std::fs::write(&p, &bytes).unwrap();
-        let e = NpyReader::open(&p).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = NpyReader::open(&p)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("52 data bytes, its header promises 48"), "{e}");
     }
 

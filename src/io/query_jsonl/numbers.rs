@@ -65,8 +65,8 @@ pub(super) fn parse_numbers(text: &str) -> Result<Vec<f32>, String> {
 
 /// Powers of ten that `f64` holds exactly.
 const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
 /// The number in JSON's grammar (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`)
@@ -81,7 +81,11 @@ fn json_number(b: &[u8], i: &mut usize) -> Option<f32> {
     let neg = b.get(j) == Some(&b'-');
     j += usize::from(neg);
     let (mut m, mut nd, mut exp10, mut exact) = (0u64, 0u32, 0i32, true);
-    let digit = |j: usize| b.get(j).filter(|c| c.is_ascii_digit()).map(|c| u64::from(c - b'0'));
+    let digit = |j: usize| {
+        b.get(j)
+            .filter(|c| c.is_ascii_digit())
+            .map(|c| u64::from(c - b'0'))
+    };
     match b.get(j) {
         Some(b'0') => j += 1,
         Some(b'1'..=b'9') => {
@@ -144,14 +148,21 @@ fn json_number(b: &[u8], i: &mut usize) -> Option<f32> {
         None
     } else if m <= 1 << 53 {
         let p = POW10[exp10.unsigned_abs() as usize];
-        Some(if exp10 < 0 { m as f64 / p } else { m as f64 * p })
+        Some(if exp10 < 0 {
+            m as f64 / p
+        } else {
+            m as f64 * p
+        })
     } else {
         same_f32(m, exp10).or_else(|| wide_decimal(m, exp10))
     };
     let x = match fast {
         Some(x) if neg => -x,
         Some(x) => x,
-        None => std::str::from_utf8(&b[start..j]).ok()?.parse::<f64>().ok()?,
+        None => std::str::from_utf8(&b[start..j])
+            .ok()?
+            .parse::<f64>()
+            .ok()?,
     };
     Some(x as f32)
 }
@@ -317,7 +328,9 @@ mod tests {
     fn numbers_read_exactly_as_the_standard_library_reads_them() {
         let mut seed = 20261207u64;
         let mut next = |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
         for _ in 0..200_000 {
@@ -360,7 +373,9 @@ mod tests {
     fn eight_digits_read_as_eight_single_digits() {
         let mut seed = 5u64;
         for _ in 0..100_000 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let mut bytes = seed.to_le_bytes();
             // Mostly digits, sometimes any byte (a separator, a letter, a non-ASCII byte).
             for (k, c) in bytes.iter_mut().enumerate() {
@@ -368,14 +383,18 @@ mod tests {
                     *c = b'0' + *c % 10;
                 }
             }
-            let want = bytes.iter().try_fold(0u64, |v, &c| c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0')));
+            let want = bytes.iter().try_fold(0u64, |v, &c| {
+                c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0'))
+            });
             assert_eq!(eight_digits(&bytes), want, "{bytes:?}");
             assert_eq!(eight_digits(&bytes[..7]), None);
         }
         for c in 0..=255u8 {
             let mut bytes = *b"12345678";
             bytes[3] = c;
-            let want = c.is_ascii_digit().then(|| (12_345_678 + (i64::from(c) - 52) * 10_000) as u64);
+            let want = c
+                .is_ascii_digit()
+                .then(|| (12_345_678 + (i64::from(c) - 52) * 10_000) as u64);
             assert_eq!(eight_digits(&bytes), want, "byte {c}");
         }
     }
@@ -384,7 +403,9 @@ mod tests {
     fn long_mantissas_are_rounded_as_the_standard_library_rounds_them() {
         let mut seed = 77u64;
         let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             seed
         };
         let (mut quotients, mut products) = (0, 0);
@@ -403,7 +424,10 @@ mod tests {
                 }
             }
         }
-        assert!(quotients > 100_000 && products > 10_000, "{quotients} {products}");
+        assert!(
+            quotients > 100_000 && products > 10_000,
+            "{quotients} {products}"
+        );
         // Decimals at and beside the midpoints between neighbouring f32s (where rounding
         // through an inexact f64 would go wrong), 17 and 19 significant digits.
         let mut near = 0;
@@ -421,17 +445,25 @@ mod tests {
                 let got = json_number(text.as_bytes(), &mut i).unwrap();
                 let want = text.parse::<f64>().unwrap() as f32;
                 assert_eq!(got.to_bits(), want.to_bits(), "{text}");
-                near += usize::from((-22..=22).contains(&e) && m > 1 << 53 && same_f32(m, e).is_none());
+                near +=
+                    usize::from((-22..=22).contains(&e) && m > 1 << 53 && same_f32(m, e).is_none());
             }
         }
-        assert!(near > 10_000, "{near} numbers near a midpoint took the exact path");
+        assert!(
+            near > 10_000,
+            "{near} numbers near a midpoint took the exact path"
+        );
         // As a JSON writer prints doubles (17 significant digits), through the line reader.
         for _ in 0..100_000 {
             let x = (next() >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
             let text = format!("{x:.17}");
             let mut i = 0;
             let got = json_number(text.as_bytes(), &mut i).unwrap();
-            assert_eq!(got.to_bits(), (text.parse::<f64>().unwrap() as f32).to_bits(), "{text}");
+            assert_eq!(
+                got.to_bits(),
+                (text.parse::<f64>().unwrap() as f32).to_bits(),
+                "{text}"
+            );
         }
     }
 }

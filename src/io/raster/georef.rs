@@ -30,7 +30,10 @@ impl GeoTransform {
     /// The model coordinates of pixel position `(col, row)`.
     pub fn apply(&self, col: f64, row: f64) -> (f64, f64) {
         let g = &self.0;
-        (g[0] + g[1] * col + g[2] * row, g[3] + g[4] * col + g[5] * row)
+        (
+            g[0] + g[1] * col + g[2] * row,
+            g[3] + g[4] * col + g[5] * row,
+        )
     }
 
     /// Pixel size in model units: (width, height), both positive.
@@ -51,13 +54,19 @@ pub(crate) fn geotransform(
     let half = if pixel_is_point { 0.5 } else { 0.0 };
     let g = if let Some(m) = matrix {
         if m.len() != 16 {
-            return Err(format!("ModelTransformation has {} values, not 16", m.len()));
+            return Err(format!(
+                "ModelTransformation has {} values, not 16",
+                m.len()
+            ));
         }
         let (a, b, c, d, e, f) = (m[3], m[0], m[1], m[7], m[4], m[5]);
         [a - half * (b + c), b, c, d - half * (e + f), e, f]
     } else {
-        let s = scale.ok_or("no ModelPixelScale and no ModelTransformation: the file is not georeferenced")?;
-        let t = tiepoint.ok_or("a ModelPixelScale without a ModelTiepoint: the file is not georeferenced")?;
+        let s = scale.ok_or(
+            "no ModelPixelScale and no ModelTransformation: the file is not georeferenced",
+        )?;
+        let t = tiepoint
+            .ok_or("a ModelPixelScale without a ModelTiepoint: the file is not georeferenced")?;
         if s.len() < 2 || t.len() < 6 {
             return Err("ModelPixelScale or ModelTiepoint too short".into());
         }
@@ -98,11 +107,16 @@ pub(crate) fn geokeys(dir: &[u16]) -> Result<GeoKeys, String> {
         return Err("the GeoKey directory is shorter than its header".into());
     }
     if dir[0] != 1 {
-        return Err(format!("GeoKey directory version {} (only 1 exists)", dir[0]));
+        return Err(format!(
+            "GeoKey directory version {} (only 1 exists)",
+            dir[0]
+        ));
     }
     let n = usize::from(dir[3]);
     if dir.len() < 4 + 4 * n {
-        return Err(format!("the GeoKey directory promises {n} keys and holds fewer"));
+        return Err(format!(
+            "the GeoKey directory promises {n} keys and holds fewer"
+        ));
     }
     let mut k = GeoKeys::default();
     for e in dir[4..4 + 4 * n].chunks_exact(4) {
@@ -143,7 +157,9 @@ impl Crs {
             (Some(1) | None, Some(p), _) => p,
             (Some(2) | None, None, Some(g)) => g,
             (Some(3), _, _) => return Err("a geocentric model (GTModelType 3) is not a map".into()),
-            (Some(1), None, _) => return Err("no CRS: a projected model without a ProjectedCSTypeGeoKey".into()),
+            (Some(1), None, _) => {
+                return Err("no CRS: a projected model without a ProjectedCSTypeGeoKey".into())
+            }
             _ => return Err("no CRS in the GeoKeys (no ProjectedCSType or GeographicType)".into()),
         };
         if code == USER_DEFINED {
@@ -201,17 +217,31 @@ mod tests {
         // EPSG:32632 (UTM 32N): 500000 E, 5160715.121 N is 9 E, 46.6 N (gdaltransform).
         let utm = Crs::epsg(32632).unwrap();
         let (lon, lat) = utm.to_lon_lat(500_000.0, 5_160_715.121_163_89).unwrap();
-        assert!((lon - 9.0).abs() < 1e-9 && (lat - 46.6).abs() < 1e-9, "{lon} {lat}");
-        let (lon, lat) = utm.to_lon_lat(318_214.801_252_954, 5_154_554.559_415_26).unwrap();
-        assert!((lon - 6.63).abs() < 1e-9 && (lat - 46.52).abs() < 1e-9, "{lon} {lat}");
+        assert!(
+            (lon - 9.0).abs() < 1e-9 && (lat - 46.6).abs() < 1e-9,
+            "{lon} {lat}"
+        );
+        let (lon, lat) = utm
+            .to_lon_lat(318_214.801_252_954, 5_154_554.559_415_26)
+            .unwrap();
+        assert!(
+            (lon - 6.63).abs() < 1e-9 && (lat - 46.52).abs() < 1e-9,
+            "{lon} {lat}"
+        );
         let merc = Crs::epsg(3857).unwrap();
         let (lon, lat) = merc.to_lon_lat(20_037_508.342_789_244, 0.0).unwrap();
-        assert!((lon.abs() - 180.0).abs() < 1e-9 && lat.abs() < 1e-9, "{lon} {lat}");
+        assert!(
+            (lon.abs() - 180.0).abs() < 1e-9 && lat.abs() < 1e-9,
+            "{lon} {lat}"
+        );
         let geo = Crs::epsg(4326).unwrap();
         assert!(geo.is_geographic());
         assert_eq!(geo.to_lon_lat(6.5, 46.5).unwrap(), (6.5, 46.5));
         // South UTM, an unknown code, a point off the earth.
-        let (_, lat) = Crs::epsg(32733).unwrap().to_lon_lat(500_000.0, 10_000_000.0).unwrap();
+        let (_, lat) = Crs::epsg(32733)
+            .unwrap()
+            .to_lon_lat(500_000.0, 10_000_000.0)
+            .unwrap();
         assert!(lat.abs() < 1e-9);
         assert!(Crs::epsg(1).is_err());
         assert!(merc.to_lon_lat(f64::NAN, 0.0).is_err());
@@ -220,14 +250,35 @@ mod tests {
     #[test]
     fn keys_and_transforms() {
         let k = geokeys(&[1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 2, 3072, 0, 1, 32632]).unwrap();
-        assert_eq!((k.model_type, k.projected, k.pixel_is_point), (Some(1), Some(32632), true));
+        assert_eq!(
+            (k.model_type, k.projected, k.pixel_is_point),
+            (Some(1), Some(32632), true)
+        );
         assert!(geokeys(&[1, 1, 0, 5, 1024, 0, 1, 1]).is_err());
-        let gt = geotransform(Some(vec![10.0, 10.0, 0.0]), Some(vec![0.0, 0.0, 0.0, 500_000.0, 5_000_000.0, 0.0]), None, false).unwrap();
+        let gt = geotransform(
+            Some(vec![10.0, 10.0, 0.0]),
+            Some(vec![0.0, 0.0, 0.0, 500_000.0, 5_000_000.0, 0.0]),
+            None,
+            false,
+        )
+        .unwrap();
         assert_eq!(gt.apply(1.0, 2.0), (500_010.0, 4_999_980.0));
-        let pt = geotransform(Some(vec![10.0, 10.0, 0.0]), Some(vec![0.0, 0.0, 0.0, 500_000.0, 5_000_000.0, 0.0]), None, true).unwrap();
+        let pt = geotransform(
+            Some(vec![10.0, 10.0, 0.0]),
+            Some(vec![0.0, 0.0, 0.0, 500_000.0, 5_000_000.0, 0.0]),
+            None,
+            true,
+        )
+        .unwrap();
         assert_eq!(pt.apply(0.0, 0.0), (499_995.0, 5_000_005.0));
-        assert!(geotransform(None, None, None, false).unwrap_err().contains("not georeferenced"));
-        let user = GeoKeys { model_type: Some(1), projected: Some(USER_DEFINED), ..GeoKeys::default() };
+        assert!(geotransform(None, None, None, false)
+            .unwrap_err()
+            .contains("not georeferenced"));
+        let user = GeoKeys {
+            model_type: Some(1),
+            projected: Some(USER_DEFINED),
+            ..GeoKeys::default()
+        };
         assert!(Crs::from_keys(&user).unwrap_err().contains("user-defined"));
     }
 }

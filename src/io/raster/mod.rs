@@ -118,7 +118,10 @@ impl Scene {
         let formats = d
             .find_tag(Tag::SampleFormat)
             .map_err(|e| format!("tag SampleFormat: {e}"))?
-            .map(|v| v.into_u64_vec().map_err(|e| format!("tag SampleFormat: {e}")))
+            .map(|v| {
+                v.into_u64_vec()
+                    .map_err(|e| format!("tag SampleFormat: {e}"))
+            })
             .transpose()?
             .unwrap_or_else(|| vec![1]);
         let format = formats.first().copied().unwrap_or(1);
@@ -151,7 +154,11 @@ impl Scene {
             return Err(format!(
                 "its {} of {} x {} px hold {} MiB each (at most {} MiB): re-tile it \
                  (gdal_translate -co TILED=YES)",
-                if matches!(d.get_chunk_type(), ChunkType::Tile) { "tiles" } else { "strips" },
+                if matches!(d.get_chunk_type(), ChunkType::Tile) {
+                    "tiles"
+                } else {
+                    "strips"
+                },
                 chunk.0,
                 chunk.1,
                 chunk_bytes >> 20,
@@ -165,26 +172,39 @@ impl Scene {
             ChunkType::Tile => d.tile_count().map_err(err)?,
             ChunkType::Strip => d.strip_count().map_err(err)?,
         };
-        let want = if planar { u64::from(per_plane) * u64::from(bands) } else { u64::from(per_plane) };
+        let want = if planar {
+            u64::from(per_plane) * u64::from(bands)
+        } else {
+            u64::from(per_plane)
+        };
         if u64::from(chunks) != want {
-            return Err(format!("{chunks} chunks where {want} are needed: the file is damaged"));
+            return Err(format!(
+                "{chunks} chunks where {want} are needed: the file is damaged"
+            ));
         }
         let nodata = match d.find_tag(Tag::GdalNodata).map_err(err)? {
             None => None,
             Some(v) => {
                 let s = v.into_string().map_err(err)?;
                 let s = s.trim_matches(|c: char| c == '\0' || c.is_whitespace());
-                Some(s.parse::<f64>().map_err(|_| format!("GDAL_NODATA '{s}' is not a number"))?)
+                Some(
+                    s.parse::<f64>()
+                        .map_err(|_| format!("GDAL_NODATA '{s}' is not a number"))?,
+                )
             }
         };
-        let f64s = |d: &mut Decoder<BufReader<File>>, tag: u16| -> Result<Option<Vec<f64>>, String> {
-            let named = |e: tiff::TiffError| format!("tag {tag}: {e}");
-            d.find_tag(Tag::Unknown(tag))
-                .map_err(named)?
-                .map(|v| v.into_f64_vec().map_err(named))
-                .transpose()
-        };
-        let keys = match d.find_tag(Tag::Unknown(georef::GEO_KEY_DIRECTORY)).map_err(err)? {
+        let f64s =
+            |d: &mut Decoder<BufReader<File>>, tag: u16| -> Result<Option<Vec<f64>>, String> {
+                let named = |e: tiff::TiffError| format!("tag {tag}: {e}");
+                d.find_tag(Tag::Unknown(tag))
+                    .map_err(named)?
+                    .map(|v| v.into_f64_vec().map_err(named))
+                    .transpose()
+            };
+        let keys = match d
+            .find_tag(Tag::Unknown(georef::GEO_KEY_DIRECTORY))
+            .map_err(err)?
+        {
             Some(v) => georef::geokeys(&v.into_u16_vec().map_err(err)?)?,
             None => return Err("no GeoKey directory: the file has no CRS (not a GeoTIFF)".into()),
         };
@@ -226,7 +246,10 @@ impl Scene {
         if bands.iter().any(|&b| b >= self.bands) {
             return Err(format!("a band past the scene's {} bands", self.bands));
         }
-        let r1 = r0.checked_add(rows).filter(|&r| r <= self.height).ok_or("rows past the scene")?;
+        let r1 = r0
+            .checked_add(rows)
+            .filter(|&r| r <= self.height)
+            .ok_or("rows past the scene")?;
         let nb = bands.len();
         let w = self.width as usize;
         let mut out = vec![0f32; rows as usize * w * nb];
@@ -241,7 +264,11 @@ impl Scene {
             let Some((_, chunks)) = self.cache.iter().find(|(c, _)| *c == cr) else {
                 return Err("chunk row not decoded".into());
             };
-            let spp = if self.planar { 1 } else { usize::from(self.bands) };
+            let spp = if self.planar {
+                1
+            } else {
+                usize::from(self.bands)
+            };
             for (ca, samples) in chunks.iter().enumerate() {
                 // Planes follow one another in a planar chunk row: `across` chunks a plane.
                 let (plane, ca) = (ca / self.across as usize, ca % self.across as usize);
@@ -260,7 +287,9 @@ impl Scene {
                             continue;
                         }
                         for x in 0..cols {
-                            let s = samples.get((ly * cw as usize + x) * spp + src_band).copied();
+                            let s = samples
+                                .get((ly * cw as usize + x) * spp + src_band)
+                                .copied();
                             out[(oy * w + x0 + x) * nb + bi] = s.unwrap_or(f32::NAN);
                         }
                     }
@@ -273,16 +302,26 @@ impl Scene {
     /// Decodes chunk row `cr` (every plane of it when planar), each chunk padded to the full
     /// chunk size.
     fn decode_chunk_row(&mut self, cr: u32) -> Result<Vec<Vec<f32>>, String> {
-        let planes = if self.planar { u32::from(self.bands) } else { 1 };
+        let planes = if self.planar {
+            u32::from(self.bands)
+        } else {
+            1
+        };
         let mut row = Vec::with_capacity((self.across * planes) as usize);
         for plane in 0..planes {
             for ca in 0..self.across {
                 let index = plane * self.per_plane + cr * self.across + ca;
                 let d = &mut self.decoder;
-                let decoded = guard(|| d.read_chunk(index))?
-                    .map_err(|e| format!("chunk {index}: {e}"))?;
+                let decoded =
+                    guard(|| d.read_chunk(index))?.map_err(|e| format!("chunk {index}: {e}"))?;
                 let (dw, dh) = guard(|| d.chunk_data_dimensions(index))?;
-                row.push(pad(to_f32(decoded), dw, dh, self.chunk.0, if self.planar { 1 } else { self.bands }));
+                row.push(pad(
+                    to_f32(decoded),
+                    dw,
+                    dh,
+                    self.chunk.0,
+                    if self.planar { 1 } else { self.bands },
+                ));
             }
         }
         Ok(row)
@@ -292,9 +331,11 @@ impl Scene {
     /// equal to the nodata value.
     pub fn is_nodata(&self, samples: &[f32]) -> bool {
         samples.iter().any(|s| s.is_nan())
-            || self
-                .nodata
-                .is_some_and(|n| samples.iter().all(|&s| f64::from(s) == n || (s as f64 - n).abs() < 1e-9 * n.abs().max(1.0)))
+            || self.nodata.is_some_and(|n| {
+                samples
+                    .iter()
+                    .all(|&s| f64::from(s) == n || (s as f64 - n).abs() < 1e-9 * n.abs().max(1.0))
+            })
     }
 }
 
@@ -329,7 +370,8 @@ fn to_f32(r: DecodingResult) -> Vec<f32> {
 }
 
 fn find_u64(d: &mut Decoder<BufReader<File>>, tag: Tag) -> Result<Option<u64>, String> {
-    d.find_tag_unsigned::<u64>(tag).map_err(|e| format!("tag {tag:?}: {e}"))
+    d.find_tag_unsigned::<u64>(tag)
+        .map_err(|e| format!("tag {tag:?}: {e}"))
 }
 
 /// Runs a call into the `tiff` crate, turning a panic on a malformed file (which the

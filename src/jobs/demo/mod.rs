@@ -469,8 +469,7 @@ fn render_scene(opts: &DemoOptions, progress: &dyn Progress) -> Result<usize, Jo
     }
     progress.end();
     let w = |p: PathBuf, s: &str| {
-        crate::io::output::write_whole(&p, s.as_bytes())
-            .map_err(super::map_files::output_error)
+        crate::io::output::write_whole(&p, s.as_bytes()).map_err(super::map_files::output_error)
     };
     w(gdir.join("photos.csv"), &photos)?;
     w(out.join("pairs.csv"), &pairs)?;

@@ -125,7 +125,17 @@ pub fn ingest_ground(
             }
         })
         .collect();
-    ingest_files(db, enc, opts, &model, target, files, false, &mut report, progress)?;
+    ingest_files(
+        db,
+        enc,
+        opts,
+        &model,
+        target,
+        files,
+        false,
+        &mut report,
+        progress,
+    )?;
     Ok(report)
 }
 

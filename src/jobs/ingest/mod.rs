@@ -311,27 +311,38 @@ fn ingest_files(
             todo.push((f, slot));
         }
     }
-    let label = if overhead { "encode tiles" } else { "encode photos" };
+    let label = if overhead {
+        "encode tiles"
+    } else {
+        "encode photos"
+    };
     progress.begin(label, Some(todo.len() as u64), Unit::Items);
-    encode_pipelined(enc, &todo, |(f, _)| f.path.as_path(), overhead, BATCH, |chunk, results| {
-        for ((f, slot), r) in chunk.iter().zip(results) {
-            match r {
-                Ok(v) => {
-                    let item = NewItem {
-                        id: 0,
-                        vector: &v,
-                        point: f.point,
-                        time: f.time,
-                        payload: Some(&f.payload),
-                    };
-                    target.add(db, &opts.collection, *slot, item, report)?;
+    encode_pipelined(
+        enc,
+        &todo,
+        |(f, _)| f.path.as_path(),
+        overhead,
+        BATCH,
+        |chunk, results| {
+            for ((f, slot), r) in chunk.iter().zip(results) {
+                match r {
+                    Ok(v) => {
+                        let item = NewItem {
+                            id: 0,
+                            vector: &v,
+                            point: f.point,
+                            time: f.time,
+                            payload: Some(&f.payload),
+                        };
+                        target.add(db, &opts.collection, *slot, item, report)?;
+                    }
+                    Err(e) => opts.bad(report, f.failed.clone(), e)?,
                 }
-                Err(e) => opts.bad(report, f.failed.clone(), e)?,
             }
-        }
-        progress.advance(chunk.len() as u64);
-        Ok(())
-    })?;
+            progress.advance(chunk.len() as u64);
+            Ok(())
+        },
+    )?;
     progress.end();
     commit(db, &target, report, model)
 }
@@ -426,10 +437,8 @@ pub(crate) fn encode_stream<T: Send>(
         while let Ok(msg) = rx.recv() {
             let (items, ready) = msg?;
             let mut ok: Vec<Prepared> = Vec::with_capacity(ready.len());
-            let slots: Vec<Result<(), String>> = ready
-                .into_iter()
-                .map(|r| r.map(|p| ok.push(p)))
-                .collect();
+            let slots: Vec<Result<(), String>> =
+                ready.into_iter().map(|r| r.map(|p| ok.push(p))).collect();
             let mut encoded = enc.embed_prepared(&ok, overhead).into_iter();
             let results = slots
                 .into_iter()

@@ -75,28 +75,40 @@ pub fn ingest_raster(
     progress: &dyn Progress,
 ) -> Result<IngestReport, JobError> {
     if opts.chip_px.is_some() && opts.gsd.is_some() {
-        return Err(JobError::input("give a chip size in pixels or a ground sample distance, not both"));
+        return Err(JobError::input(
+            "give a chip size in pixels or a ground sample distance, not both",
+        ));
     }
     if !(0.0..=1.0).contains(&opts.max_nodata) {
-        return Err(JobError::input(format!("max nodata fraction {} is not in 0..=1", opts.max_nodata)));
+        return Err(JobError::input(format!(
+            "max nodata fraction {} is not in 0..=1",
+            opts.max_nodata
+        )));
     }
     if let Some((lo, hi)) = opts.range {
         if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-            return Err(JobError::input(format!("range {lo}..{hi}: the low end must be below the high end")));
+            return Err(JobError::input(format!(
+                "range {lo}..{hi}: the low end must be below the high end"
+            )));
         }
     }
     // Every scene opens (header, CRS) before anything is encoded.
     let mut opened = Vec::with_capacity(scenes.len());
     for p in scenes {
         let path = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-        let scene = Scene::open(&path).map_err(|e| JobError::input(format!("{}: {e}", p.display())))?;
-        let bands = pick_bands(&scene, opts.bands.as_deref()).map_err(|e| JobError::input(format!("{}: {e}", p.display())))?;
-        let side = chip_side(&scene, opts).map_err(|e| JobError::input(format!("{}: {e}", p.display())))?;
+        let scene =
+            Scene::open(&path).map_err(|e| JobError::input(format!("{}: {e}", p.display())))?;
+        let bands = pick_bands(&scene, opts.bands.as_deref())
+            .map_err(|e| JobError::input(format!("{}: {e}", p.display())))?;
+        let side = chip_side(&scene, opts)
+            .map_err(|e| JobError::input(format!("{}: {e}", p.display())))?;
         opened.push((scene, bands, side));
     }
     let coll = &opts.common.collection;
     let model = enc.fingerprint(EncoderKind::Sat2capOverhead);
-    let mut target = prepare(db, &opts.common, &model, &|p| payload_key(p, "key", &|_| None))?;
+    let mut target = prepare(db, &opts.common, &model, &|p| {
+        payload_key(p, "key", &|_| None)
+    })?;
     let mut report = IngestReport::default();
     let total: u64 = opened
         .iter()
@@ -105,7 +117,8 @@ pub fn ingest_raster(
     progress.begin("encode chips", Some(total), Unit::Items);
     for (mut scene, bands, side) in opened {
         let name = scene.path().display().to_string();
-        let stretch = stretch(&mut scene, &bands, opts).map_err(|e| JobError::input(format!("{name}: {e}")))?;
+        let stretch = stretch(&mut scene, &bands, opts)
+            .map_err(|e| JobError::input(format!("{name}: {e}")))?;
         let crs = format!("EPSG:{}", scene.crs.epsg);
         let bands1: Vec<u16> = bands.iter().map(|b| b + 1).collect();
         let stretch_pairs: Vec<[f32; 2]> = stretch.iter().map(|&(lo, hi)| [lo, hi]).collect();
@@ -115,7 +128,11 @@ pub fn ingest_raster(
         for r in 0..down {
             for c in 0..across {
                 let key = format!("{name}#{},{},{side}", c * side, r * side);
-                slots.push(target.slot(&key, &key, opts.common.replace, &mut report).map(|s| (key, s)));
+                slots.push(
+                    target
+                        .slot(&key, &key, opts.common.replace, &mut report)
+                        .map(|s| (key, s)),
+                );
             }
         }
         let mut nodata = 0u64;
@@ -123,22 +140,52 @@ pub fn ingest_raster(
             let mut batch: (Vec<Chip>, Vec<Image>) = (Vec::new(), Vec::new());
             for r in 0..down {
                 // Nothing to read in a row whose chips are all present already.
-                if slots[(r * across) as usize..((r + 1) * across) as usize].iter().all(Option::is_none) {
+                if slots[(r * across) as usize..((r + 1) * across) as usize]
+                    .iter()
+                    .all(Option::is_none)
+                {
                     continue;
                 }
-                let rows = scene
-                    .read_rows(r * side, side, &bands)
-                    .map_err(|e| JobError::input(format!("{name}: rows {}..{}: {e}", r * side, (r + 1) * side)))?;
+                let rows = scene.read_rows(r * side, side, &bands).map_err(|e| {
+                    JobError::input(format!(
+                        "{name}: rows {}..{}: {e}",
+                        r * side,
+                        (r + 1) * side
+                    ))
+                })?;
                 for c in 0..across {
-                    let Some((key, slot)) = &slots[(r * across + c) as usize] else { continue };
-                    let Some(rgb) = chip_rgb(&scene, &rows, c * side, side, &bands, &stretch, opts.max_nodata) else {
+                    let Some((key, slot)) = &slots[(r * across + c) as usize] else {
+                        continue;
+                    };
+                    let Some(rgb) = chip_rgb(
+                        &scene,
+                        &rows,
+                        c * side,
+                        side,
+                        &bands,
+                        &stretch,
+                        opts.max_nodata,
+                    ) else {
                         nodata += 1;
                         continue;
                     };
-                    let (center, footprint) = place(&scene, c * side, r * side, side)
-                        .map_err(|e| JobError::input(format!("{name}: chip at column {}, row {}: {e}", c * side, r * side)))?;
-                    let img = Image::from_rgb8(side as usize, side as usize, rgb).map_err(JobError::runtime)?;
-                    batch.0.push(Chip { key: key.clone(), window: [c * side, r * side, side, side], center, footprint, slot: *slot });
+                    let (center, footprint) =
+                        place(&scene, c * side, r * side, side).map_err(|e| {
+                            JobError::input(format!(
+                                "{name}: chip at column {}, row {}: {e}",
+                                c * side,
+                                r * side
+                            ))
+                        })?;
+                    let img = Image::from_rgb8(side as usize, side as usize, rgb)
+                        .map_err(JobError::runtime)?;
+                    batch.0.push(Chip {
+                        key: key.clone(),
+                        window: [c * side, r * side, side, side],
+                        center,
+                        footprint,
+                        slot: *slot,
+                    });
                     batch.1.push(img);
                     if batch.0.len() == BATCH && !flush(enc, &mut batch, send) {
                         return Ok(());
@@ -161,7 +208,13 @@ pub fn ingest_raster(
                             "local_time": opts.wall.map(crate::time::format_wall),
                         });
                         let payload = payload.to_string();
-                        let item = NewItem { id: 0, vector: &v, point: chip.center, time: opts.time, payload: Some(&payload) };
+                        let item = NewItem {
+                            id: 0,
+                            vector: &v,
+                            point: chip.center,
+                            time: opts.time,
+                            payload: Some(&payload),
+                        };
                         target.add(db, coll, chip.slot, item, &mut report)?;
                     }
                     Err(e) => opts.common.bad(&mut report, chip.key.clone(), e)?,
@@ -171,11 +224,20 @@ pub fn ingest_raster(
             Ok(())
         })?;
         if nodata > 0 {
-            report.skipped.push((name.clone(), format!("{nodata} chips more than {:.0}% nodata", opts.max_nodata * 100.0)));
+            report.skipped.push((
+                name.clone(),
+                format!(
+                    "{nodata} chips more than {:.0}% nodata",
+                    opts.max_nodata * 100.0
+                ),
+            ));
         }
         let (mx, my) = (scene.width % side, scene.height % side);
         if mx + my > 0 {
-            report.skipped.push((name.clone(), format!("the last {mx} columns and {my} rows (narrower than a chip of {side} px)")));
+            report.skipped.push((
+                name.clone(),
+                format!("the last {mx} columns and {my} rows (narrower than a chip of {side} px)"),
+            ));
         }
     }
     progress.end();
@@ -185,17 +247,30 @@ pub fn ingest_raster(
 
 /// The chip `window` of the scene at `path` as ingest made it: `bands` (1-based) mapped
 /// through `stretch` to 8-bit RGB (nodata black).
-pub(crate) fn chip_image(path: &Path, window: [u32; 4], bands: &[u16], stretch: &[[f32; 2]]) -> Result<Image, String> {
+pub(crate) fn chip_image(
+    path: &Path,
+    window: [u32; 4],
+    bands: &[u16],
+    stretch: &[[f32; 2]],
+) -> Result<Image, String> {
     let [col, row, w, h] = window;
     if w != h || bands.len() != stretch.len() || !(bands.len() == 1 || bands.len() == 3) {
-        return Err(format!("{}: a chip window or band list that ingest does not write", path.display()));
+        return Err(format!(
+            "{}: a chip window or band list that ingest does not write",
+            path.display()
+        ));
     }
     let mut scene = Scene::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if col.checked_add(w).is_none_or(|e| e > scene.width) {
-        return Err(format!("{}: the chip's window is outside the scene", path.display()));
+        return Err(format!(
+            "{}: the chip's window is outside the scene",
+            path.display()
+        ));
     }
     let bands0: Vec<u16> = bands.iter().map(|b| b.saturating_sub(1)).collect();
-    let rows = scene.read_rows(row, h, &bands0).map_err(|e| format!("{}: {e}", path.display()))?;
+    let rows = scene
+        .read_rows(row, h, &bands0)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let pairs: Vec<(f32, f32)> = stretch.iter().map(|p| (p[0], p[1])).collect();
     let rgb = chip_rgb(&scene, &rows, col, w, &bands0, &pairs, 1.0).ok_or("no pixels")?;
     Image::from_rgb8(w as usize, w as usize, rgb).map_err(|e| e.to_string())
@@ -224,7 +299,10 @@ fn pick_bands(scene: &Scene, given: Option<&[u16]>) -> Result<Vec<u16>, String> 
         None => vec![1],
     };
     if !(bands.len() == 1 || bands.len() == 3) {
-        return Err(format!("{} bands given; give 3 (red, green, blue) or 1 (grey)", bands.len()));
+        return Err(format!(
+            "{} bands given; give 3 (red, green, blue) or 1 (grey)",
+            bands.len()
+        ));
     }
     if let Some(b) = bands.iter().find(|&&b| b == 0 || b > scene.bands) {
         return Err(format!("band {b}: the scene has bands 1..={}", scene.bands));
@@ -238,10 +316,14 @@ fn chip_side(scene: &Scene, opts: &RasterOptions) -> Result<u32, String> {
         (Some(px), _) => px,
         (None, Some(gsd)) => {
             if !(gsd.is_finite() && gsd > 0.0) {
-                return Err(format!("ground sample distance {gsd} is not a positive number"));
+                return Err(format!(
+                    "ground sample distance {gsd} is not a positive number"
+                ));
             }
             let res = pixel_metres(scene)?;
-            (f64::from(DEFAULT_CHIP_PX) * gsd / res).round().clamp(0.0, 1e9) as u32
+            (f64::from(DEFAULT_CHIP_PX) * gsd / res)
+                .round()
+                .clamp(0.0, 1e9) as u32
         }
         (None, None) => DEFAULT_CHIP_PX,
     };
@@ -249,7 +331,10 @@ fn chip_side(scene: &Scene, opts: &RasterOptions) -> Result<u32, String> {
         return Err(format!("a chip of {side} px (8..=16384 px; check --chip-px / --gsd against the scene's pixel size)"));
     }
     if side > scene.width || side > scene.height {
-        return Err(format!("the scene ({} x {} px) is smaller than one chip of {side} px", scene.width, scene.height));
+        return Err(format!(
+            "the scene ({} x {} px) is smaller than one chip of {side} px",
+            scene.width, scene.height
+        ));
     }
     Ok(side)
 }
@@ -263,13 +348,19 @@ fn pixel_metres(scene: &Scene) -> Result<f64, String> {
         // proj string; proj4rs gives coordinates in metres after its unit conversion.
         return Ok((w + h) / 2.0);
     }
-    let (_, lat) = scene.transform.apply(f64::from(scene.width) / 2.0, f64::from(scene.height) / 2.0);
+    let (_, lat) = scene
+        .transform
+        .apply(f64::from(scene.width) / 2.0, f64::from(scene.height) / 2.0);
     let m = crate::geo::EARTH_RADIUS_KM * 1000.0 * std::f64::consts::PI / 180.0;
     Ok((w * lat.to_radians().cos() + h) / 2.0 * m)
 }
 
 /// Per-band `(low, high)` mapped to 0 and 255.
-fn stretch(scene: &mut Scene, bands: &[u16], opts: &RasterOptions) -> Result<Vec<(f32, f32)>, String> {
+fn stretch(
+    scene: &mut Scene,
+    bands: &[u16],
+    opts: &RasterOptions,
+) -> Result<Vec<(f32, f32)>, String> {
     if let Some((lo, hi)) = opts.range {
         return Ok(vec![(lo as f32, hi as f32); bands.len()]);
     }
@@ -299,7 +390,11 @@ fn stretch(scene: &mut Scene, bands: &[u16], opts: &RasterOptions) -> Result<Vec
             s.sort_by(f32::total_cmp);
             let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
             let (lo, hi) = (at(0.02), at(0.98));
-            if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
+            if hi > lo {
+                (lo, hi)
+            } else {
+                (lo, lo + 1.0)
+            }
         })
         .collect())
 }
@@ -345,7 +440,9 @@ fn chip_rgb(
 /// box of its edges reprojected (9 points a side, so a UTM chip's curved edges are held).
 fn place(scene: &Scene, col: u32, row: u32, side: u32) -> Result<(Point, [f64; 4]), String> {
     let at = |dx: f64, dy: f64| {
-        let (x, y) = scene.transform.apply(f64::from(col) + dx, f64::from(row) + dy);
+        let (x, y) = scene
+            .transform
+            .apply(f64::from(col) + dx, f64::from(row) + dy);
         scene.crs.to_lon_lat(x, y)
     };
     let s = f64::from(side);
@@ -371,5 +468,13 @@ fn place(scene: &Scene, col: u32, row: u32, side: u32) -> Result<(Point, [f64; 4
     }
     let west = lons.iter().copied().fold(f64::INFINITY, f64::min);
     let east = lons.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    Ok((center, [crate::geo::wrap_lon(west), south, crate::geo::wrap_lon(east), north]))
+    Ok((
+        center,
+        [
+            crate::geo::wrap_lon(west),
+            south,
+            crate::geo::wrap_lon(east),
+            north,
+        ],
+    ))
 }

@@ -144,6 +144,16 @@ pub fn ingest_tiles(
             })
         })
         .collect::<Result<_, JobError>>()?;
-    ingest_files(db, enc, &opts.common, &model, target, files, true, &mut report, progress)?;
+    ingest_files(
+        db,
+        enc,
+        &opts.common,
+        &model,
+        target,
+        files,
+        true,
+        &mut report,
+        progress,
+    )?;
     Ok(report)
 }

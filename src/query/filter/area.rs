@@ -1,7 +1,7 @@
 //! [`Area`]: points inside one or more polygons with holes, as GeoJSON draws an area of
 //! interest (a Polygon, a MultiPolygon, the polygons of a FeatureCollection).
 
-use super::{Spatial, lon_span_cover, Cover, Polygon};
+use super::{lon_span_cover, Cover, Polygon, Spatial};
 use crate::geo::Point;
 use crate::index::spatial::Rect;
 
@@ -38,7 +38,6 @@ impl Area {
             .iter()
             .any(|(outer, holes)| outer.contains(p) && !holes.iter().any(|h| h.contains(p)))
     }
-
 }
 
 /// A cover (at most two rectangles) of the union of boxes `(lon_min, lon_max, lat_min,
@@ -79,7 +78,6 @@ fn union_cover(boxes: impl Iterator<Item = (f64, f64, f64, f64)>) -> Cover {
         }
     }
 }
-
 
 impl Spatial for Area {
     fn cover(&self) -> &Cover {

@@ -1,6 +1,6 @@
 //! [`BBox`]: a latitude/longitude box, possibly crossing the antimeridian.
 
-use super::{Spatial, check_lat, check_lon, Cover};
+use super::{check_lat, check_lon, Cover, Spatial};
 use crate::geo::Point;
 use crate::index::spatial::Rect;
 use crate::query::QueryError;
@@ -103,7 +103,6 @@ impl BBox {
         lat_ok && lon_ok
     }
     }
-
 }
 
 impl Spatial for BBox {

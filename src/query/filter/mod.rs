@@ -537,7 +537,9 @@ impl Filter {
                 }
             }
         }
-        let others = (self.predicates.len() as u64).saturating_sub(1).saturating_mul(n);
+        let others = (self.predicates.len() as u64)
+            .saturating_sub(1)
+            .saturating_mul(n);
         let min = min_sum.saturating_sub(others).min(max);
         let rows = Cardinality::between(min, max, share * n as f64);
         (rows, driver.map(|(c, _)| c))

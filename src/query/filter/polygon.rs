@@ -1,6 +1,6 @@
 //! [`Polygon`]: points inside one ring of `(lon, lat)` vertices.
 
-use super::{Spatial, check_lat, lon_span_cover, Cover};
+use super::{check_lat, lon_span_cover, Cover, Spatial};
 use crate::geo::Point;
 use crate::query::QueryError;
 
@@ -129,7 +129,6 @@ impl Polygon {
     pub(crate) fn bounds(&self) -> (f64, f64, f64, f64) {
         (self.lon_min, self.lon_max, self.lat_min, self.lat_max)
     }
-
 }
 
 impl Spatial for Polygon {

@@ -1,6 +1,6 @@
 //! [`Radius`]: points within a great-circle (haversine) distance of a centre.
 
-use super::{Spatial, check_lat, lon_span_cover, Cover};
+use super::{check_lat, lon_span_cover, Cover, Spatial};
 use crate::geo::{haversine_km, Point, EARTH_RADIUS_KM};
 use crate::index::spatial::Rect;
 use crate::query::QueryError;
@@ -190,41 +190,40 @@ impl Radius {
         })
     }
     }
-
 }
 
 /// Rectangles covering the spherical cap of `radius_km` around `center`.
 fn cap_cover(center: Point, radius_km: f64) -> Cover {
-        const MARGIN_DEG: f64 = 1e-6;
-        let delta = radius_km / EARTH_RADIUS_KM; // angular radius, radians
-        if delta >= std::f64::consts::PI {
-            return Cover::one(Rect::WORLD);
-        }
-        let (lat, lon) = (center.lat(), center.lon());
-        let delta_deg = delta.to_degrees();
-        let lat_min = lat - delta_deg - MARGIN_DEG;
-        let lat_max = lat + delta_deg + MARGIN_DEG;
-        if lat_max >= 90.0 || lat_min <= -90.0 {
-            // The cap contains a pole: every longitude is reached.
-            return Cover::one(Rect {
-                lon_min: -180.0,
-                lat_min: lat_min.max(-90.0),
-                lon_max: 180.0,
-                lat_max: lat_max.min(90.0),
-            });
-        }
-        // Widest longitude offset of a cap not containing a pole: asin(sin δ / cos φ).
-        let s = delta.sin() / lat.to_radians().cos();
-        if s.is_nan() || s >= 1.0 {
-            return Cover::one(Rect {
-                lon_min: -180.0,
-                lat_min,
-                lon_max: 180.0,
-                lat_max,
-            });
-        }
-        let dlon = s.asin().to_degrees() + MARGIN_DEG;
-        lon_span_cover(lon - dlon, lon + dlon, lat_min, lat_max)
+    const MARGIN_DEG: f64 = 1e-6;
+    let delta = radius_km / EARTH_RADIUS_KM; // angular radius, radians
+    if delta >= std::f64::consts::PI {
+        return Cover::one(Rect::WORLD);
+    }
+    let (lat, lon) = (center.lat(), center.lon());
+    let delta_deg = delta.to_degrees();
+    let lat_min = lat - delta_deg - MARGIN_DEG;
+    let lat_max = lat + delta_deg + MARGIN_DEG;
+    if lat_max >= 90.0 || lat_min <= -90.0 {
+        // The cap contains a pole: every longitude is reached.
+        return Cover::one(Rect {
+            lon_min: -180.0,
+            lat_min: lat_min.max(-90.0),
+            lon_max: 180.0,
+            lat_max: lat_max.min(90.0),
+        });
+    }
+    // Widest longitude offset of a cap not containing a pole: asin(sin δ / cos φ).
+    let s = delta.sin() / lat.to_radians().cos();
+    if s.is_nan() || s >= 1.0 {
+        return Cover::one(Rect {
+            lon_min: -180.0,
+            lat_min,
+            lon_max: 180.0,
+            lat_max,
+        });
+    }
+    let dlon = s.asin().to_degrees() + MARGIN_DEG;
+    lon_span_cover(lon - dlon, lon + dlon, lat_min, lat_max)
 }
 
 impl Spatial for Radius {

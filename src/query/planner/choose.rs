@@ -2,10 +2,12 @@
 //! any row is read), then, for the requests it leaves open, from the exact candidate count.
 
 use super::enumerate::{Route, RowSet};
-use super::segment::SegmentIndex;
-use super::{FlatReason, SearchRequest, LINEAR_ABOVE, SCATTERED_ROW_COST, SMALL_PROBE, WIDEN_BELOW};
-use crate::index::hnsw::MAX_EF;
 use super::estimate::Estimate;
+use super::segment::SegmentIndex;
+use super::{
+    FlatReason, SearchRequest, LINEAR_ABOVE, SCATTERED_ROW_COST, SMALL_PROBE, WIDEN_BELOW,
+};
+use crate::index::hnsw::MAX_EF;
 use crate::query::filter::Cardinality;
 
 /// What to do before reading any row.

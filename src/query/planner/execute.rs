@@ -147,7 +147,18 @@ impl Run<'_, '_> {
         };
         let int8 = seg.walk_rows(self.q);
         let (v, dim, q) = (seg.vectors, seg.dim, self.q);
-        let walk = search_bounded(graph, v, dim, q, self.k, effort, filter, seeds, max_scored, int8.as_ref());
+        let walk = search_bounded(
+            graph,
+            v,
+            dim,
+            q,
+            self.k,
+            effort,
+            filter,
+            seeds,
+            max_scored,
+            int8.as_ref(),
+        );
         if let Some(e) = walk.damage {
             return Err(seg.corrupt("graph section", e));
         }
@@ -220,7 +231,8 @@ impl Run<'_, '_> {
             .take(FILTER_SEEDS)
             .copied()
             .collect();
-        let budget = (count as f64 * seg.params.walk_budget.max(0.0)).min(usize::MAX as f64) as usize;
+        let budget =
+            (count as f64 * seg.params.walk_budget.max(0.0)).min(usize::MAX as f64) as usize;
         let max_scored = budget.max(effort_shown(effort, k).0);
         let walk = self.walk_from(graph, effort, Some(member), &seeds, max_scored)?;
         let far = walk

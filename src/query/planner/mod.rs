@@ -307,4 +307,3 @@ pub fn normalise_query(query: &[f32], dim: usize) -> Result<Vec<f32>, QueryError
         .map(|&x| (f64::from(x) / norm) as f32)
         .collect())
 }
-

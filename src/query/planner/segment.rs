@@ -365,7 +365,8 @@ impl<'a> SegmentIndex<'a> {
             let slack = match (cell.get(), self.hints) {
                 (Some(s), _) => *s,
                 (None, Some(bytes)) => {
-                    let header = hints_header(bytes, self.n, self.dim).map_err(|e| self.corrupt("walk hints section", e))?;
+                    let header = hints_header(bytes, self.n, self.dim)
+                        .map_err(|e| self.corrupt("walk hints section", e))?;
                     *cell.get_or_init(|| header.slack)
                 }
                 (None, None) => *cell.get_or_init(|| hop_slack(graph, self.vectors, self.dim)),
@@ -391,7 +392,8 @@ impl<'a> SegmentIndex<'a> {
             (Some(sample), _) => sample,
             (None, Some(bytes)) => {
                 let _in_order = crate::storage::advice::InOrder::new(bytes);
-                let header = hints_header(bytes, self.n, self.dim).map_err(|e| self.corrupt("walk hints section", e))?;
+                let header = hints_header(bytes, self.n, self.dim)
+                    .map_err(|e| self.corrupt("walk hints section", e))?;
                 if header.stride == stride {
                     let stored = RoutingSample::from_hints(bytes, self.n, self.dim)
                         .map_err(|e| self.corrupt("walk hints section", e))?;
@@ -418,7 +420,9 @@ impl<'a> SegmentIndex<'a> {
 
     /// What the estimates know about the segment: rows, block rectangles, time span.
     pub(super) fn stats(&self) -> SegmentStats<'_> {
-        let times = self.times.map(|t| *self.time_stats.get_or_init(|| TimeStats::of(t, NO_TIME)));
+        let times = self
+            .times
+            .map(|t| *self.time_stats.get_or_init(|| TimeStats::of(t, NO_TIME)));
         SegmentStats {
             rows: u64::from(self.n),
             blocks: Some(self.rtree().blocks()),
@@ -483,12 +487,7 @@ impl<'a> SegmentIndex<'a> {
     /// ([`Filter::matches_unit`]: one dot product, the haversine only near the boundary)
     /// when `units` is given.
     #[inline]
-    pub(super) fn passes_unit(
-        &self,
-        filter: &Filter,
-        row: u32,
-        units: Option<Units<'_>>,
-    ) -> bool {
+    pub(super) fn passes_unit(&self, filter: &Filter, row: u32, units: Option<Units<'_>>) -> bool {
         let unit = units.and_then(|u| u.get(row));
         match (unit, self.points.get(row as usize)) {
             (Some(u), Some(&p)) => {
@@ -549,7 +548,12 @@ mod tests {
         let e = search_segment(&idx, &filtered).unwrap_err().to_string();
         assert!(e.contains("seg-1: a filter needs the rows' points"), "{e}");
         let rank = GeoRank::new(Point::new(0.0, 0.0).unwrap(), 0.5, 10.0).unwrap();
-        let e = search_geo_ranked(&idx, &req, &rank).unwrap_err().to_string();
-        assert!(e.contains("a geographic ranking needs the rows' points"), "{e}");
+        let e = search_geo_ranked(&idx, &req, &rank)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a geographic ranking needs the rows' points"),
+            "{e}"
+        );
     }
 }

@@ -19,9 +19,7 @@ impl Store {
         }
         let mut m = snap.manifest().clone();
         m.version = MANIFEST_VERSION;
-        let (last, next_file_no) = self
-            .reserved
-            .unwrap_or((m.generation, m.next_file_no));
+        let (last, next_file_no) = self.reserved.unwrap_or((m.generation, m.next_file_no));
         m.generation = next(last, "manifest generation")?;
         m.next_file_no = next_file_no;
         let generation = m.generation;
@@ -321,7 +319,11 @@ impl Store {
 
     /// The commit protocol: write + fsync new files, validate them, fsync the folder, write +
     /// fsync `MANIFEST.tmp`, rename it to `MANIFEST`, fsync the folder, then remove garbage.
-    pub(super) fn publish(&mut self, m: Manifest, files: Vec<(String, Vec<u8>)>) -> Result<(), CommitError> {
+    pub(super) fn publish(
+        &mut self,
+        m: Manifest,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), CommitError> {
         let d = &*self.dir;
         let io = |name: &str| {
             let desc = d.describe(name);
@@ -343,7 +345,8 @@ impl Store {
             d.sync(name).map_err(io(name)).map_err(undo)?;
         }
         // Reads the new files back through the directory and validates them.
-        let snap = build_snapshot(d, m.clone(), Some(&self.snapshot())).map_err(|e| undo(e.into()))?;
+        let snap =
+            build_snapshot(d, m.clone(), Some(&self.snapshot())).map_err(|e| undo(e.into()))?;
         d.sync_dir().map_err(io("")).map_err(undo)?;
         d.write(MANIFEST_TMP_FILE, &m.encode())
             .map_err(io(MANIFEST_TMP_FILE))

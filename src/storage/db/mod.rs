@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use half::f16;
 
+use crate::geo::Point;
 use crate::storage::directory::{AlignedBytes, Directory, LockGuard, LOCK_FILE};
 use crate::storage::error::{CommitError, OpenError, WriteError};
 use crate::storage::manifest::{
@@ -18,7 +19,6 @@ use crate::storage::segment::{
 };
 use crate::storage::snapshot::{build_snapshot, Item, Snapshot};
 use crate::storage::tombstone::encode_tombstones;
-use crate::geo::Point;
 
 /// Largest payload string, in bytes.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;

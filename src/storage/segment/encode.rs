@@ -105,9 +105,11 @@ pub(crate) fn encode_segment<R: std::borrow::Borrow<RowData>>(
     // The image's exact length, so that it is allocated once (a growing buffer would hold
     // up to twice the image while it doubles).
     let align = SECTION_ALIGN as usize;
-    let body = sections.iter().fold(SEGMENT_HEADER_LEN as usize, |at, (_, b)| {
-        at.next_multiple_of(align) + b.len()
-    });
+    let body = sections
+        .iter()
+        .fold(SEGMENT_HEADER_LEN as usize, |at, (_, b)| {
+            at.next_multiple_of(align) + b.len()
+        });
     let image = body.next_multiple_of(align)
         + sections.len() * SECTION_ENTRY_LEN as usize
         + SEGMENT_FOOTER_LEN as usize;
@@ -150,6 +152,10 @@ pub(crate) fn encode_segment<R: std::borrow::Borrow<RowData>>(
     out.put_u32(meta_crc);
     out.put_u64(file_len);
     out.extend_from_slice(&SEGMENT_FOOTER_MAGIC);
-    debug_assert_eq!(out.len(), image, "the segment image's length, worked out before");
+    debug_assert_eq!(
+        out.len(),
+        image,
+        "the segment image's length, worked out before"
+    );
     Ok(out)
 }

@@ -112,7 +112,6 @@ pub trait SectionBuilder: Send + Sync {
     ) -> Result<ExtraSections, SectionBuildError>;
 }
 
-
 /// A validated, immutable segment file, read in place (memory-mapped in production).
 ///
 /// Opening checks the header, section table, footer and every size and alignment, but does
@@ -383,5 +382,4 @@ impl Segment {
             .map(Some)
             .map_err(|_| self.corrupt(bytes.start + s as usize, "payload is not UTF-8"))
     }
-
 }

@@ -253,7 +253,11 @@ impl<'a> GraphView<'a> {
         GraphView::parse_levels(bytes, n_rows, Check::Header)
     }
 
-    fn parse_levels(bytes: &'a [u8], n_rows: u32, check: Check) -> Result<GraphView<'a>, GraphError> {
+    fn parse_levels(
+        bytes: &'a [u8],
+        n_rows: u32,
+        check: Check,
+    ) -> Result<GraphView<'a>, GraphError> {
         if bytes.len() < HEADER_LEN {
             return Err(GraphError::Truncated {
                 needed: HEADER_LEN as u64,
@@ -371,7 +375,11 @@ impl<'a> GraphView<'a> {
                 .is_some_and(|w| w >> (id % 64) & 1 == 1)
         };
         // A view of level 0 alone neither reads nor keeps the levels above.
-        let kept = if check == Check::Header { 1 } else { spans.len() };
+        let kept = if check == Check::Header {
+            1
+        } else {
+            spans.len()
+        };
         for (l, &(start, nodes, edges)) in spans.iter().enumerate().take(kept) {
             let l32 = l as u32;
             let (start, nodes, edges) = (start as usize, nodes as usize, edges as usize);
@@ -568,7 +576,10 @@ impl<'a> GraphView<'a> {
     /// The error for the `index`-th level-0 neighbour of `row`, `id`, found `>= n`.
     pub fn bad_neighbour(&self, row: u32, index: usize, id: u32) -> GraphError {
         let (start, at) = self.levels.first().map_or((0, 0), |lv| {
-            (lv.offsets.get(row as usize).unwrap_or(0) as usize, lv.edges_at)
+            (
+                lv.offsets.get(row as usize).unwrap_or(0) as usize,
+                lv.edges_at,
+            )
         });
         GraphError::Id {
             level: 0,
