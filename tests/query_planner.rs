@@ -597,6 +597,58 @@ fn routing_sample_degenerate_shapes() {
     assert!(s.best(&[1.0, 0.0], 0).is_empty(), "keep 0");
 }
 
+/// The seeds of a walk are the sample rows best over the whole vector: rows that look
+/// best by their leading components (which rank the pool) but not over the whole vector
+/// are passed over, every pool row is asked for before it is scored, and a row without a
+/// score is left out.
+#[test]
+fn routing_seeds_are_the_best_over_the_whole_vector() {
+    use half::f16;
+    use sat2cap::index::hnsw::{RoutingSample, ROUTING_POOL_PER_SEED};
+    use std::cell::Cell;
+    let (n, dim) = (600usize, 128usize);
+    let mut rows = vec![0f32; n * dim];
+    for r in 0..n {
+        let row = &mut rows[r * dim..(r + 1) * dim];
+        let t = r as f32 / n as f32;
+        if r < 100 {
+            // Decoys: close to the query in the leading components, away from it after.
+            row[0] = 0.9;
+            row[64] = -0.43 + 0.01 * t;
+        } else if r < 120 {
+            // The rows that are close to the query as a whole.
+            row[0] = 0.5;
+            row[64] = 0.86 - 0.1 * t;
+        } else {
+            row[1 + r % 60] = 1.0;
+        }
+    }
+    let vectors: Vec<f16> = rows.iter().map(|&x| f16::from_f32(x)).collect();
+    let sample = RoutingSample::build(&vectors, dim, n as u32, 1);
+    assert!(sample.len() >= 120, "the first 120 rows are in the sample");
+    let mut q = vec![0f32; dim];
+    q[0] = std::f32::consts::FRAC_1_SQRT_2;
+    q[64] = std::f32::consts::FRAC_1_SQRT_2;
+    let full = |row: u32| -> f32 {
+        let v = &vectors[row as usize * dim..(row as usize + 1) * dim];
+        v.iter().zip(&q).map(|(a, b)| a.to_f32() * b).sum()
+    };
+    assert!(
+        sample.best(&q, 8).iter().all(|&r| r < 100),
+        "the prefix ranks decoys first"
+    );
+    let asked = Cell::new(0usize);
+    let seeds = sample.seeds(&q, 8, |row| Some(full(row)), |_| asked.set(asked.get() + 1));
+    assert_eq!(seeds, (100..108).collect::<Vec<u32>>());
+    assert_eq!(asked.get(), 8 * ROUTING_POOL_PER_SEED);
+    // Rows the scorer cannot score (a damaged row) are not seeds.
+    let seeds = sample.seeds(&q, 8, |row| (row % 2 == 1).then(|| full(row)), |_| ());
+    assert_eq!(seeds, (101..116).step_by(2).collect::<Vec<u32>>());
+    assert!(sample
+        .seeds(&q, 0, |row| Some(full(row)), |_| ())
+        .is_empty());
+}
+
 /// A filter passing half the rows: when the rows lie in Hilbert order of their points (as
 /// segments store them) the half is a few long runs, and the exact scan takes it
 /// (`Contiguous`, exact answer); the same rows in a scattered order go to the graph walk.

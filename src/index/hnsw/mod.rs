@@ -32,6 +32,8 @@ use hnsw_rs::prelude::{Distance, Hnsw};
 use super::flat::dot_f16_f16;
 use super::{row_count, IndexError};
 pub use layout::{GraphLayout, GraphView};
+#[cfg(feature = "testing")]
+pub use routing::ROUTING_POOL_PER_SEED;
 pub use routing::{hints_header, write_hints, RoutingSample, HINTS_KIND, ROUTING_STRIDE};
 pub use search::{search_bounded, Effort, WalkOutcome};
 pub use section::HnswSectionBuilder;

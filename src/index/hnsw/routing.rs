@@ -51,6 +51,15 @@ pub const ROUTING_DIMS: usize = 64;
 /// sample of.
 pub const ROUTING_STRIDE: usize = 64;
 
+/// How many sample rows per kept seed [`RoutingSample::seeds`] ranks by their leading
+/// components and then scores in full: the leading components of a sentence or CLIP
+/// embedding carry a small part of its direction, so the best rows by them are a pool
+/// holding the best rows by the whole vector, not that ranking itself.
+pub const ROUTING_POOL_PER_SEED: usize = 32;
+
+/// How many pool rows ahead of the one scored [`RoutingSample::seeds`] asks for.
+const POOL_AHEAD: usize = 4;
+
 /// The routing sample of a segment
 /// ([`PlannerParams::routing_stride`](crate::query::planner::PlannerParams::routing_stride)):
 /// one row in every `stride` (at least 256 rows; in runs of consecutive rows, one page of
@@ -118,25 +127,63 @@ impl RoutingSample {
         self.rows.is_empty()
     }
 
+    /// The `keep` sample rows that score best against the query by `score` (its score of a
+    /// row over the whole vector; `None` leaves the row out), best first: the
+    /// `keep * ROUTING_POOL_PER_SEED` best by their leading components
+    /// (as [`best`](Self::best) ranks them) are scored so, each asked for (`ask`, a hint to load it) a
+    /// few rows before it is scored, so that the loads of rows lying apart overlap.
+    pub fn seeds(
+        &self,
+        query: &[f32],
+        keep: usize,
+        score: impl Fn(u32) -> Option<f32>,
+        ask: impl Fn(u32),
+    ) -> Vec<u32> {
+        let pool: Vec<u32> = (self.scored_pool(query, keep.saturating_mul(ROUTING_POOL_PER_SEED)))
+            .iter()
+            .map(|h| h.row)
+            .collect();
+        pool.iter().take(POOL_AHEAD).for_each(|&row| ask(row));
+        let mut best = TopK::new(keep);
+        for (i, &row) in pool.iter().enumerate() {
+            if let Some(&later) = pool.get(i + POOL_AHEAD) {
+                ask(later);
+            }
+            if let Some(score) = score(row).filter(|s| !s.is_nan()) {
+                best.push(Hit { row, score });
+            }
+        }
+        best.into_sorted().iter().map(|h| h.row).collect()
+    }
+
     /// The `keep` sample rows whose leading components score best against `query`'s.
+    #[cfg(any(test, feature = "testing"))]
     pub fn best(&self, query: &[f32], keep: usize) -> Vec<u32> {
+        let mut best = self.scored_pool(query, keep);
+        best.sort_unstable_by(|a, b| a.rank_cmp(b));
+        best.iter().map(|h| h.row).collect()
+    }
+
+    /// The `keep` sample rows whose leading components score best against `query`'s, in
+    /// no order, with those scores (a selection over all rows: a heap of a few hundred
+    /// rows cost more than the dot products).
+    fn scored_pool(&self, query: &[f32], keep: usize) -> Vec<Hit> {
         let Some(q) = query.get(..self.dims).filter(|q| !q.is_empty()) else {
             return Vec::new();
         };
         let mut scores = Vec::with_capacity(self.rows.len());
         dots_f16_f32(&self.prefix, self.dims, q, &mut scores);
-        let mut best = TopK::new(keep);
-        // Most rows score below the `keep`-th best so far: one comparison each.
-        let mut bar = f32::NEG_INFINITY;
-        for (&row, &score) in self.rows.iter().zip(&scores) {
-            if score >= bar {
-                best.push(Hit { row, score });
-                if let Some(worst) = best.threshold() {
-                    bar = worst.score;
-                }
-            }
+        let mut hits: Vec<Hit> = (self.rows.iter().zip(&scores))
+            .filter(|(_, s)| !s.is_nan())
+            .map(|(&row, &score)| Hit { row, score })
+            .collect();
+        if keep == 0 {
+            hits.clear();
+        } else if hits.len() > keep {
+            hits.select_nth_unstable_by(keep - 1, |a, b| a.rank_cmp(b));
+            hits.truncate(keep);
         }
-        best.into_sorted().iter().map(|h| h.row).collect()
+        hits
     }
 }
 

@@ -383,6 +383,47 @@ impl Pace {
     }
 }
 
+/// The best `k` of a beam's `hits` (scored by `int8`) by their f16 scores: only the hits
+/// whose int8 upper bound reaches the `k`-th best lower bound can be among them, and only
+/// those are read from the f16 vectors (a beam of hundreds needs a few dozen); the same
+/// rows and scores as scoring every hit.
+fn rescore(rows: Rows<'_, '_>, int8: &Int8Rows<'_>, hits: Vec<Hit>, k: usize) -> Vec<Hit> {
+    let bounded: Vec<(Hit, f32)> = hits
+        .into_iter()
+        .filter_map(|h| int8.bound(h.row).map(|b| (h, b)))
+        .collect();
+    let mut lows: Vec<f32> = bounded.iter().map(|(h, b)| h.score - b).collect();
+    let bar = match k {
+        1.. if lows.len() >= k => {
+            let (_, kth, _) = lows.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+            Some(*kth).filter(|x| !x.is_nan())
+        }
+        _ => None,
+    };
+    let reach = reaching(&bounded, bar);
+    let ask = |row: u32| prefetch(row_vector(rows.vectors, rows.dim, row), usize::MAX);
+    reach.iter().take(PREFETCH_AHEAD).for_each(|&row| ask(row));
+    let mut exact = TopK::new(k);
+    for (i, &row) in reach.iter().enumerate() {
+        if let Some(&later) = reach.get(i + PREFETCH_AHEAD) {
+            ask(later);
+        }
+        if let Some(score) = rows.exact(row) {
+            exact.push(Hit { row, score });
+        }
+    }
+    exact.into_sorted()
+}
+
+/// The rows of `bounded` (hits with their int8 bounds) whose upper bound reaches `bar`
+/// (all of them without one).
+fn reaching(bounded: &[(Hit, f32)], bar: Option<f32>) -> Vec<u32> {
+    (bounded.iter())
+        .filter(|(h, b)| bar.is_none_or(|bar| h.score + b >= bar))
+        .map(|(h, _)| h.row)
+        .collect()
+}
+
 /// How many rows ahead of the one being scored a walk asks for: a row of the int8 copy is
 /// a few cache lines (6 at 384 dims), and a core keeps a few dozen line fills in flight.
 const PREFETCH_AHEAD: usize = 4;
@@ -588,14 +629,8 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         }
     }
     let mut hits = results.into_sorted();
-    if rescore_at_end {
-        let mut exact = TopK::new(k);
-        for h in hits {
-            if let Some(score) = rows.exact(h.row) {
-                exact.push(Hit { row: h.row, score });
-            }
-        }
-        hits = exact.into_sorted();
+    if let Some(int8) = rows.int8.filter(|_| rescore_at_end) {
+        hits = rescore(rows, int8, hits, k);
     }
     hits.truncate(k);
     WalkOutcome {
@@ -635,5 +670,94 @@ mod tests {
         }
         s.begin(10);
         assert!(!s.visit(u32::MAX));
+    }
+
+    /// The beam's f16 rescoring reads only the rows whose int8 bound reaches the `k`-th
+    /// best lower bound, and answers what scoring every row answers: rows and scores, near
+    /// ties included (rows a small step apart), at every `k` up to past the beam's size.
+    #[test]
+    fn rescoring_the_bounded_rows_is_rescoring_them_all() {
+        use crate::index::quant::{build_quantized, QuantView};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let (n, dim) = (400usize, 48usize);
+        let unit = |rng: &mut rand_chacha::ChaCha8Rng| {
+            let v: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+        };
+        let base = unit(&mut rng);
+        let mut vectors = Vec::with_capacity(n * dim);
+        for r in 0..n {
+            // Half the rows close to one direction (their scores near ties), half anywhere.
+            let v = unit(&mut rng);
+            let w: f32 = if r % 2 == 0 { 0.02 } else { 1.0 };
+            vectors.extend(base.iter().zip(&v).map(|(b, x)| f16::from_f32(b + w * x)));
+        }
+        let bytes = build_quantized(&vectors, dim);
+        let view = QuantView::parse(&bytes, n, dim).unwrap();
+        let mut wide = 0;
+        for trial in 0..60 {
+            let query = if trial % 3 == 0 {
+                base.clone()
+            } else {
+                unit(&mut rng)
+            };
+            let int8 = Int8Rows::new(view, &query);
+            let rows = Rows {
+                vectors: &vectors,
+                dim,
+                query: &query,
+                int8: Some(&int8),
+            };
+            let beam = rng.random_range(1..n);
+            let hits: Vec<Hit> = (0..beam)
+                .map(|_| rng.random_range(0..n as u32))
+                .collect::<HashSet<u32>>()
+                .into_iter()
+                .map(|row| Hit {
+                    row,
+                    score: int8.approx(row).unwrap().0,
+                })
+                .collect();
+            for k in [1, 10, 50, beam + 3] {
+                let mut all = TopK::new(k);
+                for h in &hits {
+                    all.push(Hit {
+                        row: h.row,
+                        score: rows.exact(h.row).unwrap(),
+                    });
+                }
+                let want = all.into_sorted();
+                let got = rescore(rows, &int8, hits.clone(), k);
+                let bits = |v: &[Hit]| {
+                    v.iter()
+                        .map(|h| (h.row, h.score.to_bits()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "trial {trial} k {k} beam {}",
+                    hits.len()
+                );
+            }
+            // Of a wide beam, a few dozen rows reach the 10th best lower bound.
+            if hits.len() >= 200 {
+                let bounded: Vec<(Hit, f32)> = hits
+                    .iter()
+                    .map(|&h| (h, int8.bound(h.row).unwrap()))
+                    .collect();
+                let mut lows: Vec<f32> = bounded.iter().map(|(h, b)| h.score - b).collect();
+                lows.sort_by(|a, b| b.total_cmp(a));
+                let read = reaching(&bounded, Some(lows[9])).len();
+                assert!(
+                    read < hits.len() / 2,
+                    "trial {trial}: {read} of {}",
+                    hits.len()
+                );
+                wide += 1;
+            }
+        }
+        assert!(wide > 10);
     }
 }

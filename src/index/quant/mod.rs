@@ -378,6 +378,20 @@ impl<'a> Int8Rows<'a> {
         Some(((lo + hi) / 2.0, (hi - lo) / 2.0))
     }
 
+    /// The bound `B` of `row` alone (what [`Int8Rows::approx`] gives beside its score,
+    /// from the row's scale and norm, without its codes); `None` where `approx` has none.
+    #[inline]
+    pub fn bound(&self, row: u32) -> Option<f32> {
+        let r = row as usize;
+        let (s, l1) = (*self.view.scales.get(r)?, *self.view.l1.get(r)?);
+        if !(self.view.factors_checked || sound(s, l1)) {
+            self.damaged(r);
+            return None;
+        }
+        let (lo, hi) = self.query.bounds_of(0, s, l1);
+        Some((hi - lo) / 2.0)
+    }
+
     /// Keeps why the factors of `row` are damaged (the first row met so).
     #[cold]
     fn damaged(&self, row: usize) {

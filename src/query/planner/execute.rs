@@ -171,7 +171,7 @@ impl Run<'_, '_> {
     /// The unfiltered walk, its beam seeded with the best rows of the routing sample.
     fn walk(&self, graph: &GraphView<'_>, effort: Effort) -> Result<(Vec<Hit>, Plan), QueryError> {
         let seg = self.seg;
-        let seeds = seg.routing_seeds(self.q)?;
+        let seeds = seg.routing_seeds(self.q, seg.walk_rows(self.q).as_ref())?;
         let walk = self.walk_from(graph, effort, None::<fn(u32) -> bool>, &seeds, usize::MAX)?;
         // Every row is live and passes: a walk that returns fewer than `k` rows could not
         // reach them all (a graph damaged or degenerate), and the exact scan answers.

@@ -7,7 +7,7 @@ use half::f16;
 
 use super::{PlannerParams, NO_TIME, ROUTING_KEEP};
 use crate::geo::Point;
-use crate::index::flat::TopK;
+use crate::index::flat::{dot_f16_f32, prefetch_bytes, row_vector, TopK};
 use crate::index::hnsw::{hints_header, hop_slack, Effort, GraphView, RoutingSample};
 use crate::index::quant::{Int8Rows, QuantView};
 use crate::index::spatial::{SpatialIndex, Units};
@@ -378,10 +378,15 @@ impl<'a> SegmentIndex<'a> {
         Ok(Effort::Beam(ef.unwrap_or(self.params.ef_search).max(k)))
     }
 
-    /// The best routing rows for `query` ([`PlannerParams::routing_stride`]); the sample
-    /// is read from the walk hints or built on first use (a cached or stored sample of
-    /// another stride is not used).
-    pub(super) fn routing_seeds(&self, query: &[f32]) -> Result<Vec<u32>, QueryError> {
+    /// The best routing rows for `query` ([`PlannerParams::routing_stride`]), scored in
+    /// full by `int8` (the walk's scorer) or else the f16 rows; the sample is read from the
+    /// walk hints or built on first use (a cached or stored sample of another stride is not
+    /// used).
+    pub(super) fn routing_seeds(
+        &self,
+        query: &[f32],
+        int8: Option<&Int8Rows<'_>>,
+    ) -> Result<Vec<u32>, QueryError> {
         let stride = self.params.routing_stride;
         if stride == 0 {
             return Ok(Vec::new());
@@ -404,10 +409,30 @@ impl<'a> SegmentIndex<'a> {
             }
             (None, None) => cell.get_or_init(build),
         };
+        // The pool is scored as the walk will score it: by the int8 copy when it steers.
+        let (v, dim) = (self.vectors, self.dim);
+        let seeds = |sample: &RoutingSample| match int8 {
+            Some(rows) => sample.seeds(
+                query,
+                ROUTING_KEEP,
+                |row| rows.approx(row).map(|(s, _)| s),
+                |row| rows.prefetch(row),
+            ),
+            None => sample.seeds(
+                query,
+                ROUTING_KEEP,
+                |row| {
+                    Some(row_vector(v, dim, row))
+                        .filter(|r| r.len() == dim)
+                        .map(|r| dot_f16_f32(r, query))
+                },
+                |row| prefetch_bytes(bytemuck::cast_slice(row_vector(v, dim, row))),
+            ),
+        };
         Ok(if sample.stride == stride {
-            sample.best(query, ROUTING_KEEP)
+            seeds(sample)
         } else {
-            build().best(query, ROUTING_KEEP)
+            seeds(&build())
         })
     }
 
