@@ -470,6 +470,85 @@ fn routing_seeds_rescue_a_walk_that_starts_in_the_wrong_cluster() {
     assert_eq!(run(usize::MAX), truth, "stride above the row count");
 }
 
+/// A filtered walk is seeded by the routing sample's best rows that pass the filter, not
+/// only by an even sample of the passing rows: here the passing rows are a ring of 3,000
+/// rows and a ring of 10 that share no edge, the query is near the small ring, and the even
+/// sample (256 of the 3,010, in row order) holds none of it. Without the routing sample
+/// the walk answers from the large ring; with it, exactly.
+#[test]
+fn a_filtered_walk_starts_from_the_best_passing_routing_rows() {
+    use half::f16;
+    let (big, small, outside) = (3_000u32, 10u32, 1_000u32);
+    let n = big + small + outside;
+    let dim = 2;
+    let angle = |r: u32| -> f32 {
+        if r < big {
+            r as f32 * 0.0002
+        } else if r < big + small {
+            std::f32::consts::PI + (r - big) as f32 * 0.002
+        } else {
+            std::f32::consts::FRAC_PI_2 + (r - big - small) as f32 * 0.0002
+        }
+    };
+    let vectors: Vec<f16> = (0..n)
+        .flat_map(|r| [f16::from_f32(angle(r).cos()), f16::from_f32(angle(r).sin())])
+        .collect();
+    // The two rings that pass lie in the box; the third ring lies outside it.
+    let points: Vec<Point> = (0..n)
+        .map(|r| match r < big + small {
+            true => Point::new(10.0, 20.0).unwrap(),
+            false => Point::new(-50.0, -60.0).unwrap(),
+        })
+        .collect();
+    let ring = |lo: u32, len: u32, r: u32| {
+        let i = r - lo;
+        vec![lo + (i + 1) % len, lo + (i + len - 1) % len]
+    };
+    let adjacency = (0..n)
+        .map(|r| match r {
+            r if r < big => ring(0, big, r),
+            r if r < big + small => ring(big, small, r),
+            r => ring(big + small, outside, r),
+        })
+        .collect();
+    let bytes = level0_graph(dim, adjacency);
+    let q = vec![-1.0f32, -0.01];
+    let inside = Filter::new().bbox(BBox::new(0.0, 10.0, 30.0, 30.0).unwrap());
+    let passing: Vec<u32> = (0..big + small).collect();
+    let truth = rows(&sat2cap::index::flat::top_k(
+        &vectors,
+        dim,
+        &q,
+        passing.iter().copied(),
+        10,
+    ));
+    assert!(truth.iter().all(|&r| (big..big + small).contains(&r)));
+    let run = |routing_stride| {
+        let view = GraphView::parse(&bytes, n).unwrap();
+        let seg = SegmentIndex::new(&vectors, dim, &points, None, Some(view))
+            .unwrap()
+            .with_params(PlannerParams {
+                flat_max_rows: 100,
+                flat_max_fraction: 0.0,
+                ef_search: 32,
+                routing_stride,
+                ..PlannerParams::default()
+            });
+        let req = SearchRequest::new(q.clone(), 10).with_filter(inside.clone());
+        let (hits, plan) = search_segment(&seg, &req).unwrap();
+        let Plan::Graph { fell_back, .. } = plan else {
+            panic!("{plan:?}")
+        };
+        assert!(!fell_back, "{plan:?}");
+        rows(&hits)
+    };
+    assert!(
+        run(0).iter().all(|&r| r < big),
+        "no routing sample: the walk stays on the large ring"
+    );
+    assert_eq!(run(1), truth, "every row in the sample");
+}
+
 fn top_k_rows(vectors: &[half::f16], dim: usize, q: &[f32], k: usize) -> Vec<u32> {
     let n = (vectors.len() / dim) as u32;
     rows(&sat2cap::index::flat::top_k(vectors, dim, q, 0..n, k))

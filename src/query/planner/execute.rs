@@ -171,7 +171,7 @@ impl Run<'_, '_> {
     /// The unfiltered walk, its beam seeded with the best rows of the routing sample.
     fn walk(&self, graph: &GraphView<'_>, effort: Effort) -> Result<(Vec<Hit>, Plan), QueryError> {
         let seg = self.seg;
-        let seeds = seg.routing_seeds(self.q, seg.walk_rows(self.q).as_ref())?;
+        let seeds = seg.routing_seeds(self.q, seg.walk_rows(self.q).as_ref(), |_| true)?;
         let walk = self.walk_from(graph, effort, None::<fn(u32) -> bool>, &seeds, usize::MAX)?;
         // Every row is live and passes: a walk that returns fewer than `k` rows could not
         // reach them all (a graph damaged or degenerate), and the exact scan answers.
@@ -222,15 +222,12 @@ impl Run<'_, '_> {
             bits.get(row as usize / 64)
                 .is_some_and(|w| w >> (row % 64) & 1 == 1)
         };
-        // Entry points inside the matching region: an even sample of the enumerated rows.
+        // Entry points inside the matching region: the best matching rows of the routing
+        // sample (where a wide filter passes some of its best rows), then an even sample of
+        // the enumerated rows.
+        let mut seeds = seg.routing_seeds(self.q, seg.walk_rows(self.q).as_ref(), member)?;
         let stride = (count / FILTER_SEEDS).max(1);
-        let seeds: Vec<u32> = set
-            .rows
-            .iter()
-            .step_by(stride)
-            .take(FILTER_SEEDS)
-            .copied()
-            .collect();
+        seeds.extend(set.rows.iter().step_by(stride).take(FILTER_SEEDS));
         let budget =
             (count as f64 * seg.params.walk_budget.max(0.0)).min(usize::MAX as f64) as usize;
         let max_scored = budget.max(effort_shown(effort, k).0);

@@ -378,14 +378,15 @@ impl<'a> SegmentIndex<'a> {
         Ok(Effort::Beam(ef.unwrap_or(self.params.ef_search).max(k)))
     }
 
-    /// The best routing rows for `query` ([`PlannerParams::routing_stride`]), scored in
-    /// full by `int8` (the walk's scorer) or else the f16 rows; the sample is read from the
-    /// walk hints or built on first use (a cached or stored sample of another stride is not
-    /// used).
+    /// The best routing rows for `query` ([`PlannerParams::routing_stride`]) among those
+    /// `member` passes, scored in full by `int8` (the walk's scorer) or else the f16 rows;
+    /// the sample is read from the walk hints or built on first use (a cached or stored
+    /// sample of another stride is not used).
     pub(super) fn routing_seeds(
         &self,
         query: &[f32],
         int8: Option<&Int8Rows<'_>>,
+        member: impl Fn(u32) -> bool,
     ) -> Result<Vec<u32>, QueryError> {
         let stride = self.params.routing_stride;
         if stride == 0 {
@@ -415,18 +416,31 @@ impl<'a> SegmentIndex<'a> {
             Some(rows) => sample.seeds(
                 query,
                 ROUTING_KEEP,
-                |row| rows.approx(row).map(|(s, _)| s),
-                |row| rows.prefetch(row),
+                |row| {
+                    member(row)
+                        .then(|| rows.approx(row))
+                        .flatten()
+                        .map(|(s, _)| s)
+                },
+                |row| {
+                    if member(row) {
+                        rows.prefetch(row)
+                    }
+                },
             ),
             None => sample.seeds(
                 query,
                 ROUTING_KEEP,
                 |row| {
                     Some(row_vector(v, dim, row))
-                        .filter(|r| r.len() == dim)
+                        .filter(|r| r.len() == dim && member(row))
                         .map(|r| dot_f16_f32(r, query))
                 },
-                |row| prefetch_bytes(bytemuck::cast_slice(row_vector(v, dim, row))),
+                |row| {
+                    if member(row) {
+                        prefetch_bytes(bytemuck::cast_slice(row_vector(v, dim, row)))
+                    }
+                },
             ),
         };
         Ok(if sample.stride == stride {
