@@ -115,8 +115,9 @@ pub struct PlannerParams {
     /// components ([`RoutingSample`](crate::index::hnsw::RoutingSample), built on first
     /// use, or read from the segment's walk hints section when it was taken with the same
     /// stride).
-    /// Each query scores the whole sample on those components, and the best
-    /// [`ROUTING_KEEP`] rows start the walk's level-0 beam with the graph's entry, in place
+    /// Each query scores the whole sample on those components, the best
+    /// `ROUTING_KEEP * ROUTING_POOL_PER_SEED` of them again in full, and the best
+    /// [`ROUTING_KEEP`] of those start the walk's level-0 beam with the graph's entry, in place
     /// of the greedy descent through the upper levels (which 0 brings back). A descent can
     /// end in a part of the data the query's neighbours are not linked to (on clustered
     /// data, another cluster: every neighbour then scores alike and greedy steps have no
