@@ -621,6 +621,9 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
             let ok = matches(nb);
             matched += usize::from(ok);
             if expand {
+                // Where its list lies is loaded now: by the time it is expanded, finding the
+                // list no longer waits on memory.
+                view.prefetch_offset(nb);
                 scratch.candidates.push(Best(hit));
             }
             if ok {

@@ -565,6 +565,19 @@ impl<'a> GraphView<'a> {
         }
     }
 
+    /// Starts loading where the level-0 list of `row` lies (its offset) into cache, so that
+    /// [`GraphView::level0`] or [`GraphView::prefetch_level0`] of it later does not wait
+    /// for it (a hint only).
+    #[inline]
+    pub fn prefetch_offset(&self, row: u32) {
+        if let Some(lv) = self.levels.first() {
+            let at = row as usize * 4;
+            if let Some(b) = lv.offsets.0.get(at..at + 4) {
+                crate::index::flat::prefetch_bytes(b);
+            }
+        }
+    }
+
     /// Starts reading the level-0 neighbour list of `row` from disk (see
     /// [`crate::storage::advice::read_soon`]).
     pub(crate) fn read_soon_level0(&self, row: u32) {
