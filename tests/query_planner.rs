@@ -549,6 +549,60 @@ fn a_filtered_walk_starts_from_the_best_passing_routing_rows() {
     assert_eq!(run(1), truth, "every row in the sample");
 }
 
+/// A routing pool row whose int8 scale is damaged fails the query that scored it, though
+/// the walk itself never reaches the row (it has no edges): the pool is read as the walk's
+/// rows are.
+#[test]
+fn a_damaged_routing_pool_row_fails_the_query() {
+    use half::f16;
+    use sat2cap::index::quant::{build_quantized, QuantView};
+    let n = 600u32;
+    let dim = 2;
+    // A ring of rows at angles near 0; row 300 alone, near the query, linked to none (the
+    // walk starts at row 0, the graph's entry).
+    let lonely = 300;
+    let angle = |r: u32| match r == lonely {
+        true => std::f32::consts::PI,
+        false => r as f32 * 0.002,
+    };
+    let vectors: Vec<f16> = (0..n)
+        .flat_map(|r| [f16::from_f32(angle(r).cos()), f16::from_f32(angle(r).sin())])
+        .collect();
+    let points = vec![Point::new(10.0, 20.0).unwrap(); n as usize];
+    let ring: Vec<u32> = (0..n).filter(|&r| r != lonely).collect();
+    let mut adjacency = vec![Vec::new(); n as usize];
+    for (i, &r) in ring.iter().enumerate() {
+        let len = ring.len();
+        adjacency[r as usize] = vec![ring[(i + 1) % len], ring[(i + len - 1) % len]];
+    }
+    let bytes = level0_graph(dim, adjacency);
+    let mut quant_bytes = build_quantized(&vectors, dim);
+    let q = vec![-1.0f32, 0.0];
+    let run = |quant_bytes: &[u8]| {
+        let view = GraphView::parse(&bytes, n).unwrap();
+        let quant = QuantView::parse(quant_bytes, n as usize, dim).unwrap();
+        let seg = SegmentIndex::new(&vectors, dim, &points, None, Some(view))
+            .unwrap()
+            .with_quantized(quant)
+            .with_params(PlannerParams {
+                ef_search: 32,
+                routing_stride: 1,
+                ..PlannerParams::default()
+            });
+        search_segment(&seg, &SearchRequest::new(q.clone(), 10))
+    };
+    let (hits, _) = run(&quant_bytes).unwrap();
+    assert_eq!(
+        hits[0].row, lonely,
+        "a seed found the row the graph does not reach"
+    );
+    // The scales follow the 64-byte header.
+    let at = 64 + 4 * lonely as usize;
+    quant_bytes[at..at + 4].fill(0);
+    let e = run(&quant_bytes).unwrap_err().to_string();
+    assert!(e.contains("int8 section"), "{e}");
+}
+
 fn top_k_rows(vectors: &[half::f16], dim: usize, q: &[f32], k: usize) -> Vec<u32> {
     let n = (vectors.len() / dim) as u32;
     rows(&sat2cap::index::flat::top_k(vectors, dim, q, 0..n, k))

@@ -443,11 +443,17 @@ impl<'a> SegmentIndex<'a> {
                 },
             ),
         };
-        Ok(if sample.stride == stride {
+        let seeds = if sample.stride == stride {
             seeds(sample)
         } else {
             seeds(&build())
-        })
+        };
+        // A pool row whose int8 factors are damaged is an error of the query that read it,
+        // as it is of a walk that scores it.
+        if let Some(e) = int8.and_then(Int8Rows::damage) {
+            return Err(self.corrupt("int8 section", e));
+        }
+        Ok(seeds)
     }
 
     /// Gives the estimates the span of the rows' times, computed once per segment by the
