@@ -1,4 +1,4 @@
-//! The routing sample of unfiltered walks ([`RoutingSample`]), and the walk hints section
+//! The routing sample of graph walks ([`RoutingSample`]), and the walk hints section
 //! that stores it with the graph's hop slack ([`HINTS_KIND`]).
 //!
 //! # Walk hints section (kind [`HINTS_KIND`], version 1)
@@ -61,8 +61,8 @@ pub const ROUTING_POOL_PER_SEED: usize = 32;
 /// score in every `p / POOL_BAR_RANK`: the `1.25 * POOL_BAR_RANK`-th best of those, so that
 /// the rows over it are a few more than the pool (which then keeps the best `p` of them),
 /// instead of a selection over every score: at 1M rows (15,625 sample rows) that selection
-/// took half an unfiltered query. The rank is large enough that the bar rarely lets fewer
-/// than `p` rows over it.
+/// took half an unfiltered query. The rank is large enough that the bar seldom lets fewer
+/// than `p` rows over it, and then a few fewer.
 const POOL_BAR_RANK: usize = 32;
 
 /// How many pool rows ahead of the one scored [`RoutingSample::seeds`] asks for.
@@ -195,7 +195,11 @@ impl RoutingSample {
             let mut every: Vec<f32> = scores.iter().step_by(step).copied().collect();
             let rank = (POOL_BAR_RANK * 5 / 4).clamp(1, every.len());
             every.select_nth_unstable_by(rank - 1, |a, b| b.total_cmp(a));
-            bar = every[rank - 1];
+            // Scores that are not numbers or infinite (damaged rows of a sample built from
+            // the vectors) leave the pool to the exact selection.
+            bar = Some(every[rank - 1])
+                .filter(|b| b.is_finite())
+                .unwrap_or(f32::NEG_INFINITY);
         }
         let mut hits: Vec<Hit> = (self.rows.iter().zip(&scores))
             .filter(|&(_, &score)| score >= bar)

@@ -379,7 +379,8 @@ impl<'a> Int8Rows<'a> {
     }
 
     /// The bound `B` of `row` alone (what [`Int8Rows::approx`] gives beside its score,
-    /// from the row's scale and norm, without its codes); `None` where `approx` has none.
+    /// from the row's scale and norm, without its codes); `None` for a row the copy does not
+    /// hold or whose scale or norm is damaged (kept for [`Int8Rows::damage`]).
     #[inline]
     pub fn bound(&self, row: u32) -> Option<f32> {
         let r = row as usize;

@@ -198,7 +198,8 @@ impl Run<'_, '_> {
     }
 
     /// The walk with the enumerated set as its filter (membership is one load and a shift),
-    /// seeded with an even sample of the set, within a budget of scored rows; the exact scan
+    /// seeded with the routing pool's best passing rows and an even sample of the set,
+    /// within a budget of scored rows; the exact scan
     /// over the set replaces its answer when it comes back short, runs past the budget or
     /// finds only far rows.
     fn filtered_walk(

@@ -81,7 +81,7 @@ pub const WIDEN_BELOW: f64 = 0.5;
 pub const FILTER_SEEDS: usize = 256;
 
 /// How many of the best-scoring routing sample rows ([`PlannerParams::routing_stride`])
-/// join an unfiltered walk's beam.
+/// join a walk's beam (of a filtered walk, those of the pool that pass the filter).
 pub const ROUTING_KEEP: usize = 8;
 
 /// Timestamp value meaning "no time known" in a segment's time column.
@@ -110,7 +110,7 @@ pub struct PlannerParams {
     /// are far rows, nearly tied, that a walk from the query's side misses; the exact scan
     /// answers instead.
     pub far_gap: f32,
-    /// Routing sample of an unfiltered walk: one row in every `routing_stride` (at least
+    /// Routing sample of the walks: one row in every `routing_stride` (at least
     /// 256 rows; 0 turns it off), kept as a contiguous copy of each sample row's first 64
     /// components ([`RoutingSample`](crate::index::hnsw::RoutingSample), built on first
     /// use, or read from the segment's walk hints section when it was taken with the same

@@ -378,8 +378,9 @@ impl<'a> SegmentIndex<'a> {
         Ok(Effort::Beam(ef.unwrap_or(self.params.ef_search).max(k)))
     }
 
-    /// The best routing rows for `query` ([`PlannerParams::routing_stride`]) among those
-    /// `member` passes, scored in full by `int8` (the walk's scorer) or else the f16 rows;
+    /// The best routing rows for `query` ([`PlannerParams::routing_stride`]): of the pool
+    /// ranked by leading components, those `member` passes (a selective filter leaves few or
+    /// none), scored in full by `int8` (the walk's scorer) or else the f16 rows;
     /// the sample is read from the walk hints or built on first use (a cached or stored
     /// sample of another stride is not used).
     pub(super) fn routing_seeds(

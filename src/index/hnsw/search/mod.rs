@@ -386,8 +386,8 @@ impl Pace {
 /// The best `k` of a beam's `hits` (scored by `int8`) by their f16 scores: only the hits
 /// whose int8 upper bound reaches the `k`-th best lower bound can be among them, and only
 /// those are read from the f16 vectors (a beam of hundreds needs a few dozen); the same
-/// rows and scores as scoring every hit.
-fn rescore(rows: Rows<'_, '_>, int8: &Int8Rows<'_>, hits: Vec<Hit>, k: usize) -> Vec<Hit> {
+/// rows and scores as scoring every hit. Also how many rows it read.
+fn rescore(rows: Rows<'_, '_>, int8: &Int8Rows<'_>, hits: Vec<Hit>, k: usize) -> (Vec<Hit>, usize) {
     let bounded: Vec<(Hit, f32)> = hits
         .into_iter()
         .filter_map(|h| int8.bound(h.row).map(|b| (h, b)))
@@ -412,7 +412,7 @@ fn rescore(rows: Rows<'_, '_>, int8: &Int8Rows<'_>, hits: Vec<Hit>, k: usize) ->
             exact.push(Hit { row, score });
         }
     }
-    exact.into_sorted()
+    (exact.into_sorted(), reach.len())
 }
 
 /// The rows of `bounded` (hits with their int8 bounds) whose upper bound reaches `bar`
@@ -633,7 +633,7 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
     }
     let mut hits = results.into_sorted();
     if let Some(int8) = rows.int8.filter(|_| rescore_at_end) {
-        hits = rescore(rows, int8, hits, k);
+        hits = rescore(rows, int8, hits, k).0;
     }
     hits.truncate(k);
     WalkOutcome {
