@@ -35,7 +35,7 @@ pub use layout::{GraphLayout, GraphView};
 #[cfg(feature = "testing")]
 pub use routing::ROUTING_POOL_PER_SEED;
 pub use routing::{hints_header, write_hints, RoutingSample, HINTS_KIND, ROUTING_STRIDE};
-pub use search::{search_bounded, Effort, WalkOutcome};
+pub use search::{routing_seeds, search_bounded, Effort, WalkOutcome};
 pub use section::HnswSectionBuilder;
 pub use slack::hop_slack;
 

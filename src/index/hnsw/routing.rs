@@ -27,6 +27,7 @@
 
 use half::f16;
 
+use super::search::fetched_ahead;
 use crate::index::flat::{dots_f16_f32, row_vector, Hit, TopK};
 
 /// Section kind of the walk hints (index layer).
@@ -64,9 +65,6 @@ pub const ROUTING_POOL_PER_SEED: usize = 32;
 /// took half an unfiltered query. The rank is large enough that the bar seldom lets fewer
 /// than `p` rows over it, and then a few fewer.
 const POOL_BAR_RANK: usize = 32;
-
-/// How many pool rows ahead of the one scored [`RoutingSample::seeds`] asks for.
-const POOL_AHEAD: usize = 4;
 
 /// The routing sample of a segment
 /// ([`PlannerParams::routing_stride`](crate::query::planner::PlannerParams::routing_stride)):
@@ -140,7 +138,7 @@ impl RoutingSample {
     /// `keep * ROUTING_POOL_PER_SEED` best by their leading components (as
     /// [`best`](Self::best) ranks them; about the best that many, see [`POOL_BAR_RANK`])
     /// are scored so, each asked for (`ask`, a hint to load it) a few rows before it is
-    /// scored, so that the loads of rows lying apart overlap.
+    /// scored, as a walk asks for its rows.
     pub fn seeds(
         &self,
         query: &[f32],
@@ -153,16 +151,12 @@ impl RoutingSample {
                 .iter()
                 .map(|h| h.row)
                 .collect();
-        pool.iter().take(POOL_AHEAD).for_each(|&row| ask(row));
         let mut best = TopK::new(keep);
-        for (i, &row) in pool.iter().enumerate() {
-            if let Some(&later) = pool.get(i + POOL_AHEAD) {
-                ask(later);
-            }
+        fetched_ahead(&pool, ask, |row| {
             if let Some(score) = score(row).filter(|s| !s.is_nan()) {
                 best.push(Hit { row, score });
             }
-        }
+        });
         best.into_sorted().iter().map(|h| h.row).collect()
     }
 

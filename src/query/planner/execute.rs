@@ -130,14 +130,16 @@ impl Run<'_, '_> {
 
     /// One walk of the graph from `seeds` on level 0 (without seeds it descends from the
     /// entry, through the upper levels: `graph` is then the graph with them), steered by
-    /// the int8 copy when the segment has one; the damage it met in the graph's lists or
-    /// the copy's factors is the error.
+    /// `int8` (the segment's int8 copy, when it has one: the scorer that chose the seeds);
+    /// the damage met in the graph's lists or the copy's factors, by the walk or by the
+    /// choice of its seeds, is the error.
     fn walk_from<F: Fn(u32) -> bool>(
         &self,
         graph: &GraphView<'_>,
         effort: Effort,
         filter: Option<F>,
         seeds: &[u32],
+        int8: Option<&Int8Rows<'_>>,
         max_scored: usize,
     ) -> Result<WalkOutcome, QueryError> {
         let seg = self.seg;
@@ -145,24 +147,14 @@ impl Run<'_, '_> {
             true => seg.graph_with_levels()?.unwrap_or(graph),
             false => graph,
         };
-        let int8 = seg.walk_rows(self.q);
         let (v, dim, q) = (seg.vectors, seg.dim, self.q);
         let walk = search_bounded(
-            graph,
-            v,
-            dim,
-            q,
-            self.k,
-            effort,
-            filter,
-            seeds,
-            max_scored,
-            int8.as_ref(),
+            graph, v, dim, q, self.k, effort, filter, seeds, max_scored, int8,
         );
         if let Some(e) = walk.damage {
             return Err(seg.corrupt("graph section", e));
         }
-        if let Some(e) = int8.as_ref().and_then(Int8Rows::damage) {
+        if let Some(e) = int8.and_then(Int8Rows::damage) {
             return Err(seg.corrupt("int8 section", e));
         }
         Ok(walk)
@@ -171,8 +163,10 @@ impl Run<'_, '_> {
     /// The unfiltered walk, its beam seeded with the best rows of the routing sample.
     fn walk(&self, graph: &GraphView<'_>, effort: Effort) -> Result<(Vec<Hit>, Plan), QueryError> {
         let seg = self.seg;
-        let seeds = seg.routing_seeds(self.q, seg.walk_rows(self.q).as_ref(), |_| true)?;
-        let walk = self.walk_from(graph, effort, None::<fn(u32) -> bool>, &seeds, usize::MAX)?;
+        let int8 = seg.walk_rows(self.q);
+        let seeds = seg.routing_seeds(self.q, int8.as_ref(), |_| true)?;
+        let none = None::<fn(u32) -> bool>;
+        let walk = self.walk_from(graph, effort, none, &seeds, int8.as_ref(), usize::MAX)?;
         // Every row is live and passes: a walk that returns fewer than `k` rows could not
         // reach them all (a graph damaged or degenerate), and the exact scan answers.
         let fell_back = walk.hits.len() < self.k;
@@ -226,13 +220,21 @@ impl Run<'_, '_> {
         // Entry points inside the matching region: the best matching rows of the routing
         // sample (where a wide filter passes some of its best rows), then an even sample of
         // the enumerated rows.
-        let mut seeds = seg.routing_seeds(self.q, seg.walk_rows(self.q).as_ref(), member)?;
+        let int8 = seg.walk_rows(self.q);
+        let mut seeds = seg.routing_seeds(self.q, int8.as_ref(), member)?;
         let stride = (count / FILTER_SEEDS).max(1);
         seeds.extend(set.rows.iter().step_by(stride).take(FILTER_SEEDS));
         let budget =
             (count as f64 * seg.params.walk_budget.max(0.0)).min(usize::MAX as f64) as usize;
         let max_scored = budget.max(effort_shown(effort, k).0);
-        let walk = self.walk_from(graph, effort, Some(member), &seeds, max_scored)?;
+        let walk = self.walk_from(
+            graph,
+            effort,
+            Some(member),
+            &seeds,
+            int8.as_ref(),
+            max_scored,
+        )?;
         let far = walk
             .hits
             .first()

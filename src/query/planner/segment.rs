@@ -7,8 +7,10 @@ use half::f16;
 
 use super::{PlannerParams, NO_TIME, ROUTING_KEEP};
 use crate::geo::Point;
-use crate::index::flat::{dot_f16_f32, prefetch_bytes, row_vector, TopK};
-use crate::index::hnsw::{hints_header, hop_slack, Effort, GraphView, RoutingSample};
+use crate::index::flat::TopK;
+use crate::index::hnsw::{
+    hints_header, hop_slack, routing_seeds, Effort, GraphView, RoutingSample,
+};
 use crate::index::quant::{Int8Rows, QuantView};
 use crate::index::spatial::{SpatialIndex, Units};
 use crate::query::filter::{Filter, Row, SegmentStats, TimeStats};
@@ -380,9 +382,9 @@ impl<'a> SegmentIndex<'a> {
 
     /// The best routing rows for `query` ([`PlannerParams::routing_stride`]): of the pool
     /// ranked by leading components, those `member` passes (a selective filter leaves few or
-    /// none), scored in full by `int8` (the walk's scorer) or else the f16 rows;
-    /// the sample is read from the walk hints or built on first use (a cached or stored
-    /// sample of another stride is not used).
+    /// none), scored as the walk scores them (`int8`: the walk's own scorer, which keeps the
+    /// damage it meets for the walk's check); the sample is read from the walk hints or
+    /// built on first use (a cached or stored sample of another stride is not used).
     pub(super) fn routing_seeds(
         &self,
         query: &[f32],
@@ -411,50 +413,22 @@ impl<'a> SegmentIndex<'a> {
             }
             (None, None) => cell.get_or_init(build),
         };
-        // The pool is scored as the walk will score it: by the int8 copy when it steers.
-        let (v, dim) = (self.vectors, self.dim);
-        let seeds = |sample: &RoutingSample| match int8 {
-            Some(rows) => sample.seeds(
+        let seeds = |sample: &RoutingSample| {
+            routing_seeds(
+                sample,
+                self.vectors,
+                self.dim,
                 query,
+                int8,
+                member,
                 ROUTING_KEEP,
-                |row| {
-                    member(row)
-                        .then(|| rows.approx(row))
-                        .flatten()
-                        .map(|(s, _)| s)
-                },
-                |row| {
-                    if member(row) {
-                        rows.prefetch(row)
-                    }
-                },
-            ),
-            None => sample.seeds(
-                query,
-                ROUTING_KEEP,
-                |row| {
-                    Some(row_vector(v, dim, row))
-                        .filter(|r| r.len() == dim && member(row))
-                        .map(|r| dot_f16_f32(r, query))
-                },
-                |row| {
-                    if member(row) {
-                        prefetch_bytes(bytemuck::cast_slice(row_vector(v, dim, row)))
-                    }
-                },
-            ),
+            )
         };
-        let seeds = if sample.stride == stride {
+        Ok(if sample.stride == stride {
             seeds(sample)
         } else {
             seeds(&build())
-        };
-        // A pool row whose int8 factors are damaged is an error of the query that read it,
-        // as it is of a walk that scores it.
-        if let Some(e) = int8.and_then(Int8Rows::damage) {
-            return Err(self.corrupt("int8 section", e));
-        }
-        Ok(seeds)
+        })
     }
 
     /// Gives the estimates the span of the rows' times, computed once per segment by the

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use half::f16;
 
 use super::layout::{GraphError, GraphView};
+use super::RoutingSample;
 use crate::index::flat::{dot_f16_f32, prefetch, row_vector, Hit, TopK};
 use crate::index::quant::Int8Rows;
 use crate::storage::advice;
@@ -301,6 +302,41 @@ pub fn search_with(
     .hits
 }
 
+/// The `keep` best rows of `sample` for a walk over `vectors` (`dim` wide) toward `query`
+/// that passes only the rows `member` passes, scored as the walk scores them (by `int8`
+/// when it steers the walk, which then keeps any damage it met for the walk's check).
+pub fn routing_seeds(
+    sample: &RoutingSample,
+    vectors: &[f16],
+    dim: usize,
+    query: &[f32],
+    int8: Option<&Int8Rows<'_>>,
+    member: impl Fn(u32) -> bool,
+    keep: usize,
+) -> Vec<u32> {
+    let rows = Rows {
+        vectors,
+        dim,
+        query,
+        int8,
+    };
+    sample.seeds(
+        query,
+        keep,
+        |row| {
+            member(row)
+                .then(|| rows.steer(row))
+                .flatten()
+                .map(|(s, _)| s)
+        },
+        |row| {
+            if member(row) {
+                rows.prefetch(row)
+            }
+        },
+    )
+}
+
 /// The rows a walk scores: the f16 vectors (`dim` wide) against `query`, and optionally
 /// the int8 copy, which then steers the walk (see [`Int8Rows`]).
 #[derive(Clone, Copy)]
@@ -402,16 +438,12 @@ fn rescore(rows: Rows<'_, '_>, int8: &Int8Rows<'_>, hits: Vec<Hit>, k: usize) ->
     };
     let reach = reaching(&bounded, bar);
     let ask = |row: u32| prefetch(row_vector(rows.vectors, rows.dim, row), usize::MAX);
-    reach.iter().take(PREFETCH_AHEAD).for_each(|&row| ask(row));
     let mut exact = TopK::new(k);
-    for (i, &row) in reach.iter().enumerate() {
-        if let Some(&later) = reach.get(i + PREFETCH_AHEAD) {
-            ask(later);
-        }
+    fetched_ahead(&reach, ask, |row| {
         if let Some(score) = rows.exact(row) {
             exact.push(Hit { row, score });
         }
-    }
+    });
     (exact.into_sorted(), reach.len())
 }
 
@@ -427,6 +459,20 @@ fn reaching(bounded: &[(Hit, f32)], bar: Option<f32>) -> Vec<u32> {
 /// How many rows ahead of the one being scored a walk asks for: a row of the int8 copy is
 /// a few cache lines (6 at 384 dims), and a core keeps a few dozen line fills in flight.
 const PREFETCH_AHEAD: usize = 4;
+
+/// Calls `f` on each of `rows` in order, each asked for (`ask`, a hint to load it)
+/// [`PREFETCH_AHEAD`] rows before: rows lying apart then load while earlier ones are
+/// scored, and no more are asked for at once than the core can have in flight.
+#[inline]
+pub(super) fn fetched_ahead(rows: &[u32], ask: impl Fn(u32), mut f: impl FnMut(u32)) {
+    rows.iter().take(PREFETCH_AHEAD).for_each(|&row| ask(row));
+    for (i, &row) in rows.iter().enumerate() {
+        if let Some(&later) = rows.get(i + PREFETCH_AHEAD) {
+            ask(later);
+        }
+        f(row);
+    }
+}
 
 #[allow(clippy::too_many_arguments)]
 fn walk<F: Fn(u32) -> bool + ?Sized>(
@@ -599,37 +645,34 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         }
         // The rows are fetched a few ahead of the one scored: all of them at once would ask
         // for more cache lines than the core can have in flight, and the asking would wait.
-        let ahead = scratch.fresh.len().min(PREFETCH_AHEAD);
-        scratch.fresh[..ahead]
-            .iter()
-            .for_each(|&nb| rows.prefetch(nb));
-        for i in 0..scratch.fresh.len() {
-            if let Some(&later) = scratch.fresh.get(i + PREFETCH_AHEAD) {
-                rows.prefetch(later);
-            }
-            let nb = scratch.fresh[i];
-            let Some(steer) = rows.steer(nb) else {
-                continue;
-            };
-            scored += 1;
-            best_score = best_score.max(steer.0);
-            let hit = Hit {
-                row: nb,
-                score: steer.0,
-            };
-            let expand = results.threshold().is_none_or(|w| worth(&hit, &w));
-            let ok = matches(nb);
-            matched += usize::from(ok);
-            if expand {
-                // Where its list lies is loaded now: by the time it is expanded, finding the
-                // list no longer waits on memory.
-                view.prefetch_offset(nb);
-                scratch.candidates.push(Best(hit));
-            }
-            if ok {
-                admit(&mut results, nb, steer);
-            }
-        }
+        let candidates = &mut scratch.candidates;
+        fetched_ahead(
+            &scratch.fresh,
+            |nb| rows.prefetch(nb),
+            |nb| {
+                let Some(steer) = rows.steer(nb) else {
+                    return;
+                };
+                scored += 1;
+                best_score = best_score.max(steer.0);
+                let hit = Hit {
+                    row: nb,
+                    score: steer.0,
+                };
+                let expand = results.threshold().is_none_or(|w| worth(&hit, &w));
+                let ok = matches(nb);
+                matched += usize::from(ok);
+                if expand {
+                    // Where its list lies is loaded now: by the time it is expanded, finding the
+                    // list no longer waits on memory.
+                    view.prefetch_offset(nb);
+                    candidates.push(Best(hit));
+                }
+                if ok {
+                    admit(&mut results, nb, steer);
+                }
+            },
+        );
     }
     let mut hits = results.into_sorted();
     if let Some(int8) = rows.int8.filter(|_| rescore_at_end) {
