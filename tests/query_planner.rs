@@ -771,14 +771,19 @@ fn routing_seeds_are_the_best_over_the_whole_vector() {
         "the prefix ranks decoys first"
     );
     let asked = Cell::new(0usize);
-    let seeds = sample.seeds(&q, 8, |row| Some(full(row)), |_| asked.set(asked.get() + 1));
+    let seeds = sample.seeds(
+        &q,
+        8,
+        |_, row| Some(full(row)),
+        |_, _| asked.set(asked.get() + 1),
+    );
     assert_eq!(seeds, (100..108).collect::<Vec<u32>>());
     assert_eq!(asked.get(), 8 * ROUTING_POOL_PER_SEED);
     // Rows the scorer cannot score (a damaged row) are not seeds.
-    let seeds = sample.seeds(&q, 8, |row| (row % 2 == 1).then(|| full(row)), |_| ());
+    let seeds = sample.seeds(&q, 8, |_, row| (row % 2 == 1).then(|| full(row)), |_, _| ());
     assert_eq!(seeds, (101..116).step_by(2).collect::<Vec<u32>>());
     assert!(sample
-        .seeds(&q, 0, |row| Some(full(row)), |_| ())
+        .seeds(&q, 0, |_, row| Some(full(row)), |_, _| ())
         .is_empty());
 }
 

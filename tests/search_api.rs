@@ -458,6 +458,17 @@ fn get_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
 }
 
+/// Where a walk hints section's prefixes end (see FORMAT.md).
+fn hints_prefixes_end(h: &[u8]) -> usize {
+    let (dims, count) = (get_u32(h, 20) as usize, get_u32(h, 24) as usize);
+    32 + 4 * count + 2 * count * dims
+}
+
+/// Where a walk hints section's int8 rows start (see FORMAT.md).
+fn hints_int8_at(h: &[u8]) -> usize {
+    hints_prefixes_end(h).next_multiple_of(64)
+}
+
 /// Where level 0's offsets and neighbours start in a graph section (see FORMAT.md).
 fn level0_at(graph: &[u8]) -> (usize, usize) {
     let (n, levels) = (get_u32(graph, 8) as usize, get_u32(graph, 20) as usize);
@@ -595,7 +606,7 @@ fn damaged_walk_hints_are_errors() {
     let d = generate(2_500, DIM, 6, 22);
     let q = vec_f32(&d, 7);
     // Unreadable: the walk that reads them fails, naming the section; verify too.
-    let unreadable: [Edit; 4] = [
+    let unreadable: [Edit; 6] = [
         |out| section_mut(out, 104)[12..16].copy_from_slice(&f32::NAN.to_le_bytes()),
         |out| section_mut(out, 104).truncate(100),
         |out| {
@@ -604,8 +615,18 @@ fn damaged_walk_hints_are_errors() {
         },
         |out| {
             let h = section_mut(out, 104);
-            let at = h.len() - 2;
-            h[at..].copy_from_slice(&half::f16::INFINITY.to_bits().to_le_bytes());
+            let at = hints_prefixes_end(h) - 2; // the last prefix value
+            h[at..at + 2].copy_from_slice(&half::f16::INFINITY.to_bits().to_le_bytes());
+        },
+        |out| {
+            let h = section_mut(out, 104);
+            let at = hints_int8_at(h) + 64; // the first sample row's int8 scale
+            h[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        },
+        |out| {
+            let h = section_mut(out, 104);
+            let at = hints_int8_at(h) + 16; // the int8 rows' count
+            put_u32(h, at, 7);
         },
     ];
     for (i, edit) in unreadable.into_iter().enumerate() {
@@ -621,12 +642,17 @@ fn damaged_walk_hints_are_errors() {
     }
     // Readable but not what the data gives (a slack of 0.5, a sample row moved): searches
     // use them; verify, which works them out again, reports the difference.
-    let wrong: [Edit; 2] = [
+    let wrong: [Edit; 3] = [
         |out| section_mut(out, 104)[12..16].copy_from_slice(&0.5f32.to_le_bytes()),
         |out| {
             let h = section_mut(out, 104);
             let r = get_u32(h, 32);
             put_u32(h, 32, r + 1);
+        },
+        |out| {
+            let h = section_mut(out, 104);
+            let last = h.len() - 1; // the last sample row's last int8 code
+            h[last] = if h[last] == 3 { 4 } else { 3 };
         },
     ];
     for (i, edit) in wrong.into_iter().enumerate() {

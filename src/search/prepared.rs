@@ -206,7 +206,7 @@ fn check_hints(
     let (n, dim) = (view.n(), seg.dim());
     let header = hints_header(hints, n, dim)?;
     let sample = RoutingSample::from_hints(hints, n, dim)?;
-    if !sample.matches(seg.vectors(), dim, n) {
+    if !sample.matches(hints, seg.vectors(), dim, n) {
         return Err("the routing sample differs from the vectors' rows".into());
     }
     let slack = hop_slack(&view, seg.vectors(), dim);

@@ -50,7 +50,7 @@ impl SectionBuilder for HnswSectionBuilder {
         let view = GraphView::parse(&bytes, n).map_err(|e| format!("built graph: {e}"))?;
         let slack = hop_slack(&view, vectors, dim);
         let sample = RoutingSample::build(vectors, dim, n, ROUTING_STRIDE);
-        let hints = write_hints(slack, &sample);
+        let hints = write_hints(slack, &sample, vectors, dim);
         Ok(vec![(SECTION_KIND, bytes), (HINTS_KIND, hints)])
     }
 }

@@ -58,6 +58,17 @@ fn layout(rows: usize, dim: usize) -> Option<(usize, usize, usize, usize)> {
     Some((scales, l1, codes, end))
 }
 
+/// Length in bytes of the int8 section of `rows` x `dim` (`None`: it overflows).
+pub fn section_len(rows: usize, dim: usize) -> Option<usize> {
+    layout(rows, dim).map(|(_, _, _, end)| end)
+}
+
+/// Where the codes start in an int8 section of `rows` rows (after the header, scales and
+/// norms; `None`: it overflows).
+pub fn codes_at(rows: usize) -> Option<usize> {
+    layout(rows, 0).map(|(_, _, codes, _)| codes)
+}
+
 /// Builds the int8 section of `vectors` (`dim` wide, finite f16).
 pub fn build_quantized(vectors: &[f16], dim: usize) -> Vec<u8> {
     let rows = vectors.len().checked_div(dim).unwrap_or(0);
@@ -275,6 +286,7 @@ impl<'a> QuantView<'a> {
 }
 
 /// A query quantised for [`QuantView`] rows.
+#[derive(Clone)]
 struct QuantQuery {
     codes: Vec<i16>,
     scale: f32,
@@ -361,6 +373,16 @@ impl<'a> Int8Rows<'a> {
         Int8Rows {
             view,
             query: QuantQuery::new(query),
+            damage: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// The scorer of the same query over the rows of `view` (same dim): another copy made
+    /// by [`build_quantized`], such as the routing sample's in the walk hints.
+    pub fn over<'b>(&self, view: QuantView<'b>) -> Int8Rows<'b> {
+        Int8Rows {
+            view,
+            query: self.query.clone(),
             damage: std::cell::RefCell::new(None),
         }
     }

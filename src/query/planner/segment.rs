@@ -400,9 +400,10 @@ impl<'a> SegmentIndex<'a> {
         let sample = match (cell.get(), self.hints) {
             (Some(sample), _) => sample,
             (None, Some(bytes)) => {
-                let _in_order = crate::storage::advice::InOrder::new(bytes);
                 let header = hints_header(bytes, self.n, self.dim)
                     .map_err(|e| self.corrupt("walk hints section", e))?;
+                let whole = &bytes[..header.read_whole(bytes.len())];
+                let _in_order = crate::storage::advice::InOrder::new(whole);
                 if header.stride == stride {
                     let stored = RoutingSample::from_hints(bytes, self.n, self.dim)
                         .map_err(|e| self.corrupt("walk hints section", e))?;
@@ -413,22 +414,38 @@ impl<'a> SegmentIndex<'a> {
             }
             (None, None) => cell.get_or_init(build),
         };
-        let seeds = |sample: &RoutingSample| {
-            routing_seeds(
-                sample,
+        if sample.stride != stride {
+            let sample = build();
+            let seeds = routing_seeds(
+                &sample,
                 self.vectors,
                 self.dim,
                 query,
                 int8,
+                None,
                 member,
                 ROUTING_KEEP,
-            )
+            );
+            return Ok(seeds);
+        }
+        // The sample rows' own int8 copy in the walk hints, scored for the same query.
+        let own = match (int8, self.hints.and_then(|h| sample.int8_rows(h, self.dim))) {
+            (Some(int8), Some(view)) => {
+                let view = view.map_err(|e| self.corrupt("walk hints section", e))?;
+                Some(int8.over(view))
+            }
+            _ => None,
         };
-        Ok(if sample.stride == stride {
-            seeds(sample)
-        } else {
-            seeds(&build())
-        })
+        Ok(routing_seeds(
+            sample,
+            self.vectors,
+            self.dim,
+            query,
+            int8,
+            own.as_ref(),
+            member,
+            ROUTING_KEEP,
+        ))
     }
 
     /// Gives the estimates the span of the rows' times, computed once per segment by the

@@ -303,17 +303,33 @@ pub fn search_with(
 }
 
 /// The `keep` best rows of `sample` for a walk over `vectors` (`dim` wide) toward `query`
-/// that passes only the rows `member` passes, scored as the walk scores them (by `int8`
-/// when it steers the walk, which then keeps any damage it met for the walk's check).
+/// that passes only the rows `member` passes, scored as the walk scores them: by `int8` when
+/// it steers the walk (which then keeps any damage it met for the walk's check), or by
+/// `sample_int8`, the same query's scorer over the sample rows' own int8 copy (row `i` is
+/// sample row `i`: the same codes, read from one place), when there is one.
+#[allow(clippy::too_many_arguments)]
 pub fn routing_seeds(
     sample: &RoutingSample,
     vectors: &[f16],
     dim: usize,
     query: &[f32],
     int8: Option<&Int8Rows<'_>>,
+    sample_int8: Option<&Int8Rows<'_>>,
     member: impl Fn(u32) -> bool,
     keep: usize,
 ) -> Vec<u32> {
+    if let (Some(_), Some(own)) = (int8, sample_int8) {
+        return sample.seeds(
+            query,
+            keep,
+            |i, row| member(row).then(|| own.approx(i)).flatten().map(|(s, _)| s),
+            |i, row| {
+                if member(row) {
+                    own.prefetch(i)
+                }
+            },
+        );
+    }
     let rows = Rows {
         vectors,
         dim,
@@ -323,13 +339,13 @@ pub fn routing_seeds(
     sample.seeds(
         query,
         keep,
-        |row| {
+        |_, row| {
             member(row)
                 .then(|| rows.steer(row))
                 .flatten()
                 .map(|(s, _)| s)
         },
-        |row| {
+        |_, row| {
             if member(row) {
                 rows.prefetch(row)
             }

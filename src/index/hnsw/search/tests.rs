@@ -107,3 +107,51 @@ fn rescoring_the_bounded_rows_is_rescoring_them_all() {
     }
     assert!(wide > 10);
 }
+
+/// The seeds scored on the sample rows' own int8 copy (the walk hints') are the seeds
+/// scored on the segment's int8 rows, with a filter or without; and they come from that
+/// copy: one whose codes are another set of vectors' gives that set's seeds.
+#[test]
+fn seeds_scored_on_the_samples_own_int8_rows_are_the_walks_seeds() {
+    use super::super::routing::{write_hints, RoutingSample};
+    use crate::index::quant::{build_quantized, QuantView};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+    let (n, dim) = (20_000usize, 32usize);
+    let mut random = |n: usize| -> Vec<f16> {
+        (0..n * dim)
+            .map(|_| f16::from_f32(rng.random_range(-1.0f32..1.0)))
+            .collect()
+    };
+    let (vectors, other) = (random(n), random(n));
+    let all_bytes = build_quantized(&vectors, dim);
+    let all = QuantView::parse(&all_bytes, n, dim).unwrap();
+    let sample = RoutingSample::build(&vectors, dim, n as u32, 64);
+    let hints = write_hints(None, &sample, &vectors, dim);
+    let read = RoutingSample::from_hints(&hints, n as u32, dim).unwrap();
+    let own = read.int8_rows(&hints, dim).unwrap().unwrap();
+    // The sample rows' prefixes of `vectors`, their int8 codes those of `other`.
+    let wrong_hints = write_hints(None, &sample, &other, dim);
+    let wrong = read.int8_rows(&wrong_hints, dim).unwrap().unwrap();
+    let other_bytes = build_quantized(&other, dim);
+    let other_all = QuantView::parse(&other_bytes, n, dim).unwrap();
+    let mut differ = 0;
+    for t in 0..40 {
+        let row = (t * 487) % n;
+        let query: Vec<f32> = vectors[row * dim..(row + 1) * dim]
+            .iter()
+            .map(|x| x.to_f32())
+            .collect();
+        let int8 = Int8Rows::new(all, &query);
+        let member = |r: u32| t % 2 == 0 || !r.is_multiple_of(3);
+        let seeds = |int8: &Int8Rows<'_>, own: Option<&Int8Rows<'_>>| {
+            routing_seeds(&read, &vectors, dim, &query, Some(int8), own, member, 8)
+        };
+        let want = seeds(&int8, None);
+        assert_eq!(want.len(), 8);
+        assert_eq!(seeds(&int8, Some(&int8.over(own))), want, "query {t}");
+        let by_other = seeds(&Int8Rows::new(other_all, &query), None);
+        assert_eq!(seeds(&int8, Some(&int8.over(wrong))), by_other, "query {t}");
+        differ += usize::from(by_other != want);
+    }
+    assert!(differ > 30, "{differ}");
+}
