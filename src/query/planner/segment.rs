@@ -414,27 +414,21 @@ impl<'a> SegmentIndex<'a> {
             }
             (None, None) => cell.get_or_init(build),
         };
-        if sample.stride != stride {
-            let sample = build();
-            let seeds = routing_seeds(
-                &sample,
-                self.vectors,
-                self.dim,
-                query,
-                int8,
-                None,
-                member,
-                ROUTING_KEEP,
-            );
-            return Ok(seeds);
-        }
-        // The sample rows' own int8 copy in the walk hints, scored for the same query.
-        let own = match (int8, self.hints.and_then(|h| sample.int8_rows(h, self.dim))) {
-            (Some(int8), Some(view)) => {
-                let view = view.map_err(|e| self.corrupt("walk hints section", e))?;
-                Some(int8.over(view))
-            }
-            _ => None,
+        // A sample of another stride is built for this query; the stored one is scored on
+        // its own int8 copy in the walk hints, for the same query, when it has one.
+        let built;
+        let (sample, own) = if sample.stride == stride {
+            let own = match (int8, self.hints.and_then(|h| sample.int8_rows(h, self.dim))) {
+                (Some(int8), Some(view)) => {
+                    let view = view.map_err(|e| self.corrupt("walk hints section", e))?;
+                    Some(int8.over(view))
+                }
+                _ => None,
+            };
+            (sample, own)
+        } else {
+            built = build();
+            (&built, None)
         };
         Ok(routing_seeds(
             sample,

@@ -318,18 +318,7 @@ pub fn routing_seeds(
     member: impl Fn(u32) -> bool,
     keep: usize,
 ) -> Vec<u32> {
-    if let (Some(_), Some(own)) = (int8, sample_int8) {
-        return sample.seeds(
-            query,
-            keep,
-            |i, row| member(row).then(|| own.approx(i)).flatten().map(|(s, _)| s),
-            |i, row| {
-                if member(row) {
-                    own.prefetch(i)
-                }
-            },
-        );
-    }
+    let own = sample_int8.filter(|_| int8.is_some());
     let rows = Rows {
         vectors,
         dim,
@@ -339,16 +328,19 @@ pub fn routing_seeds(
     sample.seeds(
         query,
         keep,
-        |_, row| {
+        |i, row| {
             member(row)
-                .then(|| rows.steer(row))
+                .then(|| match own {
+                    Some(own) => own.approx(i),
+                    None => rows.steer(row),
+                })
                 .flatten()
                 .map(|(s, _)| s)
         },
-        |_, row| {
-            if member(row) {
-                rows.prefetch(row)
-            }
+        |i, row| match (member(row), own) {
+            (false, _) => {}
+            (true, Some(own)) => own.prefetch(i),
+            (true, None) => rows.prefetch(row),
         },
     )
 }
