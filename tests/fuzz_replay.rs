@@ -253,12 +253,44 @@ fn valid_graphs() -> Vec<Vec<u8>> {
     out
 }
 
+/// Walk hints sections over 8 rows, which `graph_section` also reads its bytes as: the
+/// current version (with the sample rows' int8 copy) and version 1 (without), with and
+/// without a slack, and one over every row with a sample of none.
+fn valid_hints() -> Vec<Vec<u8>> {
+    use sat2cap::index::hnsw::{write_hints, RoutingSample};
+    use sat2cap::testing::fuzz::query::{graph_vectors, GRAPH_DIM};
+    let vectors = graph_vectors(8);
+    let sample = RoutingSample::build(&vectors, GRAPH_DIM, 8, 1);
+    let v2 = write_hints(Some(0.25), &sample, &vectors, GRAPH_DIM);
+    // Version 1: the same header and sample, ending after the prefixes.
+    let mut v1 = v2[..32 + 8 * 4 + 8 * GRAPH_DIM * 2].to_vec();
+    v1[4..8].copy_from_slice(&1u32.to_le_bytes());
+    let none = RoutingSample::build(&vectors, GRAPH_DIM, 8, 0);
+    let out = vec![
+        v2,
+        v1,
+        write_hints(None, &sample, &vectors, GRAPH_DIM),
+        write_hints(Some(0.0), &none, &vectors, GRAPH_DIM),
+    ];
+    for h in &out {
+        let s = RoutingSample::from_hints(h, 8, GRAPH_DIM).expect("seed hints are valid");
+        assert!(s.matches(h, &vectors, GRAPH_DIM, 8));
+    }
+    assert!(RoutingSample::from_hints(&out[0], 8, GRAPH_DIM)
+        .unwrap()
+        .int8_rows(&out[0], GRAPH_DIM)
+        .is_some());
+    out
+}
+
 #[test]
 fn replay_graph_section() {
+    let mut valid = valid_graphs();
+    valid.extend(valid_hints());
     replay(
         "graph_section",
         sat2cap::testing::fuzz::graph_section,
-        &valid_graphs(),
+        &valid,
         10,
         3000,
     );
@@ -491,6 +523,10 @@ fn write_seed_corpus() {
             let base = &files[r.random_range(0..files.len())];
             std::fs::write(d.join(format!("mutated-{i}")), mutate(&mut r, base)).unwrap();
         }
+    }
+    let d = root.join("graph_section");
+    for (i, h) in valid_hints().iter().enumerate() {
+        std::fs::write(d.join(format!("hints-{i:02}")), h).unwrap();
     }
 }
 

@@ -128,7 +128,8 @@ impl RoutingSample {
         }
         RoutingSample {
             stride: routing_stride,
-            dims,
+            // An empty sample keeps no components (as its walk hints say).
+            dims: if kept.is_empty() { 0 } else { dims },
             rows: kept,
             prefix,
             int8_at: None,

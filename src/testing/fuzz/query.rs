@@ -7,8 +7,9 @@ use half::f16;
 
 use crate::index::flat::{dot_f16_f32, Hit};
 use crate::index::hnsw::{
-    search_bounded, search_with, Effort, GraphView, RoutingSample, SearchScratch,
+    routing_seeds, search_bounded, search_with, Effort, GraphView, RoutingSample, SearchScratch,
 };
+use crate::index::quant::{build_quantized, Int8Rows, QuantView};
 
 /// Dimension of the vectors the graph bodies search over.
 pub const GRAPH_DIM: usize = 4;
@@ -35,11 +36,13 @@ pub fn graph_vectors(n: u32) -> Vec<f16> {
 /// ([`GraphView::open`], and [`GraphView::open_level0`] without the upper levels') walk
 /// without panicking, return valid hits, and report damage only where the whole check
 /// refuses the section; read as a walk hints section, they are
-/// refused or give a sample of existing rows and finite values.
+/// refused or give a sample of existing rows and finite values, whose seeds
+/// ([`hinted_seeds`]) are rows that pass.
 pub fn graph_section(data: &[u8]) {
     opened_graph(data);
     if let Ok(sample) = RoutingSample::from_hints(data, 8, GRAPH_DIM) {
         assert!(sample.best(&graph_vector(3), 4).iter().all(|&r| r < 8));
+        hinted_seeds(data, &sample);
     }
     let header_n = header_rows(data);
     let mut scratch = SearchScratch::new();
@@ -90,6 +93,46 @@ pub fn graph_section(data: &[u8]) {
             }
         }
     }
+}
+
+/// The seeds of `sample`, read from the walk hints section `data` over 8 rows, for a walk
+/// steered by the int8 copy of those rows: its pool scored on the section's own int8 rows
+/// where it has them (what [`RoutingSample::from_hints`] accepted must read and score
+/// without damage), the rows they stand for otherwise. Every seed is a sample row that
+/// passes, and no more come back than were asked for.
+fn hinted_seeds(data: &[u8], sample: &RoutingSample) {
+    let vectors = graph_vectors(8);
+    let copy = build_quantized(&vectors, GRAPH_DIM);
+    let view = match QuantView::parse(&copy, 8, GRAPH_DIM) {
+        Ok(view) => view,
+        Err(e) => panic!("the int8 copy of 8 rows does not parse: {e}"),
+    };
+    let query = graph_vector(5);
+    let int8 = Int8Rows::new(view, &query);
+    let own = match sample.int8_rows(data, GRAPH_DIM) {
+        None => None,
+        Some(Ok(rows)) => Some(int8.over(rows)),
+        Some(Err(e)) => panic!("int8 rows the sample was read with do not read again: {e}"),
+    };
+    let rows = sample.best(&query, usize::MAX);
+    let odd = |r: u32| r % 2 == 1;
+    let all = |_: u32| true;
+    for (member, keep) in [(&odd as &dyn Fn(u32) -> bool, 3), (&all, 4), (&all, 0)] {
+        let seeds = routing_seeds(
+            sample,
+            &vectors,
+            GRAPH_DIM,
+            &query,
+            Some(&int8),
+            own.as_ref(),
+            member,
+            keep,
+        );
+        assert!(seeds.len() <= keep, "{} seeds for {keep}", seeds.len());
+        assert!(seeds.iter().all(|&r| member(r) && rows.contains(&r)));
+    }
+    assert_eq!(own.and_then(|o| o.damage()), None);
+    assert_eq!(int8.damage(), None);
 }
 
 fn check_graph_hits(
