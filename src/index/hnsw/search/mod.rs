@@ -119,75 +119,6 @@ thread_local! {
     static SCRATCH: RefCell<SearchScratch> = RefCell::new(SearchScratch::new());
 }
 
-/// [`search_with`] using a per-thread scratch.
-#[cfg(any(test, feature = "testing"))]
-pub fn search(
-    view: &GraphView<'_>,
-    vectors: &[f16],
-    dim: usize,
-    query: &[f32],
-    k: usize,
-    ef: usize,
-    filter: Option<&dyn Fn(u32) -> bool>,
-) -> Vec<Hit> {
-    match filter {
-        None => search_filtered(view, vectors, dim, query, k, ef, None::<fn(u32) -> bool>),
-        Some(f) => search_filtered(view, vectors, dim, query, k, ef, Some(f)),
-    }
-}
-
-/// [`search`] with the filter as a concrete type (inlined into the walk: a bitset test costs
-/// a load and a shift per visited node), using a per-thread scratch.
-#[cfg(feature = "testing")]
-pub fn search_filtered<F: Fn(u32) -> bool>(
-    view: &GraphView<'_>,
-    vectors: &[f16],
-    dim: usize,
-    query: &[f32],
-    k: usize,
-    ef: usize,
-    filter: Option<F>,
-) -> Vec<Hit> {
-    search_filtered_seeded(view, vectors, dim, query, k, ef, filter, &[])
-}
-
-/// [`search_filtered`] with level-0 entry points: `seeds` (rows, normally a sample of the
-/// rows that pass the filter, or the best rows of a routing sample) start the beam with the
-/// graph's entry node, in place of the greedy descent through the upper levels (which a
-/// view from [`GraphView::open_level0`] does not have). When a filter's region lies away
-/// from the query's own neighbourhood in vector space, the walk then starts inside the
-/// matching region instead of having to find it from outside; for an unfiltered query, the
-/// best of an even sample of the rows starts it nearer than the descent ends (the same
-/// recall for fewer rows scored: docs/BENCHMARKS.md). Out-of-range and repeated seeds are
-/// ignored; none (an empty slice) means the descent, over a view with its upper levels.
-#[allow(clippy::too_many_arguments)]
-#[cfg(feature = "testing")]
-pub fn search_filtered_seeded<F: Fn(u32) -> bool>(
-    view: &GraphView<'_>,
-    vectors: &[f16],
-    dim: usize,
-    query: &[f32],
-    k: usize,
-    ef: usize,
-    filter: Option<F>,
-    seeds: &[u32],
-) -> Vec<Hit> {
-    let effort = Effort::Beam(ef);
-    search_bounded(
-        view,
-        vectors,
-        dim,
-        query,
-        k,
-        effort,
-        filter,
-        seeds,
-        usize::MAX,
-        None,
-    )
-    .hits
-}
-
 /// What a bounded walk ([`search_bounded`]) did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WalkOutcome {
@@ -263,43 +194,6 @@ pub fn search_bounded<F: Fn(u32) -> bool>(
         // Re-entrant call from inside a filter closure: use a fresh scratch.
         Err(_) => run(&mut SearchScratch::new()),
     })
-}
-
-/// Approximate top-`k` rows by dot product with `query` (normalised, length `dim`), walking
-/// the graph with beam width `max(ef, k)`. With a filter, only rows for which it returns true
-/// are returned. Results are sorted best first (ties by lower row); fewer than `k` come back
-/// when fewer matching rows are reached. Rows whose vector is missing from `vectors` are
-/// never returned; nothing here panics on any graph that passed [`GraphView::parse`] or
-/// [`GraphView::open`] (damaged level-0 lists end the walk: see [`WalkOutcome::damage`]).
-#[cfg(any(test, feature = "testing"))]
-#[allow(clippy::too_many_arguments)]
-pub fn search_with(
-    scratch: &mut SearchScratch,
-    view: &GraphView<'_>,
-    vectors: &[f16],
-    dim: usize,
-    query: &[f32],
-    k: usize,
-    ef: usize,
-    filter: Option<&dyn Fn(u32) -> bool>,
-) -> Vec<Hit> {
-    let rows = Rows {
-        vectors,
-        dim,
-        query,
-        int8: None,
-    };
-    walk(
-        scratch,
-        view,
-        rows,
-        k,
-        Effort::Beam(ef),
-        filter,
-        &[],
-        usize::MAX,
-    )
-    .hits
 }
 
 /// The `keep` best rows of `sample` for a walk over `vectors` (`dim` wide) toward `query`
@@ -696,6 +590,13 @@ fn walk<F: Fn(u32) -> bool + ?Sized>(
         damage,
     }
 }
+
+#[cfg(any(test, feature = "testing"))]
+mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub use testing::{search, search_with};
+#[cfg(feature = "testing")]
+pub use testing::{search_filtered, search_filtered_seeded};
 
 #[cfg(test)]
 mod tests;
