@@ -701,12 +701,19 @@ fn bad_values_get_exit_2_and_name_the_place() {
         ("--ef", "0", "must be in 1..=65536"),
         ("--ef", "70000", "must be in 1..=65536"),
         ("--ef", "x", "expected a whole number"),
+        ("--effort", "0", "must be a number in (0, 64]"),
+        ("--effort", "64.5", "must be a number in (0, 64]"),
+        ("--effort", "NaN", "must be a number in (0, 64]"),
+        ("--effort", "inf", "must be a number in (0, 64]"),
+        ("--effort", "x", "invalid float literal"),
         ("--threads", "100000", "must be in 1..="),
         ("--threads", "0", "must be in 1..="),
     ] {
         let o = query(d, "no-such-file.jsonl", &[flag, value]);
         expect(&o, 2, &[flag, want]);
     }
+    let o = query(d, "no-such-file.jsonl", &["--ef", "8", "--effort", "0.5"]);
+    expect(&o, 2, &["--ef", "--effort", "cannot be used with"]);
     for sub in [
         &["search", "--text", "a lake"][..],
         &["ground", "0"],
@@ -1243,7 +1250,7 @@ fn k_and_ef_follow_one_rule() {
         ),
     )
     .unwrap();
-    for extra in [&["--ef", "1"][..], &["--exact"], &[]] {
+    for extra in [&["--ef", "1"][..], &["--effort", "0.01"], &["--exact"], &[]] {
         expect(&query(d, "big.jsonl", extra), 0, &[]);
         let text = std::fs::read_to_string(d.join("r.jsonl")).unwrap();
         let n: Vec<usize> = text

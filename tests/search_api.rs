@@ -269,6 +269,17 @@ fn bad_requests_are_errors_not_panics() {
     assert!(c.search(&q).within_polygon(&[(0.0, 0.0)]).run().is_err());
     assert!(c.search(&q).between(10, 5).run().is_err());
     assert!(c.search(&q).ef(0).run().is_err());
+    for bad in [0.0, -0.0, -1.0, f32::NAN, f32::INFINITY, 64.001] {
+        assert!(
+            matches!(c.search(&q).effort(bad).run(), Err(QueryError::Effort(e)) if e.to_bits() == bad.to_bits()),
+            "effort {bad}"
+        );
+    }
+    assert_eq!(
+        c.search(&q).ef(32).effort(0.5).run(),
+        Err(QueryError::EfAndEffort)
+    );
+    assert_eq!(c.search(&q).effort(64.0).run().unwrap().hits.len(), K);
     assert!(c.search(&q).geo_ranked(91.0, 0.0, 0.5, 10.0).run().is_err());
     assert!(c.search(&q).geo_ranked(0.0, 0.0, 1.5, 10.0).run().is_err());
     // Huge k: everything, once, best first.
@@ -515,6 +526,7 @@ fn walk_hints_give_the_answers_of_the_values_worked_out_without_them() {
                 filter,
                 exact: false,
                 ef: None,
+                effort: None,
             };
             let (ra, rb) = (
                 search_segment(&a, &req).unwrap(),
@@ -569,6 +581,7 @@ fn walks_steered_by_the_int8_copy_return_f16_scores_and_the_same_neighbours() {
                 filter,
                 exact: false,
                 ef,
+                effort: None,
             };
             let unfiltered = req.filter.is_empty();
             let (a, plan) = search_segment(&int8, &req).unwrap();
@@ -986,7 +999,9 @@ fn int8_copy_gives_the_same_answers() {
 /// Without an `ef`, a walk keeps the best `k` and expands every candidate within the graph's
 /// hop slack of the `k`-th (the plan reports the slack, from the data); queries between the
 /// clusters (mixtures of rows from two clusters, plus noise) keep recall@10 >= 0.97 against
-/// the exact scan. `.ef(n)` still asks for a beam of `n`.
+/// the exact scan. `.ef(n)` still asks for a beam of `n`; `.effort(e)` scales the slack by
+/// `e`: the walks score fewer rows below 1 and more above, and miss no fewer below 1 than
+/// at 1 and no more above.
 #[test]
 fn default_walks_go_as_far_as_the_data_says() {
     use sat2cap::index::hnsw::hop_slack;
@@ -1009,6 +1024,10 @@ fn default_walks_go_as_far_as_the_data_says() {
     assert!(expected > 0.0 && expected < 1.0, "{expected}");
     let mut total = 0.0;
     let queries = 40;
+    // Per effort (0.1, 1, 2): rows scored and recall summed over the queries.
+    let efforts = [0.1f32, 1.0, 2.0];
+    let mut scored = [0u64; 3];
+    let mut found = [0usize; 3];
     for i in 0..queries {
         let (a, b) = ((i * 131) % n, (i * 977 + 17) % n);
         let mut q: Vec<f32> = vec_f32(&d, a)
@@ -1028,6 +1047,21 @@ fn default_walks_go_as_far_as_the_data_says() {
         }
         let truth: HashSet<u64> = brute(&c, &q, &Filter::new(), K).into_iter().collect();
         total += r.ids().iter().filter(|id| truth.contains(id)).count() as f64 / K as f64;
+        for (j, &e) in efforts.iter().enumerate() {
+            let r = c.search(&q).k(K).effort(e).run().unwrap();
+            match r.explain[0].plan {
+                Plan::Graph {
+                    slack: Some(s),
+                    scored: rows,
+                    ..
+                } => {
+                    assert_eq!(s, expected * e);
+                    scored[j] += rows;
+                }
+                p => panic!("{p:?}"),
+            }
+            found[j] += r.ids().iter().filter(|id| truth.contains(id)).count();
+        }
         let beam = c.search(&q).k(K).ef(48).run().unwrap();
         assert!(
             matches!(
@@ -1044,4 +1078,12 @@ fn default_walks_go_as_far_as_the_data_says() {
     }
     let recall = total / queries as f64;
     assert!(recall >= 0.97, "recall@10 {recall}");
+    assert!(
+        scored[0] < scored[1] && scored[1] < scored[2],
+        "rows scored at efforts {efforts:?}: {scored:?}"
+    );
+    assert!(
+        found[0] <= found[1] && found[1] <= found[2] && found[0] < found[2],
+        "true neighbours found at efforts {efforts:?}: {found:?}"
+    );
 }

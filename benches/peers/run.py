@@ -22,8 +22,8 @@ core) and DuckDB (exact `ORDER BY array_inner_product(...) LIMIT k`, threads = 1
 as SQL and evaluate it themselves, inside the timed call; their cells use their own strategies
 only.
 
-sat2cap is driven through its CLI: `sat2cap import` and `sat2cap query --threads 1 [--ef E]
-[--exact]`; its QPS is the one it prints on stderr (search loop only, not JSON parsing/writing).
+sat2cap is driven through its CLI: `sat2cap import` and `sat2cap query --threads 1 [--ef E |
+--effort X] [--exact]`; its QPS is the one it prints on stderr (search loop only, not JSON parsing/writing).
 
 Usage (the binary: `cargo build --release --no-default-features --features cli --bin sat2cap`):
   OMP_NUM_THREADS=1 python benches/peers/run.py --sat2cap target/release/sat2cap \
@@ -735,6 +735,9 @@ def main():
     ap.add_argument("--lance-refine", type=int, default=4,
                     help="LanceDB: refine_factor of its second ef sweep (0: no second sweep)")
     ap.add_argument("--efs", default="16,32,64,128,256,512,1024")
+    ap.add_argument("--efforts", default="0.25,0.35,0.5,0.7",
+                    help="sat2cap: walk efforts (multiples of the data's hop slack) swept below "
+                         "its default of 1, rising, until one reaches the recall target")
     ap.add_argument("--build-threads", type=int, default=2)
     ap.add_argument("--cap-s", type=float, default=5.0, help="search seconds per cell, then stop")
     ap.add_argument("--json-out", default=None)
@@ -747,6 +750,7 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     efs = [int(e) for e in a.efs.split(",")]
+    efforts = sorted(float(e) for e in a.efforts.split(",") if e)
 
     t0 = time.perf_counter()
     if a.dataset == "geonames":
@@ -850,10 +854,13 @@ def main():
             warm = ["--warm-up", "--resident"]
             runs = [("default", warm)] + \
                    [(f"ef{ef}", warm + ["--ef", str(ef)]) for ef in efs] + \
+                   [(f"effort{e:g}", warm + ["--effort", f"{e:g}"]) for e in efforts] + \
                    [("exact", warm + ["--exact"])]
-            swept = False
+            # Each sweep (ef, effort) stops at its first setting reaching the target.
+            swept = set()
             for label, extra in runs:
-                if swept and label.startswith("ef"):
+                family = label.rstrip("0123456789.")
+                if family in swept:
                     continue
                 qps, res, w, r = sat2cap_query(a.sat2cap, db, bp, bp + ".out", extra)
                 rec = float(np.mean([recall(res.get(q["id"], []), q["truth"]) for q in byb[b]]))
@@ -861,8 +868,8 @@ def main():
                                "batch_qps": sat2cap_query.last_batch_qps}
                 print(f"    sat2cap {b:>7.2%} {label:8s}: recall {rec:.3f} qps {qps:8.1f}"
                       f" rss {r} KiB", flush=True)
-                if label.startswith("ef") and rec >= TARGET:
-                    swept = True
+                if family in ("ef", "effort") and rec >= TARGET:
+                    swept.add(family)
             srep["buckets"][str(b)] = cell
         report["systems"]["sat2cap"] = srep
 
@@ -928,7 +935,8 @@ def print_tables(rep):
     hdr = ["selectivity", "queries", "mask ms"] + peers
     has = "sat2cap" in rep["systems"]
     if has:
-        hdr += ["sat2cap (planner default)", "sat2cap best ef >= 0.95", "sat2cap --exact",
+        hdr += ["sat2cap (planner default)", "sat2cap best --ef / --effort >= 0.95",
+                "sat2cap --exact",
                 "sat2cap / best peer QPS: default / best mode",
                 "same, peers charged their filter masks"]
     print("| " + " | ".join(hdr) + " |")
@@ -952,12 +960,21 @@ def print_tables(rep):
             cell = rep["systems"]["sat2cap"]["buckets"][str(b)]
             d = cell["default"]
             row.append(f"{d['recall']:.3f} / {d['qps']:.0f}")
-            efc = [(k, v) for k, v in cell.items() if k.startswith("ef")]
-            ok = [(k, v) for k, v in efc if v["recall"] >= TARGET]
+            # Of each sweep, its first setting reaching the target; the faster of the two.
+            picks = []
+            for family in ("ef", "effort"):
+                swp = [(k, v) for k, v in cell.items()
+                       if k.rstrip("0123456789.") == family]
+                ok = [(k, v) for k, v in swp if v["recall"] >= TARGET]
+                if ok:
+                    picks.append(ok[0])
+                elif swp:
+                    picks.append(max(swp, key=lambda kv: kv[1]["recall"]))
+            ok = [kv for kv in picks if kv[1]["recall"] >= TARGET]
             if ok:
-                k, v = ok[0]
-            elif efc:
-                k, v = max(efc, key=lambda kv: kv[1]["recall"])
+                k, v = max(ok, key=lambda kv: kv[1]["qps"])
+            elif picks:
+                k, v = max(picks, key=lambda kv: kv[1]["recall"])
             else:
                 k, v = "-", {"recall": float("nan"), "qps": float("nan")}
             row.append(f"{v['recall']:.3f} / {v['qps']:.0f} ({k})")

@@ -55,6 +55,9 @@ struct Args {
     /// Beam width for every query (default: the library's own choice).
     #[arg(long)]
     ef: Option<usize>,
+    /// Walk effort for every query (a multiple of the hop slack; default: 1).
+    #[arg(long, conflicts_with = "ef")]
+    effort: Option<f32>,
     /// Make the collection's int8 copy resident (`Collection::make_resident`, and
     /// `sat2cap query --resident`) before the queries.
     #[arg(long)]
@@ -237,6 +240,9 @@ fn main() {
             if let Some(ef) = a.ef {
                 s = s.ef(ef);
             }
+            if let Some(e) = a.effort {
+                s = s.effort(e);
+            }
             s.run()
                 .map(|r| r.hits.iter().map(|h| h.id).collect::<Vec<u64>>())
         };
@@ -262,12 +268,25 @@ fn main() {
         if let Some(bin) = &a.sat2cap {
             for (key, cell) in cells.iter_mut() {
                 let group: Vec<&Query> = qs.iter().filter(|q| (q.kind, q.bucket) == *key).collect();
-                match cli_pass(bin, db_path, &a.collection, &group, (a.ef, a.resident), 1) {
+                match cli_pass(
+                    bin,
+                    db_path,
+                    &a.collection,
+                    &group,
+                    (a.ef, a.effort, a.resident),
+                    1,
+                ) {
                     Ok(p) => {
                         cell.cli_qps = Some(p.qps);
                         cell.cli_recall = Some(p.recall);
-                        match cli_pass(bin, db_path, &a.collection, &group, (a.ef, a.resident), 10)
-                        {
+                        match cli_pass(
+                            bin,
+                            db_path,
+                            &a.collection,
+                            &group,
+                            (a.ef, a.effort, a.resident),
+                            10,
+                        ) {
                             Ok(p10) => cell.cli_batch = Some((p.batch_qps, p10.batch_qps)),
                             Err(e) => eprintln!("CLI pass x10 {key:?}: {e}"),
                         }
@@ -332,7 +351,7 @@ fn cli_pass(
     db: &Path,
     coll: &str,
     group: &[&Query],
-    (ef, resident): (Option<usize>, bool),
+    (ef, effort, resident): (Option<usize>, Option<f32>, bool),
     copies: usize,
 ) -> Result<CliPass, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -367,6 +386,9 @@ fn cli_pass(
     }
     if let Some(ef) = ef {
         cmd.args(["--ef", &ef.to_string()]);
+    }
+    if let Some(e) = effort {
+        cmd.args(["--effort", &e.to_string()]);
     }
     let o = cmd.output().map_err(|e| e.to_string())?;
     if !o.status.success() {

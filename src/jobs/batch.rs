@@ -30,6 +30,9 @@ pub struct BatchOptions {
     pub exact: bool,
     /// Graph beam width (`None`: the search default).
     pub ef: Option<usize>,
+    /// How far walks go, as a multiple of each segment's hop slack (`None`: 1; see
+    /// [`crate::SearchBuilder::effort`]). Not with `ef`.
+    pub effort: Option<f32>,
     /// Answer the whole batch once, untimed, before the timed pass (steady-state figures,
     /// with the pages the batch touches already read); the results are the timed pass's.
     pub warm_up: bool,
@@ -94,6 +97,20 @@ pub fn query_batch(
             )));
         }
     }
+    match (opts.ef, opts.effort) {
+        (_, Some(e)) if !crate::index::hnsw::effort_valid(e) => {
+            return Err(JobError::input(format!(
+                "--effort {e}: must be a number in (0, {}]",
+                crate::index::hnsw::MAX_EFFORT
+            )));
+        }
+        (Some(_), Some(_)) => {
+            return Err(JobError::input(
+                "--ef and --effort: a walk is a beam of ef rows or bounded by the effort, give one",
+            ));
+        }
+        _ => {}
+    }
     let begin = Instant::now();
     let coll = super::collection(snap, &opts.collection)?;
     crate::io::output::check(&opts.output).map_err(output_error)?;
@@ -129,6 +146,9 @@ pub fn query_batch(
                         .exact(opts.exact);
                     if let Some(ef) = opts.ef {
                         s = s.ef(ef);
+                    }
+                    if let Some(e) = opts.effort {
+                        s = s.effort(e);
                     }
                     let r = s.run().map_err(|e| {
                         let m = format!("{}:{no}: {e}", input.display());

@@ -53,6 +53,15 @@ pub enum QueryError {
     /// `ef` outside `1..=MAX_EF`.
     #[error("ef {0} is not in 1..=65536")]
     Ef(usize),
+    /// A walk effort that is not a number in `(0, MAX_EFFORT]`.
+    #[error("effort {0} is not a number in (0, 64]")]
+    Effort(f32),
+    /// Both `ef` and an effort: a walk is a beam of `ef` rows or goes as far as the effort
+    /// times the hop slack, not both.
+    #[error(
+        "ef and effort are both set: a walk is either a beam of ef rows or bounded by the effort"
+    )]
+    EfAndEffort,
     /// A latitude outside `[-90, 90]` or not finite.
     #[error("latitude {0} is outside [-90, 90]")]
     Latitude(f64),

@@ -111,6 +111,7 @@ pub struct SearchBuilder<'c> {
     filter: Filter,
     exact: bool,
     ef: Option<usize>,
+    effort: Option<f32>,
     geo: Option<GeoRank>,
     params: PlannerParams,
     error: Option<QueryError>,
@@ -127,6 +128,7 @@ impl<'c> SearchBuilder<'c> {
             filter: Filter::new(),
             exact: false,
             ef: None,
+            effort: None,
             geo: None,
             params: PlannerParams {
                 ef_search: DEFAULT_EF_SEARCH,
@@ -207,6 +209,17 @@ impl<'c> SearchBuilder<'c> {
         self
     }
 
+    /// Walks the graph `effort` times as far as the data's hop slack says (`(0, 64]`; the
+    /// default is 1): each segment's walk expands every candidate within `effort` times its
+    /// hop slack of the `k`-th best row. Below 1 is faster and may miss more, above 1
+    /// slower; the scale is the data's own, so one effort means the same on every
+    /// segment. Not with [`ef`](Self::ef) (a beam); a segment whose graph has no slack (no
+    /// edges) walks its default beam.
+    pub fn effort(mut self, effort: f32) -> Self {
+        self.effort = Some(effort);
+        self
+    }
+
     /// Planner knobs (flat thresholds, widening); `ef_search` here is the default beam.
     #[cfg(feature = "testing")]
     pub fn planner(mut self, params: PlannerParams) -> Self {
@@ -243,12 +256,20 @@ impl<'c> SearchBuilder<'c> {
                 return Err(QueryError::Ef(ef));
             }
         }
+        match (self.ef, self.effort) {
+            (_, Some(e)) if !crate::index::hnsw::effort_valid(e) => {
+                return Err(QueryError::Effort(e))
+            }
+            (Some(_), Some(_)) => return Err(QueryError::EfAndEffort),
+            _ => {}
+        }
         let req = SearchRequest {
             query: self.query,
             k: self.k,
             filter: self.filter,
             exact: self.exact,
             ef: self.ef,
+            effort: self.effort,
         };
         // (score, id, segment, row) of every per-segment hit.
         let mut all: Vec<(f32, u64, usize, u32)> = Vec::new();

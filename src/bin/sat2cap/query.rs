@@ -51,6 +51,11 @@ pub struct QueryArgs {
     /// Graph beam width (default: the library default).
     #[arg(long, value_parser = crate::ef_value)]
     ef: Option<usize>,
+    /// How far graph walks go, as a multiple of the data's hop slack (default 1; in (0,
+    /// 64]): below 1 faster and may miss more, above 1 slower and misses less. Not with
+    /// --ef.
+    #[arg(long, conflicts_with = "ef")]
+    effort: Option<f32>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -84,6 +89,7 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
         threads: a.threads,
         exact: a.exact,
         ef: a.ef,
+        effort: a.effort,
         warm_up: a.warm_up,
         resident: a.resident,
         filter,

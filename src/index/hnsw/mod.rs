@@ -74,6 +74,15 @@ impl Default for HnswParams {
 /// Largest beam width accepted anywhere.
 pub const MAX_EF: usize = 65_536;
 
+/// Largest walk effort accepted (see [`effort_valid`]).
+pub const MAX_EFFORT: f32 = 64.0;
+
+/// Whether `effort` is a walk effort the search accepts: a number in `(0, MAX_EFFORT]`, the
+/// multiple of the data's hop slack a walk bounded by slack goes to.
+pub fn effort_valid(effort: f32) -> bool {
+    effort > 0.0 && effort <= MAX_EFFORT
+}
+
 impl HnswParams {
     /// Checks every field's range.
     pub fn validate(&self) -> Result<(), IndexError> {

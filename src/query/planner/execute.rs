@@ -6,7 +6,7 @@ use super::enumerate::RowSet;
 use super::segment::SegmentIndex;
 use super::{normalise_query, FlatReason, GeoRank, Plan, SearchRequest, FILTER_SEEDS, SMALL_PROBE};
 use crate::index::flat::{dot_f16_f32, row_vector, top_k_bits_into, top_k_into, Hit};
-use crate::index::hnsw::{search_bounded, Effort, GraphView, WalkOutcome, MAX_EF};
+use crate::index::hnsw::{effort_valid, search_bounded, Effort, GraphView, WalkOutcome, MAX_EF};
 use crate::index::quant::{top_k_bits_quantized, Int8Rows};
 use crate::query::filter::{Cardinality, Filter};
 use crate::query::QueryError;
@@ -24,6 +24,11 @@ pub fn search_segment(
         if !(1..=MAX_EF).contains(&ef) {
             return Err(QueryError::Ef(ef));
         }
+    }
+    match (req.ef, req.effort) {
+        (_, Some(e)) if !effort_valid(e) => return Err(QueryError::Effort(e)),
+        (Some(_), Some(_)) => return Err(QueryError::EfAndEffort),
+        _ => {}
     }
     if !req.filter.is_empty() {
         seg.need_points("a filter")?;
@@ -59,7 +64,7 @@ pub fn search_segment(
             return run.flat(&set, reason);
         }
         (Choice::Walk, Some(graph)) => {
-            let effort = seg.effort(graph, req.ef, k)?;
+            let effort = seg.effort(graph, req, k)?;
             return run.walk(graph, effort);
         }
         (Choice::Count { probe }, Some(_)) => probe,
@@ -208,7 +213,7 @@ impl Run<'_, '_> {
         let s = (count as f64 / f64::from(seg.n)).min(1.0);
         // A beam is widened for restrictive filters; a walk bounded by slack widens itself
         // (until it holds `k` matching rows it expands every candidate).
-        let effort = match seg.effort(graph, req.ef, k)? {
+        let effort = match seg.effort(graph, req, k)? {
             Effort::Beam(ef) => Effort::Beam(seg.filtered_ef(ef, s)),
             slack => slack,
         };

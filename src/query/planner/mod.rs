@@ -219,6 +219,9 @@ pub struct SearchRequest {
     pub exact: bool,
     /// Beam width override (`1..=65536`).
     pub ef: Option<usize>,
+    /// How far a walk bounded by slack goes, as a multiple of the segment's hop slack (`(0,
+    /// 64]`; `None`: 1). Not with `ef`.
+    pub effort: Option<f32>,
 }
 
 impl SearchRequest {
@@ -231,6 +234,7 @@ impl SearchRequest {
             filter: Filter::default(),
             exact: false,
             ef: None,
+            effort: None,
         }
     }
 
@@ -252,6 +256,13 @@ impl SearchRequest {
     #[cfg(any(test, feature = "testing"))]
     pub fn with_ef(mut self, ef: usize) -> SearchRequest {
         self.ef = Some(ef);
+        self
+    }
+
+    /// Sets the walk's effort (a multiple of the hop slack).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn with_effort(mut self, effort: f32) -> SearchRequest {
+        self.effort = Some(effort);
         self
     }
 }

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use half::f16;
 
-use super::{PlannerParams, NO_TIME, ROUTING_KEEP};
+use super::{PlannerParams, SearchRequest, NO_TIME, ROUTING_KEEP};
 use crate::geo::Point;
 use crate::index::flat::TopK;
 use crate::index::hnsw::{
@@ -354,14 +354,16 @@ impl<'a> SegmentIndex<'a> {
         self
     }
 
-    /// How far a walk goes: a beam of `ef` when the request gives one (or the planner
-    /// knobs ask for beams), else the graph's hop slack, worked out on first use.
+    /// How far a walk goes: a beam of the request's `ef` when it gives one (or the planner
+    /// knobs ask for beams), else the graph's hop slack (worked out on first use) times the
+    /// request's effort.
     pub(super) fn effort(
         &self,
         graph: &GraphView<'_>,
-        ef: Option<usize>,
+        req: &SearchRequest,
         k: usize,
     ) -> Result<Effort, QueryError> {
+        let ef = req.ef;
         if let (None, true) = (ef, self.params.hop_slack) {
             let cell = self.shared_slack.unwrap_or(&self.slack);
             let slack = match (cell.get(), self.hints) {
@@ -374,7 +376,7 @@ impl<'a> SegmentIndex<'a> {
                 (None, None) => *cell.get_or_init(|| hop_slack(graph, self.vectors, self.dim)),
             };
             if let Some(s) = slack {
-                return Ok(Effort::Slack(s));
+                return Ok(Effort::Slack(s * req.effort.unwrap_or(1.0)));
             }
         }
         Ok(Effort::Beam(ef.unwrap_or(self.params.ef_search).max(k)))
