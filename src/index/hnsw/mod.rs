@@ -74,7 +74,7 @@ impl Default for HnswParams {
 /// Largest beam width accepted anywhere.
 pub const MAX_EF: usize = 65_536;
 
-/// Largest walk effort accepted (see [`effort_valid`]).
+/// Largest walk effort accepted ([`SearchBuilder::effort`](crate::SearchBuilder::effort)).
 pub const MAX_EFFORT: f32 = 64.0;
 
 /// Whether `effort` is a walk effort the search accepts: a number in `(0, MAX_EFFORT]`, the
