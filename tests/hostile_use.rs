@@ -706,6 +706,7 @@ fn bad_values_get_exit_2_and_name_the_place() {
         ("--effort", "NaN", "must be a number in (0, 64]"),
         ("--effort", "inf", "must be a number in (0, 64]"),
         ("--effort", "x", "invalid float literal"),
+        ("--effort", "-0.5", "must be a number in (0, 64]"),
         ("--threads", "100000", "must be in 1..="),
         ("--threads", "0", "must be in 1..="),
     ] {

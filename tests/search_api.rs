@@ -675,6 +675,32 @@ fn damaged_walk_hints_are_errors() {
         let e = verify_error(&snap);
         assert!(e.contains("walk hints section"), "{i}: {e}");
     }
+    // The largest finite slack, times the largest effort, still expands every candidate
+    // (it does not overflow into a slack the walk would take as none).
+    let (_dir, db) = edited_db(&d, |out| {
+        section_mut(out, 104)[12..16].copy_from_slice(&f32::MAX.to_le_bytes())
+    });
+    let snap = db.snapshot();
+    let c = snap.collection("c").unwrap();
+    let narrow = c.search(&q).k(K).effort(0.01).run().unwrap();
+    let r = c.search(&q).k(K).effort(64.0).run().unwrap();
+    for (r, slack) in [(&narrow, f32::MAX * 0.01), (&r, f32::MAX)] {
+        match r.explain[0].plan {
+            Plan::Graph {
+                slack: Some(s),
+                scored,
+                ..
+            } => {
+                assert_eq!(s, slack);
+                assert!(
+                    scored >= 2_000,
+                    "{scored} of 2,500 rows scored at slack {s}"
+                );
+            }
+            ref p => panic!("{p:?}"),
+        }
+    }
+    assert_eq!(r.ids(), brute(&c, &q, &Filter::new(), K));
 }
 
 #[test]

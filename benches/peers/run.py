@@ -751,6 +751,8 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     efs = [int(e) for e in a.efs.split(",")]
     efforts = sorted(float(e) for e in a.efforts.split(",") if e)
+    if any(not 0 < e <= 64 for e in efforts):
+        sys.exit(f"run.py: --efforts {a.efforts}: each must be a number in (0, 64]")
 
     t0 = time.perf_counter()
     if a.dataset == "geonames":
@@ -859,7 +861,7 @@ def main():
             # Each sweep (ef, effort) stops at its first setting reaching the target.
             swept = set()
             for label, extra in runs:
-                family = label.rstrip("0123456789.")
+                family = re.match(r"[a-z]+", label).group(0)
                 if family in swept:
                     continue
                 qps, res, w, r = sat2cap_query(a.sat2cap, db, bp, bp + ".out", extra)
@@ -964,7 +966,7 @@ def print_tables(rep):
             picks = []
             for family in ("ef", "effort"):
                 swp = [(k, v) for k, v in cell.items()
-                       if k.rstrip("0123456789.") == family]
+                       if re.match(r"[a-z]+", k).group(0) == family]
                 ok = [(k, v) for k, v in swp if v["recall"] >= TARGET]
                 if ok:
                     picks.append(ok[0])

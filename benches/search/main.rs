@@ -268,25 +268,13 @@ fn main() {
         if let Some(bin) = &a.sat2cap {
             for (key, cell) in cells.iter_mut() {
                 let group: Vec<&Query> = qs.iter().filter(|q| (q.kind, q.bucket) == *key).collect();
-                match cli_pass(
-                    bin,
-                    db_path,
-                    &a.collection,
-                    &group,
-                    (a.ef, a.effort, a.resident),
-                    1,
-                ) {
+                let knobs = (a.ef, a.effort, a.resident);
+                let pass = |copies| cli_pass(bin, db_path, &a.collection, &group, knobs, copies);
+                match pass(1) {
                     Ok(p) => {
                         cell.cli_qps = Some(p.qps);
                         cell.cli_recall = Some(p.recall);
-                        match cli_pass(
-                            bin,
-                            db_path,
-                            &a.collection,
-                            &group,
-                            (a.ef, a.effort, a.resident),
-                            10,
-                        ) {
+                        match pass(10) {
                             Ok(p10) => cell.cli_batch = Some((p.batch_qps, p10.batch_qps)),
                             Err(e) => eprintln!("CLI pass x10 {key:?}: {e}"),
                         }

@@ -202,6 +202,16 @@ pub fn ef_value(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Parses a walk effort: a number in `(0, MAX_EFFORT]` (the library checks the same).
+pub fn effort_value(s: &str) -> Result<f32, String> {
+    let range = format!("a number in (0, {}]", sat2cap::MAX_EFFORT);
+    match s.parse::<f32>() {
+        Ok(e) if e > 0.0 && e <= sat2cap::MAX_EFFORT => Ok(e),
+        Ok(_) => Err(format!("must be {range}")),
+        Err(e) => Err(format!("{e} (expected {range})")),
+    }
+}
+
 /// Parses `W,S,E,N` into a box (degrees; west > east crosses the antimeridian).
 pub fn parse_bbox(s: &str) -> Result<sat2cap::BBox, CliError> {
     let v = parse_floats(s, 4, "--bbox W,S,E,N")?;

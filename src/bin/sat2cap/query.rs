@@ -54,7 +54,7 @@ pub struct QueryArgs {
     /// How far graph walks go, as a multiple of the data's hop slack (default 1; in (0,
     /// 64]): below 1 faster and may miss more, above 1 slower and misses less. Not with
     /// --ef.
-    #[arg(long, conflicts_with = "ef")]
+    #[arg(long, value_parser = crate::effort_value, allow_negative_numbers = true, conflicts_with = "ef")]
     effort: Option<f32>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]

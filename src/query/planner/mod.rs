@@ -220,7 +220,8 @@ pub struct SearchRequest {
     /// Beam width override (`1..=65536`).
     pub ef: Option<usize>,
     /// How far a walk bounded by slack goes, as a multiple of the segment's hop slack (`(0,
-    /// 64]`; `None`: 1). Not with `ef`.
+    /// 64]`; `None`: 1). Not with `ef`. Planner knobs that walk beams instead
+    /// ([`PlannerParams::hop_slack`] false) leave it unused.
     pub effort: Option<f32>,
 }
 

@@ -376,7 +376,10 @@ impl<'a> SegmentIndex<'a> {
                 (None, None) => *cell.get_or_init(|| hop_slack(graph, self.vectors, self.dim)),
             };
             if let Some(s) = slack {
-                return Ok(Effort::Slack(s * req.effort.unwrap_or(1.0)));
+                // A huge stored slack times the effort stays finite (a walk treats an
+                // infinite slack as none).
+                let scaled = (s * req.effort.unwrap_or(1.0)).min(f32::MAX);
+                return Ok(Effort::Slack(scaled));
             }
         }
         Ok(Effort::Beam(ef.unwrap_or(self.params.ef_search).max(k)))

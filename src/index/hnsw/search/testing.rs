@@ -80,7 +80,7 @@ pub fn search_filtered_seeded<F: Fn(u32) -> bool>(
 /// are returned. Results are sorted best first (ties by lower row); fewer than `k` come back
 /// when fewer matching rows are reached. Rows whose vector is missing from `vectors` are
 /// never returned; nothing here panics on any graph that passed [`GraphView::parse`] or
-/// [`GraphView::open`] (damaged level-0 lists end the walk: see [`WalkOutcome::damage`]).
+/// [`GraphView::open`] (damaged level-0 lists end the walk: see [`WalkOutcome::damage`](super::WalkOutcome::damage)).
 #[cfg(any(test, feature = "testing"))]
 #[allow(clippy::too_many_arguments)]
 pub fn search_with(
