@@ -196,6 +196,10 @@ struct SearchArgs {
     /// Graph beam width (default: the library's rule).
     #[arg(long)]
     ef: Option<usize>,
+    /// How far graph walks go, as a multiple of the data's hop slack (default 1; in (0,
+    /// 64]): below 1 faster and may miss more. Not with --ef.
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "ef")]
+    effort: Option<f32>,
     /// Print the physical plan on stderr.
     #[arg(long)]
     explain: bool,
@@ -714,6 +718,7 @@ fn run_search(a: SearchArgs) -> Result<(), Failure> {
         region: a.region.region()?,
         exact: a.exact,
         ef: a.ef,
+        effort: a.effort,
         ..SearchSpec::new(Vec::new(), a.k)
     };
     // The flags are checked before a model loads or an example is looked up.

@@ -108,6 +108,10 @@ pub struct SearchSpec {
     /// The graph walk's beam width (`None`: the library's default rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ef: Option<usize>,
+    /// How far graph walks go, as a multiple of each shard's hop slack (`None`: 1; see
+    /// [`sat2cap::SearchBuilder::effort`]). Not with `ef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<f32>,
 }
 
 impl SearchSpec {
@@ -131,6 +135,20 @@ impl SearchSpec {
             return Err(Error::Input("k must be at least 1".into()));
         }
         check_vector(&self.vector, "the query vector")?;
+        if let Some(e) = self.effort {
+            if !(e > 0.0 && e <= sat2cap::MAX_EFFORT) {
+                return Err(Error::Input(format!(
+                    "effort {e} is not a number in (0, {}]",
+                    sat2cap::MAX_EFFORT
+                )));
+            }
+            if self.ef.is_some() {
+                return Err(Error::Input(
+                    "ef and effort are both set: a walk is a beam of ef rows or bounded by the effort"
+                        .into(),
+                ));
+            }
+        }
         self.filter().map(drop)
     }
 
@@ -148,6 +166,9 @@ impl SearchSpec {
             .exact(self.exact);
         if let Some(ef) = self.ef {
             b = b.ef(ef);
+        }
+        if let Some(e) = self.effort {
+            b = b.effort(e);
         }
         Ok(b.run()?)
     }

@@ -310,6 +310,26 @@ fn approximate_search_over_shards_keeps_recall() {
     }
     let recall = found as f64 / wanted as f64;
     assert!(recall >= 0.97, "recall@10 {recall}");
+    // Walks twice as far as the data's slack on every shard: no worse.
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let (mut further, mut wanted2) = (0usize, 0usize);
+    for i in 0..70 {
+        let mut spec = SearchSpec::new(query(&mut rng, &f.data), 10);
+        conditions(&mut rng, i, &mut spec);
+        spec.effort = Some(2.0);
+        let got = dist_rows(&rt, &f.catalog, &spec);
+        spec.effort = None;
+        spec.exact = true;
+        let want = single_rows(&f.single, &spec);
+        let want_ids: std::collections::HashSet<u64> = want.iter().map(|r| r.0).collect();
+        further += got.iter().filter(|r| want_ids.contains(&r.0)).count();
+        wanted2 += want.len();
+    }
+    assert_eq!(wanted2, wanted);
+    assert!(
+        further >= found,
+        "effort 2: {further} of {wanted} against {found}"
+    );
 }
 
 fn sql_rows(rt: &tokio::runtime::Runtime, ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
@@ -681,6 +701,18 @@ fn the_command_line_shards_searches_and_refuses_bad_input() {
         (
             vec!["search", o, "--like", "3", "--k", "0"],
             "k must be at least 1",
+        ),
+        (
+            vec!["search", o, "--like", "3", "--effort", "0"],
+            "effort 0 is not a number in (0, 64]",
+        ),
+        (
+            vec!["search", o, "--like", "3", "--effort", "-1"],
+            "effort -1 is not a number in (0, 64]",
+        ),
+        (
+            vec!["search", o, "--like", "3", "--effort", "0.5", "--ef", "8"],
+            "cannot be used with",
         ),
         (vec!["sql", o, "SELEC 1"], "SELEC"),
         (vec!["shard", "--level", "2", s, o], "already exists"),
