@@ -95,7 +95,7 @@ pub use db::{
     Snapshot, SnapshotSource, VerifyReport,
 };
 pub use geo::{haversine_km, GeoError, Point, EARTH_RADIUS_KM};
-pub use index::hnsw::{MAX_EF, MAX_EFFORT};
+pub use index::hnsw::{effort_valid, MAX_EF, MAX_EFFORT};
 pub use progress::{Progress, Silent, Unit};
 pub use query::filter::{
     Area, BBox, Cardinality, Filter, Polygon, Predicate, Radius, TimeOfDay, TimeRange,

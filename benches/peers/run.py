@@ -861,7 +861,7 @@ def main():
             # Each sweep (ef, effort) stops at its first setting reaching the target.
             swept = set()
             for label, extra in runs:
-                family = re.match(r"[a-z]+", label).group(0)
+                family = sweep_of(label)
                 if family in swept:
                     continue
                 qps, res, w, r = sat2cap_query(a.sat2cap, db, bp, bp + ".out", extra)
@@ -931,6 +931,12 @@ def sat2cap_cell(rep, b):
     return d
 
 
+def sweep_of(label):
+    """The sweep a sat2cap run belongs to, by its label's letters: "ef512" -> "ef",
+    "effort0.5" -> "effort", "default", "exact"."""
+    return re.match(r"[a-z]+", label).group(0)
+
+
 def print_tables(rep):
     peers = [p for p in rep["systems"] if p != "sat2cap" and "error" not in rep["systems"][p]]
     print(f"\n### {rep['dataset']} (n = {rep['n']}, dim = {rep['dim']})\n")
@@ -966,7 +972,7 @@ def print_tables(rep):
             picks = []
             for family in ("ef", "effort"):
                 swp = [(k, v) for k, v in cell.items()
-                       if re.match(r"[a-z]+", k).group(0) == family]
+                       if sweep_of(k) == family]
                 ok = [(k, v) for k, v in swp if v["recall"] >= TARGET]
                 if ok:
                     picks.append(ok[0])

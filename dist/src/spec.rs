@@ -136,7 +136,7 @@ impl SearchSpec {
         }
         check_vector(&self.vector, "the query vector")?;
         if let Some(e) = self.effort {
-            if !(e > 0.0 && e <= sat2cap::MAX_EFFORT) {
+            if !sat2cap::effort_valid(e) {
                 return Err(Error::Input(format!(
                     "effort {e} is not a number in (0, {}]",
                     sat2cap::MAX_EFFORT

@@ -37,8 +37,8 @@ use crate::index::flat::Hit;
 use crate::index::hnsw::{GraphView, HINTS_KIND, SECTION_KIND};
 use crate::query::filter::{BBox, Filter, Polygon, Predicate, Radius, TimeRange};
 use crate::query::planner::{
-    normalise_query, search_geo_ranked, search_segment, GeoRank, Plan, PlannerParams,
-    SearchRequest, SegmentIndex,
+    check_walk_knobs, normalise_query, search_geo_ranked, search_segment, GeoRank, Plan,
+    PlannerParams, SearchRequest, SegmentIndex,
 };
 use crate::query::QueryError;
 use crate::storage::SegmentView;
@@ -251,18 +251,7 @@ impl<'c> SearchBuilder<'c> {
         if self.k == 0 {
             return Err(QueryError::ZeroK);
         }
-        if let Some(ef) = self.ef {
-            if !(1..=crate::index::hnsw::MAX_EF).contains(&ef) {
-                return Err(QueryError::Ef(ef));
-            }
-        }
-        match (self.ef, self.effort) {
-            (_, Some(e)) if !crate::index::hnsw::effort_valid(e) => {
-                return Err(QueryError::Effort(e))
-            }
-            (Some(_), Some(_)) => return Err(QueryError::EfAndEffort),
-            _ => {}
-        }
+        check_walk_knobs(self.ef, self.effort)?;
         let req = SearchRequest {
             query: self.query,
             k: self.k,

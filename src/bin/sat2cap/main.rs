@@ -202,11 +202,11 @@ pub fn ef_value(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Parses a walk effort: a number in `(0, MAX_EFFORT]` (the library checks the same).
+/// Parses a walk effort: a number in `(0, MAX_EFFORT]` ([`sat2cap::effort_valid`]).
 pub fn effort_value(s: &str) -> Result<f32, String> {
     let range = format!("a number in (0, {}]", sat2cap::MAX_EFFORT);
     match s.parse::<f32>() {
-        Ok(e) if e > 0.0 && e <= sat2cap::MAX_EFFORT => Ok(e),
+        Ok(e) if sat2cap::effort_valid(e) => Ok(e),
         Ok(_) => Err(format!("must be {range}")),
         Err(e) => Err(format!("{e} (expected {range})")),
     }

@@ -304,8 +304,7 @@ pub fn write_hints(
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(&slack.unwrap_or(0.0).to_le_bytes());
-    let dims = if count == 0 { 0 } else { sample.dims };
-    for v in [sample.stride, dims, count, 0] {
+    for v in [sample.stride, sample.dims, count, 0] {
         out.extend_from_slice(&(v as u32).to_le_bytes());
     }
     for &r in &sample.rows {

@@ -4,9 +4,12 @@
 use super::choose::Choice;
 use super::enumerate::RowSet;
 use super::segment::SegmentIndex;
-use super::{normalise_query, FlatReason, GeoRank, Plan, SearchRequest, FILTER_SEEDS, SMALL_PROBE};
+use super::{
+    check_walk_knobs, normalise_query, FlatReason, GeoRank, Plan, SearchRequest, FILTER_SEEDS,
+    SMALL_PROBE,
+};
 use crate::index::flat::{dot_f16_f32, row_vector, top_k_bits_into, top_k_into, Hit};
-use crate::index::hnsw::{effort_valid, search_bounded, Effort, GraphView, WalkOutcome, MAX_EF};
+use crate::index::hnsw::{search_bounded, Effort, GraphView, WalkOutcome};
 use crate::index::quant::{top_k_bits_quantized, Int8Rows};
 use crate::query::filter::{Cardinality, Filter};
 use crate::query::QueryError;
@@ -20,16 +23,7 @@ pub fn search_segment(
     if req.k == 0 {
         return Err(QueryError::ZeroK);
     }
-    if let Some(ef) = req.ef {
-        if !(1..=MAX_EF).contains(&ef) {
-            return Err(QueryError::Ef(ef));
-        }
-    }
-    match (req.ef, req.effort) {
-        (_, Some(e)) if !effort_valid(e) => return Err(QueryError::Effort(e)),
-        (Some(_), Some(_)) => return Err(QueryError::EfAndEffort),
-        _ => {}
-    }
+    check_walk_knobs(req.ef, req.effort)?;
     if !req.filter.is_empty() {
         seg.need_points("a filter")?;
     }

@@ -58,6 +58,7 @@ pub use segment::SegmentIndex;
 use super::filter::{Cardinality, Filter};
 use super::QueryError;
 use crate::geo::{haversine_km, Point};
+use crate::index::hnsw::{effort_valid, MAX_EF};
 
 /// Rows enumerated before the planner pays for a selectivity sample.
 const SMALL_PROBE: usize = 256;
@@ -297,6 +298,17 @@ impl GeoRank {
     pub fn score(&self, cos: f32, p: Point) -> f32 {
         let d = haversine_km(self.center, p);
         (self.alpha * f64::from(cos) + (1.0 - self.alpha) * (-d / self.scale_km).exp()) as f32
+    }
+}
+
+/// Checks a request's walk knobs: a beam width `ef` in `1..=MAX_EF`, an effort in `(0,
+/// MAX_EFFORT]` ([`effort_valid`]), not both.
+pub fn check_walk_knobs(ef: Option<usize>, effort: Option<f32>) -> Result<(), QueryError> {
+    match (ef, effort) {
+        (Some(ef), _) if !(1..=MAX_EF).contains(&ef) => Err(QueryError::Ef(ef)),
+        (_, Some(e)) if !effort_valid(e) => Err(QueryError::Effort(e)),
+        (Some(_), Some(_)) => Err(QueryError::EfAndEffort),
+        _ => Ok(()),
     }
 }
 

@@ -7,7 +7,6 @@ use super::{search_bounded, walk, Effort, GraphView, Rows, SearchScratch};
 use crate::index::flat::Hit;
 
 /// [`search_with`] using a per-thread scratch.
-#[cfg(any(test, feature = "testing"))]
 pub fn search(
     view: &GraphView<'_>,
     vectors: &[f16],
@@ -81,7 +80,6 @@ pub fn search_filtered_seeded<F: Fn(u32) -> bool>(
 /// when fewer matching rows are reached. Rows whose vector is missing from `vectors` are
 /// never returned; nothing here panics on any graph that passed [`GraphView::parse`] or
 /// [`GraphView::open`] (damaged level-0 lists end the walk: see [`WalkOutcome::damage`](super::WalkOutcome::damage)).
-#[cfg(any(test, feature = "testing"))]
 #[allow(clippy::too_many_arguments)]
 pub fn search_with(
     scratch: &mut SearchScratch,
