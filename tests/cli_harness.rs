@@ -309,6 +309,66 @@ fn bad_inputs_give_one_line_errors_and_exit_codes() {
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
+    // Results on stdout (`--out -`): the lines the file gets, on one thread or several;
+    // the --json summary goes to stderr as one line.
+    let qf = dir.join("many.jsonl");
+    let lines: String = (0..40)
+        .map(|i| {
+            let v: Vec<String> = (0..DIM)
+                .map(|d| format!("{}", ((i * 7 + d * 3) % 11) as f32 - 5.0))
+                .collect();
+            let filter = match i % 3 {
+                0 => "null".to_string(),
+                1 => "{\"bbox\":[-180,-90,180,90]}".to_string(),
+                _ => "{\"radius\":{\"lat\":10,\"lon\":20,\"km\":3000}}".to_string(),
+            };
+            format!(
+                "{{\"id\":{i},\"k\":5,\"vector\":[{}],\"filter\":{filter}}}\n",
+                v.join(",")
+            )
+        })
+        .collect();
+    std::fs::write(&qf, lines).unwrap();
+    let out = dir.join("many.out");
+    let query = |threads: &str, to: &str, json: bool| {
+        let mut a = vec![
+            "query",
+            "--db",
+            p(&db),
+            "--collection",
+            "places",
+            "--batch",
+            p(&qf),
+            "--out",
+            to,
+            "--threads",
+            threads,
+        ];
+        if json {
+            a.push("--json");
+        }
+        bin(&a)
+    };
+    let o = query("1", p(&out), false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(file.lines().count(), 40);
+    for threads in ["1", "3"] {
+        let o = query(threads, "-", true);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            file,
+            "--threads {threads}"
+        );
+        let summary = stderr(&o);
+        let line = summary.lines().find(|l| l.starts_with('{')).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            (v["queries"].as_u64(), v["out"].as_str()),
+            (Some(40), Some("-"))
+        );
+    }
     // A bad JSONL line (line 2): exit 2, the line named, nothing written.
     let v = vec!["0.5"; DIM].join(",");
     let qf = dir.join("bad.jsonl");
@@ -331,6 +391,19 @@ fn bad_inputs_give_one_line_errors_and_exit_codes() {
     ]);
     one_line(&o, 2, "line 2");
     assert!(!out.exists());
+    let o = bin(&[
+        "query",
+        "--db",
+        p(&db),
+        "--collection",
+        "places",
+        "--batch",
+        p(&qf),
+        "--out",
+        "-",
+    ]);
+    one_line(&o, 2, "line 2");
+    assert!(o.stdout.is_empty(), "nothing on stdout");
     // Bad values: wrong dimension, latitude 91, k = 0.
     for (line, needle) in [
         ("{\"id\":1,\"k\":3,\"vector\":[1,2],\"filter\":null}".to_string(), "dimensions"),

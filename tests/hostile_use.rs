@@ -228,6 +228,17 @@ fn output_failures_never_panic() {
             "r.jsonl",
             "--json",
         ],
+        &[
+            "query",
+            "--db",
+            "db",
+            "--collection",
+            "c",
+            "--batch",
+            "q.jsonl",
+            "--out",
+            "-",
+        ],
     ] {
         // The reading end is closed before the command starts.
         let (reader, writer) = std::io::pipe().unwrap();

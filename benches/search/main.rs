@@ -155,7 +155,7 @@ struct Cell {
     cli_recall: Option<f64>,
     /// The CLI's whole batch (reading, preparing, searching, writing) in queries/s: the
     /// group as it is, and its lines written ten times over.
-    cli_batch: Option<(f64, f64)>,
+    cli_batch: Option<(f64, f64, f64)>,
 }
 
 fn main() {
@@ -221,7 +221,7 @@ fn main() {
         }
     }
     eprintln!("opened and prepared in {:.3} s", t.elapsed().as_secs_f64());
-    println!("| set | filter | bucket | queries | recall@10 (library) | worst | q/s library | q/s CLI batch | CLI / library | CLI whole batch q/s: queries / x10 | CLI whole batch per query / library per query: queries / x10 |");
+    println!("| set | filter | bucket | queries | recall@10 (library) | worst | q/s library | q/s CLI batch | CLI / library | CLI whole batch q/s: file / stdout / file x10 | CLI whole batch per query / library per query: file / stdout / file x10 |");
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for dir in &a.queries {
         let qs = match load(dir) {
@@ -269,14 +269,18 @@ fn main() {
             for (key, cell) in cells.iter_mut() {
                 let group: Vec<&Query> = qs.iter().filter(|q| (q.kind, q.bucket) == *key).collect();
                 let knobs = (a.ef, a.effort, a.resident);
-                let pass = |copies| cli_pass(bin, db_path, &a.collection, &group, knobs, copies);
-                match pass(1) {
+                let pass = |copies, out| {
+                    cli_pass(bin, db_path, &a.collection, &group, knobs, (copies, out))
+                };
+                match pass(1, Out::File) {
                     Ok(p) => {
                         cell.cli_qps = Some(p.qps);
                         cell.cli_recall = Some(p.recall);
-                        match pass(10) {
-                            Ok(p10) => cell.cli_batch = Some((p.batch_qps, p10.batch_qps)),
-                            Err(e) => eprintln!("CLI pass x10 {key:?}: {e}"),
+                        match (pass(1, Out::Stdout), pass(10, Out::File)) {
+                            (Ok(s), Ok(p10)) => {
+                                cell.cli_batch = Some((p.batch_qps, s.batch_qps, p10.batch_qps))
+                            }
+                            (Err(e), _) | (_, Err(e)) => eprintln!("CLI pass {key:?}: {e}"),
                         }
                     }
                     Err(e) => eprintln!("CLI pass {key:?}: {e}"),
@@ -297,12 +301,19 @@ fn main() {
                     );
                 }
             }
-            let (whole, whole_ratio) = c.cli_batch.map_or(("-".into(), "-".into()), |(x1, x10)| {
-                (
-                    format!("{x1:.0} / {x10:.0}"),
-                    format!("{:.2} / {:.2}", lib_qps / x1, lib_qps / x10),
-                )
-            });
+            let (whole, whole_ratio) =
+                c.cli_batch
+                    .map_or(("-".into(), "-".into()), |(x1, out, x10)| {
+                        (
+                            format!("{x1:.0} / {out:.0} / {x10:.0}"),
+                            format!(
+                                "{:.2} / {:.2} / {:.2}",
+                                lib_qps / x1,
+                                lib_qps / out,
+                                lib_qps / x10
+                            ),
+                        )
+                    });
             println!(
                 "| {set} | {kind} | {} | {} | {:.3} | {:.1} | {lib_qps:.0} | {cli} | {ratio} | {whole} | {whole_ratio} |",
                 pct(BUCKETS[*b]),
@@ -332,15 +343,24 @@ struct CliPass {
     recall: f64,
 }
 
+/// Where a CLI pass writes its results.
+#[derive(Clone, Copy, PartialEq)]
+enum Out {
+    /// A file (`--out r.jsonl`: written whole, synced and renamed).
+    File,
+    /// Standard output (`--out -`), a pipe this process reads.
+    Stdout,
+}
+
 /// `sat2cap query --threads 1 --warm-up` over `group` (with `--ef`, `--resident` when
-/// given), its lines written `copies` times.
+/// given), its lines written `copies` times, the results to a file or to stdout.
 fn cli_pass(
     bin: &Path,
     db: &Path,
     coll: &str,
     group: &[&Query],
     (ef, effort, resident): (Option<usize>, Option<f32>, bool),
-    copies: usize,
+    (copies, to): (usize, Out),
 ) -> Result<CliPass, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let batch = dir.path().join("q.jsonl");
@@ -367,8 +387,11 @@ fn cli_pass(
     .arg(db)
     .arg("--batch")
     .arg(&batch)
-    .arg("--out")
-    .arg(&out);
+    .arg("--out");
+    match to {
+        Out::File => cmd.arg(&out),
+        Out::Stdout => cmd.arg("-"),
+    };
     if resident {
         cmd.arg("--resident");
     }
@@ -382,15 +405,31 @@ fn cli_pass(
     if !o.status.success() {
         return Err(String::from_utf8_lossy(&o.stderr).to_string());
     }
-    let summary: serde_json::Value =
-        serde_json::from_slice(&o.stdout).map_err(|e| e.to_string())?;
+    // The summary is stdout's JSON, or stderr's JSON line when the results are on stdout.
+    let (summary, text) = match to {
+        Out::File => (
+            o.stdout.clone(),
+            std::fs::read_to_string(&out).map_err(|e| e.to_string())?,
+        ),
+        Out::Stdout => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let line = err
+                .lines()
+                .find(|l| l.starts_with('{'))
+                .ok_or("no summary")?;
+            (
+                line.as_bytes().to_vec(),
+                String::from_utf8(o.stdout).map_err(|e| e.to_string())?,
+            )
+        }
+    };
+    let summary: serde_json::Value = serde_json::from_slice(&summary).map_err(|e| e.to_string())?;
     let qps = summary["queries_per_s"]
         .as_f64()
         .ok_or("no queries_per_s")?;
     let batch_qps = summary["end_to_end_queries_per_s"]
         .as_f64()
         .ok_or("no end_to_end_queries_per_s")?;
-    let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
     let mut total = 0.0;
     for (line, q) in text.lines().zip(group) {
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;

@@ -233,8 +233,12 @@ pub fn guarded_tracked<R: Read>(reader: R, max: usize) -> std::io::Result<Guarde
     guard(limit)
 }
 
+/// The read size of a guarded input: a query line of a 384-dimensional vector is about
+/// 8 kB, so std's 8 KiB default would make a system call (and a short read) per line.
+const READ_BYTES: usize = 32 << 10;
+
 fn guard<R: Read>(lines: LineLimit<R>) -> std::io::Result<Guarded<R>> {
-    let mut r = BufReader::new(lines);
+    let mut r = BufReader::with_capacity(READ_BYTES, lines);
     let head = r.fill_buf()?;
     if head.starts_with(BOM) {
         r.consume(BOM.len());
@@ -262,11 +266,14 @@ pub fn lines<R: BufRead>(r: R) -> impl Iterator<Item = (u64, std::io::Result<Str
     let mut r = r;
     let mut no = 0u64;
     let mut done = false;
+    // Lines of a file tend to be alike: each starts with room for the one before it (no
+    // regrowth and copy as a long line arrives in pieces).
+    let mut last = 0usize;
     std::iter::from_fn(move || {
         if done {
             return None;
         }
-        let mut line = Vec::new();
+        let mut line = Vec::with_capacity(last);
         let ended = loop {
             let buf = match r.fill_buf() {
                 Ok(b) => b,
@@ -306,6 +313,7 @@ pub fn lines<R: BufRead>(r: R) -> impl Iterator<Item = (u64, std::io::Result<Str
             return None;
         }
         no += 1;
+        last = line.len().min(1 << 20);
         let text = String::from_utf8(line).map_err(|_| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,

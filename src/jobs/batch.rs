@@ -20,10 +20,8 @@ pub struct BatchOptions {
     pub collection: String,
     /// The queries: one JSON object a line.
     pub input: PathBuf,
-    /// The results, one line per query in input order; written to a new temporary file in
-    /// the same folder and renamed at the end (a destination that is not a regular file is
-    /// refused).
-    pub output: PathBuf,
+    /// Where the results go, one line per query in input order.
+    pub output: BatchOutput,
     /// Worker threads (`None`: all cores; at most 4 x the cores).
     pub threads: Option<usize>,
     /// Exact scans (recall 1.0) instead of graph walks.
@@ -44,6 +42,18 @@ pub struct BatchOptions {
     pub filter: Filter,
 }
 
+/// Where [`query_batch`] writes its results.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchOutput {
+    /// A file, written whole or not at all: to a new temporary file in the same folder,
+    /// synced and renamed over the destination at the end (one that is not a regular file
+    /// is refused before any query runs).
+    File(PathBuf),
+    /// Standard output, after the last query is answered (nothing written when a query
+    /// fails; a write that fails, such as into a closed pipe, is the batch's error).
+    Stdout,
+}
+
 /// What [`query_batch`] did.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BatchReport {
@@ -59,7 +69,7 @@ pub struct BatchReport {
     pub prepare_seconds: f64,
     /// Seconds spent reading and parsing the query lines.
     pub read_seconds: f64,
-    /// Seconds spent writing, syncing and renaming the results file.
+    /// Seconds spent writing the results (a file's: writing, syncing and renaming it).
     pub write_seconds: f64,
     /// Seconds of the whole batch after the database was opened: reading, preparing, the
     /// searches (the timed pass only), writing.
@@ -68,7 +78,7 @@ pub struct BatchReport {
     pub end_to_end_queries_per_s: f64,
     /// Bytes of memory the resident int8 copies hold (0 without `resident`).
     pub resident_bytes: u64,
-    /// The results file.
+    /// The results file (`-` for standard output).
     pub out: PathBuf,
 }
 
@@ -113,19 +123,26 @@ pub fn query_batch(
     }
     let begin = Instant::now();
     let coll = super::collection(snap, &opts.collection)?;
-    crate::io::output::check(&opts.output).map_err(output_error)?;
-    crate::io::output::check_not_input(&opts.output, [opts.input.as_path()])
-        .map_err(output_error)?;
+    if let BatchOutput::File(out) = &opts.output {
+        crate::io::output::check(out).map_err(output_error)?;
+        crate::io::output::check_not_input(out, [opts.input.as_path()]).map_err(output_error)?;
+    }
     let input = &opts.input;
     // The lines before the first unreadable one; that line's error is reported unless a
     // query before it fails (the error names the first bad line either way).
     let read = Instant::now();
     let (queries, unreadable) = read_queries(input, &opts.filter)?;
     let read = read.elapsed().as_secs_f64();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(JobError::runtime)?;
+    // One thread answers on this one (no pool to start, no hand-over); more share a pool.
+    let pool = match threads {
+        1 => None,
+        n => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(JobError::runtime)?,
+        ),
+    };
     let prep = Instant::now();
     let corrupt = |e| JobError::runtime(format!("collection '{}': {e}", opts.collection));
     coll.open_segments().map_err(corrupt)?;
@@ -134,43 +151,41 @@ pub fn query_batch(
         false => 0,
     };
     let prep = prep.elapsed().as_secs_f64();
-    let pass = || -> Result<Vec<ResultLine>, JobError> {
-        pool.install(|| {
-            queries
-                .par_iter()
-                .map(|(no, q, f)| {
-                    let mut s = coll
-                        .search(&q.vector)
-                        .k(q.k)
-                        .filter(f.clone())
-                        .exact(opts.exact);
-                    if let Some(ef) = opts.ef {
-                        s = s.ef(ef);
-                    }
-                    if let Some(e) = opts.effort {
-                        s = s.effort(e);
-                    }
-                    let r = s.run().map_err(|e| {
-                        let m = format!("{}:{no}: {e}", input.display());
-                        // A damaged segment is the database's fault, not the query's.
-                        match e {
-                            QueryError::Corrupt(_) | QueryError::Segment(_) => JobError::runtime(m),
-                            _ => JobError::input(m),
-                        }
-                    })?;
-                    progress.advance(1);
-                    Ok(ResultLine {
-                        id: q.id.clone(),
-                        neighbors: r.hits.iter().map(|h| h.id).collect(),
-                        scores: r.hits.iter().map(|h| h.score).collect(),
-                    })
-                })
-                // Every query answered, then the first failure in input order: the line
-                // an error names does not depend on the threads' timing.
-                .collect::<Vec<Result<ResultLine, JobError>>>()
-                .into_iter()
-                .collect()
+    let answer = |(no, q, f): &(u64, QueryLine, Filter)| -> Result<ResultLine, JobError> {
+        let mut s = coll
+            .search(&q.vector)
+            .k(q.k)
+            .filter(f.clone())
+            .exact(opts.exact);
+        if let Some(ef) = opts.ef {
+            s = s.ef(ef);
+        }
+        if let Some(e) = opts.effort {
+            s = s.effort(e);
+        }
+        let r = s.run().map_err(|e| {
+            let m = format!("{}:{no}: {e}", input.display());
+            // A damaged segment is the database's fault, not the query's.
+            match e {
+                QueryError::Corrupt(_) | QueryError::Segment(_) => JobError::runtime(m),
+                _ => JobError::input(m),
+            }
+        })?;
+        progress.advance(1);
+        Ok(ResultLine {
+            id: q.id.clone(),
+            neighbors: r.hits.iter().map(|h| h.id).collect(),
+            scores: r.hits.iter().map(|h| h.score).collect(),
         })
+    };
+    // Every query answered, then the first failure in input order: the line an error
+    // names does not depend on the threads' timing.
+    let pass = || -> Result<Vec<ResultLine>, JobError> {
+        let all: Vec<Result<ResultLine, JobError>> = match &pool {
+            None => queries.iter().map(answer).collect(),
+            Some(pool) => pool.install(|| queries.par_iter().map(answer).collect()),
+        };
+        all.into_iter().collect()
     };
     let mut warm = 0.0;
     if opts.warm_up && unreadable.is_none() {
@@ -191,7 +206,10 @@ pub fn query_batch(
         return Err(e);
     }
     let write = Instant::now();
-    write_results(&opts.output, &results)?;
+    match &opts.output {
+        BatchOutput::File(out) => write_results(out, &results)?,
+        BatchOutput::Stdout => print_results(&results)?,
+    }
     let write = write.elapsed().as_secs_f64();
     let n = results.len();
     let total = (begin.elapsed().as_secs_f64() - warm).max(1e-9);
@@ -205,7 +223,10 @@ pub fn query_batch(
         total_seconds: total,
         end_to_end_queries_per_s: n as f64 / total,
         resident_bytes,
-        out: opts.output.clone(),
+        out: match &opts.output {
+            BatchOutput::File(out) => out.clone(),
+            BatchOutput::Stdout => PathBuf::from("-"),
+        },
     })
 }
 
@@ -254,6 +275,22 @@ fn read_queries(input: &Path, base: &Filter) -> Result<Queries, JobError> {
     Ok((queries, None))
 }
 
+/// The result lines, one JSON object a line.
+fn result_lines(w: &mut impl Write, results: &[ResultLine]) -> std::io::Result<()> {
+    for r in results {
+        serde_json::to_writer(&mut *w, r)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
+}
+
+/// Writes the result lines to standard output.
+fn print_results(results: &[ResultLine]) -> Result<(), JobError> {
+    let mut w = BufWriter::new(std::io::stdout().lock());
+    result_lines(&mut w, results)
+        .map_err(|e| JobError::runtime(format!("cannot write the output: {e}")))
+}
+
 /// Writes the result lines to a new temporary file beside `out`, syncs it and renames it
 /// over `out` (see [`crate::io::output`]); on failure `out` is untouched.
 fn write_results(out: &Path, results: &[ResultLine]) -> Result<(), JobError> {
@@ -261,13 +298,7 @@ fn write_results(out: &Path, results: &[ResultLine]) -> Result<(), JobError> {
     {
         let file = staged.file().map_err(output_error)?;
         let mut w = BufWriter::new(file);
-        let written = (|| -> std::io::Result<()> {
-            for r in results {
-                serde_json::to_writer(&mut w, r)?;
-                w.write_all(b"\n")?;
-            }
-            w.flush()
-        })();
+        let written = result_lines(&mut w, results);
         drop(w);
         written.map_err(|e| output_error(staged.error(e)))?;
     }

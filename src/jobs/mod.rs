@@ -72,7 +72,7 @@ pub use crate::io::geoparquet::read::Columns as ParquetColumns;
 pub use crate::io::geoparquet::VectorType;
 pub use crate::io::text::one_line;
 pub use crate::map::{Footprint, MapCell};
-pub use batch::{query_batch, BatchOptions, BatchReport};
+pub use batch::{query_batch, BatchOptions, BatchOutput, BatchReport};
 #[cfg(feature = "encoders")]
 pub use examples::{
     read_examples, Example, Examples, MAX_AREA_EXAMPLES, MAX_EXAMPLE_KM, UNLIKE_WEIGHT,

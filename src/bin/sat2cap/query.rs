@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sat2cap::jobs::{query_batch, BatchOptions};
+use sat2cap::jobs::{query_batch, BatchOptions, BatchOutput};
 use sat2cap::Filter;
 
-use crate::output::{note, out};
+use crate::output::{err_line, note, out};
 use crate::place_args::{AreaArgs, PointArgs};
 use crate::progress::{Bars, Notes};
 use crate::CliError;
@@ -21,11 +21,13 @@ use crate::CliError;
 #[command(after_help = "Examples:
   sat2cap query --db ./db --collection places --batch queries.jsonl --out results.jsonl --threads 4
   sat2cap query --db ./db --collection places --batch q.jsonl --out r.jsonl --exact --json
+  sat2cap query --db ./db --collection places --batch q.jsonl --out - | jq -c .neighbors
   sat2cap query --db ./db --collection overhead --batch q.jsonl --out r.jsonl --aoi lake.geojson \
       --between 2023-06-01 2023-08-31
 
 --json prints {queries, seconds, queries_per_s, prepare_seconds, read_seconds, write_seconds,
-total_seconds, end_to_end_queries_per_s, resident_bytes, out} on stdout: `seconds` and
+total_seconds, end_to_end_queries_per_s, resident_bytes, out} on stdout (on stderr, one
+line, when the results go to stdout with --out -): `seconds` and
 `queries_per_s` are the searches alone, `total_seconds` everything after the database was
 opened (reading, opening the segments, searching, writing; a --warm-up pass not counted,
 and with it what the first searches build, such as a filter's spatial index).")]
@@ -39,7 +41,8 @@ pub struct QueryArgs {
     /// Query batch (JSONL).
     #[arg(long)]
     batch: PathBuf,
-    /// Results (JSONL), written to a temporary file and renamed at the end.
+    /// Results (JSONL), written to a temporary file and renamed at the end; `-` writes
+    /// them to stdout once the last query is answered (nothing when a query fails).
     #[arg(long)]
     out: PathBuf,
     /// Worker threads (default: all cores; at most 4 x the cores).
@@ -85,7 +88,10 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
     let opts = BatchOptions {
         collection: a.collection,
         input: a.batch,
-        output: a.out,
+        output: match a.out.as_os_str() == "-" {
+            true => BatchOutput::Stdout,
+            false => BatchOutput::File(a.out),
+        },
         threads: a.threads,
         exact: a.exact,
         ef: a.ef,
@@ -96,9 +102,7 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
     };
     let r = query_batch(&snap, &opts, &Bars::new(Notes::Stderr))?;
     if a.json {
-        out!(
-            "{}",
-            serde_json::json!({
+        let summary = serde_json::json!({
                 "queries": r.queries,
                 "seconds": r.seconds,
                 "queries_per_s": r.queries_per_s,
@@ -109,8 +113,11 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
                 "end_to_end_queries_per_s": r.end_to_end_queries_per_s,
                 "resident_bytes": r.resident_bytes,
                 "out": r.out.display().to_string(),
-            })
-        );
+        });
+        match opts.output {
+            BatchOutput::Stdout => err_line(&summary.to_string()),
+            BatchOutput::File(_) => out!("{summary}"),
+        }
     }
     note!(
         "queries: {}, searches: {:.3} s ({:.1} queries/s); whole batch: {:.3} s ({:.1} \
