@@ -310,27 +310,59 @@ fn bad_inputs_give_one_line_errors_and_exit_codes() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
     // Results on stdout (`--out -`): the lines the file gets, on one thread or several;
-    // the --json summary goes to stderr as one line.
-    let qf = dir.join("many.jsonl");
-    let lines: String = (0..40)
+    // the --json summary goes to stderr as one line. The same queries with their vectors
+    // in an .npy (`--vectors`, f32 or f16) and lines without them: the same lines again.
+    let vectors: Vec<Vec<f32>> = (0..40)
         .map(|i| {
-            let v: Vec<String> = (0..DIM)
-                .map(|d| format!("{}", ((i * 7 + d * 3) % 11) as f32 - 5.0))
-                .collect();
-            let filter = match i % 3 {
-                0 => "null".to_string(),
-                1 => "{\"bbox\":[-180,-90,180,90]}".to_string(),
-                _ => "{\"radius\":{\"lat\":10,\"lon\":20,\"km\":3000}}".to_string(),
-            };
-            format!(
-                "{{\"id\":{i},\"k\":5,\"vector\":[{}],\"filter\":{filter}}}\n",
-                v.join(",")
-            )
+            (0..DIM)
+                .map(|d| ((i * 7 + d * 3) % 11) as f32 - 5.0)
+                .collect()
+        })
+        .collect();
+    let head = |i: usize| {
+        let filter = match i % 3 {
+            0 => "null",
+            1 => "{\"bbox\":[-180,-90,180,90]}",
+            _ => "{\"radius\":{\"lat\":10,\"lon\":20,\"km\":3000}}",
+        };
+        format!("\"id\":{i},\"k\":5,\"filter\":{filter}")
+    };
+    let qf = dir.join("many.jsonl");
+    let lines: String = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let v: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+            format!("{{{},\"vector\":[{}]}}\n", head(i), v.join(","))
         })
         .collect();
     std::fs::write(&qf, lines).unwrap();
+    let heads = dir.join("heads.jsonl");
+    let text: String = (0..40).map(|i| format!("{{{}}}\n", head(i))).collect();
+    // A blank line is not a query: it takes no row.
+    std::fs::write(&heads, text.replacen('\n', "\n\n", 1)).unwrap();
+    let flat: Vec<f32> = vectors.concat();
+    for (name, dtype, rows) in [
+        ("v32.npy", NpyDtype::F32, &flat[..]),
+        ("v16.npy", NpyDtype::F16, &flat[..]),
+        ("short.npy", NpyDtype::F32, &flat[..39 * DIM]),
+        (
+            "nan.npy",
+            NpyDtype::F32,
+            &[&flat[..DIM], &[f32::NAN; DIM][..], &flat[2 * DIM..]].concat()[..],
+        ),
+    ] {
+        write_npy(&dir.join(name), dtype, DIM, rows).unwrap();
+    }
+    write_npy(
+        &dir.join("wide.npy"),
+        NpyDtype::F32,
+        DIM + 1,
+        &vec![1.0; 40 * (DIM + 1)],
+    )
+    .unwrap();
     let out = dir.join("many.out");
-    let query = |threads: &str, to: &str, json: bool| {
+    let query = |batch: &Path, extra: &[&str]| {
         let mut a = vec![
             "query",
             "--db",
@@ -338,23 +370,17 @@ fn bad_inputs_give_one_line_errors_and_exit_codes() {
             "--collection",
             "places",
             "--batch",
-            p(&qf),
-            "--out",
-            to,
-            "--threads",
-            threads,
+            p(batch),
         ];
-        if json {
-            a.push("--json");
-        }
+        a.extend_from_slice(extra);
         bin(&a)
     };
-    let o = query("1", p(&out), false);
+    let o = query(&qf, &["--out", p(&out), "--threads", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let file = std::fs::read_to_string(&out).unwrap();
     assert_eq!(file.lines().count(), 40);
     for threads in ["1", "3"] {
-        let o = query(threads, "-", true);
+        let o = query(&qf, &["--out", "-", "--threads", threads, "--json"]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(
             String::from_utf8_lossy(&o.stdout),
@@ -368,7 +394,60 @@ fn bad_inputs_give_one_line_errors_and_exit_codes() {
             (v["queries"].as_u64(), v["out"].as_str()),
             (Some(40), Some("-"))
         );
+        for npy in ["v32.npy", "v16.npy"] {
+            let o = query(
+                &heads,
+                &[
+                    "--vectors",
+                    p(&dir.join(npy)),
+                    "--out",
+                    "-",
+                    "--threads",
+                    threads,
+                ],
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert_eq!(String::from_utf8_lossy(&o.stdout), file, "{npy}");
+        }
     }
+    // Rows and lines that do not pair: exit 2 naming the files, nothing written.
+    for (batch, npy, needle) in [
+        (&heads, "short.npy", "short.npy: 39 rows, and line 41 of"),
+        (&heads, "nan.npy", "nan.npy: row 1 (the query of"),
+        (
+            &heads,
+            "wide.npy",
+            "wide.npy: vectors of 17 dimensions; the collection's have 16",
+        ),
+        (
+            &qf,
+            "v32.npy",
+            "many.jsonl: line 1: the line gives a vector and the vectors file gives one too",
+        ),
+    ] {
+        let o = query(batch, &["--vectors", p(&dir.join(npy)), "--out", "-"]);
+        one_line(&o, 2, needle);
+        assert!(o.stdout.is_empty(), "{npy}: nothing on stdout");
+    }
+    let few = dir.join("few.jsonl");
+    std::fs::write(
+        &few,
+        (0..39)
+            .map(|i| format!("{{{}}}\n", head(i)))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let o = query(
+        &few,
+        &["--vectors", p(&dir.join("v32.npy")), "--out", p(&out)],
+    );
+    one_line(&o, 2, "v32.npy: 40 rows, and");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("few.jsonl has 39 queries"));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        file,
+        "the old results kept"
+    );
     // A bad JSONL line (line 2): exit 2, the line named, nothing written.
     let v = vec!["0.5"; DIM].join(",");
     let qf = dir.join("bad.jsonl");

@@ -4,6 +4,12 @@
 //! for query sets in the geonames-minilm layout (`queries.dev.jsonl` + `truth.dev.jsonl`).
 //! `--make-heldout` writes a held-out set (see `heldout.rs`).
 //!
+//! With `--sat2cap`, each bucket's queries go through the CLI as one batch four ways (results
+//! to a file, to stdout, to a file with the lines written ten times over, and to stdout with
+//! the vectors in an `.npy`), three rounds in turn with the library's passes over the same
+//! queries (once each after an untimed pass, as the CLI's `--warm-up` pass does, and over
+//! and over), each figure the median of its three.
+//!
 //! ```text
 //! cargo run --release -p sat2cap-bench --bin bench_search -- --make-heldout \
 //!     --data /work/shared/data/geonames-minilm --out target/heldout
@@ -137,6 +143,18 @@ fn load(dir: &Path) -> Result<Vec<Query>, String> {
     Ok(out)
 }
 
+/// Rounds of library and CLI passes a cell takes when the CLI is measured.
+const REPS: usize = 3;
+
+/// Thread CPU seconds a library pass over a group lasts at least (the group repeated).
+const LIB_PASS_S: f64 = 0.05;
+
+/// The median of `v` (the upper one of an even count); NaN when empty.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 fn recall(got: &[u64], truth: &[u64]) -> f64 {
     if truth.is_empty() {
         return 1.0;
@@ -151,11 +169,18 @@ struct Cell {
     recall: f64,
     worst: f64,
     secs: f64,
+    /// The library's queries/s on this group measured beside the CLI passes as the CLI
+    /// measures its own (each query once, after one untimed pass; the median of [`REPS`]):
+    /// what the CLI columns are compared with.
+    lib_beside: Option<f64>,
+    /// The library's queries/s on the group repeated for [`LIB_PASS_S`] (median of
+    /// [`REPS`]): its ceiling, with all the group reads in the caches.
+    lib_hot: Option<f64>,
     cli_qps: Option<f64>,
     cli_recall: Option<f64>,
     /// The CLI's whole batch (reading, preparing, searching, writing) in queries/s: the
     /// group as it is, and its lines written ten times over.
-    cli_batch: Option<(f64, f64, f64)>,
+    cli_batch: Option<[f64; 4]>,
 }
 
 fn main() {
@@ -221,8 +246,8 @@ fn main() {
         }
     }
     eprintln!("opened and prepared in {:.3} s", t.elapsed().as_secs_f64());
-    println!("| set | filter | bucket | queries | recall@10 (library) | worst | q/s library | q/s CLI batch | CLI / library | CLI whole batch q/s: file / stdout / file x10 | CLI whole batch per query / library per query: file / stdout / file x10 |");
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| set | filter | bucket | queries | recall@10 (library) | worst | q/s library | q/s library, group repeated | q/s CLI batch | CLI / library | CLI whole batch q/s: file / stdout / file x10 / .npy vectors | CLI whole batch per query / library per query: file / stdout / file x10 / .npy vectors |");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for dir in &a.queries {
         let qs = match load(dir) {
             Ok(q) => q,
@@ -272,24 +297,74 @@ fn main() {
                 let pass = |copies, out| {
                     cli_pass(bin, db_path, &a.collection, &group, knobs, (copies, out))
                 };
-                match pass(1, Out::File) {
-                    Ok(p) => {
-                        cell.cli_qps = Some(p.qps);
-                        cell.cli_recall = Some(p.recall);
-                        match (pass(1, Out::Stdout), pass(10, Out::File)) {
-                            (Ok(s), Ok(p10)) => {
-                                cell.cli_batch = Some((p.batch_qps, s.batch_qps, p10.batch_qps))
+                // Library and CLI passes in turn, REPS times, each figure the median of its
+                // REPS: a machine whose speed drifts during the run drifts under both.
+                let mut runs: [Vec<f64>; 7] = Default::default();
+                for _ in 0..REPS {
+                    // As the CLI's timed pass: each query once, after one untimed pass.
+                    for q in &group {
+                        let _ = run(q);
+                    }
+                    let t = cpu_time::ThreadTime::now();
+                    for q in &group {
+                        let _ = run(q);
+                    }
+                    let once = group.len() as f64 / t.elapsed().as_secs_f64().max(1e-12);
+                    // The group over and over: everything it reads stays in the caches.
+                    let t = cpu_time::ThreadTime::now();
+                    let mut answered = 0usize;
+                    while answered == 0 || t.elapsed().as_secs_f64() < LIB_PASS_S {
+                        for q in &group {
+                            let _ = run(q);
+                        }
+                        answered += group.len();
+                    }
+                    let hot = answered as f64 / t.elapsed().as_secs_f64().max(1e-12);
+                    match (
+                        pass(1, Out::File),
+                        pass(1, Out::Stdout),
+                        pass(10, Out::File),
+                        pass(1, Out::NpyStdout),
+                    ) {
+                        (Ok(p), Ok(s), Ok(p10), Ok(npy)) => {
+                            cell.cli_recall = Some(p.recall);
+                            if (npy.recall - p.recall).abs() > 1e-9 {
+                                eprintln!("note: {key:?}: --vectors recall {} differs", npy.recall);
                             }
-                            (Err(e), _) | (_, Err(e)) => eprintln!("CLI pass {key:?}: {e}"),
+                            let got = [
+                                once,
+                                hot,
+                                p.qps,
+                                p.batch_qps,
+                                s.batch_qps,
+                                p10.batch_qps,
+                                npy.batch_qps,
+                            ];
+                            for (v, x) in runs.iter_mut().zip(got) {
+                                v.push(x);
+                            }
+                        }
+                        (Err(e), _, _, _)
+                        | (_, Err(e), _, _)
+                        | (_, _, Err(e), _)
+                        | (_, _, _, Err(e)) => {
+                            eprintln!("CLI pass {key:?}: {e}")
                         }
                     }
-                    Err(e) => eprintln!("CLI pass {key:?}: {e}"),
+                }
+                if runs[0].len() == REPS {
+                    let [once, hot, cli, file, stdout, x10, npy] = runs.map(median);
+                    cell.lib_beside = Some(once);
+                    cell.lib_hot = Some(hot);
+                    cell.cli_qps = Some(cli);
+                    cell.cli_batch = Some([file, stdout, x10, npy]);
                 }
             }
         }
         for ((kind, b), c) in &cells {
-            let lib_qps = c.n as f64 / c.secs.max(1e-12);
+            let lib_qps = c.lib_beside.unwrap_or(c.n as f64 / c.secs.max(1e-12));
             let cli = c.cli_qps.map_or("-".to_string(), |x| format!("{x:.0}"));
+            let hot = c.lib_hot.map_or("-".to_string(), |x| format!("{x:.0}"));
             let ratio = c
                 .cli_qps
                 .map_or("-".to_string(), |x| format!("{:.2}", x / lib_qps));
@@ -301,21 +376,17 @@ fn main() {
                     );
                 }
             }
-            let (whole, whole_ratio) =
-                c.cli_batch
-                    .map_or(("-".into(), "-".into()), |(x1, out, x10)| {
-                        (
-                            format!("{x1:.0} / {out:.0} / {x10:.0}"),
-                            format!(
-                                "{:.2} / {:.2} / {:.2}",
-                                lib_qps / x1,
-                                lib_qps / out,
-                                lib_qps / x10
-                            ),
-                        )
-                    });
+            let (whole, whole_ratio) = c.cli_batch.map_or(("-".into(), "-".into()), |qps| {
+                let show = |f: &dyn Fn(f64) -> String| {
+                    qps.iter().map(|&x| f(x)).collect::<Vec<_>>().join(" / ")
+                };
+                (
+                    show(&|x| format!("{x:.0}")),
+                    show(&|x| format!("{:.2}", lib_qps / x)),
+                )
+            });
             println!(
-                "| {set} | {kind} | {} | {} | {:.3} | {:.1} | {lib_qps:.0} | {cli} | {ratio} | {whole} | {whole_ratio} |",
+                "| {set} | {kind} | {} | {} | {:.3} | {:.1} | {lib_qps:.0} | {hot} | {cli} | {ratio} | {whole} | {whole_ratio} |",
                 pct(BUCKETS[*b]),
                 c.n,
                 c.recall / c.n as f64,
@@ -350,6 +421,9 @@ enum Out {
     File,
     /// Standard output (`--out -`), a pipe this process reads.
     Stdout,
+    /// Standard output, the vectors in an `.npy` (`--vectors`, f32) and the lines
+    /// without them.
+    NpyStdout,
 }
 
 /// `sat2cap query --threads 1 --warm-up` over `group` (with `--ef`, `--resident` when
@@ -366,13 +440,31 @@ fn cli_pass(
     let batch = dir.path().join("q.jsonl");
     let out = dir.path().join("r.jsonl");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&batch).map_err(|e| e.to_string())?);
+    let npy = dir.path().join("q.npy");
     for _ in 0..copies {
         for q in group {
-            writeln!(f, "{}", q.line).map_err(|e| e.to_string())?;
+            if to == Out::NpyStdout {
+                let mut v: serde_json::Value =
+                    serde_json::from_str(&q.line).map_err(|e| e.to_string())?;
+                v.as_object_mut()
+                    .ok_or("a line is not an object")?
+                    .remove("vector");
+                writeln!(f, "{v}").map_err(|e| e.to_string())?;
+            } else {
+                writeln!(f, "{}", q.line).map_err(|e| e.to_string())?;
+            }
         }
     }
     f.flush().map_err(|e| e.to_string())?;
     drop(f);
+    if to == Out::NpyStdout {
+        let rows: Vec<f32> = (0..copies)
+            .flat_map(|_| group.iter().flat_map(|q| q.vector.iter().copied()))
+            .collect();
+        let dim = group.first().map_or(1, |q| q.vector.len());
+        sat2cap::io::npy::write_npy(&npy, sat2cap::io::npy::NpyDtype::F32, dim, &rows)
+            .map_err(|e| e.to_string())?;
+    }
     let mut cmd = std::process::Command::new(bin);
     cmd.args([
         "query",
@@ -391,6 +483,7 @@ fn cli_pass(
     match to {
         Out::File => cmd.arg(&out),
         Out::Stdout => cmd.arg("-"),
+        Out::NpyStdout => cmd.arg("-").arg("--vectors").arg(&npy),
     };
     if resident {
         cmd.arg("--resident");
@@ -411,7 +504,7 @@ fn cli_pass(
             o.stdout.clone(),
             std::fs::read_to_string(&out).map_err(|e| e.to_string())?,
         ),
-        Out::Stdout => {
+        Out::Stdout | Out::NpyStdout => {
             let err = String::from_utf8_lossy(&o.stderr);
             let line = err
                 .lines()

@@ -9,8 +9,9 @@ use rayon::prelude::*;
 
 use super::map_files::output_error;
 use super::JobError;
+use crate::io::npy::NpyReader;
 use crate::io::output::Staged;
-use crate::io::query_jsonl::{parse_query_line, QueryLine, ResultLine};
+use crate::io::query_jsonl::{parse_query_head, parse_query_line, QueryLine, ResultLine};
 use crate::{Filter, Progress, QueryError, Snapshot, Unit};
 
 /// Options of [`query_batch`].
@@ -20,6 +21,11 @@ pub struct BatchOptions {
     pub collection: String,
     /// The queries: one JSON object a line.
     pub input: PathBuf,
+    /// The query vectors as an `.npy` (f32 or f16, the collection's dimension), row `i`
+    /// for the `i`-th query line (blank lines are not queries), whose lines then give no
+    /// `vector`: read as stored, where a vector written as JSON text costs more to read than
+    /// a small query costs to answer. `None`: each line gives its vector.
+    pub vectors: Option<PathBuf>,
     /// Where the results go, one line per query in input order.
     pub output: BatchOutput,
     /// Worker threads (`None`: all cores; at most 4 x the cores).
@@ -125,13 +131,18 @@ pub fn query_batch(
     let coll = super::collection(snap, &opts.collection)?;
     if let BatchOutput::File(out) = &opts.output {
         crate::io::output::check(out).map_err(output_error)?;
-        crate::io::output::check_not_input(out, [opts.input.as_path()]).map_err(output_error)?;
+        let inputs = std::iter::once(opts.input.as_path()).chain(opts.vectors.as_deref());
+        crate::io::output::check_not_input(out, inputs).map_err(output_error)?;
     }
     let input = &opts.input;
     // The lines before the first unreadable one; that line's error is reported unless a
     // query before it fails (the error names the first bad line either way).
     let read = Instant::now();
-    let (queries, unreadable) = read_queries(input, &opts.filter)?;
+    let vectors = match &opts.vectors {
+        None => None,
+        Some(path) => Some(open_vectors(path, coll.dim())?),
+    };
+    let (queries, unreadable) = read_queries(input, &opts.filter, vectors)?;
     let read = read.elapsed().as_secs_f64();
     // One thread answers on this one (no pool to start, no hand-over); more share a pool.
     let pool = match threads {
@@ -239,12 +250,31 @@ pub fn max_threads() -> usize {
 /// A batch's queries up to its first unreadable line, and that line's error.
 type Queries = (Vec<(u64, QueryLine, Filter)>, Option<JobError>);
 
+/// The vectors file of a batch, checked against the collection's dimension.
+fn open_vectors(path: &Path, dim: usize) -> Result<(PathBuf, NpyReader), JobError> {
+    let r = NpyReader::open(path).map_err(|e| JobError::input(e.to_string()))?;
+    if r.header().cols != dim {
+        return Err(JobError::input(format!(
+            "{}: vectors of {} dimensions; the collection's have {dim}",
+            path.display(),
+            r.header().cols
+        )));
+    }
+    Ok((path.to_path_buf(), r))
+}
+
 /// The queries of a JSONL file with their line numbers and filters, up to the first line
-/// that does not parse (returned as the error beside them).
-fn read_queries(input: &Path, base: &Filter) -> Result<Queries, JobError> {
+/// that does not parse (returned as the error beside them); with `vectors`, each line's
+/// vector is the file's next row, and the rows must be as many as the queries.
+fn read_queries(
+    input: &Path,
+    base: &Filter,
+    mut vectors: Option<(PathBuf, NpyReader)>,
+) -> Result<Queries, JobError> {
     let file = crate::io::text::open(input)
         .map_err(|e| JobError::input(format!("{}: {e}", input.display())))?;
     let mut queries = Vec::new();
+    let mut row = Vec::new();
     for (no, line) in crate::io::text::lines(file) {
         let bad =
             |e: &dyn std::fmt::Display| JobError::input(format!("{}:{no}: {e}", input.display()));
@@ -255,7 +285,36 @@ fn read_queries(input: &Path, base: &Filter) -> Result<Queries, JobError> {
         if line.trim().is_empty() {
             continue;
         }
-        let q = match parse_query_line(&line, no) {
+        let parsed = match &mut vectors {
+            None => parse_query_line(&line, no),
+            Some((path, npy)) => {
+                let i = queries.len();
+                match npy.read_row(&mut row) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let e = format!(
+                            "{}: {} rows, and line {no} of {} is query {}: one row a query",
+                            path.display(),
+                            npy.header().rows,
+                            input.display(),
+                            i + 1
+                        );
+                        return Ok((queries, Some(JobError::input(e))));
+                    }
+                    Err(e) => return Ok((queries, Some(JobError::input(e.to_string())))),
+                }
+                if let Some(c) = row.iter().position(|x| !x.is_finite()) {
+                    let e = format!(
+                        "{}: row {i} (the query of {}:{no}): component {c} is not a finite number",
+                        path.display(),
+                        input.display()
+                    );
+                    return Ok((queries, Some(JobError::input(e))));
+                }
+                parse_query_head(&line, no, row.clone())
+            }
+        };
+        let q = match parsed {
             Ok(q) => q,
             Err(e) => {
                 let e = JobError::input(format!("{}: {e}", input.display()));
@@ -271,6 +330,18 @@ fn read_queries(input: &Path, base: &Filter) -> Result<Queries, JobError> {
             Some(Err(e)) => return Ok((queries, Some(bad(&e)))),
         };
         queries.push((no, q, f));
+    }
+    if let Some((path, npy)) = &vectors {
+        if npy.header().rows != queries.len() as u64 {
+            let e = format!(
+                "{}: {} rows, and {} has {} queries: one row a query",
+                path.display(),
+                npy.header().rows,
+                input.display(),
+                queries.len()
+            );
+            return Ok((queries, Some(JobError::input(e))));
+        }
     }
     Ok((queries, None))
 }

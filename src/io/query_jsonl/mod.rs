@@ -168,6 +168,38 @@ pub fn parse_query_line(text: &str, line: u64) -> Result<QueryLine, JsonlError> 
     Ok(q)
 }
 
+/// The id, `k` and filter of a query line whose vector is given apart from the line
+/// (`sat2cap query --vectors`: a row of an `.npy`), read with that vector. A line that gives
+/// a `vector` too is an error (which of the two is meant cannot be told).
+pub fn parse_query_head(text: &str, line: u64, vector: Vec<f32>) -> Result<QueryLine, JsonlError> {
+    /// A query line without its vector.
+    #[derive(Deserialize)]
+    struct QueryHead {
+        id: serde_json::Value,
+        k: usize,
+        #[serde(default)]
+        filter: Option<FilterJson>,
+        #[serde(default)]
+        vector: Option<serde::de::IgnoredAny>,
+    }
+    let head: QueryHead = serde_json::from_str(text).map_err(|e| JsonlError {
+        line,
+        what: e.to_string(),
+    })?;
+    if head.vector.is_some() {
+        return Err(JsonlError {
+            line,
+            what: "the line gives a vector and the vectors file gives one too: give one".into(),
+        });
+    }
+    Ok(QueryLine {
+        id: head.id,
+        k: head.k,
+        vector,
+        filter: head.filter,
+    })
+}
+
 /// The line read with its vector taken out first: the vector by [`parse_numbers`] straight
 /// from the line, the rest (with `[]` in the vector's place) by serde_json. `None` where
 /// either fails or the vector cannot be found quickly, and the caller reads the whole line
