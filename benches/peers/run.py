@@ -734,8 +734,10 @@ def main():
                     help="comma list of faiss, usearch, hnswlib, lancedb, duckdb, sat2cap")
     ap.add_argument("--lance-refine", type=int, default=4,
                     help="LanceDB: refine_factor of its second ef sweep (0: no second sweep)")
-    ap.add_argument("--efs", default="16,32,64,128,256,512,1024")
-    ap.add_argument("--efforts", default="0.25,0.35,0.5,0.7",
+    ap.add_argument("--efs", default="16,32,64,91,128,152,181,215,256,304,362,431,512,724,1024",
+                    help="the ef sweep of every graph (steps of 2^(1/4) from 128 to 512, where "
+                         "the unfiltered and 50%% buckets reach the recall target)")
+    ap.add_argument("--efforts", default="0.25,0.35,0.5,0.59,0.7,0.77,0.84,0.92",
                     help="sat2cap: walk efforts (multiples of the data's hop slack) swept below "
                          "its default of 1, rising, until one reaches the recall target")
     ap.add_argument("--build-threads", type=int, default=2)

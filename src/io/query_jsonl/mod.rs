@@ -224,14 +224,23 @@ mod tests {
     fn a_line_without_its_vector_takes_the_one_given() {
         let line = r#"{"id": "a", "k": 4, "filter": {"bbox": [0, 0, 1, 1]}, "text": "x"}"#;
         let q = parse_query_head(line, 7, vec![1.0, 2.0]).unwrap();
-        assert_eq!((q.id, q.k, q.vector), (serde_json::json!("a"), 4, vec![1.0, 2.0]));
+        assert_eq!(
+            (q.id, q.k, q.vector),
+            (serde_json::json!("a"), 4, vec![1.0, 2.0])
+        );
         assert_eq!(q.filter.unwrap().bbox, Some([0.0, 0.0, 1.0, 1.0]));
         // `"vector": null` is no vector; any other vector is one too many.
         let q = parse_query_head(r#"{"id": 1, "k": 2, "vector": null}"#, 1, vec![3.0]).unwrap();
         assert_eq!(q.vector, vec![3.0]);
         for (line, what) in [
-            (r#"{"id": 1, "k": 2, "vector": [1, 2]}"#, "gives a vector and the vectors file"),
-            (r#"{"id": 1, "k": 2, "vector": "x"}"#, "gives a vector and the vectors file"),
+            (
+                r#"{"id": 1, "k": 2, "vector": [1, 2]}"#,
+                "gives a vector and the vectors file",
+            ),
+            (
+                r#"{"id": 1, "k": 2, "vector": "x"}"#,
+                "gives a vector and the vectors file",
+            ),
             (r#"{"id": 1, "vector": null}"#, "missing field `k`"),
             (r#"{"id": 1, "k": -2}"#, "invalid value"),
         ] {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::io::npy::{parse_header, NpyReader};
 use crate::io::points_csv::PointsReader;
-use crate::io::query_jsonl::parse_query_line;
+use crate::io::query_jsonl::{parse_query_head, parse_query_line};
 
 /// Parses `data` as the start of an `.npy` file; a header that parses must be consistent.
 pub fn npy_header(data: &[u8]) {
@@ -107,14 +107,26 @@ pub fn text_lines(data: &[u8]) {
 }
 
 /// Parses `data` (if UTF-8) as one query JSONL line: a line that parses has a finite vector,
-/// and its time bounds either convert or give a typed error.
+/// and its time bounds either convert or give a typed error; read as a line whose vector
+/// is given apart (`--vectors`), it keeps that vector, and is refused when it has its own.
 pub fn query_jsonl(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    // The same line read as one whose vector comes from a vectors file: it keeps that
+    // vector, and a line that parses with a vector of its own is refused.
+    let given = vec![0.25f32, -1.0];
+    let head = parse_query_head(text, 1, given.clone());
+    if let Ok(h) = &head {
+        assert_eq!(h.vector, given, "the given vector was not kept");
+    }
     let Ok(q) = parse_query_line(text, 1) else {
         return;
     };
+    assert!(
+        head.is_err(),
+        "a line with its own vector read as one without"
+    );
     assert!(
         q.vector.iter().all(|x| x.is_finite()),
         "non-finite vector accepted: {:?}",
