@@ -413,7 +413,7 @@ fn bad_inputs_give_one_line_errors_and_exit_codes() {
     // Rows and lines that do not pair: exit 2 naming the files, nothing written.
     for (batch, npy, needle) in [
         (&heads, "short.npy", "short.npy: 39 rows, and line 41 of"),
-        (&heads, "nan.npy", "nan.npy: row 1 (the query of"),
+        (&heads, "nan.npy", "nan.npy: row 2 (the query of"),
         (
             &heads,
             "wide.npy",
@@ -428,6 +428,32 @@ fn bad_inputs_give_one_line_errors_and_exit_codes() {
         let o = query(batch, &["--vectors", p(&dir.join(npy)), "--out", "-"]);
         one_line(&o, 2, needle);
         assert!(o.stdout.is_empty(), "{npy}: nothing on stdout");
+    }
+    // The blank line moved the second query to line 3.
+    let o = query(
+        &heads,
+        &["--vectors", p(&dir.join("nan.npy")), "--out", "-"],
+    );
+    assert!(
+        stderr(&o).contains("heads.jsonl:3): component 0 is not a finite number"),
+        "{}",
+        stderr(&o)
+    );
+    // The vectors file is an input: never the results' destination.
+    let v32 = dir.join("v32.npy");
+    let before = std::fs::read(&v32).unwrap();
+    let o = query(&heads, &["--vectors", p(&v32), "--out", p(&v32)]);
+    one_line(&o, 2, "is also an input of this command");
+    assert_eq!(std::fs::read(&v32).unwrap(), before);
+    // A pipe is not an .npy file: named as such, not as a file of 0 bytes.
+    #[cfg(unix)]
+    {
+        let fifo = dir.join("v.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let o = query(&heads, &["--vectors", p(&fifo), "--out", "-"]);
+            one_line(&o, 2, "not a regular file");
+        }
     }
     let few = dir.join("few.jsonl");
     std::fs::write(

@@ -266,8 +266,8 @@ pub fn lines<R: BufRead>(r: R) -> impl Iterator<Item = (u64, std::io::Result<Str
     let mut r = r;
     let mut no = 0u64;
     let mut done = false;
-    // Lines of a file tend to be alike: each starts with room for the one before it (no
-    // regrowth and copy as a long line arrives in pieces).
+    // Lines of a file tend to be alike: each starts with room for the one before it (a line
+    // no longer than that is not regrown and copied as it arrives in pieces).
     let mut last = 0usize;
     std::iter::from_fn(move || {
         if done {

@@ -301,12 +301,15 @@ fn read_queries(
                         );
                         return Ok((queries, Some(JobError::input(e))));
                     }
-                    Err(e) => return Ok((queries, Some(JobError::input(e.to_string())))),
+                    // The file passed its checks when it was opened: a failing read is the
+                    // machine's.
+                    Err(e) => return Ok((queries, Some(JobError::runtime(e.to_string())))),
                 }
                 if let Some(c) = row.iter().position(|x| !x.is_finite()) {
                     let e = format!(
-                        "{}: row {i} (the query of {}:{no}): component {c} is not a finite number",
+                        "{}: row {} (the query of {}:{no}): component {c} is not a finite number",
                         path.display(),
+                        i + 1,
                         input.display()
                     );
                     return Ok((queries, Some(JobError::input(e))));
@@ -340,7 +343,8 @@ fn read_queries(
                 input.display(),
                 queries.len()
             );
-            return Ok((queries, Some(JobError::input(e))));
+            // Known before any search: no line of the batch is to blame.
+            return Err(JobError::input(e));
         }
     }
     Ok((queries, None))

@@ -45,7 +45,7 @@ pub struct QueryArgs {
     batch: PathBuf,
     /// The query vectors as an .npy (f32 or f16, the collection's dimension): row i is the
     /// vector of the batch's i-th query line, and the lines give no "vector" (faster to
-    /// read than vectors written as JSON numbers).
+    /// read than vectors written as JSON numbers; a line's "vector": null is no vector).
     #[arg(long)]
     vectors: Option<PathBuf>,
     /// Results (JSONL), written to a temporary file and renamed at the end; `-` writes
@@ -66,7 +66,7 @@ pub struct QueryArgs {
     /// --ef.
     #[arg(long, value_parser = crate::effort_value, allow_negative_numbers = true, conflicts_with = "ef")]
     effort: Option<f32>,
-    /// Print the summary as JSON on stdout.
+    /// Print the summary as JSON on stdout (on stderr with --out -).
     #[arg(long)]
     json: bool,
     /// Answer the whole batch once, untimed, before the timed pass (for benchmarks: the

@@ -229,8 +229,19 @@ impl NpyReader {
             source,
         };
         let file = crate::io::input::open(path).map_err(io)?;
-        let file_len = file.metadata().map_err(io)?.len();
-        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            // Its length is checked against the header before any row is read.
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file (a pipe or a device): an .npy is read from a file",
+            )));
+        }
+        let file_len = meta.len();
+        // Reads of up to 1 MiB for large files; a small file (a batch's query vectors) gets
+        // a buffer of its size, not a fresh 1 MiB mapping to fault in and unmap.
+        let buffer = usize::try_from(file_len).map_or(1 << 20, |n| n.clamp(8 << 10, 1 << 20));
+        let mut reader = BufReader::with_capacity(buffer, file);
         let mut head = Vec::new();
         (&mut reader)
             .take(MAX_HEADER_LEN as u64 + 12)
@@ -260,7 +271,7 @@ impl NpyReader {
             path: path.to_path_buf(),
             row_bytes: vec![0; header.cols * header.dtype.size()],
             header,
-            reader: BufReader::with_capacity(1 << 20, file),
+            reader: BufReader::with_capacity(buffer, file),
             next_row: 0,
         })
     }

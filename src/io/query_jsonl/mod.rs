@@ -1,6 +1,7 @@
 //! The batch-query JSONL format used by `sat2cap query` and benchmark harnesses.
 //!
-//! Each input line: `{"id": ANY, "k": 10, "vector": [f32; dim], "filter": FILTER}` where
+//! Each input line: `{"id": ANY, "k": 10, "vector": [f32; dim], "filter": FILTER}` (without
+//! `"vector"`, or with `"vector": null`, when the vectors come apart: [`parse_query_head`]) where
 //! `FILTER` is `null`, or an object with any of these keys (combined with AND):
 //! `"bbox": [west, south, east, north]` (west > east crosses the antimeridian),
 //! `"radius": {"lat": .., "lon": .., "km": ..}`, `"polygon": [[lon, lat], ...]`,
