@@ -394,6 +394,30 @@ fn bad_inputs_give_one_line_errors_and_exit_codes() {
             (v["queries"].as_u64(), v["out"].as_str()),
             (Some(40), Some("-"))
         );
+        // The batch from stdin (`--batch -`), a pipe here.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sat2cap"))
+            .args([
+                "query",
+                "--db",
+                p(&db),
+                "--collection",
+                "places",
+                "--batch",
+                "-",
+            ])
+            .args(["--out", "-", "--threads", threads])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let text = std::fs::read(&qf).unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut pipe, &text));
+        let o = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), file, "--batch -");
         for npy in ["v32.npy", "v16.npy"] {
             let o = query(
                 &heads,

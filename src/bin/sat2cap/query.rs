@@ -23,6 +23,7 @@ use crate::CliError;
   sat2cap query --db ./db --collection places --batch queries.jsonl --out results.jsonl --threads 4
   sat2cap query --db ./db --collection places --batch q.jsonl --out r.jsonl --exact --json
   sat2cap query --db ./db --collection places --batch q.jsonl --out - | jq -c .neighbors
+  make-queries | sat2cap query --db ./db --collection places --batch - --out r.jsonl
   sat2cap query --db ./db --collection places --batch q.jsonl --vectors q.npy --out r.jsonl
   sat2cap query --db ./db --collection overhead --batch q.jsonl --out r.jsonl --aoi lake.geojson \
       --between 2023-06-01 2023-08-31
@@ -40,7 +41,7 @@ pub struct QueryArgs {
     /// Collection name.
     #[arg(long)]
     collection: String,
-    /// Query batch (JSONL).
+    /// Query batch (JSONL); `-` reads it from stdin (a pipe or a redirected file).
     #[arg(long)]
     batch: PathBuf,
     /// The query vectors as an .npy (f32 or f16, the collection's dimension): row i is the
@@ -94,7 +95,12 @@ pub fn run(a: QueryArgs) -> Result<(), CliError> {
     let snap = crate::open_snapshot(&a.db)?;
     let opts = BatchOptions {
         collection: a.collection,
-        input: a.batch,
+        // Through /dev/stdin: opened like any input, named in errors, and refused as the
+        // destination when stdin is the results file.
+        input: match a.batch.as_os_str() == "-" && cfg!(unix) {
+            true => PathBuf::from("/dev/stdin"),
+            false => a.batch,
+        },
         vectors: a.vectors,
         output: match a.out.as_os_str() == "-" {
             true => BatchOutput::Stdout,
