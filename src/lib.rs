@@ -100,7 +100,7 @@ pub use progress::{Progress, Silent, Unit};
 pub use query::filter::{
     Area, BBox, Cardinality, Filter, Polygon, Predicate, Radius, TimeOfDay, TimeRange,
 };
-pub use query::planner::{FlatReason, Plan};
+pub use query::planner::{check_walk_knobs, FlatReason, Plan};
 pub use query::QueryError;
 pub use search::{
     SearchBuilder, SearchHit, SearchResults, SegmentPlan, DEFAULT_EF_SEARCH, DEFAULT_K,

@@ -129,26 +129,14 @@ impl SearchSpec {
         self.region.filter()
     }
 
-    /// Checks what can be checked without data: `k`, the vector and the conditions.
+    /// Checks what can be checked without data: `k`, the vector, the walk knobs
+    /// ([`sat2cap::check_walk_knobs`]) and the conditions.
     pub fn check(&self) -> Result<(), Error> {
         if self.k == 0 {
             return Err(Error::Input("k must be at least 1".into()));
         }
         check_vector(&self.vector, "the query vector")?;
-        if let Some(e) = self.effort {
-            if !sat2cap::effort_valid(e) {
-                return Err(Error::Input(format!(
-                    "effort {e} is not a number in (0, {}]",
-                    sat2cap::MAX_EFFORT
-                )));
-            }
-            if self.ef.is_some() {
-                return Err(Error::Input(
-                    "ef and effort are both set: a walk is a beam of ef rows or bounded by the effort"
-                        .into(),
-                ));
-            }
-        }
+        sat2cap::check_walk_knobs(self.ef, self.effort).map_err(|e| Error::Input(e.to_string()))?;
         self.filter().map(drop)
     }
 

@@ -105,28 +105,9 @@ pub fn query_batch(
             )))
         }
     };
-    if let Some(ef) = opts.ef {
-        if !(1..=crate::index::hnsw::MAX_EF).contains(&ef) {
-            return Err(JobError::input(format!(
-                "--ef {ef}: must be in 1..={}",
-                crate::index::hnsw::MAX_EF
-            )));
-        }
-    }
-    match (opts.ef, opts.effort) {
-        (_, Some(e)) if !crate::index::hnsw::effort_valid(e) => {
-            return Err(JobError::input(format!(
-                "--effort {e}: must be a number in (0, {}]",
-                crate::index::hnsw::MAX_EFFORT
-            )));
-        }
-        (Some(_), Some(_)) => {
-            return Err(JobError::input(
-                "--ef and --effort: a walk is a beam of ef rows or bounded by the effort, give one",
-            ));
-        }
-        _ => {}
-    }
+    // The library's own check of the walk knobs (the command line's flags are checked as
+    // they are parsed).
+    crate::check_walk_knobs(opts.ef, opts.effort).map_err(|e| JobError::input(e.to_string()))?;
     let begin = Instant::now();
     let coll = super::collection(snap, &opts.collection)?;
     if let BatchOutput::File(out) = &opts.output {
